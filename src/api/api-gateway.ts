@@ -1,0 +1,90 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type http from 'node:http';
+import type { ClientAuth } from '../proxy/client-auth.js';
+import type { ApiAnswer, ApiCall } from './session-api.js';
+
+export interface ApiGatewayOptions {
+  /** Virtual host; '' = relative `/session...` requests made to the port itself. */
+  readonly domain: string;
+  /** SessionAPI.Password; '' = none. */
+  readonly password: string;
+  /** The client proxy login, when one is configured. */
+  readonly clientAuth: ClientAuth | undefined;
+  readonly clientAuthRequired: boolean;
+}
+
+/**
+ * Recognises session API requests among proxy requests and answers them over HTTP. These
+ * requests never reach an upstream.
+ */
+export class ApiGateway {
+  private readonly passwordDigest: Buffer | undefined;
+
+  constructor(
+    private readonly api: (call: ApiCall) => Promise<ApiAnswer>,
+    private readonly options: ApiGatewayOptions,
+  ) {
+    this.passwordDigest = options.password ? sha256(options.password) : undefined;
+  }
+
+  /** True for a CONNECT to the API's virtual host, which it cannot answer. */
+  isApiHost(hostname: string): boolean {
+    return this.options.domain !== '' && hostname.toLowerCase() === this.options.domain;
+  }
+
+  /** The path and query of an API request, or undefined when `url` is not one. */
+  match(url: string): string | undefined {
+    const { domain } = this.options;
+    if (domain === '') return url.startsWith('/session') ? url : undefined;
+    if (url.length < 7 || url.slice(0, 7).toLowerCase() !== 'http://') return undefined;
+    let end = 7;
+    while (end < url.length && url[end] !== '/' && url[end] !== '?') end++;
+    const authority = url.slice(7, end).toLowerCase();
+    if (authority !== domain && authority !== `${domain}:80`) return undefined;
+    const rest = url.slice(end);
+    return rest === '' || rest[0] === '?' ? `/${rest}` : rest;
+  }
+
+  async answer(request: http.IncomingMessage, response: http.ServerResponse, pathAndQuery: string): Promise<void> {
+    const login = request.headers['proxy-authorization'];
+    const { clientAuth } = this.options;
+    if (this.options.clientAuthRequired && !clientAuth?.matchesHeader(login)) {
+      write(response, {
+        status: 407,
+        body: { error: 'proxy_auth_required', message: 'proxy login required' },
+        headers: { 'proxy-authenticate': 'Basic realm="stickyport"' },
+      });
+      return;
+    }
+    const query = pathAndQuery.indexOf('?');
+    const path = query < 0 ? pathAndQuery : pathAndQuery.slice(0, query);
+    const pwd = query < 0 ? null : new URLSearchParams(pathAndQuery.slice(query + 1)).get('pwd');
+    const authorized =
+      this.passwordDigest === undefined ||
+      (pwd !== null && timingSafeEqual(sha256(pwd), this.passwordDigest)) ||
+      (clientAuth?.matchesHeader(login) ?? false);
+    const answer = await this.api({
+      method: request.method ?? 'GET',
+      path,
+      port: request.socket.localPort ?? 0,
+      authorized,
+      initiator: request.socket,
+    });
+    write(response, answer);
+  }
+}
+
+function write(response: http.ServerResponse, answer: ApiAnswer): void {
+  const body = JSON.stringify(answer.body);
+  response.writeHead(answer.status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(body),
+    'cache-control': 'no-store',
+    ...answer.headers,
+  });
+  response.end(body);
+}
+
+function sha256(text: string): Buffer {
+  return createHash('sha256').update(text).digest();
+}

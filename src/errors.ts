@@ -1,0 +1,59 @@
+/**
+ * Every error stickyport raises on purpose carries a stable `code` (for logs and tests) and,
+ * where a client sees it, the HTTP `status` it is answered with.
+ *
+ * Codes:
+ * - CONFIG_INVALID         a configuration key is missing, unknown or out of range (exit code 2)
+ * - LISTEN_FAILED          one or more ports of the range could not be bound (exit code 1)
+ * - CLIENT_AUTH_REQUIRED   407: no or wrong proxy login while Authentication.Required is on
+ * - BAD_REQUEST            400: a request the proxy cannot interpret (relative URL, bad target)
+ * - UPSTREAM_REFUSED       502: the upstream proxy (or direct target) refused the TCP connection
+ * - UPSTREAM_UNREACHABLE   502: DNS or network error on the way to the upstream
+ * - UPSTREAM_AUTH          502: the upstream proxy answered 407: its credentials were rejected
+ * - UPSTREAM_STATUS        502: the upstream proxy refused a CONNECT with another status
+ * - UPSTREAM_RESET         502: the upstream closed the connection before answering
+ * - UPSTREAM_TIMEOUT       504: no connection to the upstream within Upstream.ConnectTimeout
+ * - STORE_UNAVAILABLE      503: the session store failed (API only; traffic falls back locally)
+ */
+export type ErrorCode =
+  | 'CONFIG_INVALID'
+  | 'LISTEN_FAILED'
+  | 'CLIENT_AUTH_REQUIRED'
+  | 'BAD_REQUEST'
+  | 'UPSTREAM_REFUSED'
+  | 'UPSTREAM_UNREACHABLE'
+  | 'UPSTREAM_AUTH'
+  | 'UPSTREAM_STATUS'
+  | 'UPSTREAM_RESET'
+  | 'UPSTREAM_TIMEOUT'
+  | 'STORE_UNAVAILABLE';
+
+export class StickyportError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+
+  constructor(code: ErrorCode, message: string, options: { status?: number; cause?: unknown } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'StickyportError';
+    this.code = code;
+    this.status = options.status ?? 500;
+  }
+}
+
+export class ConfigError extends StickyportError {
+  /** Dotted names of the offending keys, e.g. `Listen.PortRange.Start`. */
+  readonly keys: readonly string[];
+
+  constructor(message: string, keys: readonly string[]) {
+    super('CONFIG_INVALID', message);
+    this.name = 'ConfigError';
+    this.keys = keys;
+  }
+}
+
+export class UpstreamError extends StickyportError {
+  constructor(code: ErrorCode, message: string, cause?: unknown) {
+    super(code, message, { status: code === 'UPSTREAM_TIMEOUT' ? 504 : 502, cause });
+    this.name = 'UpstreamError';
+  }
+}

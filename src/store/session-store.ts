@@ -1,0 +1,41 @@
+import type { Session } from '../session/session.js';
+
+/**
+ * Where sessions live, keyed by local port. Every backend honours this contract, and
+ * test/store/session-store.contract.ts checks it against each one:
+ *
+ * - Only live sessions are ever returned: once `expiresAt` has passed, a session is gone
+ *   (the store applies the TTL, callers never check it). "Not found" is `undefined`, not an error.
+ * - `getOrCreate` is atomic: when several callers (in one process, or in several processes
+ *   sharing the store) race on a port without a live session, exactly one `create()` result is
+ *   stored and every caller gets that same session back.
+ * - `replace` stores the given session for its port whatever was there; `delete` removes the
+ *   port's session and tells whether there was a live one.
+ * - `list` returns every live session, in no particular order.
+ * - Sessions are immutable values: a store may hand out the object it keeps.
+ * - `close` flushes what must persist and releases connections; calling it twice is safe.
+ *   After close, operations reject.
+ */
+export interface SessionStore {
+  /** Short backend name for logs: memory, file, redis. */
+  readonly kind: string;
+  /**
+   * True when other processes may change the store (Redis): then callers must ask the store
+   * on every request instead of trusting what they last read.
+   */
+  readonly shared: boolean;
+
+  get(port: number): Promise<Session | undefined>;
+  getOrCreate(port: number, create: () => Session): Promise<Session>;
+  replace(session: Session): Promise<Session>;
+  delete(port: number): Promise<boolean>;
+  list(): Promise<Session[]>;
+  close(): Promise<void>;
+}
+
+export class StoreClosedError extends Error {
+  constructor(kind: string) {
+    super(`the ${kind} session store is closed`);
+    this.name = 'StoreClosedError';
+  }
+}

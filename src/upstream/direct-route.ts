@@ -1,0 +1,55 @@
+import http from 'node:http';
+import net from 'node:net';
+import { armConnectTimeout } from './connect-timeout.js';
+import { connectTimeout, upstreamFailure } from './upstream-errors.js';
+import { KEEP_ALIVE_AGENT_OPTIONS, type HttpTarget, type OpenTunnel, type UpstreamRoute } from './route.js';
+
+/** No upstream proxy: connect to the target itself. */
+export class DirectRoute implements UpstreamRoute {
+  private readonly agent = new http.Agent(KEEP_ALIVE_AGENT_OPTIONS);
+
+  constructor(
+    readonly sessionId: string,
+    private readonly connectTimeoutMs: number,
+  ) {}
+
+  describePeer(target: { hostname: string; port: number }): string {
+    return `target ${target.hostname}:${target.port}`;
+  }
+
+  request(target: HttpTarget, method: string, headers: string[]): http.ClientRequest {
+    const request = http.request({
+      host: target.hostname,
+      port: target.port,
+      method,
+      path: target.path,
+      headers,
+      agent: this.agent,
+      setHost: false,
+    });
+    armConnectTimeout(request, this.connectTimeoutMs, this.describePeer(target));
+    return request;
+  }
+
+  openTunnel(hostname: string, port: number): Promise<OpenTunnel> {
+    const peer = this.describePeer({ hostname, port });
+    return new Promise((resolve, reject) => {
+      const socket = net.connect({ host: hostname, port });
+      const timer = setTimeout(() => socket.destroy(connectTimeout(peer, this.connectTimeoutMs)), this.connectTimeoutMs);
+      socket.once('connect', () => {
+        clearTimeout(timer);
+        socket.removeListener('error', onError);
+        resolve({ socket, head: Buffer.alloc(0) });
+      });
+      const onError = (error: Error): void => {
+        clearTimeout(timer);
+        reject(upstreamFailure(error, peer));
+      };
+      socket.once('error', onError);
+    });
+  }
+
+  destroy(): void {
+    this.agent.destroy();
+  }
+}

@@ -1,0 +1,44 @@
+import type http from 'node:http';
+import type { Socket } from 'node:net';
+
+/** Where a plain HTTP request goes: `path` is what the request line carries after the method. */
+export interface HttpTarget {
+  readonly hostname: string;
+  readonly port: number;
+  /** `http://host:port/path?query` as the client sent it. */
+  readonly absoluteUrl: string;
+  /** `/path?query`. */
+  readonly path: string;
+}
+
+export interface OpenTunnel {
+  readonly socket: Socket;
+  /** Bytes the upstream sent after its CONNECT answer, to hand to the client first. */
+  readonly head: Buffer;
+}
+
+/**
+ * One session's way out: the upstream endpoint rendered with that session's id, and the
+ * connections made for it. A route's keep-alive pool is its own, so no upstream connection is
+ * ever shared by two sessions (providers pin the exit IP to the connection). Destroying the
+ * route closes its pooled connections.
+ */
+export interface UpstreamRoute {
+  readonly sessionId: string;
+  /** "upstream proxy host:port" or "target host:port", for error messages: never a password. */
+  describePeer(target: { hostname: string; port: number }): string;
+  request(target: HttpTarget, method: string, headers: string[]): http.ClientRequest;
+  openTunnel(hostname: string, port: number): Promise<OpenTunnel>;
+  destroy(): void;
+}
+
+export const KEEP_ALIVE_AGENT_OPTIONS = {
+  keepAlive: true,
+  // LIFO reuse keeps the pool small: the sockets idle longest time out first.
+  scheduling: 'lifo',
+  maxFreeSockets: 64,
+} as const;
+
+export function hostForUrl(hostname: string): string {
+  return hostname.includes(':') ? `[${hostname}]` : hostname;
+}

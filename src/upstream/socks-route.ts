@@ -1,0 +1,68 @@
+import http from 'node:http';
+import { SocksClient } from 'socks';
+import { SocksProxyAgent } from 'socks-proxy-agent';
+import { armConnectTimeout } from './connect-timeout.js';
+import { upstreamFailure } from './upstream-errors.js';
+import type { UpstreamEndpoint } from './upstream-url.js';
+import { hostForUrl, type HttpTarget, type OpenTunnel, type UpstreamRoute } from './route.js';
+
+/** A SOCKS4 or SOCKS5 upstream: every connection is a SOCKS CONNECT to the target. */
+export class SocksRoute implements UpstreamRoute {
+  private readonly agent: SocksProxyAgent;
+  private readonly peer: string;
+
+  constructor(
+    readonly sessionId: string,
+    private readonly endpoint: UpstreamEndpoint,
+    private readonly connectTimeoutMs: number,
+  ) {
+    const url = new URL(`${endpoint.protocol}//${hostForUrl(endpoint.hostname)}:${endpoint.port}`);
+    // The URL setters percent-encode; socks-proxy-agent decodes them back.
+    url.username = endpoint.username;
+    url.password = endpoint.password;
+    this.agent = new SocksProxyAgent(url, { keepAlive: true, timeout: connectTimeoutMs });
+    this.peer = `upstream proxy ${hostForUrl(endpoint.hostname)}:${endpoint.port}`;
+  }
+
+  describePeer(): string {
+    return this.peer;
+  }
+
+  request(target: HttpTarget, method: string, headers: string[]): http.ClientRequest {
+    const request = http.request({
+      host: target.hostname,
+      port: target.port,
+      method,
+      path: target.path,
+      headers,
+      agent: this.agent,
+      setHost: false,
+    });
+    armConnectTimeout(request, this.connectTimeoutMs, this.peer);
+    return request;
+  }
+
+  async openTunnel(hostname: string, port: number): Promise<OpenTunnel> {
+    try {
+      const { socket } = await SocksClient.createConnection({
+        proxy: {
+          host: this.endpoint.hostname,
+          port: this.endpoint.port,
+          type: this.endpoint.protocol === 'socks4:' ? 4 : 5,
+          userId: this.endpoint.username || undefined,
+          password: this.endpoint.password || undefined,
+        },
+        command: 'connect',
+        destination: { host: hostname, port },
+        timeout: this.connectTimeoutMs,
+      });
+      return { socket, head: Buffer.alloc(0) };
+    } catch (error) {
+      throw upstreamFailure(error, this.peer);
+    }
+  }
+
+  destroy(): void {
+    this.agent.destroy();
+  }
+}

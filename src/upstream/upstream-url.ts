@@ -1,0 +1,155 @@
+/**
+ * Upstream URL templates: `scheme://user:password@host:port` in which `{session}`, `{port}` and
+ * `{lifetime}` are replaced per session.
+ *
+ * Providers hand out passwords with `@`, `:` and `%` in them, and users paste them as they are.
+ * So the template is not given to WHATWG `URL` (which would mangle a bare `%`); it is split by
+ * hand: the credentials end at the LAST `@`, the user name ends at the FIRST `:`. Valid
+ * percent-escapes are decoded (`%40` is `@`), anything else is taken literally. The decoded
+ * values are what goes into the Proxy-Authorization header or the SOCKS handshake.
+ */
+
+export type UpstreamProtocol = 'http:' | 'https:' | 'socks4:' | 'socks5:';
+
+const DEFAULT_PORTS: Record<UpstreamProtocol, number> = {
+  'http:': 80,
+  'https:': 443,
+  'socks4:': 1080,
+  'socks5:': 1080,
+};
+
+/** Scheme aliases accepted in the template, mapped to what stickyport speaks. */
+const SCHEMES: Record<string, UpstreamProtocol> = {
+  http: 'http:',
+  https: 'https:',
+  socks: 'socks5:',
+  socks4: 'socks4:',
+  socks4a: 'socks4:',
+  socks5: 'socks5:',
+  socks5h: 'socks5:',
+};
+
+export interface UpstreamEndpoint {
+  readonly protocol: UpstreamProtocol;
+  readonly hostname: string;
+  readonly port: number;
+  readonly username: string;
+  readonly password: string;
+}
+
+export interface UpstreamTemplate {
+  readonly protocol: UpstreamProtocol;
+  readonly hostname: string;
+  readonly port: string;
+  readonly username: string;
+  readonly password: string;
+  readonly hasSessionPlaceholder: boolean;
+}
+
+export interface TemplateVars {
+  readonly session: string;
+  readonly port: number;
+  /** Session lifetime in whole minutes (0 = never expires). */
+  readonly lifetime: number;
+}
+
+const PLACEHOLDER = /\{(session|port|lifetime)\}/g;
+const UNKNOWN_PLACEHOLDER = /\{(?!session\}|port\}|lifetime\})[^}]*\}/;
+
+export function parseUpstreamTemplate(raw: string): UpstreamTemplate {
+  const schemeMatch = /^([a-zA-Z][a-zA-Z0-9+.-]*):\/\/(.*)$/s.exec(raw.trim());
+  if (!schemeMatch) throw new Error('must look like scheme://[user:password@]host:port');
+  const protocol = SCHEMES[schemeMatch[1]!.toLowerCase()];
+  if (!protocol) {
+    throw new Error(`scheme "${schemeMatch[1]}" is not supported (use http, https, socks4 or socks5)`);
+  }
+  let rest = schemeMatch[2]!.replace(/\/+$/, '');
+  const at = rest.lastIndexOf('@');
+  let userinfo = '';
+  if (at >= 0) {
+    userinfo = rest.slice(0, at);
+    rest = rest.slice(at + 1);
+  }
+  if (rest.includes('/') || rest.includes('?') || rest.includes('#')) {
+    throw new Error('a proxy URL has no path, query or fragment');
+  }
+  const colon = userinfo.indexOf(':');
+  const username = decodeLenient(colon >= 0 ? userinfo.slice(0, colon) : userinfo);
+  const password = colon >= 0 ? decodeLenient(userinfo.slice(colon + 1)) : '';
+  const { hostname, port } = splitHostPort(rest, protocol);
+  const unknown = UNKNOWN_PLACEHOLDER.exec(raw);
+  if (unknown) throw new Error(`unknown placeholder ${unknown[0]} (allowed: {session}, {port}, {lifetime})`);
+
+  const template: UpstreamTemplate = {
+    protocol,
+    hostname,
+    port,
+    username,
+    password,
+    hasSessionPlaceholder: raw.includes('{session}'),
+  };
+  // Render once with sample values so that a template that can never work fails at start-up.
+  renderUpstream(template, { session: 'sample', port: 1, lifetime: 1 });
+  return template;
+}
+
+export function renderUpstream(template: UpstreamTemplate, vars: TemplateVars): UpstreamEndpoint {
+  const fill = (text: string): string =>
+    text.replace(PLACEHOLDER, (_, name: keyof TemplateVars) => String(vars[name]));
+  const port = Number(fill(template.port));
+  if (!Number.isInteger(port) || port < 1 || port > 65535) {
+    throw new Error(`port "${fill(template.port)}" is not a TCP port`);
+  }
+  const endpoint: UpstreamEndpoint = {
+    protocol: template.protocol,
+    hostname: fill(template.hostname),
+    port,
+    username: fill(template.username),
+    password: fill(template.password),
+  };
+  if (endpoint.hostname === '') throw new Error('host is empty');
+  if ((endpoint.protocol === 'http:' || endpoint.protocol === 'https:') && endpoint.username.includes(':')) {
+    // Basic authentication cannot carry a colon in the user name.
+    throw new Error('user name must not contain ":" (write it as %3A only in the password)');
+  }
+  return endpoint;
+}
+
+/** `http://user@host:port`: for logs and API answers, never the password. */
+export function describeUpstream(template: UpstreamTemplate): string {
+  const user = template.username ? `${template.username}${template.password ? ':***' : ''}@` : '';
+  const host = template.hostname.includes(':') ? `[${template.hostname}]` : template.hostname;
+  return `${template.protocol}//${user}${host}:${template.port}`;
+}
+
+export function basicProxyAuthorization(endpoint: UpstreamEndpoint): string | undefined {
+  if (!endpoint.username && !endpoint.password) return undefined;
+  return `Basic ${Buffer.from(`${endpoint.username}:${endpoint.password}`).toString('base64')}`;
+}
+
+function splitHostPort(hostport: string, protocol: UpstreamProtocol): { hostname: string; port: string } {
+  let hostname: string;
+  let port: string;
+  if (hostport.startsWith('[')) {
+    const close = hostport.indexOf(']');
+    if (close < 0) throw new Error('unterminated IPv6 address');
+    hostname = hostport.slice(1, close);
+    port = hostport.slice(close + 1).replace(/^:/, '');
+  } else {
+    const colon = hostport.lastIndexOf(':');
+    hostname = colon >= 0 ? hostport.slice(0, colon) : hostport;
+    port = colon >= 0 ? hostport.slice(colon + 1) : '';
+  }
+  if (hostname === '') throw new Error('host is missing');
+  return { hostname, port: port === '' ? String(DEFAULT_PORTS[protocol]) : port };
+}
+
+function decodeLenient(text: string): string {
+  return text.replace(/(?:%[0-9a-fA-F]{2})+/g, (escapes) => {
+    try {
+      return decodeURIComponent(escapes);
+    } catch {
+      return escapes;
+    }
+  });
+}
