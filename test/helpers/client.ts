@@ -1,0 +1,82 @@
+import http from 'node:http';
+import net from 'node:net';
+
+export interface Answer {
+  readonly status: number;
+  readonly headers: http.IncomingHttpHeaders;
+  readonly body: string;
+}
+
+export function basic(username: string, password: string): string {
+  return `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`;
+}
+
+/** Sends one request to 127.0.0.1:`port` with `path` as the request target (absolute URI for proxying). */
+export function request(
+  port: number,
+  path: string,
+  options: { method?: string; headers?: http.OutgoingHttpHeaders; body?: string; agent?: http.Agent | false } = {},
+): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      { host: '127.0.0.1', port, path, method: options.method ?? 'GET', headers: options.headers, agent: options.agent ?? false },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks).toString() }));
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    req.end(options.body);
+  });
+}
+
+export async function apiJson<T = Record<string, unknown>>(port: number, path: string, domain = 'portmapper'): Promise<T> {
+  const answer = await request(port, domain ? `http://${domain}${path}` : path);
+  if (answer.status !== 200) throw new Error(`API ${path} answered ${answer.status}: ${answer.body}`);
+  return JSON.parse(answer.body) as T;
+}
+
+export interface Tunnel {
+  readonly status: number;
+  readonly socket: net.Socket;
+  /** The raw answer head (status line and headers) and anything after it that arrived with it. */
+  readonly head: string;
+}
+
+/** Opens a CONNECT tunnel through the proxy at `port` to `authority` (host:port). */
+export function openTunnel(port: number, authority: string, headers: Record<string, string> = {}): Promise<Tunnel> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, method: 'CONNECT', path: authority, headers, agent: false });
+    req.once('connect', (res, socket, head) => {
+      resolve({ status: res.statusCode!, socket, head: head.toString() });
+    });
+    req.once('response', (res) => {
+      res.resume();
+      resolve({ status: res.statusCode!, socket: res.socket, head: '' });
+    });
+    req.once('error', reject);
+    req.end();
+  });
+}
+
+/** A plain HTTP GET sent inside an open tunnel. */
+export function getThroughTunnel(socket: net.Socket, host: string, path = '/'): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host, path, createConnection: () => socket, agent: false, headers: { connection: 'keep-alive' } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks).toString() }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** Resolves when `socket` closes (the proxy closed the tunnel). */
+export function closed(socket: net.Socket): Promise<void> {
+  return socket.closed || socket.destroyed
+    ? Promise.resolve()
+    : new Promise((resolve) => socket.once('close', () => resolve()));
+}

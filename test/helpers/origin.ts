@@ -1,0 +1,64 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export interface Origin {
+  readonly port: number;
+  readonly url: string;
+  /** Requests the origin answered, in order. */
+  readonly requests: Array<{ method: string; url: string; headers: http.IncomingHttpHeaders }>;
+  close(): Promise<void>;
+}
+
+/**
+ * A real HTTP origin on 127.0.0.1:
+ *   GET /            -> "hello"
+ *   GET /headers     -> the request headers as JSON
+ *   GET /bytes/N     -> N bytes of a repeating pattern
+ *   POST /echo       -> the request body
+ */
+export async function startOrigin(): Promise<Origin> {
+  const requests: Origin['requests'] = [];
+  const server = http.createServer((req, res) => {
+    requests.push({ method: req.method!, url: req.url!, headers: req.headers });
+    const path = req.url!;
+    if (path === '/headers') {
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify(req.headers));
+    } else if (path.startsWith('/bytes/')) {
+      const total = Number(path.slice('/bytes/'.length));
+      res.setHeader('content-length', total);
+      const chunk = Buffer.alloc(64 * 1024, 'abcdefgh');
+      let left = total;
+      const pump = (): void => {
+        while (left > 0) {
+          const piece = left >= chunk.length ? chunk : chunk.subarray(0, left);
+          left -= piece.length;
+          if (!res.write(piece)) {
+            res.once('drain', pump);
+            return;
+          }
+        }
+        res.end();
+      };
+      pump();
+    } else if (path === '/echo') {
+      req.pipe(res);
+    } else {
+      res.setHeader('content-type', 'text/plain');
+      res.end('hello');
+    }
+  });
+  server.keepAliveTimeout = 30_000;
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    port,
+    url: `http://127.0.0.1:${port}`,
+    requests,
+    close: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}

@@ -1,0 +1,175 @@
+import { once } from 'node:events';
+import http from 'node:http';
+import net, { type AddressInfo } from 'node:net';
+
+/** How the upstream treats the next requests; tests switch it at will. */
+export type UpstreamMode = 'ok' | 'reset' | 'stall' | '407' | '503' | 'reset-tunnel';
+
+export interface SeenRequest {
+  readonly kind: 'http' | 'connect';
+  readonly username: string;
+  readonly password: string;
+  /** Session id parsed from `customer-<name>-session-<id>`, if the user name has one. */
+  readonly session: string | undefined;
+  readonly target: string;
+  /** Distinguishes client connections: the same number = the same TCP connection to us. */
+  readonly connectionId: number;
+  readonly headers: http.IncomingHttpHeaders;
+}
+
+export interface RecordingUpstream {
+  readonly port: number;
+  readonly seen: SeenRequest[];
+  mode: UpstreamMode;
+  /** Session ids seen, in order. */
+  sessions(): Array<string | undefined>;
+  /** Connections currently open to this upstream (client side). */
+  openConnections(): number;
+  /** Resolves once `count` requests have been seen. */
+  waitForRequests(count: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+const SESSION_USER = /-session-([^-:]+)/;
+
+/**
+ * A real authenticating forward proxy standing in for a residential-proxy provider. It checks
+ * the Basic login (any user name, the given password), records every user name it sees per
+ * connection, then forwards plain HTTP and CONNECT to the real target, unless `mode` says to
+ * misbehave: reset the connection, stall, answer 407 or 503, or reset a tunnel after opening it.
+ */
+export async function startRecordingUpstream(password = 'secret'): Promise<RecordingUpstream> {
+  const seen: SeenRequest[] = [];
+  const waiters: Array<{ count: number; resolve: () => void }> = [];
+  const sockets = new Set<net.Socket>();
+  let nextConnectionId = 1;
+  const connectionIds = new WeakMap<net.Socket, number>();
+
+  const record = (req: http.IncomingMessage, kind: SeenRequest['kind']): SeenRequest | undefined => {
+    const login = parseLogin(req.headers['proxy-authorization']);
+    const entry: SeenRequest = {
+      kind,
+      username: login?.username ?? '',
+      password: login?.password ?? '',
+      session: login ? SESSION_USER.exec(login.username)?.[1] : undefined,
+      target: req.url!,
+      connectionId: connectionIds.get(req.socket) ?? 0,
+      headers: req.headers,
+    };
+    seen.push(entry);
+    for (const waiter of [...waiters]) {
+      if (seen.length >= waiter.count) {
+        waiters.splice(waiters.indexOf(waiter), 1);
+        waiter.resolve();
+      }
+    }
+    return login && login.password === password ? entry : undefined;
+  };
+
+  const server = http.createServer();
+  server.keepAliveTimeout = 30_000;
+  server.on('connection', (socket: net.Socket) => {
+    connectionIds.set(socket, nextConnectionId++);
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
+
+  server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
+    const ok = record(req, 'http');
+    if (upstream.mode === 'stall') return;
+    if (upstream.mode === 'reset') {
+      req.socket.destroy();
+      return;
+    }
+    if (!ok || upstream.mode === '407') {
+      res.writeHead(407, { 'proxy-authenticate': 'Basic realm="provider"', 'content-length': 0 });
+      res.end();
+      return;
+    }
+    if (upstream.mode === '503') {
+      res.writeHead(503, { 'content-type': 'text/plain' });
+      res.end('provider overloaded');
+      return;
+    }
+    const target = new URL(req.url!);
+    const headers = { ...req.headers };
+    delete headers['proxy-authorization'];
+    delete headers['proxy-connection'];
+    const out = http.request(
+      { host: target.hostname, port: target.port || 80, path: target.pathname + target.search, method: req.method, headers, agent: false },
+      (answer) => {
+        res.writeHead(answer.statusCode!, answer.headers);
+        answer.pipe(res);
+      },
+    );
+    out.on('error', () => res.destroy());
+    req.pipe(out);
+  });
+
+  server.on('connect', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
+    const ok = record(req, 'connect');
+    socket.on('error', () => socket.destroy());
+    if (upstream.mode === 'stall') return;
+    if (upstream.mode === 'reset') {
+      socket.destroy();
+      return;
+    }
+    if (!ok || upstream.mode === '407') {
+      socket.end('HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm="provider"\r\nContent-Length: 0\r\n\r\n');
+      return;
+    }
+    if (upstream.mode === '503') {
+      socket.end('HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n');
+      return;
+    }
+    const [host, port] = splitAuthority(req.url!);
+    const target = net.connect({ host, port });
+    target.on('error', () => socket.destroy());
+    socket.on('close', () => target.destroy());
+    target.on('close', () => socket.destroy());
+    target.once('connect', () => {
+      socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+      if (upstream.mode === 'reset-tunnel') {
+        socket.destroy();
+        target.destroy();
+        return;
+      }
+      if (head.length > 0) target.write(head);
+      socket.pipe(target);
+      target.pipe(socket);
+    });
+  });
+
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as AddressInfo;
+
+  const upstream: RecordingUpstream = {
+    port,
+    seen,
+    mode: 'ok',
+    sessions: () => seen.map((entry) => entry.session),
+    openConnections: () => sockets.size,
+    waitForRequests: (count) =>
+      seen.length >= count ? Promise.resolve() : new Promise((resolve) => waiters.push({ count, resolve })),
+    close: () =>
+      new Promise((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  };
+  return upstream;
+}
+
+function parseLogin(header: string | undefined): { username: string; password: string } | undefined {
+  if (!header?.startsWith('Basic ')) return undefined;
+  const decoded = Buffer.from(header.slice(6), 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  return colon < 0 ? undefined : { username: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
+}
+
+function splitAuthority(authority: string): [string, number] {
+  const colon = authority.lastIndexOf(':');
+  const host = authority.slice(0, colon).replace(/^\[|\]$/g, '');
+  return [host, Number(authority.slice(colon + 1))];
+}
