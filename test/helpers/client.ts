@@ -61,10 +61,11 @@ export function openTunnel(port: number, authority: string, headers: Record<stri
   });
 }
 
-/** A plain HTTP GET sent inside an open tunnel. */
-export function getThroughTunnel(socket: net.Socket, host: string, path = '/'): Promise<Answer> {
+/** A plain HTTP GET sent inside an open tunnel; `authority` (host:port) goes into the Host header. */
+export function getThroughTunnel(socket: net.Socket, authority: string, path = '/'): Promise<Answer> {
   return new Promise((resolve, reject) => {
-    const req = http.request({ host, path, createConnection: () => socket, agent: false, headers: { connection: 'keep-alive' } }, (res) => {
+    const options = { path, createConnection: () => socket, setHost: false, headers: { host: authority } };
+    const req = http.request(options, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (chunk: Buffer) => chunks.push(chunk));
       res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks).toString() }));
