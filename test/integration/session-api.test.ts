@@ -1,0 +1,87 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { apiJson, openTunnel, request } from '../helpers/client.js';
+import { startOrigin, type Origin } from '../helpers/origin.js';
+import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
+import { startStickyport, upstreamUrl, type RunningProxy } from '../helpers/stickyport.js';
+
+let origin: Origin;
+let upstream: RecordingUpstream;
+
+beforeAll(async () => {
+  origin = await startOrigin();
+  upstream = await startRecordingUpstream();
+});
+
+afterAll(async () => {
+  await upstream.close();
+  await origin.close();
+});
+
+async function withProxy(overrides: Parameters<typeof startStickyport>[0], body: (proxy: RunningProxy) => Promise<void>) {
+  const proxy = await startStickyport({ Upstream: { Url: upstreamUrl(upstream.port) }, ...overrides }, { portCount: 2 });
+  try {
+    await body(proxy);
+  } finally {
+    await proxy.stop();
+  }
+}
+
+describe('session API on the virtual domain', () => {
+  it('answers /session with or without the slash, and never reaches the upstream', () =>
+    withProxy({}, async ({ ports: [port] }) => {
+      const seen = upstream.seen.length;
+      const withSlash = await apiJson<{ session_id: string }>(port!, '/session/');
+      const without = await apiJson<{ session_id: string }>(port!, '/session');
+      expect(without.session_id).toBe(withSlash.session_id);
+      const reset = await request(port!, 'http://PortMapper:80/session/reset');
+      expect(JSON.parse(reset.body)).toEqual({ success: true });
+      expect(reset.headers['content-type']).toMatch(/^application\/json/);
+      expect(upstream.seen.length).toBe(seen);
+    }));
+
+  it('answers 404 JSON for an unknown path, 405 for another method, 400 for CONNECT', () =>
+    withProxy({}, async ({ ports: [port] }) => {
+      const unknown = await request(port!, 'http://portmapper/session/nope');
+      expect(unknown.status).toBe(404);
+      expect(JSON.parse(unknown.body).error).toBe('not_found');
+      const root = await request(port!, 'http://portmapper/');
+      expect(root.status).toBe(404);
+
+      const post = await request(port!, 'http://portmapper/session/new', { method: 'POST', body: 'x' });
+      expect(post.status).toBe(405);
+      expect(post.headers.allow).toBe('GET');
+
+      const tunnel = await openTunnel(port!, 'portmapper:443');
+      expect(tunnel.status).toBe(400);
+      tunnel.socket.destroy();
+    }));
+
+  it('answers on the port itself when the domain is empty', () =>
+    withProxy({ SessionAPI: { Enabled: true, Domain: '' } }, async ({ ports: [port] }) => {
+      const session = await apiJson<{ session_id: string }>(port!, '/session/', '');
+      const renewed = await apiJson<{ session_id: string }>(port!, '/session/new', '');
+      expect(renewed.session_id).not.toBe(session.session_id);
+      const from = upstream.seen.length;
+      await request(port!, `${origin.url}/`);
+      expect(upstream.seen[from]!.session).toBe(renewed.session_id);
+      // Any other relative request is not a proxy request: 400 with a hint.
+      const other = await request(port!, '/index.html');
+      expect(other.status).toBe(400);
+      expect(other.body).toContain('forward proxy');
+    }));
+
+  it('proxies the domain like any other host when the API is disabled', () =>
+    withProxy({ SessionAPI: { Enabled: false } }, async ({ ports: [port] }) => {
+      const from = upstream.seen.length;
+      const answer = await request(port!, 'http://portmapper/session/');
+      expect(upstream.seen[from]?.target).toBe('http://portmapper/session/');
+      // The provider simulator cannot resolve "portmapper": not a session API answer.
+      expect(answer.body).not.toContain('session_id');
+    }));
+
+  it('answers a session that never expires with expires_at null', () =>
+    withProxy({ Listen: { StickyProxyLifetime: 0 } }, async ({ ports: [port] }) => {
+      const session = await apiJson<{ expires_at: string | null; expired: boolean }>(port!, '/session/');
+      expect(session).toMatchObject({ expires_at: null, expired: false });
+    }));
+});

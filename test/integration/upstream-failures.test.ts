@@ -1,0 +1,101 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { openTunnel, request } from '../helpers/client.js';
+import { startOrigin, type Origin } from '../helpers/origin.js';
+import { freePort } from '../helpers/ports.js';
+import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
+import { startStickyport, upstreamUrl, type RunningProxy } from '../helpers/stickyport.js';
+
+let origin: Origin;
+let upstream: RecordingUpstream;
+let proxy: RunningProxy;
+
+beforeAll(async () => {
+  origin = await startOrigin();
+  upstream = await startRecordingUpstream();
+  proxy = await startStickyport({ Upstream: { Url: upstreamUrl(upstream.port), ConnectTimeout: '500ms' } });
+});
+
+afterAll(async () => {
+  await proxy.stop();
+  await upstream.close();
+  await origin.close();
+});
+
+beforeEach(() => {
+  upstream.mode = 'ok';
+});
+
+describe('upstream failures', () => {
+  it('answers 502 with the reason when the upstream is down, and other ports keep serving', async () => {
+    const downPort = await freePort();
+    const down = await startStickyport({ Upstream: { Url: upstreamUrl(downPort) } }, { portCount: 2 });
+    try {
+      const plain = await request(down.ports[0]!, `${origin.url}/`);
+      expect(plain.status).toBe(502);
+      expect(plain.headers['x-stickyport-error']).toBe('UPSTREAM_REFUSED');
+      expect(plain.body).toContain(`upstream proxy 127.0.0.1:${downPort} refused the connection`);
+
+      const tunnel = await openTunnel(down.ports[1]!, `127.0.0.1:${origin.port}`);
+      expect(tunnel.status).toBe(502);
+      tunnel.socket.destroy();
+    } finally {
+      await down.stop();
+    }
+    // The other proxy, and its ports, never noticed.
+    expect((await request(proxy.ports[0]!, `${origin.url}/`)).status).toBe(200);
+  });
+
+  it('reports an upstream 407 as such, for plain HTTP and CONNECT', async () => {
+    upstream.mode = '407';
+    const plain = await request(proxy.ports[0]!, `${origin.url}/`);
+    expect(plain.status).toBe(502);
+    expect(plain.headers['x-stickyport-error']).toBe('UPSTREAM_AUTH');
+    expect(plain.body).toMatch(/answered 407/);
+
+    const tunnel = await openTunnel(proxy.ports[0]!, `127.0.0.1:${origin.port}`);
+    expect(tunnel.status).toBe(502);
+    tunnel.socket.destroy();
+
+    upstream.mode = 'ok';
+    expect((await request(proxy.ports[1]!, `${origin.url}/`)).status).toBe(200);
+  });
+
+  it('answers 504 when the upstream does not answer the CONNECT within Upstream.ConnectTimeout', async () => {
+    upstream.mode = 'stall';
+    const started = Date.now();
+    const tunnel = await openTunnel(proxy.ports[2]!, `127.0.0.1:${origin.port}`);
+    expect(tunnel.status).toBe(504);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(450);
+    tunnel.socket.destroy();
+  });
+
+  it('passes an upstream 5xx answer through unchanged (it is the provider speaking)', async () => {
+    upstream.mode = '503';
+    const plain = await request(proxy.ports[1]!, `${origin.url}/`);
+    expect(plain.status).toBe(503);
+    expect(plain.body).toBe('provider overloaded');
+  });
+
+  it('keeps credentials with @, : and % intact on the way to the upstream', async () => {
+    const password = 'p@ss:w%rd%40x';
+    const picky = await startRecordingUpstream('p@ss:w%rd@x');
+    const encoded = await startStickyport(
+      { Upstream: { Url: `http://customer-acme-session-{session}:${password}@127.0.0.1:${picky.port}` } },
+      { portCount: 1 },
+    );
+    try {
+      const answer = await request(encoded.ports[0]!, `${origin.url}/`);
+      expect(answer.status).toBe(200);
+      expect(picky.seen[0]!.password).toBe('p@ss:w%rd@x');
+      expect(picky.seen[0]!.username).toMatch(/^customer-acme-session-[a-zA-Z]{8}$/);
+      const tunnel = await openTunnel(encoded.ports[0]!, `127.0.0.1:${origin.port}`);
+      expect(tunnel.status).toBe(200);
+      tunnel.socket.destroy();
+      // And the password is nowhere in the logs.
+      expect(encoded.logs.join('\n')).not.toContain('p@ss');
+    } finally {
+      await encoded.stop();
+      await picky.close();
+    }
+  });
+});
