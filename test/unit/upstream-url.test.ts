@@ -1,0 +1,56 @@
+import { describe, expect, it } from 'vitest';
+import {
+  basicProxyAuthorization,
+  describeUpstream,
+  parseUpstreamTemplate,
+  renderUpstream,
+} from '../../src/upstream/upstream-url.js';
+
+const vars = { session: 'LZpmRqdu', port: 10201, lifetime: 10 };
+
+describe('upstream URL templates', () => {
+  it('renders {session}, {port} and {lifetime} into the credentials', () => {
+    const template = parseUpstreamTemplate('http://customer-acme-session-{session}-p{port}-t{lifetime}:secret@gate.provider.example:7777');
+    expect(renderUpstream(template, vars)).toEqual({
+      protocol: 'http:',
+      hostname: 'gate.provider.example',
+      port: 7777,
+      username: 'customer-acme-session-LZpmRqdu-p10201-t10',
+      password: 'secret',
+    });
+    expect(template.hasSessionPlaceholder).toBe(true);
+  });
+
+  it.each([
+    ['p@ss', 'p@ss'],
+    ['p:ss', 'p:ss'],
+    ['100%', '100%'],
+    ['p%40ss%3A%25', 'p@ss:%'],
+    ['%zz%4', '%zz%4'],
+  ])('takes password %j as %j', (written, decoded) => {
+    const endpoint = renderUpstream(parseUpstreamTemplate(`http://user:${written}@host:1`), vars);
+    expect(endpoint.password).toBe(decoded);
+    expect(basicProxyAuthorization(endpoint)).toBe(`Basic ${Buffer.from(`user:${decoded}`).toString('base64')}`);
+  });
+
+  it.each([
+    ['https://h', 'https:', 443],
+    ['socks5://u:p@h:1080', 'socks5:', 1080],
+    ['socks4://h', 'socks4:', 1080],
+    ['socks5h://h:9', 'socks5:', 9],
+    ['http://[::1]:8080', 'http:', 8080],
+  ])('reads %s', (url, protocol, port) => {
+    const endpoint = renderUpstream(parseUpstreamTemplate(url), vars);
+    expect(endpoint.protocol).toBe(protocol);
+    expect(endpoint.port).toBe(port);
+  });
+
+  it('describes an upstream without its password', () => {
+    const template = parseUpstreamTemplate('http://customer-{session}:hunter2@gate.example:7777');
+    expect(describeUpstream(template)).toBe('http://customer-{session}:***@gate.example:7777');
+  });
+
+  it.each(['gate.example:7777', 'ftp://h:1', 'http://:1', 'http://h:99999', 'http://h:1/path'])('rejects %s', (url) => {
+    expect(() => parseUpstreamTemplate(url)).toThrow();
+  });
+});
