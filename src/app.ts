@@ -70,6 +70,7 @@ export async function createApp(config: StickyportConfig, deps: AppDeps): Promis
     api,
     clientAuth: config.auth.required ? clientAuth : undefined,
     log: log.child({ component: 'proxy' }),
+    responseTimeoutMs: config.upstream.responseTimeoutMs,
   });
 
   let stopping: Promise<void> | undefined;

@@ -27,6 +27,7 @@ export interface StickyportConfig {
     /** undefined = no upstream: connect to targets directly. */
     readonly template: UpstreamTemplate | undefined;
     readonly connectTimeoutMs: number;
+    readonly responseTimeoutMs: number;
   };
   readonly sessionApi: {
     readonly enabled: boolean;
@@ -149,6 +150,7 @@ function toConfig(raw: Settings, sources: string[]): StickyportConfig {
     upstream: {
       template: raw.Upstream.Url ? parseUpstreamTemplate(raw.Upstream.Url) : undefined,
       connectTimeoutMs: parseDuration(raw.Upstream.ConnectTimeout, SECOND_MS)!,
+      responseTimeoutMs: parseDuration(raw.Upstream.ResponseTimeout, SECOND_MS)!,
     },
     sessionApi: {
       enabled: raw.SessionAPI.Enabled,

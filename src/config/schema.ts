@@ -90,6 +90,12 @@ export const schema = {
       default: '10s' as number | string,
       env: 'STICKYPORT_UPSTREAM_CONNECT_TIMEOUT',
     },
+    ResponseTimeout: {
+      doc: 'Answer 504 when the upstream sends nothing for this long on a plain HTTP request: seconds or a string with a unit',
+      format: 'timeout',
+      default: '30s' as number | string,
+      env: 'STICKYPORT_UPSTREAM_RESPONSE_TIMEOUT',
+    },
   },
   Session: {
     IdLength: { doc: 'Length of session ids', format: 'nat', default: 8, env: 'STICKYPORT_SESSION_ID_LENGTH' },

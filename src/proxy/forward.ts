@@ -1,6 +1,6 @@
 import type http from 'node:http';
 import type { Logger } from '../logging/logger.js';
-import type { StickyportError } from '../errors.js';
+import { UpstreamError, type StickyportError } from '../errors.js';
 import { upstreamFailure, upstreamStatusFailure } from '../upstream/upstream-errors.js';
 import type { HttpTarget, UpstreamRoute } from '../upstream/route.js';
 import { HttpProxyRoute } from '../upstream/http-proxy-route.js';
@@ -30,11 +30,17 @@ export function forwardHttp(
   response: http.ServerResponse,
   target: HttpTarget,
   route: UpstreamRoute,
-  log: Logger,
+  options: { readonly log: Logger; readonly responseTimeoutMs: number },
   retry = true,
 ): void {
+  const { log, responseTimeoutMs } = options;
   const method = request.method!;
   const outgoing = route.request(target, method, endToEndHeaders(request.rawHeaders, target));
+  // Idle time on the upstream socket: no answer at all, or an answer that stops mid-body.
+  outgoing.setTimeout(responseTimeoutMs, () => {
+    const peer = route.describePeer(target);
+    outgoing.destroy(new UpstreamError('UPSTREAM_TIMEOUT', `${peer} sent nothing for ${responseTimeoutMs} ms`));
+  });
 
   outgoing.on('response', (incoming) => {
     if (incoming.statusCode === 407 && route instanceof HttpProxyRoute) {
@@ -55,7 +61,7 @@ export function forwardHttp(
     // A pooled connection the upstream had already closed: the request never reached it,
     // so an idempotent request without a body is safe to send once more on a fresh one.
     if (retry && outgoing.reusedSocket && error.code === 'ECONNRESET' && IDEMPOTENT.has(method) && !hasBody(request)) {
-      forwardHttp(request, response, target, route, log, false);
+      forwardHttp(request, response, target, route, options, false);
       return;
     }
     fail(response, upstreamFailure(error, route.describePeer(target)), log);

@@ -16,6 +16,8 @@ export interface ProxyEngineOptions {
   /** Set when Authentication.Required is on. */
   readonly clientAuth: ClientAuth | undefined;
   readonly log: Logger;
+  /** Upstream.ResponseTimeout. */
+  readonly responseTimeoutMs: number;
 }
 
 const RELATIVE_URL_HINT =
@@ -52,7 +54,7 @@ export class ProxyEngine extends Server {
       if (this.engine.log.isLevelEnabled('debug')) {
         this.engine.log.debug({ port: request.socket.localPort, method: request.method, url: request.url }, 'request');
       }
-      forwardHttp(request, response, httpTarget(trgParsed!, request.url!), customTag as UpstreamRoute, this.engine.log);
+      forwardHttp(request, response, httpTarget(trgParsed!, request.url!), customTag as UpstreamRoute, this.engine);
     } catch (error) {
       this.answerError(request, response, error);
     }

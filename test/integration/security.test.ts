@@ -1,0 +1,126 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { basic, openTunnel, request } from '../helpers/client.js';
+import { startOrigin, type Origin } from '../helpers/origin.js';
+import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
+import { startStickyport, upstreamUrl, type RunningProxy } from '../helpers/stickyport.js';
+
+const UPSTREAM_PASSWORD = 'upstream-Secr3t';
+const CLIENT_PASSWORD = 'client-Secr3t';
+const API_PASSWORD = 'api-Secr3t';
+const login = { 'proxy-authorization': basic('scraper', CLIENT_PASSWORD) };
+
+let origin: Origin;
+let upstream: RecordingUpstream;
+let guarded: RunningProxy;
+let apiLocked: RunningProxy;
+const answers: string[] = [];
+
+beforeAll(async () => {
+  origin = await startOrigin();
+  upstream = await startRecordingUpstream(UPSTREAM_PASSWORD);
+  guarded = await startStickyport({
+    Upstream: { Url: upstreamUrl(upstream.port, UPSTREAM_PASSWORD) },
+    Authentication: { Required: true, Username: 'scraper', Password: CLIENT_PASSWORD },
+  });
+  apiLocked = await startStickyport({
+    Upstream: { Url: upstreamUrl(upstream.port, UPSTREAM_PASSWORD) },
+    Authentication: { Required: false, Username: 'scraper', Password: CLIENT_PASSWORD },
+    SessionAPI: { Enabled: true, Domain: 'portmapper', Password: API_PASSWORD, PublicRead: true },
+  });
+});
+
+afterAll(async () => {
+  await guarded.stop();
+  await apiLocked.stop();
+  await upstream.close();
+  await origin.close();
+});
+
+async function send(...args: Parameters<typeof request>) {
+  const answer = await request(...args);
+  answers.push(JSON.stringify(answer));
+  return answer;
+}
+
+describe('client authentication', () => {
+  it.each([
+    ['no login', {}],
+    ['a wrong password', { 'proxy-authorization': basic('scraper', 'nope') }],
+    ['a wrong user', { 'proxy-authorization': basic('other', CLIENT_PASSWORD) }],
+  ])('answers plain HTTP with %s by 407 and Proxy-Authenticate', async (_, headers) => {
+    const seen = upstream.seen.length;
+    const answer = await send(guarded.ports[0]!, `${origin.url}/`, { headers });
+    expect(answer.status).toBe(407);
+    expect(answer.headers['proxy-authenticate']).toMatch(/^Basic realm=/);
+    expect(upstream.seen.length).toBe(seen);
+  });
+
+  it('answers CONNECT and the session API without a login by 407 too', async () => {
+    const tunnel = await openTunnel(guarded.ports[0]!, `127.0.0.1:${origin.port}`);
+    expect(tunnel.status).toBe(407);
+    tunnel.socket.destroy();
+    const api = await send(guarded.ports[0]!, 'http://portmapper/session/');
+    expect(api.status).toBe(407);
+    expect(api.headers['proxy-authenticate']).toMatch(/^Basic/);
+  });
+
+  it('lets a correct login through, and never forwards it upstream', async () => {
+    const from = upstream.seen.length;
+    expect((await send(guarded.ports[1]!, `${origin.url}/`, { headers: login })).status).toBe(200);
+    const tunnel = await openTunnel(guarded.ports[1]!, `127.0.0.1:${origin.port}`, login);
+    expect(tunnel.status).toBe(200);
+    tunnel.socket.destroy();
+    expect((await send(guarded.ports[1]!, 'http://portmapper/session/', { headers: login })).status).toBe(200);
+    for (const seen of upstream.seen.slice(from)) {
+      expect(seen.username).toMatch(/^customer-acme-session-/);
+      expect(seen.password).toBe(UPSTREAM_PASSWORD);
+    }
+    expect(origin.requests.at(-1)!.headers['proxy-authorization']).toBeUndefined();
+  });
+});
+
+describe('session API password', () => {
+  it('needs ?pwd= or the proxy login for changes, answering 403 JSON otherwise', async () => {
+    const port = apiLocked.ports[0]!;
+    const denied = await send(port, 'http://portmapper/session/new');
+    expect(denied.status).toBe(403);
+    expect(JSON.parse(denied.body).error).toBe('forbidden');
+    expect((await send(port, 'http://portmapper/session/reset?pwd=wrong')).status).toBe(403);
+    expect((await send(port, `http://portmapper/session/new?pwd=${API_PASSWORD}`)).status).toBe(200);
+    expect((await send(port, 'http://portmapper/session/reset', { headers: login })).status).toBe(200);
+  });
+
+  it('keeps GET /session/ readable with PublicRead', async () => {
+    const answer = await send(apiLocked.ports[1]!, 'http://portmapper/session/');
+    expect(answer.status).toBe(200);
+    expect(JSON.parse(answer.body).session_id).toMatch(/^[a-zA-Z]{8}$/);
+  });
+
+  it('keeps GET /session/ closed without PublicRead', async () => {
+    const closed = await startStickyport(
+      { SessionAPI: { Enabled: true, Domain: 'portmapper', Password: API_PASSWORD } },
+      { portCount: 1 },
+    );
+    try {
+      expect((await send(closed.ports[0]!, 'http://portmapper/session/')).status).toBe(403);
+      expect((await send(closed.ports[0]!, `http://portmapper/session/?pwd=${API_PASSWORD}`)).status).toBe(200);
+      expect(closed.logs.join('\n')).not.toContain(API_PASSWORD);
+    } finally {
+      await closed.stop();
+    }
+  });
+});
+
+describe('secrets', () => {
+  it('never appear in logs or answers', async () => {
+    upstream.mode = '407';
+    await send(guarded.ports[2]!, `${origin.url}/`, { headers: login });
+    upstream.mode = 'ok';
+    const everything = [...guarded.logs, ...apiLocked.logs, ...answers].join('\n');
+    expect(guarded.logs.length).toBeGreaterThan(5);
+    for (const secret of [UPSTREAM_PASSWORD, CLIENT_PASSWORD, API_PASSWORD]) {
+      expect(everything).not.toContain(secret);
+      expect(everything).not.toContain(Buffer.from(`scraper:${secret}`).toString('base64'));
+    }
+  });
+});
