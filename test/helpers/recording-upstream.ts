@@ -66,6 +66,8 @@ export async function startRecordingUpstream(password = 'secret'): Promise<Recor
     return login && login.password === password ? entry : undefined;
   };
 
+  // Pooled connections to the origin, so a soak run does not exhaust ephemeral ports.
+  const toOrigin = new http.Agent({ keepAlive: true });
   const server = http.createServer();
   server.keepAliveTimeout = 30_000;
   server.on('connection', (socket: net.Socket) => {
@@ -96,7 +98,7 @@ export async function startRecordingUpstream(password = 'secret'): Promise<Recor
     delete headers['proxy-authorization'];
     delete headers['proxy-connection'];
     const out = http.request(
-      { host: target.hostname, port: target.port || 80, path: target.pathname + target.search, method: req.method, headers, agent: false },
+      { host: target.hostname, port: target.port || 80, path: target.pathname + target.search, method: req.method, headers, agent: toOrigin },
       (answer) => {
         res.writeHead(answer.statusCode!, answer.headers);
         answer.pipe(res);
@@ -155,6 +157,7 @@ export async function startRecordingUpstream(password = 'secret'): Promise<Recor
     close: () =>
       new Promise((resolve) => {
         for (const socket of sockets) socket.destroy();
+        toOrigin.destroy();
         server.close(() => resolve());
       }),
   };
