@@ -34,6 +34,8 @@ export class ListenerPool {
   private readonly connections = new Map<number, Set<TrackedSocket>>();
   private readonly lastErrors = new Map<number, string>();
   private stopping: Promise<void> | undefined;
+  /** Set while stop() drains: called when the last connection closes. */
+  private onIdle: (() => void) | undefined;
 
   constructor(private readonly options: ListenerPoolOptions) {}
 
@@ -128,8 +130,6 @@ export class ListenerPool {
     }
     await closing;
   }
-
-  private onIdle: (() => void) | undefined;
 
   private async listen(port: number): Promise<void> {
     const server = net.createServer({ noDelay: true }, (socket) => this.accept(port, socket));
