@@ -2,7 +2,7 @@ import http from 'node:http';
 import net from 'node:net';
 import { armConnectTimeout } from './connect-timeout.js';
 import { connectTimeout, upstreamFailure } from './upstream-errors.js';
-import { KEEP_ALIVE_AGENT_OPTIONS, type HttpTarget, type OpenTunnel, type UpstreamRoute } from './route.js';
+import { KEEP_ALIVE_AGENT_OPTIONS, requestToTarget, type HttpTarget, type OpenTunnel, type UpstreamRoute } from './route.js';
 
 /** No upstream proxy: connect to the target itself. */
 export class DirectRoute implements UpstreamRoute {
@@ -18,15 +18,7 @@ export class DirectRoute implements UpstreamRoute {
   }
 
   request(target: HttpTarget, method: string, headers: string[]): http.ClientRequest {
-    const request = http.request({
-      host: target.hostname,
-      port: target.port,
-      method,
-      path: target.path,
-      headers,
-      agent: this.agent,
-      setHost: false,
-    });
+    const request = requestToTarget(target, method, headers, this.agent);
     armConnectTimeout(request, this.connectTimeoutMs, this.describePeer(target));
     return request;
   }

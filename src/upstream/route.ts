@@ -1,4 +1,4 @@
-import type http from 'node:http';
+import http from 'node:http';
 import type { Socket } from 'node:net';
 
 /** Where a plain HTTP request goes: `path` is what the request line carries after the method. */
@@ -38,6 +38,11 @@ export const KEEP_ALIVE_AGENT_OPTIONS = {
   scheduling: 'lifo',
   maxFreeSockets: 64,
 } as const;
+
+/** A plain HTTP request sent to the target itself through `agent` (direct, or a SOCKS agent). */
+export function requestToTarget(target: HttpTarget, method: string, headers: string[], agent: http.Agent): http.ClientRequest {
+  return http.request({ host: target.hostname, port: target.port, method, path: target.path, headers, agent, setHost: false });
+}
 
 export function hostForUrl(hostname: string): string {
   return hostname.includes(':') ? `[${hostname}]` : hostname;

@@ -1,10 +1,10 @@
-import http from 'node:http';
+import type http from 'node:http';
 import { SocksClient } from 'socks';
 import { SocksProxyAgent } from 'socks-proxy-agent';
 import { armConnectTimeout } from './connect-timeout.js';
 import { upstreamFailure } from './upstream-errors.js';
 import type { UpstreamEndpoint } from './upstream-url.js';
-import { hostForUrl, type HttpTarget, type OpenTunnel, type UpstreamRoute } from './route.js';
+import { hostForUrl, requestToTarget, type HttpTarget, type OpenTunnel, type UpstreamRoute } from './route.js';
 
 /** A SOCKS4 or SOCKS5 upstream: every connection is a SOCKS CONNECT to the target. */
 export class SocksRoute implements UpstreamRoute {
@@ -29,15 +29,7 @@ export class SocksRoute implements UpstreamRoute {
   }
 
   request(target: HttpTarget, method: string, headers: string[]): http.ClientRequest {
-    const request = http.request({
-      host: target.hostname,
-      port: target.port,
-      method,
-      path: target.path,
-      headers,
-      agent: this.agent,
-      setHost: false,
-    });
+    const request = requestToTarget(target, method, headers, this.agent);
     armConnectTimeout(request, this.connectTimeoutMs, this.peer);
     return request;
   }
