@@ -1,30 +1,23 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { closed, openTunnel, request } from '../helpers/client.js';
 import { eventually } from '../helpers/eventually.js';
-import { startOrigin, type Origin } from '../helpers/origin.js';
+import type { Origin } from '../helpers/origin.js';
 import { connectRaw, rawExchange, statusOf } from '../helpers/raw.js';
-import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
-import { startStickyport, upstreamUrl, type RunningProxy } from '../helpers/stickyport.js';
+import type { RecordingUpstream } from '../helpers/recording-upstream.js';
+import { startStack, type Stack } from '../helpers/stack.js';
+import type { RunningProxy } from '../helpers/stickyport.js';
 
 const IDLE_MS = 400;
+let stack: Stack;
 let origin: Origin;
 let upstream: RecordingUpstream;
 let proxy: RunningProxy;
 
 beforeAll(async () => {
-  origin = await startOrigin();
-  upstream = await startRecordingUpstream();
-  proxy = await startStickyport({
-    Upstream: { Url: upstreamUrl(upstream.port) },
-    Listen: { IdleTimeout: `${IDLE_MS}ms` },
-  });
+  ({ origin, upstream, proxy } = stack = await startStack({ Listen: { IdleTimeout: `${IDLE_MS}ms` } }));
 });
 
-afterAll(async () => {
-  await proxy.stop();
-  await upstream.close();
-  await origin.close();
-});
+afterAll(() => stack?.stop());
 
 /** After each bad request the proxy still serves, on the same port and the others. */
 async function stillServing(): Promise<void> {

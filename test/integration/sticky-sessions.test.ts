@@ -1,10 +1,12 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { apiJson, closed, getThroughTunnel, openTunnel, request } from '../helpers/client.js';
-import { startOrigin, type Origin } from '../helpers/origin.js';
-import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
+import type { Origin } from '../helpers/origin.js';
+import type { RecordingUpstream } from '../helpers/recording-upstream.js';
+import { startStack, type Stack } from '../helpers/stack.js';
 import { startStickyport, upstreamUrl, type RunningProxy } from '../helpers/stickyport.js';
 import http from 'node:http';
 
+let stack: Stack;
 let origin: Origin;
 let upstream: RecordingUpstream;
 let proxy: RunningProxy;
@@ -12,17 +14,11 @@ let portA: number;
 let portB: number;
 
 beforeAll(async () => {
-  origin = await startOrigin();
-  upstream = await startRecordingUpstream();
-  proxy = await startStickyport({ Upstream: { Url: upstreamUrl(upstream.port) } });
+  ({ origin, upstream, proxy } = stack = await startStack());
   [portA, portB] = proxy.ports as [number, number];
 });
 
-afterAll(async () => {
-  await proxy.stop();
-  await upstream.close();
-  await origin.close();
-});
+afterAll(() => stack?.stop());
 
 beforeEach(() => {
   upstream.mode = 'ok';

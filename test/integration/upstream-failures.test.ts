@@ -1,25 +1,21 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { openTunnel, request } from '../helpers/client.js';
-import { startOrigin, type Origin } from '../helpers/origin.js';
+import type { Origin } from '../helpers/origin.js';
 import { freePort } from '../helpers/ports.js';
 import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
+import { startStack, type Stack } from '../helpers/stack.js';
 import { startStickyport, upstreamUrl, type RunningProxy } from '../helpers/stickyport.js';
 
+let stack: Stack;
 let origin: Origin;
 let upstream: RecordingUpstream;
 let proxy: RunningProxy;
 
 beforeAll(async () => {
-  origin = await startOrigin();
-  upstream = await startRecordingUpstream();
-  proxy = await startStickyport({ Upstream: { Url: upstreamUrl(upstream.port), ConnectTimeout: '500ms' } });
+  ({ origin, upstream, proxy } = stack = await startStack({ Upstream: { ConnectTimeout: '500ms' } }));
 });
 
-afterAll(async () => {
-  await proxy.stop();
-  await upstream.close();
-  await origin.close();
-});
+afterAll(() => stack?.stop());
 
 beforeEach(() => {
   upstream.mode = 'ok';

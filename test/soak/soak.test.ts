@@ -5,9 +5,10 @@ import vm from 'node:vm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getThroughTunnel, openTunnel, request } from '../helpers/client.js';
 import { eventually } from '../helpers/eventually.js';
-import { startOrigin, type Origin } from '../helpers/origin.js';
-import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
-import { startStickyport, upstreamUrl, type RunningProxy } from '../helpers/stickyport.js';
+import type { Origin } from '../helpers/origin.js';
+import type { RecordingUpstream } from '../helpers/recording-upstream.js';
+import { startStack, type Stack } from '../helpers/stack.js';
+import type { RunningProxy } from '../helpers/stickyport.js';
 
 /** SOAK_SCALE=0.05 for a quick local run; CI runs the full 100 000 requests and 5 000 tunnels. */
 const SCALE = Number(process.env.SOAK_SCALE ?? 1);
@@ -29,21 +30,16 @@ const FD_BOUND = 2 * 2 * CONCURRENCY + 16;
 v8.setFlagsFromString('--expose-gc');
 const gc = vm.runInNewContext('gc') as () => void;
 
+let stack: Stack;
 let origin: Origin;
 let upstream: RecordingUpstream;
 let proxy: RunningProxy;
 
 beforeAll(async () => {
-  origin = await startOrigin();
-  upstream = await startRecordingUpstream();
-  proxy = await startStickyport({ Upstream: { Url: upstreamUrl(upstream.port) }, Logging: { Level: 'warn' } }, { portCount: PORTS });
+  ({ origin, upstream, proxy } = stack = await startStack({ Logging: { Level: 'warn' } }, { portCount: PORTS }));
 });
 
-afterAll(async () => {
-  await proxy?.stop();
-  await upstream?.close();
-  await origin?.close();
-});
+afterAll(() => stack?.stop());
 
 /** The test's own recorders keep every request; the heap bound is about the proxy. */
 function forgetRecordedRequests(): void {
