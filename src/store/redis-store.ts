@@ -1,3 +1,4 @@
+import { once } from 'node:events';
 import { Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from '../logging/logger.js';
 import { isLive, type Session } from '../session/session.js';
@@ -77,50 +78,50 @@ export class RedisSessionStore implements SessionStore {
   /** Connects (or gives up for now, serving locally until Redis answers) before returning. */
   static async open(options: RedisStoreOptions): Promise<RedisSessionStore> {
     const store = new RedisSessionStore(options);
-    await store.firstConnection(1_500);
+    // Resolves on 'ready'; rejects on the first error or after the timeout: either way, go on.
+    await once(store.client, 'ready', { signal: AbortSignal.timeout(1_500) }).catch(() => undefined);
     if (store.client.status !== 'ready') store.startOutage(new Error('Redis did not answer at start-up'));
     return store;
   }
 
   get(port: number): Promise<Session | undefined> {
-    return this.either(port, async () => {
-      const session = reviveJson(await this.client.get(this.key(port)));
-      return session && isLive(session) ? session : undefined;
+    return this.either(async () => {
+      const found = reviveJson(await this.client.get(this.key(port)));
+      const session = found && isLive(found) ? found : undefined;
+      this.local.remember(port, session);
+      return session;
     }, () => this.local.get(port));
   }
 
   getOrCreate(port: number, create: () => Session): Promise<Session> {
-    return this.either(port, async () => {
-      const key = this.key(port);
-      const found = reviveJson(await this.client.get(key));
-      if (found) return found;
-      const candidate = create();
-      const json = JSON.stringify(candidate);
-      const stored = await this.client.setIfAbsent(key, json, ...ttlArgs(candidate));
-      if (stored === json) return candidate;
-      const winner = reviveJson(stored);
-      if (winner) return winner;
-      this.log.warn({ port, key }, 'unreadable session value in Redis: replaced it');
-      await this.client.set(key, json, ...ttlArgs(candidate));
-      return candidate;
+    return this.either(async () => {
+      const session = await this.findOrCreate(port, create);
+      this.local.remember(port, session);
+      return session;
     }, () => this.local.getOrCreate(port, create));
   }
 
   replace(session: Session): Promise<Session> {
-    return this.either(session.port, async () => {
+    return this.either(async () => {
+      const key = this.key(session.port);
       const ttl = ttlArgs(session);
-      if (ttl[1] === '0') await this.client.del(this.key(session.port));
-      else await this.client.set(this.key(session.port), JSON.stringify(session), ...ttl);
+      if (ttl) await this.client.call('SET', key, JSON.stringify(session), ...ttl);
+      else await this.client.del(key);
+      this.local.remember(session.port, session);
       return session;
     }, () => this.local.replace(session));
   }
 
   delete(port: number): Promise<boolean> {
-    return this.either(port, async () => (await this.client.del(this.key(port))) > 0, () => this.local.delete(port));
+    return this.either(async () => {
+      const deleted = (await this.client.del(this.key(port))) > 0;
+      this.local.remember(port, undefined);
+      return deleted;
+    }, () => this.local.delete(port));
   }
 
   async list(): Promise<Session[]> {
-    return this.either(undefined, async () => {
+    return this.either(async () => {
       const sessions: Session[] = [];
       // SCAN walks the keyspace in small steps; KEYS would block Redis for every other client.
       for await (const keys of this.client.scanStream({ match: `${escapeGlob(this.prefix)}*`, count: 200 })) {
@@ -146,19 +147,34 @@ export class RedisSessionStore implements SessionStore {
   }
 
   /** Runs `remote` unless Redis is known to be down; falls back to the local copy if it fails. */
-  private async either<T>(port: number | undefined, remote: () => Promise<T>, fallback: () => Promise<T>): Promise<T> {
+  private async either<T>(remote: () => Promise<T>, fallback: () => Promise<T>): Promise<T> {
     if (this.closed) throw new StoreClosedError(this.kind);
     if (!this.outage) {
       try {
-        const result = await remote();
-        if (port !== undefined) this.local.remember(port, rememberable(result));
-        return result;
+        return await remote();
       } catch (error) {
         if (this.closed) throw new StoreClosedError(this.kind);
         this.startOutage(error as Error);
       }
     }
     return fallback();
+  }
+
+  private async findOrCreate(port: number, create: () => Session): Promise<Session> {
+    const key = this.key(port);
+    const found = reviveJson(await this.client.get(key));
+    if (found) return found;
+    const candidate = create();
+    const ttl = ttlArgs(candidate);
+    if (!ttl) return candidate; // already over: nothing to share
+    const json = JSON.stringify(candidate);
+    const stored = await this.client.setIfAbsent(key, json, ...ttl);
+    if (stored === json) return candidate;
+    const winner = reviveJson(stored);
+    if (winner) return winner;
+    this.log.warn({ port, key }, 'unreadable session value in Redis: replaced it');
+    await this.client.call('SET', key, json, ...ttl);
+    return candidate;
   }
 
   private startOutage(error: Error): void {
@@ -193,7 +209,10 @@ export class RedisSessionStore implements SessionStore {
     let keptFromRedis = 0;
     for (let todo = this.local.snapshot(); todo.length > 0; todo = this.local.snapshot().filter((s) => !done.has(s))) {
       const batch = this.client.pipeline();
-      for (const session of todo) batch.set(this.key(session.port), JSON.stringify(session), ...ttlArgs(session), 'NX');
+      for (const session of todo) {
+        const ttl = ttlArgs(session);
+        if (ttl) batch.call('SET', this.key(session.port), JSON.stringify(session), ...ttl, 'NX');
+      }
       for (const [error, reply] of (await batch.exec()) ?? []) {
         if (error) throw error;
         if (reply === 'OK') written++;
@@ -204,28 +223,17 @@ export class RedisSessionStore implements SessionStore {
     return { written, keptFromRedis };
   }
 
-  private firstConnection(timeoutMs: number): Promise<void> {
-    return new Promise((resolve) => {
-      const done = (): void => {
-        clearTimeout(timer);
-        this.client.off('ready', done).off('error', done);
-        resolve();
-      };
-      const timer = setTimeout(done, timeoutMs).unref();
-      this.client.once('ready', done).once('error', done);
-    });
-  }
-
   private key(port: number): string {
     return `${this.prefix}${port}`;
   }
 }
 
-/** ['PX', ms] for a session that expires, [] for one that never does; ms is '0' once expired. */
-function ttlArgs(session: Session): string[] {
+/** ['PX', ms] for a session that expires, [] for one that never does, undefined once it is over. */
+function ttlArgs(session: Session): string[] | undefined {
   if (session.expiresAt === null) return [];
   // Rounded down: Redis drops the key no later than the session's own expiry.
-  return ['PX', String(Math.max(0, Math.floor(session.expiresAt - Date.now())))];
+  const ms = Math.floor(session.expiresAt - Date.now());
+  return ms > 0 ? ['PX', String(ms)] : undefined;
 }
 
 function reviveJson(value: string | null): Session | undefined {
@@ -237,19 +245,11 @@ function reviveJson(value: string | null): Session | undefined {
   }
 }
 
-function rememberable(result: unknown): Session | undefined {
-  return typeof result === 'object' && result !== null ? (result as Session) : undefined;
-}
-
 function escapeGlob(text: string): string {
   return text.replace(/[*?[\]\\]/g, '\\$&');
 }
 
 /** host:port of a Redis URL, never its password. */
 function redisEndpoint(url: string): string {
-  try {
-    return new URL(url).host;
-  } catch {
-    return '(invalid URL)';
-  }
+  return URL.canParse(url) ? new URL(url).host : '(invalid URL)';
 }

@@ -1,0 +1,152 @@
+import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
+import { createLogger } from '../../src/logging/logger.js';
+import { RedisSessionStore } from '../../src/store/redis-store.js';
+import { describeRedis, startRedisServer, type RedisServer } from '../helpers/redis-server.js';
+import { logSink } from '../helpers/stickyport.js';
+import { startRedisCable, type RedisCable } from './redis-cable.js';
+import { makeSession, waitUntil } from './session-store.contract.js';
+
+const OUTAGE = 'Redis is unreachable: serving sessions from local memory until it is back';
+const RECOVERED = 'Redis is back: local sessions reconciled';
+
+/** A store on `url` with its own log, and the keys it writes. */
+async function openLogged(url: string) {
+  const prefix = `outage-${randomBytes(4).toString('hex')}:`;
+  const sink = logSink();
+  const store = await RedisSessionStore.open({ url, keyPrefix: prefix, log: createLogger('debug', sink.stream) });
+  const logged = (msg: string) => sink.lines.map((line) => JSON.parse(line)).filter((entry) => entry.msg === msg);
+  return { store, logged, key: (port: number) => `${prefix}port:${port}` };
+}
+
+/** Runs `operation` and fails if it took longer than `ms`: a request must never wait on a dead Redis. */
+async function quick<T>(operation: Promise<T>, ms = 500): Promise<T> {
+  const started = Date.now();
+  const result = await operation;
+  expect(Date.now() - started).toBeLessThan(ms);
+  return result;
+}
+
+describeRedis('RedisSessionStore when Redis goes away', () => {
+  let server: RedisServer;
+  let raw: Redis;
+  let cable: RedisCable;
+  const cleanups: Array<() => Promise<unknown>> = [];
+  beforeAll(async () => {
+    server = await startRedisServer();
+    raw = new Redis(server.url);
+  });
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+  });
+  afterAll(async () => {
+    await raw?.quit();
+    await server?.stop();
+  });
+  const cabled = async () => {
+    cable = await startRedisCable(server.port);
+    cleanups.push(() => cable.close());
+    const opened = await openLogged(cable.url);
+    cleanups.push(() => opened.store.close());
+    return opened;
+  };
+
+  it('serves requests from local memory at once while Redis is unreachable, logging the outage once (Redis)', async () => {
+    const { store, logged } = await cabled();
+    const known = await store.getOrCreate(1, () => makeSession(1));
+    cable.cut();
+    for (let i = 0; i < 30; i++) {
+      // The port keeps the session it had: the local copy mirrors what Redis last said.
+      expect(await quick(store.getOrCreate(1, () => makeSession(1)))).toEqual(known);
+      await quick(store.getOrCreate(2, () => makeSession(2)));
+    }
+    expect((await quick(store.list())).map((session) => session.port).sort()).toEqual([1, 2]);
+    expect(logged(OUTAGE)).toHaveLength(1);
+    expect(logged(OUTAGE)[0].level).toBe(50);
+  });
+
+  it('when Redis is back, writes the local sessions back, Redis winning for ports it knows (Redis)', async () => {
+    const { store, logged, key } = await cabled();
+    const before = await store.getOrCreate(1, () => makeSession(1));
+    cable.cut();
+    const local2 = await store.getOrCreate(2, () => makeSession(2));
+    const local3 = await store.getOrCreate(3, () => makeSession(3));
+    // Meanwhile another instance gave port 3 a session, and port 1's key was lost.
+    const elsewhere3 = makeSession(3);
+    await raw.set(key(3), JSON.stringify(elsewhere3), 'PX', 60_000);
+    await raw.del(key(1));
+    cable.mend();
+    await waitUntil(() => logged(RECOVERED).length > 0, 5_000, 'recovery');
+
+    expect(logged(RECOVERED)).toEqual([expect.objectContaining({ written: 2, keptFromRedis: 1 })]);
+    expect(JSON.parse((await raw.get(key(1)))!)).toEqual(before);
+    expect(JSON.parse((await raw.get(key(2)))!)).toEqual(local2);
+    expect(await store.getOrCreate(3, () => makeSession(3))).toEqual(elsewhere3);
+    expect(local3.id).not.toBe(elsewhere3.id);
+    // A second outage is a new outage: logged again, once.
+    cable.cut();
+    await store.getOrCreate(4, () => makeSession(4));
+    await waitUntil(() => logged(OUTAGE).length === 2, 2_000, 'second outage log');
+    await store.get(4);
+    expect(logged(OUTAGE)).toHaveLength(2);
+  });
+
+  it('starts while Redis is unreachable, works locally, and catches up when Redis comes (Redis)', async () => {
+    cable = await startRedisCable(server.port);
+    cleanups.push(() => cable.close());
+    cable.cut();
+    const { store, logged, key } = await quick(openLogged(cable.url), 3_000);
+    cleanups.push(() => store.close());
+    const session = await quick(store.getOrCreate(5, () => makeSession(5)));
+    expect(logged(OUTAGE)).toHaveLength(1);
+    cable.mend();
+    await waitUntil(() => logged(RECOVERED).length > 0, 5_000, 'recovery');
+    expect(JSON.parse((await raw.get(key(5)))!)).toEqual(session);
+  });
+
+  it('a frozen Redis costs one command timeout, then requests go local until it thaws (Redis)', async () => {
+    const frozen = await startRedisServer();
+    cleanups.push(() => frozen.stop());
+    const { store, logged, key } = await openLogged(frozen.url);
+    cleanups.push(() => store.close());
+    const session = await store.getOrCreate(6, () => makeSession(6));
+    frozen.freeze();
+    expect(await quick(store.get(6), 2_500)).toEqual(session);
+    expect(await quick(store.get(6), 100)).toEqual(session);
+    expect(logged(OUTAGE)).toHaveLength(1);
+    frozen.thaw();
+    await waitUntil(() => logged(RECOVERED).length > 0, 5_000, 'recovery');
+    // Redis is asked again: a change made there is seen.
+    const direct = new Redis(frozen.url);
+    cleanups.push(() => direct.quit());
+    await direct.del(key(6));
+    expect(await store.get(6)).toBeUndefined();
+  });
+
+  it('Redis killed and restarted on its port: nothing fails, and the sessions are back in Redis (Redis)', async () => {
+    const crashing = await startRedisServer();
+    cleanups.push(() => crashing.stop());
+    const { store, logged, key } = await openLogged(crashing.url);
+    cleanups.push(() => store.close());
+    const kept = await store.getOrCreate(7, () => makeSession(7));
+    await crashing.kill();
+    expect(await quick(store.getOrCreate(7, () => makeSession(7)))).toEqual(kept);
+    const made = await quick(store.getOrCreate(8, () => makeSession(8)));
+    await crashing.restart();
+    await waitUntil(() => logged(RECOVERED).length > 0, 5_000, 'recovery');
+    const direct = new Redis(crashing.url);
+    cleanups.push(() => direct.quit());
+    expect(JSON.parse((await direct.get(key(7)))!)).toEqual(kept);
+    expect(JSON.parse((await direct.get(key(8)))!)).toEqual(made);
+    expect(logged(OUTAGE)).toHaveLength(1);
+    expect(logged(RECOVERED)).toHaveLength(1);
+  });
+
+  it('closes quickly and twice while Redis is unreachable (Redis)', async () => {
+    const { store } = await cabled();
+    cable.cut();
+    await quick(store.close());
+    await quick(store.close());
+  });
+});

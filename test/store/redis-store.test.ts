@@ -1,0 +1,94 @@
+import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { createLogger } from '../../src/logging/logger.js';
+import { RedisSessionStore } from '../../src/store/redis-store.js';
+import type { SessionStore } from '../../src/store/session-store.js';
+import { describeRedis, startRedisServer, type RedisServer } from '../helpers/redis-server.js';
+import { makeSession, sessionStoreContract } from './session-store.contract.js';
+
+const silent = createLogger('silent');
+const newPrefix = (): string => `test-${randomBytes(4).toString('hex')}:`;
+
+describeRedis('RedisSessionStore on a real Redis', () => {
+  let server: RedisServer;
+  let raw: Redis;
+  beforeAll(async () => {
+    server = await startRedisServer();
+    raw = new Redis(server.url);
+  });
+  afterAll(async () => {
+    await raw?.quit();
+    await server?.stop();
+  });
+
+  const prefixes = new WeakMap<SessionStore, string>();
+  const open = async (keyPrefix = newPrefix()): Promise<RedisSessionStore> => {
+    const store = await RedisSessionStore.open({ url: server.url, keyPrefix, log: silent });
+    prefixes.set(store, keyPrefix);
+    return store;
+  };
+
+  sessionStoreContract('RedisSessionStore', { open: () => open(), openTwin: (store) => open(prefixes.get(store)) });
+
+  it('keeps one key per port under the prefix, with the session expiry as the key TTL (Redis)', async () => {
+    const prefix = newPrefix();
+    const store = await open(prefix);
+    const timed = await store.getOrCreate(1, () => makeSession(1, 60_000));
+    const forever = await store.replace(makeSession(2, null));
+    const keys = await raw.keys(`${prefix}*`); // the test may use KEYS on its own tiny Redis
+    expect(keys.sort()).toEqual([`${prefix}port:1`, `${prefix}port:2`]);
+    const ttl = await raw.pttl(`${prefix}port:1`);
+    expect(ttl).toBeGreaterThan(59_000);
+    expect(ttl).toBeLessThanOrEqual(60_000);
+    expect(await raw.pttl(`${prefix}port:2`)).toBe(-1);
+    expect(JSON.parse((await raw.get(`${prefix}port:1`))!)).toEqual(timed);
+    expect(JSON.parse((await raw.get(`${prefix}port:2`))!)).toEqual(forever);
+    await store.close();
+  });
+
+  it('lists every session of its prefix with SCAN, never KEYS, skipping other prefixes and junk (Redis)', async () => {
+    const store = await open();
+    const other = await open();
+    const mine = Array.from({ length: 450 }, (_, i) => makeSession(1_000 + i));
+    await Promise.all(mine.map((session) => store.replace(session)));
+    await other.replace(makeSession(1_000));
+    await raw.set(`${prefixes.get(store)}port:9999`, 'not a session');
+
+    const monitor = await raw.monitor();
+    const commands: string[] = [];
+    monitor.on('monitor', (_time: string, args: string[]) => commands.push(String(args[0]).toLowerCase()));
+    const listed = await store.list();
+    // Redis reports commands in the order it runs them: once the marker shows, list's have too.
+    const marker = new Promise<void>((resolve) => monitor.on('monitor', (_t: string, args: string[]) => args[1] === 'marker' && resolve()));
+    await raw.echo('marker');
+    await marker;
+    monitor.disconnect();
+
+    expect(listed.sort((a, b) => a.port - b.port)).toEqual(mine);
+    expect(await other.list()).toHaveLength(1);
+    expect(commands.filter((name) => name === 'scan').length).toBeGreaterThan(1);
+    expect(commands).not.toContain('keys');
+    await Promise.all([store.close(), other.close()]);
+  });
+
+  it('reads Redis on every call: a change written by anyone else shows at once (Redis)', async () => {
+    const prefix = newPrefix();
+    const store = await open(prefix);
+    const first = await store.getOrCreate(3, () => makeSession(3));
+    const elsewhere = makeSession(3);
+    await raw.set(`${prefix}port:3`, JSON.stringify(elsewhere), 'PX', 60_000);
+    expect(await store.getOrCreate(3, () => makeSession(3))).toEqual(elsewhere);
+    await raw.del(`${prefix}port:3`);
+    expect(await store.get(3)).toBeUndefined();
+    expect(first.id).not.toBe(elsewhere.id);
+    await store.close();
+  });
+
+  it('is marked shared, so the proxy asks it on every request (Redis)', async () => {
+    const store = await open();
+    expect(store.shared).toBe(true);
+    expect(store.kind).toBe('redis');
+    await store.close();
+  });
+});
