@@ -45,7 +45,12 @@ export class FileSessionStore extends MemorySessionStore {
   static async open(options: FileStoreOptions): Promise<FileSessionStore> {
     const file = path.resolve(options.path);
     const store = new FileSessionStore(file, options.log, options.write ?? writeAtomically, options.now ?? Date.now);
-    await mkdir(path.dirname(file), { recursive: true });
+    try {
+      await mkdir(path.dirname(file), { recursive: true });
+    } catch (error) {
+      // Not fatal: requests are still served; reading or saving the file then fails and says so.
+      options.log.error({ err: error, path: file }, 'cannot create the session folder');
+    }
     await store.load();
     return store;
   }

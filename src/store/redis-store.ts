@@ -1,5 +1,5 @@
 import { once } from 'node:events';
-import { Redis, type RedisOptions } from 'ioredis';
+import { Redis } from 'ioredis';
 import type { Logger } from '../logging/logger.js';
 import { isLive, type Session } from '../session/session.js';
 import { reviveSession } from './file-store.js';
@@ -10,8 +10,6 @@ export interface RedisStoreOptions {
   readonly url: string;
   readonly keyPrefix: string;
   readonly log: Logger;
-  /** ioredis options laid over stickyport's (tests shorten the reconnect delays). */
-  readonly redisOptions?: RedisOptions;
 }
 
 // Sets the key unless it exists, then returns what the key holds: one round trip, no race.
@@ -66,7 +64,6 @@ export class RedisSessionStore implements SessionStore {
       connectTimeout: 1_000,
       commandTimeout: 1_000,
       retryStrategy: (attempt) => Math.min(100 * 2 ** (attempt - 1), 1_000),
-      ...options.redisOptions,
     }) as ScriptedRedis;
     this.client.defineCommand('setIfAbsent', { numberOfKeys: 1, lua: SET_IF_ABSENT });
     // Without an 'error' listener, ioredis errors would crash the process.
@@ -195,8 +192,9 @@ export class RedisSessionStore implements SessionStore {
       this.outage = false;
       clearInterval(this.probe);
       this.log.info({ written, keptFromRedis }, 'Redis is back: local sessions reconciled');
-    } catch {
+    } catch (error) {
       // Still away: the probe or the next 'ready' tries again.
+      this.log.debug({ err: (error as Error).message }, 'Redis not back yet');
     } finally {
       this.recovering = false;
     }

@@ -177,4 +177,16 @@ describe('FileSessionStore on disk', () => {
     expect(logged('cannot read the session file: starting empty, sessions will not be saved')).toHaveLength(1);
     expect(readdirSync(file)).toEqual([]);
   });
+
+  it('a folder it cannot create is logged, and requests are still served', async () => {
+    const blocker = tempFile();
+    mkdirSync(path.dirname(blocker), { recursive: true });
+    writeFileSync(blocker, 'a file where a folder should be');
+    const { opening, logged } = openStore(path.join(blocker, 'sessions.json'));
+    const store = await opening;
+    expect(await store.getOrCreate(9, () => makeSession(9))).toMatchObject({ port: 9 });
+    await store.close();
+    expect(logged('cannot create the session folder')).toHaveLength(1);
+    expect(readFileSync(blocker, 'utf8')).toBe('a file where a folder should be');
+  });
 });
