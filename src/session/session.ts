@@ -38,6 +38,17 @@ export function isLive(session: Session, now: number = Date.now()): boolean {
   return session.expiresAt === null || session.expiresAt > now;
 }
 
+/** A frozen Session from untrusted JSON (a file, a Redis value), or undefined if it is not one. */
+export function reviveSession(value: unknown): Session | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  const { id, port, createdAt, expiresAt } = value as Record<string, unknown>;
+  if (typeof id !== 'string' || id === '') return undefined;
+  if (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65_535) return undefined;
+  if (typeof createdAt !== 'number' || !Number.isFinite(createdAt)) return undefined;
+  if (expiresAt !== null && (typeof expiresAt !== 'number' || !Number.isFinite(expiresAt))) return undefined;
+  return Object.freeze({ id, port, createdAt, expiresAt });
+}
+
 /** Milliseconds left, or undefined for a session that never expires. */
 export function remainingMs(session: Session, now: number = Date.now()): number | undefined {
   return session.expiresAt === null ? undefined : Math.max(0, session.expiresAt - now);

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from '../logging/logger.js';
-import { isLive, type Session } from '../session/session.js';
+import { isLive, reviveSession, type Session } from '../session/session.js';
 import { MemorySessionStore } from './memory-store.js';
 
 export interface FileStoreOptions {
@@ -141,17 +141,6 @@ function parseSessionFile(text: string): Session[] | undefined {
   if (version !== FORMAT_VERSION || !Array.isArray(sessions)) return undefined;
   const parsed = sessions.map(reviveSession);
   return parsed.every((session) => session !== undefined) ? (parsed as Session[]) : undefined;
-}
-
-/** A frozen Session from untrusted JSON (a file, a Redis value), or undefined if it is not one. */
-export function reviveSession(value: unknown): Session | undefined {
-  if (typeof value !== 'object' || value === null) return undefined;
-  const { id, port, createdAt, expiresAt } = value as Record<string, unknown>;
-  if (typeof id !== 'string' || id === '') return undefined;
-  if (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65_535) return undefined;
-  if (typeof createdAt !== 'number' || !Number.isFinite(createdAt)) return undefined;
-  if (expiresAt !== null && (typeof expiresAt !== 'number' || !Number.isFinite(expiresAt))) return undefined;
-  return Object.freeze({ id, port, createdAt, expiresAt });
 }
 
 /** Temp file in the same folder, fsync, rename over the target, fsync the folder. */

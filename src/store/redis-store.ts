@@ -1,10 +1,9 @@
 import { once } from 'node:events';
 import { Redis } from 'ioredis';
 import type { Logger } from '../logging/logger.js';
-import { isLive, type Session } from '../session/session.js';
-import { reviveSession } from './file-store.js';
-import { MemorySessionStore } from './memory-store.js';
-import { StoreClosedError, type SessionStore } from './session-store.js';
+import { isLive, reviveSession, type Session } from '../session/session.js';
+import { RedisFallback, type WriteBackCounts } from './redis-fallback.js';
+import type { SessionStore } from './session-store.js';
 
 export interface RedisStoreOptions {
   readonly url: string;
@@ -19,44 +18,32 @@ return redis.call('GET', KEYS[1])`;
 
 type ScriptedRedis = Redis & { setIfAbsent(key: string, ...args: string[]): Promise<string | null> };
 
-// While Redis is down, how often to check whether it answers again (besides ioredis's 'ready').
-const RECOVERY_PROBE_MS = 500;
-
-/** The local copy: the last state Redis gave us while it answers, the only state while it does not. */
-class LocalSessions extends MemorySessionStore {
-  remember(port: number, session: Session | undefined): void {
-    if (session) this.sessions.set(port, session);
-    else this.sessions.delete(port);
-  }
-
-  snapshot(): Session[] {
-    this.sweep();
-    return [...this.sessions.values()];
-  }
-}
-
 /**
  * Sessions in Redis, shared by every stickyport instance using the same URL and key prefix:
  * one key per port holding the session's JSON, with the session's expiry as the key's TTL.
- * If Redis stops answering, requests go on with the local copy (logged once per outage), and
- * when it is back the local sessions are written back where Redis has none for the port.
+ * If Redis stops answering, requests go on with a local copy (see RedisFallback), and when it
+ * is back the local sessions are written back where Redis has none for the port.
  */
 export class RedisSessionStore implements SessionStore {
   readonly kind = 'redis';
   readonly shared = true;
   private readonly client: ScriptedRedis;
-  private readonly local = new LocalSessions();
+  private readonly fallback: RedisFallback;
   private readonly log: Logger;
   private readonly prefix: string;
-  private outage = false;
-  private recovering = false;
-  private probe: NodeJS.Timeout | undefined;
-  private closed = false;
   private closing: Promise<void> | undefined;
 
   private constructor(options: RedisStoreOptions) {
     this.log = options.log.child({ redis: redisEndpoint(options.url) });
     this.prefix = `${options.keyPrefix}port:`;
+    this.fallback = new RedisFallback(
+      {
+        isReady: () => this.client.status === 'ready',
+        ping: () => this.client.ping(),
+        writeIfAbsent: (sessions) => this.writeIfAbsent(sessions),
+      },
+      this.log,
+    );
     this.client = new Redis(options.url, {
       // Fail fast while Redis is away: the request is served locally instead of waiting.
       enableOfflineQueue: false,
@@ -67,9 +54,9 @@ export class RedisSessionStore implements SessionStore {
     }) as ScriptedRedis;
     this.client.defineCommand('setIfAbsent', { numberOfKeys: 1, lua: SET_IF_ABSENT });
     // Without an 'error' listener, ioredis errors would crash the process.
-    this.client.on('error', (error: Error) => this.startOutage(error));
-    this.client.on('close', () => this.startOutage(new Error('connection to Redis closed')));
-    this.client.on('ready', () => void this.tryRecover());
+    this.client.on('error', (error: Error) => this.fallback.startOutage(error));
+    this.client.on('close', () => this.fallback.startOutage(new Error('connection to Redis closed')));
+    this.client.on('ready', () => void this.fallback.tryRecover());
   }
 
   /** Connects (or gives up for now, serving locally until Redis answers) before returning. */
@@ -77,48 +64,48 @@ export class RedisSessionStore implements SessionStore {
     const store = new RedisSessionStore(options);
     // Resolves on 'ready'; rejects on the first error or after the timeout: either way, go on.
     await once(store.client, 'ready', { signal: AbortSignal.timeout(1_500) }).catch(() => undefined);
-    if (store.client.status !== 'ready') store.startOutage(new Error('Redis did not answer at start-up'));
+    if (store.client.status !== 'ready') store.fallback.startOutage(new Error('Redis did not answer at start-up'));
     return store;
   }
 
   get(port: number): Promise<Session | undefined> {
-    return this.either(async () => {
+    return this.fallback.either(async () => {
       const found = reviveJson(await this.client.get(this.key(port)));
       const session = found && isLive(found) ? found : undefined;
-      this.local.remember(port, session);
+      this.fallback.remember(port, session);
       return session;
-    }, () => this.local.get(port));
+    }, (local) => local.get(port));
   }
 
   getOrCreate(port: number, create: () => Session): Promise<Session> {
-    return this.either(async () => {
+    return this.fallback.either(async () => {
       const session = await this.findOrCreate(port, create);
-      this.local.remember(port, session);
+      this.fallback.remember(port, session);
       return session;
-    }, () => this.local.getOrCreate(port, create));
+    }, (local) => local.getOrCreate(port, create));
   }
 
   replace(session: Session): Promise<Session> {
-    return this.either(async () => {
+    return this.fallback.either(async () => {
       const key = this.key(session.port);
       const ttl = ttlArgs(session);
       if (ttl) await this.client.call('SET', key, JSON.stringify(session), ...ttl);
       else await this.client.del(key);
-      this.local.remember(session.port, session);
+      this.fallback.remember(session.port, session);
       return session;
-    }, () => this.local.replace(session));
+    }, (local) => local.replace(session));
   }
 
   delete(port: number): Promise<boolean> {
-    return this.either(async () => {
+    return this.fallback.either(async () => {
       const deleted = (await this.client.del(this.key(port))) > 0;
-      this.local.remember(port, undefined);
+      this.fallback.remember(port, undefined);
       return deleted;
-    }, () => this.local.delete(port));
+    }, (local) => local.delete(port));
   }
 
   async list(): Promise<Session[]> {
-    return this.either(async () => {
+    return this.fallback.either(async () => {
       const sessions: Session[] = [];
       // SCAN walks the keyspace in small steps; KEYS would block Redis for every other client.
       for await (const keys of this.client.scanStream({ match: `${escapeGlob(this.prefix)}*`, count: 200 })) {
@@ -129,32 +116,16 @@ export class RedisSessionStore implements SessionStore {
         }
       }
       return sessions;
-    }, () => this.local.list());
+    }, (local) => local.list());
   }
 
   close(): Promise<void> {
     this.closing ??= (async () => {
-      this.closed = true;
-      clearInterval(this.probe);
-      await this.local.close();
+      await this.fallback.close();
       if (this.client.status === 'ready') await this.client.quit().catch(() => this.client.disconnect());
       else this.client.disconnect();
     })();
     return this.closing;
-  }
-
-  /** Runs `remote` unless Redis is known to be down; falls back to the local copy if it fails. */
-  private async either<T>(remote: () => Promise<T>, fallback: () => Promise<T>): Promise<T> {
-    if (this.closed) throw new StoreClosedError(this.kind);
-    if (!this.outage) {
-      try {
-        return await remote();
-      } catch (error) {
-        if (this.closed) throw new StoreClosedError(this.kind);
-        this.startOutage(error as Error);
-      }
-    }
-    return fallback();
   }
 
   private async findOrCreate(port: number, create: () => Session): Promise<Session> {
@@ -174,49 +145,19 @@ export class RedisSessionStore implements SessionStore {
     return candidate;
   }
 
-  private startOutage(error: Error): void {
-    if (this.closed || this.outage) return;
-    this.outage = true;
-    this.log.error({ err: error.message }, 'Redis is unreachable: serving sessions from local memory until it is back');
-    this.probe = setInterval(() => void this.tryRecover(), RECOVERY_PROBE_MS);
-    this.probe.unref();
-  }
-
-  private async tryRecover(): Promise<void> {
-    if (!this.outage || this.recovering || this.closed || this.client.status !== 'ready') return;
-    this.recovering = true;
-    try {
-      await this.client.ping();
-      const { written, keptFromRedis } = await this.writeBackLocalSessions();
-      // No await between the last snapshot of the local copy and this line: nothing is missed.
-      this.outage = false;
-      clearInterval(this.probe);
-      this.log.info({ written, keptFromRedis }, 'Redis is back: local sessions reconciled');
-    } catch (error) {
-      // Still away: the probe or the next 'ready' tries again.
-      this.log.debug({ err: (error as Error).message }, 'Redis not back yet');
-    } finally {
-      this.recovering = false;
+  /** SET NX for each session: where Redis already has a session for the port, Redis wins. */
+  private async writeIfAbsent(sessions: readonly Session[]): Promise<WriteBackCounts> {
+    const batch = this.client.pipeline();
+    for (const session of sessions) {
+      const ttl = ttlArgs(session);
+      if (ttl) batch.call('SET', this.key(session.port), JSON.stringify(session), ...ttl, 'NX');
     }
-  }
-
-  /** SET NX for each local session: where Redis already has a session for the port, Redis wins. */
-  private async writeBackLocalSessions(): Promise<{ written: number; keptFromRedis: number }> {
-    const done = new Set<Session>();
     let written = 0;
     let keptFromRedis = 0;
-    for (let todo = this.local.snapshot(); todo.length > 0; todo = this.local.snapshot().filter((s) => !done.has(s))) {
-      const batch = this.client.pipeline();
-      for (const session of todo) {
-        const ttl = ttlArgs(session);
-        if (ttl) batch.call('SET', this.key(session.port), JSON.stringify(session), ...ttl, 'NX');
-      }
-      for (const [error, reply] of (await batch.exec()) ?? []) {
-        if (error) throw error;
-        if (reply === 'OK') written++;
-        else keptFromRedis++;
-      }
-      for (const session of todo) done.add(session);
+    for (const [error, reply] of (await batch.exec()) ?? []) {
+      if (error) throw error;
+      if (reply === 'OK') written++;
+      else keptFromRedis++;
     }
     return { written, keptFromRedis };
   }

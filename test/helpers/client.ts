@@ -11,15 +11,27 @@ export function basic(username: string, password: string): string {
   return `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`;
 }
 
-/** Sends one request to 127.0.0.1:`port` with `path` as the request target (absolute URI for proxying). */
-export function request(
-  port: number,
-  path: string,
-  options: { method?: string; headers?: http.OutgoingHttpHeaders; body?: string; agent?: http.Agent | false } = {},
-): Promise<Answer> {
+export interface RequestOptions {
+  /** Where the proxy listens: another loopback address lets two instances use the same ports. */
+  host?: string;
+  method?: string;
+  headers?: http.OutgoingHttpHeaders;
+  body?: string;
+  agent?: http.Agent | false;
+}
+
+/** Sends one request to `host` (127.0.0.1):`port` with `path` as the request target (absolute URI for proxying). */
+export function request(port: number, path: string, options: RequestOptions = {}): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const req = http.request(
-      { host: '127.0.0.1', port, path, method: options.method ?? 'GET', headers: options.headers, agent: options.agent ?? false },
+      {
+        host: options.host ?? '127.0.0.1',
+        port,
+        path,
+        method: options.method ?? 'GET',
+        headers: options.headers,
+        agent: options.agent ?? false,
+      },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (chunk: Buffer) => chunks.push(chunk));

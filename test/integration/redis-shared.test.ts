@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import http from 'node:http';
 import { setTimeout as delay } from 'node:timers/promises';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { request } from '../helpers/client.js';
 import { startOrigin, type Origin } from '../helpers/origin.js';
 import { freePortRange } from '../helpers/ports.js';
 import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
@@ -15,19 +15,6 @@ const HOST_A = '127.0.0.1';
 const HOST_B = '127.0.0.2';
 const OUTAGE = 'Redis is unreachable: serving sessions from local memory until it is back';
 const RECOVERED = 'Redis is back: local sessions reconciled';
-
-/** One request to `host`:`port` with an absolute target (a proxied request or a session API call). */
-function via(host: string, port: number, target: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = http.request({ host, port, path: target, agent: false }, (res) => {
-      let body = '';
-      res.on('data', (chunk: Buffer) => (body += chunk.toString()));
-      res.on('end', () => resolve({ status: res.statusCode!, body }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
 
 describeRedis('two stickyport processes on one Redis', () => {
   let redis: RedisServer;
@@ -65,11 +52,11 @@ describeRedis('two stickyport processes on one Redis', () => {
   let requests = 0;
   async function sessionVia(host: string, port: number): Promise<string | undefined> {
     const marker = `r${++requests}`;
-    const answer = await via(host, port, `${origin.url}/${marker}`);
-    expect(answer).toEqual({ status: 200, body: 'hello' });
+    const answer = await request(port, `${origin.url}/${marker}`, { host });
+    expect(answer).toMatchObject({ status: 200, body: 'hello' });
     return upstream.seen.find((entry) => entry.target.endsWith(`/${marker}`))?.session;
   }
-  const api = async (host: string, port: number, action: string) => JSON.parse((await via(host, port, `http://portmapper/session/${action}`)).body);
+  const api = async (host: string, port: number, action: string) => JSON.parse((await request(port, `http://portmapper/session/${action}`, { host })).body);
   const logged = (host: string, msg: string) => instances.get(host)!.stdout.filter((line) => JSON.parse(line).msg === msg);
 
   it('both instances use the same session for a port, and each sees the other\'s reset and new on its next request (Redis)', async () => {

@@ -5,7 +5,7 @@ import { createLogger } from '../../src/logging/logger.js';
 import { RedisSessionStore } from '../../src/store/redis-store.js';
 import { describeRedis, startRedisServer, type RedisServer } from '../helpers/redis-server.js';
 import { logSink } from '../helpers/stickyport.js';
-import { startRedisCable, type RedisCable } from './redis-cable.js';
+import { startTcpRelay, type TcpRelay } from '../helpers/tcp-relay.js';
 import { makeSession, waitUntil } from './session-store.contract.js';
 
 const OUTAGE = 'Redis is unreachable: serving sessions from local memory until it is back';
@@ -20,6 +20,8 @@ async function openLogged(url: string) {
   return { store, logged, key: (port: number) => `${prefix}port:${port}` };
 }
 
+const redisUrlVia = (relay: TcpRelay): string => `redis://127.0.0.1:${relay.port}`;
+
 /** Runs `operation` and fails if it took longer than `ms`: a request must never wait on a dead Redis. */
 async function quick<T>(operation: Promise<T>, ms = 500): Promise<T> {
   const started = Date.now();
@@ -31,7 +33,7 @@ async function quick<T>(operation: Promise<T>, ms = 500): Promise<T> {
 describeRedis('RedisSessionStore when Redis goes away', () => {
   let server: RedisServer;
   let raw: Redis;
-  let cable: RedisCable;
+  let relay: TcpRelay;
   const cleanups: Array<() => Promise<unknown>> = [];
   beforeAll(async () => {
     server = await startRedisServer();
@@ -45,18 +47,19 @@ describeRedis('RedisSessionStore when Redis goes away', () => {
     await raw?.quit();
     await server?.stop();
   });
-  const cabled = async () => {
-    cable = await startRedisCable(server.port);
-    cleanups.push(() => cable.close());
-    const opened = await openLogged(cable.url);
+  /** A store that reaches Redis through `relay`, so the test can cut that store off alone. */
+  const openThroughRelay = async () => {
+    relay = await startTcpRelay(server.port);
+    cleanups.push(() => relay.close());
+    const opened = await openLogged(redisUrlVia(relay));
     cleanups.push(() => opened.store.close());
     return opened;
   };
 
   it('serves requests from local memory at once while Redis is unreachable, logging the outage once (Redis)', async () => {
-    const { store, logged } = await cabled();
+    const { store, logged } = await openThroughRelay();
     const known = await store.getOrCreate(1, () => makeSession(1));
-    cable.cut();
+    relay.cut();
     for (let i = 0; i < 30; i++) {
       // The port keeps the session it had: the local copy mirrors what Redis last said.
       expect(await quick(store.getOrCreate(1, () => makeSession(1)))).toEqual(known);
@@ -68,16 +71,16 @@ describeRedis('RedisSessionStore when Redis goes away', () => {
   });
 
   it('when Redis is back, writes the local sessions back, Redis winning for ports it knows (Redis)', async () => {
-    const { store, logged, key } = await cabled();
+    const { store, logged, key } = await openThroughRelay();
     const before = await store.getOrCreate(1, () => makeSession(1));
-    cable.cut();
+    relay.cut();
     const local2 = await store.getOrCreate(2, () => makeSession(2));
     const local3 = await store.getOrCreate(3, () => makeSession(3));
     // Meanwhile another instance gave port 3 a session, and port 1's key was lost.
     const elsewhere3 = makeSession(3);
     await raw.set(key(3), JSON.stringify(elsewhere3), 'PX', 60_000);
     await raw.del(key(1));
-    cable.mend();
+    relay.restore();
     await waitUntil(() => logged(RECOVERED).length > 0, 5_000, 'recovery');
 
     expect(logged(RECOVERED)).toEqual([expect.objectContaining({ written: 2, keptFromRedis: 1 })]);
@@ -86,7 +89,7 @@ describeRedis('RedisSessionStore when Redis goes away', () => {
     expect(await store.getOrCreate(3, () => makeSession(3))).toEqual(elsewhere3);
     expect(local3.id).not.toBe(elsewhere3.id);
     // A second outage is a new outage: logged again, once.
-    cable.cut();
+    relay.cut();
     await store.getOrCreate(4, () => makeSession(4));
     await waitUntil(() => logged(OUTAGE).length === 2, 2_000, 'second outage log');
     await store.get(4);
@@ -94,14 +97,14 @@ describeRedis('RedisSessionStore when Redis goes away', () => {
   });
 
   it('starts while Redis is unreachable, works locally, and catches up when Redis comes (Redis)', async () => {
-    cable = await startRedisCable(server.port);
-    cleanups.push(() => cable.close());
-    cable.cut();
-    const { store, logged, key } = await quick(openLogged(cable.url), 3_000);
+    relay = await startTcpRelay(server.port);
+    cleanups.push(() => relay.close());
+    relay.cut();
+    const { store, logged, key } = await quick(openLogged(redisUrlVia(relay)), 3_000);
     cleanups.push(() => store.close());
     const session = await quick(store.getOrCreate(5, () => makeSession(5)));
     expect(logged(OUTAGE)).toHaveLength(1);
-    cable.mend();
+    relay.restore();
     await waitUntil(() => logged(RECOVERED).length > 0, 5_000, 'recovery');
     expect(JSON.parse((await raw.get(key(5)))!)).toEqual(session);
   });
@@ -145,8 +148,8 @@ describeRedis('RedisSessionStore when Redis goes away', () => {
   });
 
   it('closes quickly and twice while Redis is unreachable (Redis)', async () => {
-    const { store } = await cabled();
-    cable.cut();
+    const { store } = await openThroughRelay();
+    relay.cut();
     await quick(store.close());
     await quick(store.close());
   });
