@@ -12,11 +12,21 @@ export interface RedisStoreOptions {
 }
 
 // Sets the key unless it exists, then returns what the key holds: one round trip, no race.
-const SET_IF_ABSENT = `
-if redis.call('SET', KEYS[1], ARGV[1], 'NX', unpack(ARGV, 2)) then return ARGV[1] end
-return redis.call('GET', KEYS[1])`;
+// Returns the port's live session, or stores ARGV[1] and returns it: one round trip, no race.
+// A value whose expiresAt has passed (ARGV[2] is the caller's clock) counts as absent: Redis
+// expires keys a few milliseconds late, and an expired session must never be handed out again.
+const GET_OR_SET = `
+local current = redis.call('GET', KEYS[1])
+if current then
+  local ok, session = pcall(cjson.decode, current)
+  if ok and type(session) == 'table' and (session.expiresAt == cjson.null or session.expiresAt > tonumber(ARGV[2])) then
+    return current
+  end
+end
+redis.call('SET', KEYS[1], ARGV[1], unpack(ARGV, 3))
+return ARGV[1]`;
 
-type ScriptedRedis = Redis & { setIfAbsent(key: string, ...args: string[]): Promise<string | null> };
+type ScriptedRedis = Redis & { getOrSet(key: string, ...args: string[]): Promise<string> };
 
 /**
  * Sessions in Redis, shared by every stickyport instance using the same URL and key prefix:
@@ -52,7 +62,7 @@ export class RedisSessionStore implements SessionStore {
       commandTimeout: 1_000,
       retryStrategy: (attempt) => Math.min(100 * 2 ** (attempt - 1), 1_000),
     }) as ScriptedRedis;
-    this.client.defineCommand('setIfAbsent', { numberOfKeys: 1, lua: SET_IF_ABSENT });
+    this.client.defineCommand('getOrSet', { numberOfKeys: 1, lua: GET_OR_SET });
     // Without an 'error' listener, ioredis errors would crash the process.
     this.client.on('error', (error: Error) => this.fallback.startOutage(error));
     this.client.on('close', () => this.fallback.startOutage(new Error('connection to Redis closed')));
@@ -131,18 +141,13 @@ export class RedisSessionStore implements SessionStore {
   private async findOrCreate(port: number, create: () => Session): Promise<Session> {
     const key = this.key(port);
     const found = reviveJson(await this.client.get(key));
-    if (found) return found;
+    if (found && isLive(found)) return found;
     const candidate = create();
     const ttl = ttlArgs(candidate);
     if (!ttl) return candidate; // already over: nothing to share
     const json = JSON.stringify(candidate);
-    const stored = await this.client.setIfAbsent(key, json, ...ttl);
-    if (stored === json) return candidate;
-    const winner = reviveJson(stored);
-    if (winner) return winner;
-    this.log.warn({ port, key }, 'unreadable session value in Redis: replaced it');
-    await this.client.call('SET', key, json, ...ttl);
-    return candidate;
+    const stored = await this.client.getOrSet(key, json, String(Date.now()), ...ttl);
+    return stored === json ? candidate : (reviveJson(stored) ?? candidate);
   }
 
   /** SET NX for each session: where Redis already has a session for the port, Redis wins. */
