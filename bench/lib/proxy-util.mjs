@@ -1,0 +1,50 @@
+// Small helpers shared by the provider simulator and the minimal hop.
+
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authorization', 'te', 'trailer', 'upgrade']);
+
+/** Header object without hop-by-hop headers. */
+export function endToEnd(headers) {
+  const out = {};
+  for (const name in headers) if (!HOP_BY_HOP.has(name)) out[name] = headers[name];
+  return out;
+}
+
+/** `http://host:port/path?q` -> { host, port, path }, or undefined when not an absolute http URI. */
+export function splitAbsolute(url) {
+  if (!url.startsWith('http://')) return undefined;
+  let slash = url.indexOf('/', 7);
+  if (slash < 0) slash = url.length;
+  const authority = url.slice(7, slash);
+  const colon = authority.lastIndexOf(':');
+  const host = colon > 0 && !authority.endsWith(']') ? authority.slice(0, colon) : authority;
+  const port = colon > 0 && !authority.endsWith(']') ? Number(authority.slice(colon + 1)) : 80;
+  return { host: host.replace(/^\[|\]$/g, ''), port, path: url.slice(slash) || '/' };
+}
+
+/** Reads an HTTP head (up to CRLFCRLF) from a socket, then hands over the socket and the rest. */
+export function readHead(socket, onHead) {
+  let buffer = Buffer.alloc(0);
+  const onData = (chunk) => {
+    buffer = buffer.length === 0 ? chunk : Buffer.concat([buffer, chunk]);
+    const end = buffer.indexOf('\r\n\r\n');
+    if (end < 0) {
+      if (buffer.length > 16_384) socket.destroy();
+      return;
+    }
+    socket.removeListener('data', onData);
+    onHead(buffer.subarray(0, end).toString('latin1'), buffer.subarray(end + 4));
+  };
+  socket.on('data', onData);
+}
+
+/** Pipes two sockets both ways; either one closing or failing destroys the other. */
+export function splice(a, b) {
+  a.pipe(b);
+  b.pipe(a);
+  a.on('error', () => b.destroy());
+  b.on('error', () => a.destroy());
+  a.once('close', () => b.destroy());
+  b.once('close', () => a.destroy());
+}
+
+export const ESTABLISHED = 'HTTP/1.1 200 Connection Established\r\n\r\n';

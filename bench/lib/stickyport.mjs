@@ -1,0 +1,79 @@
+// Starts stickyport from this repo's dist/ as its own process, with a config file written for
+// the bench, and tells when all its ports accept.
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { openSync, writeFileSync } from 'node:fs';
+import { canConnect, freeRange, spawnTracked, stop, waitForPort } from './procs.mjs';
+
+// BENCH_STICKYPORT_MAIN points at another build (e.g. a patched copy of dist/) for A/B runs.
+const MAIN = process.env.BENCH_STICKYPORT_MAIN ?? fileURLToPath(new URL('../../dist/main.js', import.meta.url));
+
+export const UPSTREAM_USER_TEMPLATE = 'customer-acme-session-{session}';
+
+function writeConfig(logDir, name, { portStart, portEnd, providerPort, level }) {
+  const file = path.join(logDir, `${name}.json`);
+  const config = {
+    Listen: { Host: '127.0.0.1', PortRange: { Start: portStart, End: portEnd }, StickyProxyLifetime: 10, IdleTimeout: '120s' },
+    Upstream: { Url: `http://${UPSTREAM_USER_TEMPLATE}:secret@127.0.0.1:${providerPort}`, ConnectTimeout: '10s' },
+    SessionAPI: { Enabled: true, Domain: 'portmapper' },
+    SessionStore: { Type: 'memory' },
+    Logging: { Level: level },
+  };
+  writeFileSync(file, JSON.stringify(config, null, 2));
+  return file;
+}
+
+/**
+ * Starts stickyport on `count` free ports. With level 'info' the readiness signal is the
+ * "stickyport listening" log line (timed from spawn), and the last port is then checked; with
+ * 'warn' readiness is polled with TCP connects on the last port. Retries once on another
+ * range if a port was taken in between.
+ */
+export async function startStickyport({ count, providerPort, logDir, name, level = 'warn', taken = [], extraArgs = [] }) {
+  let lastError;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const [portStart, portEnd] = freeRange(count, taken);
+    const config = writeConfig(logDir, name, { portStart, portEnd, providerPort, level });
+    const logFile = path.join(logDir, `${name}.log`);
+    const err = openSync(logFile, 'a');
+    const startedAt = performance.now();
+    const child = spawnTracked(process.execPath, [...extraArgs, MAIN, '--config', config], {
+      cwd: logDir,
+      stdio: ['ignore', level === 'warn' ? err : 'pipe', err],
+    });
+    try {
+      let listeningMs;
+      if (level === 'warn') {
+        await waitForPort(portEnd, { child });
+      } else {
+        listeningMs = await waitForLine(child, 'stickyport listening', startedAt);
+        if (!(await canConnect(portEnd))) throw new Error(`stickyport logged readiness but port ${portEnd} refuses`);
+      }
+      const readyMs = performance.now() - startedAt;
+      return { child, pid: child.pid, portStart, portEnd, listeningMs, readyMs, logFile };
+    } catch (error) {
+      lastError = error;
+      await stop(child);
+      taken = [...taken, [portStart, portEnd]];
+    }
+  }
+  throw new Error(`stickyport ${name} did not start: ${lastError?.message}`);
+}
+
+function waitForLine(child, msg, startedAt, timeoutMs = 20_000) {
+  return new Promise((resolve, reject) => {
+    const lines = createInterface({ input: child.stdout });
+    const timer = setTimeout(() => reject(new Error(`no "${msg}" log line within ${timeoutMs} ms`)), timeoutMs);
+    lines.on('line', (line) => {
+      if (line.includes(`"msg":"${msg}"`)) {
+        clearTimeout(timer);
+        resolve(performance.now() - startedAt);
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`stickyport exited with code ${code}`));
+    });
+  });
+}
