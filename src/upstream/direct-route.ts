@@ -1,7 +1,7 @@
 import http from 'node:http';
-import net from 'node:net';
 import { armConnectTimeout } from './connect-timeout.js';
 import { connectTimeout, upstreamFailure } from './upstream-errors.js';
+import { UpstreamReads } from './upstream-reads.js';
 import { KEEP_ALIVE_AGENT_OPTIONS, requestToTarget, type HttpTarget, type OpenTunnel, type UpstreamRoute } from './route.js';
 
 /** No upstream proxy: connect to the target itself. */
@@ -26,12 +26,13 @@ export class DirectRoute implements UpstreamRoute {
   openTunnel(hostname: string, port: number): Promise<OpenTunnel> {
     const peer = this.describePeer({ hostname, port });
     return new Promise((resolve, reject) => {
-      const socket = net.connect({ host: hostname, port });
+      const reads = UpstreamReads.connect({ host: hostname, port, noDelay: true });
+      const { socket } = reads;
       const timer = setTimeout(() => socket.destroy(connectTimeout(peer, this.connectTimeoutMs)), this.connectTimeoutMs);
       socket.once('connect', () => {
         clearTimeout(timer);
         socket.removeListener('error', onError);
-        resolve({ socket, head: Buffer.alloc(0) });
+        resolve({ reads });
       });
       const onError = (error: Error): void => {
         clearTimeout(timer);

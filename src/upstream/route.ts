@@ -1,5 +1,5 @@
 import http from 'node:http';
-import type { Socket } from 'node:net';
+import type { UpstreamReads } from './upstream-reads.js';
 
 /** Where a plain HTTP request goes: `path` is what the request line carries after the method. */
 export interface HttpTarget {
@@ -11,10 +11,9 @@ export interface HttpTarget {
   readonly path: string;
 }
 
+/** An upstream connection ready to carry a tunnel; what it already sent is held in `reads`. */
 export interface OpenTunnel {
-  readonly socket: Socket;
-  /** Bytes the upstream sent after its CONNECT answer, to hand to the client first. */
-  readonly head: Buffer;
+  readonly reads: UpstreamReads;
 }
 
 /**

@@ -4,6 +4,7 @@ import { SocksProxyAgent } from 'socks-proxy-agent';
 import { armConnectTimeout } from './connect-timeout.js';
 import { upstreamFailure } from './upstream-errors.js';
 import type { UpstreamEndpoint } from './upstream-url.js';
+import { UpstreamReads } from './upstream-reads.js';
 import { hostForUrl, requestToTarget, type HttpTarget, type OpenTunnel, type UpstreamRoute } from './route.js';
 
 /** A SOCKS4 or SOCKS5 upstream: every connection is a SOCKS CONNECT to the target. */
@@ -48,7 +49,8 @@ export class SocksRoute implements UpstreamRoute {
         destination: { host: hostname, port },
         timeout: this.connectTimeoutMs,
       });
-      return { socket, head: Buffer.alloc(0) };
+      socket.setNoDelay(true);
+      return { reads: UpstreamReads.fromDataEvents(socket) };
     } catch (error) {
       throw upstreamFailure(error, this.peer);
     }

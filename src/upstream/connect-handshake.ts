@@ -1,0 +1,72 @@
+import { UpstreamError } from '../errors.js';
+import { connectTimeout, upstreamFailure, upstreamStatusFailure } from './upstream-errors.js';
+import type { UpstreamReads } from './upstream-reads.js';
+
+// An answer head longer than this is not a proxy speaking HTTP.
+const MAX_ANSWER_HEAD_BYTES = 16 * 1024;
+const END_OF_HEAD = Buffer.from('\r\n\r\n');
+const STATUS_LINE = /^HTTP\/1\.[01] (\d{3})/;
+
+export interface ConnectRequest {
+  /** "host:port" of the target, as the request line and Host header carry it. */
+  readonly authority: string;
+  readonly proxyAuthorization: string | undefined;
+  readonly timeoutMs: number;
+  /** "upstream proxy host:port", for error messages. */
+  readonly peer: string;
+}
+
+/**
+ * Asks an HTTP proxy for a tunnel over `reads.socket` (connecting or connected) and resolves
+ * once it answers 200. The bytes after the answer's head stay held in `reads` for the tunnel.
+ * Any other answer, a failure or no answer within `timeoutMs` rejects with the UpstreamError
+ * to give the client; the socket is then destroyed.
+ */
+export function connectThroughProxy(reads: UpstreamReads, request: ConnectRequest): Promise<void> {
+  const { socket } = reads;
+  return new Promise((resolve, reject) => {
+    let answer = Buffer.alloc(0);
+    let settled = false;
+    const settle = (error?: UpstreamError): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      socket.removeListener('error', onError);
+      socket.removeListener('close', onClose);
+      if (error) {
+        socket.destroy();
+        reject(error);
+      } else {
+        resolve();
+      }
+    };
+    const timer = setTimeout(() => settle(connectTimeout(request.peer, request.timeoutMs)), request.timeoutMs);
+    const onError = (error: Error): void => settle(upstreamFailure(error, request.peer));
+    const onClose = (): void =>
+      settle(new UpstreamError('UPSTREAM_RESET', `${request.peer} closed the connection before answering`));
+    socket.once('error', onError);
+    socket.once('close', onClose);
+
+    reads.take((chunk) => {
+      answer = answer.length === 0 ? Buffer.from(chunk) : Buffer.concat([answer, chunk]);
+      const end = answer.indexOf(END_OF_HEAD);
+      if (end < 0) {
+        if (answer.length > MAX_ANSWER_HEAD_BYTES) {
+          settle(new UpstreamError('UPSTREAM_STATUS', `${request.peer} sent an answer head over ${MAX_ANSWER_HEAD_BYTES} bytes`));
+        }
+        return !settled;
+      }
+      const status = Number(STATUS_LINE.exec(answer.toString('latin1', 0, Math.min(end, 32)))?.[1] ?? 0);
+      if (status !== 200) {
+        settle(upstreamStatusFailure(status, request.peer));
+        return false;
+      }
+      reads.hold(answer.subarray(end + END_OF_HEAD.length));
+      settle();
+      return false;
+    });
+
+    const auth = request.proxyAuthorization ? `Proxy-Authorization: ${request.proxyAuthorization}\r\n` : '';
+    socket.write(`CONNECT ${request.authority} HTTP/1.1\r\nHost: ${request.authority}\r\n${auth}\r\n`);
+  });
+}

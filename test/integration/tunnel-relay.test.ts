@@ -1,0 +1,91 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import net, { type AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openTunnel } from '../helpers/client.js';
+import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
+import { startSocks5Upstream, type Socks5Upstream } from '../helpers/socks5-upstream.js';
+import { startStickyport, upstreamUrl, type RunningProxy } from '../helpers/stickyport.js';
+
+// The upstream side of a tunnel reads into one reused buffer and pauses while a write of it is
+// pending (src/proxy/tunnel.ts). A slow client makes writes pend; a corrupted or lost byte
+// shows in the checksum.
+const PAYLOAD = randomBytes(24 * 1024 * 1024);
+const BANNER = '220 target speaks first\r\n';
+const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
+
+/** A TCP target: sends BANNER on connect; "GET" makes it send PAYLOAD and end its side. */
+async function startTarget(): Promise<{ port: number; close(): Promise<void> }> {
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+    socket.on('error', () => socket.destroy());
+    socket.write(BANNER);
+    socket.once('data', () => socket.end(PAYLOAD));
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: async () => {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+/** Reads everything until the proxy ends the stream, pausing after every chunk like a busy client. */
+function readSlowlyToEnd(socket: net.Socket, first: Buffer): Promise<{ data: Buffer; ended: boolean }> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [first];
+    let ended = false;
+    socket.on('data', (chunk: Buffer) => {
+      chunks.push(chunk);
+      socket.pause();
+      setImmediate(() => socket.resume());
+    });
+    socket.once('end', () => (ended = true));
+    socket.once('error', reject);
+    socket.once('close', () => resolve({ data: Buffer.concat(chunks), ended }));
+  });
+}
+
+let target: Awaited<ReturnType<typeof startTarget>>;
+let upstream: RecordingUpstream;
+let socks: Socks5Upstream;
+const proxies: Record<string, RunningProxy> = {};
+
+beforeAll(async () => {
+  target = await startTarget();
+  upstream = await startRecordingUpstream();
+  socks = await startSocks5Upstream('secret');
+  proxies.direct = await startStickyport({}, { portCount: 1 });
+  proxies['HTTP upstream'] = await startStickyport({ Upstream: { Url: upstreamUrl(upstream.port) } }, { portCount: 1 });
+  proxies['SOCKS5 upstream'] = await startStickyport(
+    { Upstream: { Url: `socks5://customer-acme-session-{session}:secret@127.0.0.1:${socks.port}` } },
+    { portCount: 1 },
+  );
+});
+
+afterAll(async () => {
+  await Promise.all(Object.values(proxies).map((proxy) => proxy.stop()));
+  await Promise.all([upstream.close(), socks.close(), target.close()]);
+});
+
+describe.each(['direct', 'HTTP upstream', 'SOCKS5 upstream'])('tunnel relay, %s', (name) => {
+  it('carries a target that speaks first, 24 MiB to a slow client intact, then its end of stream', async () => {
+    const [port] = proxies[name]!.ports as [number];
+    const tunnel = await openTunnel(port, `127.0.0.1:${target.port}`);
+    expect(tunnel.status).toBe(200);
+    // Node's CONNECT client hands over bytes that came with the 200 answer as `head`.
+    const received = readSlowlyToEnd(tunnel.socket, Buffer.from(tunnel.head));
+    tunnel.socket.write('GET');
+    const { data, ended } = await received;
+    expect(data.subarray(0, BANNER.length).toString()).toBe(BANNER);
+    const body = data.subarray(BANNER.length);
+    expect(body.length).toBe(PAYLOAD.length);
+    expect(sha256(body)).toBe(sha256(PAYLOAD));
+    expect(ended).toBe(true);
+  });
+});
