@@ -2,7 +2,7 @@ import type net from 'node:net';
 import type { UpstreamRoute } from '../upstream/route.js';
 import type { UpstreamReads } from '../upstream/upstream-reads.js';
 
-const ESTABLISHED = 'HTTP/1.1 200 Connection Established\r\n\r\n';
+const ESTABLISHED = Buffer.from('HTTP/1.1 200 Connection Established\r\n\r\n');
 
 /**
  * Carries a client's CONNECT tunnel through the route once the upstream side is open. An error

@@ -5,6 +5,10 @@ import net from 'node:net';
 // memory and glibc trimmed and regrew its heap, page-faulting on every regrowth (README,
 // Performance). Upstream sockets that stickyport opens itself read into one buffer of their own.
 const READ_BUFFER_BYTES = 64 * 1024;
+// Closed sockets hand their buffer back for the next one: short tunnels would otherwise bring
+// the churn back, one buffer per tunnel. Bounded, so a burst does not pin memory for good.
+const SPARE_BUFFERS_MAX = 64;
+const spareBuffers: Buffer[] = [];
 
 /**
  * Receives what the upstream sends. `chunk` may be a view of a reused buffer: it is valid only
@@ -27,12 +31,15 @@ export class UpstreamReads {
   /** net.connect() whose reads land in a buffer of the socket's own, reused for every read. */
   static connect(options: net.TcpNetConnectOpts): UpstreamReads {
     let reads: UpstreamReads | undefined;
+    const buffer = spareBuffers.pop() ?? Buffer.allocUnsafe(READ_BUFFER_BYTES);
     const socket = net.connect({
       ...options,
-      onread: {
-        buffer: Buffer.allocUnsafe(READ_BUFFER_BYTES),
-        callback: (bytes, buffer) => reads!.sink((buffer as Buffer).subarray(0, bytes)),
-      },
+      onread: { buffer, callback: (bytes) => reads!.sink(buffer.subarray(0, bytes)) },
+    });
+    // By 'close' no write still reads from the buffer: the relay pauses until each write is
+    // flushed, and a socket closing mid-write is destroyed, which cancels the write.
+    socket.once('close', () => {
+      if (spareBuffers.length < SPARE_BUFFERS_MAX) spareBuffers.push(buffer);
     });
     reads = new UpstreamReads(socket);
     return reads;
