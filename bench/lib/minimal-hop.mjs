@@ -4,7 +4,7 @@
 // what Node does. Usage (fork): minimal-hop.mjs PROVIDER_PORT USER PASSWORD
 import http from 'node:http';
 import net from 'node:net';
-import { ESTABLISHED, endToEnd, readHead, splice } from './proxy-util.mjs';
+import { ESTABLISHED, endToEnd, forwardRequest, readHead, splice } from './proxy-util.mjs';
 
 const [providerPort, user, password] = [Number(process.argv[2]), process.argv[3], process.argv[4]];
 const AUTH = `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
@@ -13,20 +13,7 @@ const agent = new http.Agent({ keepAlive: true, maxSockets: Infinity, maxFreeSoc
 const server = http.createServer((req, res) => {
   const headers = endToEnd(req.headers);
   headers['proxy-authorization'] = AUTH;
-  const outgoing = http.request({ host: '127.0.0.1', port: providerPort, method: req.method, path: req.url, headers, agent });
-  outgoing.on('response', (incoming) => {
-    res.writeHead(incoming.statusCode, endToEnd(incoming.headers));
-    incoming.pipe(res);
-  });
-  outgoing.on('error', () => {
-    if (res.headersSent) return res.destroy();
-    res.writeHead(502, { 'content-length': 0 });
-    res.end();
-  });
-  res.once('close', () => {
-    if (!res.writableFinished) outgoing.destroy();
-  });
-  req.pipe(outgoing);
+  forwardRequest(req, res, { host: '127.0.0.1', port: providerPort, method: req.method, path: req.url, headers, agent });
 });
 
 server.on('connect', (req, client, head) => {

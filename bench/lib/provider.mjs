@@ -4,7 +4,7 @@
 // Started with fork(); reports { ready, port } over IPC and answers { type: 'stats' } messages.
 import http from 'node:http';
 import net from 'node:net';
-import { ESTABLISHED, endToEnd, splice, splitAbsolute } from './proxy-util.mjs';
+import { ESTABLISHED, endToEnd, forwardRequest, splice, splitAbsolute } from './proxy-util.mjs';
 
 const PASSWORD = 'secret';
 const USER = /^customer-[^-:]+-session-([^-:]+)$/;
@@ -53,21 +53,8 @@ const server = http.createServer((req, res) => {
   }
   totals.http++;
   count(session);
-  const outgoing = http.request({ host: target.host, port: target.port, method: req.method, path: target.path, headers: endToEnd(req.headers), agent });
-  outgoing.on('response', (incoming) => {
-    res.writeHead(incoming.statusCode, endToEnd(incoming.headers));
-    incoming.pipe(res);
-  });
-  outgoing.on('error', () => {
-    totals.failed++;
-    if (res.headersSent) return res.destroy();
-    res.writeHead(502, { 'content-length': 0 });
-    res.end();
-  });
-  res.once('close', () => {
-    if (!res.writableFinished) outgoing.destroy();
-  });
-  req.pipe(outgoing);
+  const options = { host: target.host, port: target.port, method: req.method, path: target.path, headers: endToEnd(req.headers), agent };
+  forwardRequest(req, res, options, () => totals.failed++);
 });
 
 server.on('connect', (req, client, head) => {

@@ -1,4 +1,5 @@
 // Small helpers shared by the provider simulator and the minimal hop.
+import http from 'node:http';
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authorization', 'te', 'trailer', 'upgrade']);
 
@@ -48,3 +49,22 @@ export function splice(a, b) {
 }
 
 export const ESTABLISHED = 'HTTP/1.1 200 Connection Established\r\n\r\n';
+
+/** Sends `req` on with `options` and streams the answer into `res`; 502 if it fails before answering. */
+export function forwardRequest(req, res, options, onFailure) {
+  const outgoing = http.request(options);
+  outgoing.on('response', (incoming) => {
+    res.writeHead(incoming.statusCode, endToEnd(incoming.headers));
+    incoming.pipe(res);
+  });
+  outgoing.on('error', () => {
+    onFailure?.();
+    if (res.headersSent) return res.destroy();
+    res.writeHead(502, { 'content-length': 0 });
+    res.end();
+  });
+  res.once('close', () => {
+    if (!res.writableFinished) outgoing.destroy();
+  });
+  req.pipe(outgoing);
+}
