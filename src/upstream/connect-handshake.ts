@@ -57,6 +57,10 @@ export function connectThroughProxy(reads: UpstreamReads, request: ConnectReques
         return !settled;
       }
       const status = Number(STATUS_LINE.exec(answer.toString('latin1', 0, Math.min(end, 32)))?.[1] ?? 0);
+      if (status === 0) {
+        settle(new UpstreamError('UPSTREAM_STATUS', `${request.peer} answered the CONNECT with something other than HTTP`));
+        return false;
+      }
       if (status !== 200) {
         settle(upstreamStatusFailure(status, request.peer));
         return false;

@@ -26,6 +26,9 @@ export function upstreamFailure(error: unknown, peer: string): UpstreamError {
     default:
       break;
   }
+  if (err.code && /CERT|SIGNATURE|ERR_TLS/.test(err.code)) {
+    return new UpstreamError('UPSTREAM_UNREACHABLE', `${peer} presented a TLS certificate that is not trusted (${err.code})`, err);
+  }
   const message = err.message ?? String(error);
   if (/authentication failed/i.test(message)) {
     return new UpstreamError('UPSTREAM_AUTH', `${peer} rejected the credentials (SOCKS authentication failed)`, err);

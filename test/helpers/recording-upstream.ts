@@ -1,5 +1,6 @@
 import { once } from 'node:events';
 import http from 'node:http';
+import https from 'node:https';
 import net, { type AddressInfo } from 'node:net';
 
 /** How the upstream treats the next requests; tests switch it at will. */
@@ -38,7 +39,11 @@ const SESSION_USER = /-session-([^-:]+)/;
  * connection, then forwards plain HTTP and CONNECT to the real target, unless `mode` says to
  * misbehave: reset the connection, stall, answer 407 or 503, or reset a tunnel after opening it.
  */
-export async function startRecordingUpstream(password = 'secret'): Promise<RecordingUpstream> {
+export async function startRecordingUpstream(
+  password = 'secret',
+  /** Serve the proxy over TLS (an `https://` upstream) with this key and certificate. */
+  tls?: { key: string; cert: string },
+): Promise<RecordingUpstream> {
   const seen: SeenRequest[] = [];
   const waiters: Array<{ count: number; resolve: () => void }> = [];
   const sockets = new Set<net.Socket>();
@@ -68,9 +73,9 @@ export async function startRecordingUpstream(password = 'secret'): Promise<Recor
 
   // Pooled connections to the origin, so a soak run does not exhaust ephemeral ports.
   const toOrigin = new http.Agent({ keepAlive: true });
-  const server = http.createServer();
+  const server = tls ? https.createServer(tls) : http.createServer();
   server.keepAliveTimeout = 30_000;
-  server.on('connection', (socket: net.Socket) => {
+  server.on(tls ? 'secureConnection' : 'connection', (socket: net.Socket) => {
     connectionIds.set(socket, nextConnectionId++);
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));

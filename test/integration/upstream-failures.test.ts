@@ -1,7 +1,10 @@
+import { once } from 'node:events';
+import net, { type AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { openTunnel, request } from '../helpers/client.js';
 import type { Origin } from '../helpers/origin.js';
 import { freePort } from '../helpers/ports.js';
+import { rawExchange, statusOf } from '../helpers/raw.js';
 import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
 import { startStack, type Stack } from '../helpers/stack.js';
 import { startStickyport, upstreamUrl, type RunningProxy } from '../helpers/stickyport.js';
@@ -39,6 +42,26 @@ describe('upstream failures', () => {
     }
     // The other proxy, and its ports, never noticed.
     expect((await request(proxy.ports[0]!, `${origin.url}/`)).status).toBe(200);
+  });
+
+  it('answers 502 when the upstream answers a CONNECT with something other than HTTP', async () => {
+    const impostor = net.createServer((socket) => socket.resume().end('SSH-2.0-OpenSSH_9.2\r\n\r\n'));
+    impostor.listen(0, '127.0.0.1');
+    await once(impostor, 'listening');
+    const { port } = impostor.address() as AddressInfo;
+    const confused = await startStickyport({ Upstream: { Url: upstreamUrl(port) } }, { portCount: 1 });
+    try {
+      const authority = `127.0.0.1:${origin.port}`;
+      const answer = await rawExchange(
+        confused.ports[0]!,
+        `CONNECT ${authority} HTTP/1.1\r\nHost: ${authority}\r\n\r\n`,
+      );
+      expect(statusOf(answer)).toBe(502);
+      expect(answer).toContain(`upstream proxy 127.0.0.1:${port} answered the CONNECT with something other than HTTP`);
+    } finally {
+      await confused.stop();
+      await new Promise((resolve) => impostor.close(resolve));
+    }
   });
 
   it('reports an upstream 407 as such, for plain HTTP and CONNECT', async () => {
