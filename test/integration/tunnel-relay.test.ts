@@ -4,7 +4,7 @@ import net, { type AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openTunnel } from '../helpers/client.js';
 import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
-import { startSocks5Upstream, type Socks5Upstream } from '../helpers/socks5-upstream.js';
+import { startSocksUpstream, type SocksUpstream } from '../helpers/socks-upstream.js';
 import { startStickyport, upstreamUrl, type RunningProxy } from '../helpers/stickyport.js';
 
 // The upstream side of a tunnel reads into one reused buffer and pauses while a write of it is
@@ -53,13 +53,13 @@ function readSlowlyToEnd(socket: net.Socket, first: Buffer): Promise<{ data: Buf
 
 let target: Awaited<ReturnType<typeof startTarget>>;
 let upstream: RecordingUpstream;
-let socks: Socks5Upstream;
+let socks: SocksUpstream;
 const proxies: Record<string, RunningProxy> = {};
 
 beforeAll(async () => {
   target = await startTarget();
   upstream = await startRecordingUpstream();
-  socks = await startSocks5Upstream('secret');
+  socks = await startSocksUpstream('secret');
   proxies.direct = await startStickyport({}, { portCount: 1 });
   proxies['HTTP upstream'] = await startStickyport({ Upstream: { Url: upstreamUrl(upstream.port) } }, { portCount: 1 });
   proxies['SOCKS5 upstream'] = await startStickyport(

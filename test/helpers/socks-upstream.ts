@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import net from 'node:net';
 
-export interface Socks5Upstream {
+export interface SocksUpstream {
   readonly port: number;
   /** User names of accepted logins, in order. */
   readonly usernames: string[];
@@ -9,10 +9,11 @@ export interface Socks5Upstream {
 }
 
 /**
- * A real SOCKS5 proxy (RFC 1928, with RFC 1929 user/password login) for tests: it accepts any
- * user name with `password`, records it, and CONNECTs to the requested target.
+ * A real SOCKS proxy for tests. SOCKS5 (RFC 1928, with RFC 1929 user/password login): it
+ * accepts any user name with `password`. SOCKS4 and 4a: there is no password, any user id is
+ * accepted. Either way it records the user name and CONNECTs to the requested target.
  */
-export async function startSocks5Upstream(password: string): Promise<Socks5Upstream> {
+export async function startSocksUpstream(password: string): Promise<SocksUpstream> {
   const usernames: string[] = [];
   const sockets = new Set<net.Socket>();
   const server = net.createServer((client) => {
@@ -37,6 +38,7 @@ export async function startSocks5Upstream(password: string): Promise<Socks5Upstr
 async function handshake(client: net.Socket, password: string, usernames: string[]): Promise<void> {
   const reader = byteReader(client);
   const [version, methodCount] = await reader(2);
+  if (version === 4) return socks4(client, reader, methodCount!, usernames);
   const methods = await reader(methodCount!);
   if (version !== 5 || !methods.includes(2)) return void client.end(Buffer.from([5, 0xff]));
   client.write(Buffer.from([5, 2]));
@@ -57,8 +59,29 @@ async function handshake(client: net.Socket, password: string, usernames: string
   const port = (await reader(2)).readUInt16BE(0);
   if (command !== 1) return void client.destroy();
 
+  connectTarget(client, reader, host, port, Buffer.from([5, 0, 0, 1, 127, 0, 0, 1, 0, 0]));
+}
+
+/** SOCKS4 CONNECT, and 4a when the address is 0.0.0.x: the host name follows the user id. */
+async function socks4(client: net.Socket, reader: ByteReader, command: number, usernames: string[]): Promise<void> {
+  const port = (await reader(2)).readUInt16BE(0);
+  const address = [...(await reader(4))];
+  const username = (await readNullTerminated(reader)).toString();
+  const host = address[0] === 0 && address[3] !== 0 ? (await readNullTerminated(reader)).toString() : address.join('.');
+  if (command !== 1) return void client.end(Buffer.from([0, 0x5b, 0, 0, 0, 0, 0, 0]));
+  usernames.push(username);
+  connectTarget(client, reader, host, port, Buffer.from([0, 0x5a, 0, 0, 0, 0, 0, 0]));
+}
+
+async function readNullTerminated(reader: ByteReader): Promise<Buffer> {
+  const bytes: number[] = [];
+  for (let byte = (await reader(1))[0]!; byte !== 0; byte = (await reader(1))[0]!) bytes.push(byte);
+  return Buffer.from(bytes);
+}
+
+function connectTarget(client: net.Socket, reader: ByteReader, host: string, port: number, granted: Buffer): void {
   const target = net.connect(port, host, () => {
-    client.write(Buffer.from([5, 0, 0, 1, 127, 0, 0, 1, 0, 0]));
+    client.write(granted);
     const rest = reader.rest();
     if (rest.length > 0) target.write(rest);
     client.pipe(target);
@@ -68,6 +91,8 @@ async function handshake(client: net.Socket, password: string, usernames: string
   client.once('close', () => target.destroy());
   target.once('close', () => client.destroy());
 }
+
+type ByteReader = ReturnType<typeof byteReader>;
 
 /** Reads exact byte counts from a socket in flowing order; `rest()` hands back what is left over. */
 function byteReader(socket: net.Socket) {
