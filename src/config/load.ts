@@ -75,7 +75,7 @@ export function loadConfig(options: LoadOptions = {}): StickyportConfig {
       if (required) throw new ConfigError(`config file ${file} does not exist`, ['--config']);
       return;
     }
-    settings.load(readJson(file));
+    settings.load(withoutSchemaReference(readJson(file)));
     sources.push(file);
   };
 
@@ -186,6 +186,13 @@ function readJson(file: string): object {
   } catch (error) {
     throw new ConfigError(`config file ${file} is not valid JSON: ${(error as Error).message}`, [file]);
   }
+}
+
+/** `"$schema"` points editors at config/appsettings.schema.json; it is not a setting. */
+function withoutSchemaReference(settings: object): object {
+  if (!('$schema' in settings)) return settings;
+  const { $schema: _reference, ...rest } = settings as Record<string, unknown>;
+  return rest;
 }
 
 interface SchemaLeaf {
