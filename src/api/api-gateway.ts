@@ -45,7 +45,8 @@ export class ApiGateway {
     return rest === '' || rest[0] === '?' ? `/${rest}` : rest;
   }
 
-  async answer(request: http.IncomingMessage, response: http.ServerResponse, pathAndQuery: string): Promise<void> {
+  /** Answers an API request that arrived on the listener of `port`. */
+  async answer(request: http.IncomingMessage, response: http.ServerResponse, pathAndQuery: string, port: number): Promise<void> {
     const login = request.headers['proxy-authorization'];
     const { clientAuth } = this.options;
     if (this.options.clientAuthRequired && !clientAuth?.matchesHeader(login)) {
@@ -66,7 +67,7 @@ export class ApiGateway {
     const answer = await this.api({
       method: request.method ?? 'GET',
       path,
-      port: request.socket.localPort ?? 0,
+      port,
       authorized,
       initiator: request.socket,
     });

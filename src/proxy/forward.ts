@@ -4,6 +4,7 @@ import { UpstreamError, type StickyportError } from '../errors.js';
 import { upstreamFailure, upstreamStatusFailure } from '../upstream/upstream-errors.js';
 import type { HttpTarget, UpstreamRoute } from '../upstream/route.js';
 import { HttpProxyRoute } from '../upstream/http-proxy-route.js';
+import { portOf } from './listener-pool.js';
 
 // Connection-level headers: they describe one hop, so they stop here (RFC 9110, 7.6.1).
 // Transfer-Encoding stays: Node re-frames the body to match it on the next hop.
@@ -74,7 +75,7 @@ export function forwardHttp(
 }
 
 export function fail(response: http.ServerResponse, error: StickyportError, log: Logger): void {
-  log.warn({ port: response.socket?.localPort, code: error.code, status: error.status }, error.message);
+  log.warn({ port: response.socket ? portOf(response.socket) : undefined, code: error.code, status: error.status }, error.message);
   if (response.headersSent) {
     response.destroy();
     return;

@@ -4,7 +4,14 @@ import { StickyportError } from '../errors.js';
 
 /** The session id a client connection last carried traffic for, set by the port routes. */
 const boundSession = Symbol('stickyport.boundSession');
-type TrackedSocket = net.Socket & { [boundSession]?: string };
+/** The port whose listener accepted the connection: known here, so no getsockname() call. */
+const acceptedOn = Symbol('stickyport.acceptedOn');
+type TrackedSocket = net.Socket & { [boundSession]?: string; [acceptedOn]?: number };
+
+/** The local port a client connection came in on. */
+export function portOf(socket: net.Socket): number {
+  return (socket as TrackedSocket)[acceptedOn] ?? socket.localPort ?? 0;
+}
 
 export interface ListenerPoolOptions {
   readonly host: string;
@@ -140,6 +147,7 @@ export class ListenerPool {
   }
 
   private accept(port: number, socket: TrackedSocket): void {
+    socket[acceptedOn] = port;
     let set = this.connections.get(port);
     if (!set) {
       set = new Set();

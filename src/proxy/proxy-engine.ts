@@ -7,6 +7,7 @@ import type { Logger } from '../logging/logger.js';
 import type { HttpTarget, UpstreamRoute } from '../upstream/route.js';
 import type { ClientAuth } from './client-auth.js';
 import { fail, forwardHttp } from './forward.js';
+import { portOf } from './listener-pool.js';
 import type { PortRoutes } from './port-routes.js';
 import { tunnel } from './tunnel.js';
 
@@ -46,13 +47,13 @@ export class ProxyEngine extends Server {
     try {
       const apiPath = this.engine.api?.match(request.url!);
       if (apiPath !== undefined) {
-        await this.engine.api!.answer(request, response, apiPath);
+        await this.engine.api!.answer(request, response, apiPath, portOf(request.socket));
         return;
       }
       if (request.url![0] === '/') throw new RequestError(RELATIVE_URL_HINT, 400);
       const { trgParsed, customTag } = await this.prepareRequestHandling(request);
       if (this.engine.log.isLevelEnabled('debug')) {
-        this.engine.log.debug({ port: request.socket.localPort, method: request.method, url: request.url }, 'request');
+        this.engine.log.debug({ port: portOf(request.socket), method: request.method, url: request.url }, 'request');
       }
       forwardHttp(request, response, httpTarget(trgParsed!, request.url!), customTag as UpstreamRoute, this.engine);
     } catch (error) {
@@ -71,7 +72,7 @@ export class ProxyEngine extends Server {
       }
       const { trgParsed, customTag } = await this.prepareRequestHandling(request);
       if (this.engine.log.isLevelEnabled('debug')) {
-        this.engine.log.debug({ port: socket.localPort, method: 'CONNECT', url: request.url }, 'request');
+        this.engine.log.debug({ port: portOf(socket), method: 'CONNECT', url: request.url }, 'request');
       }
       await tunnel(socket, head, unbracket(trgParsed!.hostname), Number(trgParsed!.port), customTag as UpstreamRoute);
     } catch (error) {
@@ -85,7 +86,7 @@ export class ProxyEngine extends Server {
       return { requestAuthentication: true, failMsg: 'Proxy login required' };
     }
     const { socket } = opts.request;
-    return { customTag: await routes.routeFor(socket.localPort!, socket) };
+    return { customTag: await routes.routeFor(portOf(socket), socket) };
   }
 
   private answerError(request: http.IncomingMessage, response: http.ServerResponse | undefined, error: unknown): void {
@@ -94,12 +95,12 @@ export class ProxyEngine extends Server {
         fail(response, error, this.engine.log);
         return;
       }
-      this.engine.log.warn({ port: request.socket.localPort, code: error.code, status: error.status }, error.message);
+      this.engine.log.warn({ port: portOf(request.socket), code: error.code, status: error.status }, error.message);
       this.failRequest(request, new RequestError(`${error.message}\n`, error.status, { 'x-stickyport-error': error.code }));
       return;
     }
     if (!(error instanceof RequestError)) {
-      this.engine.log.error({ err: error, port: request.socket.localPort }, 'request failed');
+      this.engine.log.error({ err: error, port: portOf(request.socket) }, 'request failed');
     }
     this.failRequest(request, this.normalizeHandlerError(error as NodeJS.ErrnoException));
   }
