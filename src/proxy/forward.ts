@@ -109,7 +109,11 @@ function endToEndHeaders(raw: string[], target?: HttpTarget): string[] {
   return headers;
 }
 
+const PLAIN_CONNECTION_VALUE = /^\s*(keep-alive|close)\s*$/i;
+
 function dropConnectionTokens(headers: string[], tokens: string): void {
+  // Nearly every client sends just "keep-alive" or "close": nothing to drop.
+  if (PLAIN_CONNECTION_VALUE.test(tokens)) return;
   const named = new Set(tokens.split(',').map((token) => token.trim().toLowerCase()));
   named.delete('close');
   named.delete('keep-alive');

@@ -141,6 +141,20 @@ describe('sticky sessions through the recording upstream', () => {
   });
 });
 
+describe('headers on the way upstream', () => {
+  it('drops hop-by-hop headers and those the Connection header names, keeps the rest', async () => {
+    const from = upstream.seen.length;
+    const headers = { connection: 'keep-alive, X-Hop-Only', 'x-hop-only': 'this hop', 'x-end-to-end': 'kept', te: 'trailers' };
+    expect((await request(portA, `${origin.url}/`, { headers })).status).toBe(200);
+    expect((await request(portA, `${origin.url}/`, { headers: { connection: 'Keep-Alive', 'x-end-to-end': 'kept' } })).status).toBe(200);
+    const [first, second] = upstream.seen.slice(from).map((entry) => entry.headers);
+    expect(first).toMatchObject({ 'x-end-to-end': 'kept' });
+    expect(first).not.toHaveProperty('x-hop-only');
+    expect(first).not.toHaveProperty('te');
+    expect(second).toMatchObject({ 'x-end-to-end': 'kept' });
+  });
+});
+
 describe('session expiry', () => {
   it('rotates the id once the lifetime has passed and closes tunnels at expiry', async () => {
     const short = await startStickyport(
