@@ -5,28 +5,26 @@
  * Codes:
  * - CONFIG_INVALID         a configuration key is missing, unknown or out of range (exit code 2)
  * - LISTEN_FAILED          one or more ports of the range could not be bound (exit code 1)
- * - CLIENT_AUTH_REQUIRED   407: no or wrong proxy login while Authentication.Required is on
- * - BAD_REQUEST            400: a request the proxy cannot interpret (relative URL, bad target)
  * - UPSTREAM_REFUSED       502: the upstream proxy (or direct target) refused the TCP connection
  * - UPSTREAM_UNREACHABLE   502: DNS or network error on the way to the upstream
  * - UPSTREAM_AUTH          502: the upstream proxy answered 407: its credentials were rejected
  * - UPSTREAM_STATUS        502: the upstream proxy refused a CONNECT with another status
  * - UPSTREAM_RESET         502: the upstream closed the connection before answering
- * - UPSTREAM_TIMEOUT       504: no connection to the upstream within Upstream.ConnectTimeout
- * - STORE_UNAVAILABLE      503: the session store failed (API only; traffic falls back locally)
+ * - UPSTREAM_TIMEOUT       504: no connection to the upstream within Upstream.ConnectTimeout, or
+ *                          no answer to a plain request within Upstream.ResponseTimeout
+ *
+ * 400 and 407 answers to clients come from proxy-chain's RequestError; the session API answers
+ * its own errors as JSON (`store_unavailable`, 503, when the store fails).
  */
 export type ErrorCode =
   | 'CONFIG_INVALID'
   | 'LISTEN_FAILED'
-  | 'CLIENT_AUTH_REQUIRED'
-  | 'BAD_REQUEST'
   | 'UPSTREAM_REFUSED'
   | 'UPSTREAM_UNREACHABLE'
   | 'UPSTREAM_AUTH'
   | 'UPSTREAM_STATUS'
   | 'UPSTREAM_RESET'
-  | 'UPSTREAM_TIMEOUT'
-  | 'STORE_UNAVAILABLE';
+  | 'UPSTREAM_TIMEOUT';
 
 export class StickyportError extends Error {
   readonly code: ErrorCode;

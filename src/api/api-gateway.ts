@@ -1,6 +1,5 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
 import type http from 'node:http';
-import type { ClientAuth } from '../proxy/client-auth.js';
+import { Secret, type ClientAuth } from '../proxy/client-auth.js';
 import type { ApiAnswer, ApiCall } from './session-api.js';
 
 export interface ApiGatewayOptions {
@@ -18,13 +17,13 @@ export interface ApiGatewayOptions {
  * requests never reach an upstream.
  */
 export class ApiGateway {
-  private readonly passwordDigest: Buffer | undefined;
+  private readonly password: Secret | undefined;
 
   constructor(
     private readonly api: (call: ApiCall) => Promise<ApiAnswer>,
     private readonly options: ApiGatewayOptions,
   ) {
-    this.passwordDigest = options.password ? sha256(options.password) : undefined;
+    this.password = options.password ? new Secret(options.password) : undefined;
   }
 
   /** True for a CONNECT to the API's virtual host, which it cannot answer. */
@@ -61,8 +60,8 @@ export class ApiGateway {
     const path = query < 0 ? pathAndQuery : pathAndQuery.slice(0, query);
     const pwd = query < 0 ? null : new URLSearchParams(pathAndQuery.slice(query + 1)).get('pwd');
     const authorized =
-      this.passwordDigest === undefined ||
-      (pwd !== null && timingSafeEqual(sha256(pwd), this.passwordDigest)) ||
+      this.password === undefined ||
+      (pwd !== null && this.password.matches(pwd)) ||
       (clientAuth?.matchesHeader(login) ?? false);
     const answer = await this.api({
       method: request.method ?? 'GET',
@@ -84,8 +83,4 @@ function write(response: http.ServerResponse, answer: ApiAnswer): void {
     ...answer.headers,
   });
   response.end(body);
-}
-
-function sha256(text: string): Buffer {
-  return createHash('sha256').update(text).digest();
 }

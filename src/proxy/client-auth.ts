@@ -1,18 +1,32 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 
 /**
- * Checks client proxy logins in constant time: both sides are hashed first, so neither the
- * length nor the first differing byte of the secret shows in the timing.
+ * A secret compared in constant time: both sides are hashed first, so neither the length nor
+ * the first differing byte of the secret shows in the timing. Parts are joined with NUL, which
+ * keeps "ab"+"c" apart from "a"+"bc".
  */
+export class Secret {
+  private readonly digest: Buffer;
+
+  constructor(...parts: string[]) {
+    this.digest = digestOf(parts);
+  }
+
+  matches(...parts: string[]): boolean {
+    return timingSafeEqual(digestOf(parts), this.digest);
+  }
+}
+
+/** Checks client proxy logins (user name and password) in constant time. */
 export class ClientAuth {
-  private readonly expected: Buffer;
+  private readonly login: Secret;
 
   constructor(username: string, password: string) {
-    this.expected = digest(username, password);
+    this.login = new Secret(username, password);
   }
 
   matches(username: string, password: string): boolean {
-    return timingSafeEqual(digest(username, password), this.expected);
+    return this.login.matches(username, password);
   }
 
   /** For a raw `Proxy-Authorization` header (the session API path, outside proxy-chain). */
@@ -32,7 +46,6 @@ export function parseBasic(header: string | undefined): { username: string; pass
   return { username: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
 }
 
-function digest(username: string, password: string): Buffer {
-  // The NUL separator keeps "ab"+"c" apart from "a"+"bc".
-  return createHash('sha256').update(username).update('\0').update(password).digest();
+function digestOf(parts: string[]): Buffer {
+  return createHash('sha256').update(parts.join('\0')).digest();
 }

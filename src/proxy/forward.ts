@@ -3,7 +3,6 @@ import type { Logger } from '../logging/logger.js';
 import { UpstreamError, type StickyportError } from '../errors.js';
 import { upstreamFailure, upstreamStatusFailure } from '../upstream/upstream-errors.js';
 import type { HttpTarget, UpstreamRoute } from '../upstream/route.js';
-import { HttpProxyRoute } from '../upstream/http-proxy-route.js';
 import { portOf } from './listener-pool.js';
 
 // Connection-level headers: they describe one hop, so they stop here (RFC 9110, 7.6.1).
@@ -44,9 +43,9 @@ export function forwardHttp(
   });
 
   outgoing.on('response', (incoming) => {
-    if (incoming.statusCode === 407 && route instanceof HttpProxyRoute) {
+    if (incoming.statusCode === 407 && route.viaHttpProxy) {
       incoming.resume();
-      fail(response, upstreamStatusFailure(407, route.describePeer()), log);
+      fail(response, upstreamStatusFailure(407, route.describePeer(target)), log);
       return;
     }
     response.writeHead(incoming.statusCode!, incoming.statusMessage, endToEndHeaders(incoming.rawHeaders));

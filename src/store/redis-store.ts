@@ -11,7 +11,6 @@ export interface RedisStoreOptions {
   readonly log: Logger;
 }
 
-// Sets the key unless it exists, then returns what the key holds: one round trip, no race.
 // Returns the port's live session, or stores ARGV[1] and returns it: one round trip, no race.
 // A value whose expiresAt has passed (ARGV[2] is the caller's clock) counts as absent: Redis
 // expires keys a few milliseconds late, and an expired session must never be handed out again.

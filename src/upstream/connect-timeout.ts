@@ -3,8 +3,8 @@ import { connectTimeout } from './upstream-errors.js';
 
 /**
  * Fails `request` with a 504 if its socket is not connected within `timeoutMs`. Only the
- * connect phase is timed: a reused keep-alive socket is already connected, and a slow
- * response is the origin's business (Listen.IdleTimeout covers a stalled one).
+ * connect phase is timed: a reused keep-alive socket is already connected, and a stalled
+ * answer is Upstream.ResponseTimeout's (src/proxy/forward.ts).
  */
 export function armConnectTimeout(request: http.ClientRequest, timeoutMs: number, peer: string): void {
   request.once('socket', (socket) => {

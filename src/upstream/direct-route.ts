@@ -1,11 +1,13 @@
 import http from 'node:http';
 import { armConnectTimeout } from './connect-timeout.js';
 import { connectTimeout, upstreamFailure } from './upstream-errors.js';
+import { hostForUrl } from './upstream-url.js';
 import { UpstreamReads } from './upstream-reads.js';
 import { KEEP_ALIVE_AGENT_OPTIONS, requestToTarget, type HttpTarget, type OpenTunnel, type UpstreamRoute } from './route.js';
 
 /** No upstream proxy: connect to the target itself. */
 export class DirectRoute implements UpstreamRoute {
+  readonly viaHttpProxy = false;
   private readonly agent = new http.Agent(KEEP_ALIVE_AGENT_OPTIONS);
 
   constructor(
@@ -14,7 +16,7 @@ export class DirectRoute implements UpstreamRoute {
   ) {}
 
   describePeer(target: { hostname: string; port: number }): string {
-    return `target ${target.hostname}:${target.port}`;
+    return `target ${hostForUrl(target.hostname)}:${target.port}`;
   }
 
   request(target: HttpTarget, method: string, headers: string[]): http.ClientRequest {

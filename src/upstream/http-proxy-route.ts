@@ -4,12 +4,13 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { armConnectTimeout } from './connect-timeout.js';
 import { connectThroughProxy } from './connect-handshake.js';
-import { basicProxyAuthorization, type UpstreamEndpoint } from './upstream-url.js';
+import { basicProxyAuthorization, describeProxyPeer, hostForUrl, type UpstreamEndpoint } from './upstream-url.js';
 import { UpstreamReads } from './upstream-reads.js';
-import { KEEP_ALIVE_AGENT_OPTIONS, hostForUrl, type HttpTarget, type OpenTunnel, type UpstreamRoute } from './route.js';
+import { KEEP_ALIVE_AGENT_OPTIONS, type HttpTarget, type OpenTunnel, type UpstreamRoute } from './route.js';
 
 /** An HTTP or HTTPS upstream proxy: absolute-URI requests for plain HTTP, CONNECT for tunnels. */
 export class HttpProxyRoute implements UpstreamRoute {
+  readonly viaHttpProxy = true;
   private readonly secure: boolean;
   private readonly transport: typeof http | typeof https;
   private readonly agent: http.Agent;
@@ -25,7 +26,7 @@ export class HttpProxyRoute implements UpstreamRoute {
     this.transport = this.secure ? https : http;
     this.agent = this.secure ? new https.Agent(KEEP_ALIVE_AGENT_OPTIONS) : new http.Agent(KEEP_ALIVE_AGENT_OPTIONS);
     this.authorization = basicProxyAuthorization(endpoint);
-    this.peer = `upstream proxy ${hostForUrl(endpoint.hostname)}:${endpoint.port}`;
+    this.peer = describeProxyPeer(endpoint);
   }
 
   describePeer(): string {

@@ -24,6 +24,11 @@ export interface OpenTunnel {
  */
 export interface UpstreamRoute {
   readonly sessionId: string;
+  /**
+   * True when plain requests go to an HTTP(S) proxy: a 407 answer then is that proxy
+   * rejecting the template's credentials, not the target speaking.
+   */
+  readonly viaHttpProxy: boolean;
   /** "upstream proxy host:port" or "target host:port", for error messages: never a password. */
   describePeer(target: { hostname: string; port: number }): string;
   request(target: HttpTarget, method: string, headers: string[]): http.ClientRequest;
@@ -41,8 +46,4 @@ export const KEEP_ALIVE_AGENT_OPTIONS = {
 /** A plain HTTP request sent to the target itself through `agent` (direct, or a SOCKS agent). */
 export function requestToTarget(target: HttpTarget, method: string, headers: string[], agent: http.Agent): http.ClientRequest {
   return http.request({ host: target.hostname, port: target.port, method, path: target.path, headers, agent, setHost: false });
-}
-
-export function hostForUrl(hostname: string): string {
-  return hostname.includes(':') ? `[${hostname}]` : hostname;
 }

@@ -1,14 +1,14 @@
 import type http from 'node:http';
 import { SocksClient } from 'socks';
 import { SocksProxyAgent } from 'socks-proxy-agent';
-import { armConnectTimeout } from './connect-timeout.js';
 import { upstreamFailure } from './upstream-errors.js';
-import type { UpstreamEndpoint } from './upstream-url.js';
+import { describeProxyPeer, hostForUrl, type UpstreamEndpoint } from './upstream-url.js';
 import { UpstreamReads } from './upstream-reads.js';
-import { hostForUrl, requestToTarget, type HttpTarget, type OpenTunnel, type UpstreamRoute } from './route.js';
+import { requestToTarget, type HttpTarget, type OpenTunnel, type UpstreamRoute } from './route.js';
 
 /** A SOCKS4 or SOCKS5 upstream: every connection is a SOCKS CONNECT to the target. */
 export class SocksRoute implements UpstreamRoute {
+  readonly viaHttpProxy = false;
   private readonly agent: SocksProxyAgent;
   private readonly peer: string;
 
@@ -22,7 +22,7 @@ export class SocksRoute implements UpstreamRoute {
     url.username = endpoint.username;
     url.password = endpoint.password;
     this.agent = new SocksProxyAgent(url, { keepAlive: true, timeout: connectTimeoutMs });
-    this.peer = `upstream proxy ${hostForUrl(endpoint.hostname)}:${endpoint.port}`;
+    this.peer = describeProxyPeer(endpoint);
   }
 
   describePeer(): string {
@@ -30,9 +30,9 @@ export class SocksRoute implements UpstreamRoute {
   }
 
   request(target: HttpTarget, method: string, headers: string[]): http.ClientRequest {
-    const request = requestToTarget(target, method, headers, this.agent);
-    armConnectTimeout(request, this.connectTimeoutMs, this.peer);
-    return request;
+    // No connect timer here: the agent hands the request a socket only once the SOCKS
+    // handshake is done, and its own `timeout` bounds that.
+    return requestToTarget(target, method, headers, this.agent);
   }
 
   async openTunnel(hostname: string, port: number): Promise<OpenTunnel> {

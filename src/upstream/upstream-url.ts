@@ -118,8 +118,17 @@ export function renderUpstream(template: UpstreamTemplate, vars: TemplateVars): 
 /** `http://user@host:port`: for logs and API answers, never the password. */
 export function describeUpstream(template: UpstreamTemplate): string {
   const user = template.username ? `${template.username}${template.password ? ':***' : ''}@` : '';
-  const host = template.hostname.includes(':') ? `[${template.hostname}]` : template.hostname;
-  return `${template.protocol}//${user}${host}:${template.port}`;
+  return `${template.protocol}//${user}${hostForUrl(template.hostname)}:${template.port}`;
+}
+
+/** "upstream proxy host:port", for error messages: never a password. */
+export function describeProxyPeer(endpoint: UpstreamEndpoint): string {
+  return `upstream proxy ${hostForUrl(endpoint.hostname)}:${endpoint.port}`;
+}
+
+/** An IPv6 address in brackets, as URLs and authorities write it. */
+export function hostForUrl(hostname: string): string {
+  return hostname.includes(':') ? `[${hostname}]` : hostname;
 }
 
 export function basicProxyAuthorization(endpoint: UpstreamEndpoint): string | undefined {
