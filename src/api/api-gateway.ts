@@ -35,9 +35,12 @@ export class ApiGateway {
   match(url: string): string | undefined {
     const { domain } = this.options;
     if (domain === '') return url.startsWith('/session') ? url : undefined;
-    if (url.length < 7 || url.slice(0, 7).toLowerCase() !== 'http://') return undefined;
+    if (!url.startsWith('http://') && url.slice(0, 7).toLowerCase() !== 'http://') return undefined;
     let end = 7;
     while (end < url.length && url[end] !== '/' && url[end] !== '?') end++;
+    // Every proxied request passes here: most are told apart by length, without a copy.
+    const length = end - 7;
+    if (length !== domain.length && length !== domain.length + 3) return undefined;
     const authority = url.slice(7, end).toLowerCase();
     if (authority !== domain && authority !== `${domain}:80`) return undefined;
     const rest = url.slice(end);
