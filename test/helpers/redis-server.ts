@@ -2,7 +2,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { describe, it } from 'vitest';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, it } from 'vitest';
 import { freePort } from './ports.js';
 
 function findOnPath(command: string): string | undefined {
@@ -133,4 +134,29 @@ function spawnRedis(binary: string, port: number, dir: string): Promise<ChildPro
     child.once('exit', (code) => ready || fail(new Error(`redis-server on port ${port} exited (${code}) before it was ready:\n${output}`)));
     child.once('error', fail);
   });
+}
+
+/**
+ * One redis-server for the enclosing describe block, and a plain client on it for looking
+ * behind the store's back. Both exist from beforeAll on and are stopped in afterAll.
+ */
+export function redisForSuite(): { readonly server: RedisServer; readonly raw: Redis } {
+  let server: RedisServer | undefined;
+  let raw: Redis | undefined;
+  beforeAll(async () => {
+    server = await startRedisServer();
+    raw = new Redis(server.url);
+  });
+  afterAll(async () => {
+    await raw?.quit();
+    await server?.stop();
+  });
+  return {
+    get server() {
+      return server!;
+    },
+    get raw() {
+      return raw!;
+    },
+  };
 }

@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
+import { afterEach, expect, it } from 'vitest';
 import { createLogger } from '../../src/logging/logger.js';
 import { RedisSessionStore } from '../../src/store/redis-store.js';
-import { describeRedis, startRedisServer, type RedisServer } from '../helpers/redis-server.js';
+import { describeRedis, redisForSuite, startRedisServer } from '../helpers/redis-server.js';
 import { logSink } from '../helpers/stickyport.js';
 import { startTcpRelay, type TcpRelay } from '../helpers/tcp-relay.js';
 import { makeSession, waitUntil } from './session-store.contract.js';
@@ -31,25 +31,16 @@ async function quick<T>(operation: Promise<T>, ms = 500): Promise<T> {
 }
 
 describeRedis('RedisSessionStore when Redis goes away', () => {
-  let server: RedisServer;
-  let raw: Redis;
+  const redis = redisForSuite();
   let relay: TcpRelay;
   const cleanups: Array<() => Promise<unknown>> = [];
-  beforeAll(async () => {
-    server = await startRedisServer();
-    raw = new Redis(server.url);
-  });
   afterEach(async () => {
     // All at once: one that hangs must not leave a redis-server behind.
     await Promise.allSettled(cleanups.splice(0).map((cleanup) => cleanup()));
   });
-  afterAll(async () => {
-    await raw?.quit();
-    await server?.stop();
-  });
   /** A store that reaches Redis through `relay`, so the test can cut that store off alone. */
   const openThroughRelay = async () => {
-    relay = await startTcpRelay(server.port);
+    relay = await startTcpRelay(redis.server.port);
     cleanups.push(() => relay.close());
     const opened = await openLogged(redisUrlVia(relay));
     cleanups.push(() => opened.store.close());
@@ -78,14 +69,14 @@ describeRedis('RedisSessionStore when Redis goes away', () => {
     const local3 = await store.getOrCreate(3, () => makeSession(3));
     // Meanwhile another instance gave port 3 a session, and port 1's key was lost.
     const elsewhere3 = makeSession(3);
-    await raw.set(key(3), JSON.stringify(elsewhere3), 'PX', 60_000);
-    await raw.del(key(1));
+    await redis.raw.set(key(3), JSON.stringify(elsewhere3), 'PX', 60_000);
+    await redis.raw.del(key(1));
     relay.restore();
     await waitUntil(() => logged(RECOVERED).length > 0, 5_000, 'recovery');
 
     expect(logged(RECOVERED)).toEqual([expect.objectContaining({ written: 2, keptFromRedis: 1 })]);
-    expect(JSON.parse((await raw.get(key(1)))!)).toEqual(before);
-    expect(JSON.parse((await raw.get(key(2)))!)).toEqual(local2);
+    expect(JSON.parse((await redis.raw.get(key(1)))!)).toEqual(before);
+    expect(JSON.parse((await redis.raw.get(key(2)))!)).toEqual(local2);
     expect(await store.getOrCreate(3, () => makeSession(3))).toEqual(elsewhere3);
     expect(local3.id).not.toBe(elsewhere3.id);
     // A second outage is a new outage: logged again, once.
@@ -97,7 +88,7 @@ describeRedis('RedisSessionStore when Redis goes away', () => {
   });
 
   it('starts while Redis is unreachable, works locally, and catches up when Redis comes (Redis)', async () => {
-    relay = await startTcpRelay(server.port);
+    relay = await startTcpRelay(redis.server.port);
     cleanups.push(() => relay.close());
     relay.cut();
     const { store, logged, key } = await quick(openLogged(redisUrlVia(relay)), 3_000);
@@ -106,7 +97,7 @@ describeRedis('RedisSessionStore when Redis goes away', () => {
     expect(logged(OUTAGE)).toHaveLength(1);
     relay.restore();
     await waitUntil(() => logged(RECOVERED).length > 0, 5_000, 'recovery');
-    expect(JSON.parse((await raw.get(key(5)))!)).toEqual(session);
+    expect(JSON.parse((await redis.raw.get(key(5)))!)).toEqual(session);
   });
 
   it('a frozen Redis costs one command timeout, then requests go local until it thaws (Redis)', async () => {

@@ -1,30 +1,20 @@
 import { randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { createLogger } from '../../src/logging/logger.js';
 import { RedisSessionStore } from '../../src/store/redis-store.js';
 import type { SessionStore } from '../../src/store/session-store.js';
-import { describeRedis, startRedisServer, type RedisServer } from '../helpers/redis-server.js';
+import { describeRedis, redisForSuite } from '../helpers/redis-server.js';
 import { makeSession, sessionStoreContract } from './session-store.contract.js';
 
 const silent = createLogger('silent');
 const newPrefix = (): string => `test-${randomBytes(4).toString('hex')}:`;
 
 describeRedis('RedisSessionStore on a real Redis', () => {
-  let server: RedisServer;
-  let raw: Redis;
-  beforeAll(async () => {
-    server = await startRedisServer();
-    raw = new Redis(server.url);
-  });
-  afterAll(async () => {
-    await raw?.quit();
-    await server?.stop();
-  });
+  const redis = redisForSuite();
 
   const prefixes = new WeakMap<SessionStore, string>();
   const open = async (keyPrefix = newPrefix()): Promise<RedisSessionStore> => {
-    const store = await RedisSessionStore.open({ url: server.url, keyPrefix, log: silent });
+    const store = await RedisSessionStore.open({ url: redis.server.url, keyPrefix, log: silent });
     prefixes.set(store, keyPrefix);
     return store;
   };
@@ -36,14 +26,14 @@ describeRedis('RedisSessionStore on a real Redis', () => {
     const store = await open(prefix);
     const timed = await store.getOrCreate(1, () => makeSession(1, 60_000));
     const forever = await store.replace(makeSession(2, null));
-    const keys = await raw.keys(`${prefix}*`); // the test may use KEYS on its own tiny Redis
+    const keys = await redis.raw.keys(`${prefix}*`); // the test may use KEYS on its own tiny Redis
     expect(keys.sort()).toEqual([`${prefix}port:1`, `${prefix}port:2`]);
-    const ttl = await raw.pttl(`${prefix}port:1`);
+    const ttl = await redis.raw.pttl(`${prefix}port:1`);
     expect(ttl).toBeGreaterThan(59_000);
     expect(ttl).toBeLessThanOrEqual(60_000);
-    expect(await raw.pttl(`${prefix}port:2`)).toBe(-1);
-    expect(JSON.parse((await raw.get(`${prefix}port:1`))!)).toEqual(timed);
-    expect(JSON.parse((await raw.get(`${prefix}port:2`))!)).toEqual(forever);
+    expect(await redis.raw.pttl(`${prefix}port:2`)).toBe(-1);
+    expect(JSON.parse((await redis.raw.get(`${prefix}port:1`))!)).toEqual(timed);
+    expect(JSON.parse((await redis.raw.get(`${prefix}port:2`))!)).toEqual(forever);
     await store.close();
   });
 
@@ -53,15 +43,15 @@ describeRedis('RedisSessionStore on a real Redis', () => {
     const mine = Array.from({ length: 450 }, (_, i) => makeSession(1_000 + i));
     await Promise.all(mine.map((session) => store.replace(session)));
     await other.replace(makeSession(1_000));
-    await raw.set(`${prefixes.get(store)}port:9999`, 'not a session');
+    await redis.raw.set(`${prefixes.get(store)}port:9999`, 'not a session');
 
-    const monitor = await raw.monitor();
+    const monitor = await redis.raw.monitor();
     const commands: string[] = [];
     monitor.on('monitor', (_time: string, args: string[]) => commands.push(String(args[0]).toLowerCase()));
     const listed = await store.list();
     // Redis reports commands in the order it runs them: once the marker shows, list's have too.
     const marker = new Promise<void>((resolve) => monitor.on('monitor', (_t: string, args: string[]) => args[1] === 'marker' && resolve()));
-    await raw.echo('marker');
+    await redis.raw.echo('marker');
     await marker;
     monitor.disconnect();
 
@@ -77,9 +67,9 @@ describeRedis('RedisSessionStore on a real Redis', () => {
     const store = await open(prefix);
     const first = await store.getOrCreate(3, () => makeSession(3));
     const elsewhere = makeSession(3);
-    await raw.set(`${prefix}port:3`, JSON.stringify(elsewhere), 'PX', 60_000);
+    await redis.raw.set(`${prefix}port:3`, JSON.stringify(elsewhere), 'PX', 60_000);
     expect(await store.getOrCreate(3, () => makeSession(3))).toEqual(elsewhere);
-    await raw.del(`${prefix}port:3`);
+    await redis.raw.del(`${prefix}port:3`);
     expect(await store.get(3)).toBeUndefined();
     expect(first.id).not.toBe(elsewhere.id);
     await store.close();
