@@ -1,10 +1,11 @@
 import { ApiGateway } from './api/api-gateway.js';
 import { createSessionApi } from './api/session-api.js';
+import { ClientAuth } from './auth/client-auth.js';
 import type { StickyportConfig } from './config/load.js';
 import type { Logger } from './logging/logger.js';
-import { ClientAuth } from './proxy/client-auth.js';
+import { Ports } from './ports/ports.js';
+import { ConnectionLimits } from './proxy/connection-limits.js';
 import { ListenerPool, type ListenerStatus } from './proxy/listener-pool.js';
-import { PortRoutes } from './proxy/port-routes.js';
 import { ProxyEngine } from './proxy/proxy-engine.js';
 import { createSessionFactory } from './session/session.js';
 import { SessionService } from './session/session-service.js';
@@ -21,8 +22,9 @@ export interface AppDeps {
 
 export interface App {
   readonly config: StickyportConfig;
-  readonly sessions: SessionService;
+  readonly ports: Ports;
   readonly listeners: ListenerPool;
+  readonly limits: ConnectionLimits;
   /** Binds every port, or throws LISTEN_FAILED having bound none. */
   start(): Promise<void>;
   /** Stops accepting, drains for `drainMs`, closes what is left and the store. Idempotent. */
@@ -30,14 +32,28 @@ export interface App {
   status(): ListenerStatus[];
 }
 
-/** The composition root: wires config into store, sessions, routes, engine and listeners. */
+/** The composition root: wires config into store, sessions, ports, engine and listeners. */
 export async function createApp(config: StickyportConfig, deps: AppDeps): Promise<App> {
   const { log } = deps;
   const store = deps.store ?? (await createStore(config.store, log.child({ component: 'store' })));
   const sessions = new SessionService(store, createSessionFactory(config.session), log.child({ component: 'sessions' }));
+  const ports = new Ports(
+    {
+      sessions,
+      createRoute: createRouteFactory(config.upstream.template, {
+        connectTimeoutMs: config.upstream.connectTimeoutMs,
+        responseTimeoutMs: config.upstream.responseTimeoutMs,
+        poolIdleTimeoutMs: config.upstream.poolIdleTimeoutMs,
+        lifetimeMs: config.session.lifetimeMs,
+        allowPrivateTargets: config.listen.allowPrivateTargets,
+      }),
+      log: log.child({ component: 'ports' }),
+    },
+    store,
+  );
   const clientAuth = config.auth.username ? new ClientAuth(config.auth.username, config.auth.password) : undefined;
   const api = config.sessionApi.enabled
-    ? new ApiGateway(createSessionApi(sessions, { publicRead: config.sessionApi.publicRead }), {
+    ? new ApiGateway(createSessionApi(ports, { publicRead: config.sessionApi.publicRead }), {
         domain: config.sessionApi.domain,
         password: config.sessionApi.password,
         clientAuth,
@@ -45,39 +61,35 @@ export async function createApp(config: StickyportConfig, deps: AppDeps): Promis
       })
     : undefined;
 
-  const ports: number[] = [];
-  for (let port = config.listen.portStart; port <= config.listen.portEnd; port++) ports.push(port);
+  const portList: number[] = [];
+  for (let port = config.listen.portStart; port <= config.listen.portEnd; port++) portList.push(port);
 
-  // The engine and the listeners need each other; the pool is created first with a late hook.
-  let engine: ProxyEngine | undefined;
-  const listeners = new ListenerPool({
-    host: config.listen.host,
+  const engine = new ProxyEngine({
     ports,
-    idleTimeoutMs: config.listen.idleTimeoutMs,
-    onConnection: (socket) => engine!.accept(socket),
-  });
-  const routes = new PortRoutes(
-    sessions,
-    createRouteFactory(config.upstream.template, {
-      connectTimeoutMs: config.upstream.connectTimeoutMs,
-      lifetimeMs: config.session.lifetimeMs,
-    }),
-    listeners,
-    log.child({ component: 'routes' }),
-  );
-  engine = new ProxyEngine({
-    routes,
     api,
     clientAuth: config.auth.required ? clientAuth : undefined,
     log: log.child({ component: 'proxy' }),
-    responseTimeoutMs: config.upstream.responseTimeoutMs,
+    idleTimeoutMs: config.listen.idleTimeoutMs,
+    headersTimeoutMs: config.listen.headersTimeoutMs,
+  });
+  const limits = new ConnectionLimits(
+    { perClient: config.listen.maxConnectionsPerClient, perPort: config.listen.maxConnectionsPerPort },
+    log.child({ component: 'limits' }),
+  );
+  const listeners = new ListenerPool({
+    host: config.listen.host,
+    ports: portList,
+    idleTimeoutMs: config.listen.idleTimeoutMs,
+    limits,
+    onConnection: (socket) => engine.accept(socket),
   });
 
   let stopping: Promise<void> | undefined;
   return {
     config,
-    sessions,
+    ports,
     listeners,
+    limits,
     async start() {
       await listeners.start();
       log.info(
@@ -88,14 +100,18 @@ export async function createApp(config: StickyportConfig, deps: AppDeps): Promis
           store: store.kind,
           sessionApi: config.sessionApi.enabled ? config.sessionApi.domain || '(port itself)' : 'off',
           clientAuth: config.auth.required,
+          maxConnectionsPerClient: limits.perClient || 'unlimited',
+          maxConnectionsPerPort: limits.perPort || 'unlimited',
         },
         'stickyport listening',
       );
     },
     stop(drainMs = 2_000) {
       stopping ??= (async () => {
-        await listeners.stop(drainMs);
-        routes.close();
+        engine.drain.begin();
+        await listeners.stop(drainMs, () => engine.drain.end());
+        ports.destroy();
+        limits.close();
         await store.close();
       })();
       return stopping;

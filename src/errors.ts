@@ -12,6 +12,15 @@
  * - UPSTREAM_RESET         502: the upstream closed the connection before answering
  * - UPSTREAM_TIMEOUT       504: no connection to the upstream within Upstream.ConnectTimeout, or
  *                          no answer to a plain request within Upstream.ResponseTimeout
+ * - UPSTREAM_PROTOCOL      502: the upstream (or the target) answered with something that is not
+ *                          HTTP stickyport can relay: a malformed status line or header, bad framing,
+ *                          an unasked-for 101
+ * - TARGET_FORBIDDEN       403: a direct connection to a private or loopback address while
+ *                          Listen.AllowPrivateTargets forbids it
+ * - BAD_REQUEST            400: a request that cannot be forwarded as exactly one request
+ *                          (two Host headers, framing a hop could not keep)
+ * - STOPPING               503: the request was still waiting for its upstream when the drain ended
+ * - INTERNAL               500: a bug: an exception in a request's path, logged with its port
  *
  * 400 and 407 answers to clients come from proxy-chain's RequestError; the session API answers
  * its own errors as JSON (`store_unavailable`, 503, when the store fails).
@@ -24,7 +33,12 @@ export type ErrorCode =
   | 'UPSTREAM_AUTH'
   | 'UPSTREAM_STATUS'
   | 'UPSTREAM_RESET'
-  | 'UPSTREAM_TIMEOUT';
+  | 'UPSTREAM_TIMEOUT'
+  | 'UPSTREAM_PROTOCOL'
+  | 'TARGET_FORBIDDEN'
+  | 'BAD_REQUEST'
+  | 'STOPPING'
+  | 'INTERNAL';
 
 export class StickyportError extends Error {
   readonly code: ErrorCode;

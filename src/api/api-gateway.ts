@@ -1,5 +1,5 @@
 import type http from 'node:http';
-import { Secret, type ClientAuth } from '../proxy/client-auth.js';
+import { Secret, type ClientAuth } from '../auth/client-auth.js';
 import type { ApiAnswer, ApiCall } from './session-api.js';
 
 export interface ApiGatewayOptions {
@@ -71,7 +71,6 @@ export class ApiGateway {
       path,
       port,
       authorized,
-      initiator: request.socket,
     });
     write(response, answer);
   }

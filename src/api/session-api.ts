@@ -1,5 +1,5 @@
+import type { Ports } from '../ports/ports.js';
 import type { Session } from '../session/session.js';
-import type { SessionService } from '../session/session-service.js';
 
 export interface ApiCall {
   readonly method: string;
@@ -9,8 +9,6 @@ export interface ApiCall {
   readonly port: number;
   /** True when SessionAPI.Password is unset, or the caller gave it (or a valid proxy login). */
   readonly authorized: boolean;
-  /** Passed to the session service so the asking connection is not closed by a rotation. */
-  readonly initiator?: object;
 }
 
 export interface ApiAnswer {
@@ -45,9 +43,11 @@ const ACTIONS: Record<string, Action> = {
 /**
  * The session API without its transport: (method, path, port) -> status and JSON body.
  * The proxy's API gateway decides which requests are API calls and writes the answers.
+ * A rotation starts synchronously, within the call: a request pipelined behind it on the same
+ * connection already waits for the new session (src/ports/port-state.ts).
  */
 export function createSessionApi(
-  sessions: SessionService,
+  ports: Ports,
   options: { readonly publicRead: boolean },
 ): (call: ApiCall) => Promise<ApiAnswer> {
   return async (call) => {
@@ -64,12 +64,12 @@ export function createSessionApi(
     try {
       switch (action) {
         case 'current':
-          return { status: 200, body: sessionJson(await sessions.current(call.port)) };
+          return { status: 200, body: sessionJson((await ports.get(call.port).current()).session) };
         case 'reset':
-          await sessions.reset(call.port, call.initiator);
+          await ports.get(call.port).reset();
           return { status: 200, body: { success: true } };
         case 'new':
-          return { status: 200, body: sessionJson(await sessions.renew(call.port, call.initiator)) };
+          return { status: 200, body: sessionJson(await ports.get(call.port).renew()) };
       }
     } catch (cause) {
       return error(503, 'store_unavailable', `the session store failed: ${(cause as Error).message}`);

@@ -15,6 +15,10 @@ export interface StickyportConfig {
     readonly portStart: number;
     readonly portEnd: number;
     readonly idleTimeoutMs: number;
+    readonly headersTimeoutMs: number;
+    readonly maxConnectionsPerClient: number | 'auto';
+    readonly maxConnectionsPerPort: number | 'auto';
+    readonly allowPrivateTargets: boolean;
     readonly allowUnauthenticatedPublic: boolean;
   };
   readonly session: {
@@ -28,6 +32,7 @@ export interface StickyportConfig {
     readonly template: UpstreamTemplate | undefined;
     readonly connectTimeoutMs: number;
     readonly responseTimeoutMs: number;
+    readonly poolIdleTimeoutMs: number;
   };
   readonly sessionApi: {
     readonly enabled: boolean;
@@ -140,6 +145,10 @@ function toConfig(raw: Settings, sources: string[]): StickyportConfig {
       portStart: Start,
       portEnd: End,
       idleTimeoutMs: parseDuration(raw.Listen.IdleTimeout, SECOND_MS)!,
+      headersTimeoutMs: 30_000,
+      maxConnectionsPerClient: 'auto',
+      maxConnectionsPerPort: 'auto',
+      allowPrivateTargets: isLoopbackHost(raw.Listen.Host),
       allowUnauthenticatedPublic: raw.Listen.AllowUnauthenticatedPublic,
     },
     session: {
@@ -151,6 +160,7 @@ function toConfig(raw: Settings, sources: string[]): StickyportConfig {
       template: raw.Upstream.Url ? parseUpstreamTemplate(raw.Upstream.Url) : undefined,
       connectTimeoutMs: parseDuration(raw.Upstream.ConnectTimeout, SECOND_MS)!,
       responseTimeoutMs: parseDuration(raw.Upstream.ResponseTimeout, SECOND_MS)!,
+      poolIdleTimeoutMs: 4_000,
     },
     sessionApi: {
       enabled: raw.SessionAPI.Enabled,

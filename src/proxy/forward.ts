@@ -2,83 +2,172 @@ import type http from 'node:http';
 import type { Logger } from '../logging/logger.js';
 import { UpstreamError, type StickyportError } from '../errors.js';
 import { upstreamFailure, upstreamStatusFailure } from '../upstream/upstream-errors.js';
-import type { HttpTarget, UpstreamRoute } from '../upstream/route.js';
+import type { DispatchHandler, HttpTarget, OutgoingRequest, UpstreamRoute } from '../upstream/route.js';
+import type { Drain } from './drain.js';
+import { responseHeadersBack, trailerPairs } from './hop-headers.js';
 import { portOf } from './listener-pool.js';
 
-// Connection-level headers: they describe one hop, so they stop here (RFC 9110, 7.6.1).
-// Transfer-Encoding stays: Node re-frames the body to match it on the next hop.
-const HOP_BY_HOP = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'proxy-authorization',
-  'proxy-authenticate',
-  'te',
-  'trailer',
-  'upgrade',
-]);
+export interface ForwardOptions {
+  readonly log: Logger;
+  readonly drain: Drain;
+  /**
+   * The port's route at the moment of asking: a retry goes out on it, never on the route the
+   * first attempt used, which a rotation may have retired in between.
+   */
+  readonly currentRoute: (port: number) => Promise<UpstreamRoute>;
+}
 
-const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS']);
+// RFC 9110 9.2.2; only these are resent after a connection broke before any answer byte.
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE']);
+// Connection-level failures where the request may never have reached the upstream.
+const RETRYABLE = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE']);
+// The route was retired (its session rotated) before the request went out on it: nothing was
+// sent, so any request goes out again, on the port's current route.
+const NEVER_SENT = new Set(['UND_ERR_CLOSED', 'UND_ERR_DESTROYED']);
 
 /**
- * Plain HTTP through the port's session: the request is re-sent on the session's own
- * keep-alive pool and the answer streamed back. Upstream failures become 502/504 with a
- * short plain-text reason and an `X-Stickyport-Error` code.
+ * Plain HTTP through the port's session: the request goes out on the session's own undici
+ * pool and the answer streams back with backpressure both ways. Whatever the upstream (or, on
+ * the direct route, any website) answers, the client gets that answer relayed, or a 502/504
+ * with a short reason and an `X-Stickyport-Error` code when it cannot be relayed and nothing
+ * was sent yet, or a closed connection when the answer broke half way.
  */
 export function forwardHttp(
   request: http.IncomingMessage,
   response: http.ServerResponse,
   target: HttpTarget,
   route: UpstreamRoute,
-  options: { readonly log: Logger; readonly responseTimeoutMs: number },
-  retry = true,
+  outgoing: OutgoingRequest,
+  options: ForwardOptions,
 ): void {
-  const { log, responseTimeoutMs } = options;
-  const method = request.method!;
-  const outgoing = route.request(target, method, endToEndHeaders(request.rawHeaders, target));
-  // Idle time on the upstream socket: no answer at all, or an answer that stops mid-body.
-  outgoing.setTimeout(responseTimeoutMs, () => {
-    const peer = route.describePeer(target);
-    outgoing.destroy(new UpstreamError('UPSTREAM_TIMEOUT', `${peer} sent nothing for ${responseTimeoutMs} ms`));
-  });
+  new Exchange(request, response, target, outgoing, options).send(route);
+}
 
-  outgoing.on('response', (incoming) => {
-    if (incoming.statusCode === 407 && route.viaHttpProxy) {
-      incoming.resume();
-      fail(response, upstreamStatusFailure(407, route.describePeer(target)), log);
-      return;
+/** One request's trip upstream, as the undici handler that receives the answer. */
+class Exchange implements DispatchHandler {
+  private route!: UpstreamRoute;
+  private abort: ((error?: Error) => void) | undefined;
+  private answered = false;
+  /** Requests sent so far; see onError for when one more is allowed. */
+  private attempts = 0;
+  private readonly headers: string[];
+
+  constructor(
+    private readonly request: http.IncomingMessage,
+    private readonly response: http.ServerResponse,
+    private readonly target: HttpTarget,
+    private readonly outgoing: OutgoingRequest,
+    private readonly options: ForwardOptions,
+  ) {
+    // A route adds its own headers (the upstream login) to the list: keep the client's apart.
+    this.headers = outgoing.headers;
+    options.drain.track(response);
+    response.once('close', () => {
+      options.drain.untrack(response);
+      if (!response.writableFinished) this.abort?.();
+    });
+  }
+
+  send(route: UpstreamRoute): void {
+    this.route = route;
+    this.attempts++;
+    route.dispatch(this.target, { ...this.outgoing, headers: this.headers.slice() }, this);
+  }
+
+  onConnect(abort: (error?: Error) => void): void {
+    this.abort = abort;
+    if (this.response.destroyed) abort();
+  }
+
+  onHeaders(status: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
+    // 1xx answers are for this hop (undici already refuses an unasked-for 101).
+    if (status < 200) return true;
+    const { response } = this;
+    if (status === 407 && this.route.viaHttpProxy) {
+      this.fail(upstreamStatusFailure(407, this.route.describePeer(this.target)));
+      return false;
     }
-    response.writeHead(incoming.statusCode!, incoming.statusMessage, endToEndHeaders(incoming.rawHeaders));
-    incoming.pipe(response);
-    incoming.on('error', () => response.destroy());
-  });
+    if (status > 599) {
+      this.fail(this.protocolError(`answered with status ${status}, which is not HTTP`));
+      return false;
+    }
+    this.options.drain.untrack(response);
+    try {
+      response.writeHead(status, statusText, responseHeadersBack(rawHeaders));
+    } catch (error) {
+      // Node refuses what it could not write as HTTP: a control byte in the reason phrase, a
+      // header name that is not a token. Nothing has been sent: the client gets a 502.
+      this.fail(this.protocolError(`answered with ${(error as NodeJS.ErrnoException).code ?? 'an invalid head'}`));
+      return false;
+    }
+    this.answered = true;
+    response.on('drain', resume);
+    return true;
+  }
 
-  outgoing.on('error', (error: NodeJS.ErrnoException) => {
-    if (response.headersSent) {
+  onData(chunk: Buffer): boolean {
+    return this.response.write(chunk);
+  }
+
+  // undici's types say string[]; client-h1 hands over the raw Buffers.
+  onComplete(trailers: Array<Buffer | string> | null): void {
+    if (trailers && trailers.length > 0) {
+      try {
+        this.response.addTrailers(trailerPairs(trailers));
+      } catch {
+        // A trailer Node cannot write is dropped; the body itself is complete.
+      }
+    }
+    this.response.end();
+  }
+
+  onError(error: Error): void {
+    const { response } = this;
+    if (this.answered || response.headersSent) {
       response.destroy();
       return;
     }
-    // A pooled connection the upstream had already closed: the request never reached it,
-    // so an idempotent request without a body is safe to send once more on a fresh one.
-    if (retry && outgoing.reusedSocket && error.code === 'ECONNRESET' && IDEMPOTENT.has(method) && !hasBody(request)) {
-      forwardHttp(request, response, target, route, options, false);
+    if (response.destroyed) return;
+    if (this.mayRetry((error as NodeJS.ErrnoException).code ?? '')) {
+      this.options.currentRoute(portOf(this.request.socket)).then(
+        (route) => this.send(route),
+        (routeError: unknown) => this.fail(upstreamFailure(routeError, this.route.describePeer(this.target))),
+      );
       return;
     }
-    fail(response, upstreamFailure(error, route.describePeer(target)), log);
-  });
+    this.fail(upstreamFailure(error, this.route.describePeer(this.target)));
+  }
 
-  response.once('close', () => {
-    if (!response.writableFinished) outgoing.destroy();
-  });
-  request.pipe(outgoing);
+  /**
+   * Once more, on the port's current route, when the request cannot have been acted on: it was
+   * never sent (its route was retired first: up to 3 times), or it is idempotent, has no body
+   * and the connection broke before any answer byte (once; RFC 9110 9.2.2).
+   */
+  private mayRetry(code: string): boolean {
+    if (NEVER_SENT.has(code)) return this.attempts < 3;
+    return this.attempts === 1 && RETRYABLE.has(code) && this.outgoing.body === null && IDEMPOTENT.has(this.outgoing.method);
+  }
+
+  private protocolError(what: string): UpstreamError {
+    return new UpstreamError('UPSTREAM_PROTOCOL', `${this.route.describePeer(this.target)} ${what}`);
+  }
+
+  private fail(error: StickyportError): void {
+    this.abort?.(error);
+    fail(this.response, error, this.options.log);
+  }
 }
 
+/** Answers `error` with its status and reason, or cuts the connection if the answer began. */
 export function fail(response: http.ServerResponse, error: StickyportError, log: Logger): void {
-  log.warn({ port: response.socket ? portOf(response.socket) : undefined, code: error.code, status: error.status }, error.message);
+  const port = response.socket ? portOf(response.socket) : undefined;
+  if (error.status >= 500) log.warn({ port, code: error.code, status: error.status }, error.message);
+  else log.info({ port, code: error.code, status: error.status }, error.message);
   if (response.headersSent) {
     response.destroy();
     return;
   }
+  if (response.destroyed) return;
   const body = `${error.message}\n`;
   response.writeHead(error.status, {
     'content-type': 'text/plain; charset=utf-8',
@@ -86,42 +175,4 @@ export function fail(response: http.ServerResponse, error: StickyportError, log:
     'x-stickyport-error': error.code,
   });
   response.end(body);
-}
-
-/** Drops hop-by-hop headers (and any the Connection header names); adds Host if missing. */
-function endToEndHeaders(raw: string[], target?: HttpTarget): string[] {
-  const headers: string[] = [];
-  let connectionTokens: string | undefined;
-  let hasHost = false;
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]!;
-    const lower = name.toLowerCase();
-    if (HOP_BY_HOP.has(lower)) {
-      if (lower === 'connection') connectionTokens = raw[i + 1];
-      continue;
-    }
-    if (lower === 'host') hasHost = true;
-    headers.push(name, raw[i + 1]!);
-  }
-  if (connectionTokens) dropConnectionTokens(headers, connectionTokens);
-  if (target && !hasHost) headers.push('Host', target.port === 80 ? target.hostname : `${target.hostname}:${target.port}`);
-  return headers;
-}
-
-const PLAIN_CONNECTION_VALUE = /^\s*(keep-alive|close)\s*$/i;
-
-function dropConnectionTokens(headers: string[], tokens: string): void {
-  // Nearly every client sends just "keep-alive" or "close": nothing to drop.
-  if (PLAIN_CONNECTION_VALUE.test(tokens)) return;
-  const named = new Set(tokens.split(',').map((token) => token.trim().toLowerCase()));
-  named.delete('close');
-  named.delete('keep-alive');
-  if (named.size === 0) return;
-  for (let i = headers.length - 2; i >= 0; i -= 2) {
-    if (named.has(headers[i]!.toLowerCase())) headers.splice(i, 2);
-  }
-}
-
-function hasBody(request: http.IncomingMessage): boolean {
-  return request.headers['content-length'] !== undefined || request.headers['transfer-encoding'] !== undefined;
 }

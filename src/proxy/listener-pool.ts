@@ -1,12 +1,11 @@
 import net from 'node:net';
 import { once } from 'node:events';
 import { StickyportError } from '../errors.js';
+import type { ConnectionLimits } from './connection-limits.js';
 
-/** The session id a client connection last carried traffic for, set by the port routes. */
-const boundSession = Symbol('stickyport.boundSession');
 /** The port whose listener accepted the connection: known here, so no getsockname() call. */
 const acceptedOn = Symbol('stickyport.acceptedOn');
-type TrackedSocket = net.Socket & { [boundSession]?: string; [acceptedOn]?: number };
+type TrackedSocket = net.Socket & { [acceptedOn]?: number };
 
 /** The local port a client connection came in on. */
 export function portOf(socket: net.Socket): number {
@@ -17,6 +16,7 @@ export interface ListenerPoolOptions {
   readonly host: string;
   readonly ports: readonly number[];
   readonly idleTimeoutMs: number;
+  readonly limits: ConnectionLimits;
   /** Receives every accepted connection (the proxy engine's HTTP server takes it from there). */
   readonly onConnection: (socket: net.Socket) => void;
 }
@@ -33,8 +33,7 @@ const BIND_BATCH = 512;
 
 /**
  * One TCP listener per port of the range, all feeding one proxy engine. Keeps the open client
- * connections of each port, so that a session rotation can close exactly the ones that still
- * carry the old identity.
+ * connections of each port (for status, limits and the drain).
  */
 export class ListenerPool {
   private readonly servers = new Map<number, net.Server>();
@@ -76,26 +75,6 @@ export class ListenerPool {
     return this.servers.size;
   }
 
-  /** Records which session a connection carries traffic for (see closeBoundTo). */
-  bindSession(socket: net.Socket, sessionId: string): void {
-    (socket as TrackedSocket)[boundSession] = sessionId;
-  }
-
-  /**
-   * Closes the connections of `port` that carried traffic for `sessionId` (all of them when
-   * it is undefined), except `keep`: the connection asking for the rotation.
-   */
-  closeBoundTo(port: number, sessionId: string | undefined, keep?: net.Socket): number {
-    let closed = 0;
-    for (const socket of this.connections.get(port) ?? []) {
-      if (socket === keep) continue;
-      if (sessionId !== undefined && socket[boundSession] !== sessionId) continue;
-      socket.destroy();
-      closed++;
-    }
-    return closed;
-  }
-
   connectionCount(port?: number): number {
     if (port !== undefined) return this.connections.get(port)?.size ?? 0;
     let total = 0;
@@ -113,15 +92,16 @@ export class ListenerPool {
   }
 
   /**
-   * Stops accepting at once, gives open connections `drainMs` to finish, then destroys the
-   * rest. Safe to call twice: the second call waits for the first.
+   * Stops accepting at once, gives open connections `drainMs` to finish, runs `beforeCut`
+   * (the engine's last answers), then destroys the rest. Safe to call twice: the second call
+   * waits for the first.
    */
-  stop(drainMs: number): Promise<void> {
-    this.stopping ??= this.drain(drainMs);
+  stop(drainMs: number, beforeCut: () => Promise<void> = async () => undefined): Promise<void> {
+    this.stopping ??= this.drain(drainMs, beforeCut);
     return this.stopping;
   }
 
-  private async drain(drainMs: number): Promise<void> {
+  private async drain(drainMs: number, beforeCut: () => Promise<void>): Promise<void> {
     const closing = this.closeServers();
     if (this.connectionCount() > 0) {
       await new Promise<void>((resolve) => {
@@ -133,13 +113,15 @@ export class ListenerPool {
         };
       });
       this.onIdle = undefined;
+      await beforeCut();
       for (const set of this.connections.values()) for (const socket of set) socket.destroy();
     }
     await closing;
   }
 
   private async listen(port: number): Promise<void> {
-    const server = net.createServer({ noDelay: true }, (socket) => this.accept(port, socket));
+    // Half-open kept: a tunnel client that sends its request and then FIN still gets the answer.
+    const server = net.createServer({ noDelay: true, allowHalfOpen: true }, (socket) => this.accept(port, socket));
     server.on('error', (error: NodeJS.ErrnoException) => this.lastErrors.set(port, error.code ?? error.message));
     server.listen({ host: this.options.host, port, exclusive: true });
     await once(server, 'listening');
@@ -147,6 +129,11 @@ export class ListenerPool {
   }
 
   private accept(port: number, socket: TrackedSocket): void {
+    const client = socket.remoteAddress ?? '';
+    if (this.options.limits.admit(client, port) !== undefined) {
+      socket.destroy();
+      return;
+    }
     socket[acceptedOn] = port;
     let set = this.connections.get(port);
     if (!set) {
@@ -155,6 +142,7 @@ export class ListenerPool {
     }
     set.add(socket);
     socket.once('close', () => {
+      this.options.limits.release(client, port);
       set.delete(socket);
       if (this.onIdle && this.connectionCount() === 0) this.onIdle();
     });

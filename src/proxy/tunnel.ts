@@ -1,3 +1,5 @@
+import { once } from 'node:events';
+import type http from 'node:http';
 import type net from 'node:net';
 import type { UpstreamRoute } from '../upstream/route.js';
 import type { UpstreamReads } from '../upstream/upstream-reads.js';
@@ -5,9 +7,10 @@ import type { UpstreamReads } from '../upstream/upstream-reads.js';
 const ESTABLISHED = Buffer.from('HTTP/1.1 200 Connection Established\r\n\r\n');
 
 /**
- * Carries a client's CONNECT tunnel through the route once the upstream side is open. An error
- * or close on either side takes the other down, so no half-dead pair is left behind. Rejects
- * with the UpstreamError to answer when the upstream side cannot be opened.
+ * Carries a client's CONNECT tunnel through the route once the upstream side is open. Each
+ * side's FIN is passed on (a client that sends its request and then FIN still gets the whole
+ * answer); an error or reset on either side takes the other down, so no half-dead pair is
+ * left behind. Rejects with the UpstreamError to answer when the upstream side cannot be opened.
  */
 export async function tunnel(
   client: net.Socket,
@@ -15,6 +18,7 @@ export async function tunnel(
   hostname: string,
   port: number,
   route: UpstreamRoute,
+  idleTimeoutMs: number,
 ): Promise<void> {
   const { reads } = await route.openTunnel(hostname, port);
   const upstream = reads.socket;
@@ -22,17 +26,22 @@ export async function tunnel(
     upstream.destroy();
     return;
   }
+  // Node's server disarms the idle timer when a keep-alive connection starts its next request;
+  // a tunnel opened as that request must idle out like any other.
+  client.setTimeout(idleTimeoutMs);
   upstream.setNoDelay(true);
   upstream.on('error', () => client.destroy());
   client.on('error', () => upstream.destroy());
   client.once('close', () => upstream.destroy());
-  // A clean end from the upstream lets the client's pending bytes drain (then its own close,
-  // or Listen.IdleTimeout, ends it); anything else cuts the client off.
   upstream.once('end', () => client.end());
   upstream.once('close', () => {
     if (!client.writableEnded) client.destroy();
   });
 
+  // An answer to a request pipelined before this CONNECT may still be on its way out.
+  const earlier = (client as net.Socket & { _httpMessage?: http.ServerResponse })._httpMessage;
+  if (earlier && !earlier.writableFinished) await once(earlier, 'finish').catch(() => undefined);
+  if (client.destroyed) return;
   client.write(ESTABLISHED);
   if (head.length > 0) upstream.write(head);
   client.pipe(upstream);

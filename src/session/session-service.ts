@@ -2,26 +2,16 @@ import type { Logger } from '../logging/logger.js';
 import type { SessionStore } from '../store/session-store.js';
 import type { Session, SessionFactory } from './session.js';
 
-/** `initiator` is whatever asked for the change (the API's client connection), passed through. */
-export type SessionChangeListener = (port: number, initiator?: object) => void;
-
 /**
- * The only code that reads or writes the store. It logs one line per session change and tells
- * listeners (the port routes) when a port's session was replaced or removed on purpose, so
- * that they can close what still flows on the old identity.
+ * The only code that reads or writes the store, and the one place that logs session changes.
+ * It knows nothing of routes or connections: src/ports/port-state.ts decides when to call it.
  */
 export class SessionService {
-  private readonly listeners: SessionChangeListener[] = [];
-
   constructor(
     readonly store: SessionStore,
     private readonly createSession: SessionFactory,
     private readonly log: Logger,
   ) {}
-
-  onChange(listener: SessionChangeListener): void {
-    this.listeners.push(listener);
-  }
 
   /** The port's live session, created if it has none (first use, or the last one expired). */
   async current(port: number): Promise<Session> {
@@ -38,22 +28,16 @@ export class SessionService {
   }
 
   /** Removes the port's session: the next request through it gets a new id. */
-  async reset(port: number, initiator?: object): Promise<boolean> {
+  async reset(port: number): Promise<boolean> {
     const existed = await this.store.delete(port);
     this.log.info({ port }, 'session reset');
-    this.notify(port, initiator);
     return existed;
   }
 
   /** Replaces the port's session at once. */
-  async renew(port: number, initiator?: object): Promise<Session> {
+  async renew(port: number): Promise<Session> {
     const session = await this.store.replace(this.createSession(port));
     this.log.info({ port, sessionId: session.id, expiresAt: session.expiresAt }, 'session renewed');
-    this.notify(port, initiator);
     return session;
-  }
-
-  private notify(port: number, initiator?: object): void {
-    for (const listener of this.listeners) listener(port, initiator);
   }
 }

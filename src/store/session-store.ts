@@ -31,6 +31,8 @@ export interface SessionStore {
   delete(port: number): Promise<boolean>;
   list(): Promise<Session[]>;
   close(): Promise<void>;
+  /** Shared stores: `listener` hears of ports whose session another instance replaced or deleted. */
+  onRemoteChange?(listener: (port: number) => void): void;
 }
 
 export class StoreClosedError extends Error {

@@ -1,36 +1,51 @@
-import http from 'node:http';
-import { armConnectTimeout } from './connect-timeout.js';
+import { Agent } from 'undici';
 import { connectTimeout, upstreamFailure } from './upstream-errors.js';
+import { poolOptions, type PoolTimeouts } from './pool-options.js';
+import type { TargetGuard } from './target-guard.js';
 import { hostForUrl } from './upstream-url.js';
 import { UpstreamReads } from './upstream-reads.js';
-import { KEEP_ALIVE_AGENT_OPTIONS, requestToTarget, type HttpTarget, type OpenTunnel, type UpstreamRoute } from './route.js';
+import type { DispatchHandler, HttpTarget, OpenTunnel, OutgoingRequest, UpstreamRoute } from './route.js';
 
-/** No upstream proxy: connect to the target itself. */
+/**
+ * No upstream proxy: connect to the target itself, through this session's own undici Agent
+ * (a keep-alive pool per target). With a guard, private and loopback targets are refused.
+ */
 export class DirectRoute implements UpstreamRoute {
   readonly viaHttpProxy = false;
-  private readonly agent = new http.Agent(KEEP_ALIVE_AGENT_OPTIONS);
+  private readonly agent: Agent;
 
   constructor(
     readonly sessionId: string,
-    private readonly connectTimeoutMs: number,
-  ) {}
+    private readonly timeouts: PoolTimeouts,
+    private readonly guard: TargetGuard | undefined,
+  ) {
+    const options = poolOptions(timeouts);
+    this.agent = new Agent(guard ? { ...options, connect: { ...options.connect, lookup: guard.lookup } } : options);
+  }
 
   describePeer(target: { hostname: string; port: number }): string {
     return `target ${hostForUrl(target.hostname)}:${target.port}`;
   }
 
-  request(target: HttpTarget, method: string, headers: string[]): http.ClientRequest {
-    const request = requestToTarget(target, method, headers, this.agent);
-    armConnectTimeout(request, this.connectTimeoutMs, this.describePeer(target));
-    return request;
+  dispatch(target: HttpTarget, request: OutgoingRequest, handler: DispatchHandler): void {
+    const forbidden = this.guard?.check(target.hostname);
+    if (forbidden) {
+      handler.onError!(forbidden);
+      return;
+    }
+    const origin = `http://${hostForUrl(target.hostname)}:${target.port}`;
+    this.agent.dispatch({ origin, method: request.method, path: target.path, headers: request.headers, body: request.body }, handler);
   }
 
   openTunnel(hostname: string, port: number): Promise<OpenTunnel> {
     const peer = this.describePeer({ hostname, port });
+    const forbidden = this.guard?.check(hostname);
+    if (forbidden) return Promise.reject(forbidden);
     return new Promise((resolve, reject) => {
-      const reads = UpstreamReads.connect({ host: hostname, port, noDelay: true });
+      const reads = UpstreamReads.connect({ host: hostname, port, noDelay: true, lookup: this.guard?.lookup });
       const { socket } = reads;
-      const timer = setTimeout(() => socket.destroy(connectTimeout(peer, this.connectTimeoutMs)), this.connectTimeoutMs);
+      const { connectTimeoutMs } = this.timeouts;
+      const timer = setTimeout(() => socket.destroy(connectTimeout(peer, connectTimeoutMs)), connectTimeoutMs);
       socket.once('connect', () => {
         clearTimeout(timer);
         socket.removeListener('error', onError);
@@ -44,7 +59,11 @@ export class DirectRoute implements UpstreamRoute {
     });
   }
 
+  close(): void {
+    this.agent.close().catch(() => undefined);
+  }
+
   destroy(): void {
-    this.agent.destroy();
+    this.agent.destroy().catch(() => undefined);
   }
 }

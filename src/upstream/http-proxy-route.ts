@@ -1,30 +1,30 @@
-import http from 'node:http';
-import https from 'node:https';
 import net from 'node:net';
 import tls from 'node:tls';
-import { armConnectTimeout } from './connect-timeout.js';
+import { Pool } from 'undici';
 import { connectThroughProxy } from './connect-handshake.js';
+import { poolOptions, type PoolTimeouts } from './pool-options.js';
 import { basicProxyAuthorization, describeProxyPeer, hostForUrl, type UpstreamEndpoint } from './upstream-url.js';
 import { UpstreamReads } from './upstream-reads.js';
-import { KEEP_ALIVE_AGENT_OPTIONS, type HttpTarget, type OpenTunnel, type UpstreamRoute } from './route.js';
+import type { DispatchHandler, HttpTarget, OpenTunnel, OutgoingRequest, UpstreamRoute } from './route.js';
 
-/** An HTTP or HTTPS upstream proxy: absolute-URI requests for plain HTTP, CONNECT for tunnels. */
+/**
+ * An HTTP or HTTPS upstream proxy: plain requests go on this session's own undici Pool to the
+ * proxy, in absolute form (undici sends an absolute-URI path as it is); tunnels are a CONNECT
+ * handshake on a socket of their own.
+ */
 export class HttpProxyRoute implements UpstreamRoute {
   readonly viaHttpProxy = true;
-  private readonly secure: boolean;
-  private readonly transport: typeof http | typeof https;
-  private readonly agent: http.Agent;
+  private readonly pool: Pool;
   private readonly authorization: string | undefined;
   private readonly peer: string;
 
   constructor(
     readonly sessionId: string,
     private readonly endpoint: UpstreamEndpoint,
-    private readonly connectTimeoutMs: number,
+    private readonly timeouts: PoolTimeouts,
   ) {
-    this.secure = endpoint.protocol === 'https:';
-    this.transport = this.secure ? https : http;
-    this.agent = this.secure ? new https.Agent(KEEP_ALIVE_AGENT_OPTIONS) : new http.Agent(KEEP_ALIVE_AGENT_OPTIONS);
+    const origin = `${endpoint.protocol}//${hostForUrl(endpoint.hostname)}:${endpoint.port}`;
+    this.pool = new Pool(origin, poolOptions(timeouts));
     this.authorization = basicProxyAuthorization(endpoint);
     this.peer = describeProxyPeer(endpoint);
   }
@@ -33,36 +33,32 @@ export class HttpProxyRoute implements UpstreamRoute {
     return this.peer;
   }
 
-  request(target: HttpTarget, method: string, headers: string[]): http.ClientRequest {
-    if (this.authorization) headers.push('Proxy-Authorization', this.authorization);
-    const request = this.transport.request({
-      host: this.endpoint.hostname,
-      port: this.endpoint.port,
-      method,
-      path: target.absoluteUrl,
-      headers,
-      agent: this.agent,
-      setHost: false,
-    });
-    armConnectTimeout(request, this.connectTimeoutMs, this.peer);
-    return request;
+  dispatch(target: HttpTarget, request: OutgoingRequest, handler: DispatchHandler): void {
+    const { headers } = request;
+    if (this.authorization) headers.push('proxy-authorization', this.authorization);
+    this.pool.dispatch({ method: request.method, path: target.absoluteUrl, headers, body: request.body }, handler);
   }
 
   async openTunnel(hostname: string, port: number): Promise<OpenTunnel> {
     const { hostname: host, port: proxyPort } = this.endpoint;
-    const reads = this.secure
-      ? UpstreamReads.fromDataEvents(tls.connect({ host, port: proxyPort, servername: net.isIP(host) ? undefined : host }))
-      : UpstreamReads.connect({ host, port: proxyPort, noDelay: true });
+    const reads =
+      this.endpoint.protocol === 'https:'
+        ? UpstreamReads.fromDataEvents(tls.connect({ host, port: proxyPort, servername: net.isIP(host) ? undefined : host }))
+        : UpstreamReads.connect({ host, port: proxyPort, noDelay: true });
     await connectThroughProxy(reads, {
       authority: `${hostForUrl(hostname)}:${port}`,
       proxyAuthorization: this.authorization,
-      timeoutMs: this.connectTimeoutMs,
+      timeoutMs: this.timeouts.connectTimeoutMs,
       peer: this.peer,
     });
     return { reads };
   }
 
+  close(): void {
+    this.pool.close().catch(() => undefined);
+  }
+
   destroy(): void {
-    this.agent.destroy();
+    this.pool.destroy().catch(() => undefined);
   }
 }

@@ -1,14 +1,26 @@
-import http from 'node:http';
+import type { Readable } from 'node:stream';
+import type { Dispatcher } from 'undici';
 import type { UpstreamReads } from './upstream-reads.js';
 
-/** Where a plain HTTP request goes: `path` is what the request line carries after the method. */
+/** Where a plain HTTP request goes. */
 export interface HttpTarget {
   readonly hostname: string;
   readonly port: number;
-  /** `http://host:port/path?query` as the client sent it. */
+  /** `host[:port]` exactly as the client's absolute URI wrote it: the Host header sent on. */
+  readonly authority: string;
+  /** The request target as the client sent it, `http://host:port/path?query`: an HTTP proxy gets it byte for byte. */
   readonly absoluteUrl: string;
-  /** `/path?query`. */
+  /** `/path?query` cut from the same bytes (never normalised): what the target itself gets. */
   readonly path: string;
+}
+
+/** One plain HTTP request on its way out: headers are already end-to-end only. */
+export interface OutgoingRequest {
+  readonly method: string;
+  /** Flat [name, value, ...] list. */
+  readonly headers: string[];
+  /** The client's request body, or null when it sent none. */
+  readonly body: Readable | null;
 }
 
 /** An upstream connection ready to carry a tunnel; what it already sent is held in `reads`. */
@@ -16,11 +28,13 @@ export interface OpenTunnel {
   readonly reads: UpstreamReads;
 }
 
+/** undici's (legacy, allocation-free) handler interface, which forward.ts implements. */
+export type DispatchHandler = Dispatcher.DispatchHandler;
+
 /**
  * One session's way out: the upstream endpoint rendered with that session's id, and the
  * connections made for it. A route's keep-alive pool is its own, so no upstream connection is
- * ever shared by two sessions (providers pin the exit IP to the connection). Destroying the
- * route closes its pooled connections.
+ * ever shared by two sessions (providers pin the exit IP to the connection).
  */
 export interface UpstreamRoute {
   readonly sessionId: string;
@@ -31,19 +45,14 @@ export interface UpstreamRoute {
   readonly viaHttpProxy: boolean;
   /** "upstream proxy host:port" or "target host:port", for error messages: never a password. */
   describePeer(target: { hostname: string; port: number }): string;
-  request(target: HttpTarget, method: string, headers: string[]): http.ClientRequest;
+  /** Sends one request on this session's pool; `handler` receives undici's callbacks, errors included. */
+  dispatch(target: HttpTarget, request: OutgoingRequest, handler: DispatchHandler): void;
   openTunnel(hostname: string, port: number): Promise<OpenTunnel>;
+  /**
+   * Retires the route (its session rotated or expired): idle pooled connections close now,
+   * busy ones as soon as their answer is complete; nothing new is sent on it.
+   */
+  close(): void;
+  /** Closes every connection at once (shutdown). */
   destroy(): void;
-}
-
-export const KEEP_ALIVE_AGENT_OPTIONS = {
-  keepAlive: true,
-  // LIFO reuse keeps the pool small: the sockets idle longest time out first.
-  scheduling: 'lifo',
-  maxFreeSockets: 64,
-} as const;
-
-/** A plain HTTP request sent to the target itself through `agent` (direct, or a SOCKS agent). */
-export function requestToTarget(target: HttpTarget, method: string, headers: string[], agent: http.Agent): http.ClientRequest {
-  return http.request({ host: target.hostname, port: target.port, method, path: target.path, headers, agent, setHost: false });
 }

@@ -1,62 +1,87 @@
-import type http from 'node:http';
-import { SocksClient } from 'socks';
-import { SocksProxyAgent } from 'socks-proxy-agent';
+import dns from 'node:dns/promises';
+import net from 'node:net';
+import { SocksClient, type SocksProxy } from 'socks';
+import { Agent, type buildConnector } from 'undici';
+import { poolOptions, type PoolTimeouts } from './pool-options.js';
 import { upstreamFailure } from './upstream-errors.js';
-import { describeProxyPeer, hostForUrl, type UpstreamEndpoint } from './upstream-url.js';
+import { describeProxyPeer, type UpstreamEndpoint } from './upstream-url.js';
 import { UpstreamReads } from './upstream-reads.js';
-import { requestToTarget, type HttpTarget, type OpenTunnel, type UpstreamRoute } from './route.js';
+import type { DispatchHandler, HttpTarget, OpenTunnel, OutgoingRequest, UpstreamRoute } from './route.js';
 
-/** A SOCKS4 or SOCKS5 upstream: every connection is a SOCKS CONNECT to the target. */
+/**
+ * A SOCKS4/4a/5/5h upstream: every connection, plain HTTP or tunnel, is a SOCKS CONNECT to the
+ * target. Plain requests go through this session's own undici Agent whose connector is that
+ * handshake. Names are resolved as curl resolves them for the same scheme: `socks5h://` and
+ * `socks4a://` hand the name to the upstream (no DNS query leaves this host, and the exit's
+ * own DNS picks the target's address); `socks5://` and `socks4://` resolve it here.
+ */
 export class SocksRoute implements UpstreamRoute {
   readonly viaHttpProxy = false;
-  private readonly agent: SocksProxyAgent;
+  private readonly agent: Agent;
   private readonly peer: string;
+  private readonly proxy: SocksProxy;
+  private readonly remoteDns: boolean;
 
   constructor(
     readonly sessionId: string,
-    private readonly endpoint: UpstreamEndpoint,
-    private readonly connectTimeoutMs: number,
+    endpoint: UpstreamEndpoint,
+    private readonly timeouts: PoolTimeouts,
   ) {
-    const url = new URL(`${endpoint.protocol}//${hostForUrl(endpoint.hostname)}:${endpoint.port}`);
-    // The URL setters percent-encode; socks-proxy-agent decodes them back.
-    url.username = endpoint.username;
-    url.password = endpoint.password;
-    this.agent = new SocksProxyAgent(url, { keepAlive: true, timeout: connectTimeoutMs });
     this.peer = describeProxyPeer(endpoint);
+    const socks4 = endpoint.protocol === 'socks4:' || endpoint.protocol === 'socks4a:';
+    this.remoteDns = endpoint.protocol === 'socks5h:' || endpoint.protocol === 'socks4a:';
+    this.proxy = {
+      host: endpoint.hostname,
+      port: endpoint.port,
+      type: socks4 ? 4 : 5,
+      userId: endpoint.username || undefined,
+      password: endpoint.password || undefined,
+    };
+    const connect: buildConnector.connector = (options, callback) => {
+      this.connect(options.hostname, Number(options.port) || 80).then(
+        (socket) => callback(null, socket),
+        (error: Error) => callback(error, null),
+      );
+    };
+    this.agent = new Agent({ ...poolOptions(timeouts), connect });
   }
 
   describePeer(): string {
     return this.peer;
   }
 
-  request(target: HttpTarget, method: string, headers: string[]): http.ClientRequest {
-    // No connect timer here: the agent hands the request a socket only once the SOCKS
-    // handshake is done, and its own `timeout` bounds that.
-    return requestToTarget(target, method, headers, this.agent);
+  dispatch(target: HttpTarget, request: OutgoingRequest, handler: DispatchHandler): void {
+    const origin = `http://${target.hostname.includes(':') ? `[${target.hostname}]` : target.hostname}:${target.port}`;
+    this.agent.dispatch({ origin, method: request.method, path: target.path, headers: request.headers, body: request.body }, handler);
   }
 
   async openTunnel(hostname: string, port: number): Promise<OpenTunnel> {
-    try {
-      const { socket } = await SocksClient.createConnection({
-        proxy: {
-          host: this.endpoint.hostname,
-          port: this.endpoint.port,
-          type: this.endpoint.protocol === 'socks4:' ? 4 : 5,
-          userId: this.endpoint.username || undefined,
-          password: this.endpoint.password || undefined,
-        },
-        command: 'connect',
-        destination: { host: hostname, port },
-        timeout: this.connectTimeoutMs,
-      });
-      socket.setNoDelay(true);
-      return { reads: UpstreamReads.fromDataEvents(socket) };
-    } catch (error) {
-      throw upstreamFailure(error, this.peer);
-    }
+    const socket = await this.connect(hostname, port);
+    return { reads: UpstreamReads.fromDataEvents(socket) };
+  }
+
+  close(): void {
+    this.agent.close().catch(() => undefined);
   }
 
   destroy(): void {
-    this.agent.destroy();
+    this.agent.destroy().catch(() => undefined);
+  }
+
+  /** A socket through the upstream to hostname:port, or the UpstreamError to answer. */
+  private async connect(hostname: string, port: number): Promise<net.Socket> {
+    try {
+      const host = this.remoteDns || net.isIP(hostname) ? hostname : (await dns.lookup(hostname, { family: this.proxy.type === 4 ? 4 : 0 })).address;
+      const { socket } = await SocksClient.createConnection({
+        proxy: this.proxy,
+        command: 'connect',
+        destination: { host, port },
+        timeout: this.timeouts.connectTimeoutMs,
+      });
+      socket.setNoDelay(true);
+      return socket;
+    } catch (error) {
+      throw upstreamFailure(error, this.peer);
+    }
   }
 }

@@ -1,13 +1,16 @@
-import { UpstreamError } from '../errors.js';
+import { StickyportError, UpstreamError } from '../errors.js';
 
 /**
- * Turns a socket-level failure on the way to `peer` (the upstream proxy, or the target itself
- * when there is no upstream) into the 502/504 the client gets, with a short reason.
+ * Turns a failure on the way to `peer` (the upstream proxy, or the target itself when there is
+ * no upstream) into the 502/504 the client gets, with a short reason. Classified by the error
+ * codes Node, undici and llhttp give; only the `socks` library, which has no codes, is read by
+ * its messages (see socksFailure).
  */
-export function upstreamFailure(error: unknown, peer: string): UpstreamError {
-  if (error instanceof UpstreamError) return error;
+export function upstreamFailure(error: unknown, peer: string): StickyportError {
+  if (error instanceof StickyportError) return error;
   const err = error as NodeJS.ErrnoException;
-  switch (err.code) {
+  const code = err?.code ?? '';
+  switch (code) {
     case 'ECONNREFUSED':
       return new UpstreamError('UPSTREAM_REFUSED', `${peer} refused the connection`, err);
     case 'ENOTFOUND':
@@ -16,29 +19,48 @@ export function upstreamFailure(error: unknown, peer: string): UpstreamError {
     case 'EAI_NONAME':
       return new UpstreamError('UPSTREAM_UNREACHABLE', `cannot resolve ${peer}`, err);
     case 'ETIMEDOUT':
-      return new UpstreamError('UPSTREAM_TIMEOUT', `${peer} timed out`, err);
+    case 'UND_ERR_CONNECT_TIMEOUT':
+      return new UpstreamError('UPSTREAM_TIMEOUT', `no connection to ${peer} within Upstream.ConnectTimeout`, err);
+    case 'UND_ERR_HEADERS_TIMEOUT':
+    case 'UND_ERR_BODY_TIMEOUT':
+      return new UpstreamError('UPSTREAM_TIMEOUT', `${peer} sent nothing within Upstream.ResponseTimeout`, err);
     case 'ECONNRESET':
     case 'EPIPE':
       return new UpstreamError('UPSTREAM_RESET', `${peer} closed the connection before answering`, err);
+    case 'UND_ERR_SOCKET':
+      // "other side closed", "bad upgrade" (a 101 nobody asked for), "bad response" (a 100 to a
+      // request that did not expect one): undici's own words say which.
+      return new UpstreamError('UPSTREAM_RESET', `${peer} broke off before a complete answer (${err.message})`, err);
+    case 'UND_ERR_HEADERS_OVERFLOW':
+      return new UpstreamError('UPSTREAM_PROTOCOL', `${peer} sent an answer head over the 16 KiB limit`, err);
+    case 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH':
+      return new UpstreamError('UPSTREAM_PROTOCOL', `${peer} sent a body that does not match its Content-Length`, err);
     case 'EHOSTUNREACH':
     case 'ENETUNREACH':
-      return new UpstreamError('UPSTREAM_UNREACHABLE', `${peer} is unreachable (${err.code})`, err);
+      return new UpstreamError('UPSTREAM_UNREACHABLE', `${peer} is unreachable (${code})`, err);
     default:
       break;
   }
-  if (err.code && /CERT|SIGNATURE|ERR_TLS/.test(err.code)) {
-    return new UpstreamError('UPSTREAM_UNREACHABLE', `${peer} presented a TLS certificate that is not trusted (${err.code})`, err);
+  if (code.startsWith('HPE_')) {
+    return new UpstreamError('UPSTREAM_PROTOCOL', `${peer} answered with something that is not valid HTTP (${code})`, err);
   }
-  const message = err.message ?? String(error);
+  if (/CERT|SIGNATURE|ERR_TLS|ERR_SSL/.test(code)) {
+    return new UpstreamError('UPSTREAM_UNREACHABLE', `${peer} presented a TLS certificate that is not trusted (${code})`, err);
+  }
+  return socksFailure(err, peer) ?? new UpstreamError('UPSTREAM_UNREACHABLE', `${peer} failed: ${code || err?.message}`, err);
+}
+
+/** The `socks` library reports failures as messages only ("Socks5 Authentication failed", ...). */
+function socksFailure(err: Error, peer: string): UpstreamError | undefined {
+  if (err?.name !== 'SocksClientError') return undefined;
+  const message = err.message;
   if (/authentication failed/i.test(message)) {
     return new UpstreamError('UPSTREAM_AUTH', `${peer} rejected the credentials (SOCKS authentication failed)`, err);
   }
   if (/timed out/i.test(message)) return new UpstreamError('UPSTREAM_TIMEOUT', `${peer} timed out`, err);
-  if (/ECONNREFUSED/.test(message)) return new UpstreamError('UPSTREAM_REFUSED', `${peer} refused the connection`, err);
-  if (/socket hang up|ECONNRESET|closed/i.test(message)) {
-    return new UpstreamError('UPSTREAM_RESET', `${peer} closed the connection before answering`, err);
-  }
-  return new UpstreamError('UPSTREAM_UNREACHABLE', `${peer} failed: ${err.code ?? message}`, err);
+  if (/ECONNREFUSED|ConnectionRefused/.test(message)) return new UpstreamError('UPSTREAM_REFUSED', `${peer} refused the connection`, err);
+  if (/closed|ECONNRESET/i.test(message)) return new UpstreamError('UPSTREAM_RESET', `${peer} closed the connection before answering`, err);
+  return new UpstreamError('UPSTREAM_UNREACHABLE', `${peer} failed: ${message}`, err);
 }
 
 export function connectTimeout(peer: string, timeoutMs: number): UpstreamError {

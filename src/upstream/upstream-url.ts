@@ -9,24 +9,30 @@
  * values are what goes into the Proxy-Authorization header or the SOCKS handshake.
  */
 
-export type UpstreamProtocol = 'http:' | 'https:' | 'socks4:' | 'socks5:';
+export type UpstreamProtocol = 'http:' | 'https:' | 'socks4:' | 'socks4a:' | 'socks5:' | 'socks5h:';
 
 const DEFAULT_PORTS: Record<UpstreamProtocol, number> = {
   'http:': 80,
   'https:': 443,
   'socks4:': 1080,
+  'socks4a:': 1080,
   'socks5:': 1080,
+  'socks5h:': 1080,
 };
 
-/** Scheme aliases accepted in the template, mapped to what stickyport speaks. */
-const SCHEMES: Record<string, UpstreamProtocol> = {
+/**
+ * Schemes accepted in the template, with curl's meaning: `socks4://` and `socks5://` resolve
+ * target names here, `socks4a://` and `socks5h://` hand them to the upstream. curl has no
+ * `socks://`; here it is `socks5h://`, the one that leaks no DNS query.
+ */
+export const SCHEMES: Readonly<Record<string, UpstreamProtocol>> = {
   http: 'http:',
   https: 'https:',
-  socks: 'socks5:',
+  socks: 'socks5h:',
   socks4: 'socks4:',
-  socks4a: 'socks4:',
+  socks4a: 'socks4a:',
   socks5: 'socks5:',
-  socks5h: 'socks5:',
+  socks5h: 'socks5h:',
 };
 
 export interface UpstreamEndpoint {
@@ -61,7 +67,7 @@ export function parseUpstreamTemplate(raw: string): UpstreamTemplate {
   if (!schemeMatch) throw new Error('must look like scheme://[user:password@]host:port');
   const protocol = SCHEMES[schemeMatch[1]!.toLowerCase()];
   if (!protocol) {
-    throw new Error(`scheme "${schemeMatch[1]}" is not supported (use http, https, socks4 or socks5)`);
+    throw new Error(`scheme "${schemeMatch[1]}" is not supported (use ${Object.keys(SCHEMES).join(', ')})`);
   }
   let rest = schemeMatch[2]!.replace(/\/+$/, '');
   const at = rest.lastIndexOf('@');

@@ -37,7 +37,7 @@ describe('upstream URL templates', () => {
     ['https://h', 'https:', 443],
     ['socks5://u:p@h:1080', 'socks5:', 1080],
     ['socks4://h', 'socks4:', 1080],
-    ['socks5h://h:9', 'socks5:', 9],
+    ['socks5h://h:9', 'socks5h:', 9],
     ['http://[::1]:8080', 'http:', 8080],
   ])('reads %s', (url, protocol, port) => {
     const endpoint = renderUpstream(parseUpstreamTemplate(url), vars);

@@ -1,0 +1,111 @@
+import { readFileSync } from 'node:fs';
+import type { Logger } from '../logging/logger.js';
+
+export interface LimitSettings {
+  /** Listen.MaxConnectionsPerClient: 0 = none, 'auto' = from the open-file limit. */
+  readonly perClient: number | 'auto';
+  /** Listen.MaxConnectionsPerPort. */
+  readonly perPort: number | 'auto';
+}
+
+// A tunnel costs two descriptors (client and upstream). With these shares of the open-file
+// limit, one client can never take more than half of them, nor one port more than all of its
+// share, and the process keeps room for the other ports, the store and the log.
+const AUTO_PER_CLIENT_SHARE = 1 / 4;
+const AUTO_PER_PORT_SHARE = 1 / 3;
+const AUTO_MINIMUM = 64;
+// How long refusals are summed up before the next log line: one line per burst, not per refusal.
+const REFUSAL_LOG_MS = 10_000;
+
+/** The soft RLIMIT_NOFILE of this process, from /proc (Linux), or undefined. */
+export function openFileLimit(): number | undefined {
+  try {
+    const line = /^Max open files\s+(\d+|unlimited)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
+    return line && line[1] !== 'unlimited' ? Number(line[1]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function resolve(value: number | 'auto', share: number, fileLimit: number | undefined): number {
+  if (value !== 'auto') return value;
+  return fileLimit === undefined ? 0 : Math.max(AUTO_MINIMUM, Math.floor(fileLimit * share));
+}
+
+/**
+ * Counts open client connections per client address and per port, and refuses those over a
+ * limit, so that one client cannot take every file descriptor and starve the other ports.
+ * Refusals are counted and logged once per burst.
+ */
+export class ConnectionLimits {
+  readonly perClient: number;
+  readonly perPort: number;
+  private readonly byClient = new Map<string, number>();
+  private readonly byPort = new Map<number, number>();
+  private refusedTotal = 0;
+  private refusedUnlogged = 0;
+  private logTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    settings: LimitSettings,
+    private readonly log: Logger,
+    fileLimit = openFileLimit(),
+  ) {
+    this.perClient = resolve(settings.perClient, AUTO_PER_CLIENT_SHARE, fileLimit);
+    this.perPort = resolve(settings.perPort, AUTO_PER_PORT_SHARE, fileLimit);
+  }
+
+  /** Connections refused since start. */
+  get refused(): number {
+    return this.refusedTotal;
+  }
+
+  /** Takes a slot for a new connection, or returns why it must be refused. */
+  admit(client: string, port: number): string | undefined {
+    const fromClient = this.byClient.get(client) ?? 0;
+    const onPort = this.byPort.get(port) ?? 0;
+    const over =
+      this.perClient > 0 && fromClient >= this.perClient
+        ? `client ${client} holds ${fromClient} connections (Listen.MaxConnectionsPerClient)`
+        : this.perPort > 0 && onPort >= this.perPort
+          ? `port ${port} holds ${onPort} connections (Listen.MaxConnectionsPerPort)`
+          : undefined;
+    if (over) {
+      this.refusedOne(over);
+      return over;
+    }
+    this.byClient.set(client, fromClient + 1);
+    this.byPort.set(port, onPort + 1);
+    return undefined;
+  }
+
+  release(client: string, port: number): void {
+    const fromClient = (this.byClient.get(client) ?? 1) - 1;
+    if (fromClient > 0) this.byClient.set(client, fromClient);
+    else this.byClient.delete(client);
+    const onPort = (this.byPort.get(port) ?? 1) - 1;
+    if (onPort > 0) this.byPort.set(port, onPort);
+    else this.byPort.delete(port);
+  }
+
+  close(): void {
+    clearTimeout(this.logTimer);
+  }
+
+  private refusedOne(reason: string): void {
+    this.refusedTotal++;
+    if (this.logTimer) {
+      this.refusedUnlogged++;
+      return;
+    }
+    this.log.warn({ refusedTotal: this.refusedTotal }, `connection refused: ${reason}`);
+    this.logTimer = setTimeout(() => {
+      this.logTimer = undefined;
+      if (this.refusedUnlogged > 0) {
+        this.log.warn({ refused: this.refusedUnlogged, refusedTotal: this.refusedTotal }, 'more connections refused at the limits');
+      }
+      this.refusedUnlogged = 0;
+    }, REFUSAL_LOG_MS);
+    this.logTimer.unref();
+  }
+}

@@ -1,0 +1,103 @@
+import { RequestError } from 'proxy-chain';
+import type { HttpTarget } from '../upstream/route.js';
+
+// Headers that describe one hop (RFC 9110 7.6.1, RFC 9112): they stop at the proxy in both
+// directions. Transfer-Encoding goes too: each hop frames its own body (undici towards the
+// upstream, Node's ServerResponse towards the client, which never chunks for HTTP/1.0).
+// Expect is answered here (Node's server sends "100 Continue"), so it does not go on either.
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authorization',
+  'proxy-authenticate',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'expect',
+]);
+
+// A Connection header may name more headers to drop, but never these: dropping Content-Length
+// while the body still goes on turns the body into a second request (request smuggling), and
+// Host is set from the request's own URI.
+const NEVER_NAMED = new Set(['content-length', 'transfer-encoding', 'host', 'close', 'keep-alive']);
+
+const PLAIN_CONNECTION_VALUE = /^\s*(?:keep-alive|close)\s*$/i;
+
+/**
+ * The headers a plain request carries upstream: end-to-end headers as the client sent them,
+ * with Host set from the absolute URI's authority (a Host that disagrees with the URI is
+ * replaced; two Host headers are a 400: which one would the next hop believe?).
+ */
+export function requestHeadersOut(raw: string[], target: HttpTarget): string[] {
+  const headers: string[] = [];
+  let named: string[] | undefined;
+  let hosts = 0;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    const lower = name.toLowerCase();
+    if (lower === 'host') {
+      hosts++;
+      continue;
+    }
+    if (HOP_BY_HOP.has(lower)) {
+      if (lower === 'connection' && !PLAIN_CONNECTION_VALUE.test(raw[i + 1]!)) (named ??= []).push(raw[i + 1]!);
+      continue;
+    }
+    headers.push(name, raw[i + 1]!);
+  }
+  if (hosts > 1) throw new RequestError('two Host headers: send one', 400);
+  if (named) dropNamed(headers, named);
+  headers.push('host', target.authority);
+  return headers;
+}
+
+/**
+ * The headers of an upstream answer as the client gets them, from undici's raw Buffers. Only
+ * Content-Length of the framing survives (when the answer was not chunked): Node frames the
+ * rest for the client's own HTTP version.
+ */
+export function responseHeadersBack(raw: Buffer[]): string[] {
+  const headers: string[] = [];
+  let named: string[] | undefined;
+  let chunked = false;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!.toString('latin1');
+    const lower = name.toLowerCase();
+    if (HOP_BY_HOP.has(lower)) {
+      if (lower === 'transfer-encoding') chunked = true;
+      else if (lower === 'connection') {
+        const value = raw[i + 1]!.toString('latin1');
+        if (!PLAIN_CONNECTION_VALUE.test(value)) (named ??= []).push(value);
+      }
+      continue;
+    }
+    headers.push(name, raw[i + 1]!.toString('latin1'));
+  }
+  if (named) dropNamed(headers, named);
+  if (chunked) dropNamed(headers, ['content-length'], true);
+  return headers;
+}
+
+/** Trailers of a chunked answer, as [name, value] pairs for ServerResponse.addTrailers. */
+export function trailerPairs(raw: Array<Buffer | string>): Array<[string, string]> {
+  const text = (item: Buffer | string): string => (typeof item === 'string' ? item : item.toString('latin1'));
+  const pairs: Array<[string, string]> = [];
+  for (let i = 0; i < raw.length; i += 2) pairs.push([text(raw[i]!), text(raw[i + 1]!)]);
+  return pairs;
+}
+
+function dropNamed(headers: string[], values: string[], framing = false): void {
+  const names = new Set<string>();
+  for (const value of values) {
+    for (const token of value.split(',')) {
+      const name = token.trim().toLowerCase();
+      if (framing || !NEVER_NAMED.has(name)) names.add(name);
+    }
+  }
+  if (names.size === 0) return;
+  for (let i = headers.length - 2; i >= 0; i -= 2) {
+    if (names.has(headers[i]!.toLowerCase())) headers.splice(i, 2);
+  }
+}

@@ -1,0 +1,25 @@
+import type { HttpTarget } from '../upstream/route.js';
+
+/**
+ * The target of an absolute-URI request, `http://host[:port]/path?query`. Where to connect
+ * comes from WHATWG `URL` (proxy-chain's parse: lower-cased, IDNA, brackets); what is *sent*
+ * is cut from the client's own bytes, so `/a/../b\c` reaches the target as written.
+ */
+export function httpTarget(url: string, parsed: URL): HttpTarget {
+  let end = 7; // after "http://"
+  while (end < url.length && url[end] !== '/' && url[end] !== '?') end++;
+  let authority = url.slice(7, end);
+  const at = authority.lastIndexOf('@');
+  // Credentials in the URI are the client's business with the target, not the upstream's.
+  if (at >= 0) authority = authority.slice(at + 1);
+  const rest = url.slice(end);
+  const path = rest === '' ? '/' : rest[0] === '?' ? `/${rest}` : rest;
+  const hostname = parsed.hostname.startsWith('[') ? parsed.hostname.slice(1, -1) : parsed.hostname;
+  return {
+    hostname,
+    port: parsed.port === '' ? 80 : Number(parsed.port),
+    authority,
+    absoluteUrl: at < 0 && rest !== '' && rest[0] === '/' ? url : `http://${authority}${path}`,
+    path,
+  };
+}

@@ -1,0 +1,75 @@
+import dns from 'node:dns';
+import net from 'node:net';
+import os from 'node:os';
+import { StickyportError } from '../errors.js';
+
+// What a direct connection may not reach unless Listen.AllowPrivateTargets allows it: the
+// proxy host itself and the networks behind it. A remote client of a public listener must not
+// be able to CONNECT to the Redis that holds the sessions, or to an admin page on 10.x.
+const RANGES: Array<[string, number, 'ipv4' | 'ipv6']> = [
+  ['0.0.0.0', 8, 'ipv4'], // "this host"
+  ['10.0.0.0', 8, 'ipv4'],
+  ['100.64.0.0', 10, 'ipv4'], // carrier-grade NAT
+  ['127.0.0.0', 8, 'ipv4'],
+  ['169.254.0.0', 16, 'ipv4'], // link-local, cloud metadata services
+  ['172.16.0.0', 12, 'ipv4'],
+  ['192.168.0.0', 16, 'ipv4'],
+  ['198.18.0.0', 15, 'ipv4'], // benchmarking networks
+  ['224.0.0.0', 3, 'ipv4'], // multicast and reserved, broadcast
+  ['::', 128, 'ipv6'],
+  ['::1', 128, 'ipv6'],
+  ['fc00::', 7, 'ipv6'], // unique local
+  ['fe80::', 10, 'ipv6'], // link-local
+];
+
+function privateRanges(): net.BlockList {
+  const list = new net.BlockList();
+  for (const [address, prefix, family] of RANGES) list.addSubnet(address, prefix, family);
+  // The host's own public addresses reach its services just as well as 127.0.0.1 does.
+  for (const addresses of Object.values(os.networkInterfaces())) {
+    for (const { address, family } of addresses ?? []) list.addAddress(address.split('%')[0]!, family === 'IPv6' ? 'ipv6' : 'ipv4');
+  }
+  return list;
+}
+
+export class TargetForbiddenError extends StickyportError {
+  constructor(hostname: string, address: string) {
+    const resolved = hostname === address ? '' : ` (resolves to ${address})`;
+    super(
+      'TARGET_FORBIDDEN',
+      `target ${hostname}${resolved} is a private or loopback address of the proxy's own network; ` +
+        'Listen.AllowPrivateTargets allows it',
+      { status: 403 },
+    );
+    this.name = 'TargetForbiddenError';
+  }
+}
+
+type LookupCallback = (error: NodeJS.ErrnoException | null, address: string | dns.LookupAddress[], family?: number) => void;
+
+/**
+ * Refuses direct connections to private addresses. Names are checked after resolution (a name
+ * that resolves to 127.0.0.1 is refused too) by the `lookup` given to net.connect; literal
+ * addresses, which net.connect never looks up, by `check` before connecting.
+ */
+export class TargetGuard {
+  private readonly blocked = privateRanges();
+
+  /** The error for a literal address that is not allowed, or undefined. */
+  check(hostname: string): TargetForbiddenError | undefined {
+    const family = net.isIP(hostname);
+    if (family === 0) return undefined;
+    return this.blocked.check(hostname, family === 6 ? 'ipv6' : 'ipv4') ? new TargetForbiddenError(hostname, hostname) : undefined;
+  }
+
+  /** A net.connect `lookup` that fails with TargetForbiddenError when any answer is private. */
+  readonly lookup = (hostname: string, options: dns.LookupOptions, callback: LookupCallback): void => {
+    dns.lookup(hostname, { ...options, all: true }, (error, addresses) => {
+      if (error) return callback(error, '');
+      const forbidden = addresses.find(({ address, family }) => this.blocked.check(address, family === 6 ? 'ipv6' : 'ipv4'));
+      if (forbidden) return callback(new TargetForbiddenError(hostname, forbidden.address) as unknown as NodeJS.ErrnoException, '');
+      if (options.all) return callback(null, addresses);
+      callback(null, addresses[0]!.address, addresses[0]!.family);
+    });
+  };
+}
