@@ -35,8 +35,9 @@ async function main(): Promise<void> {
     config = loadConfig({ configPath: configPathFromArgs(process.argv.slice(2)) });
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
+    // Once, as text for the person starting it: no logger exists yet, and a JSON line on stdout
+    // beside the same text on stderr only said it twice.
     process.stderr.write(`stickyport: ${error.message}\n`);
-    createLogger('info').fatal({ code: error.code, keys: error.keys }, error.message);
     process.exit(2);
   }
 

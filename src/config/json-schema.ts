@@ -1,4 +1,6 @@
+import { MAX_LIFETIME_MS, MAX_TIMER_MS, MINUTE_MS, SECOND_MS } from './formats.js';
 import { schema } from './schema.js';
+import { logLevel, storeType } from './value-formats.js';
 
 // config/appsettings.schema.json is generated from the convict schema, the one source of
 // truth, so that editors can check appsettings files as they are typed; test/unit keeps the
@@ -16,21 +18,38 @@ interface Leaf {
 const DURATION_STRING = { type: 'string', pattern: '^\\s*\\d+(\\.\\d+)?\\s*(ms|s|m|h|d)?\\s*$' };
 
 function formatSchema(format: unknown): JsonSchema {
-  if (Array.isArray(format)) return { enum: format };
-  if (format === String) return { type: 'string' };
-  if (format === Boolean) return { type: 'boolean' };
   switch (format) {
-    case 'port':
-      return { type: 'integer', minimum: 0, maximum: 65535 };
-    case 'nat':
-      return { type: 'integer', minimum: 0 };
+    case 'strict-boolean':
+      return { type: 'boolean' };
+    case 'auto-boolean':
+      return { oneOf: [{ type: 'boolean' }, { const: 'auto' }] };
+    case 'port-number':
+      return { type: 'integer', minimum: 1, maximum: 65535 };
+    case 'id-length':
+      return { type: 'integer', minimum: 1, maximum: 64 };
+    case 'connection-limit':
+      return { oneOf: [{ type: 'integer', minimum: 0 }, { const: 'auto' }] };
+    // Ranges the JSON Schema cannot say (at most 365 days, a timeout above 0) are left to the loader.
     case 'lifetime':
+      return { oneOf: [{ type: 'number', minimum: 0, maximum: MAX_LIFETIME_MS / MINUTE_MS }, DURATION_STRING] };
     case 'timeout':
-      return { oneOf: [{ type: 'number', minimum: 0 }, DURATION_STRING] };
-    case 'upstream-url':
-      return { type: 'string', pattern: '^$|^(https?|socks[45]a?)://' };
+      return { oneOf: [{ type: 'number', exclusiveMinimum: 0, maximum: MAX_TIMER_MS / SECOND_MS }, DURATION_STRING] };
+    case 'text':
+      return { type: 'string' };
+    case 'non-empty-text':
+      return { type: 'string', minLength: 1 };
+    case 'api-domain':
+      return { type: 'string', pattern: '^[a-zA-Z0-9.-]*$' };
+    case 'store-type':
+      return { enum: storeType.values };
+    case 'log-level':
+      return { enum: logLevel.values };
     case 'id-alphabet':
-      return { type: 'string', minLength: 2, maxLength: 255 };
+      return { type: 'string', pattern: '^[A-Za-z0-9_]*$', minLength: 2, maxLength: 63 };
+    case 'upstream-url':
+      return { type: 'string', pattern: '^$|^(https?|socks[45]?[ah]?)://' };
+    case 'redis-url':
+      return { type: 'string', pattern: '^rediss?://' };
     default:
       throw new Error(`no JSON Schema for convict format ${String(format)}`);
   }

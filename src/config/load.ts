@@ -1,9 +1,12 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import convict from 'convict';
 import { ConfigError } from '../errors.js';
 import { parseUpstreamTemplate, type UpstreamTemplate } from '../upstream/upstream-url.js';
 import { MINUTE_MS, SECOND_MS, isLoopbackHost, parseDuration } from './formats.js';
+import { readSettingsFile } from './json-file.js';
+import { ConfigLayers } from './layers.js';
+import { configErrorFor, type ConfigProblem } from './problems.js';
 import { schema } from './schema.js';
 
 export type StoreType = 'memory' | 'file' | 'redis';
@@ -15,11 +18,15 @@ export interface StickyportConfig {
     readonly portStart: number;
     readonly portEnd: number;
     readonly idleTimeoutMs: number;
-    readonly headersTimeoutMs: number;
-    readonly maxConnectionsPerClient: number | 'auto';
-    readonly maxConnectionsPerPort: number | 'auto';
-    readonly allowPrivateTargets: boolean;
     readonly allowUnauthenticatedPublic: boolean;
+    /** A request's headers must arrive within this, else 408 and close. */
+    readonly headersTimeoutMs: number;
+    /** Open connections one client address may hold across all ports; 0 = no limit. */
+    readonly maxConnectionsPerClient: number | 'auto';
+    /** Open connections one listening port may hold; 0 = no limit. */
+    readonly maxConnectionsPerPort: number | 'auto';
+    /** Whether direct connections may reach loopback, link-local and private addresses ("auto" resolved). */
+    readonly allowPrivateTargets: boolean;
   };
   readonly session: {
     /** 0 = sessions never expire on their own. */
@@ -32,6 +39,7 @@ export interface StickyportConfig {
     readonly template: UpstreamTemplate | undefined;
     readonly connectTimeoutMs: number;
     readonly responseTimeoutMs: number;
+    /** Pooled upstream connections idle longer than this are closed. */
     readonly poolIdleTimeoutMs: number;
   };
   readonly sessionApi: {
@@ -66,40 +74,47 @@ export interface LoadOptions {
 
 /**
  * Layers, later wins: schema defaults, appsettings.json, appsettings.<NODE_ENV>.json,
- * STICKYPORT_* environment variables, then the --config file. Any error names the key.
+ * STICKYPORT_* environment variables, then the --config file. All problems are gathered into
+ * one ConfigError, each naming the key, its value (masked when secret) and the layer it came from.
  */
 export function loadConfig(options: LoadOptions = {}): StickyportConfig {
   const cwd = options.cwd ?? process.cwd();
   const env = options.env ?? process.env;
   // convict's own env handling would rank env above every file; we want --config to win.
   const settings = createSettings();
+  const layers = new ConfigLayers();
   const sources: string[] = ['defaults'];
 
-  const layer = (file: string, required: boolean): void => {
+  const layer = (file: string, origin: string, required: boolean): void => {
     if (!existsSync(file)) {
-      if (required) throw new ConfigError(`config file ${file} does not exist`, ['--config']);
+      if (required) throw new ConfigError(`config file ${file} does not exist (given as --config ${options.configPath})`, ['--config']);
       return;
     }
-    settings.load(withoutSchemaReference(readJson(file)));
+    settings.load(layers.accept(readSettingsFile(file), origin));
     sources.push(file);
   };
 
-  layer(path.join(cwd, 'appsettings.json'), false);
-  if (env.NODE_ENV) layer(path.join(cwd, `appsettings.${env.NODE_ENV}.json`), false);
-  const fromEnv = environmentOverrides(schema, env);
+  const appsettings = path.join(cwd, 'appsettings.json');
+  layer(appsettings, appsettings, false);
+  if (env.NODE_ENV) {
+    const staged = path.join(cwd, `appsettings.${env.NODE_ENV}.json`);
+    layer(staged, staged, false);
+  }
+  const fromEnv = layers.fromEnvironment(env);
   if (Object.keys(fromEnv).length > 0) {
     settings.load(fromEnv);
     sources.push('environment');
   }
-  if (options.configPath) layer(path.resolve(cwd, options.configPath), true);
+  if (options.configPath) layer(path.resolve(cwd, options.configPath), `--config ${options.configPath}`, true);
 
-  try {
-    settings.validate({ allowed: 'strict' });
-  } catch (error) {
-    const message = (error as Error).message;
-    throw new ConfigError(`invalid configuration:\n${message}`, keysNamedIn(message));
-  }
-  return Object.freeze(toConfig(settings.getProperties(), sources));
+  const raw = settings.getProperties();
+  layers.checkValues(raw);
+  // Rules across keys only make sense once each key holds a value of its own kind.
+  if (layers.problems.length === 0) layers.problems.push(...crossKeyProblems(raw, layers));
+  if (layers.problems.length > 0) throw configErrorFor(layers.problems);
+  // Our checks ran convict's formats already; this only catches a schema they do not cover.
+  settings.validate({ allowed: 'strict' });
+  return Object.freeze(toConfig(raw, sources));
 }
 
 function createSettings() {
@@ -108,48 +123,54 @@ function createSettings() {
 
 type Settings = ReturnType<ReturnType<typeof createSettings>['getProperties']>;
 
-function toConfig(raw: Settings, sources: string[]): StickyportConfig {
-  const problems: Array<[string, string]> = [];
+function crossKeyProblems(raw: Settings, layers: ConfigLayers): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
   const { Start, End } = raw.Listen.PortRange;
-  if (Start < 1) problems.push(['Listen.PortRange.Start', `must be 1-65535: value was ${Start}`]);
   if (End < Start) {
-    problems.push(['Listen.PortRange', `End (${End}) is below Start (${Start}): the range is reversed`]);
+    const end = layers.problemAt('Listen.PortRange.End', '', End);
+    const start = layers.problemAt('Listen.PortRange.Start', '', Start);
+    problems.push({
+      key: 'Listen.PortRange',
+      text: `End ${End} (from ${end.origin}) is below Start ${Start} (from ${start.origin}): the range is reversed`,
+    });
   }
-  if (raw.Session.IdLength < 1 || raw.Session.IdLength > 64) {
-    problems.push(['Session.IdLength', `must be 1-64: value was ${raw.Session.IdLength}`]);
+  const auth = raw.Authentication;
+  if (auth.Required && (!auth.Username || !auth.Password)) {
+    const required = layers.problemAt('Authentication.Required', '', true);
+    problems.push(layers.problemAt(
+      auth.Username ? 'Authentication.Password' : 'Authentication.Username',
+      `must be set: Authentication.Required is true (from ${required.origin}), which needs both Username and Password`,
+      auth.Username ? auth.Password : auth.Username,
+    ));
   }
-  if (!/^[a-zA-Z0-9.-]*$/.test(raw.SessionAPI.Domain)) {
-    problems.push(['SessionAPI.Domain', `must be a host name or empty: value was ${JSON.stringify(raw.SessionAPI.Domain)}`]);
-  }
-  if (raw.Authentication.Required && (!raw.Authentication.Username || !raw.Authentication.Password)) {
-    problems.push(['Authentication.Username', 'Authentication.Required needs both Username and Password set']);
-  }
-  if (!isLoopbackHost(raw.Listen.Host) && !raw.Authentication.Required && !raw.Listen.AllowUnauthenticatedPublic) {
-    problems.push([
+  if (!isLoopbackHost(raw.Listen.Host) && !auth.Required && !raw.Listen.AllowUnauthenticatedPublic) {
+    problems.push(layers.problemAt(
       'Listen.Host',
-      `${raw.Listen.Host} is not a loopback address and Authentication.Required is false: ` +
-        'that would be an open proxy. Turn Authentication.Required on, or set ' +
-        'Listen.AllowUnauthenticatedPublic to true if this is really wanted',
-    ]);
+      'is not a loopback address and Authentication.Required is false: that would be an open proxy. ' +
+        'Turn Authentication.Required on, or set Listen.AllowUnauthenticatedPublic to true if this is really wanted',
+      raw.Listen.Host,
+    ));
   }
-  if (problems.length > 0) {
-    throw new ConfigError(
-      `invalid configuration:\n${problems.map(([key, text]) => `${key}: ${text}`).join('\n')}`,
-      problems.map(([key]) => key),
-    );
-  }
+  return problems;
+}
 
+const connectionLimit = (value: number | string): number | 'auto' => (value === 'auto' ? 'auto' : Number(value));
+
+function toConfig(raw: Settings, sources: string[]): StickyportConfig {
+  const allowPrivateTargets = raw.Listen.AllowPrivateTargets;
   return {
     listen: {
       host: raw.Listen.Host,
-      portStart: Start,
-      portEnd: End,
+      portStart: raw.Listen.PortRange.Start,
+      portEnd: raw.Listen.PortRange.End,
       idleTimeoutMs: parseDuration(raw.Listen.IdleTimeout, SECOND_MS)!,
-      headersTimeoutMs: 30_000,
-      maxConnectionsPerClient: 'auto',
-      maxConnectionsPerPort: 'auto',
-      allowPrivateTargets: isLoopbackHost(raw.Listen.Host),
       allowUnauthenticatedPublic: raw.Listen.AllowUnauthenticatedPublic,
+      headersTimeoutMs: parseDuration(raw.Listen.HeadersTimeout, SECOND_MS)!,
+      maxConnectionsPerClient: connectionLimit(raw.Listen.MaxConnectionsPerClient),
+      maxConnectionsPerPort: connectionLimit(raw.Listen.MaxConnectionsPerPort),
+      // Direct routes reaching 10.x or 127.x from a proxy others can use is an SSRF hole;
+      // for a proxy only this machine reaches, those targets are usually the point.
+      allowPrivateTargets: allowPrivateTargets === 'auto' ? isLoopbackHost(raw.Listen.Host) : allowPrivateTargets === true,
     },
     session: {
       lifetimeMs: parseDuration(raw.Listen.StickyProxyLifetime, MINUTE_MS)!,
@@ -160,7 +181,7 @@ function toConfig(raw: Settings, sources: string[]): StickyportConfig {
       template: raw.Upstream.Url ? parseUpstreamTemplate(raw.Upstream.Url) : undefined,
       connectTimeoutMs: parseDuration(raw.Upstream.ConnectTimeout, SECOND_MS)!,
       responseTimeoutMs: parseDuration(raw.Upstream.ResponseTimeout, SECOND_MS)!,
-      poolIdleTimeoutMs: 4_000,
+      poolIdleTimeoutMs: parseDuration(raw.Upstream.PoolIdleTimeout, SECOND_MS)!,
     },
     sessionApi: {
       enabled: raw.SessionAPI.Enabled,
@@ -182,61 +203,4 @@ function toConfig(raw: Settings, sources: string[]): StickyportConfig {
     logLevel: raw.Logging.Level,
     sources,
   };
-}
-
-function readJson(file: string): object {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (error) {
-    throw new ConfigError(`cannot read config file ${file}: ${(error as Error).message}`, [file]);
-  }
-  try {
-    return JSON.parse(text) as object;
-  } catch (error) {
-    throw new ConfigError(`config file ${file} is not valid JSON: ${(error as Error).message}`, [file]);
-  }
-}
-
-/** `"$schema"` points editors at config/appsettings.schema.json; it is not a setting. */
-function withoutSchemaReference(settings: object): object {
-  if (!('$schema' in settings)) return settings;
-  const { $schema: _reference, ...rest } = settings as Record<string, unknown>;
-  return rest;
-}
-
-interface SchemaLeaf {
-  env?: string;
-  format: unknown;
-}
-
-/** Builds a nested settings object from the STICKYPORT_* variables the schema names. */
-function environmentOverrides(node: object, env: NodeJS.ProcessEnv): Record<string, unknown> {
-  const result: Record<string, unknown> = {};
-  for (const [key, child] of Object.entries(node)) {
-    if (isLeaf(child)) {
-      const value = child.env ? env[child.env] : undefined;
-      if (value !== undefined) result[key] = value;
-    } else {
-      const nested = environmentOverrides(child as object, env);
-      if (Object.keys(nested).length > 0) result[key] = nested;
-    }
-  }
-  return result;
-}
-
-function isLeaf(node: unknown): node is SchemaLeaf {
-  return typeof node === 'object' && node !== null && 'format' in node;
-}
-
-/** convict reports "Listen.Host: ..." and "configuration param 'X' not declared in the schema". */
-function keysNamedIn(message: string): string[] {
-  const keys = new Set<string>();
-  for (const line of message.split('\n')) {
-    const undeclared = /configuration param '([^']+)' not declared/.exec(line);
-    const invalid = /^([A-Za-z][\w.]*): /.exec(line);
-    const key = undeclared?.[1] ?? invalid?.[1];
-    if (key) keys.add(key);
-  }
-  return [...keys];
 }

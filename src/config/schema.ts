@@ -1,61 +1,17 @@
-import convict from 'convict';
-import { parseUpstreamTemplate } from '../upstream/upstream-url.js';
-import { MINUTE_MS, SECOND_MS, parseDuration } from './formats.js';
-
-function durationFormat(bareUnitMs: number, bareUnitName: string) {
-  return (value: unknown): void => {
-    if (parseDuration(value, bareUnitMs) === undefined) {
-      throw new Error(
-        `must be a number of ${bareUnitName} or a string with a unit ("90s", "10m", "2h"): value was ${JSON.stringify(value)}`,
-      );
-    }
-  };
-}
-
-convict.addFormat({
-  name: 'lifetime',
-  validate: durationFormat(MINUTE_MS, 'minutes'),
-});
-
-convict.addFormat({
-  name: 'timeout',
-  validate: durationFormat(SECOND_MS, 'seconds'),
-});
-
-convict.addFormat({
-  name: 'upstream-url',
-  validate(value: unknown) {
-    if (typeof value !== 'string') throw new Error('must be a string');
-    if (value === '') return;
-    try {
-      parseUpstreamTemplate(value);
-    } catch (error) {
-      // The message never repeats the URL: it may hold the provider password.
-      throw new Error(`invalid upstream proxy URL: ${(error as Error).message}`);
-    }
-  },
-});
-
-convict.addFormat({
-  name: 'id-alphabet',
-  validate(value: unknown) {
-    if (typeof value !== 'string' || new Set(value).size < 2 || new Set(value).size !== value.length) {
-      throw new Error('must be at least 2 distinct characters, none repeated');
-    }
-    if (value.length > 255) throw new Error('must be at most 255 characters');
-  },
-});
+import './value-formats.js';
 
 /**
  * The configuration schema. Key names follow ProxyMapService's appsettings.json.
- * Each `env` is the environment variable that overrides the key (see README).
+ * Each `env` is the environment variable that overrides the key (see README); each `format`
+ * is one of src/config/value-formats.ts, which also says how the environment writes it.
+ * A `sensitive` value is masked in messages: all of it, or with `masking`, a URL's password.
  */
 export const schema = {
   Listen: {
-    Host: { doc: 'Address the port listeners bind to', format: String, default: '127.0.0.1', env: 'STICKYPORT_LISTEN_HOST' },
+    Host: { doc: 'Address the port listeners bind to', format: 'non-empty-text', default: '127.0.0.1', env: 'STICKYPORT_LISTEN_HOST' },
     PortRange: {
-      Start: { doc: 'First port of the range', format: 'port', default: 10201, env: 'STICKYPORT_PORT_START' },
-      End: { doc: 'Last port of the range (inclusive)', format: 'port', default: 10300, env: 'STICKYPORT_PORT_END' },
+      Start: { doc: 'First port of the range', format: 'port-number', default: 10201, env: 'STICKYPORT_PORT_START' },
+      End: { doc: 'Last port of the range (inclusive)', format: 'port-number', default: 10300, env: 'STICKYPORT_PORT_END' },
     },
     StickyProxyLifetime: {
       doc: 'Session lifetime: minutes, or a string with a unit ("90s", "2h"); 0 = never expires',
@@ -71,9 +27,33 @@ export const schema = {
     },
     AllowUnauthenticatedPublic: {
       doc: 'Allow a non-loopback Listen.Host without client authentication (an open proxy)',
-      format: Boolean,
+      format: 'strict-boolean',
       default: false,
       env: 'STICKYPORT_ALLOW_UNAUTHENTICATED_PUBLIC',
+    },
+    HeadersTimeout: {
+      doc: "A request's headers must arrive within this, else 408 and close: seconds or a string with a unit",
+      format: 'timeout',
+      default: '30s' as number | string,
+      env: 'STICKYPORT_HEADERS_TIMEOUT',
+    },
+    MaxConnectionsPerClient: {
+      doc: 'Open connections one client address may hold across all ports: 0 = no limit, "auto" = from the open-file limit',
+      format: 'connection-limit',
+      default: 'auto' as number | 'auto',
+      env: 'STICKYPORT_MAX_CONNECTIONS_PER_CLIENT',
+    },
+    MaxConnectionsPerPort: {
+      doc: 'Open connections one listening port may hold: 0 = no limit, "auto" = from the open-file limit',
+      format: 'connection-limit',
+      default: 'auto' as number | 'auto',
+      env: 'STICKYPORT_MAX_CONNECTIONS_PER_PORT',
+    },
+    AllowPrivateTargets: {
+      doc: 'Let direct connections reach loopback, link-local and private addresses; "auto" = only when Listen.Host is loopback',
+      format: 'auto-boolean',
+      default: 'auto' as boolean | 'auto',
+      env: 'STICKYPORT_ALLOW_PRIVATE_TARGETS',
     },
   },
   Upstream: {
@@ -83,6 +63,7 @@ export const schema = {
       default: '',
       env: 'STICKYPORT_UPSTREAM_URL',
       sensitive: true,
+      masking: 'url-password',
     },
     ConnectTimeout: {
       doc: 'Give up connecting to the upstream after this long (504): seconds or a string with a unit',
@@ -96,59 +77,66 @@ export const schema = {
       default: '30s' as number | string,
       env: 'STICKYPORT_UPSTREAM_RESPONSE_TIMEOUT',
     },
+    PoolIdleTimeout: {
+      doc: "Close pooled upstream connections idle longer than this (keep it below the provider's own): seconds or a string with a unit",
+      format: 'timeout',
+      default: '4s' as number | string,
+      env: 'STICKYPORT_UPSTREAM_POOL_IDLE_TIMEOUT',
+    },
   },
   Session: {
-    IdLength: { doc: 'Length of session ids', format: 'nat', default: 8, env: 'STICKYPORT_SESSION_ID_LENGTH' },
+    IdLength: { doc: 'Length of session ids', format: 'id-length', default: 8, env: 'STICKYPORT_SESSION_ID_LENGTH' },
     IdAlphabet: {
-      doc: 'Characters session ids are drawn from',
+      doc: 'Characters session ids are drawn from: A-Z a-z 0-9 _ only',
       format: 'id-alphabet',
       default: 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ',
       env: 'STICKYPORT_SESSION_ID_ALPHABET',
     },
   },
   SessionAPI: {
-    Enabled: { doc: 'Answer the session API on the virtual domain', format: Boolean, default: false, env: 'STICKYPORT_SESSION_API_ENABLED' },
+    Enabled: { doc: 'Answer the session API on the virtual domain', format: 'strict-boolean', default: false, env: 'STICKYPORT_SESSION_API_ENABLED' },
     Domain: {
       doc: 'Virtual host of the session API; empty = answer relative /session paths on the port itself',
-      format: String,
+      format: 'api-domain',
       default: 'portmapper',
       env: 'STICKYPORT_SESSION_API_DOMAIN',
     },
     Password: {
       doc: 'When set, API calls need ?pwd=... or the proxy login',
-      format: String,
+      format: 'text',
       default: '',
       env: 'STICKYPORT_SESSION_API_PASSWORD',
       sensitive: true,
     },
     PublicRead: {
       doc: 'With a Password set, still let anyone read GET /session/',
-      format: Boolean,
+      format: 'strict-boolean',
       default: false,
       env: 'STICKYPORT_SESSION_API_PUBLIC_READ',
     },
   },
   SessionStore: {
-    Type: { doc: 'Where sessions live', format: ['memory', 'file', 'redis'], default: 'memory', env: 'STICKYPORT_STORE_TYPE' },
-    Path: { doc: 'File store path', format: String, default: 'data/sessions.json', env: 'STICKYPORT_STORE_PATH' },
+    Type: { doc: 'Where sessions live', format: 'store-type', default: 'memory', env: 'STICKYPORT_STORE_TYPE' },
+    Path: { doc: 'File store path', format: 'non-empty-text', default: 'data/sessions.json', env: 'STICKYPORT_STORE_PATH' },
     RedisUrl: {
-      doc: 'Redis store URL',
-      format: String,
+      doc: 'Redis store URL: redis:// or rediss://',
+      format: 'redis-url',
       default: 'redis://127.0.0.1:6379',
       env: 'STICKYPORT_REDIS_URL',
       sensitive: true,
+      masking: 'url-credentials',
     },
-    KeyPrefix: { doc: 'Redis key prefix', format: String, default: 'stickyport:', env: 'STICKYPORT_REDIS_KEY_PREFIX' },
+    KeyPrefix: { doc: 'Redis key prefix', format: 'text', default: 'stickyport:', env: 'STICKYPORT_REDIS_KEY_PREFIX' },
   },
   Authentication: {
-    Required: { doc: 'Require a proxy login from clients', format: Boolean, default: false, env: 'STICKYPORT_AUTH_REQUIRED' },
-    Username: { doc: 'Client proxy login user name', format: String, default: '', env: 'STICKYPORT_AUTH_USERNAME' },
-    Password: { doc: 'Client proxy login password', format: String, default: '', env: 'STICKYPORT_AUTH_PASSWORD', sensitive: true },
+    Required: { doc: 'Require a proxy login from clients', format: 'strict-boolean', default: false, env: 'STICKYPORT_AUTH_REQUIRED' },
+    Username: { doc: 'Client proxy login user name', format: 'text', default: '', env: 'STICKYPORT_AUTH_USERNAME' },
+    Password: { doc: 'Client proxy login password', format: 'text', default: '', env: 'STICKYPORT_AUTH_PASSWORD', sensitive: true },
   },
   Logging: {
     Level: {
       doc: 'pino log level',
-      format: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'],
+      format: 'log-level',
       default: 'info',
       env: 'STICKYPORT_LOG_LEVEL',
     },

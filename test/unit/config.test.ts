@@ -46,7 +46,7 @@ describe('configuration', () => {
   });
 
   it.each([
-    [{ Listen: { Bogus: 1 } }, 'Listen.Bogus', /not declared/],
+    [{ Listen: { Bogus: 1 } }, 'Listen.Bogus', /unknown key/],
     [{ Listen: { PortRange: { Start: 10300, End: 10201 } } }, 'Listen.PortRange', /reversed/],
     [{ Listen: { PortRange: { Start: 10201, End: 70000 } } }, 'Listen.PortRange.End', /port/],
     [{ Listen: { StickyProxyLifetime: 'soon' } }, 'Listen.StickyProxyLifetime', /unit/],

@@ -1,0 +1,118 @@
+import { readFileSync } from 'node:fs';
+import { ConfigError } from '../errors.js';
+import { findJsonSyntaxError } from './json-syntax.js';
+import { MASK } from './secrets.js';
+
+/**
+ * Reads one settings file. Every message names the file; none quotes its content, except the
+ * line a syntax error is on, with every value on it masked: a file that does not parse is
+ * often one whose password was pasted with the wrong quotes.
+ */
+export function readSettingsFile(file: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new ConfigError(`cannot read config file ${file}: ${(error as Error).message}`, [file]);
+  }
+  // Editors on Windows may start a UTF-8 file with a byte-order mark, which JSON.parse refuses.
+  text = text.replace(/^\uFEFF/, '');
+  let settings: unknown;
+  try {
+    settings = JSON.parse(text);
+  } catch {
+    // Not V8's message: it quotes a snippet of the text around the error.
+    throw new ConfigError(describeSyntaxError(file, text), [file]);
+  }
+  if (typeof settings !== 'object' || settings === null || Array.isArray(settings)) {
+    throw new ConfigError(
+      `config file ${file} must hold a JSON object such as { "Listen": { ... } }, not ${kindOf(settings)}`,
+      [file],
+    );
+  }
+  return withoutSchemaReference(settings as Record<string, unknown>);
+}
+
+function kindOf(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  return `a ${typeof value}`;
+}
+
+/** `"$schema"` points editors at config/appsettings.schema.json; it is not a setting. */
+function withoutSchemaReference(settings: Record<string, unknown>): Record<string, unknown> {
+  if (!Object.hasOwn(settings, '$schema')) return settings;
+  const { $schema: _reference, ...rest } = settings;
+  return rest;
+}
+
+const EXCERPT_CHARS = 100;
+
+export function describeSyntaxError(file: string, text: string): string {
+  const found = findJsonSyntaxError(text);
+  if (!found) return `config file ${file} is not valid JSON`;
+  const lineStart = text.lastIndexOf('\n', found.offset - 1) + 1;
+  const lineEnd = text.indexOf('\n', found.offset) < 0 ? text.length : text.indexOf('\n', found.offset);
+  const line = text.slice(0, lineStart).split('\n').length;
+  const column = found.offset - lineStart + 1;
+  const heading = `config file ${file} is not valid JSON: line ${line}, column ${column}: ${found.reason}`;
+  const source = text.slice(lineStart, lineEnd).replace(/\r$/, '');
+  if (source.trim() === '') return heading;
+  let { masked, caret } = maskLine(source, column - 1);
+  if (masked.length > EXCERPT_CHARS) {
+    const from = Math.max(0, Math.min(caret - EXCERPT_CHARS / 2, masked.length - EXCERPT_CHARS));
+    masked = `${from > 0 ? '...' : ''}${masked.slice(from, from + EXCERPT_CHARS)}...`;
+    caret = caret - from + (from > 0 ? 3 : 0);
+  }
+  return `${heading}\n    ${line} | ${masked}\n    ${' '.repeat(String(line).length)} | ${' '.repeat(caret)}^`;
+}
+
+const PUNCTUATION = '{}[],:';
+const WORD_END = /[\s{}[\],:"']/;
+
+/**
+ * One line of a settings file with every value masked: keys, punctuation and true/false/null
+ * stay, strings become "***", anything else (numbers, bare words, comments) ***. A key is a
+ * quoted string or a bare name that follows `{`, `,` or the line start and precedes `:`.
+ * `caret` is where `index` of the line ends up in the masked one.
+ */
+export function maskLine(line: string, index: number): { masked: string; caret: number } {
+  let masked = '';
+  let caret = -1;
+  let keyExpected = true;
+  let i = 0;
+  while (i < line.length) {
+    const start = i;
+    const char = line[i]!;
+    let piece: string;
+    if (/\s/.test(char)) {
+      i++;
+      piece = ' ';
+    } else if (PUNCTUATION.includes(char)) {
+      i++;
+      piece = char;
+      keyExpected = char === '{' || char === ',';
+    } else if (char === '"' || char === "'") {
+      let end = i + 1;
+      while (end < line.length && line[end] !== char) end += line[end] === '\\' ? 2 : 1;
+      const closed = end < line.length;
+      i = closed ? end + 1 : line.length;
+      const isKey = keyExpected && nextNonSpace(line, i) === ':';
+      piece = isKey ? line.slice(start, i) : `${char}${MASK}${closed ? char : ''}`;
+      keyExpected = false;
+    } else {
+      while (i < line.length && !WORD_END.test(line[i]!)) i++;
+      const word = line.slice(start, i);
+      const isKey = keyExpected && /^[A-Za-z_$][\w$]*$/.test(word) && nextNonSpace(line, i) === ':';
+      piece = isKey || /^(true|false|null)$/.test(word) ? word : MASK;
+      keyExpected = false;
+    }
+    if (caret < 0 && index < i) caret = masked.length + (piece.length === i - start ? index - start : 0);
+    masked += piece;
+  }
+  return { masked, caret: caret < 0 ? masked.length : caret };
+}
+
+function nextNonSpace(line: string, from: number): string | undefined {
+  return line.slice(from).trimStart()[0];
+}

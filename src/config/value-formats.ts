@@ -1,0 +1,218 @@
+import convict from 'convict';
+import { parseUpstreamTemplate } from '../upstream/upstream-url.js';
+import {
+  MAX_LIFETIME_MS,
+  MAX_TIMER_MS,
+  MINUTE_MS,
+  SECOND_MS,
+  describeMs,
+  readDuration,
+} from './formats.js';
+import { urlSecret, withoutSecret } from './secrets.js';
+
+/** What {@link ValueFormat.fromEnv} answers for text the environment may not use. */
+export const UNREADABLE: unique symbol = Symbol('unreadable');
+
+/**
+ * A convict format that also knows how the environment writes its values.
+ *
+ * Files and the environment differ: a JSON file has types, so `"AllowUnauthenticatedPublic":
+ * "no"` or a port written as `"20400"` is a mistake to report, not a string to coerce (convict's
+ * own Boolean format makes every string but "false" true). Environment variables are text, so
+ * `fromEnv` turns the few spellings the environment may use into the JSON value they stand for,
+ * and the same `problem` check then judges values from every layer alike. No format coerces
+ * inside convict: a value reaches `problem` exactly as a file wrote it.
+ */
+export interface ValueFormat {
+  readonly name: string;
+  /** What is wrong with `value` ("must be ..."), or undefined when it is accepted. */
+  problem(value: unknown): string | undefined;
+  /** An environment variable's text as a file would write its value, or UNREADABLE. */
+  fromEnv(text: string): unknown;
+  /** The problem to report when fromEnv answers UNREADABLE. */
+  readonly envProblem?: string;
+}
+
+const asText = (text: string): unknown => text;
+
+const BOOLEAN_TEXT: Record<string, boolean> = { true: true, false: false, 1: true, 0: false };
+
+const strictBoolean: ValueFormat = {
+  name: 'strict-boolean',
+  problem: (value) =>
+    typeof value === 'boolean' ? undefined : 'must be true or false: a JSON boolean, without quotes, not a number',
+  fromEnv: (text) => BOOLEAN_TEXT[text] ?? UNREADABLE,
+  envProblem: 'must be true, false, 1 or 0 (lower case)',
+};
+
+const autoBoolean: ValueFormat = {
+  name: 'auto-boolean',
+  problem: (value) =>
+    typeof value === 'boolean' || value === 'auto' ? undefined : 'must be true, false (JSON booleans, without quotes) or "auto"',
+  fromEnv: (text) => (text === 'auto' ? 'auto' : BOOLEAN_TEXT[text] ?? UNREADABLE),
+  envProblem: 'must be true, false, 1, 0 or auto (lower case)',
+};
+
+function integer(name: string, min: number, max: number, accepted: string, allowAuto = false): ValueFormat {
+  return {
+    name,
+    problem(value) {
+      if (allowAuto && value === 'auto') return undefined;
+      if (Number.isInteger(value) && (value as number) >= min && (value as number) <= max) return undefined;
+      const quoted = typeof value === 'string' && /^\d+$/.test(value) ? ' (a JSON number: write it without quotes)' : '';
+      return `must be ${accepted}${quoted}`;
+    },
+    fromEnv: (text) => (/^\d{1,15}$/.test(text) ? Number(text) : allowAuto && text === 'auto' ? 'auto' : UNREADABLE),
+    envProblem: `must be ${accepted}, in digits`,
+  };
+}
+
+interface DurationRules {
+  readonly name: string;
+  readonly bareUnitMs: number;
+  readonly unreadable: string;
+  /** The problem with 0 ms, or undefined when 0 means something. */
+  readonly zero: string | undefined;
+  readonly maxMs: number;
+  readonly max: string;
+}
+
+function duration(rules: DurationRules): ValueFormat {
+  return {
+    name: rules.name,
+    problem(value) {
+      const ms = readDuration(value, rules.bareUnitMs);
+      if (ms === undefined) return rules.unreadable;
+      if (ms < 0) return rules.zero ?? 'must not be negative (0 = never expires)';
+      if (Math.round(ms) === 0) {
+        // A tiny positive value must not round into 0, which would mean "never" or "no timer".
+        return ms > 0 ? `must be at least 1 ms${rules.zero ? '' : ' (0 = never expires)'}` : rules.zero;
+      }
+      return Math.round(ms) > rules.maxMs ? rules.max : undefined;
+    },
+    fromEnv: asText,
+  };
+}
+
+const lifetime = duration({
+  name: 'lifetime',
+  bareUnitMs: MINUTE_MS,
+  unreadable: 'must be a number of minutes, or a string with a unit: "90s", "10m", "2h", "1d" (0 = never expires)',
+  zero: undefined,
+  maxMs: MAX_LIFETIME_MS,
+  max: 'must be at most 365 days ("365d"); 0 = never expires',
+});
+
+const timeout = duration({
+  name: 'timeout',
+  bareUnitMs: SECOND_MS,
+  unreadable: 'must be a number of seconds, or a string with a unit: "500ms", "30s", "10m", "1h"',
+  zero: 'must be above 0: a timeout of 0 would mean "no limit", which this setting does not offer',
+  maxMs: MAX_TIMER_MS,
+  max: `must be at most ${describeMs(MAX_TIMER_MS)} (${MAX_TIMER_MS} ms, the longest timer Node.js can set)`,
+});
+
+function text(name: string, accepted: string, ok: (value: string) => boolean): ValueFormat {
+  return {
+    name,
+    problem: (value) => (typeof value === 'string' && ok(value) ? undefined : `must be ${accepted}`),
+    fromEnv: asText,
+  };
+}
+
+function oneOf(name: string, values: readonly string[]): ValueFormat & { readonly values: readonly string[] } {
+  return { ...text(name, `one of: ${values.join(', ')}`, (value) => values.includes(value)), values };
+}
+
+export const ID_ALPHABET_CHARACTERS = /^[A-Za-z0-9_]*$/;
+
+const idAlphabet: ValueFormat = {
+  name: 'id-alphabet',
+  problem(value) {
+    if (typeof value !== 'string') return 'must be a string of at least 2 distinct characters from A-Z a-z 0-9 _';
+    const refused = [...new Set(value.replace(/[A-Za-z0-9_]/g, ''))];
+    if (refused.length > 0) {
+      // Session ids go into upstream user names, which providers split on "-" (and ":" or "@").
+      return `may only hold A-Z a-z 0-9 _ (ids go into upstream user names, which providers split on "-"); ` +
+        `not allowed: ${refused.slice(0, 5).map((c) => JSON.stringify(c)).join(' ')}`;
+    }
+    const repeated = [...value].find((c, i) => value.indexOf(c) !== i);
+    if (repeated) return `must be distinct characters: "${repeated}" is repeated`;
+    if (value.length < 2) return 'must be at least 2 distinct characters';
+    return undefined;
+  },
+  fromEnv: asText,
+};
+
+const upstreamUrl: ValueFormat = {
+  name: 'upstream-url',
+  problem(value) {
+    if (typeof value !== 'string') return 'must be a string: "" or scheme://[user:password@]host:port';
+    if (value === '') return undefined;
+    try {
+      parseUpstreamTemplate(value);
+      return undefined;
+    } catch (error) {
+      // The parser may quote a piece of the URL (a port, a placeholder): never the password.
+      return `is not a usable upstream proxy URL: ${withoutSecret((error as Error).message, urlSecret(value))}`;
+    }
+  },
+  fromEnv: asText,
+};
+
+const redisUrl: ValueFormat = {
+  name: 'redis-url',
+  problem(value) {
+    const accepted = 'must be a URL like redis://[:password@]host:6379 or rediss://host:6380';
+    if (typeof value !== 'string') return accepted;
+    let url: URL;
+    try {
+      url = new URL(value);
+    } catch {
+      return `${accepted}; this one does not parse`;
+    }
+    // Not even the scheme is quoted: in "secret:word@host" it is part of a password.
+    return url.protocol === 'redis:' || url.protocol === 'rediss:' ? undefined : `${accepted}; other schemes are not Redis`;
+  },
+  fromEnv: asText,
+};
+
+export const storeType = oneOf('store-type', ['memory', 'file', 'redis']);
+export const logLevel = oneOf('log-level', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
+
+const FORMATS: readonly ValueFormat[] = [
+  strictBoolean,
+  autoBoolean,
+  integer('port-number', 1, 65535, 'a port number, an integer 1-65535'),
+  integer('id-length', 1, 64, 'an integer 1-64'),
+  integer('connection-limit', 0, Number.MAX_SAFE_INTEGER, 'an integer >= 0 (0 = no limit) or "auto"', true),
+  lifetime,
+  timeout,
+  text('text', 'a string', () => true),
+  text('non-empty-text', 'a non-empty string', (value) => value.trim() !== ''),
+  text('api-domain', 'a host name (letters, digits, "." and "-") or "" (the port itself)', (value) => /^[a-zA-Z0-9.-]*$/.test(value)),
+  storeType,
+  logLevel,
+  idAlphabet,
+  upstreamUrl,
+  redisUrl,
+];
+
+const BY_NAME = new Map(FORMATS.map((format) => [format.name, format]));
+
+export function formatNamed(name: string): ValueFormat {
+  const format = BY_NAME.get(name);
+  if (!format) throw new Error(`no value format named ${name}`);
+  return format;
+}
+
+// convict knows the same formats, so that its schema stays checkable on its own.
+for (const format of FORMATS) {
+  convict.addFormat({
+    name: format.name,
+    validate(value: unknown) {
+      const problem = format.problem(value);
+      if (problem) throw new Error(problem);
+    },
+  });
+}
