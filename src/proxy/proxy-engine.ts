@@ -87,6 +87,8 @@ export class ProxyEngine extends Server {
 
   override async onConnect(request: http.IncomingMessage, socket: net.Socket, head: Buffer): Promise<void> {
     try {
+      // Opening the tunnel may take up to Upstream.ConnectTimeout; the tunnel re-arms the idle timer.
+      if (socket.timeout) socket.setTimeout(0);
       const hostname = unbracket(request.url!.slice(0, request.url!.lastIndexOf(':')));
       if (this.engine.api?.isApiHost(hostname)) {
         throw new RequestError(
