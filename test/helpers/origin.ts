@@ -15,6 +15,7 @@ export interface Origin {
  *   GET /headers     -> the request headers as JSON
  *   GET /bytes/N     -> N bytes of a repeating pattern
  *   POST /echo       -> the request body
+ *   GET /delay/MS    -> "late", after MS milliseconds
  */
 export async function startOrigin(): Promise<Origin> {
   const requests: Origin['requests'] = [];
@@ -41,6 +42,8 @@ export async function startOrigin(): Promise<Origin> {
         res.end();
       };
       pump();
+    } else if (path.startsWith('/delay/')) {
+      setTimeout(() => res.end('late'), Number(path.slice('/delay/'.length))).unref();
     } else if (path === '/echo') {
       req.pipe(res);
     } else {

@@ -23,10 +23,16 @@ export function writeConfig(settings: unknown): string {
   return file;
 }
 
-/** Runs the built entry point, `node dist/main.js ARGS`, in an empty folder (no appsettings.json). */
-export function spawnStickyport(args: string[], env: NodeJS.ProcessEnv = {}): SpawnedStickyport {
+/**
+ * Runs the built entry point, `node dist/main.js ARGS`, in an empty folder (no appsettings.json).
+ * `fileLimit` runs it under that open-file limit (`ulimit -n`).
+ */
+export function spawnStickyport(args: string[], env: NodeJS.ProcessEnv = {}, options: { fileLimit?: number } = {}): SpawnedStickyport {
   const cwd = mkdtempSync(path.join(tmpdir(), 'stickyport-cwd-'));
-  const child = spawn(process.execPath, [MAIN, ...args], {
+  const [command, commandArgs] = options.fileLimit
+    ? ['sh', ['-c', `ulimit -n ${options.fileLimit} && exec "$0" "$@"`, process.execPath, MAIN, ...args]]
+    : [process.execPath, [MAIN, ...args]];
+  const child = spawn(command, commandArgs as string[], {
     cwd,
     env: { PATH: process.env.PATH, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
