@@ -16,6 +16,8 @@ export interface SeenRequest {
   /** Distinguishes client connections: the same number = the same TCP connection to us. */
   readonly connectionId: number;
   readonly headers: http.IncomingHttpHeaders;
+  /** performance.now() when the request head arrived (tests run in the same process). */
+  readonly at: number;
 }
 
 export interface RecordingUpstream {
@@ -60,6 +62,7 @@ export async function startRecordingUpstream(
       target: req.url!,
       connectionId: connectionIds.get(req.socket) ?? 0,
       headers: req.headers,
+      at: performance.now(),
     };
     seen.push(entry);
     for (const waiter of [...waiters]) {
