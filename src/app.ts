@@ -33,7 +33,7 @@ export interface App {
 /** The composition root: wires config into store, sessions, routes, engine and listeners. */
 export async function createApp(config: StickyportConfig, deps: AppDeps): Promise<App> {
   const { log } = deps;
-  const store = deps.store ?? (await createStore(config.store, log.child({ component: 'store' })));
+  const store = deps.store ?? (await createStore(config.store, log.child({ component: 'store' }), config.session));
   const sessions = new SessionService(store, createSessionFactory(config.session), log.child({ component: 'sessions' }));
   const clientAuth = config.auth.username ? new ClientAuth(config.auth.username, config.auth.password) : undefined;
   const api = config.sessionApi.enabled
