@@ -2,6 +2,7 @@ import { once } from 'node:events';
 import { Redis } from 'ioredis';
 import type { Logger } from '../logging/logger.js';
 import { isLive, type Session, type SessionIdRule } from '../session/session.js';
+import { RemoteChanges, type RemoteChangeListener } from './redis-changes.js';
 import { replyCode, StoreConflictError } from './redis-errors.js';
 import { RedisFallback, type WriteBackCounts } from './redis-fallback.js';
 import type { SessionStore } from './session-store.js';
@@ -37,7 +38,8 @@ type ScriptedRedis = Redis & { setUnlessChanged(key: string, ...args: string[]):
  * Sessions in Redis, shared by every stickyport instance using the same URL and key prefix:
  * one key per port holding the session's JSON, with the session's expiry as the key's TTL.
  * If Redis stops answering, requests go on with a local copy (see RedisFallback), and when it
- * is back the local sessions are written back where Redis has none for the port.
+ * is back the local sessions are written back where Redis has none for the port. Replaces and
+ * deletes are announced to the other instances at once (see RemoteChanges).
  */
 export class RedisSessionStore implements SessionStore {
   readonly kind = 'redis';
@@ -47,6 +49,7 @@ export class RedisSessionStore implements SessionStore {
   private readonly log: Logger;
   private readonly prefix: string;
   private readonly values: StoredValues;
+  private readonly changes: RemoteChanges;
   private closing: Promise<void> | undefined;
 
   private constructor(options: RedisStoreOptions) {
@@ -70,6 +73,7 @@ export class RedisSessionStore implements SessionStore {
       retryStrategy: (attempt) => Math.min(100 * 2 ** (attempt - 1), 1_000),
     }) as ScriptedRedis;
     this.client.defineCommand('setUnlessChanged', { numberOfKeys: 1, lua: SET_UNLESS_CHANGED });
+    this.changes = new RemoteChanges(this.client, `${options.keyPrefix}changes`, this.log);
     // Without an 'error' listener, ioredis errors would crash the process.
     this.client.on('error', (error: Error) => this.fallback.startOutage(error));
     this.client.on('close', () => this.fallback.startOutage(new Error('connection to Redis closed')));
@@ -109,6 +113,8 @@ export class RedisSessionStore implements SessionStore {
       if (ttl) await this.client.call('SET', key, JSON.stringify(session), ...ttl);
       else await this.client.del(key);
       this.fallback.remember(session.port, session);
+      // Changes made while Redis is down stay local (the fallback path): nobody to tell.
+      this.changes.announce(session.port);
       return session;
     }, (local) => local.replace(session));
   }
@@ -117,6 +123,7 @@ export class RedisSessionStore implements SessionStore {
     return this.fallback.either(async () => {
       const deleted = (await this.client.del(this.key(port))) > 0;
       this.fallback.remember(port, undefined);
+      this.changes.announce(port);
       return deleted;
     }, (local) => local.delete(port));
   }
@@ -140,9 +147,15 @@ export class RedisSessionStore implements SessionStore {
     }, (local) => local.list());
   }
 
+  /** Calls `listener` when another instance replaced or deleted a port's session (not for our own). */
+  onRemoteChange(listener: RemoteChangeListener): void {
+    this.changes.listen(listener);
+  }
+
   close(): Promise<void> {
     this.closing ??= (async () => {
       await this.fallback.close();
+      this.changes.close();
       if (this.client.status === 'ready') await this.client.quit().catch(() => this.client.disconnect());
       else this.client.disconnect();
     })();

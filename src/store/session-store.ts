@@ -22,6 +22,8 @@ import type { Session } from '../session/session.js';
  * - Sessions are immutable values: a store may hand out the object it keeps.
  * - `close` flushes what must persist and releases connections; calling it twice is safe.
  *   After close, operations reject.
+ * - `onRemoteChange` (shared backends only) calls its listeners when another process replaced
+ *   or deleted a port's session, never for this store's own changes.
  */
 export interface SessionStore {
   /** Short backend name for logs: memory, file, redis. */
@@ -38,6 +40,8 @@ export interface SessionStore {
   delete(port: number): Promise<boolean>;
   list(): Promise<Session[]>;
   close(): Promise<void>;
+  /** Listens for changes other processes make (a shared store's other instances). */
+  onRemoteChange?(listener: (port: number) => void): void;
 }
 
 export class StoreClosedError extends Error {

@@ -5,7 +5,7 @@ import { RedisSessionStore } from '../../src/store/redis-store.js';
 import type { SessionStore } from '../../src/store/session-store.js';
 import { describeRedis, redisForSuite } from '../helpers/redis-server.js';
 import { logSink } from '../helpers/stickyport.js';
-import { makeSession, sessionStoreContract, TEST_ID_RULE } from './session-store.contract.js';
+import { makeSession, sessionStoreContract, TEST_ID_RULE, waitUntil } from './session-store.contract.js';
 
 const silent = createLogger('silent');
 const newPrefix = (): string => `test-${randomBytes(4).toString('hex')}:`;
@@ -23,6 +23,12 @@ describeRedis('RedisSessionStore on a real Redis', () => {
   sessionStoreContract('RedisSessionStore', {
     open: () => open(),
     openTwin: (store) => open(prefixes.get(store)),
+    // PUBSUB NUMSUB counts the connections subscribed to the store's change channel.
+    listening: (store, count) =>
+      waitUntil(async () => {
+        const [, subscribers] = (await redis.raw.pubsub('NUMSUB', `${prefixes.get(store)}changes`)) as [string, number];
+        return subscribers >= count;
+      }, 5_000, `${count} change subscribers`),
     inBackend: async (store, port) => {
       const value = await redis.raw.get(`${prefixes.get(store)}port:${port}`);
       return value === null ? undefined : JSON.parse(value);

@@ -8,6 +8,8 @@ export interface StoreFactory {
   open(): Promise<SessionStore>;
   /** For shared backends: a second handle on the same data as `store`, as another process would open. */
   openTwin?(store: SessionStore): Promise<SessionStore>;
+  /** For shared backends: resolves once `count` handles of `store`'s data hear remote changes. */
+  listening?(store: SessionStore, count: number): Promise<void>;
   /** For persistent backends: what a reader that bypasses `store` finds for `port` right now (parsed JSON). */
   inBackend?(store: SessionStore, port: number): Promise<unknown>;
   /**
@@ -242,6 +244,40 @@ export function sessionStoreContract(name: string, factory: StoreFactory): void 
           expect(entry.level).toBe(40);
           expect(String(entry.value).length).toBeLessThan(100);
         }
+      });
+    }
+
+    if (factory.openTwin && factory.listening) {
+      const openTwin = factory.openTwin.bind(factory);
+      const listening = factory.listening.bind(factory);
+      it('onRemoteChange tells one handle of the other\'s replace and delete, never of its own', async () => {
+        const one = await open();
+        const two = await openTwin(one);
+        opened.push(two);
+        const heard = { one: [] as number[], two: [] as number[] };
+        const next = { one: [] as Array<(port: number) => void>, two: [] as Array<(port: number) => void> };
+        for (const [name, store] of [['one', one], ['two', two]] as const) {
+          store.onRemoteChange!((port) => {
+            heard[name].push(port);
+            next[name].shift()?.(port);
+          });
+        }
+        // Heard within a second, or the test fails: a notice is meant to arrive at once.
+        const hear = (name: 'one' | 'two') =>
+          Promise.race([
+            new Promise<number>((resolve) => next[name].push(resolve)),
+            new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`${name} heard nothing within 1 s`)), 1_000).unref()),
+          ]);
+        await listening(one, 2);
+
+        const heardByTwo = hear('two');
+        await one.replace(makeSession(10_070));
+        expect(await heardByTwo).toBe(10_070);
+        const heardByOne = hear('one');
+        await two.delete(10_070);
+        expect(await heardByOne).toBe(10_070);
+        // Notices arrive in order: by the time one heard two's delete, it had its own replace's.
+        expect(heard).toEqual({ one: [10_070], two: [10_070] });
       });
     }
 
