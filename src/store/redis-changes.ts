@@ -47,7 +47,9 @@ export class RemoteChanges {
     // Opened by the first listener: an instance nobody listens to needs no second connection.
     // No auto-resubscribe: every new connection (after an outage, a Redis restart) starts
     // unsubscribed, and 'ready' subscribes it, once per connection, whatever the last one did.
-    const subscriber = this.client.duplicate({ autoResubscribe: false });
+    // No command timeout: a SUBSCRIBE that timed out would not be sent again on the same
+    // connection; one that never gets its answer fails when the connection does.
+    const subscriber = this.client.duplicate({ autoResubscribe: false, commandTimeout: undefined });
     // Without an 'error' listener ioredis would crash the process; the store's own connection
     // already logs the outage, so this one stays quiet.
     subscriber.on('error', (error: Error) => this.log.debug({ err: error.message }, 'change subscriber: connection error'));
