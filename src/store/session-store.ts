@@ -14,6 +14,8 @@ import type { Session } from '../session/session.js';
  *   is durable in the backend (the file holding it is on disk; Redis acknowledged the command):
  *   what the session API answered survives a crash. A backend may let `getOrCreate` persist
  *   later (the file store does): losing such a session only means a new id after a crash.
+ *   The one exception is the Redis store while Redis is down: it then serves from local memory,
+ *   and a change made meanwhile is local to the instance (the README's "When Redis is down").
  * - Values read back from the backend are checked before use: a value that is not a session
  *   (not JSON, fields missing or mistyped, stored under another port, an id that breaks the
  *   configured Session.IdLength/IdAlphabet) is that port's missing session. The next
