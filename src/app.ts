@@ -35,7 +35,7 @@ export interface App {
 /** The composition root: wires config into store, sessions, ports, engine and listeners. */
 export async function createApp(config: StickyportConfig, deps: AppDeps): Promise<App> {
   const { log } = deps;
-  const store = deps.store ?? (await createStore(config.store, log.child({ component: 'store' })));
+  const store = deps.store ?? (await createStore(config.store, log.child({ component: 'store' }), config.session));
   const sessions = new SessionService(store, createSessionFactory(config.session), log.child({ component: 'sessions' }));
   const ports = new Ports(
     {

@@ -1,13 +1,16 @@
-import { randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { mkdir, readFile, rename } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from '../logging/logger.js';
-import { isLive, reviveSession, type Session } from '../session/session.js';
+import { isLive, type Session, type SessionIdRule } from '../session/session.js';
+import { removeStaleTemps, writeAtomically } from './atomic-file.js';
 import { MemorySessionStore } from './memory-store.js';
+import { StoredValues } from './stored-values.js';
 
 export interface FileStoreOptions {
   readonly path: string;
   readonly log: Logger;
+  /** What a stored id must look like (Session.IdLength, Session.IdAlphabet): others are dropped on load. */
+  readonly idRule: SessionIdRule;
   readonly now?: () => number;
   /** Replaces the atomic write (tests count and pace writes with it). */
   readonly write?: (file: string, text: string) => Promise<void>;
@@ -16,16 +19,35 @@ export interface FileStoreOptions {
 /** Version 1 of the file: `{ "version": 1, "sessions": [Session, ...] }`. */
 const FORMAT_VERSION = 1;
 
+/** A replace or delete waiting for the write that makes it durable. */
+interface PendingChange {
+  /** The change count once it was made: a write that began later saves `upTo >= change`. */
+  readonly change: number;
+  readonly port: number;
+  /** The port's session before the change, and after it (undefined: none), to undo it if its write fails. */
+  readonly before: Session | undefined;
+  readonly left: Session | undefined;
+  readonly resolve: () => void;
+  readonly reject: (error: Error) => void;
+}
+
 /**
  * Sessions in memory, saved to one JSON file so that they survive a restart. Saves are atomic
- * (a reader or a crash sees the old file or the new one, never half of one) and coalesced: at
- * most one write runs, and every change made meanwhile lands in the single write that follows.
+ * (a reader or a crash sees the old file or the new one, never half of one) and shared: at most
+ * one write runs, and every change made meanwhile lands in the single write that follows.
+ *
+ * `replace` and `delete` (the session API's /session/new and /session/reset) resolve only once
+ * the write holding their change is on disk: what the API answered survives a kill -9. If that
+ * write fails they reject and their change is undone (the port keeps the session it had). Sessions that traffic creates
+ * (`getOrCreate`) are not waited for: losing one to a crash only means a new id after the
+ * restart, which nobody had been told about, and a request never waits for the disk.
  */
 export class FileSessionStore extends MemorySessionStore {
   override readonly kind = 'file';
   /** Bumped by every change; the file holds `savedChanges` of them. */
   private changes = 0;
   private savedChanges = 0;
+  private readonly pending: PendingChange[] = [];
   private saving: Promise<void> | undefined;
   private failing = false;
   /** False when the file on disk could not be read or moved aside: saving would destroy it. */
@@ -35,6 +57,7 @@ export class FileSessionStore extends MemorySessionStore {
   private constructor(
     private readonly file: string,
     private readonly log: Logger,
+    private readonly values: StoredValues,
     private readonly write: (file: string, text: string) => Promise<void>,
     private readonly clock: () => number,
   ) {
@@ -44,9 +67,11 @@ export class FileSessionStore extends MemorySessionStore {
   /** Creates the folder if needed and loads the file, so that the store is ready to use. */
   static async open(options: FileStoreOptions): Promise<FileSessionStore> {
     const file = path.resolve(options.path);
-    const store = new FileSessionStore(file, options.log, options.write ?? writeAtomically, options.now ?? Date.now);
+    const values = new StoredValues(options.idRule, options.log);
+    const store = new FileSessionStore(file, options.log, values, options.write ?? writeAtomically, options.now ?? Date.now);
     try {
       await mkdir(path.dirname(file), { recursive: true });
+      await store.removeStaleTemps();
     } catch (error) {
       // Not fatal: requests are still served; reading or saving the file then fails and says so.
       options.log.error({ err: error, path: file }, 'cannot create the session folder');
@@ -55,12 +80,27 @@ export class FileSessionStore extends MemorySessionStore {
     return store;
   }
 
+  override async replace(session: Session): Promise<Session> {
+    const before = this.sessions.get(session.port);
+    await super.replace(session);
+    await this.durable(session.port, before, session);
+    return session;
+  }
+
+  override async delete(port: number): Promise<boolean> {
+    const before = this.sessions.get(port);
+    const existed = await super.delete(port);
+    // Even when nothing was deleted here: an earlier change to the port may still be on its way.
+    await this.durable(port, before, undefined);
+    return existed;
+  }
+
   override close(): Promise<void> {
     this.closing ??= (async () => {
       await super.close();
-      await this.saving;
+      while (this.saving) await this.saving;
       // The last save may have failed, or the last change came after it began.
-      if (this.savedChanges < this.changes) await this.save();
+      if (this.savedChanges < this.changes) await (this.saving ??= this.save());
       if (this.savedChanges < this.changes) throw new Error(`could not save the sessions to ${this.file}`);
     })();
     return this.closing;
@@ -72,25 +112,74 @@ export class FileSessionStore extends MemorySessionStore {
     this.saving ??= this.save();
   }
 
+  /** Resolves once a write that began after every change made so far is on disk. */
+  private durable(port: number, before: Session | undefined, left: Session | undefined): Promise<void> {
+    // Without persistence (logged at open) the store is a memory store: nothing to wait for.
+    if (!this.persist || this.savedChanges >= this.changes) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      this.pending.push({ change: this.changes, port, before, left, resolve, reject });
+      // A failed save ends its loop; this change must not wait for the next one to come along.
+      this.saving ??= this.save();
+    });
+  }
+
   private async save(): Promise<void> {
     try {
       // Let the changes made in the same tick join this write.
       await Promise.resolve();
       while (this.savedChanges < this.changes) {
-        const changes = this.changes;
+        const upTo = this.changes;
         this.sweep();
-        await this.write(this.file, JSON.stringify({ version: FORMAT_VERSION, sessions: [...this.sessions.values()] }));
-        this.savedChanges = changes;
+        try {
+          await this.write(this.file, JSON.stringify({ version: FORMAT_VERSION, sessions: [...this.sessions.values()] }));
+        } catch (error) {
+          // Logged once per failing streak; the next change (or close) tries again.
+          if (!this.failing) this.log.error({ err: error, path: this.file }, 'cannot save the session file');
+          this.failing = true;
+          this.settle(upTo, error as Error);
+          // Traffic's changes can wait for the next change; a replace or delete made since cannot.
+          if (this.pending.length === 0) return;
+          continue;
+        }
+        this.savedChanges = upTo;
         if (this.failing) this.log.info({ path: this.file }, 'session file saved again');
         this.failing = false;
+        this.settle(upTo);
       }
-    } catch (error) {
-      // Logged once per failing streak; the next change (or close) tries again.
-      if (!this.failing) this.log.error({ err: error, path: this.file }, 'cannot save the session file');
-      this.failing = true;
     } finally {
       // No await between the last count check and this line: a change after it starts a new save.
       this.saving = undefined;
+    }
+  }
+
+  /** Answers the replaces and deletes that the write of changes up to `upTo` held. */
+  private settle(upTo: number, error?: Error): void {
+    const due = this.pending.filter((change) => change.change <= upTo);
+    if (due.length === 0) return;
+    this.pending.splice(0, this.pending.length, ...this.pending.filter((change) => change.change > upTo));
+    if (!error) {
+      for (const change of due) change.resolve();
+      return;
+    }
+    // Newest first, each only if the port still holds what it left: two failed renewals of one
+    // port unwind to the session before both, and a session traffic created since is kept.
+    for (const change of due.reverse()) {
+      if (this.sessions.get(change.port) === change.left) {
+        if (change.before) this.sessions.set(change.port, change.before);
+        else this.sessions.delete(change.port);
+      }
+      const reason = (error as NodeJS.ErrnoException).code ?? error.message;
+      change.reject(new Error(`the session file could not be saved (${reason}): the change was undone`, { cause: error }));
+    }
+  }
+
+  /** A crash between creating a temp file and renaming it leaves the temp file behind. */
+  private async removeStaleTemps(): Promise<void> {
+    try {
+      const removed = await removeStaleTemps(this.file);
+      if (removed.length > 0) this.log.info({ path: this.file, removed }, 'removed temp files of saves a crash interrupted');
+    } catch (error) {
+      this.log.warn({ err: error, path: this.file }, 'cannot remove the temp files of interrupted saves');
     }
   }
 
@@ -104,15 +193,19 @@ export class FileSessionStore extends MemorySessionStore {
       this.log.error({ err: error, path: this.file }, 'cannot read the session file: starting empty, sessions will not be saved');
       return;
     }
-    const sessions = parseSessionFile(text);
-    if (!sessions) {
+    const entries = parseSessionFile(text);
+    if (!entries) {
       await this.moveAside();
       return;
     }
+    const sessions = entries.flatMap((entry) => this.values.fromValue(portOf(entry), entry) ?? []);
     const now = this.clock();
     const live = sessions.filter((session) => isLive(session, now));
     for (const session of live) this.sessions.set(session.port, session);
-    this.log.info({ path: this.file, loaded: live.length, expired: sessions.length - live.length }, 'sessions loaded');
+    this.log.info(
+      { path: this.file, loaded: live.length, expired: sessions.length - live.length, unusable: entries.length - sessions.length },
+      'sessions loaded',
+    );
   }
 
   /** Keeps a corrupt file for a human to look at; a later save must never overwrite it. */
@@ -128,8 +221,11 @@ export class FileSessionStore extends MemorySessionStore {
   }
 }
 
-/** The sessions of a file's text, or undefined when the text is not a valid session file. */
-function parseSessionFile(text: string): Session[] | undefined {
+/**
+ * The entries of a file's text, or undefined when the text is not a session file at all. Each
+ * entry is checked on its own: one unusable entry costs its port's session, not every port's.
+ */
+function parseSessionFile(text: string): unknown[] | undefined {
   let data: unknown;
   try {
     data = JSON.parse(text);
@@ -138,29 +234,11 @@ function parseSessionFile(text: string): Session[] | undefined {
   }
   if (typeof data !== 'object' || data === null) return undefined;
   const { version, sessions } = data as { version?: unknown; sessions?: unknown };
-  if (version !== FORMAT_VERSION || !Array.isArray(sessions)) return undefined;
-  const parsed = sessions.map(reviveSession);
-  return parsed.every((session) => session !== undefined) ? (parsed as Session[]) : undefined;
+  return version === FORMAT_VERSION && Array.isArray(sessions) ? sessions : undefined;
 }
 
-/** Temp file in the same folder, fsync, rename over the target, fsync the folder. */
-async function writeAtomically(file: string, text: string): Promise<void> {
-  const temp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-  try {
-    const handle = await open(temp, 'w', 0o600);
-    try {
-      await handle.writeFile(text);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await rename(temp, file);
-  } catch (error) {
-    await rm(temp, { force: true });
-    throw error;
-  }
-  // Makes the rename itself durable; not every platform can open a folder, which is fine.
-  const folder = await open(path.dirname(file), 'r').catch(() => undefined);
-  await folder?.sync().catch(() => undefined);
-  await folder?.close();
+/** The port an entry claims, for the log line when the entry cannot be used. */
+function portOf(entry: unknown): number | undefined {
+  const port = typeof entry === 'object' && entry !== null ? (entry as { port?: unknown }).port : undefined;
+  return typeof port === 'number' && Number.isInteger(port) ? port : undefined;
 }

@@ -1,6 +1,7 @@
 import type { Logger } from '../logging/logger.js';
 import type { Session } from '../session/session.js';
 import { MemorySessionStore } from './memory-store.js';
+import { startsOutage } from './redis-errors.js';
 import { StoreClosedError, type SessionStore } from './session-store.js';
 
 // While Redis is down, how often to check whether it answers again (besides ioredis's 'ready').
@@ -52,7 +53,11 @@ export class RedisFallback {
     private readonly log: Logger,
   ) {}
 
-  /** Runs `remote` unless Redis is known to be down; uses the local copy if it fails. */
+  /**
+   * Runs `remote` unless Redis is known to be down; uses the local copy if Redis cannot be
+   * used. A command Redis refused for its own reasons fails this call only: one port's bad key
+   * must not send every port to local memory.
+   */
   async either<T>(remote: () => Promise<T>, fromLocal: (local: SessionStore) => Promise<T>): Promise<T> {
     if (this.closed) throw new StoreClosedError('redis');
     if (!this.outage) {
@@ -60,6 +65,7 @@ export class RedisFallback {
         return await remote();
       } catch (error) {
         if (this.closed) throw new StoreClosedError('redis');
+        if (!startsOutage(error)) throw error;
         this.startOutage(error as Error);
       }
     }

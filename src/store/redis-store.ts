@@ -1,37 +1,45 @@
 import { once } from 'node:events';
 import { Redis } from 'ioredis';
 import type { Logger } from '../logging/logger.js';
-import { isLive, reviveSession, type Session } from '../session/session.js';
+import { isLive, type Session, type SessionIdRule } from '../session/session.js';
+import { RemoteChanges, type RemoteChangeListener } from './redis-changes.js';
+import { replyCode, StoreConflictError } from './redis-errors.js';
 import { RedisFallback, type WriteBackCounts } from './redis-fallback.js';
 import type { SessionStore } from './session-store.js';
+import { StoredValues } from './stored-values.js';
 
 export interface RedisStoreOptions {
   readonly url: string;
   readonly keyPrefix: string;
   readonly log: Logger;
+  /** What a stored id must look like (Session.IdLength, Session.IdAlphabet): others are replaced. */
+  readonly idRule: SessionIdRule;
 }
 
-// Returns the port's live session, or stores ARGV[1] and returns it: one round trip, no race.
-// A value whose expiresAt has passed (ARGV[2] is the caller's clock) counts as absent: Redis
-// expires keys a few milliseconds late, and an expired session must never be handed out again.
-const GET_OR_SET = `
-local current = redis.call('GET', KEYS[1])
-if current then
-  local ok, session = pcall(cjson.decode, current)
-  if ok and type(session) == 'table' and (session.expiresAt == cjson.null or session.expiresAt > tonumber(ARGV[2])) then
-    return current
-  end
+// Stores ARGV[1] (with the SET options from ARGV[3] on) unless the key changed since the caller
+// read ARGV[2] ('' when it read nothing); else returns what the key holds now. The caller judges
+// the value it read (fields, id rule, expiry by its own clock: Redis expires keys a few ms late),
+// so the script never parses a value: whatever someone wrote there, it cannot raise. A key of
+// another type holds no session either: SET replaces it.
+const SET_UNLESS_CHANGED = `
+local current = redis.pcall('GET', KEYS[1])
+if type(current) == 'string' and current ~= ARGV[2] then
+  return current
 end
 redis.call('SET', KEYS[1], ARGV[1], unpack(ARGV, 3))
 return ARGV[1]`;
 
-type ScriptedRedis = Redis & { getOrSet(key: string, ...args: string[]): Promise<string> };
+// Rounds of read-then-write when another instance rewrites the key in between each time.
+const MAX_CREATE_ROUNDS = 3;
+
+type ScriptedRedis = Redis & { setUnlessChanged(key: string, ...args: string[]): Promise<string> };
 
 /**
  * Sessions in Redis, shared by every stickyport instance using the same URL and key prefix:
  * one key per port holding the session's JSON, with the session's expiry as the key's TTL.
  * If Redis stops answering, requests go on with a local copy (see RedisFallback), and when it
- * is back the local sessions are written back where Redis has none for the port.
+ * is back the local sessions are written back where Redis has none for the port. Replaces and
+ * deletes are announced to the other instances at once (see RemoteChanges).
  */
 export class RedisSessionStore implements SessionStore {
   readonly kind = 'redis';
@@ -40,11 +48,14 @@ export class RedisSessionStore implements SessionStore {
   private readonly fallback: RedisFallback;
   private readonly log: Logger;
   private readonly prefix: string;
+  private readonly values: StoredValues;
+  private readonly changes: RemoteChanges;
   private closing: Promise<void> | undefined;
 
   private constructor(options: RedisStoreOptions) {
     this.log = options.log.child({ redis: redisEndpoint(options.url) });
     this.prefix = `${options.keyPrefix}port:`;
+    this.values = new StoredValues(options.idRule, this.log);
     this.fallback = new RedisFallback(
       {
         isReady: () => this.client.status === 'ready',
@@ -61,7 +72,8 @@ export class RedisSessionStore implements SessionStore {
       commandTimeout: 1_000,
       retryStrategy: (attempt) => Math.min(100 * 2 ** (attempt - 1), 1_000),
     }) as ScriptedRedis;
-    this.client.defineCommand('getOrSet', { numberOfKeys: 1, lua: GET_OR_SET });
+    this.client.defineCommand('setUnlessChanged', { numberOfKeys: 1, lua: SET_UNLESS_CHANGED });
+    this.changes = new RemoteChanges(this.client, `${options.keyPrefix}changes`, this.log);
     // Without an 'error' listener, ioredis errors would crash the process.
     this.client.on('error', (error: Error) => this.fallback.startOutage(error));
     this.client.on('close', () => this.fallback.startOutage(new Error('connection to Redis closed')));
@@ -79,7 +91,7 @@ export class RedisSessionStore implements SessionStore {
 
   get(port: number): Promise<Session | undefined> {
     return this.fallback.either(async () => {
-      const found = reviveJson(await this.client.get(this.key(port)));
+      const found = this.values.fromJson(port, await this.read(port));
       const session = found && isLive(found) ? found : undefined;
       this.fallback.remember(port, session);
       return session;
@@ -101,6 +113,8 @@ export class RedisSessionStore implements SessionStore {
       if (ttl) await this.client.call('SET', key, JSON.stringify(session), ...ttl);
       else await this.client.del(key);
       this.fallback.remember(session.port, session);
+      // Changes made while Redis is down stay local (the fallback path): nobody to tell.
+      this.changes.announce(session.port);
       return session;
     }, (local) => local.replace(session));
   }
@@ -109,6 +123,7 @@ export class RedisSessionStore implements SessionStore {
     return this.fallback.either(async () => {
       const deleted = (await this.client.del(this.key(port))) > 0;
       this.fallback.remember(port, undefined);
+      this.changes.announce(port);
       return deleted;
     }, (local) => local.delete(port));
   }
@@ -119,34 +134,66 @@ export class RedisSessionStore implements SessionStore {
       // SCAN walks the keyspace in small steps; KEYS would block Redis for every other client.
       for await (const keys of this.client.scanStream({ match: `${escapeGlob(this.prefix)}*`, count: 200 })) {
         if ((keys as string[]).length === 0) continue;
-        for (const value of await this.client.mget(keys as string[])) {
-          const session = reviveJson(value);
+        const values = await this.client.mget(keys as string[]);
+        (keys as string[]).forEach((key, i) => {
+          const port = Number(key.slice(this.prefix.length));
+          // A key that names no port is not one of ours, whatever it holds.
+          if (!Number.isInteger(port) || port < 1 || port > 65_535) return;
+          const session = this.values.fromJson(port, values[i] ?? null);
           if (session && isLive(session)) sessions.push(session);
-        }
+        });
       }
       return sessions;
     }, (local) => local.list());
   }
 
+  /** Calls `listener` when another instance replaced or deleted a port's session (not for our own). */
+  onRemoteChange(listener: RemoteChangeListener): void {
+    this.changes.listen(listener);
+  }
+
   close(): Promise<void> {
     this.closing ??= (async () => {
       await this.fallback.close();
+      this.changes.close();
       if (this.client.status === 'ready') await this.client.quit().catch(() => this.client.disconnect());
       else this.client.disconnect();
     })();
     return this.closing;
   }
 
+  /**
+   * The port's live session, or `create()`'s stored in its place: absent, expired and unusable
+   * values alike. The write happens only if the key still holds what was read, so instances
+   * racing on a port agree on one session, and a bad value is replaced, never handed out.
+   */
   private async findOrCreate(port: number, create: () => Session): Promise<Session> {
     const key = this.key(port);
-    const found = reviveJson(await this.client.get(key));
-    if (found && isLive(found)) return found;
-    const candidate = create();
-    const ttl = ttlArgs(candidate);
-    if (!ttl) return candidate; // already over: nothing to share
-    const json = JSON.stringify(candidate);
-    const stored = await this.client.getOrSet(key, json, String(Date.now()), ...ttl);
-    return stored === json ? candidate : (reviveJson(stored) ?? candidate);
+    let seen = await this.read(port);
+    let candidate: Session | undefined;
+    for (let round = 0; round < MAX_CREATE_ROUNDS; round++) {
+      const found = this.values.fromJson(port, seen);
+      if (found && isLive(found)) return found;
+      candidate ??= create();
+      const ttl = ttlArgs(candidate);
+      if (!ttl) return candidate; // already over: nothing to share
+      const json = JSON.stringify(candidate);
+      const stored = await this.client.setUnlessChanged(key, json, seen ?? '', ...ttl);
+      if (stored === json) return candidate;
+      seen = stored; // another instance wrote first: its value decides, if it can be used
+    }
+    throw new StoreConflictError(port);
+  }
+
+  /** The port's raw value; null when there is none, or when the key is not a string at all. */
+  private async read(port: number): Promise<string | null> {
+    try {
+      return await this.client.get(this.key(port));
+    } catch (error) {
+      if (replyCode(error) !== 'WRONGTYPE') throw error;
+      this.values.report(port, '(a key that is not a string)', 'wrong Redis type');
+      return null;
+    }
   }
 
   /** SET NX for each session: where Redis already has a session for the port, Redis wins. */
@@ -177,15 +224,6 @@ function ttlArgs(session: Session): string[] | undefined {
   // Rounded down: Redis drops the key no later than the session's own expiry.
   const ms = Math.floor(session.expiresAt - Date.now());
   return ms > 0 ? ['PX', String(ms)] : undefined;
-}
-
-function reviveJson(value: string | null): Session | undefined {
-  if (value === null) return undefined;
-  try {
-    return reviveSession(JSON.parse(value));
-  } catch {
-    return undefined;
-  }
 }
 
 function escapeGlob(text: string): string {

@@ -10,11 +10,22 @@ import type { Session } from '../session/session.js';
  *   sharing the store) race on a port without a live session, exactly one `create()` result is
  *   stored and every caller gets that same session back.
  * - `replace` stores the given session for its port whatever was there; `delete` removes the
- *   port's session and tells whether there was a live one.
+ *   port's session and tells whether there was a live one. Both resolve only once the change
+ *   is durable in the backend (the file holding it is on disk; Redis acknowledged the command):
+ *   what the session API answered survives a crash. A backend may let `getOrCreate` persist
+ *   later (the file store does): losing such a session only means a new id after a crash.
+ *   The one exception is the Redis store while Redis is down: it then serves from local memory,
+ *   and a change made meanwhile is local to the instance (the README's "When Redis is down").
+ * - Values read back from the backend are checked before use: a value that is not a session
+ *   (not JSON, fields missing or mistyped, stored under another port, an id that breaks the
+ *   configured Session.IdLength/IdAlphabet) is that port's missing session. The next
+ *   `getOrCreate` replaces it; it is logged once (shortened), and other ports are untouched.
  * - `list` returns every live session, in no particular order.
  * - Sessions are immutable values: a store may hand out the object it keeps.
  * - `close` flushes what must persist and releases connections; calling it twice is safe.
  *   After close, operations reject.
+ * - `onRemoteChange` (shared backends only) calls its listeners when another process replaced
+ *   or deleted a port's session, never for this store's own changes.
  */
 export interface SessionStore {
   /** Short backend name for logs: memory, file, redis. */
@@ -31,7 +42,7 @@ export interface SessionStore {
   delete(port: number): Promise<boolean>;
   list(): Promise<Session[]>;
   close(): Promise<void>;
-  /** Shared stores: `listener` hears of ports whose session another instance replaced or deleted. */
+  /** Listens for changes other processes make (a shared store's other instances). */
   onRemoteChange?(listener: (port: number) => void): void;
 }
 

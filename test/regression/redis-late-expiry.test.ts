@@ -10,7 +10,9 @@ describeRedis('Redis store: a key Redis has not expired yet', () => {
   const redis = redisForSuite();
 
   itRedis('is not handed out once its expiresAt has passed (Redis)', async () => {
-    const store = await RedisSessionStore.open({ url: redis.server.url, keyPrefix: 'late:', log: createLogger('silent') });
+    // Both ids are seven letters: the rule the store checks stored ids against.
+    const idRule = { idLength: 7, idAlphabet: 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ' };
+    const store = await RedisSessionStore.open({ url: redis.server.url, keyPrefix: 'late:', log: createLogger('silent'), idRule });
     try {
       const past = Date.now() - 1;
       const stale = { id: 'staleId', port: 7, createdAt: past - 1_000, expiresAt: past };

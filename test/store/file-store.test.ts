@@ -5,8 +5,9 @@ import { describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/logging/logger.js';
 import type { Session } from '../../src/session/session.js';
 import { FileSessionStore } from '../../src/store/file-store.js';
+import type { SessionStore } from '../../src/store/session-store.js';
 import { logSink } from '../helpers/stickyport.js';
-import { makeSession, sessionStoreContract, waitUntil } from './session-store.contract.js';
+import { makeSession, sessionStoreContract, TEST_ID_RULE, testId, waitUntil } from './session-store.contract.js';
 
 function tempFile(): string {
   // A folder that does not exist yet: the store must create it.
@@ -15,14 +16,70 @@ function tempFile(): string {
 
 function openStore(file: string, extra: { now?: () => number; write?: (file: string, text: string) => Promise<void> } = {}) {
   const sink = logSink();
-  const opening = FileSessionStore.open({ path: file, log: createLogger('debug', sink.stream), ...extra });
-  const logged = (msg: string) => sink.lines.map((line) => JSON.parse(line)).filter((entry) => entry.msg === msg);
-  return { opening, logged };
+  const opening = FileSessionStore.open({ path: file, log: createLogger('debug', sink.stream), idRule: TEST_ID_RULE, ...extra });
+  const entries = () => sink.lines.map((line) => JSON.parse(line));
+  const logged = (msg: string) => entries().filter((entry) => entry.msg === msg);
+  return { opening, logged, entries };
 }
 
 const byPort = (sessions: Session[]) => [...sessions].sort((a, b) => a.port - b.port);
 
-sessionStoreContract('FileSessionStore', { open: () => openStore(tempFile()).opening });
+/** The session the file on disk holds for `port` right now, as any other reader would find it. */
+function onDisk(file: string, port: number): unknown {
+  if (!existsSync(file)) return undefined;
+  return (JSON.parse(readFileSync(file, 'utf8')).sessions as Session[]).find((session) => session.port === port);
+}
+
+const files = new WeakMap<SessionStore, string>();
+sessionStoreContract('FileSessionStore', {
+  open: async () => {
+    const file = tempFile();
+    const store = await openStore(file).opening;
+    files.set(store, file);
+    return store;
+  },
+  inBackend: async (store, port) => onDisk(files.get(store)!, port),
+  openHolding: async (values) => {
+    const file = tempFile();
+    mkdirSync(path.dirname(file), { recursive: true });
+    writeFileSync(file, JSON.stringify({ version: 1, sessions: [...values.values()] }));
+    const { opening, entries } = openStore(file);
+    return { store: await opening, warnings: entries };
+  },
+});
+
+/** A write the test holds until it lets it go, recording what each write carried. */
+function heldWrites() {
+  const writes: string[] = [];
+  const releases: Array<() => void> = [];
+  const started: Array<() => void> = [];
+  let inFlight = 0;
+  let maxInFlight = 0;
+  const write = async (_file: string, text: string): Promise<void> => {
+    maxInFlight = Math.max(maxInFlight, ++inFlight);
+    writes.push(text);
+    started.shift()?.();
+    await new Promise<void>((resolve) => releases.push(resolve));
+    inFlight--;
+  };
+  return {
+    write,
+    writes,
+    maxInFlight: () => maxInFlight,
+    /** Resolves when the next write starts. */
+    nextStart: () => new Promise<void>((resolve) => started.push(resolve)),
+    /** Lets the oldest held write finish. */
+    release: () => releases.shift()!(),
+  };
+}
+
+/** Whether `promise` has settled by the time the queued callbacks have run. */
+async function settled(promise: Promise<unknown>): Promise<boolean> {
+  let done = false;
+  promise.then(() => (done = true), () => (done = true));
+  await new Promise((resolve) => setImmediate(resolve));
+  return done;
+}
 
 describe('FileSessionStore on disk', () => {
   it('after a restart every port keeps its session id and expiry', async () => {
@@ -42,8 +99,8 @@ describe('FileSessionStore on disk', () => {
     const file = tempFile();
     let now = 5_000_000;
     const store = await openStore(file, { now: () => now }).opening;
-    const brief = Object.freeze({ id: 'brief', port: 1, createdAt: now, expiresAt: now + 1_000 });
-    const forever = Object.freeze({ id: 'forever', port: 2, createdAt: now, expiresAt: null });
+    const brief = Object.freeze({ id: testId(), port: 1, createdAt: now, expiresAt: now + 1_000 });
+    const forever = Object.freeze({ id: testId(), port: 2, createdAt: now, expiresAt: null });
     await store.replace(brief);
     await store.replace(forever);
     await store.close();
@@ -65,34 +122,61 @@ describe('FileSessionStore on disk', () => {
     await store.close();
   });
 
-  it('coalesces a burst of changes: one write in flight, the rest folded into the next one', async () => {
-    const writes: string[] = [];
-    let inFlight = 0;
-    let maxInFlight = 0;
-    let release!: () => void;
-    let started!: () => void;
-    const firstWriteHeld = new Promise<void>((resolve) => (release = resolve));
-    const firstWriteStarted = new Promise<void>((resolve) => (started = resolve));
-    const write = async (_file: string, text: string): Promise<void> => {
-      maxInFlight = Math.max(maxInFlight, ++inFlight);
-      writes.push(text);
-      if (writes.length === 1) {
-        started();
-        await firstWriteHeld;
-      }
-      inFlight--;
-    };
-    const store = await openStore(tempFile(), { write }).opening;
-    await Promise.all(Array.from({ length: 100 }, (_, i) => store.replace(makeSession(30_000 + i))));
-    await firstWriteStarted;
-    // The first write holds the first burst; these 100 changes must wait and share one write.
+  it('a replace resolves once the write holding it is done, not before; a burst shares two writes', async () => {
+    const held = heldWrites();
+    const file = tempFile();
+    const store = await openStore(file, { write: held.write }).opening;
+    const firstStarted = held.nextStart();
+    const first = Array.from({ length: 100 }, (_, i) => store.replace(makeSession(30_000 + i)));
+    await firstStarted;
+    // The first write holds the first burst; these 100 changes came after it began: they must
+    // wait for the next write, not be answered by the one in flight.
     const last = Array.from({ length: 100 }, (_, i) => makeSession(30_000 + i));
-    for (const session of last) await store.replace(session);
-    release();
+    const second = last.map((session) => store.replace(session));
+    expect(await settled(Promise.race(first))).toBe(false);
+    const secondStarted = held.nextStart();
+    held.release();
+    await Promise.all(first);
+    await secondStarted;
+    expect(await settled(Promise.race(second))).toBe(false);
+    held.release();
+    await Promise.all(second);
+    expect(held.maxInFlight()).toBe(1);
+    expect(held.writes).toHaveLength(2);
+    expect(byPort(JSON.parse(held.writes[1]!).sessions)).toEqual(last);
     await store.close();
-    expect(maxInFlight).toBe(1);
-    expect(writes).toHaveLength(2);
-    expect(byPort(JSON.parse(writes[1]!).sessions)).toEqual(last);
+  });
+
+  it('a delete resolves once a write that began after it is done, even when there was nothing to delete', async () => {
+    const held = heldWrites();
+    const store = await openStore(tempFile(), { write: held.write }).opening;
+    const started = held.nextStart();
+    const renewed = store.replace(makeSession(30_500));
+    await started;
+    // Port 30500's session is on its way to disk; deleting it must wait for a later write.
+    const deleted = store.delete(30_500);
+    const again = store.delete(30_500);
+    held.release();
+    await renewed;
+    expect(await settled(deleted)).toBe(false);
+    expect(await settled(again)).toBe(false);
+    held.release();
+    expect(await deleted).toBe(true);
+    expect(await again).toBe(false);
+    expect(JSON.parse(held.writes[1]!).sessions).toEqual([]);
+    await store.close();
+  });
+
+  it('sessions created by traffic are saved soon, without waiting for the disk', async () => {
+    const held = heldWrites();
+    const file = tempFile();
+    const store = await openStore(file, { write: held.write }).opening;
+    const started = held.nextStart();
+    const session = await store.getOrCreate(30_600, () => makeSession(30_600));
+    await started;
+    expect(JSON.parse(held.writes[0]!).sessions).toEqual([session]);
+    held.release();
+    await store.close();
   });
 
   it('writes atomically: a reader never sees a partial file, and no temp file is left', async () => {
@@ -125,7 +209,7 @@ describe('FileSessionStore on disk', () => {
     ['garbage', 'not json {{{'],
     ['a truncated file', JSON.stringify({ version: 1, sessions: [makeSession(1), makeSession(2)] }).slice(0, 60)],
     ['an empty file', ''],
-    ['an entry that is not a session', JSON.stringify({ version: 1, sessions: [{ id: 5, port: 'x' }] })],
+    ['a list that is not a list', JSON.stringify({ version: 1, sessions: { 1: makeSession(1) } })],
     ['an unknown format version', JSON.stringify({ version: 99, sessions: [] })],
   ])('moves %s aside, logs a warning, and starts empty', async (_what, bytes) => {
     const file = tempFile();
@@ -147,24 +231,67 @@ describe('FileSessionStore on disk', () => {
     expect(readFileSync(path.join(path.dirname(file), aside[0]!), 'utf8')).toBe(bytes);
   });
 
-  it('a failing disk is logged once, never fails a request, and close reports what was not saved', async () => {
+  it('a failing disk is logged once and never fails traffic; a replace or delete it could not save rejects and is undone', async () => {
     let broken = true;
     const write = async (): Promise<void> => {
       if (broken) throw Object.assign(new Error('no space left on device'), { code: 'ENOSPC' });
     };
     const { opening, logged } = openStore(tempFile(), { write });
     const store = await opening;
-    for (let i = 0; i < 20; i++) await store.replace(makeSession(50_000 + i));
+    // Traffic: created in memory, used, saved later.
+    const created = await Promise.all(Array.from({ length: 20 }, (_, i) => store.getOrCreate(50_000 + i, () => makeSession(50_000 + i))));
     await waitUntil(() => logged('cannot save the session file').length > 0, 1_000, 'error log');
-    for (let i = 0; i < 20; i++) await store.replace(makeSession(50_000 + i));
     expect(await store.list()).toHaveLength(20);
+    // The API: told it failed, and the port keeps the session it had.
+    await expect(store.replace(makeSession(50_000))).rejects.toThrow(/could not be saved \(ENOSPC\): the change was undone/);
+    await expect(store.delete(50_001)).rejects.toThrow(/ENOSPC/);
+    await expect(store.replace(makeSession(50_100))).rejects.toThrow(/ENOSPC/);
+    expect(await store.get(50_000)).toEqual(created[0]);
+    expect(await store.get(50_001)).toEqual(created[1]);
+    expect(await store.get(50_100)).toBeUndefined();
+    expect(await store.getOrCreate(50_002, () => makeSession(50_002))).toEqual(created[2]);
     expect(logged('cannot save the session file')).toHaveLength(1);
+
     broken = false;
-    await store.replace(makeSession(50_100));
-    await waitUntil(() => logged('session file saved again').length === 1, 1_000, 'recovery log');
+    const saved = await store.replace(makeSession(50_200));
+    expect(logged('session file saved again')).toHaveLength(1);
+    // Two failed renewals of one port unwind to the session before both.
     broken = true;
-    await store.replace(makeSession(50_101));
+    await Promise.all([
+      expect(store.replace(makeSession(50_200))).rejects.toThrow(/ENOSPC/),
+      expect(store.replace(makeSession(50_200))).rejects.toThrow(/ENOSPC/),
+    ]);
+    expect(await store.get(50_200)).toEqual(saved);
+    await store.getOrCreate(50_300, () => makeSession(50_300));
     await expect(store.close()).rejects.toThrow(/could not save the sessions/);
+  });
+
+  it('drops the entries it cannot use and keeps the others: the file is not corrupt for it', async () => {
+    const file = tempFile();
+    mkdirSync(path.dirname(file), { recursive: true });
+    const kept = makeSession(8_001);
+    writeFileSync(file, JSON.stringify({ version: 1, sessions: [kept, { id: 5, port: 'x' }, { ...makeSession(8_002), id: 'has:colon:id' }, 'text'] }));
+    const { opening, logged } = openStore(file);
+    const store = await opening;
+    expect(await store.list()).toEqual([kept]);
+    expect(readdirSync(path.dirname(file))).toEqual(['sessions.json']);
+    expect(logged('sessions loaded')[0]).toMatchObject({ loaded: 1, unusable: 3 });
+    expect(logged('ignored an unusable stored session: the port gets a new one').map((entry) => entry.port)).toEqual([undefined, 8_002, undefined]);
+    await store.close();
+  });
+
+  it('on open, removes the temp files an interrupted save left, and nothing else', async () => {
+    const file = tempFile();
+    const folder = path.dirname(file);
+    mkdirSync(folder, { recursive: true });
+    const stale = ['sessions.json.123.0123abcd.tmp', 'sessions.json.99999.ffffffff.tmp'];
+    const others = ['sessions.json.123.0123ABCD.tmp', 'sessions.json.x.0123abcd.tmp', 'other.json.123.0123abcd.tmp', 'sessions.json.123.0123abcd.tmp.bak', 'sessions.json.corrupt-2026'];
+    for (const name of [...stale, ...others]) writeFileSync(path.join(folder, name), 'partial');
+    const { opening, logged } = openStore(file);
+    const store = await opening;
+    expect(readdirSync(folder).sort()).toEqual([...others].sort());
+    expect(logged('removed temp files of saves a crash interrupted')).toEqual([expect.objectContaining({ removed: expect.arrayContaining(stale) })]);
+    await store.close();
   });
 
   it('a path it cannot read is logged, and the store runs without touching it', async () => {

@@ -6,7 +6,7 @@ import { RedisSessionStore } from '../../src/store/redis-store.js';
 import { describeRedis, redisForSuite, startRedisServer } from '../helpers/redis-server.js';
 import { logSink } from '../helpers/stickyport.js';
 import { startTcpRelay, type TcpRelay } from '../helpers/tcp-relay.js';
-import { makeSession, waitUntil } from './session-store.contract.js';
+import { makeSession, TEST_ID_RULE, waitUntil } from './session-store.contract.js';
 
 const OUTAGE = 'Redis is unreachable: serving sessions from local memory until it is back';
 const RECOVERED = 'Redis is back: local sessions reconciled';
@@ -15,7 +15,7 @@ const RECOVERED = 'Redis is back: local sessions reconciled';
 async function openLogged(url: string) {
   const prefix = `outage-${randomBytes(4).toString('hex')}:`;
   const sink = logSink();
-  const store = await RedisSessionStore.open({ url, keyPrefix: prefix, log: createLogger('debug', sink.stream) });
+  const store = await RedisSessionStore.open({ url, keyPrefix: prefix, log: createLogger('debug', sink.stream), idRule: TEST_ID_RULE });
   const logged = (msg: string) => sink.lines.map((line) => JSON.parse(line)).filter((entry) => entry.msg === msg);
   return { store, logged, key: (port: number) => `${prefix}port:${port}` };
 }

@@ -4,7 +4,8 @@ import { createLogger } from '../../src/logging/logger.js';
 import { RedisSessionStore } from '../../src/store/redis-store.js';
 import type { SessionStore } from '../../src/store/session-store.js';
 import { describeRedis, redisForSuite } from '../helpers/redis-server.js';
-import { makeSession, sessionStoreContract } from './session-store.contract.js';
+import { logSink } from '../helpers/stickyport.js';
+import { makeSession, sessionStoreContract, TEST_ID_RULE, waitUntil } from './session-store.contract.js';
 
 const silent = createLogger('silent');
 const newPrefix = (): string => `test-${randomBytes(4).toString('hex')}:`;
@@ -13,13 +14,33 @@ describeRedis('RedisSessionStore on a real Redis', () => {
   const redis = redisForSuite();
 
   const prefixes = new WeakMap<SessionStore, string>();
-  const open = async (keyPrefix = newPrefix()): Promise<RedisSessionStore> => {
-    const store = await RedisSessionStore.open({ url: redis.server.url, keyPrefix, log: silent });
+  const open = async (keyPrefix = newPrefix(), log = silent): Promise<RedisSessionStore> => {
+    const store = await RedisSessionStore.open({ url: redis.server.url, keyPrefix, log, idRule: TEST_ID_RULE });
     prefixes.set(store, keyPrefix);
     return store;
   };
 
-  sessionStoreContract('RedisSessionStore', { open: () => open(), openTwin: (store) => open(prefixes.get(store)) });
+  sessionStoreContract('RedisSessionStore', {
+    open: () => open(),
+    openTwin: (store) => open(prefixes.get(store)),
+    // PUBSUB NUMSUB counts the connections subscribed to the store's change channel.
+    listening: (store, count) =>
+      waitUntil(async () => {
+        const [, subscribers] = (await redis.raw.pubsub('NUMSUB', `${prefixes.get(store)}changes`)) as [string, number];
+        return subscribers >= count;
+      }, 5_000, `${count} change subscribers`),
+    inBackend: async (store, port) => {
+      const value = await redis.raw.get(`${prefixes.get(store)}port:${port}`);
+      return value === null ? undefined : JSON.parse(value);
+    },
+    openHolding: async (values) => {
+      const keyPrefix = newPrefix();
+      for (const [port, value] of values) await redis.raw.set(`${keyPrefix}port:${port}`, JSON.stringify(value), 'PX', 60_000);
+      const sink = logSink();
+      const store = await open(keyPrefix, createLogger('debug', sink.stream));
+      return { store, warnings: () => sink.lines.map((line) => JSON.parse(line)) };
+    },
+  });
 
   it('keeps one key per port under the prefix, with the session expiry as the key TTL (Redis)', async () => {
     const prefix = newPrefix();

@@ -1,5 +1,6 @@
+import { randomInt } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Session } from '../../src/session/session.js';
+import { followsIdRule, type Session, type SessionIdRule } from '../../src/session/session.js';
 import { StoreClosedError, type SessionStore } from '../../src/store/session-store.js';
 
 export interface StoreFactory {
@@ -7,14 +8,36 @@ export interface StoreFactory {
   open(): Promise<SessionStore>;
   /** For shared backends: a second handle on the same data as `store`, as another process would open. */
   openTwin?(store: SessionStore): Promise<SessionStore>;
+  /** For shared backends: resolves once `count` handles of `store`'s data hear remote changes. */
+  listening?(store: SessionStore, count: number): Promise<void>;
+  /** For persistent backends: what a reader that bypasses `store` finds for `port` right now (parsed JSON). */
+  inBackend?(store: SessionStore, port: number): Promise<unknown>;
+  /**
+   * For persistent backends: opens a store whose backend already holds `values` (port -> the
+   * value as JSON would carry it, written as someone else might have), with its warnings.
+   */
+  openHolding?(values: ReadonlyMap<number, unknown>): Promise<{ store: SessionStore; warnings: () => Array<Record<string, unknown>> }>;
 }
 
+/** The id rule the store tests give their stores; makeSession follows it. */
+export const TEST_ID_RULE: SessionIdRule = { idLength: 12, idAlphabet: 'abcdefghijklmnopqrstuvwxyz0123456789' };
+
+/** The warning a store logs, once, for a stored value it cannot use. */
+export const UNUSABLE = 'ignored an unusable stored session: the port gets a new one';
+
 let nextId = 0;
+
+/** An id that follows TEST_ID_RULE, unique in this process. */
+export function testId(): string {
+  const { idAlphabet } = TEST_ID_RULE;
+  const random = Array.from({ length: 8 }, () => idAlphabet[randomInt(idAlphabet.length)]).join('');
+  return `${(++nextId).toString(36).padStart(4, '0')}${random}`;
+}
 
 /** A frozen session for `port` that lives `lifetimeMs` from now (null = forever). */
 export function makeSession(port: number, lifetimeMs: number | null = 60_000): Session {
   const createdAt = Date.now();
-  return Object.freeze({ id: `s${++nextId}x${Math.random().toString(36).slice(2, 8)}`, port, createdAt, expiresAt: lifetimeMs === null ? null : createdAt + lifetimeMs });
+  return Object.freeze({ id: testId(), port, createdAt, expiresAt: lifetimeMs === null ? null : createdAt + lifetimeMs });
 }
 
 /** Polls `check` until it is true; fails after `timeoutMs`. For expiry, which no event announces. */
@@ -154,6 +177,109 @@ export function sessionStoreContract(name: string, factory: StoreFactory): void 
       expect(await store.get(10_009)).toBeUndefined();
       expect(await store.list()).toEqual([]);
     });
+
+    if (factory.inBackend) {
+      const inBackend = factory.inBackend.bind(factory);
+      it('replace and delete resolve only once the change is durable in the backend', async () => {
+        const store = await open();
+        await store.getOrCreate(10_040, () => makeSession(10_040));
+        for (let round = 0; round < 5; round++) {
+          const renewed = makeSession(10_040);
+          await store.replace(renewed);
+          expect(await inBackend(store, 10_040)).toEqual(renewed);
+          await store.delete(10_040);
+          expect(await inBackend(store, 10_040)).toBeUndefined();
+        }
+        // Many at once: each of them is durable when it resolves.
+        await Promise.all(
+          Array.from({ length: 30 }, async (_, i) => {
+            const session = makeSession(10_100 + i);
+            await store.replace(session);
+            expect(await inBackend(store, session.port)).toEqual(session);
+          }),
+        );
+      });
+    }
+
+    if (factory.openHolding) {
+      const openHolding = factory.openHolding.bind(factory);
+      it('a stored value that breaks the id rule or is not a session is that port\'s missing session, logged once', async () => {
+        const good = [makeSession(10_050), makeSession(10_051, null)];
+        const valid = makeSession(10_060);
+        const bad: Array<[string, unknown]> = [
+          ['a colon', { ...valid, id: 'abcdef:ghijk' }],
+          ['an at sign', { ...valid, id: 'abcdef@ghijk' }],
+          ['a dash', { ...valid, id: 'abcdef-ghijk' }],
+          ['a space', { ...valid, id: 'abcdef ghijk' }],
+          ['too long', { ...valid, id: 'abcdefghijklm' }],
+          ['too short', { ...valid, id: 'abcdefghijk' }],
+          ['empty', { ...valid, id: '' }],
+          ['not a string', { ...valid, id: 123456789012 }],
+          ['no id', { port: valid.port, createdAt: valid.createdAt, expiresAt: valid.expiresAt }],
+          ['no expiresAt', { id: valid.id, port: valid.port, createdAt: valid.createdAt }],
+          ['a string createdAt', { ...valid, createdAt: 'yesterday' }],
+          ['a long id', { ...valid, id: 'x'.repeat(5_000) }],
+        ];
+        const badPorts = bad.map((_, i) => 10_060 + i);
+        const values = new Map<number, unknown>(good.map((session) => [session.port, session]));
+        bad.forEach(([, value], i) => values.set(badPorts[i]!, { ...(value as object), port: badPorts[i] }));
+        const { store, warnings } = await openHolding(values);
+        opened.push(store);
+
+        for (const port of badPorts) expect(await store.get(port)).toBeUndefined();
+        expect((await store.list()).sort((a, b) => a.port - b.port)).toEqual(good);
+        for (const port of badPorts) {
+          let creations = 0;
+          const fresh = await store.getOrCreate(port, () => (creations++, makeSession(port)));
+          expect(creations).toBe(1);
+          expect(followsIdRule(fresh.id, TEST_ID_RULE)).toBe(true);
+          expect(await store.getOrCreate(port, () => makeSession(port))).toEqual(fresh);
+          expect(await store.get(port)).toEqual(fresh);
+        }
+        for (const session of good) expect(await store.get(session.port)).toEqual(session);
+
+        const logged = warnings().filter((entry) => entry.msg === UNUSABLE);
+        expect(logged.map((entry) => entry.port).sort()).toEqual(badPorts);
+        for (const entry of logged) {
+          expect(entry.level).toBe(40);
+          expect(String(entry.value).length).toBeLessThan(100);
+        }
+      });
+    }
+
+    if (factory.openTwin && factory.listening) {
+      const openTwin = factory.openTwin.bind(factory);
+      const listening = factory.listening.bind(factory);
+      it('onRemoteChange tells one handle of the other\'s replace and delete, never of its own', async () => {
+        const one = await open();
+        const two = await openTwin(one);
+        opened.push(two);
+        const heard = { one: [] as number[], two: [] as number[] };
+        const next = { one: [] as Array<(port: number) => void>, two: [] as Array<(port: number) => void> };
+        for (const [name, store] of [['one', one], ['two', two]] as const) {
+          store.onRemoteChange!((port) => {
+            heard[name].push(port);
+            next[name].shift()?.(port);
+          });
+        }
+        // Heard within a second, or the test fails: a notice is meant to arrive at once.
+        const hear = (name: 'one' | 'two') =>
+          Promise.race([
+            new Promise<number>((resolve) => next[name].push(resolve)),
+            new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`${name} heard nothing within 1 s`)), 1_000).unref()),
+          ]);
+        await listening(one, 2);
+
+        const heardByTwo = hear('two');
+        await one.replace(makeSession(10_070));
+        expect(await heardByTwo).toBe(10_070);
+        const heardByOne = hear('one');
+        await two.delete(10_070);
+        expect(await heardByOne).toBe(10_070);
+        // Notices arrive in order: by the time one heard two's delete, it had its own replace's.
+        expect(heard).toEqual({ one: [10_070], two: [10_070] });
+      });
+    }
 
     it('close can be called twice, and operations after it reject', async () => {
       const store = await open();

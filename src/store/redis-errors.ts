@@ -1,0 +1,48 @@
+import { ReplyError } from 'ioredis';
+
+/**
+ * Error codes (the first word of a Redis error reply, part of the protocol) that say the server
+ * cannot serve anyone right now: loading its data set, out of memory, read-only, login refused.
+ * Every port would fail alike, so these start an outage like a lost connection does.
+ */
+const SERVER_CANNOT_SERVE = new Set([
+  'LOADING',
+  'BUSY',
+  'MASTERDOWN',
+  'READONLY',
+  'OOM',
+  'MISCONF',
+  'NOAUTH',
+  'WRONGPASS',
+  'NOPERM',
+  'NOREPLICAS',
+  'CLUSTERDOWN',
+  'TRYAGAIN',
+]);
+
+/** Another instance rewrote a port's key between our read and our write, again and again. */
+export class StoreConflictError extends Error {
+  constructor(port: number) {
+    super(`the Redis key of port ${port} kept changing while a session was being created`);
+    this.name = 'StoreConflictError';
+  }
+}
+
+/** The code of a Redis error reply (WRONGTYPE, OOM, ...), or undefined for any other error. */
+export function replyCode(error: unknown): string | undefined {
+  return error instanceof ReplyError ? String((error as Error).message).split(' ', 1)[0] : undefined;
+}
+
+/**
+ * Whether a failed command means Redis cannot be used at all (serve locally until it is back)
+ * rather than that this one command or value was refused (fail this request, or treat the
+ * value as absent). ioredis raises ReplyError for what the server answered; everything else it
+ * raises is about the connection: refused, reset, closed, timed out, not writable.
+ */
+export function startsOutage(error: unknown): boolean {
+  const code = replyCode(error);
+  if (code !== undefined) return SERVER_CANNOT_SERVE.has(code);
+  if (error instanceof StoreConflictError) return false;
+  // A bug of ours is not Redis being away: hiding it behind an outage would hide it for good.
+  return !(error instanceof TypeError || error instanceof RangeError || error instanceof ReferenceError);
+}

@@ -1,0 +1,60 @@
+import type { Logger } from '../logging/logger.js';
+import { reviveSession, type Session, type SessionIdRule } from '../session/session.js';
+
+// Enough of a bad value to recognise it in the log, never a whole value someone else wrote.
+const SHOWN_CHARS = 40;
+
+/**
+ * Reads sessions back from a backend. A stored value that cannot be used (not JSON, fields
+ * missing or of the wrong type, an id that breaks the id rule, another port's session) is
+ * that port's missing session: the caller treats it as absent and the next getOrCreate
+ * replaces it. It is logged once per port and value, not on every request that meets it.
+ */
+export class StoredValues {
+  /** Per port, the (shortened) bad value last logged. Bounded by the number of ports. */
+  private readonly reported = new Map<number, string>();
+
+  constructor(
+    private readonly rule: SessionIdRule,
+    private readonly log: Logger,
+  ) {}
+
+  /** The session in `text` stored for `port`; undefined when there is none or it is unusable. */
+  fromJson(port: number, text: string | null): Session | undefined {
+    if (text === null) return undefined;
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch {
+      this.report(port, text, 'not JSON');
+      return undefined;
+    }
+    return this.fromValue(port, value, text);
+  }
+
+  /** The session in an already parsed value; `port` is where it was stored, when the backend says. */
+  fromValue(port: number | undefined, value: unknown, text?: string): Session | undefined {
+    const { session, problem } = reviveSession(value, this.rule, port);
+    if (session) return session;
+    this.report(port, text ?? describe(value), problem);
+    return undefined;
+  }
+
+  /** Logs an unusable value for `port` unless this same value was the last one logged for it. */
+  report(port: number | undefined, text: string, problem: string): void {
+    const shown = text.length > SHOWN_CHARS ? `${text.slice(0, SHOWN_CHARS)}... (${text.length} chars)` : text;
+    if (port !== undefined) {
+      if (this.reported.get(port) === shown) return;
+      this.reported.set(port, shown);
+    }
+    this.log.warn({ port, problem, value: shown }, 'ignored an unusable stored session: the port gets a new one');
+  }
+}
+
+function describe(value: unknown): string {
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return String(value);
+  }
+}

@@ -1,0 +1,109 @@
+// kill -9 right after the session API answered: what it answered must be what comes back.
+// The file store used to coalesce every save, so an answered /session/new or /session/reset
+// was still in memory when the process died (20 of 20 came back with the old id).
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { apiJson, request } from '../helpers/client.js';
+import { eventually } from '../helpers/eventually.js';
+import { freePortRange } from '../helpers/ports.js';
+import { spawnStickyport, writeConfig, type SpawnedStickyport } from '../helpers/spawn-stickyport.js';
+
+interface SessionAnswer {
+  session_id: string;
+}
+
+const ROUNDS = 20;
+
+const running: SpawnedStickyport[] = [];
+afterEach(async () => {
+  await Promise.all(running.splice(0).map((proc) => proc.stop('SIGKILL')));
+});
+
+/** A file store in a fresh folder, two ports with the session API on, and a way to (re)start on them. */
+async function setup() {
+  const folder = mkdtempSync(path.join(tmpdir(), 'stickyport-crash-'));
+  const storePath = path.join(folder, 'sessions.json');
+  const start = await freePortRange(2);
+  const config = writeConfig({
+    Listen: { Host: '127.0.0.1', PortRange: { Start: start, End: start + 1 }, StickyProxyLifetime: 10 },
+    SessionAPI: { Enabled: true, Domain: 'portmapper' },
+    SessionStore: { Type: 'file', Path: storePath },
+    Logging: { Level: 'info' },
+  });
+  const launch = async (): Promise<SpawnedStickyport> => {
+    const proc = spawnStickyport(['--config', config]);
+    running.push(proc);
+    await proc.waitForLine(/"msg":"stickyport listening"/);
+    return proc;
+  };
+  return { folder, storePath, port: start, launch };
+}
+
+/** SIGKILL, as a crash would: no flush, no close. */
+async function crash(proc: SpawnedStickyport): Promise<void> {
+  proc.child.kill('SIGKILL');
+  await proc.exited;
+}
+
+describe('the file store under kill -9 (node dist/main.js)', () => {
+  it(`an answered /session/new survives a kill -9 right after the answer, ${ROUNDS} times of ${ROUNDS}`, async () => {
+    const { port, launch } = await setup();
+    let proc = await launch();
+    const lost: string[] = [];
+    for (let round = 0; round < ROUNDS; round++) {
+      const answered = (await apiJson<SessionAnswer>(port, '/session/new')).session_id;
+      await crash(proc);
+      proc = await launch();
+      const after = (await apiJson<SessionAnswer>(port, '/session/')).session_id;
+      if (after !== answered) lost.push(`round ${round}: answered ${answered}, came back ${after}`);
+    }
+    expect(lost).toEqual([]);
+  }, 90_000);
+
+  it(`an answered /session/reset survives a kill -9 right after the answer: the old id never comes back, ${ROUNDS} times of ${ROUNDS}`, async () => {
+    const { port, storePath, launch } = await setup();
+    let proc = await launch();
+    const revived: string[] = [];
+    for (let round = 0; round < ROUNDS; round++) {
+      const old = (await apiJson<SessionAnswer>(port, '/session/new')).session_id;
+      // The old id is on disk before the reset (so that the reset has something to lose).
+      await eventually(() => existsSync(storePath) && readFileSync(storePath, 'utf8').includes(old), 'the new id is saved', 5_000);
+      expect(await apiJson(port, '/session/reset')).toEqual({ success: true });
+      await crash(proc);
+      proc = await launch();
+      const after = (await apiJson<SessionAnswer>(port, '/session/')).session_id;
+      if (after === old) revived.push(`round ${round}: ${old} came back after its reset`);
+    }
+    expect(revived).toEqual([]);
+  }, 90_000);
+
+  it('leaves no temp file behind after a kill -9 during a burst of rotations, and the file loads', async () => {
+    const { folder, storePath, port, launch } = await setup();
+    // What an earlier process killed mid-write leaves, and files that are not the store's own.
+    const stale = 'sessions.json.4242.0badf00d.tmp';
+    const notOurs = ['sessions.json.backup.tmp', 'other.json.4242.0badf00d.tmp', 'sessions.json.4242.0badf00d.tmp.keep'];
+    for (const name of [stale, ...notOurs]) writeFileSync(path.join(folder, name), '{"version":1,"sessions":[');
+    const proc = await launch();
+
+    // A burst of rotations on both ports, and the kill in the middle of it.
+    let answered = 0;
+    const burst = Array.from({ length: 200 }, (_, i) =>
+      request(port + (i % 2), 'http://portmapper/session/new').then(
+        () => void answered++,
+        () => undefined, // the kill cuts the requests still in flight
+      ),
+    );
+    await eventually(() => answered >= 50, '50 rotations answered', 10_000);
+    await crash(proc);
+    await Promise.all(burst);
+
+    const restarted = await launch();
+    expect(readdirSync(folder).filter((name) => name.endsWith('.tmp')).sort()).toEqual(notOurs.filter((name) => name.endsWith('.tmp')).sort());
+    expect(readdirSync(folder)).toContain('sessions.json.4242.0badf00d.tmp.keep');
+    const loaded = restarted.stdout.map((line) => JSON.parse(line)).find((entry) => entry.msg === 'sessions loaded');
+    expect(loaded).toMatchObject({ loaded: 2 });
+    expect(JSON.parse(readFileSync(storePath, 'utf8')).sessions).toHaveLength(2);
+  }, 60_000);
+});

@@ -1,0 +1,100 @@
+import { randomBytes } from 'node:crypto';
+import { expect, it } from 'vitest';
+import { createLogger } from '../../src/logging/logger.js';
+import { followsIdRule } from '../../src/session/session.js';
+import { RedisSessionStore } from '../../src/store/redis-store.js';
+import { describeRedis, redisForSuite, startRedisServer } from '../helpers/redis-server.js';
+import { logSink } from '../helpers/stickyport.js';
+import { makeSession, TEST_ID_RULE, UNUSABLE, waitUntil } from './session-store.contract.js';
+
+const OUTAGE = 'Redis is unreachable: serving sessions from local memory until it is back';
+const RECOVERED = 'Redis is back: local sessions reconciled';
+
+/** A store on `url` under a fresh prefix, with its log. */
+async function openLogged(url: string) {
+  const prefix = `bad-${randomBytes(4).toString('hex')}:`;
+  const sink = logSink();
+  const store = await RedisSessionStore.open({ url, keyPrefix: prefix, log: createLogger('debug', sink.stream), idRule: TEST_ID_RULE });
+  const logged = (msg: string) => sink.lines.map((line) => JSON.parse(line)).filter((entry) => entry.msg === msg);
+  return { store, logged, key: (port: number) => `${prefix}port:${port}` };
+}
+
+describeRedis('RedisSessionStore and values it cannot use (Redis)', () => {
+  const redis = redisForSuite();
+
+  it('garbage, incomplete JSON, mistyped fields, another port\'s session or a hash under one port\'s key: that port gets a new session, no outage, others keep theirs (Redis)', async () => {
+    const { store, logged, key } = await openLogged(redis.server.url);
+    try {
+      const others = await Promise.all([1, 2, 3].map((port) => store.getOrCreate(port, () => makeSession(port))));
+      const valid = makeSession(0);
+      const bad: Array<[number, string]> = [
+        [100, 'not json {{{'],
+        [101, JSON.stringify({ id: valid.id, port: 101, createdAt: valid.createdAt })], // no expiresAt: the script raised on it
+        [102, JSON.stringify({ id: valid.id, port: 102, createdAt: valid.createdAt, expiresAt: 'tomorrow' })],
+        [103, JSON.stringify({ ...valid, port: 104 })],
+        [104, JSON.stringify({ ...valid, port: '104' })],
+        [105, 'null'],
+        [106, '[1,2,3]'],
+        [107, '42'],
+        [108, ''],
+        [109, JSON.stringify({ ...valid, port: 109, id: 'a:b@c-d e' })],
+      ];
+      for (const [port, value] of bad) await redis.raw.set(key(port), value, 'PX', 60_000);
+      await redis.raw.hset(key(110), 'id', valid.id);
+      const badPorts = [...bad.map(([port]) => port), 110];
+
+      // Read first (get and list leave the value alone), then create: one warning per port.
+      for (const port of badPorts) expect(await store.get(port)).toBeUndefined();
+      expect((await store.list()).map((session) => session.port).sort()).toEqual([1, 2, 3]);
+      for (const port of badPorts) {
+        const fresh = await store.getOrCreate(port, () => makeSession(port));
+        expect(followsIdRule(fresh.id, TEST_ID_RULE)).toBe(true);
+        expect(JSON.parse((await redis.raw.get(key(port)))!)).toEqual(fresh);
+        expect(await store.getOrCreate(port, () => makeSession(port))).toEqual(fresh);
+      }
+      for (const session of others) expect(await store.get(session.port)).toEqual(session);
+
+      expect(logged(OUTAGE)).toEqual([]);
+      expect(logged(UNUSABLE).map((entry) => entry.port).sort((a, b) => a - b)).toEqual(badPorts);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('a bad value someone keeps writing is logged once per value, not on every read (Redis)', async () => {
+    const { store, logged, key } = await openLogged(redis.server.url);
+    try {
+      await redis.raw.set(key(5), 'junk');
+      for (let i = 0; i < 20; i++) expect(await store.get(5)).toBeUndefined();
+      expect(logged(UNUSABLE)).toEqual([expect.objectContaining({ port: 5, value: 'junk', level: 40 })]);
+      await redis.raw.set(key(5), 'x'.repeat(10_000));
+      for (let i = 0; i < 20; i++) await store.list();
+      expect(logged(UNUSABLE)).toHaveLength(2);
+      expect(logged(UNUSABLE)[1].value).toBe(`${'x'.repeat(40)}... (10000 chars)`);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('a Redis that refuses every write (out of memory) is an outage: traffic goes local until it writes again (Redis)', async () => {
+    // Its own server: the test changes the server's settings.
+    const server = await startRedisServer();
+    const { store, logged, key } = await openLogged(server.url);
+    const { Redis } = await import('ioredis');
+    const admin = new Redis(server.url);
+    try {
+      const kept = await store.getOrCreate(1, () => makeSession(1));
+      await admin.config('SET', 'maxmemory', '1');
+      const made = await store.getOrCreate(2, () => makeSession(2));
+      expect(logged(OUTAGE)).toHaveLength(1);
+      expect(await store.get(1)).toEqual(kept);
+      await admin.config('SET', 'maxmemory', '0');
+      await waitUntil(() => logged(RECOVERED).length > 0, 5_000, 'recovery');
+      expect(JSON.parse((await admin.get(key(2)))!)).toEqual(made);
+    } finally {
+      await store.close();
+      await admin.quit();
+      await server.stop();
+    }
+  });
+});
