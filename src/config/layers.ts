@@ -81,8 +81,14 @@ export class ConfigLayers {
         const text = `unknown key${suggestion ? `; did you mean ${suggestion}?` : ''}`;
         this.problems.push({ key, text, origin });
       } else if (isLeaf(node)) {
-        accepted[name] = value;
-        this.origins.set(key, origin);
+        // Every leaf holds a scalar; an object or array (however deep) never reaches convict.
+        if (typeof value === 'object' && value !== null) {
+          const text = formatNamed(node.format).problem(value) ?? 'must not be an object';
+          this.problems.push({ ...this.problemAt(key, text, value), origin });
+        } else {
+          accepted[name] = value;
+          this.origins.set(key, origin);
+        }
       } else if (isPlainObject(value)) {
         accepted[name] = this.acceptSection(node as Section, value, key, origin);
       } else {

@@ -8,7 +8,7 @@ import {
   describeMs,
   readDuration,
 } from './formats.js';
-import { urlSecret, withoutSecret } from './secrets.js';
+import { MASK, urlSecret, withoutSecret } from './secrets.js';
 
 /** What {@link ValueFormat.fromEnv} answers for text the environment may not use. */
 export const UNREADABLE: unique symbol = Symbol('unreadable');
@@ -153,12 +153,22 @@ const upstreamUrl: ValueFormat = {
       parseUpstreamTemplate(value);
       return undefined;
     } catch (error) {
-      // The parser may quote a piece of the URL (a port, a placeholder): never the password.
-      return `is not a usable upstream proxy URL: ${withoutSecret((error as Error).message, urlSecret(value))}`;
+      return `is not a usable upstream proxy URL: ${withoutPasswordPieces((error as Error).message, urlSecret(value))}`;
     }
   },
   fromEnv: asText,
 };
+
+/**
+ * The parser's message may quote a piece of the URL, a port or a placeholder, which may be a
+ * piece of the password (`pa{ss}word`): each quoted or braced piece found in the password goes.
+ */
+function withoutPasswordPieces(message: string, secret: string | undefined): string {
+  if (!secret) return message;
+  return withoutSecret(message, secret).replace(/"([^"]+)"|\{([^}]*)\}/g, (piece, quoted?: string, braced?: string) =>
+    secret.includes(quoted ?? `{${braced}}`) ? (quoted ? `"${MASK}"` : MASK) : piece,
+  );
+}
 
 const redisUrl: ValueFormat = {
   name: 'redis-url',
