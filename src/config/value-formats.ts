@@ -1,13 +1,6 @@
 import convict from 'convict';
 import { parseUpstreamTemplate } from '../upstream/upstream-url.js';
-import {
-  MAX_LIFETIME_MS,
-  MAX_TIMER_MS,
-  MINUTE_MS,
-  SECOND_MS,
-  describeMs,
-  readDuration,
-} from './formats.js';
+import { DAY_MS, MAX_LIFETIME_MS, MAX_TIMER_MS, MINUTE_MS, SECOND_MS, readDuration } from './formats.js';
 import { MASK, urlSecret, withoutSecret } from './secrets.js';
 
 /** What {@link ValueFormat.fromEnv} answers for text the environment may not use. */
@@ -109,7 +102,8 @@ const timeout = duration({
   unreadable: 'must be a number of seconds, or a string with a unit: "500ms", "30s", "10m", "1h"',
   zero: 'must be above 0: a timeout of 0 would mean "no limit", which this setting does not offer',
   maxMs: MAX_TIMER_MS,
-  max: `must be at most ${describeMs(MAX_TIMER_MS)} (${MAX_TIMER_MS} ms, the longest timer Node.js can set)`,
+  // Days rounded down, so that the limit as written here is itself accepted.
+  max: `must be at most ${Math.floor((MAX_TIMER_MS / DAY_MS) * 10) / 10} days (${MAX_TIMER_MS} ms, the longest timer Node.js can set)`,
 });
 
 function text(name: string, accepted: string, ok: (value: string) => boolean): ValueFormat {
