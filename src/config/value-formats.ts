@@ -28,13 +28,14 @@ export interface ValueFormat {
 
 const asText = (text: string): unknown => text;
 
-const BOOLEAN_TEXT: Record<string, boolean> = { true: true, false: false, 1: true, 0: false };
+// A Map, not an object literal: "constructor" or "__proto__" must not read as something.
+const BOOLEAN_TEXT = new Map([['true', true], ['false', false], ['1', true], ['0', false]]);
 
 const strictBoolean: ValueFormat = {
   name: 'strict-boolean',
   problem: (value) =>
     typeof value === 'boolean' ? undefined : 'must be true or false: a JSON boolean, without quotes, not a number',
-  fromEnv: (text) => BOOLEAN_TEXT[text] ?? UNREADABLE,
+  fromEnv: (text) => BOOLEAN_TEXT.get(text) ?? UNREADABLE,
   envProblem: 'must be true, false, 1 or 0 (lower case)',
 };
 
@@ -42,7 +43,7 @@ const autoBoolean: ValueFormat = {
   name: 'auto-boolean',
   problem: (value) =>
     typeof value === 'boolean' || value === 'auto' ? undefined : 'must be true, false (JSON booleans, without quotes) or "auto"',
-  fromEnv: (text) => (text === 'auto' ? 'auto' : BOOLEAN_TEXT[text] ?? UNREADABLE),
+  fromEnv: (text) => (text === 'auto' ? 'auto' : BOOLEAN_TEXT.get(text) ?? UNREADABLE),
   envProblem: 'must be true, false, 1, 0 or auto (lower case)',
 };
 
@@ -56,7 +57,7 @@ function integer(name: string, min: number, max: number, accepted: string, allow
       return `must be ${accepted}${quoted}`;
     },
     fromEnv: (text) => (/^\d{1,15}$/.test(text) ? Number(text) : allowAuto && text === 'auto' ? 'auto' : UNREADABLE),
-    envProblem: `must be ${accepted}, in digits`,
+    envProblem: `must be ${accepted}, in digits only`,
   };
 }
 

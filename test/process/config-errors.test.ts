@@ -117,14 +117,18 @@ describe('node dist/main.js with a bad configuration', () => {
     expect(stderr).toContain('did you mean Listen.StickyProxyLifetime?');
   });
 
-  it('locates a JSON syntax error without echoing the single-quoted password', async () => {
+  it.each([
+    ['a single-quoted password', `"Authentication": { "Password": 'hunter2' }`, 'line 3, column 35', `"Authentication": { "Password": '***' }`],
+    ['a trailing comma after a password', `"Authentication": { "Password": "hunter2", }`, 'line 3, column 44', `"Authentication": { "Password": "***", }`],
+    ['an unterminated string holding a password', `"Authentication": { "Password": "hunter2 }`, 'line 3, column 35', `"Authentication": { "Password": "***`],
+  ])('locates a JSON syntax error, %s, without echoing it', async (_what, line, where, masked) => {
     const { stderr } = await refused((first, last) => {
       const file = writeConfig({});
-      writeFileSync(file, `{\n  "Listen": { "PortRange": { "Start": ${first}, "End": ${last} } },\n  "Authentication": { "Password": 'hunter2' }\n}\n`);
+      writeFileSync(file, `{\n  "Listen": { "PortRange": { "Start": ${first}, "End": ${last} } },\n  ${line}\n}\n`);
       return { args: ['--config', file] };
     });
-    expect(stderr).toContain('is not valid JSON: line 3, column 35');
-    expect(stderr).toContain(`"Authentication": { "Password": '***' }`);
+    expect(stderr).toContain(`is not valid JSON: ${where}`);
+    expect(stderr).toContain(`3 |   ${masked}`);
   });
 
   it('names a config file that holds an array', async () => {

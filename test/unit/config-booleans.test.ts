@@ -55,7 +55,7 @@ describe('boolean keys', () => {
       expect(read(load({ appsettings: base, env: { [env]: text } }))).toBe(value);
     });
 
-    it.each(['no', 'yes', '', 'FALSE ', 'FALSE', 'True', ' true', '2', '-1', 'on', 'off', '00'])(
+    it.each(['no', 'yes', '', 'FALSE ', 'FALSE', 'True', ' true', '2', '-1', 'on', 'off', '00', 'constructor', '__proto__'])(
       `refuses ${env}=%j, naming the variable`,
       (text) => {
         const error = refusal({ appsettings: base, env: { [env]: text } });
@@ -112,7 +112,7 @@ describe('Listen.AllowPrivateTargets', () => {
     expect(error.message).toContain('"auto"');
   });
 
-  it.each(['yes', 'AUTO', '', 'FALSE', '2'])('refuses STICKYPORT_ALLOW_PRIVATE_TARGETS=%j, naming it', (text) => {
+  it.each(['yes', 'AUTO', '', 'FALSE', '2', 'toString'])('refuses STICKYPORT_ALLOW_PRIVATE_TARGETS=%j, naming it', (text) => {
     const error = refusal({ env: { STICKYPORT_ALLOW_PRIVATE_TARGETS: text } });
     expect(error.keys).toEqual(['Listen.AllowPrivateTargets']);
     expect(error.message).toContain('environment variable STICKYPORT_ALLOW_PRIVATE_TARGETS');

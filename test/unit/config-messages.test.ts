@@ -61,7 +61,7 @@ describe('configuration messages', () => {
     const error = refusal({ env: { STICKYPORT_PORT_START: 'abc' } });
     expect(error.keys).toEqual(['Listen.PortRange.Start']);
     expect(error.message).toContain(
-      'Listen.PortRange.Start = "abc" (from environment variable STICKYPORT_PORT_START): must be a port number, an integer 1-65535, in digits',
+      'Listen.PortRange.Start = "abc" (from environment variable STICKYPORT_PORT_START): must be a port number, an integer 1-65535, in digits only',
     );
     expect(error.message).not.toContain('0 - 65535');
   });
