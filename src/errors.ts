@@ -3,7 +3,9 @@
  * where a client sees it, the HTTP `status` it is answered with.
  *
  * Codes:
- * - CONFIG_INVALID         a configuration key is missing, unknown or out of range (exit code 2)
+ * - CONFIG_INVALID         a settings file is not JSON or not an object, or a key is unknown or
+ *                          holds a value it does not accept (exit code 2); the message names
+ *                          each key, its value (secrets masked), its layer and what is accepted
  * - LISTEN_FAILED          one or more ports of the range could not be bound (exit code 1)
  * - UPSTREAM_REFUSED       502: the upstream proxy (or direct target) refused the TCP connection
  * - UPSTREAM_UNREACHABLE   502: DNS or network error on the way to the upstream
@@ -53,7 +55,10 @@ export class StickyportError extends Error {
 }
 
 export class ConfigError extends StickyportError {
-  /** Dotted names of the offending keys, e.g. `Listen.PortRange.Start`. */
+  /**
+   * Dotted names of the offending keys, e.g. `Listen.PortRange.Start`; a file's path when the
+   * file as a whole is refused; `--config` when that file does not exist.
+   */
   readonly keys: readonly string[];
 
   constructor(message: string, keys: readonly string[]) {

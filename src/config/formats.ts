@@ -34,15 +34,6 @@ export function parseDuration(value: unknown, bareUnitMs: number): number | unde
   return ms !== undefined && Number.isFinite(ms) && ms >= 0 ? Math.round(ms) : undefined;
 }
 
-/** "90 s", "10 min", "24.9 days": a duration the way a person reads it, for messages. */
-export function describeMs(ms: number): string {
-  if (ms >= DAY_MS) return `${+(ms / DAY_MS).toFixed(1)} days`;
-  if (ms >= 3_600_000) return `${+(ms / 3_600_000).toFixed(1)} h`;
-  if (ms >= MINUTE_MS) return `${+(ms / MINUTE_MS).toFixed(1)} min`;
-  if (ms >= SECOND_MS) return `${+(ms / SECOND_MS).toFixed(1)} s`;
-  return `${ms} ms`;
-}
-
 export function isLoopbackHost(host: string): boolean {
   if (host === 'localhost') return true;
   if (isIP(host) === 4) return host.startsWith('127.');

@@ -48,7 +48,7 @@ function withoutSchemaReference(settings: Record<string, unknown>): Record<strin
 
 const EXCERPT_CHARS = 100;
 
-export function describeSyntaxError(file: string, text: string): string {
+function describeSyntaxError(file: string, text: string): string {
   const found = findJsonSyntaxError(text);
   if (!found) return `config file ${file} is not valid JSON`;
   const lineStart = text.lastIndexOf('\n', found.offset - 1) + 1;

@@ -22,14 +22,14 @@ const MAX_DEPTH = 512;
 export function findJsonSyntaxError(text: string): JsonSyntaxError | undefined {
   let i = 0;
   const fail = (reason: string, at = i): never => {
-    throw new Found(at, reason);
+    throw new Found(at, at >= text.length ? `${reason}, but the file ends` : reason);
   };
   const skipSpace = (): void => {
     while (i < text.length && ' \t\n\r'.includes(text[i]!)) i++;
   };
   const expect = (char: string, reason: string): void => {
     skipSpace();
-    if (text[i] !== char) fail(i >= text.length ? `${reason}, but the file ends` : reason);
+    if (text[i] !== char) fail(reason);
     i++;
   };
 
@@ -64,7 +64,7 @@ export function findJsonSyntaxError(text: string): JsonSyntaxError | undefined {
     if (depth > MAX_DEPTH) fail(`nested more than ${MAX_DEPTH} levels deep`);
     skipSpace();
     const char = text[i];
-    if (char === undefined) fail('a value is expected, but the file ends');
+    if (char === undefined) fail('a value is expected');
     else if (char === '{') members('}', () => {
       skipSpace();
       if (text[i] !== '"') fail(text[i] === "'" ? 'a key must be in double quotes, not single quotes' : 'a key in double quotes is expected');

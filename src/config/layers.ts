@@ -58,11 +58,16 @@ export class ConfigLayers {
   private readonly origins = new Map<string, string>([...LEAVES.keys()].map((key) => [key, 'default']));
   readonly problems: ConfigProblem[] = [];
 
+  /** The layer that set `key` last: `default`, a file path, an environment variable, `--config FILE`. */
+  originOf(key: string): string | undefined {
+    return this.origins.get(key);
+  }
+
   /** A problem with `key`, naming the layer that set it and its value, masked as the key needs. */
   problemAt(key: string, text: string, value: unknown): ConfigProblem {
     const leaf = LEAVES.get(key);
     const masking: Masking = leaf?.sensitive ? leaf.masking ?? 'all' : 'none';
-    return { key, text, origin: this.origins.get(key), shown: showValue(value, masking) };
+    return { key, text, origin: this.originOf(key), shown: showValue(value, masking) };
   }
 
   /** The part of a file's `settings` that convict may load. */
@@ -81,8 +86,14 @@ export class ConfigLayers {
         const text = `unknown key${suggestion ? `; did you mean ${suggestion}?` : ''}`;
         this.problems.push({ key, text, origin });
       } else if (isLeaf(node)) {
-        accepted[name] = value;
-        this.origins.set(key, origin);
+        // Every leaf holds a scalar; an object or array (however deep) never reaches convict.
+        if (typeof value === 'object' && value !== null) {
+          const text = formatNamed(node.format).problem(value) ?? 'must not be an object';
+          this.problems.push({ ...this.problemAt(key, text, value), origin });
+        } else {
+          accepted[name] = value;
+          this.origins.set(key, origin);
+        }
       } else if (isPlainObject(value)) {
         accepted[name] = this.acceptSection(node as Section, value, key, origin);
       } else {

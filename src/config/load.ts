@@ -127,19 +127,19 @@ function crossKeyProblems(raw: Settings, layers: ConfigLayers): ConfigProblem[] 
   const problems: ConfigProblem[] = [];
   const { Start, End } = raw.Listen.PortRange;
   if (End < Start) {
-    const end = layers.problemAt('Listen.PortRange.End', '', End);
-    const start = layers.problemAt('Listen.PortRange.Start', '', Start);
+    const end = layers.originOf('Listen.PortRange.End');
+    const start = layers.originOf('Listen.PortRange.Start');
     problems.push({
       key: 'Listen.PortRange',
-      text: `End ${End} (from ${end.origin}) is below Start ${Start} (from ${start.origin}): the range is reversed`,
+      text: `End ${End} (from ${end}) is below Start ${Start} (from ${start}): the range is reversed`,
     });
   }
   const auth = raw.Authentication;
   if (auth.Required && (!auth.Username || !auth.Password)) {
-    const required = layers.problemAt('Authentication.Required', '', true);
+    const required = layers.originOf('Authentication.Required');
     problems.push(layers.problemAt(
       auth.Username ? 'Authentication.Password' : 'Authentication.Username',
-      `must be set: Authentication.Required is true (from ${required.origin}), which needs both Username and Password`,
+      `must be set: Authentication.Required is true (from ${required}), which needs both Username and Password`,
       auth.Username ? auth.Password : auth.Username,
     ));
   }

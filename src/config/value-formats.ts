@@ -1,14 +1,7 @@
 import convict from 'convict';
 import { parseUpstreamTemplate } from '../upstream/upstream-url.js';
-import {
-  MAX_LIFETIME_MS,
-  MAX_TIMER_MS,
-  MINUTE_MS,
-  SECOND_MS,
-  describeMs,
-  readDuration,
-} from './formats.js';
-import { urlSecret, withoutSecret } from './secrets.js';
+import { DAY_MS, MAX_LIFETIME_MS, MAX_TIMER_MS, MINUTE_MS, SECOND_MS, readDuration } from './formats.js';
+import { MASK, urlSecret, withoutSecret } from './secrets.js';
 
 /** What {@link ValueFormat.fromEnv} answers for text the environment may not use. */
 export const UNREADABLE: unique symbol = Symbol('unreadable');
@@ -35,13 +28,14 @@ export interface ValueFormat {
 
 const asText = (text: string): unknown => text;
 
-const BOOLEAN_TEXT: Record<string, boolean> = { true: true, false: false, 1: true, 0: false };
+// A Map, not an object literal: "constructor" or "__proto__" must not read as something.
+const BOOLEAN_TEXT = new Map([['true', true], ['false', false], ['1', true], ['0', false]]);
 
 const strictBoolean: ValueFormat = {
   name: 'strict-boolean',
   problem: (value) =>
     typeof value === 'boolean' ? undefined : 'must be true or false: a JSON boolean, without quotes, not a number',
-  fromEnv: (text) => BOOLEAN_TEXT[text] ?? UNREADABLE,
+  fromEnv: (text) => BOOLEAN_TEXT.get(text) ?? UNREADABLE,
   envProblem: 'must be true, false, 1 or 0 (lower case)',
 };
 
@@ -49,7 +43,7 @@ const autoBoolean: ValueFormat = {
   name: 'auto-boolean',
   problem: (value) =>
     typeof value === 'boolean' || value === 'auto' ? undefined : 'must be true, false (JSON booleans, without quotes) or "auto"',
-  fromEnv: (text) => (text === 'auto' ? 'auto' : BOOLEAN_TEXT[text] ?? UNREADABLE),
+  fromEnv: (text) => (text === 'auto' ? 'auto' : BOOLEAN_TEXT.get(text) ?? UNREADABLE),
   envProblem: 'must be true, false, 1, 0 or auto (lower case)',
 };
 
@@ -63,7 +57,7 @@ function integer(name: string, min: number, max: number, accepted: string, allow
       return `must be ${accepted}${quoted}`;
     },
     fromEnv: (text) => (/^\d{1,15}$/.test(text) ? Number(text) : allowAuto && text === 'auto' ? 'auto' : UNREADABLE),
-    envProblem: `must be ${accepted}, in digits`,
+    envProblem: `must be ${accepted}, in digits only`,
   };
 }
 
@@ -109,7 +103,8 @@ const timeout = duration({
   unreadable: 'must be a number of seconds, or a string with a unit: "500ms", "30s", "10m", "1h"',
   zero: 'must be above 0: a timeout of 0 would mean "no limit", which this setting does not offer',
   maxMs: MAX_TIMER_MS,
-  max: `must be at most ${describeMs(MAX_TIMER_MS)} (${MAX_TIMER_MS} ms, the longest timer Node.js can set)`,
+  // Days rounded down, so that the limit as written here is itself accepted.
+  max: `must be at most ${Math.floor((MAX_TIMER_MS / DAY_MS) * 10) / 10} days (${MAX_TIMER_MS} ms, the longest timer Node.js can set)`,
 });
 
 function text(name: string, accepted: string, ok: (value: string) => boolean): ValueFormat {
@@ -153,12 +148,22 @@ const upstreamUrl: ValueFormat = {
       parseUpstreamTemplate(value);
       return undefined;
     } catch (error) {
-      // The parser may quote a piece of the URL (a port, a placeholder): never the password.
-      return `is not a usable upstream proxy URL: ${withoutSecret((error as Error).message, urlSecret(value))}`;
+      return `is not a usable upstream proxy URL: ${withoutPasswordPieces((error as Error).message, urlSecret(value))}`;
     }
   },
   fromEnv: asText,
 };
+
+/**
+ * The parser's message may quote a piece of the URL, a port or a placeholder, which may be a
+ * piece of the password (`pa{ss}word`): each quoted or braced piece found in the password goes.
+ */
+function withoutPasswordPieces(message: string, secret: string | undefined): string {
+  if (!secret) return message;
+  return withoutSecret(message, secret).replace(/"([^"]+)"|\{([^}]*)\}/g, (piece, quoted?: string, braced?: string) =>
+    secret.includes(quoted ?? `{${braced}}`) ? (quoted ? `"${MASK}"` : MASK) : piece,
+  );
+}
 
 const redisUrl: ValueFormat = {
   name: 'redis-url',

@@ -1,0 +1,196 @@
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config/load.js';
+import { nearestKey } from '../../src/config/problems.js';
+import { ConfigError } from '../../src/errors.js';
+import { folderWith, load, refusal } from './config-fixtures.js';
+
+function refusalIn(cwd: string, env: NodeJS.ProcessEnv, configPath?: string): ConfigError {
+  try {
+    loadConfig({ cwd, env, configPath });
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    return error as ConfigError;
+  }
+  throw new Error('the configuration was accepted');
+}
+
+/** The message line about `key`. */
+function lineAbout(error: ConfigError, key: string): string {
+  const line = error.message.split('\n').find((text) => text.trimStart().startsWith(`${key} `) || text.trimStart().startsWith(`${key}:`));
+  if (!line) throw new Error(`no line about ${key} in:\n${error.message}`);
+  return line.trim();
+}
+
+describe('configuration messages', () => {
+  it('name the layer that set each bad value last: file, NODE_ENV file, environment, --config, default', () => {
+    const cwd = folderWith({
+      'appsettings.json': { Listen: { IdleTimeout: 0, HeadersTimeout: 0 }, Session: { IdLength: 0 } },
+      'appsettings.staging.json': { Listen: { HeadersTimeout: -1 }, Upstream: { ConnectTimeout: 0 } },
+      'override.json': { Session: { IdLength: 99 } },
+    });
+    const env = { NODE_ENV: 'staging', STICKYPORT_UPSTREAM_RESPONSE_TIMEOUT: '0' };
+    const error = refusalIn(cwd, env, 'override.json');
+    expect(lineAbout(error, 'Listen.IdleTimeout')).toContain(`= 0 (from ${path.join(cwd, 'appsettings.json')}): must be above 0`);
+    expect(lineAbout(error, 'Listen.HeadersTimeout')).toContain(`= -1 (from ${path.join(cwd, 'appsettings.staging.json')})`);
+    expect(lineAbout(error, 'Upstream.ResponseTimeout')).toContain('= "0" (from environment variable STICKYPORT_UPSTREAM_RESPONSE_TIMEOUT)');
+    expect(lineAbout(error, 'Session.IdLength')).toContain('= 99 (from --config override.json): must be an integer 1-64');
+    // A rule across keys names where each side came from, defaults included.
+    const open = refusal({ config: { Listen: { Host: '0.0.0.0' } } });
+    expect(lineAbout(open, 'Listen.Host')).toContain('= "0.0.0.0" (from --config override.json)');
+    const auth = refusal({ env: { STICKYPORT_AUTH_REQUIRED: 'true', STICKYPORT_AUTH_USERNAME: 'me' } });
+    expect(lineAbout(auth, 'Authentication.Password')).toBe(
+      'Authentication.Password = "" (from default): must be set: Authentication.Required is true ' +
+        '(from environment variable STICKYPORT_AUTH_REQUIRED), which needs both Username and Password',
+    );
+  });
+
+  it('are printed once per problem, one problem a line, under one heading', () => {
+    const error = refusal({ config: { Listen: { IdleTimeout: '10 min' } } });
+    expect(error.message).toBe(
+      'invalid configuration:\n' +
+        '  Listen.IdleTimeout = "10 min" (from --config override.json): ' +
+        'must be a number of seconds, or a string with a unit: "500ms", "30s", "10m", "1h"',
+    );
+    expect(error.message.match(/10 min/g)).toHaveLength(1);
+    expect(error.code).toBe('CONFIG_INVALID');
+  });
+
+  it('name the environment variable of a bad value from the environment', () => {
+    const error = refusal({ env: { STICKYPORT_PORT_START: 'abc' } });
+    expect(error.keys).toEqual(['Listen.PortRange.Start']);
+    expect(error.message).toContain(
+      'Listen.PortRange.Start = "abc" (from environment variable STICKYPORT_PORT_START): must be a port number, an integer 1-65535, in digits only',
+    );
+    expect(error.message).not.toContain('0 - 65535');
+  });
+
+  it.each([
+    ['SessionAPI.Password', { SessionAPI: { Password: 1234 } }, '1234'],
+    ['Authentication.Password', { Authentication: { Password: ['hunter2'] } }, 'hunter2'],
+    ['Upstream.Url', { Upstream: { Url: 'http://acme-{session}:hunter2@gate:77x' } }, 'hunter2'],
+    ['Upstream.Url', { Upstream: { Url: 'http://acme:p@ss:w0rd@gate:77x' } }, 'p@ss:w0rd'],
+    ['SessionStore.RedisUrl', { SessionStore: { RedisUrl: 'redis-x://:hunter2@127.0.0.1' } }, 'hunter2'],
+    ['SessionStore.RedisUrl', { SessionStore: { RedisUrl: 'http://hunter2@127.0.0.1' } }, 'hunter2'],
+  ])('mask %s in %j', (key, settings, secret) => {
+    const error = refusal({ config: settings });
+    expect(error.keys).toEqual([key]);
+    expect(lineAbout(error, key)).toContain('***');
+    expect(error.message).not.toContain(secret);
+  });
+
+  it('show an upstream URL with only its password masked, so that the rest can be checked', () => {
+    const error = refusal({ env: { STICKYPORT_UPSTREAM_URL: 'ftp://acme-{session}:hunter2@gate.example:21' } });
+    expect(lineAbout(error, 'Upstream.Url')).toBe(
+      'Upstream.Url = "ftp://acme-{session}:***@gate.example:21" (from environment variable STICKYPORT_UPSTREAM_URL): ' +
+        'is not a usable upstream proxy URL: scheme "ftp" is not supported (use http, https, socks4 or socks5)',
+    );
+  });
+
+  it('mask a password given through the environment', () => {
+    const error = refusal({ env: { STICKYPORT_AUTH_REQUIRED: '1', STICKYPORT_AUTH_PASSWORD: 'hunter2' } });
+    expect(lineAbout(error, 'Authentication.Username')).toContain('= "" (from default): must be set');
+    expect(error.message).not.toContain('hunter2');
+  });
+
+  it('never show the value of an unknown key: a mistyped Password key still holds a password', () => {
+    const error = refusal({ config: { Authentication: { Pasword: 'hunter2' } } });
+    expect(lineAbout(error, 'Authentication.Pasword')).toBe(
+      'Authentication.Pasword (from --config override.json): unknown key; did you mean Authentication.Password?',
+    );
+    expect(error.message).not.toContain('hunter2');
+  });
+
+  it.each([
+    ['Listen.StickyProxyLifeTime', 'Listen.StickyProxyLifetime'],
+    ['Listen.host', 'Listen.Host'],
+    ['listen', 'Listen'],
+    ['Listen.Hots', 'Listen.Host'],
+    ['Lisen', 'Listen'],
+    ['Session.IdLenght', 'Session.IdLength'],
+    ['Listen.IdleTimeOut', 'Listen.IdleTimeout'],
+    ['Listen.IdLength', 'Session.IdLength'],
+    ['Upstream.URL', 'Upstream.Url'],
+  ])('suggest the nearest key for %s: %s', (typo, meant) => {
+    const [section, name] = typo.split('.') as [string, string | undefined];
+    const settings = name === undefined ? { [section]: {} } : { [section]: { [name]: 1 } };
+    const error = refusal({ config: settings });
+    expect(error.keys).toContain(typo);
+    expect(lineAbout(error, typo)).toContain(`unknown key; did you mean ${meant}?`);
+  });
+
+  it('suggest nothing for a key far from every known one', () => {
+    expect(lineAbout(refusal({ config: { Listen: { Bogus: 1 } } }), 'Listen.Bogus')).toMatch(/unknown key$/);
+    expect(nearestKey('Completely.Different', ['Listen.Host', 'Session.IdLength'])).toBeUndefined();
+  });
+
+  it('prefer the same letters in another case over a nearer edit', () => {
+    expect(nearestKey('Listen.HOST', ['Listen.Hist', 'Listen.Host'])).toBe('Listen.Host');
+    expect(nearestKey('Listen.Hosts', ['Listen.Host', 'Listen.Hosting'])).toBe('Listen.Host');
+    expect(nearestKey('abcdefgh', ['abcd'])).toBeUndefined();
+  });
+
+  it('name a --config file that does not exist, and the path as given', () => {
+    const error = refusalIn(folderWith({}), {}, 'nowhere.json');
+    expect(error.keys).toEqual(['--config']);
+    expect(error.message).toMatch(/nowhere\.json does not exist \(given as --config nowhere\.json\)/);
+  });
+
+  it('name a config file that cannot be read', () => {
+    const cwd = folderWith({});
+    const error = refusalIn(cwd, {}, '.');
+    expect(error.message).toContain(`cannot read config file ${cwd}`);
+  });
+
+  it('ignore a byte-order mark that a Windows editor put before the JSON', () => {
+    const cwd = folderWith({});
+    writeFileSync(path.join(cwd, 'appsettings.json'), '\uFEFF{ "Session": { "IdLength": 12 } }');
+    expect(loadConfig({ cwd, env: {} }).session.idLength).toBe(12);
+  });
+});
+
+describe('new keys', () => {
+  it('default to 30 s headers, 4 s pool idle, "auto" connection limits and private targets on loopback', () => {
+    const config = load({});
+    expect(config.listen).toMatchObject({
+      headersTimeoutMs: 30_000,
+      maxConnectionsPerClient: 'auto',
+      maxConnectionsPerPort: 'auto',
+      allowPrivateTargets: true,
+    });
+    expect(config.upstream.poolIdleTimeoutMs).toBe(4_000);
+  });
+
+  it('read their values from files and from the environment', () => {
+    const fromFile = load({
+      config: {
+        Listen: { HeadersTimeout: '2m', MaxConnectionsPerClient: 0, MaxConnectionsPerPort: 500, AllowPrivateTargets: false },
+        Upstream: { PoolIdleTimeout: 2.5 },
+      },
+    });
+    expect(fromFile.listen).toMatchObject({
+      headersTimeoutMs: 120_000,
+      maxConnectionsPerClient: 0,
+      maxConnectionsPerPort: 500,
+      allowPrivateTargets: false,
+    });
+    expect(fromFile.upstream.poolIdleTimeoutMs).toBe(2_500);
+    const fromEnv = load({
+      env: {
+        STICKYPORT_HEADERS_TIMEOUT: '15',
+        STICKYPORT_MAX_CONNECTIONS_PER_CLIENT: '64',
+        STICKYPORT_MAX_CONNECTIONS_PER_PORT: 'auto',
+        STICKYPORT_ALLOW_PRIVATE_TARGETS: '0',
+        STICKYPORT_UPSTREAM_POOL_IDLE_TIMEOUT: '500ms',
+      },
+    });
+    expect(fromEnv.listen).toMatchObject({
+      headersTimeoutMs: 15_000,
+      maxConnectionsPerClient: 64,
+      maxConnectionsPerPort: 'auto',
+      allowPrivateTargets: false,
+    });
+    expect(fromEnv.upstream.poolIdleTimeoutMs).toBe(500);
+  });
+});
