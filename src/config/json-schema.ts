@@ -1,4 +1,5 @@
 import { MAX_LIFETIME_MS, MAX_TIMER_MS, MINUTE_MS, SECOND_MS } from './formats.js';
+import { SCHEMES } from '../upstream/upstream-url.js';
 import { schema } from './schema.js';
 import { logLevel, storeType } from './value-formats.js';
 
@@ -47,7 +48,7 @@ function formatSchema(format: unknown): JsonSchema {
     case 'id-alphabet':
       return { type: 'string', pattern: '^[A-Za-z0-9_]*$', minLength: 2, maxLength: 63 };
     case 'upstream-url':
-      return { type: 'string', pattern: '^$|^(https?|socks[45]?[ah]?)://' };
+      return { type: 'string', pattern: upstreamSchemePattern() };
     case 'redis-url':
       return { type: 'string', pattern: '^rediss?://' };
     default:
@@ -77,4 +78,14 @@ export function appsettingsJsonSchema(): JsonSchema {
     ...root,
     properties: { $schema: { type: 'string' }, ...(root.properties as object) },
   };
+}
+
+/**
+ * The schemes the upstream URL parser accepts, from its own table: the loader reads the scheme
+ * case-insensitively, a JSON Schema pattern cannot, so each letter is a class of both cases.
+ */
+function upstreamSchemePattern(): string {
+  const either = (name: string): string =>
+    [...name].map((ch) => (/[a-z]/.test(ch) ? `[${ch}${ch.toUpperCase()}]` : ch)).join('');
+  return `^$|^\\s*(?:${Object.keys(SCHEMES).map(either).join('|')})://`;
 }

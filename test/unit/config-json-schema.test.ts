@@ -47,3 +47,18 @@ describe('the JSON Schema and the loader agree', () => {
     expect(() => load({ config: settings })).not.toThrow();
   });
 });
+
+describe('upstream URL schemes', () => {
+  // Every scheme the parser knows, its near misses, and other cases of them.
+  const candidates = ['http', 'https', 'socks', 'socks4', 'socks4a', 'socks5', 'socks5h', 'HTTP', 'Socks5H', 'socks5a', 'socks4h', 'socksh', 'socks6', 'ftp', 'hTTps', 'sock5'];
+  it.each(candidates)('the JSON Schema and the loader agree on %s://', (scheme) => {
+    const settings = { Upstream: { Url: `${scheme}://u-{session}:p@gate.example:1080` } };
+    let loaderAccepts = true;
+    try {
+      load({ config: settings });
+    } catch {
+      loaderAccepts = false;
+    }
+    expect(validate(settings), `${scheme}: loader ${loaderAccepts ? 'accepts' : 'refuses'}`).toBe(loaderAccepts);
+  });
+});

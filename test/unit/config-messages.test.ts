@@ -84,7 +84,7 @@ describe('configuration messages', () => {
     const error = refusal({ env: { STICKYPORT_UPSTREAM_URL: 'ftp://acme-{session}:hunter2@gate.example:21' } });
     expect(lineAbout(error, 'Upstream.Url')).toBe(
       'Upstream.Url = "ftp://acme-{session}:***@gate.example:21" (from environment variable STICKYPORT_UPSTREAM_URL): ' +
-        'is not a usable upstream proxy URL: scheme "ftp" is not supported (use http, https, socks4 or socks5)',
+        'is not a usable upstream proxy URL: scheme "ftp" is not supported (use http, https, socks, socks4, socks4a, socks5, socks5h)',
     );
   });
 
