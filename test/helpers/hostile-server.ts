@@ -1,0 +1,98 @@
+import { once } from 'node:events';
+import net, { type AddressInfo } from 'node:net';
+
+/**
+ * What the hostile server does once it has written an answer's bytes:
+ * - `close`: half-closes (FIN) and reads nothing more on that connection;
+ * - `reset`: destroys the connection with a TCP RST;
+ * - `hold`: keeps the connection open and silent until the server closes;
+ * - `keep-alive`: reads the next request head on the same connection and answers it too.
+ */
+export type HostileAfter = 'close' | 'reset' | 'hold' | 'keep-alive';
+
+export interface HostileAnswer {
+  /** Written in order, each with its own write() call. */
+  readonly bytes: ReadonlyArray<string | Buffer>;
+  readonly after: HostileAfter;
+}
+
+export interface HostileServer {
+  readonly port: number;
+  /** `127.0.0.1:port`. */
+  readonly authority: string;
+  /** Request heads received (request line and headers, latin1), in order of arrival. */
+  readonly heads: string[];
+  /** Answers requests whose target contains `/case/<key>` (and no other character after the key) with `answer`. */
+  answer(key: string, answer: HostileAnswer): void;
+  close(): Promise<void>;
+}
+
+const CASE_TARGET = /\/case\/([\w.-]+)$/;
+const HEAD_END = '\r\n\r\n';
+
+/** The answer to a request that names no case: a well-formed 200 echoing the target, kept alive. */
+export function fineAnswer(target: string): string {
+  const body = `fine ${target}`;
+  return `HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+}
+
+/**
+ * A raw TCP server that plays any HTTP peer a test needs to be hostile: an upstream proxy (it
+ * gets absolute-URI requests) or a website (origin-form requests). It reads each request head
+ * and answers with the bytes the test chose for the case the target names (`.../case/<key>`),
+ * byte for byte, however broken. Any other target gets `fineAnswer`, so the same server also
+ * serves the health checks. Request bodies are not expected (the cases send GET and HEAD).
+ */
+export async function startHostileServer(): Promise<HostileServer> {
+  const answers = new Map<string, HostileAnswer>();
+  const heads: string[] = [];
+  const sockets = new Set<net.Socket>();
+
+  const serve = (socket: net.Socket): void => {
+    let buffered = '';
+    let done = false;
+    const onData = (chunk: Buffer): void => {
+      if (done) return;
+      buffered += chunk.toString('latin1');
+      for (let end = buffered.indexOf(HEAD_END); end >= 0 && !done; end = buffered.indexOf(HEAD_END)) {
+        const head = buffered.slice(0, end);
+        buffered = buffered.slice(end + HEAD_END.length);
+        heads.push(head);
+        const target = head.split('\r\n', 1)[0]!.split(' ')[1] ?? '';
+        const key = CASE_TARGET.exec(target)?.[1];
+        const answer = key === undefined ? undefined : answers.get(key);
+        if (!answer) {
+          socket.write(fineAnswer(target));
+          continue;
+        }
+        for (const bytes of answer.bytes) socket.write(typeof bytes === 'string' ? Buffer.from(bytes, 'latin1') : bytes);
+        if (answer.after === 'keep-alive') continue;
+        done = true;
+        if (answer.after === 'close') socket.end();
+        else if (answer.after === 'reset') socket.resetAndDestroy();
+      }
+    };
+    socket.on('data', onData);
+  };
+
+  const server = net.createServer((socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+    socket.on('error', () => socket.destroy());
+    serve(socket);
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as AddressInfo;
+  return {
+    port,
+    authority: `127.0.0.1:${port}`,
+    heads,
+    answer: (key, answer) => void answers.set(key, answer),
+    close: () =>
+      new Promise((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
