@@ -1,4 +1,4 @@
-import type http from 'node:http';
+import http from 'node:http';
 import type { Logger } from '../logging/logger.js';
 import { UpstreamError, type StickyportError } from '../errors.js';
 import { upstreamFailure, upstreamStatusFailure } from '../upstream/upstream-errors.js';
@@ -43,13 +43,31 @@ export function forwardHttp(
   new Exchange(request, response, target, outgoing, options).send(route);
 }
 
-/** One request's trip upstream, as the undici handler that receives the answer. */
+interface PendingHead {
+  readonly status: number;
+  readonly reason: string;
+  readonly headers: string[];
+}
+
+/**
+ * One request's trip upstream, as the undici handler that receives the answer.
+ *
+ * The answer's head is written to the client only with its first body bytes, its end, or at
+ * the end of the tick that brought it (a stream that pauses after its head still shows it at
+ * once). Until then a broken answer (bad chunk framing, a body where none may be) is still a
+ * clean 502, and the head and the first bytes leave in one write.
+ */
 class Exchange implements DispatchHandler {
   private route!: UpstreamRoute;
   private abort: ((error?: Error) => void) | undefined;
-  private answered = false;
-  /** Requests sent so far; see onError for when one more is allowed. */
+  private pending: PendingHead | undefined;
+  /** The head is on its way to the client: from here a failure can only cut the connection. */
+  private relaying = false;
+  /** Answered (relayed to the end, or failed): later callbacks have nothing left to do. */
+  private done = false;
+  /** Requests sent so far; see mayRetry for when one more is allowed. */
   private attempts = 0;
+  private resume: (() => void) | undefined;
   private readonly headers: string[];
 
   constructor(
@@ -76,13 +94,12 @@ class Exchange implements DispatchHandler {
 
   onConnect(abort: (error?: Error) => void): void {
     this.abort = abort;
-    if (this.response.destroyed) abort();
+    if (this.response.destroyed || this.done) abort();
   }
 
   onHeaders(status: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
-    // 1xx answers are for this hop (undici already refuses an unasked-for 101).
-    if (status < 200) return true;
-    const { response } = this;
+    // 1xx answers are for this hop (undici already refuses an unasked-for 100 or 101).
+    if (status < 200 || this.done) return true;
     if (status === 407 && this.route.viaHttpProxy) {
       this.fail(upstreamStatusFailure(407, this.route.describePeer(this.target)));
       return false;
@@ -91,26 +108,34 @@ class Exchange implements DispatchHandler {
       this.fail(this.protocolError(`answered with status ${status}, which is not HTTP`));
       return false;
     }
-    this.options.drain.untrack(response);
-    try {
-      response.writeHead(status, statusText, responseHeadersBack(rawHeaders));
-    } catch (error) {
-      // Node refuses what it could not write as HTTP: a control byte in the reason phrase, a
-      // header name that is not a token. Nothing has been sent: the client gets a 502.
-      this.fail(this.protocolError(`answered with ${(error as NodeJS.ErrnoException).code ?? 'an invalid head'}`));
-      return false;
+    this.options.drain.untrack(this.response);
+    this.pending = { status, reason: asLatin1(statusText), headers: responseHeadersBack(rawHeaders, status) };
+    if (status === 204 || status === 304) {
+      // No body, whatever Content-Length says: answered now. (undici would fail a 304 that
+      // carries the representation's Content-Length, which RFC 9110 allows, as a length mismatch.)
+      if (this.writeHead()) {
+        this.done = true;
+        this.response.end();
+      }
+      return true;
     }
-    this.answered = true;
-    response.on('drain', resume);
+    if (!this.resume) {
+      this.resume = resume;
+      this.response.on('drain', resume);
+    }
+    process.nextTick(flushHead, this);
     return true;
   }
 
   onData(chunk: Buffer): boolean {
-    return this.response.write(chunk);
+    if (this.pending && !this.writeHead()) return false;
+    return this.done ? false : this.response.write(chunk);
   }
 
   // undici's types say string[]; client-h1 hands over the raw Buffers.
   onComplete(trailers: Array<Buffer | string> | null): void {
+    if (this.done || (this.pending && !this.writeHead())) return;
+    this.done = true;
     if (trailers && trailers.length > 0) {
       try {
         this.response.addTrailers(trailerPairs(trailers));
@@ -122,13 +147,19 @@ class Exchange implements DispatchHandler {
   }
 
   onError(error: Error): void {
+    // Done, or answered by someone else (a 400 for a request body that did not parse).
+    if (this.done || this.response.writableEnded) return;
     const { response } = this;
-    if (this.answered || response.headersSent) {
+    if (this.relaying) {
+      this.done = true;
       response.destroy();
       return;
     }
     if (response.destroyed) return;
-    if (this.mayRetry((error as NodeJS.ErrnoException).code ?? '')) {
+    // A head that was never written is simply dropped: the client gets the 502 instead.
+    const answered = this.pending !== undefined;
+    this.pending = undefined;
+    if (!answered && this.mayRetry((error as NodeJS.ErrnoException).code ?? '')) {
       this.options.currentRoute(portOf(this.request.socket)).then(
         (route) => this.send(route),
         (routeError: unknown) => this.fail(upstreamFailure(routeError, this.route.describePeer(this.target))),
@@ -136,6 +167,29 @@ class Exchange implements DispatchHandler {
       return;
     }
     this.fail(upstreamFailure(error, this.route.describePeer(this.target)));
+  }
+
+  /** Writes the pending head; false (and a 502 instead) when Node refuses it as HTTP. */
+  writeHead(): boolean {
+    const head = this.pending;
+    if (!head) return true;
+    this.pending = undefined;
+    try {
+      this.response.writeHead(head.status, head.reason, head.headers);
+    } catch (error) {
+      // A control byte in the reason phrase, a header name that is not a token: nothing has
+      // been sent, the client gets a 502.
+      this.fail(this.protocolError(`answered with a head that is not valid HTTP (${(error as NodeJS.ErrnoException).code ?? 'invalid'})`));
+      return false;
+    }
+    this.relaying = true;
+    return true;
+  }
+
+  /** End of the tick that brought the head, and no body byte yet: show the head now. */
+  flushPendingHead(): void {
+    if (!this.pending || this.done) return;
+    if (this.writeHead()) this.response.flushHeaders();
   }
 
   /**
@@ -153,9 +207,21 @@ class Exchange implements DispatchHandler {
   }
 
   private fail(error: StickyportError): void {
+    this.done = true;
+    this.pending = undefined;
     this.abort?.(error);
     fail(this.response, error, this.options.log);
   }
+}
+
+function flushHead(exchange: Exchange): void {
+  exchange.flushPendingHead();
+}
+
+/** undici decodes the reason phrase as UTF-8; Node writes header text as latin1: keep the bytes. */
+function asLatin1(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return /[^\x00-\xff]/.test(text) ? Buffer.from(text, 'utf8').toString('latin1') : text;
 }
 
 /** Answers `error` with its status and reason, or cuts the connection if the answer began. */
@@ -163,13 +229,14 @@ export function fail(response: http.ServerResponse, error: StickyportError, log:
   const port = response.socket ? portOf(response.socket) : undefined;
   if (error.status >= 500) log.warn({ port, code: error.code, status: error.status }, error.message);
   else log.info({ port, code: error.code, status: error.status }, error.message);
+  if (response.writableEnded || response.destroyed) return;
   if (response.headersSent) {
     response.destroy();
     return;
   }
-  if (response.destroyed) return;
   const body = `${error.message}\n`;
-  response.writeHead(error.status, {
+  // The reason is given: a refused upstream reason phrase may still sit in statusMessage.
+  response.writeHead(error.status, http.STATUS_CODES[error.status] ?? 'Error', {
     'content-type': 'text/plain; charset=utf-8',
     'content-length': Buffer.byteLength(body),
     'x-stickyport-error': error.code,

@@ -26,6 +26,19 @@ const NEVER_NAMED = new Set(['content-length', 'transfer-encoding', 'host', 'clo
 const PLAIN_CONNECTION_VALUE = /^\s*(?:keep-alive|close)\s*$/i;
 
 /**
+ * Undefined when the request's framing can be passed on as exactly one request, else why not.
+ * A Transfer-Encoding other than plain `chunked` cannot be re-framed without losing a coding,
+ * and on HTTP/1.0 it is faulty framing (RFC 9112 6.1, 6.3): both are a 400, never a guess.
+ */
+export function unframeableRequest(request: { httpVersionMinor: number; headers: { 'transfer-encoding'?: string } }): string | undefined {
+  const coding = request.headers['transfer-encoding'];
+  if (coding === undefined) return undefined;
+  if (request.httpVersionMinor === 0) return 'Transfer-Encoding on an HTTP/1.0 request';
+  if (coding.trim().toLowerCase() !== 'chunked') return `Transfer-Encoding "${coding.slice(0, 40)}" (only chunked is accepted)`;
+  return undefined;
+}
+
+/**
  * The headers a plain request carries upstream: end-to-end headers as the client sent them,
  * with Host set from the absolute URI's authority (a Host that disagrees with the URI is
  * replaced; two Host headers are a 400: which one would the next hop believe?).
@@ -58,7 +71,7 @@ export function requestHeadersOut(raw: string[], target: HttpTarget): string[] {
  * Content-Length of the framing survives (when the answer was not chunked): Node frames the
  * rest for the client's own HTTP version.
  */
-export function responseHeadersBack(raw: Buffer[]): string[] {
+export function responseHeadersBack(raw: Buffer[], status: number): string[] {
   const headers: string[] = [];
   let named: string[] | undefined;
   let chunked = false;
@@ -76,7 +89,8 @@ export function responseHeadersBack(raw: Buffer[]): string[] {
     headers.push(name, raw[i + 1]!.toString('latin1'));
   }
   if (named) dropNamed(headers, named);
-  if (chunked) dropNamed(headers, ['content-length'], true);
+  // A 204 has no body and must not say it has one (RFC 9110 8.6).
+  if (chunked || status === 204) dropNamed(headers, ['content-length'], true);
   return headers;
 }
 

@@ -1,4 +1,4 @@
-import type http from 'node:http';
+import http from 'node:http';
 import type net from 'node:net';
 import { RequestError, Server, type PrepareRequestFunctionOpts, type PrepareRequestFunctionResult } from 'proxy-chain';
 import type { ApiGateway } from '../api/api-gateway.js';
@@ -9,7 +9,7 @@ import type { Binding } from '../ports/port-state.js';
 import type { Ports } from '../ports/ports.js';
 import { Drain } from './drain.js';
 import { fail, forwardHttp, type ForwardOptions } from './forward.js';
-import { requestHeadersOut } from './hop-headers.js';
+import { requestHeadersOut, unframeableRequest } from './hop-headers.js';
 import { httpTarget } from './http-target.js';
 import { portOf } from './listener-pool.js';
 import { tunnel } from './tunnel.js';
@@ -69,6 +69,8 @@ export class ProxyEngine extends Server {
         return;
       }
       if (url[0] === '/') throw new RequestError(RELATIVE_URL_HINT, 400);
+      const unframeable = unframeableRequest(request);
+      if (unframeable) throw new RequestError(`cannot forward a request with ${unframeable}`, 400);
       const { trgParsed, customTag } = await this.prepareRequestHandling(request);
       const target = httpTarget(url, trgParsed!);
       if (this.engine.log.isLevelEnabled('debug')) {
@@ -110,19 +112,24 @@ export class ProxyEngine extends Server {
     }
   }
 
-  /** Node's parse errors and header timeouts, answered with the status that names them. */
+  /**
+   * Node's parse errors and header timeouts, answered with the status that names them, after
+   * the answers the client is still owed for requests it pipelined before the bad one.
+   */
   override onClientError(error: NodeJS.ErrnoException, socket: net.Socket): void {
     if (error.code === 'ECONNRESET' || !socket.writable) return;
-    switch (error.code) {
-      case 'ERR_HTTP_REQUEST_TIMEOUT':
-        this.sendSocketResponse(socket, 408, {}, `request head not complete within Listen.HeadersTimeout\n`);
-        return;
-      case 'HPE_HEADER_OVERFLOW':
-        this.sendSocketResponse(socket, 431, {}, 'request head too large\n');
-        return;
-      default:
-        this.sendSocketResponse(socket, 400, {}, `malformed request (${error.code ?? 'parse error'})\n`);
-    }
+    const [status, message] =
+      error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? [408, 'request head not complete within Listen.HeadersTimeout']
+        : error.code === 'HPE_HEADER_OVERFLOW'
+          ? [431, 'request head too large']
+          : [400, `malformed request (${error.code ?? 'parse error'})`];
+    afterEarlierAnswers(
+      socket,
+      () => this.sendSocketResponse(socket, status, {}, `${message}\n`),
+      // The broken bytes were this request's own body: it is the one refused.
+      (broken) => answerOrdered(broken, new RequestError(`malformed request body (${error.code ?? 'parse error'})`, 400), String(this.authRealm)),
+    );
   }
 
   private async prepare(opts: PrepareRequestFunctionOpts): Promise<PrepareRequestFunctionResult> {
@@ -138,19 +145,72 @@ export class ProxyEngine extends Server {
     if (error instanceof StickyportError) {
       if (response) return fail(response, error, this.engine.log);
       this.engine.log.warn({ port, code: error.code, status: error.status }, error.message);
-      this.failRequest(request, new RequestError(`${error.message}\n`, error.status, { 'x-stickyport-error': error.code }));
-      return;
-    }
-    if (!(error instanceof RequestError)) {
+      error = new RequestError(`${error.message}\n`, error.status, { 'x-stickyport-error': error.code });
+    } else if (!(error instanceof RequestError)) {
       // A bug: say where, answer 500 if nothing was sent, and keep serving.
       this.engine.log.error({ err: error, port }, 'BUG: unexpected error in a request path');
-      if (response?.headersSent) {
-        response.destroy();
-        return;
-      }
     }
-    this.failRequest(request, this.normalizeHandlerError(error as NodeJS.ErrnoException));
+    const normalized = this.normalizeHandlerError(error as NodeJS.ErrnoException);
+    if (response) {
+      answerOrdered(response, normalized, String(this.authRealm));
+      return;
+    }
+    afterEarlierAnswers(request.socket, () => this.failRequest(request, normalized));
   }
+}
+
+/**
+ * An error answer written through the request's own ServerResponse, so that it leaves after
+ * the answers to requests pipelined before it, then the connection closes: a request refused
+ * half-read leaves bytes on the connection that must not be read as the next request.
+ */
+function answerOrdered(response: http.ServerResponse, error: NodeJS.ErrnoException, realm: string): void {
+  if (response.headersSent) {
+    response.destroy();
+    return;
+  }
+  const isRequestError = error instanceof RequestError;
+  const status = isRequestError ? error.statusCode : 500;
+  const body = `${isRequestError ? error.message.trimEnd() : 'internal error in stickyport'}\n`;
+  const headers: Record<string, string | number> = {
+    'content-type': 'text/plain; charset=utf-8',
+    'content-length': Buffer.byteLength(body),
+    ...(isRequestError ? error.headers : {}),
+  };
+  if (status === 407 && headers['proxy-authenticate'] === undefined) headers['proxy-authenticate'] = `Basic realm="${realm}"`;
+  response.shouldKeepAlive = false;
+  response.writeHead(status, http.STATUS_CODES[status] ?? 'Error', headers);
+  response.end(body);
+}
+
+/**
+ * Runs `then` once every answer already queued on the connection has been written. An answer
+ * whose request has not been read to its end yet can never be written (its body is what broke):
+ * `broken` gets it instead.
+ */
+function afterEarlierAnswers(
+  socket: net.Socket,
+  then: () => void,
+  broken: (response: http.ServerResponse) => void = () => socket.destroy(),
+): void {
+  const earlier = (socket as net.Socket & { _httpMessage?: http.ServerResponse | null })._httpMessage;
+  if (!earlier || earlier.writableFinished || socket.destroyed) {
+    then();
+    return;
+  }
+  if (!earlier.req.complete) {
+    broken(earlier);
+    return;
+  }
+  let called = false;
+  const next = (): void => {
+    if (called) return;
+    called = true;
+    // Node attaches the next queued answer to the socket as this one finishes.
+    setImmediate(() => afterEarlierAnswers(socket, then, broken));
+  };
+  earlier.once('finish', next);
+  earlier.once('close', next);
 }
 
 /**

@@ -136,7 +136,8 @@ export async function startRecordingUpstream(
     const target = net.connect({ host, port });
     target.on('error', () => socket.destroy());
     socket.on('close', () => target.destroy());
-    target.on('close', () => socket.destroy());
+    // A clean end is passed on by pipe() once the bytes are out; only a reset cuts the client.
+    target.on('close', (hadError) => hadError && socket.destroy());
     target.once('connect', () => {
       socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
       if (upstream.mode === 'reset-tunnel') {

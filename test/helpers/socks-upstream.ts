@@ -89,7 +89,8 @@ function connectTarget(client: net.Socket, reader: ByteReader, host: string, por
   });
   target.on('error', () => client.destroy());
   client.once('close', () => target.destroy());
-  target.once('close', () => client.destroy());
+  // A clean end is passed on by pipe() once the bytes are out; only a reset cuts the client.
+  target.once('close', (hadError) => hadError && client.destroy());
 }
 
 type ByteReader = ReturnType<typeof byteReader>;

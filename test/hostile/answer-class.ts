@@ -70,7 +70,7 @@ export function describeHostileAnswers(routeName: string, start: () => Promise<H
 
     it('bytes an upstream sends after an answer never become the answer to a later request', async () => {
       const failures: string[] = [];
-      for (const [i, { name, answer, method, status, body }] of LINGERING.entries()) {
+      for (const [i, { name, answer, method, status, body, sameWrite }] of LINGERING.entries()) {
         // A new session, with one pooled upstream connection that the case then reuses (a
         // reused connection is where late bytes wait): no case sees what an earlier one left.
         await apiJson(route.proxy.ports[0]!, '/session/reset');
@@ -78,8 +78,10 @@ export function describeHostileAnswers(routeName: string, start: () => Promise<H
         const warmed = await warm.exchange(requestBytes('GET', `http://${route.hostile.authority}/fine/warm-${i}`, route.hostile.authority), 'GET', DEADLINE_MS);
         warm.destroy();
         if (!isFine(warmed, `warm-${i}`)) failures.push(`${name}: the warm-up request got ${describeAnswer(warmed)}`);
-        const problem = await lingeringCase(route, `lingering-${i}`, answer, method, { status, body });
+        const problem = await lingeringCase(route, `lingering-${i}`, answer, method, { status, body }, sameWrite);
         if (problem) failures.push(`${name}: ${problem}`);
+        // A connection the server desynchronised goes with its session (see lingeringCase).
+        if (!sameWrite) await apiJson(route.proxy.ports[0]!, '/session/reset');
         failures.push(...(await portsThatStopped(route)));
       }
       expect(failures).toEqual([]);
@@ -185,7 +187,7 @@ const SMUGGLED_LENGTH = `Content-Length: ${SMUGGLED_ANSWER.length}\r\n\r\n`;
  * Answers followed by a complete second answer on a connection the upstream keeps open: in the
  * same write, or in a write of its own (it may then reach the proxy after the first answer ended).
  */
-const LINGERING: ReadonlyArray<{ name: string; answer: HostileAnswer; method: 'GET' | 'HEAD'; status: number; body: string }> = [
+const LINGERING: ReadonlyArray<{ name: string; answer: HostileAnswer; method: 'GET' | 'HEAD'; status: number; body: string; sameWrite: boolean }> = [
   { name: 'a Content-Length body', head: `${OK}Content-Length: 10\r\n\r\n${BODY}`, method: 'GET' as const, status: 200, body: BODY },
   { name: 'Content-Length: 0', head: `${OK}Content-Length: 0\r\n\r\n`, method: 'GET' as const, status: 200, body: '' },
   { name: 'a chunked body', head: `${OK}Transfer-Encoding: chunked\r\n\r\na\r\n${BODY}\r\n0\r\n\r\n`, method: 'GET' as const, status: 200, body: BODY },
@@ -193,13 +195,20 @@ const LINGERING: ReadonlyArray<{ name: string; answer: HostileAnswer; method: 'G
   { name: 'a 304 with a Content-Length', head: `HTTP/1.1 304 Not Modified\r\n${SMUGGLED_LENGTH}`, method: 'GET' as const, status: 304, body: '' },
   { name: 'an answer to HEAD with a Content-Length', head: `${OK}${SMUGGLED_LENGTH}`, method: 'HEAD' as const, status: 200, body: '' },
 ].flatMap(({ head, ...rest }) => [
-  { ...rest, name: `${rest.name}, a second answer in the same write`, answer: { bytes: [`${head}${SMUGGLED_ANSWER}`], after: 'keep-alive' as const } },
-  { ...rest, name: `${rest.name}, a second answer in a write of its own`, answer: { bytes: [head, SMUGGLED_ANSWER], after: 'keep-alive' as const } },
+  { ...rest, name: `${rest.name}, a second answer in the same write`, answer: { bytes: [`${head}${SMUGGLED_ANSWER}`], after: 'keep-alive' as const }, sameWrite: true },
+  { ...rest, name: `${rest.name}, a second answer in a write of its own`, answer: { bytes: [head, SMUGGLED_ANSWER], after: 'keep-alive' as const }, sameWrite: false },
 ]);
 
 /**
  * One lingering case, alone on the port: the first answer is relayed (or refused), then the
  * same client connection and a new one each get their own answer, never the smuggled one.
+ *
+ * When the second answer comes in a write of its own, it may reach the proxy after the proxy
+ * has sent the next request on that pooled connection: it is then, to any HTTP/1.1 client
+ * (undici, Squid, a browser), the server's answer to that request, and nothing can tell it
+ * apart. The harm stays with the one server that sent it (each session has its own pool, each
+ * target its own connections on the direct route), so for those only the first answer, the
+ * process and the other ports are checked.
  */
 async function lingeringCase(
   route: HostileRoute,
@@ -207,6 +216,7 @@ async function lingeringCase(
   answer: HostileAnswer,
   method: string,
   expected: { status: number; body: string },
+  sameWrite: boolean,
 ): Promise<string | undefined> {
   const { hostile, proxy } = route;
   hostile.answer(key, answer);
@@ -218,6 +228,7 @@ async function lingeringCase(
     if (!refused && !relayed) {
       return `the first request got ${describeAnswer(got)}, expected ${expected.status} ${JSON.stringify(expected.body)} or a 502`;
     }
+    if (!sameWrite) return undefined;
     if (!first.closed) {
       const problem = await nextAnswerIsOwn(first, route, `${key}-same`, 'the first answer');
       if (problem) return problem;
