@@ -1,4 +1,5 @@
 import http from 'node:http';
+import type net from 'node:net';
 import type { Logger } from '../logging/logger.js';
 import { UpstreamError, type StickyportError } from '../errors.js';
 import { upstreamFailure, upstreamStatusFailure } from '../upstream/upstream-errors.js';
@@ -6,6 +7,7 @@ import type { DispatchHandler, HttpTarget, OutgoingRequest, UpstreamRoute } from
 import type { Drain } from './drain.js';
 import { responseHeadersBack, trailerPairs } from './hop-headers.js';
 import { portOf } from './listener-pool.js';
+import { joinSockets } from './tunnel.js';
 
 export interface ForwardOptions {
   readonly log: Logger;
@@ -15,6 +17,8 @@ export interface ForwardOptions {
    * first attempt used, which a rotation may have retired in between.
    */
   readonly currentRoute: (port: number) => Promise<UpstreamRoute>;
+  /** Listen.IdleTimeout, for a WebSocket once switched. */
+  readonly idleTimeoutMs: number;
 }
 
 // RFC 9110 9.2.2; only these are resent after a connection broke before any answer byte.
@@ -169,6 +173,25 @@ class Exchange implements DispatchHandler {
     this.fail(upstreamFailure(error, this.route.describePeer(this.target)));
   }
 
+  /** The upstream switched protocols (a WebSocket): pass its 101 on and join the two sockets. */
+  onUpgrade(status: number, rawHeaders: Buffer[], upstream: net.Socket): void {
+    const client = this.response.socket;
+    if (this.done || !client || client.destroyed) {
+      upstream.destroy();
+      return;
+    }
+    this.done = true;
+    this.options.drain.untrack(this.response);
+    const head = switchingHead(status, rawHeaders);
+    if (head === undefined) {
+      upstream.destroy();
+      fail(this.response, this.protocolError('answered the upgrade with a head that is not valid HTTP'), this.options.log);
+      return;
+    }
+    client.write(head);
+    joinSockets(client, upstream, this.options.idleTimeoutMs);
+  }
+
   /** Writes the pending head; false (and a 502 instead) when Node refuses it as HTTP. */
   writeHead(): boolean {
     const head = this.pending;
@@ -212,6 +235,25 @@ class Exchange implements DispatchHandler {
     this.abort?.(error);
     fail(this.response, error, this.options.log);
   }
+}
+
+// What may stand in a header line we write ourselves: no CR, LF or NUL.
+const UNSAFE_HEAD_TEXT = /[\r\n\0]/;
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+/** The 101 head as the client gets it, or undefined when a header could not be written safely. */
+function switchingHead(status: number, rawHeaders: Buffer[]): string | undefined {
+  let head = `HTTP/1.1 ${status} Switching Protocols\r\n`;
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i]!.toString('latin1');
+    const value = rawHeaders[i + 1]!.toString('latin1');
+    if (!TOKEN.test(name) || UNSAFE_HEAD_TEXT.test(value)) return undefined;
+    const lower = name.toLowerCase();
+    // Connection and Upgrade are what a 101 is about; the other hop-by-hop headers stop here.
+    if (lower === 'keep-alive' || lower === 'proxy-connection' || lower.startsWith('proxy-') || lower === 'transfer-encoding') continue;
+    head += `${name}: ${value}\r\n`;
+  }
+  return `${head}\r\n`;
 }
 
 function flushHead(exchange: Exchange): void {

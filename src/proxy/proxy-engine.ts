@@ -48,9 +48,13 @@ export class ProxyEngine extends Server {
     this.forwarding = {
       log: engine.log,
       drain: this.drain,
+      idleTimeoutMs: engine.idleTimeoutMs,
       currentRoute: async (port) => (await engine.ports.get(port).current()).route,
     };
     armServerTimers(this.server, engine);
+    this.server.on('upgrade', (request: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
+      void this.onUpgrade(request, socket, head);
+    });
   }
 
   /** Hands an accepted connection (from any port's listener) to the HTTP parser. */
@@ -82,6 +86,39 @@ export class ProxyEngine extends Server {
         body: hasBody(request) ? request : null,
       };
       forwardHttp(request, response, target, (customTag as Binding).route, outgoing, this.forwarding);
+    } catch (error) {
+      this.answerError(request, response, error);
+    }
+  }
+
+  /**
+   * A request asking to switch protocols (a WebSocket, `ws://` through the proxy): forwarded as
+   * an upgrade through the port's session; after a 101 the two sockets are joined, and the
+   * connection is bound to the session like a tunnel, so a rotation closes it.
+   */
+  async onUpgrade(request: http.IncomingMessage, socket: net.Socket, head: Buffer): Promise<void> {
+    // Node hands the socket over with no response object: make one, for ordered error answers.
+    const response = new http.ServerResponse(request);
+    response.shouldKeepAlive = false;
+    response.assignSocket(socket);
+    response.once('finish', () => socket.end());
+    try {
+      if (socket.timeout) socket.setTimeout(0);
+      if (head.length > 0) socket.unshift(head);
+      const url = request.url!;
+      if (url[0] === '/' || this.engine.api?.match(url) !== undefined) throw new RequestError(RELATIVE_URL_HINT, 400);
+      const { trgParsed, customTag } = await this.prepareRequestHandling(request);
+      const target = httpTarget(url, trgParsed!);
+      const state = this.engine.ports.get(portOf(socket));
+      let binding = customTag as Binding;
+      while (!state.bindTunnel(binding, socket)) binding = await state.current();
+      const outgoing = {
+        method: request.method!,
+        headers: requestHeadersOut(request.rawHeaders, target),
+        body: null,
+        upgrade: request.headers.upgrade!,
+      };
+      forwardHttp(request, response, target, binding.route, outgoing, this.forwarding);
     } catch (error) {
       this.answerError(request, response, error);
     }

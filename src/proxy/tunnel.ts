@@ -68,3 +68,19 @@ function relayToClient(reads: UpstreamReads, client: net.Socket): void {
     return false;
   });
 }
+
+/**
+ * Joins a client socket to an upstream socket both ways (a WebSocket after its 101): FIN is
+ * passed on each way, an error or reset on either side takes the other down.
+ */
+export function joinSockets(client: net.Socket, upstream: net.Socket, idleTimeoutMs: number): void {
+  client.setTimeout(idleTimeoutMs);
+  upstream.on('error', () => client.destroy());
+  client.on('error', () => upstream.destroy());
+  client.once('close', () => upstream.destroy());
+  upstream.once('close', () => {
+    if (!client.writableEnded) client.destroy();
+  });
+  client.pipe(upstream);
+  upstream.pipe(client);
+}

@@ -34,7 +34,7 @@ export class DirectRoute implements UpstreamRoute {
       return;
     }
     const origin = `http://${hostForUrl(target.hostname)}:${target.port}`;
-    this.agent.dispatch({ origin, method: request.method, path: target.path, headers: request.headers, body: request.body }, handler);
+    this.agent.dispatch({ origin, method: request.method, path: target.path, headers: request.headers, body: request.body, upgrade: request.upgrade }, handler);
   }
 
   openTunnel(hostname: string, port: number): Promise<OpenTunnel> {

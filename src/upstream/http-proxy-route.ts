@@ -36,7 +36,7 @@ export class HttpProxyRoute implements UpstreamRoute {
   dispatch(target: HttpTarget, request: OutgoingRequest, handler: DispatchHandler): void {
     const { headers } = request;
     if (this.authorization) headers.push('proxy-authorization', this.authorization);
-    this.pool.dispatch({ method: request.method, path: target.absoluteUrl, headers, body: request.body }, handler);
+    this.pool.dispatch({ method: request.method, path: target.absoluteUrl, headers, body: request.body, upgrade: request.upgrade }, handler);
   }
 
   async openTunnel(hostname: string, port: number): Promise<OpenTunnel> {

@@ -21,6 +21,8 @@ export interface OutgoingRequest {
   readonly headers: string[];
   /** The client's request body, or null when it sent none. */
   readonly body: Readable | null;
+  /** The protocol a client asks to switch to (`websocket`): the request goes out as an upgrade. */
+  readonly upgrade?: string;
 }
 
 /** An upstream connection ready to carry a tunnel; what it already sent is held in `reads`. */

@@ -52,7 +52,7 @@ export class SocksRoute implements UpstreamRoute {
 
   dispatch(target: HttpTarget, request: OutgoingRequest, handler: DispatchHandler): void {
     const origin = `http://${target.hostname.includes(':') ? `[${target.hostname}]` : target.hostname}:${target.port}`;
-    this.agent.dispatch({ origin, method: request.method, path: target.path, headers: request.headers, body: request.body }, handler);
+    this.agent.dispatch({ origin, method: request.method, path: target.path, headers: request.headers, body: request.body, upgrade: request.upgrade }, handler);
   }
 
   async openTunnel(hostname: string, port: number): Promise<OpenTunnel> {

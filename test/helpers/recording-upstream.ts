@@ -7,7 +7,7 @@ import net, { type AddressInfo } from 'node:net';
 export type UpstreamMode = 'ok' | 'reset' | 'stall' | '407' | '503' | 'reset-tunnel';
 
 export interface SeenRequest {
-  readonly kind: 'http' | 'connect';
+  readonly kind: 'http' | 'connect' | 'upgrade';
   readonly username: string;
   readonly password: string;
   /** Session id parsed from `customer-<name>-session-<id>`, if the user name has one. */
@@ -149,6 +149,30 @@ export async function startRecordingUpstream(
       socket.pipe(target);
       target.pipe(socket);
     });
+  });
+
+  // A WebSocket (or any upgrade) sent as an absolute-URI request: passed on to the target in
+  // origin form, then the bytes both ways.
+  server.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
+    const ok = record(req, 'upgrade');
+    socket.on('error', () => socket.destroy());
+    if (!ok) {
+      socket.end('HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm="provider"\r\nContent-Length: 0\r\n\r\n');
+      return;
+    }
+    const target = new URL(req.url!);
+    const out = net.connect({ host: target.hostname, port: Number(target.port || 80) });
+    out.on('error', () => socket.destroy());
+    socket.on('close', () => out.destroy());
+    out.on('close', (hadError) => hadError && socket.destroy());
+    let lines = `${req.method} ${target.pathname}${target.search} HTTP/1.1\r\n`;
+    for (let i = 0; i < req.rawHeaders.length; i += 2) {
+      if (!/^proxy-/i.test(req.rawHeaders[i]!)) lines += `${req.rawHeaders[i]}: ${req.rawHeaders[i + 1]}\r\n`;
+    }
+    out.write(`${lines}\r\n`);
+    if (head.length > 0) out.write(head);
+    socket.pipe(out);
+    out.pipe(socket);
   });
 
   server.listen(0, '127.0.0.1');
