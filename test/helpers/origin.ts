@@ -16,6 +16,11 @@ export interface Origin {
  *   GET /bytes/N     -> N bytes of a repeating pattern
  *   POST /echo       -> the request body
  *   GET /delay/MS    -> "late", after MS milliseconds
+ *   GET /chunked     -> "hello world" in two chunks, no Content-Length
+ *   GET /hop         -> "hop", with hop-by-hop headers that must not reach a proxy's client
+ *   GET /trailers    -> "body" chunked, with the trailer X-Checksum: abc
+ *   GET /etag        -> "tagged" with ETag "v1"; 304 (with Content-Length) when If-None-Match matches
+ *   POST /count      -> the number of body bytes received, read with pauses (backpressure)
  */
 export async function startOrigin(): Promise<Origin> {
   const requests: Origin['requests'] = [];
@@ -42,6 +47,41 @@ export async function startOrigin(): Promise<Origin> {
         res.end();
       };
       pump();
+    } else if (path === '/chunked') {
+      res.write('hello ');
+      setImmediate(() => res.end('world'));
+    } else if (path === '/hop') {
+      res.writeHead(200, {
+        connection: 'keep-alive, X-Hop-Named',
+        'x-hop-named': 'must go',
+        'keep-alive': 'timeout=97',
+        'proxy-authenticate': 'Basic realm="origin"',
+        'x-end-to-end': 'stays',
+        'content-length': 3,
+      });
+      res.end('hop');
+    } else if (path === '/trailers') {
+      res.writeHead(200, { trailer: 'X-Checksum' });
+      res.write('bo');
+      res.addTrailers({ 'x-checksum': 'abc' });
+      res.end('dy');
+    } else if (path === '/etag') {
+      if (req.headers['if-none-match'] === '"v1"') {
+        res.writeHead(304, { etag: '"v1"', 'content-length': 6 });
+        res.end();
+      } else {
+        res.writeHead(200, { etag: '"v1"', 'content-length': 6 });
+        res.end('tagged');
+      }
+    } else if (path === '/count') {
+      let count = 0;
+      req.on('data', (chunk: Buffer) => {
+        count += chunk.length;
+        // A slow reader: the sender must wait, not buffer.
+        req.pause();
+        setTimeout(() => req.resume(), 1);
+      });
+      req.on('end', () => res.end(String(count)));
     } else if (path.startsWith('/delay/')) {
       setTimeout(() => res.end('late'), Number(path.slice('/delay/'.length))).unref();
     } else if (path === '/echo') {

@@ -102,14 +102,21 @@ export async function startRecordingUpstream(
       return;
     }
     const target = new URL(req.url!);
+    // The path as the proxy sent it, byte for byte (URL would normalise /a/../b and \\).
+    const rawPath = req.url!.replace(/^[a-z]+:\/\/[^/?]*/i, '') || '/';
     const headers = { ...req.headers };
     delete headers['proxy-authorization'];
     delete headers['proxy-connection'];
     const out = http.request(
-      { host: target.hostname, port: target.port || 80, path: target.pathname + target.search, method: req.method, headers, agent: toOrigin },
+      { host: target.hostname, port: target.port || 80, path: rawPath.startsWith('?') ? `/${rawPath}` : rawPath, method: req.method, headers, agent: toOrigin },
       (answer) => {
         res.writeHead(answer.statusCode!, answer.headers);
-        answer.pipe(res);
+        // Trailers are passed on too: pipe() alone would drop them.
+        answer.pipe(res, { end: false });
+        answer.on('end', () => {
+          if (answer.rawTrailers.length > 0) res.addTrailers(answer.trailers as Record<string, string>);
+          res.end();
+        });
       },
     );
     out.on('error', () => res.destroy());
