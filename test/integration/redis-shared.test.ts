@@ -1,4 +1,6 @@
 import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import net from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { request } from '../helpers/client.js';
@@ -57,6 +59,27 @@ describeRedis('two stickyport processes on one Redis', () => {
     return upstream.seen.find((entry) => entry.target.endsWith(`/${marker}`))?.session;
   }
   const api = async (host: string, port: number, action: string) => JSON.parse((await request(port, `http://portmapper/session/${action}`, { host })).body);
+  /** Opens a CONNECT tunnel to the origin through `host`:`port`; resolves once it is established. */
+  async function tunnelVia(host: string, port: number): Promise<net.Socket> {
+    const socket = net.connect(port, host);
+    await once(socket, 'connect');
+    socket.write(`CONNECT 127.0.0.1:${origin.port} HTTP/1.1\r\nHost: x\r\n\r\n`);
+    const [chunk] = (await once(socket, 'data')) as [Buffer];
+    expect(chunk.toString('latin1', 0, 12)).toBe('HTTP/1.1 200');
+    return socket;
+  }
+
+  /** A rotation on A closes B's tunnel for the port within 1 s, with no request through B. */
+  async function rotationReaches(port: number): Promise<void> {
+    const tunnel = await tunnelVia(HOST_B, port);
+    const closedAt = once(tunnel, 'close').then(() => performance.now());
+    await api(HOST_A, port, 'new');
+    const answeredAt = performance.now();
+    const closedWithin = (await Promise.race([closedAt, delay(1_500).then(() => Infinity)])) - answeredAt;
+    tunnel.destroy();
+    expect(closedWithin).toBeLessThan(1_000);
+  }
+
   const logged = (host: string, msg: string) => instances.get(host)!.stdout.filter((line) => JSON.parse(line).msg === msg);
 
   it('both instances use the same session for a port, and each sees the other\'s reset and new on its next request (Redis)', async () => {
@@ -74,6 +97,11 @@ describeRedis('two stickyport processes on one Redis', () => {
     expect(renewed).not.toBe(afterReset);
     expect(await sessionVia(HOST_A, port)).toBe(renewed);
     expect((await api(HOST_A, port, '')).session_id).toBe(renewed);
+  });
+
+  it("a rotation on one instance closes the other's tunnels for that port within 1 s, with no request (Redis)", async () => {
+    await rotationReaches(start);
+    await rotationReaches(start);
   });
 
   it('many concurrent first requests on a fresh port, through both instances, end with one session (Redis)', async () => {
@@ -120,6 +148,8 @@ describeRedis('two stickyport processes on one Redis', () => {
     expect(await sessionVia(HOST_A, known)).toBe(before);
     expect(await sessionVia(HOST_B, known)).toBe(before);
     for (const host of [HOST_A, HOST_B]) expect(logged(host, RECOVERED)).toHaveLength(1);
+    // The change subscriber came back with Redis.
+    await rotationReaches(known);
 
     const exits = await Promise.all([...instances.values()].map((proc) => proc.stop('SIGTERM')));
     expect(exits).toEqual([0, 0]);
