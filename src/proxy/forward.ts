@@ -188,6 +188,12 @@ class Exchange implements DispatchHandler {
       fail(this.response, this.protocolError('answered the upgrade with a head that is not valid HTTP'), this.options.log);
       return;
     }
+    if (this.outgoing.switched && !this.outgoing.switched()) {
+      // The session rotated while the upgrade was on its way: that identity is gone.
+      upstream.destroy();
+      client.destroy();
+      return;
+    }
     client.write(head);
     joinSockets(client, upstream, this.options.idleTimeoutMs);
   }

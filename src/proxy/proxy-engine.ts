@@ -109,14 +109,15 @@ export class ProxyEngine extends Server {
       if (url[0] === '/' || this.engine.api?.match(url) !== undefined) throw new RequestError(RELATIVE_URL_HINT, 400);
       const { trgParsed, customTag } = await this.prepareRequestHandling(request);
       const target = httpTarget(url, trgParsed!);
+      const binding = customTag as Binding;
       const state = this.engine.ports.get(portOf(socket));
-      let binding = customTag as Binding;
-      while (!state.bindTunnel(binding, socket)) binding = await state.current();
       const outgoing = {
         method: request.method!,
         headers: requestHeadersOut(request.rawHeaders, target),
         body: null,
         upgrade: request.headers.upgrade!,
+        // Bound when switched; a rotation that landed meanwhile closes it straight away.
+        switched: () => state.bindTunnel(binding, socket),
       };
       forwardHttp(request, response, target, binding.route, outgoing, this.forwarding);
     } catch (error) {
@@ -128,10 +129,10 @@ export class ProxyEngine extends Server {
     try {
       // Opening the tunnel may take up to Upstream.ConnectTimeout; the tunnel re-arms the idle timer.
       if (socket.timeout) socket.setTimeout(0);
-      const hostname = unbracket(request.url!.slice(0, request.url!.lastIndexOf(':')));
-      if (this.engine.api?.isApiHost(hostname)) {
+      const apiHost = unbracket(request.url!.slice(0, request.url!.lastIndexOf(':')));
+      if (this.engine.api?.isApiHost(apiHost)) {
         throw new RequestError(
-          `the session API answers plain HTTP only: GET http://${hostname}/session/ through this port`,
+          `the session API answers plain HTTP only: GET http://${apiHost}/session/ through this port`,
           400,
         );
       }
@@ -140,10 +141,21 @@ export class ProxyEngine extends Server {
         this.engine.log.debug({ port: portOf(socket), method: 'CONNECT', host: request.url }, 'request');
       }
       const state = this.engine.ports.get(portOf(socket));
+      const hostname = unbracket(trgParsed!.hostname);
+      const port = Number(trgParsed!.port);
       let binding = customTag as Binding;
-      // A rotation may have retired the session while the request was being prepared.
-      while (!state.bindTunnel(binding, socket)) binding = await state.current();
-      await tunnel(socket, head, unbracket(trgParsed!.hostname), Number(trgParsed!.port), binding.route, this.engine.idleTimeoutMs);
+      for (;;) {
+        const opened = await binding.route.openTunnel(hostname, port);
+        // Bound once open: a rotation that landed while the upstream side was opening sends the
+        // tunnel out again on the new session instead of cutting a client that got no answer.
+        if (state.bindTunnel(binding, socket)) {
+          await tunnel(socket, head, opened, this.engine.idleTimeoutMs);
+          return;
+        }
+        opened.reads.socket.destroy();
+        if (socket.destroyed) return;
+        binding = await state.current();
+      }
     } catch (error) {
       this.answerError(request, undefined, error);
     }

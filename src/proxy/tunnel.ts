@@ -1,26 +1,18 @@
 import { once } from 'node:events';
 import type http from 'node:http';
 import type net from 'node:net';
-import type { UpstreamRoute } from '../upstream/route.js';
+import type { OpenTunnel } from '../upstream/route.js';
 import type { UpstreamReads } from '../upstream/upstream-reads.js';
 
 const ESTABLISHED = Buffer.from('HTTP/1.1 200 Connection Established\r\n\r\n');
 
 /**
- * Carries a client's CONNECT tunnel through the route once the upstream side is open. Each
- * side's FIN is passed on (a client that sends its request and then FIN still gets the whole
- * answer); an error or reset on either side takes the other down, so no half-dead pair is
- * left behind. Rejects with the UpstreamError to answer when the upstream side cannot be opened.
+ * Carries a client's CONNECT tunnel over an upstream side already open. Each side's FIN is
+ * passed on (a client that sends its request and then FIN still gets the whole answer); an
+ * error or reset on either side takes the other down, so no half-dead pair is left behind.
  */
-export async function tunnel(
-  client: net.Socket,
-  head: Buffer,
-  hostname: string,
-  port: number,
-  route: UpstreamRoute,
-  idleTimeoutMs: number,
-): Promise<void> {
-  const { reads } = await route.openTunnel(hostname, port);
+export async function tunnel(client: net.Socket, head: Buffer, opened: OpenTunnel, idleTimeoutMs: number): Promise<void> {
+  const { reads } = opened;
   const upstream = reads.socket;
   if (client.destroyed) {
     upstream.destroy();

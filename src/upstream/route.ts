@@ -23,6 +23,8 @@ export interface OutgoingRequest {
   readonly body: Readable | null;
   /** The protocol a client asks to switch to (`websocket`): the request goes out as an upgrade. */
   readonly upgrade?: string;
+  /** For an upgrade: ties the switched connection to its session; false when it rotated meanwhile. */
+  readonly switched?: () => boolean;
 }
 
 /** An upstream connection ready to carry a tunnel; what it already sent is held in `reads`. */
