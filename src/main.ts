@@ -71,6 +71,11 @@ async function main(): Promise<void> {
   };
   process.once('SIGINT', shutdown);
   process.once('SIGTERM', shutdown);
+  // The last line of defence: every request path catches its own errors (and logs them with
+  // the port as bugs), so reaching here is a bug too. One bad request must not take every
+  // port down: log it and keep serving.
+  process.on('uncaughtException', (error) => log.error({ err: error }, 'BUG: uncaught exception; still serving'));
+  process.on('unhandledRejection', (reason) => log.error({ err: reason }, 'BUG: unhandled rejection; still serving'));
 }
 
 main().catch((error: unknown) => {
