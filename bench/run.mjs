@@ -12,7 +12,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { httpLoad, pickTool, toolVersion } from './lib/load-http.mjs';
 import { cpuMs, forkServer, memory, noiseMeter, sleep, stop, stopAll } from './lib/procs.mjs';
-import { CANDIDATES, buildTable, evaluateTargets, formatTargets, median } from './lib/report.mjs';
+import { startSquid, startTinyproxy, squidPath, tinyproxyPath } from './lib/peers.mjs';
+import { ALL_CANDIDATES, buildTable, evaluateTargets, formatTargets, median } from './lib/report.mjs';
 import { startStickyport } from './lib/stickyport.mjs';
 import { bulk, connectCycles, connectRequest, openIdle, tunnel } from './lib/tunnels.mjs';
 
@@ -65,6 +66,9 @@ const startedAt = performance.now();
 const benchPids = new Set();
 const noise = () => noiseMeter(() => benchPids);
 const say = (text) => process.stdout.write(`[${((performance.now() - startedAt) / 1000).toFixed(1).padStart(5)}s] ${text}\n`);
+
+/** The candidates of this run, in table order (Squid and tinyproxy only when installed). */
+let CANDIDATES = ALL_CANDIDATES;
 
 /** Runs `fn` for every candidate, `rounds` times, rotating the order each round. */
 async function interleaved(candidates, rounds, what, fn) {
@@ -277,7 +281,7 @@ function providerStats(provider) {
 
 function summarizeSessions(stats) {
   if (!stats) return undefined;
-  const fixed = { provideronly: 'provider', minimalhop: 'hop', bareproxychain: 'bare' };
+  const fixed = { provideronly: 'provider', minimalhop: 'hop', bareproxychain: 'bare', squid: 'squid', tinyproxy: 'tinyproxy' };
   const out = { totals: stats.totals, byCandidate: {}, stickyportSessions: 0, stickyportRequests: 0 };
   for (const [session, count] of Object.entries(stats.sessions)) {
     if (fixed[session]) out.byCandidate[fixed[session]] = count;
@@ -308,8 +312,18 @@ async function main() {
   const hop = await forkServer(lib('minimal-hop.mjs'), [String(provider.port), upstreamUser('minimalhop'), PASSWORD], { logDir, name: 'minimal-hop' });
   const bare = await forkServer(lib('bare-proxy-chain.mjs'), [`http://${upstreamUser('bareproxychain')}:${PASSWORD}@127.0.0.1:${provider.port}`], { logDir, name: 'bare-proxy-chain' });
   const sp = await startStickyport({ count: cfg.ports, providerPort: provider.port, logDir, name: 'stickyport' });
-  for (const proc of [originProc, provider, hop, bare, sp]) benchPids.add(proc.pid);
-  say(`origin :${originProc.port}, provider :${provider.port}, minimal hop :${hop.port}, bare proxy-chain :${bare.port}, stickyport :${sp.portStart}-${sp.portEnd} (pid ${sp.pid})`);
+  // The peers a user would configure instead, when Debian's packages are installed.
+  const peerArgs = (name) => ({ providerPort: provider.port, user: upstreamUser(name), password: PASSWORD, logDir });
+  const squid = squidPath ? await startSquid(peerArgs('squid')) : undefined;
+  const tinyproxy = tinyproxyPath ? await startTinyproxy(peerArgs('tinyproxy')) : undefined;
+  if (!squid) say('squid not installed (apt-get install -y squid): Squid is left out of this run');
+  if (!tinyproxy) say('tinyproxy not installed (apt-get install -y tinyproxy): tinyproxy is left out of this run');
+  const peers = [squid, tinyproxy].filter(Boolean);
+  for (const proc of [originProc, provider, hop, bare, sp, ...peers]) benchPids.add(proc.pid);
+  say(
+    `origin :${originProc.port}, provider :${provider.port}, minimal hop :${hop.port}, bare proxy-chain :${bare.port}` +
+      `${squid ? `, Squid :${squid.port}` : ''}${tinyproxy ? `, tinyproxy :${tinyproxy.port}` : ''}, stickyport :${sp.portStart}-${sp.portEnd} (pid ${sp.pid})`,
+  );
 
   const origin = { host: `127.0.0.1:${originProc.port}`, url: `http://127.0.0.1:${originProc.port}/` };
   const request = Buffer.from(`GET / HTTP/1.1\r\nHost: ${origin.host}\r\n\r\n`);
@@ -319,12 +333,15 @@ async function main() {
     hop: candidate('hop', 'minimal hop', hop.port, hop.pid),
     bare: candidate('bare', 'bare proxy-chain', bare.port, bare.pid),
     stickyport: candidate('stickyport', 'stickyport', sp.portStart, sp.pid),
+    ...(squid ? { squid: candidate('squid', 'Squid', squid.port, squid.pid) } : {}),
+    ...(tinyproxy ? { tinyproxy: candidate('tinyproxy', 'tinyproxy', tinyproxy.port, tinyproxy.pid) } : {}),
   };
+  CANDIDATES = ALL_CANDIDATES.filter((key) => candidates[key]);
   await sanityCheck(candidates, origin);
   say('sanity check passed: every candidate answers HTTP and CONNECT through the provider');
 
   const measured = await measureCandidates(candidates, provider, origin, tool);
-  for (const proc of [hop, bare, sp]) {
+  for (const proc of [hop, bare, sp, ...peers]) {
     await stop(proc.child);
     benchPids.delete(proc.pid);
   }
