@@ -1,8 +1,9 @@
 #!/usr/bin/env node
-// A/B of stickyport builds on CPU per plain-HTTP request, the steady figure (PERF.md): each
+// A/B of stickyport builds on CPU per plain-HTTP request (or, with --connect, per CONNECT
+// cycle: connect, CONNECT, one GET through the tunnel, close), the steady figure (PERF.md): each
 // build as its own process chained to the bench provider, measured in interleaved rounds under
 // the same load, optionally beside Squid. For trying a change before a full `npm run bench`.
-//   node bench/ab.mjs [--rounds=3] [--seconds=4] [--squid] DIST_MAIN_A [DIST_MAIN_B ...]
+//   node bench/ab.mjs [--rounds=3] [--seconds=4] [--squid] [--hop] [--connect] DIST_MAIN_A [DIST_MAIN_B ...]
 // e.g. cp -r dist /tmp/dist-before; (change, npm run build); node bench/ab.mjs /tmp/dist-before/main.js dist/main.js
 import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
@@ -12,12 +13,14 @@ import { httpLoad, pickTool } from './lib/load-http.mjs';
 import { startSquid, squidPath } from './lib/peers.mjs';
 import { cpuMs, forkServer, sleep, stopAll } from './lib/procs.mjs';
 import { startStickyport } from './lib/stickyport.mjs';
+import { connectCycles, connectRequest } from './lib/tunnels.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const arg = (name, fallback) => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? fallback;
 const rounds = Number(arg('rounds', 3));
 const seconds = Number(arg('seconds', 4));
 const mains = process.argv.slice(2).filter((a) => !a.startsWith('--'));
+const connectMode = process.argv.includes('--connect');
 if (mains.length === 0) mains.push(path.join(HERE, '../dist/main.js'));
 
 const logDir = mkdtempSync(path.join(os.tmpdir(), 'stickyport-ab-'));
@@ -32,24 +35,39 @@ try {
     const sp = await startStickyport({ count: 10, providerPort: provider.port, logDir, name: `ab-${i}`, taken: candidates.map((c) => [c.port, c.port + 9]) });
     candidates.push({ label: `${i}: ${main}`, port: sp.portStart, pid: sp.pid });
   }
+  if (process.argv.includes('--hop')) {
+    const hop = await forkServer(path.join(HERE, 'lib/minimal-hop.mjs'), [String(provider.port), 'customer-acme-session-hop', 'secret'], { logDir, name: 'hop' });
+    candidates.push({ label: 'minimal hop', port: hop.port, pid: hop.pid });
+  }
   if (process.argv.includes('--squid') && squidPath) {
     const squid = await startSquid({ providerPort: provider.port, user: 'customer-acme-session-squid', password: 'secret', logDir });
     candidates.push({ label: 'Squid', port: squid.port, pid: squid.pid });
   }
   const results = new Map(candidates.map((c) => [c, []]));
-  for (const c of candidates) await httpLoad(tool, { port: c.port, path: `http://${originHost}/`, host: originHost, connections: 50, durationS: 1 });
+  const connect = connectRequest(originHost);
+  const request = Buffer.from(`GET / HTTP/1.1\r\nHost: ${originHost}\r\n\r\n`);
+  // One measured window: [operations done, per second].
+  const measure = async (c, durationS) => {
+    if (connectMode) {
+      const r = await connectCycles({ port: c.port, connect, request, concurrency: 50, durationMs: durationS * 1000 });
+      return [r.cycles, r.cyclesPerS];
+    }
+    const r = await httpLoad(tool, { port: c.port, path: `http://${originHost}/`, host: originHost, connections: 50, durationS });
+    return [r.requests, r.rps];
+  };
+  for (const c of candidates) await measure(c, 1);
   for (let r = 0; r < rounds; r++) {
     for (let i = 0; i < candidates.length; i++) {
       const c = candidates[(i + r) % candidates.length];
       const before = cpuMs(c.pid);
-      const load = await httpLoad(tool, { port: c.port, path: `http://${originHost}/`, host: originHost, connections: 50, durationS: seconds });
-      const perK = ((cpuMs(c.pid) - before) / load.requests) * 1000;
-      results.get(c).push({ perK, rps: load.rps });
-      process.stdout.write(`round ${r + 1} ${c.label}: ${perK.toFixed(1)} CPU ms/1k, ${load.rps.toFixed(0)} req/s\n`);
+      const [done, perS] = await measure(c, seconds);
+      const perK = ((cpuMs(c.pid) - before) / done) * 1000;
+      results.get(c).push({ perK, perS });
+      process.stdout.write(`round ${r + 1} ${c.label}: ${perK.toFixed(1)} CPU ms/1k, ${perS.toFixed(0)}/s\n`);
       await sleep(200);
     }
   }
-  process.stdout.write('\nmedian CPU ms per 1 000 requests:\n');
+  process.stdout.write(`\nmedian CPU ms per 1 000 ${connectMode ? 'CONNECT cycles' : 'requests'}:\n`);
   for (const [c, runs] of results) {
     const sorted = runs.map((r) => r.perK).sort((a, b) => a - b);
     process.stdout.write(`  ${sorted[sorted.length >> 1].toFixed(1)}  ${c.label}\n`);
