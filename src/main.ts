@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { createApp } from './app.js';
+import { createApp, type App } from './app.js';
 import { parseCommandLine, UsageError, type Command } from './cli/args.js';
 import { startupBanner } from './cli/banner.js';
 import { checkReport, configNotes } from './cli/check.js';
@@ -8,7 +8,7 @@ import { terminalDestination } from './cli/terminal-log.js';
 import { packageVersion } from './cli/version.js';
 import { explainConfig, type ConfigReport, type LoadOptions } from './config/load.js';
 import { ConfigError, StickyportError } from './errors.js';
-import { createLogger } from './logging/logger.js';
+import { createLogger, type Logger } from './logging/logger.js';
 
 /**
  * Process entry: the only file that reads argv, handles signals and sets exit codes.
@@ -44,6 +44,29 @@ function configOrExit(options: LoadOptions): ConfigReport {
 /** The listening log line says what the banner says: on a terminal only the banner is shown. */
 const saidByBanner = (record: { msg?: string }): boolean => record.msg === 'stickyport listening';
 
+/**
+ * SIGINT and SIGTERM stop stickyport, from the moment a port may be bound: a SIGTERM sent as
+ * soon as the listening line is read must not meet node's default action. A second one does.
+ */
+function stopOnSignals(app: App, started: Promise<void>, log: Logger): void {
+  const shutdown = (signal: NodeJS.Signals): void => {
+    log.info({ signal }, 'stopping');
+    // A start that fails ends the process itself, with exit code 1.
+    started.then(async () => {
+      try {
+        await app.stop();
+      } catch (error) {
+        log.error({ err: error }, 'stop failed');
+        process.exit(1);
+      }
+      log.info('stopped');
+      process.exit(0);
+    }, () => undefined);
+  };
+  process.once('SIGINT', shutdown);
+  process.once('SIGTERM', shutdown);
+}
+
 async function start(options: LoadOptions): Promise<void> {
   const { config } = configOrExit(options);
   // A person at a terminal gets text and a summary; anything else (a pipe, a file, a log
@@ -54,8 +77,10 @@ async function start(options: LoadOptions): Promise<void> {
     log.warn('Upstream.Url has no {session} placeholder: every port shares one upstream identity');
   }
   const app = await createApp(config, { log });
+  const started = app.start();
+  stopOnSignals(app, started, log);
   try {
-    await app.start();
+    await started;
   } catch (error) {
     if (!(error instanceof StickyportError)) throw error;
     if (!terminal) log.fatal({ code: error.code }, error.message);
@@ -63,22 +88,6 @@ async function start(options: LoadOptions): Promise<void> {
     exitWith(1, `stickyport: ${error.message}\n`);
   }
   if (terminal) process.stdout.write(startupBanner(config, packageVersion()));
-
-  const shutdown = (signal: string): void => {
-    log.info({ signal }, 'stopping');
-    app.stop().then(
-      () => {
-        log.info('stopped');
-        process.exit(0);
-      },
-      (error: unknown) => {
-        log.error({ err: error }, 'stop failed');
-        process.exit(1);
-      },
-    );
-  };
-  process.once('SIGINT', shutdown);
-  process.once('SIGTERM', shutdown);
 }
 
 async function main(): Promise<void> {

@@ -81,6 +81,15 @@ describe('stickyport with flags and no file', () => {
     }
   });
 
+  it('stops with exit 0 on a SIGTERM sent the moment the listening line is read', async () => {
+    for (let round = 0; round < 3; round++) {
+      const first = await freePortRange(1);
+      const proc = run(['--ports', String(first)]);
+      await proc.waitForLine(/stickyport listening/);
+      expect(await proc.stop('SIGTERM')).toBe(0);
+    }
+  });
+
   it('lets a flag win over the environment and the --config file', async () => {
     const first = await freePortRange(1);
     const proc = run(
