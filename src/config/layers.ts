@@ -1,3 +1,4 @@
+import { configFlagNamed, flagOrigin, type FlagValue } from './flags.js';
 import { nearestKey, type ConfigProblem } from './problems.js';
 import { schema } from './schema.js';
 import { showValue, type Masking } from './secrets.js';
@@ -45,6 +46,12 @@ export function valueAt(settings: unknown, key: string): unknown {
   return key.split('.').reduce<unknown>((node, name) => (node as Settings | undefined)?.[name], settings);
 }
 
+/** How a message or `stickyport check` may show the value of `key`. */
+export function maskingOf(key: string): Masking {
+  const leaf = LEAVES.get(key);
+  return leaf?.sensitive ? leaf.masking ?? 'all' : 'none';
+}
+
 function isPlainObject(value: unknown): value is Settings {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
@@ -58,16 +65,14 @@ export class ConfigLayers {
   private readonly origins = new Map<string, string>([...LEAVES.keys()].map((key) => [key, 'default']));
   readonly problems: ConfigProblem[] = [];
 
-  /** The layer that set `key` last: `default`, a file path, an environment variable, `--config FILE`. */
+  /** The layer that set `key` last: `default`, a file path, an environment variable, `--config FILE`, `flag --ports`. */
   originOf(key: string): string | undefined {
     return this.origins.get(key);
   }
 
   /** A problem with `key`, naming the layer that set it and its value, masked as the key needs. */
   problemAt(key: string, text: string, value: unknown): ConfigProblem {
-    const leaf = LEAVES.get(key);
-    const masking: Masking = leaf?.sensitive ? leaf.masking ?? 'all' : 'none';
-    return { key, text, origin: this.originOf(key), shown: showValue(value, masking) };
+    return { key, text, origin: this.originOf(key), shown: showValue(value, maskingOf(key)) };
   }
 
   /** The part of a file's `settings` that convict may load. */
@@ -109,20 +114,43 @@ export class ConfigLayers {
     const settings: Settings = {};
     for (const [key, leaf] of LEAVES) {
       const text = leaf.env === undefined ? undefined : env[leaf.env];
-      if (text === undefined) continue;
-      const origin = `environment variable ${leaf.env}`;
-      const format = formatNamed(leaf.format);
-      const value = format.fromEnv(text);
-      if (value === UNREADABLE) {
-        this.problems.push({ ...this.problemAt(key, format.envProblem ?? 'is not readable', text), origin });
-        continue;
-      }
-      const names = key.split('.');
-      const parent = names.slice(0, -1).reduce<Settings>((node, name) => (node[name] ??= {}) as Settings, settings);
-      parent[names.at(-1)!] = value;
-      this.origins.set(key, origin);
+      if (text !== undefined) this.readText(settings, key, text, `environment variable ${leaf.env}`);
     }
     return settings;
+  }
+
+  /** Command-line flags, in order (a later one wins), read as the environment is. */
+  fromFlags(flags: readonly FlagValue[]): Settings {
+    const settings: Settings = {};
+    for (const { name, text } of flags) {
+      const flag = configFlagNamed(name);
+      if (!flag) throw new Error(`no configuration flag --${name}`);
+      const origin = flagOrigin(name);
+      const reading = flag.read(text);
+      if ('problem' in reading) {
+        // Shown as given: a value for several keys (--ports, --store) is not any one key's.
+        const shown = showValue(text, reading.masking ?? maskingOf(reading.key));
+        this.problems.push({ key: reading.key, text: reading.problem, origin, shown });
+        continue;
+      }
+      for (const [key, value] of reading.values) this.readText(settings, key, value, origin);
+    }
+    return settings;
+  }
+
+  /** Sets `key` in `settings` from text, as its format reads the environment's. */
+  private readText(settings: Settings, key: string, text: string, origin: string): void {
+    const leaf = LEAVES.get(key)!;
+    const format = formatNamed(leaf.format);
+    const value = format.fromEnv(text);
+    if (value === UNREADABLE) {
+      this.problems.push({ ...this.problemAt(key, format.envProblem ?? 'is not readable', text), origin });
+      return;
+    }
+    const names = key.split('.');
+    const parent = names.slice(0, -1).reduce<Settings>((node, name) => (node[name] ??= {}) as Settings, settings);
+    parent[names.at(-1)!] = value;
+    this.origins.set(key, origin);
   }
 
   /** Every merged value its format refuses. */

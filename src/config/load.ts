@@ -5,9 +5,11 @@ import { ConfigError } from '../errors.js';
 import { parseUpstreamTemplate, type UpstreamTemplate } from '../upstream/upstream-url.js';
 import { MINUTE_MS, SECOND_MS, isLoopbackHost, parseDuration } from './formats.js';
 import { readSettingsFile } from './json-file.js';
-import { ConfigLayers } from './layers.js';
+import type { FlagValue } from './flags.js';
+import { ConfigLayers, LEAVES, maskingOf, valueAt } from './layers.js';
 import { configErrorFor, type ConfigProblem } from './problems.js';
 import { schema } from './schema.js';
+import { showValue } from './secrets.js';
 
 export type StoreType = 'memory' | 'file' | 'redis';
 
@@ -68,30 +70,50 @@ export interface LoadOptions {
   /** Folder holding appsettings.json and appsettings.<NODE_ENV>.json. */
   readonly cwd?: string;
   readonly env?: NodeJS.ProcessEnv;
-  /** The `--config PATH` file: applied last, it must exist. */
+  /** The `--config PATH` file: applied after the environment, it must exist. */
   readonly configPath?: string;
+  /** Configuration flags from the command line (`--ports`, ...): the last layer. */
+  readonly flags?: readonly FlagValue[];
+}
+
+/** What `stickyport check` shows: the configuration, each key's value and origin, each layer. */
+export interface ConfigReport {
+  readonly config: StickyportConfig;
+  /** Every key in schema order, its value as it may be shown (secrets masked) and its layer. */
+  readonly values: ReadonlyArray<{ readonly key: string; readonly shown: string; readonly origin: string }>;
+  /** Each layer in the order applied, with what it held (or that it was not there). */
+  readonly layers: ReadonlyArray<{ readonly name: string; readonly detail: string }>;
 }
 
 /**
  * Layers, later wins: schema defaults, appsettings.json, appsettings.<NODE_ENV>.json,
- * STICKYPORT_* environment variables, then the --config file. All problems are gathered into
- * one ConfigError, each naming the key, its value (masked when secret) and the layer it came from.
+ * STICKYPORT_* environment variables, the --config file, then command-line flags. All problems
+ * are gathered into one ConfigError, each naming the key, its value (masked when secret) and
+ * the layer it came from.
  */
 export function loadConfig(options: LoadOptions = {}): StickyportConfig {
+  return explainConfig(options).config;
+}
+
+/** {@link loadConfig}, also saying where each value came from. */
+export function explainConfig(options: LoadOptions = {}): ConfigReport {
   const cwd = options.cwd ?? process.cwd();
   const env = options.env ?? process.env;
   // convict's own env handling would rank env above every file; we want --config to win.
   const settings = createSettings();
   const layers = new ConfigLayers();
   const sources: string[] = ['defaults'];
+  const report: Array<{ name: string; detail: string }> = [{ name: 'defaults', detail: 'built in' }];
 
   const layer = (file: string, origin: string, required: boolean): void => {
     if (!existsSync(file)) {
       if (required) throw new ConfigError(`config file ${file} does not exist (given as --config ${options.configPath})`, ['--config']);
+      report.push({ name: file, detail: 'not found' });
       return;
     }
     settings.load(layers.accept(readSettingsFile(file), origin));
     sources.push(file);
+    report.push({ name: origin, detail: origin === file ? 'read' : `read ${file}` });
   };
 
   const appsettings = path.join(cwd, 'appsettings.json');
@@ -101,11 +123,20 @@ export function loadConfig(options: LoadOptions = {}): StickyportConfig {
     layer(staged, staged, false);
   }
   const fromEnv = layers.fromEnvironment(env);
+  const variables = [...LEAVES.values()].flatMap((leaf) => (leaf.env !== undefined && env[leaf.env] !== undefined ? [leaf.env] : []));
+  report.push({ name: 'environment', detail: variables.length > 0 ? variables.join(', ') : 'no STICKYPORT_* variable set' });
   if (Object.keys(fromEnv).length > 0) {
     settings.load(fromEnv);
     sources.push('environment');
   }
   if (options.configPath) layer(path.resolve(cwd, options.configPath), `--config ${options.configPath}`, true);
+  const flags = options.flags ?? [];
+  const fromFlags = layers.fromFlags(flags);
+  report.push({ name: 'flags', detail: flags.length > 0 ? [...new Set(flags.map((flag) => `--${flag.name}`))].join(', ') : 'none' });
+  if (Object.keys(fromFlags).length > 0) {
+    settings.load(fromFlags);
+    sources.push('flags');
+  }
 
   const raw = settings.getProperties();
   layers.checkValues(raw);
@@ -114,7 +145,12 @@ export function loadConfig(options: LoadOptions = {}): StickyportConfig {
   if (layers.problems.length > 0) throw configErrorFor(layers.problems);
   // Our checks ran convict's formats already; this only catches a schema they do not cover.
   settings.validate({ allowed: 'strict' });
-  return Object.freeze(toConfig(raw, sources));
+  const values = [...LEAVES.keys()].map((key) => ({
+    key,
+    shown: showValue(valueAt(raw, key), maskingOf(key)),
+    origin: layers.originOf(key) ?? 'default',
+  }));
+  return { config: Object.freeze(toConfig(raw, sources)), values, layers: report };
 }
 
 function createSettings() {

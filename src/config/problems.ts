@@ -10,7 +10,7 @@ export interface ConfigProblem {
   readonly key: string;
   /** What is wrong and what would be accepted: "must be an integer 1-65535". */
   readonly text: string;
-  /** `default`, a file path, `environment variable STICKYPORT_X` or `--config FILE`. */
+  /** `default`, a file path, `environment variable STICKYPORT_X`, `--config FILE` or `flag --ports`. */
   readonly origin?: string;
   /** The value, already masked, or undefined when it is better not shown (an unknown key's). */
   readonly shown?: string;

@@ -31,6 +31,55 @@ export interface ListenerStatus {
 // Enough to bind 10 000 ports quickly without asking the kernel for all of them at once.
 const BIND_BATCH = 512;
 
+/** What each bind error means to the person starting stickyport. */
+const MEANINGS: Readonly<Record<string, string>> = {
+  EADDRINUSE: 'in use by another program',
+  EACCES: 'not permitted: ports below 1024 need root or CAP_NET_BIND_SERVICE',
+  EADDRNOTAVAIL: 'not available: the address is not one of this machine\'s (Listen.Host)',
+};
+/** Pieces of a list of ports named before "and N more". */
+const MAX_PIECES = 6;
+
+/** `10201-10203, 10207`: consecutive ports joined into ranges. */
+function portRanges(ports: readonly number[]): string[] {
+  const pieces: string[] = [];
+  for (let i = 0; i < ports.length; ) {
+    let j = i;
+    while (j + 1 < ports.length && ports[j + 1] === ports[j]! + 1) j++;
+    pieces.push(i === j ? `${ports[i]}` : `${ports[i]}-${ports[j]}`);
+    i = j + 1;
+  }
+  return pieces;
+}
+
+/**
+ * LISTEN_FAILED's message, one line however many ports failed: the ports grouped into ranges
+ * per error code, what the code means, and for ports in use a command that names the holder.
+ * `untried` are the ports not attempted once a batch had failed.
+ */
+export function describeListenFailures(host: string, failures: ReadonlyMap<number, string>, untried: readonly number[] = []): string {
+  const byCode = new Map<string, number[]>();
+  for (const [port, code] of [...failures].sort(([a], [b]) => a - b)) {
+    byCode.set(code, [...(byCode.get(code) ?? []), port]);
+  }
+  const parts = [...byCode].map(([code, ports]) => {
+    const pieces = portRanges(ports);
+    const shown = pieces.length > MAX_PIECES ? `${pieces.slice(0, MAX_PIECES).join(', ')} and ${pieces.length - MAX_PIECES} more ranges` : pieces.join(', ');
+    const meaning = MEANINGS[code];
+    return `port${ports.length > 1 ? 's' : ''} ${shown} (${code})${meaning ? ` ${ports.length > 1 ? 'are' : 'is'} ${meaning}` : ''}`;
+  });
+  let text = `cannot listen on ${host}: ${parts.join('; ')}`;
+  if (untried.length > 0) text += `; ${untried.length} more port${untried.length > 1 ? 's were' : ' was'} not tried`;
+  const busy = byCode.get('EADDRINUSE');
+  if (busy) {
+    const [first] = busy;
+    const last = busy.at(-1)!;
+    const filter = first === last ? `sport = :${first}` : `sport >= :${first} and sport <= :${last}`;
+    text += `. To see what holds ${first === last ? 'it' : 'them'}: ss -ltnp '${filter}' (or lsof -nP -iTCP:${first} -sTCP:LISTEN)`;
+  }
+  return text;
+}
+
 /**
  * One TCP listener per port of the range, all feeding one proxy engine. Keeps the open client
  * connections of each port (for status, limits and the drain).
@@ -47,27 +96,26 @@ export class ListenerPool {
 
   /** Binds every port, or none: if any port fails, the ones bound are closed and it throws. */
   async start(): Promise<void> {
-    const failures: string[] = [];
+    const failures = new Map<number, string>();
     const { ports } = this.options;
+    let tried = 0;
     for (let i = 0; i < ports.length; i += BIND_BATCH) {
       const batch = ports.slice(i, i + BIND_BATCH);
       const results = await Promise.allSettled(batch.map((port) => this.listen(port)));
+      tried += batch.length;
       results.forEach((result, index) => {
         if (result.status === 'rejected') {
           const port = batch[index]!;
           const code = (result.reason as NodeJS.ErrnoException).code ?? String(result.reason);
           this.lastErrors.set(port, code);
-          failures.push(`${port} (${code})`);
+          failures.set(port, code);
         }
       });
-      if (failures.length > 0) break;
+      if (failures.size > 0) break;
     }
-    if (failures.length > 0) {
+    if (failures.size > 0) {
       await this.closeServers();
-      throw new StickyportError(
-        'LISTEN_FAILED',
-        `cannot listen on ${this.options.host}, port${failures.length > 1 ? 's' : ''} ${failures.join(', ')}`,
-      );
+      throw new StickyportError('LISTEN_FAILED', describeListenFailures(this.options.host, failures, ports.slice(tried)));
     }
   }
 

@@ -1,0 +1,67 @@
+import path from 'node:path';
+import type { StickyportConfig } from '../config/load.js';
+import { showValue } from '../config/secrets.js';
+import { describeUpstream, hostForUrl } from '../upstream/upstream-url.js';
+
+/** The address a client on this machine reaches a listener on: 0.0.0.0 and :: are not one. */
+function reachableHost(host: string): string {
+  if (host === '0.0.0.0' || host === '') return '127.0.0.1';
+  if (host === '::' || host === '[::]') return '::1';
+  return host;
+}
+
+function describeStore(store: StickyportConfig['store'], cwd: string): string {
+  switch (store.type) {
+    case 'memory':
+      return 'memory (sessions end when stickyport stops)';
+    case 'file':
+      return `file ${path.resolve(cwd, store.path)}`;
+    case 'redis':
+      return `redis ${showValue(store.redisUrl, 'url-credentials').slice(1, -1)}, key prefix ${store.keyPrefix}`;
+  }
+}
+
+/** One command to try: the session API when it is on, else a request that shows the exit IP. */
+function exampleCommand(config: StickyportConfig): string {
+  const proxy = `http://${hostForUrl(reachableHost(config.listen.host))}:${config.listen.portStart}`;
+  const login = config.auth.required ? ` --proxy-user '${config.auth.username}:<password>'` : '';
+  const { sessionApi } = config;
+  if (!sessionApi.enabled) return `curl${login} -x ${proxy} https://api.ipify.org`;
+  // A password-protected API also accepts the proxy login; without one it needs ?pwd=.
+  const pwd = sessionApi.password && !sessionApi.publicRead && !config.auth.required ? '?pwd=<password>' : '';
+  // Quoted only when the shell would read the "?".
+  const quote = (url: string): string => (pwd ? `'${url}'` : url);
+  if (sessionApi.domain === '') return `curl${login} ${quote(`${proxy}/session/${pwd}`)}`;
+  return `curl${login} -x ${proxy} ${quote(`http://${sessionApi.domain}/session/${pwd}`)}`;
+}
+
+function describeApi(config: StickyportConfig): string {
+  const { sessionApi } = config;
+  if (!sessionApi.enabled) return 'off (--session-api turns it on)';
+  const where = sessionApi.domain === '' ? '/session/ on each port itself' : `http://${sessionApi.domain}/session/ through any port`;
+  return `${where}${sessionApi.password ? ', password protected' : ''}`;
+}
+
+/**
+ * The start-up summary for a person at a terminal: what listens where, where it goes, where
+ * sessions live, and one command to try. Secrets are masked as in the logs.
+ */
+export function startupBanner(config: StickyportConfig, version: string, cwd = process.cwd()): string {
+  const { listen } = config;
+  const count = listen.portEnd - listen.portStart + 1;
+  const ports = count === 1 ? `port ${listen.portStart}` : `${count} ports: ${listen.portStart}-${listen.portEnd}`;
+  const rows: Array<[string, string]> = [
+    ['upstream', config.upstream.template ? describeUpstream(config.upstream.template) : 'none: each port connects to targets directly'],
+    ['store', describeStore(config.store, cwd)],
+    ['session API', describeApi(config)],
+  ];
+  if (config.auth.required) rows.push(['client login', `required (user ${config.auth.username})`]);
+  rows.push(['try', exampleCommand(config)]);
+  const width = Math.max(...rows.map(([label]) => label.length)) + 2;
+  return [
+    `stickyport ${version} listening on ${hostForUrl(listen.host)}, ${ports}`,
+    ...rows.map(([label, text]) => `  ${label.padEnd(width)}${text}`),
+    'Ctrl-C stops it.',
+    '',
+  ].join('\n');
+}

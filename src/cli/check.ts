@@ -1,0 +1,52 @@
+import type { ConfigReport } from '../config/load.js';
+import { LEAVES } from '../config/layers.js';
+import { nearestKey } from '../config/problems.js';
+
+const VALUE_COLUMN = 44;
+
+function table(rows: ReadonlyArray<readonly string[]>): string[] {
+  const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
+  return rows.map((row) =>
+    row
+      .map((cell, column) => {
+        if (column === row.length - 1) return cell;
+        // A long value (an upstream URL) pushes its origin out rather than every other row's.
+        const width = column === 1 ? Math.min(widths[column]!, VALUE_COLUMN) : widths[column]!;
+        return cell.padEnd(width);
+      })
+      .join('  ')
+      .trimEnd(),
+  );
+}
+
+/** Things that are allowed but probably not meant, for `stickyport check` to point out. */
+export function configNotes(report: ConfigReport, env: NodeJS.ProcessEnv): string[] {
+  const notes: string[] = [];
+  const template = report.config.upstream.template;
+  if (template && !template.hasSessionPlaceholder) {
+    notes.push('Upstream.Url has no {session} placeholder: every port shares one upstream identity');
+  }
+  // A mistyped variable is not an error (the environment holds much else), but it is ignored.
+  const known = [...LEAVES.values()].flatMap((leaf) => (leaf.env ? [leaf.env] : []));
+  for (const name of Object.keys(env).filter((name) => name.startsWith('STICKYPORT_')).sort()) {
+    if (known.includes(name)) continue;
+    const meant = nearestKey(name, known);
+    notes.push(`environment variable ${name} is not one stickyport reads, so it is ignored${meant ? `; did you mean ${meant}?` : ''}`);
+  }
+  return notes;
+}
+
+/** The text `stickyport check` prints for a valid configuration. */
+export function checkReport(report: ConfigReport, notes: readonly string[], version: string): string {
+  const lines = [
+    `stickyport ${version}: the configuration is valid.`,
+    '',
+    'Layers, a later one wins over an earlier one:',
+    ...table(report.layers.map((layer) => [layer.name, layer.detail])).map((line) => `  ${line}`),
+    '',
+    'Values (secrets masked), each with the layer it came from:',
+    ...table(report.values.map((value) => [value.key, value.shown, value.origin])).map((line) => `  ${line}`),
+  ];
+  if (notes.length > 0) lines.push('', 'Notes:', ...notes.map((note) => `  ${note}`));
+  return `${lines.join('\n')}\n`;
+}

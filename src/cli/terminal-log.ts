@@ -1,0 +1,51 @@
+import type { DestinationStream } from 'pino';
+
+const LEVELS = new Map([[10, 'TRACE'], [20, 'DEBUG'], [30, 'INFO'], [40, 'WARN'], [50, 'ERROR'], [60, 'FATAL']]);
+const COLOURS = new Map([[40, 33], [50, 31], [60, 31]]);
+/** Bindings every line carries: the time and level lead the line, the rest says nothing here. */
+const OMITTED = new Set(['level', 'time', 'pid', 'hostname', 'name', 'msg']);
+
+export type LogRecord = Record<string, unknown> & { readonly level?: number; readonly msg?: string };
+
+function show(value: unknown): string {
+  if (typeof value === 'string') return /^[^\s"=]+$/.test(value) ? value : JSON.stringify(value);
+  if (typeof value === 'object' && value !== null && 'message' in value) return JSON.stringify((value as Error).message);
+  return JSON.stringify(value) ?? String(value);
+}
+
+/** One pino record as a line for a person: `12:03:04 WARN  msg key=value ...`. */
+export function formatRecord(record: LogRecord, colours = false): string {
+  const level = record.level ?? 30;
+  const time = new Date(typeof record.time === 'number' ? record.time : Date.now()).toTimeString().slice(0, 8);
+  let label = (LEVELS.get(level) ?? String(level)).padEnd(5);
+  const colour = COLOURS.get(level);
+  if (colours && colour) label = `\x1b[${colour}m${label}\x1b[39m`;
+  const fields = Object.entries(record)
+    .filter(([key]) => !OMITTED.has(key))
+    .map(([key, value]) => `${key}=${show(value)}`);
+  return [time, label, record.msg ?? '', ...fields].join(' ').trimEnd();
+}
+
+/**
+ * A pino destination for a terminal: each JSON line, already redacted by pino, written as a
+ * line of text. `hide` drops records that something else says better (the start-up banner).
+ * Used only when stdout is a TTY; anywhere else stickyport logs JSON.
+ */
+export function terminalDestination(
+  out: NodeJS.WritableStream & { hasColors?: () => boolean },
+  hide: (record: LogRecord) => boolean = () => false,
+): DestinationStream {
+  const colours = out.hasColors?.() ?? false;
+  return {
+    write(line: string) {
+      let record: LogRecord;
+      try {
+        record = JSON.parse(line) as LogRecord;
+      } catch {
+        out.write(line);
+        return;
+      }
+      if (!hide(record)) out.write(`${formatRecord(record, colours)}\n`);
+    },
+  };
+}

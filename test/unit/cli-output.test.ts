@@ -1,0 +1,117 @@
+import { Writable } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { startupBanner } from '../../src/cli/banner.js';
+import { checkReport, configNotes } from '../../src/cli/check.js';
+import { formatRecord, terminalDestination } from '../../src/cli/terminal-log.js';
+import type { FlagValue } from '../../src/config/flags.js';
+import { explainConfig, loadConfig } from '../../src/config/load.js';
+import { createLogger } from '../../src/logging/logger.js';
+import { folderWith } from './config-fixtures.js';
+
+const configWith = (settings: unknown, flags: FlagValue[] = []) =>
+  loadConfig({ cwd: folderWith({ 'appsettings.json': settings }), env: {}, flags });
+
+describe('the start-up banner', () => {
+  it('says the ranges, the upstream with its password masked, the store, the API and one command to try', () => {
+    const config = configWith(
+      { SessionAPI: { Enabled: true } },
+      [{ name: 'ports', text: '10201-10210' }, { name: 'upstream', text: 'http://user-session-{session}:hunter2@gate.example:7777' }],
+    );
+    expect(startupBanner(config, '1.2.3')).toBe(
+      [
+        'stickyport 1.2.3 listening on 127.0.0.1, 10 ports: 10201-10210',
+        '  upstream     http://user-session-{session}:***@gate.example:7777',
+        '  store        memory (sessions end when stickyport stops)',
+        '  session API  http://portmapper/session/ through any port',
+        '  try          curl -x http://127.0.0.1:10201 http://portmapper/session/',
+        'Ctrl-C stops it.',
+        '',
+      ].join('\n'),
+    );
+  });
+
+  it('points at the exit IP when the API is off, and at the port itself for an empty domain', () => {
+    const off = startupBanner(configWith({ Listen: { PortRange: { Start: 20000, End: 20000 } } }), '1');
+    expect(off).toContain('listening on 127.0.0.1, port 20000\n');
+    expect(off).toContain('upstream     none: each port connects to targets directly');
+    expect(off).toContain('session API  off (--session-api turns it on)');
+    expect(off).toContain('try          curl -x http://127.0.0.1:20000 https://api.ipify.org');
+    const onPort = startupBanner(configWith({ SessionAPI: { Enabled: true, Domain: '' } }), '1');
+    expect(onPort).toContain('session API  /session/ on each port itself');
+    expect(onPort).toContain('try          curl http://127.0.0.1:10201/session/');
+  });
+
+  it('never shows a password: client login, API password, Redis URL', () => {
+    const config = configWith({
+      Listen: { Host: '0.0.0.0' },
+      Authentication: { Required: true, Username: 'alice', Password: 'hunter2' },
+      SessionAPI: { Enabled: true, Password: 'apisecret' },
+      SessionStore: { Type: 'redis', RedisUrl: 'redis://:redissecret@cache.example:6379' },
+    });
+    const banner = startupBanner(config, '1');
+    expect(banner).toContain('listening on 0.0.0.0,');
+    expect(banner).toContain('store         redis redis://:***@cache.example:6379, key prefix stickyport:');
+    expect(banner).toContain('session API   http://portmapper/session/ through any port, password protected');
+    expect(banner).toContain('client login  required (user alice)');
+    expect(banner).toContain("try           curl --proxy-user 'alice:<password>' -x http://127.0.0.1:10201 http://portmapper/session/");
+    expect(banner).not.toMatch(/hunter2|apisecret|redissecret/);
+    const pwd = startupBanner(configWith({ SessionAPI: { Enabled: true, Password: 'apisecret' } }), '1');
+    expect(pwd).toContain("curl -x http://127.0.0.1:10201 'http://portmapper/session/?pwd=<password>'");
+  });
+
+  it('names the file store by its full path and brackets an IPv6 host', () => {
+    const banner = startupBanner(configWith({ Listen: { Host: '::1' }, SessionStore: { Type: 'file', Path: 'data/s.json' } }), '1', '/srv/sp');
+    expect(banner).toContain('listening on [::1], 100 ports: 10201-10300');
+    expect(banner).toContain('store        file /srv/sp/data/s.json');
+    expect(banner).toContain('curl -x http://[::1]:10201 https://api.ipify.org');
+  });
+});
+
+describe('stickyport check output', () => {
+  it('lists the layers, then every key with its masked value and origin, then notes', () => {
+    const cwd = folderWith({ 'appsettings.json': { Upstream: { Url: 'http://plain:hunter2@gate.example:1' } } });
+    const env = { STICKYPORT_LOG_LEVEL: 'warn', STICKYPORT_PORTSTART: '3' };
+    const report = explainConfig({ cwd, env, flags: [{ name: 'ports', text: '10201-10210' }] });
+    const text = checkReport(report, configNotes(report, env), '1.2.3');
+    const lines = text.split('\n');
+    expect(lines[0]).toBe('stickyport 1.2.3: the configuration is valid.');
+    expect(lines).toContain(`  ${cwd}/appsettings.json  read`);
+    expect(text).toMatch(/^ {2}environment +STICKYPORT_LOG_LEVEL$/m);
+    expect(text).toMatch(/^ {2}flags +--ports$/m);
+    expect(text).toMatch(/^ {2}Listen\.PortRange\.Start +10201 +flag --ports$/m);
+    expect(text).toMatch(/^ {2}Logging\.Level +"warn" +environment variable STICKYPORT_LOG_LEVEL$/m);
+    expect(text).toMatch(new RegExp(`^ {2}Upstream\\.Url +"http://plain:\\*\\*\\*@gate\\.example:1" +${cwd}/appsettings\\.json$`, 'm'));
+    expect(text).toMatch(/^ {2}Session\.IdLength +8 +default$/m);
+    expect(text).toContain('Notes:\n  Upstream.Url has no {session} placeholder');
+    expect(text).toContain('STICKYPORT_PORTSTART is not one stickyport reads, so it is ignored; did you mean STICKYPORT_PORT_START?');
+    expect(text).not.toContain('hunter2');
+  });
+});
+
+describe('log lines on a terminal', () => {
+  it('are time, level, message and the fields, without the JSON', () => {
+    const time = new Date(2026, 0, 2, 3, 4, 5).getTime();
+    expect(formatRecord({ level: 40, time, pid: 1, name: 'stickyport', msg: 'session created', port: 10201, id: 'a b' })).toBe(
+      '03:04:05 WARN  session created port=10201 id="a b"',
+    );
+    expect(formatRecord({ level: 50, time, msg: 'stop failed', err: { type: 'Error', message: 'boom', stack: '...' } }, true)).toBe(
+      '03:04:05 \x1b[31mERROR\x1b[39m stop failed err="boom"',
+    );
+  });
+
+  it('come through pino with its redaction, and hide what the banner says', () => {
+    const written: string[] = [];
+    const out = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        written.push(chunk.toString());
+        done();
+      },
+    });
+    const log = createLogger('info', terminalDestination(out, (record) => record.msg === 'stickyport listening'));
+    log.info({ port: 10201, password: 'hunter2' }, 'hello');
+    log.info({ ports: '1-2' }, 'stickyport listening');
+    log.debug('not at info');
+    expect(written).toHaveLength(1);
+    expect(written[0]).toMatch(/^\d\d:\d\d:\d\d INFO  hello port=10201 password=\[redacted\]\n$/);
+  });
+});
