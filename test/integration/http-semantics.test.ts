@@ -5,33 +5,17 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { closed, request } from '../helpers/client.js';
 import { startOrigin, type Origin } from '../helpers/origin.js';
 import { connectRaw } from '../helpers/raw.js';
-import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
-import { startSocksUpstream, type SocksUpstream } from '../helpers/socks-upstream.js';
-import { startStickyport, upstreamUrl, type RunningProxy } from '../helpers/stickyport.js';
+import { everyRoute, type RouteName } from '../helpers/every-route.js';
 
 // A forward proxy's HTTP semantics (RFC 9110, 9112): what a client gets through stickyport is
 // what it gets from the origin alone, on every route.
 let origin: Origin;
-let upstream: RecordingUpstream;
-let socks: SocksUpstream;
-const proxies: Record<string, RunningProxy> = {};
+const routes = everyRoute();
 
 beforeAll(async () => {
   origin = await startOrigin();
-  upstream = await startRecordingUpstream();
-  socks = await startSocksUpstream('secret');
-  proxies.direct = await startStickyport({}, { portCount: 1 });
-  proxies['HTTP upstream'] = await startStickyport({ Upstream: { Url: upstreamUrl(upstream.port) } }, { portCount: 1 });
-  proxies['SOCKS5 upstream'] = await startStickyport(
-    { Upstream: { Url: `socks5h://customer-acme-session-{session}:secret@127.0.0.1:${socks.port}` } },
-    { portCount: 1 },
-  );
 });
-
-afterAll(async () => {
-  await Promise.all(Object.values(proxies).map((proxy) => proxy.stop()));
-  await Promise.all([upstream.close(), socks.close(), origin.close()]);
-});
+afterAll(() => origin?.close());
 
 /** Sends raw bytes and collects everything until the other side closes. */
 async function rawUntilClose(port: number, bytes: string): Promise<string> {
@@ -57,7 +41,7 @@ function getWithTrailers(port: number, path: string): Promise<{ body: string; tr
 }
 
 describe.each(['direct', 'HTTP upstream', 'SOCKS5 upstream'])('HTTP semantics, %s', (name) => {
-  const port = (): number => proxies[name]!.ports[0]!;
+  const port = (): number => routes.proxies[name as RouteName].ports[0]!;
 
   it('never sends a chunked body to an HTTP/1.0 client', async () => {
     const answer = await rawUntilClose(port(), `GET ${origin.url}/chunked HTTP/1.0\r\n\r\n`);
@@ -192,7 +176,7 @@ describe.each(['direct', 'HTTP upstream', 'SOCKS5 upstream'])('HTTP semantics, %
 
 describe('CONNECT tunnels honour half-close', () => {
   it.each(['direct', 'HTTP upstream', 'SOCKS5 upstream'])('%s: a client that sends its request and then FIN still gets the whole answer', async (name) => {
-    const socket = await connectRaw(proxies[name]!.ports[0]!);
+    const socket = await connectRaw(routes.proxies[name as RouteName].ports[0]!);
     const chunks: Buffer[] = [];
     socket.on('data', (chunk: Buffer) => chunks.push(chunk));
     socket.write(`CONNECT 127.0.0.1:${origin.port} HTTP/1.1\r\nHost: x\r\n\r\n`);
@@ -212,7 +196,7 @@ describe('CONNECT tunnels honour half-close', () => {
 
 describe('an HTTP/1.0 request with a body', () => {
   it('is forwarded as one request', async () => {
-    const answer = await rawUntilClose(proxies.direct!.ports[0]!, `POST ${origin.url}/echo HTTP/1.0\r\nContent-Length: 4\r\n\r\nping`);
+    const answer = await rawUntilClose(routes.proxies.direct.ports[0]!, `POST ${origin.url}/echo HTTP/1.0\r\nContent-Length: 4\r\n\r\nping`);
     expect(answer.endsWith('ping')).toBe(true);
   });
 });

@@ -3,9 +3,7 @@ import { once } from 'node:events';
 import net, { type AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openTunnel } from '../helpers/client.js';
-import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
-import { startSocksUpstream, type SocksUpstream } from '../helpers/socks-upstream.js';
-import { startStickyport, upstreamUrl, type RunningProxy } from '../helpers/stickyport.js';
+import { everyRoute, ROUTES } from '../helpers/every-route.js';
 
 // The upstream side of a tunnel reads into one reused buffer and pauses while a write of it is
 // pending (src/proxy/tunnel.ts). A slow client makes writes pend; a corrupted or lost byte
@@ -52,30 +50,16 @@ function readSlowlyToEnd(socket: net.Socket, first: Buffer): Promise<{ data: Buf
 }
 
 let target: Awaited<ReturnType<typeof startTarget>>;
-let upstream: RecordingUpstream;
-let socks: SocksUpstream;
-const proxies: Record<string, RunningProxy> = {};
+const routes = everyRoute();
 
 beforeAll(async () => {
   target = await startTarget();
-  upstream = await startRecordingUpstream();
-  socks = await startSocksUpstream('secret');
-  proxies.direct = await startStickyport({}, { portCount: 1 });
-  proxies['HTTP upstream'] = await startStickyport({ Upstream: { Url: upstreamUrl(upstream.port) } }, { portCount: 1 });
-  proxies['SOCKS5 upstream'] = await startStickyport(
-    { Upstream: { Url: `socks5://customer-acme-session-{session}:secret@127.0.0.1:${socks.port}` } },
-    { portCount: 1 },
-  );
 });
+afterAll(() => target?.close());
 
-afterAll(async () => {
-  await Promise.all(Object.values(proxies).map((proxy) => proxy.stop()));
-  await Promise.all([upstream.close(), socks.close(), target.close()]);
-});
-
-describe.each(['direct', 'HTTP upstream', 'SOCKS5 upstream'])('tunnel relay, %s', (name) => {
+describe.each(ROUTES)('tunnel relay, %s', (name) => {
   it('carries a target that speaks first, 24 MiB to a slow client intact, then its end of stream', async () => {
-    const [port] = proxies[name]!.ports as [number];
+    const [port] = routes.proxies[name].ports as [number];
     const tunnel = await openTunnel(port, `127.0.0.1:${target.port}`);
     expect(tunnel.status).toBe(200);
     // Node's CONNECT client hands over bytes that came with the 200 answer as `head`.

@@ -3,39 +3,25 @@ import { HttpProxyAgent } from 'http-proxy-agent';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket, WebSocketServer } from 'ws';
 import { apiJson, request } from '../helpers/client.js';
-import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
-import { startSocksUpstream, type SocksUpstream } from '../helpers/socks-upstream.js';
-import { startStickyport, upstreamUrl, type RunningProxy } from '../helpers/stickyport.js';
+import { everyRoute, type RouteName } from '../helpers/every-route.js';
 
 // `ws://` through the proxy as a plain-HTTP request with Upgrade (what http-proxy-agent sends):
 // relayed through the port's session route, frames both ways, and closed by a rotation like a
 // tunnel.
 let wss: WebSocketServer;
 let wsPort: number;
-let upstream: RecordingUpstream;
-let socks: SocksUpstream;
-const proxies: Record<string, RunningProxy> = {};
+const routes = everyRoute();
 
 beforeAll(async () => {
   wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
   await once(wss, 'listening');
   wsPort = (wss.address() as { port: number }).port;
   wss.on('connection', (socket) => socket.on('message', (data, isBinary) => socket.send(data, { binary: isBinary })));
-  upstream = await startRecordingUpstream();
-  socks = await startSocksUpstream('secret');
-  proxies.direct = await startStickyport({}, { portCount: 1 });
-  proxies['HTTP upstream'] = await startStickyport({ Upstream: { Url: upstreamUrl(upstream.port) } }, { portCount: 1 });
-  proxies['SOCKS5 upstream'] = await startStickyport(
-    { Upstream: { Url: `socks5h://customer-acme-session-{session}:secret@127.0.0.1:${socks.port}` } },
-    { portCount: 1 },
-  );
 });
 
 afterAll(async () => {
-  await Promise.all(Object.values(proxies).map((proxy) => proxy.stop()));
   for (const client of wss.clients) client.terminate();
   await new Promise((resolve) => wss.close(resolve));
-  await Promise.all([upstream.close(), socks.close()]);
 });
 
 function connectThrough(port: number): WebSocket {
@@ -44,7 +30,7 @@ function connectThrough(port: number): WebSocket {
 
 describe.each(['direct', 'HTTP upstream', 'SOCKS5 upstream'])('WebSocket through the proxy, %s', (name) => {
   it('switches protocols and carries text and binary frames both ways', async () => {
-    const [port] = proxies[name]!.ports as [number];
+    const [port] = routes.proxies[name as RouteName].ports as [number];
     const ws = connectThrough(port);
     await once(ws, 'open');
     ws.send('hello');
@@ -60,7 +46,7 @@ describe.each(['direct', 'HTTP upstream', 'SOCKS5 upstream'])('WebSocket through
   });
 
   it('is closed by a rotation of its port, like a tunnel', async () => {
-    const [port] = proxies[name]!.ports as [number];
+    const [port] = routes.proxies[name as RouteName].ports as [number];
     const ws = connectThrough(port);
     await once(ws, 'open');
     const closed = once(ws, 'close');
@@ -73,11 +59,11 @@ describe.each(['direct', 'HTTP upstream', 'SOCKS5 upstream'])('WebSocket through
 
 describe('WebSocket session identity', () => {
   it('leaves through the HTTP upstream with the port session id', async () => {
-    const [port] = proxies['HTTP upstream']!.ports as [number];
+    const [port] = routes.proxies['HTTP upstream'].ports as [number];
     const { session_id: id } = await apiJson<{ session_id: string }>(port, '/session/');
     const ws = connectThrough(port);
     await once(ws, 'open');
-    const seen = upstream.seen.filter((entry) => entry.kind === 'upgrade').at(-1)!;
+    const seen = routes.upstream.seen.filter((entry) => entry.kind === 'upgrade').at(-1)!;
     expect(seen.session).toBe(id);
     expect(seen.target).toBe(`http://127.0.0.1:${wsPort}/chat`);
     ws.close();
@@ -85,9 +71,9 @@ describe('WebSocket session identity', () => {
   });
 
   it('answers a refused upgrade with the upstream answer, not a switch', async () => {
-    const [port] = proxies.direct!.ports as [number];
+    const [port] = routes.proxies.direct.ports as [number];
     // A plain HTTP origin does not switch: its answer is relayed.
-    const answer = await request(port, `http://127.0.0.1:${upstream.port}/`, { headers: { connection: 'upgrade', upgrade: 'websocket' } });
+    const answer = await request(port, `http://127.0.0.1:${routes.upstream.port}/`, { headers: { connection: 'upgrade', upgrade: 'websocket' } });
     expect(answer.status).not.toBe(101);
   });
 });
