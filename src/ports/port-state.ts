@@ -94,6 +94,9 @@ export class PortState {
    */
   bindTunnel(binding: Binding, socket: net.Socket): boolean {
     if (binding !== this.binding) return false;
+    // Already gone (the client reset while the upstream side opened): its 'close' has fired,
+    // so it would never leave the set. The caller sees it destroyed and cleans up.
+    if (socket.destroyed) return true;
     binding.tunnels.add(socket);
     socket.once('close', () => binding.tunnels.delete(socket));
     return true;

@@ -86,7 +86,9 @@ class Exchange implements DispatchHandler {
     options.drain.track(response);
     response.once('close', () => {
       options.drain.untrack(response);
-      if (!response.writableFinished) this.abort?.();
+      // Cut off before its end, or answered before its body was read in full (a 400 for a body
+      // that stopped, an early 413): what is still on its way upstream is abandoned.
+      if (!response.writableFinished || !request.complete) this.abort?.();
     });
   }
 
@@ -203,6 +205,9 @@ class Exchange implements DispatchHandler {
     const head = this.pending;
     if (!head) return true;
     this.pending = undefined;
+    // An answer that leaves before the request body was read (an early 413 or redirect) must
+    // close the connection: the unread rest of the body would be taken for the next request.
+    if (this.outgoing.body !== null && !this.request.complete) this.response.shouldKeepAlive = false;
     try {
       this.response.writeHead(head.status, head.reason, head.headers);
     } catch (error) {

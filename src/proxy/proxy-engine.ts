@@ -53,7 +53,10 @@ export class ProxyEngine extends Server {
     };
     armServerTimers(this.server, engine);
     this.server.on('upgrade', (request: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
-      void this.onUpgrade(request, socket, head);
+      this.onUpgrade(request, socket, head).catch((error: unknown) => {
+        this.engine.log.error({ err: error, port: portOf(socket) }, 'BUG: unexpected error in an upgrade');
+        socket.destroy();
+      });
     });
   }
 
@@ -64,8 +67,13 @@ export class ProxyEngine extends Server {
 
   override async onRequest(request: http.IncomingMessage, response: http.ServerResponse): Promise<void> {
     try {
-      // The answer may take longer than Listen.IdleTimeout: the upstream timeouts bound it.
-      if (request.socket.timeout) request.socket.setTimeout(0);
+      // Pipelined requests are taken one at a time: each waits until the answers before it are
+      // written. Otherwise one connection pipelining hundreds of requests would open hundreds
+      // of upstream connections at once, past every connection limit.
+      const earlier = (request.socket as SocketWithAnswer)._httpMessage;
+      if (earlier && earlier !== response && !earlier.writableFinished) await earlierAnswersWritten(request.socket, response);
+      if (request.socket.destroyed) return;
+      this.armRequestTimers(request);
       const url = request.url!;
       const apiPath = this.engine.api?.match(url);
       if (apiPath !== undefined) {
@@ -97,6 +105,9 @@ export class ProxyEngine extends Server {
    * connection is bound to the session like a tunnel, so a rotation closes it.
    */
   async onUpgrade(request: http.IncomingMessage, socket: net.Socket, head: Buffer): Promise<void> {
+    // An answer to a request pipelined before this one may still own the socket.
+    await earlierAnswersWritten(socket);
+    if (socket.destroyed) return;
     // Node hands the socket over with no response object: make one, for ordered error answers.
     const response = new http.ServerResponse(request);
     response.shouldKeepAlive = false;
@@ -159,6 +170,20 @@ export class ProxyEngine extends Server {
     } catch (error) {
       this.answerError(request, undefined, error);
     }
+  }
+
+  /**
+   * A request's body must keep coming: Listen.IdleTimeout bounds a stalled upload. Once the
+   * request is read, the answer may take longer than that: the upstream timeouts bound it.
+   */
+  private armRequestTimers(request: http.IncomingMessage): void {
+    const { socket } = request;
+    if (request.complete || !hasBody(request)) {
+      if (socket.timeout) socket.setTimeout(0);
+      return;
+    }
+    socket.setTimeout(this.engine.idleTimeoutMs);
+    request.once('end', () => socket.setTimeout(0));
   }
 
   /**
@@ -232,6 +257,31 @@ function answerOrdered(response: http.ServerResponse, error: NodeJS.ErrnoExcepti
   response.end(body);
 }
 
+type SocketWithAnswer = net.Socket & { _httpMessage?: http.ServerResponse | null };
+
+/**
+ * Resolves once every answer queued on the connection before `own` (or, without it, every
+ * answer queued) has been written, or the connection closed.
+ */
+function earlierAnswersWritten(socket: net.Socket, own?: http.ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const check = (): void => {
+      const earlier = (socket as SocketWithAnswer)._httpMessage;
+      if (!earlier || earlier === own || earlier.writableFinished || socket.destroyed) return resolve();
+      let called = false;
+      const next = (): void => {
+        if (called) return;
+        called = true;
+        // Node attaches the next queued answer to the socket as this one finishes.
+        setImmediate(check);
+      };
+      earlier.once('finish', next);
+      earlier.once('close', next);
+    };
+    check();
+  });
+}
+
 /**
  * Runs `then` once every answer already queued on the connection has been written. An answer
  * whose request has not been read to its end yet can never be written (its body is what broke):
@@ -242,7 +292,7 @@ function afterEarlierAnswers(
   then: () => void,
   broken: (response: http.ServerResponse) => void = () => socket.destroy(),
 ): void {
-  const earlier = (socket as net.Socket & { _httpMessage?: http.ServerResponse | null })._httpMessage;
+  const earlier = (socket as SocketWithAnswer)._httpMessage;
   if (!earlier || earlier.writableFinished || socket.destroyed) {
     then();
     return;
@@ -271,6 +321,9 @@ function armServerTimers(server: http.Server, options: ProxyEngineOptions): void
   // Uploads and long answers are bounded by the upstream timeouts, not by the whole request.
   server.requestTimeout = 0;
   server.keepAliveTimeout = options.idleTimeoutMs;
+  // Node keeps only the first 2 000 headers by default: a Content-Length after them would be
+  // lost while the parser still frames the body by it. The 16 KiB head limit bounds the count.
+  server.maxHeadersCount = 0;
   // Checked this often: a slow head gets its 408 within a second of the limit.
   (server as http.Server & { connectionsCheckingInterval: number }).connectionsCheckingInterval = Math.min(
     1_000,

@@ -21,6 +21,8 @@ export interface RedisConnection {
   ping(): Promise<unknown>;
   /** SET NX for each session: where Redis already has a session for the port, Redis wins. */
   writeIfAbsent(sessions: readonly Session[]): Promise<WriteBackCounts>;
+  /** SET (or DEL, for undefined) whatever Redis holds, and announce it; resolves with the count. */
+  overwrite(changes: ReadonlyMap<number, Session | undefined>): Promise<number>;
 }
 
 /** The local copy: the last state Redis gave us while it answers, the only state while it does not. */
@@ -43,6 +45,8 @@ class LocalSessions extends MemorySessionStore {
  */
 export class RedisFallback {
   private readonly local = new LocalSessions();
+  /** Rotations (replace, delete) acknowledged while Redis was away: they win over Redis on recovery. */
+  private readonly acknowledged = new Map<number, Session | undefined>();
   private outage = false;
   private recovering = false;
   private probe: NodeJS.Timeout | undefined;
@@ -72,6 +76,15 @@ export class RedisFallback {
     return fromLocal(this.local);
   }
 
+  /**
+   * A rotation served from the local copy during an outage: the client was told it happened,
+   * so on recovery it is written over what Redis holds instead of yielding to it.
+   */
+  acknowledgedLocally<T>(port: number, session: Session | undefined, apply: () => Promise<T>): Promise<T> {
+    this.acknowledged.set(port, session);
+    return apply();
+  }
+
   /** Records what Redis answered for a port (undefined: no live session there). */
   remember(port: number, session: Session | undefined): void {
     this.local.remember(port, session);
@@ -90,11 +103,13 @@ export class RedisFallback {
     this.recovering = true;
     try {
       await this.redis.ping();
+      const rotations = await this.writeBackRotations();
       const { written, keptFromRedis } = await this.writeBackLocalSessions();
       // No await between the last snapshot of the local copy and this line: nothing is missed.
+      if (this.acknowledged.size > 0) return; // a rotation came in meanwhile: next probe
       this.outage = false;
       clearInterval(this.probe);
-      this.log.info({ written, keptFromRedis }, 'Redis is back: local sessions reconciled');
+      this.log.info({ written, keptFromRedis, rotations }, 'Redis is back: local sessions reconciled');
     } catch (error) {
       // Still away: the probe or the next 'ready' tries again.
       this.log.debug({ err: (error as Error).message }, 'Redis not back yet');
@@ -107,6 +122,16 @@ export class RedisFallback {
     this.closed = true;
     clearInterval(this.probe);
     await this.local.close();
+  }
+
+  /** The rotations acknowledged during the outage, written over Redis. */
+  private async writeBackRotations(): Promise<number> {
+    if (this.acknowledged.size === 0) return 0;
+    const changes = new Map(this.acknowledged);
+    const count = await this.redis.overwrite(changes);
+    // Only those written: a rotation acknowledged while this write ran stays for the next round.
+    for (const [port, session] of changes) if (this.acknowledged.get(port) === session) this.acknowledged.delete(port);
+    return count;
   }
 
   /** Repeats until a round finds nothing new: requests keep changing the local copy meanwhile. */

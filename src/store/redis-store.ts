@@ -61,6 +61,7 @@ export class RedisSessionStore implements SessionStore {
         isReady: () => this.client.status === 'ready',
         ping: () => this.client.ping(),
         writeIfAbsent: (sessions) => this.writeIfAbsent(sessions),
+        overwrite: (changes) => this.overwrite(changes),
       },
       this.log,
     );
@@ -116,7 +117,7 @@ export class RedisSessionStore implements SessionStore {
       // Changes made while Redis is down stay local (the fallback path): nobody to tell.
       this.changes.announce(session.port);
       return session;
-    }, (local) => local.replace(session));
+    }, (local) => this.fallback.acknowledgedLocally(session.port, session, () => local.replace(session)));
   }
 
   delete(port: number): Promise<boolean> {
@@ -125,7 +126,7 @@ export class RedisSessionStore implements SessionStore {
       this.fallback.remember(port, undefined);
       this.changes.announce(port);
       return deleted;
-    }, (local) => local.delete(port));
+    }, (local) => this.fallback.acknowledgedLocally(port, undefined, () => local.delete(port)));
   }
 
   async list(): Promise<Session[]> {
@@ -194,6 +195,22 @@ export class RedisSessionStore implements SessionStore {
       this.values.report(port, '(a key that is not a string)', 'wrong Redis type');
       return null;
     }
+  }
+
+  /**
+   * Rotations acknowledged while Redis was away, written over whatever Redis holds (SET or DEL)
+   * and announced to the other instances: an answered /session/new must not be undone.
+   */
+  private async overwrite(changes: ReadonlyMap<number, Session | undefined>): Promise<number> {
+    const batch = this.client.pipeline();
+    for (const [port, session] of changes) {
+      const ttl = session ? ttlArgs(session) : undefined;
+      if (session && ttl) batch.call('SET', this.key(port), JSON.stringify(session), ...ttl);
+      else batch.del(this.key(port));
+    }
+    for (const [error] of (await batch.exec()) ?? []) if (error) throw error;
+    for (const port of changes.keys()) this.changes.announce(port);
+    return changes.size;
   }
 
   /** SET NX for each session: where Redis already has a session for the port, Redis wins. */

@@ -5,7 +5,8 @@ import type { UpstreamReads } from './upstream-reads.js';
 // An answer head longer than this is not a proxy speaking HTTP.
 const MAX_ANSWER_HEAD_BYTES = 16 * 1024;
 const END_OF_HEAD = Buffer.from('\r\n\r\n');
-const STATUS_LINE = /^HTTP\/1\.[01] (\d{3})/;
+// Three digits and then a space or the end of the line: "HTTP/1.1 2000" is not a 200.
+const STATUS_LINE = /^HTTP\/1\.[01] (\d{3})(?: |\r|$)/;
 
 export interface ConnectRequest {
   /** "host:port" of the target, as the request line and Host header carry it. */
@@ -49,25 +50,30 @@ export function connectThroughProxy(reads: UpstreamReads, request: ConnectReques
 
     reads.take((chunk) => {
       answer = answer.length === 0 ? Buffer.from(chunk) : Buffer.concat([answer, chunk]);
-      const end = answer.indexOf(END_OF_HEAD);
-      if (end < 0) {
-        if (answer.length > MAX_ANSWER_HEAD_BYTES) {
-          settle(new UpstreamError('UPSTREAM_STATUS', `${request.peer} sent an answer head over ${MAX_ANSWER_HEAD_BYTES} bytes`));
+      // Interim answers (100, 103) may come first, several in one read: skip to the real one.
+      for (;;) {
+        const end = answer.indexOf(END_OF_HEAD);
+        if (end < 0) {
+          if (answer.length > MAX_ANSWER_HEAD_BYTES) {
+            settle(new UpstreamError('UPSTREAM_STATUS', `${request.peer} sent an answer head over ${MAX_ANSWER_HEAD_BYTES} bytes`));
+          }
+          return !settled;
         }
-        return !settled;
-      }
-      const status = Number(STATUS_LINE.exec(answer.toString('latin1', 0, Math.min(end, 32)))?.[1] ?? 0);
-      if (status === 0) {
-        settle(new UpstreamError('UPSTREAM_STATUS', `${request.peer} answered the CONNECT with something other than HTTP`));
+        const status = Number(STATUS_LINE.exec(answer.toString('latin1', 0, Math.min(end + 2, 32)))?.[1] ?? 0);
+        if (status >= 100 && status < 200 && status !== 101) {
+          answer = answer.subarray(end + END_OF_HEAD.length);
+          continue;
+        }
+        if (status === 0) {
+          settle(new UpstreamError('UPSTREAM_STATUS', `${request.peer} answered the CONNECT with something other than HTTP`));
+        } else if (status !== 200) {
+          settle(upstreamStatusFailure(status, request.peer));
+        } else {
+          reads.hold(answer.subarray(end + END_OF_HEAD.length));
+          settle();
+        }
         return false;
       }
-      if (status !== 200) {
-        settle(upstreamStatusFailure(status, request.peer));
-        return false;
-      }
-      reads.hold(answer.subarray(end + END_OF_HEAD.length));
-      settle();
-      return false;
     });
 
     const auth = request.proxyAuthorization ? `Proxy-Authorization: ${request.proxyAuthorization}\r\n` : '';

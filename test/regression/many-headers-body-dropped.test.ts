@@ -32,7 +32,23 @@ describe('a request with more than 2 000 headers', () => {
       `POST ${origin.url}/echo HTTP/1.1\r\nHost: 127.0.0.1:${origin.port}\r\nConnection: close\r\n${filler}Content-Length: 5\r\n\r\nhello`,
     );
     const status = statusOf(answer);
-    if (status === 200) expect(answer.split('\r\n\r\n')[1]).toBe('hello');
+    if (status === 200) expect(bodyOf(answer)).toBe('hello');
     else expect([400, 431]).toContain(status);
   });
 });
+
+/** The body of a raw answer, chunked framing undone. */
+function bodyOf(answer: string): string {
+  const split = answer.indexOf('\r\n\r\n');
+  const head = answer.slice(0, split);
+  let rest = answer.slice(split + 4);
+  if (!/\r\ntransfer-encoding: chunked/i.test(head)) return rest;
+  let body = '';
+  for (;;) {
+    const line = rest.indexOf('\r\n');
+    const size = parseInt(rest.slice(0, line), 16);
+    if (!size) return body;
+    body += rest.slice(line + 2, line + 2 + size);
+    rest = rest.slice(line + 2 + size + 2);
+  }
+}
