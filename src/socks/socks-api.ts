@@ -37,6 +37,11 @@ export class SocksApi {
     this.server.requestTimeout = 0;
     this.server.keepAliveTimeout = options.idleTimeoutMs;
     // Node starts its header timer for servers that listen; this one is handed sockets instead.
+    // Checked as often as the engine checks its own (a slow head gets its 408 within a second).
+    (this.server as http.Server & { connectionsCheckingInterval: number }).connectionsCheckingInterval = Math.min(
+      1_000,
+      Math.max(50, Math.floor(options.headersTimeoutMs / 4)),
+    );
     this.server.emit('listening');
   }
 

@@ -95,6 +95,22 @@ describe('truncated handshakes', () => {
   });
 });
 
+describe('the session API inside a SOCKS CONNECT', () => {
+  it('answers a request head trickling in past Listen.HeadersTimeout with 408, as over HTTP', async () => {
+    const { code, client } = await socks5Connect(proxy.ports[0]!, { host: 'portmapper', port: 80 });
+    expect(code).toBe(0);
+    const started = Date.now();
+    client.send('GET /session/ HTTP/1.1\r\nHost: portmapper\r\nX-Slow: ');
+    const drip = setInterval(() => !client.closed && client.send('a'), 100);
+    try {
+      expect(statusOf((await client.untilClosed(HEADERS_MS + 2_000)).toString())).toBe(408);
+    } finally {
+      clearInterval(drip);
+    }
+    expect(Date.now() - started).toBeLessThan(HEADERS_MS + 1_000);
+  });
+});
+
 describe('oversized handshakes', () => {
   it('refuses a SOCKS4 user id longer than 255 bytes with 0x5B', async () => {
     const { answer, ms } = await closesAfter(Buffer.concat([request4(target()).subarray(0, 8), Buffer.alloc(2_000, 'u')]));
