@@ -1,3 +1,4 @@
+import type net from 'node:net';
 import { StickyportError, type ErrorCode } from '../errors.js';
 import { REPLY, SOCKS4_REJECTED, socks4Reply, socks5Reply } from './socks-protocol.js';
 
@@ -25,4 +26,16 @@ export function socks5ReplyCode(code: ErrorCode): number {
 export function failureReply(version: 4 | 5, error: unknown): Buffer {
   if (version === 4) return socks4Reply(SOCKS4_REJECTED);
   return socks5Reply(error instanceof StickyportError ? socks5ReplyCode(error.code) : REPLY.generalFailure);
+}
+
+/** Writes `reply` and closes: at once when the client has closed its side, else within a second. */
+export function endWith(socket: net.Socket, reply: Buffer | undefined): void {
+  if (socket.destroyed) return;
+  // Whatever the client still sends is read and dropped, so that its FIN is seen.
+  socket.removeAllListeners('data');
+  socket.once('end', () => socket.destroy());
+  socket.resume();
+  socket.setTimeout(1_000, () => socket.destroy());
+  if (reply) socket.end(reply);
+  else socket.destroy();
 }

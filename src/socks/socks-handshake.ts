@@ -1,7 +1,7 @@
 import type net from 'node:net';
 import { portOf } from '../proxy/listener-pool.js';
+import { endWith } from './socks-failures.js';
 import type { SocksServer } from './socks-server.js';
-import { endWith } from './socks-server.js';
 import {
   LOGIN_FAILED,
   LOGIN_OK,

@@ -9,7 +9,7 @@ import { tunnel } from '../proxy/tunnel.js';
 import type { OpenTunnel } from '../upstream/route.js';
 import { SocksHandshake, type Login } from './socks-handshake.js';
 import type { SocksApi } from './socks-api.js';
-import { failureReply } from './socks-failures.js';
+import { endWith, failureReply } from './socks-failures.js';
 import { SOCKS4_SUCCEEDED, SOCKS5_SUCCEEDED, type Target } from './socks-protocol.js';
 
 export interface SocksServerOptions {
@@ -94,18 +94,6 @@ export class SocksServer {
     }
     endWith(socket, reply);
   }
-}
-
-/** Writes `reply` and closes: at once when the client has closed its side, else within a second. */
-export function endWith(socket: net.Socket, reply: Buffer | undefined): void {
-  if (socket.destroyed) return;
-  // Whatever the client still sends is read and dropped, so that its FIN is seen.
-  socket.removeAllListeners('data');
-  socket.once('end', () => socket.destroy());
-  socket.resume();
-  socket.setTimeout(1_000);
-  if (reply) socket.end(reply);
-  else socket.destroy();
 }
 
 function authority(target: Target): string {
