@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Profiles ONE proxy process under one kind of bench load and prints its top self-time
 // functions. Run `npm run build` first.
-//   node bench/profile.mjs [http|connect|bulk|api|all|http,bulk,...] [--target=stickyport|bare|hop] [--seconds=8]
+//   node bench/profile.mjs [http|connect|socks|bulk|api|all|http,bulk,...] [--target=stickyport|bare|hop] [--seconds=8]
 // The proxy runs with `node --cpu-prof`; the .cpuprofile stays in the printed folder (open it in
 // Chrome DevTools > Performance, or VS Code). With several loads, each one's samples are
 // summarised on their own (V8 sample timestamps and process.hrtime share the monotonic clock).
@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { httpLoad, pickTool } from './lib/load-http.mjs';
 import { forkServer, spawnTracked, stop, stopAll, waitForPort } from './lib/procs.mjs';
 import { startStickyport } from './lib/stickyport.mjs';
-import { bulk, connectCycles, connectRequest } from './lib/tunnels.mjs';
+import { bulk, connectCycles, connectRequest, socks5Request } from './lib/tunnels.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const arg = (name, fallback) => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? fallback;
@@ -79,6 +79,7 @@ async function main() {
     if (kind === 'http') await httpLoad(tool, { port: proxy.port, path: `http://${originHost}/`, host: originHost, connections: 50, durationS: seconds });
     if (kind === 'api') await httpLoad(tool, { port: proxy.port, path: 'http://portmapper/session/', host: 'portmapper', connections: 50, durationS: seconds });
     if (kind === 'connect') await connectCycles({ port: proxy.port, connect, request, concurrency: 50, durationMs: seconds * 1000 });
+    if (kind === 'socks') await connectCycles({ port: proxy.port, connect: socks5Request(originHost), request, concurrency: 50, durationMs: seconds * 1000 });
     if (kind === 'bulk') for (let i = 0; i < 4; i++) await bulk({ port: proxy.port, connect, originHost, bytes: 2 ** 30 });
     windows.push([kind, [from, nowUs()]]);
     process.stdout.write(`${kind} load done\n`);

@@ -15,7 +15,7 @@ import { cpuMs, forkServer, memory, noiseMeter, sleep, stop, stopAll } from './l
 import { startSquid, startTinyproxy, squidPath, tinyproxyPath } from './lib/peers.mjs';
 import { ALL_CANDIDATES, buildTable, evaluateTargets, formatTargets, median } from './lib/report.mjs';
 import { startStickyport } from './lib/stickyport.mjs';
-import { bulk, connectCycles, connectRequest, openIdle, tunnel } from './lib/tunnels.mjs';
+import { bulk, connectCycles, connectRequest, openIdle, socks5Request, tunnel } from './lib/tunnels.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const lib = (name) => path.join(HERE, 'lib', name);
@@ -229,6 +229,50 @@ async function measureCandidates(candidates, provider, origin, tool) {
   return { candidates: out, sessionApi };
 }
 
+/**
+ * stickyport's SOCKS5 side beside its HTTP CONNECT side, alternating in the same rounds (so
+ * machine noise hits both alike): connect cycles, and one tunnel carrying cfg.bulkBytes.
+ */
+async function measureSocks(sp, provider, origin) {
+  const modes = [
+    ['http', 'HTTP CONNECT', sp.connect],
+    ['socks5', 'SOCKS5 CONNECT', socks5Request(origin.host)],
+  ];
+  const runs = { http: { cycles: [], bulk: [] }, socks5: { cycles: [], bulk: [] } };
+  for (let r = 0; r < cfg.cycleRounds; r++) {
+    for (let i = 0; i < modes.length; i++) {
+      const [key, label, connect] = modes[(i + r) % modes.length];
+      const measureNoise = noise();
+      const result = await withCpu(sp, provider.pid, () =>
+        connectCycles({ port: sp.port, connect, request: sp.request, concurrency: CONNS, durationMs: cfg.cycleS * 1000 }),
+      );
+      result.noise = measureNoise();
+      runs[key].cycles.push(result);
+      if (result.failed > 0) say(`WARNING stickyport ${label} cycles: ${result.failed} failed`);
+      say(`${label.padEnd(14)} ${r + 1}/${cfg.cycleRounds} stickyport       ${result.cyclesPerS.toFixed(0)} cycles/s, ${((result.cpuMs / Math.max(1, result.cycles)) * 1000).toFixed(0)} CPU ms/1k${noiseNote(result.noise)}`);
+      await sleep(200);
+    }
+  }
+  for (let r = 0; r < cfg.bulkRounds; r++) {
+    for (let i = 0; i < modes.length; i++) {
+      const [key, label, connect] = modes[(i + r) % modes.length];
+      const result = await withCpu(sp, provider.pid, () => bulk({ port: sp.port, connect, originHost: origin.host, bytes: cfg.bulkBytes }));
+      runs[key].bulk.push(result);
+      say(`${label.padEnd(14)} bulk ${r + 1}/${cfg.bulkRounds} stickyport  ${result.mbPerS.toFixed(0)} MB/s, ${(result.cpuMs / (result.bytes / 1e9)).toFixed(0)} CPU ms/GB`);
+      await sleep(200);
+    }
+  }
+  const summary = ({ cycles, bulk: bulks }) => ({
+    cycles: {
+      best: Math.max(...cycles.map((r) => r.cyclesPerS)),
+      cpuPer1k: median(cycles.map((r) => (r.cpuMs / Math.max(1, r.cycles)) * 1000)),
+      runs: cycles,
+    },
+    bulk: { best: Math.max(...bulks.map((r) => r.mbPerS)), cpuPerGb: median(bulks.map((r) => r.cpuMs / (r.bytes / 1e9))), runs: bulks },
+  });
+  return { http: summary(runs.http), socks5: summary(runs.socks5) };
+}
+
 /** Start-up time and RSS of stickyport binding `count` ports, each in a fresh process. */
 async function measureBinding(providerPort, logDir) {
   const results = [];
@@ -341,6 +385,7 @@ async function main() {
   say('sanity check passed: every candidate answers HTTP and CONNECT through the provider');
 
   const measured = await measureCandidates(candidates, provider, origin, tool);
+  const socks = await measureSocks(candidates.stickyport, provider, origin);
   for (const proc of [hop, bare, sp, ...peers]) {
     await stop(proc.child);
     benchPids.delete(proc.pid);
@@ -366,7 +411,7 @@ async function main() {
     },
     config: cfg,
     candidates: measured.candidates,
-    stickyport: { sessionApi: measured.sessionApi },
+    stickyport: { sessionApi: measured.sessionApi, socks },
   };
   results.stickyport.bind = await measureBinding(provider.port, logDir);
   results.stickyport.idle = await measureIdleTunnels(provider.port, logDir, origin);

@@ -13,6 +13,9 @@ import { createStore } from './store/create-store.js';
 import type { SessionStore } from './store/session-store.js';
 import { describeUpstream } from './upstream/upstream-url.js';
 import { createRouteFactory } from './upstream/create-route.js';
+import { routeByFirstByte } from './socks/first-byte.js';
+import { SocksApi } from './socks/socks-api.js';
+import { SocksServer } from './socks/socks-server.js';
 
 export interface AppDeps {
   readonly log: Logger;
@@ -72,6 +75,16 @@ export async function createApp(config: StickyportConfig, deps: AppDeps): Promis
     idleTimeoutMs: config.listen.idleTimeoutMs,
     headersTimeoutMs: config.listen.headersTimeoutMs,
   });
+  const timeouts = { headersTimeoutMs: config.listen.headersTimeoutMs, idleTimeoutMs: config.listen.idleTimeoutMs };
+  const socksApi = api ? new SocksApi(api, timeouts, log.child({ component: 'socks' })) : undefined;
+  const socks = new SocksServer({
+    ports,
+    requiredLogin: config.auth.required ? clientAuth : undefined,
+    loginConfigured: clientAuth !== undefined,
+    api: socksApi,
+    log: log.child({ component: 'socks' }),
+    ...timeouts,
+  });
   const limits = new ConnectionLimits(
     { perClient: config.listen.maxConnectionsPerClient, perPort: config.listen.maxConnectionsPerPort },
     log.child({ component: 'limits' }),
@@ -81,7 +94,17 @@ export async function createApp(config: StickyportConfig, deps: AppDeps): Promis
     ports: portList,
     idleTimeoutMs: config.listen.idleTimeoutMs,
     limits,
-    onConnection: (socket) => engine.accept(socket),
+    // Every port speaks HTTP, SOCKS5 and SOCKS4/4a, told apart by the first byte.
+    onConnection: (socket) =>
+      routeByFirstByte(
+        socket,
+        {
+          http: (client, first) => engine.accept(client, first),
+          socks: (client, first) => socks.accept(client, first),
+          silent: (client) => engine.answerSilent(client),
+        },
+        timeouts,
+      ),
   });
 
   let stopping: Promise<void> | undefined;
@@ -111,6 +134,7 @@ export async function createApp(config: StickyportConfig, deps: AppDeps): Promis
         engine.drain.begin();
         await listeners.stop(drainMs, () => engine.drain.end());
         ports.destroy();
+        socksApi?.close();
         limits.close();
         await store.close();
       })();

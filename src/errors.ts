@@ -21,6 +21,11 @@
  *                          Listen.AllowPrivateTargets forbids it
  * - BAD_REQUEST            400: a request that cannot be forwarded as exactly one request
  *                          (two Host headers, framing a hop could not keep)
+ * - SOCKS_HANDSHAKE        a SOCKS client's handshake cannot go on: malformed (wrong version,
+ *                          truncated, oversized, too slow), unsupported (BIND, UDP ASSOCIATE, an
+ *                          unknown address type), or refused (a wrong SOCKS5 login, a SOCKS4
+ *                          client while Authentication.Required is on); answered with the SOCKS
+ *                          reply that says so, or closed
  * - STOPPING               503: the request was still waiting for its upstream when the drain ended
  * - INTERNAL               500: a bug: an exception in a request's path, logged with its port
  *
@@ -39,6 +44,7 @@ export type ErrorCode =
   | 'UPSTREAM_PROTOCOL'
   | 'TARGET_FORBIDDEN'
   | 'BAD_REQUEST'
+  | 'SOCKS_HANDSHAKE'
   | 'STOPPING'
   | 'INTERNAL';
 

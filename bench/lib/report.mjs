@@ -54,6 +54,25 @@ function stickyportRows(sp, cfg) {
     });
   }
   if (sp.sessionApi) rows.push({ label: `session API req/s, 1 port, 50 conns`, cell: num(0)(sp.sessionApi.best) });
+  if (sp.socks) {
+    const { http, socks5 } = sp.socks;
+    rows.push({
+      label: 'SOCKS5 cycles/s (HTTP CONNECT, same rounds)',
+      cell: `${num(0)(socks5.cycles.best)} (${num(0)(http.cycles.best)})`,
+    });
+    rows.push({
+      label: 'SOCKS5 CPU ms / 1k cycles (HTTP CONNECT)',
+      cell: `${num(1)(socks5.cycles.cpuPer1k)} (${num(1)(http.cycles.cpuPer1k)})`,
+    });
+    rows.push({
+      label: 'SOCKS5 tunnel MB/s (HTTP CONNECT tunnel)',
+      cell: `${num(0)(socks5.bulk.best)} (${num(0)(http.bulk.best)})`,
+    });
+    rows.push({
+      label: 'SOCKS5 CPU ms / GB tunnelled (HTTP CONNECT)',
+      cell: `${num(0)(socks5.bulk.cpuPerGb)} (${num(0)(http.bulk.cpuPerGb)})`,
+    });
+  }
   return rows;
 }
 
@@ -87,6 +106,7 @@ export function evaluateTargets(results, cfg) {
   const ratio = (a, b) => (a && b ? a / b : undefined);
   const bind10k = results.stickyport.bind?.find((b) => b.ports === 10_000);
   const idle = results.stickyport.idle;
+  const socks = results.stickyport.socks;
   const full = !cfg.smoke;
   const t = (target, value, unit, pass) => ({ target, value, unit, pass: value === undefined || Number.isNaN(value) ? undefined : pass(value) });
   const squid = c.squid ?? {};
@@ -108,6 +128,8 @@ export function evaluateTargets(results, cfg) {
     t('10 000 ports: RSS <= 250 MB (was 102 MB)', full ? bind10k?.rssMb : undefined, 'MB', (v) => v <= 250),
     t('5 000 idle tunnels: <= 150 MB more (was 73-76 MB)', full && idle?.open >= 5_000 ? idle.deltaMb : undefined, 'MB', (v) => v <= 150),
     t('session API >= 10 000 req/s on one port', results.stickyport.sessionApi?.best, 'req/s', (v) => v >= 10_000),
+    t('SOCKS5 CONNECT cycles/s >= 0.9x HTTP CONNECT (same rounds)', ratio(socks?.socks5.cycles.best, socks?.http.cycles.best), 'x', (v) => v >= 0.9),
+    t('SOCKS5 tunnel MB/s >= 0.9x HTTP CONNECT tunnel (same rounds)', ratio(socks?.socks5.bulk.best, socks?.http.bulk.best), 'x', (v) => v >= 0.9),
   ];
 }
 

@@ -10,6 +10,19 @@ export function connectRequest(target, auth) {
   return Buffer.from(`CONNECT ${target} HTTP/1.1\r\nHost: ${target}\r\n${auth ? `Proxy-Authorization: ${auth}\r\n` : ''}\r\n`);
 }
 
+/**
+ * A SOCKS5 CONNECT to `target` ("127.0.0.1:PORT" or "name:PORT"), sent as curl and browsers do:
+ * the greeting (no authentication), then the request once the method is chosen.
+ */
+export function socks5Request(target) {
+  const colon = target.lastIndexOf(':');
+  const host = target.slice(0, colon);
+  const port = Number(target.slice(colon + 1));
+  const ipv4 = /^\d+\.\d+\.\d+\.\d+$/.test(host);
+  const address = ipv4 ? Buffer.from([1, ...host.split('.').map(Number)]) : Buffer.concat([Buffer.from([3, host.length]), Buffer.from(host)]);
+  return { socks5: true, greeting: Buffer.from([5, 1, 0]), request: Buffer.concat([Buffer.from([5, 1, 0]), address, Buffer.from([port >> 8, port & 255])]) };
+}
+
 function isStatus200(head) {
   // "HTTP/1.1 200"
   return head[9] === 0x32 && head[10] === 0x30 && head[11] === 0x30;
@@ -18,12 +31,14 @@ function isStatus200(head) {
 /**
  * Opens a tunnel through the proxy on `port` and, when `request` is given, sends it through the
  * tunnel and reads one response (Content-Length framed). Resolves { ok, socket, bodyBytes, ms }
- * where ms times the request through the open tunnel; `keep` leaves the socket open.
+ * where ms times the request through the open tunnel; `keep` leaves the socket open. `connect`
+ * is an HTTP CONNECT request (connectRequest) or a SOCKS5 one (socks5Request).
  */
 export function tunnel(port, connect, { request, keep = false, timeoutMs = 15_000 } = {}) {
   return new Promise((resolve) => {
     const socket = net.connect({ port, host: '127.0.0.1', noDelay: true });
-    let phase = 'connect';
+    const socks = !Buffer.isBuffer(connect);
+    let phase = socks ? 'method' : 'connect';
     let buffer = null;
     let need = 0;
     let body = 0;
@@ -37,7 +52,7 @@ export function tunnel(port, connect, { request, keep = false, timeoutMs = 15_00
       resolve({ ok, socket, bodyBytes: body, ms: sentAt ? performance.now() - sentAt : 0 });
     };
     socket.setTimeout(timeoutMs, () => finish(false));
-    socket.once('connect', () => socket.write(connect));
+    socket.once('connect', () => socket.write(socks ? connect.greeting : connect));
     socket.on('error', () => finish(false));
     socket.once('close', () => finish(false));
     socket.on('data', (chunk) => {
@@ -47,22 +62,40 @@ export function tunnel(port, connect, { request, keep = false, timeoutMs = 15_00
         return;
       }
       buffer = buffer === null ? chunk : Buffer.concat([buffer, chunk]);
+      if (phase === 'method') {
+        if (buffer.length < 2) return;
+        if (buffer[0] !== 5 || buffer[1] !== 0) return finish(false);
+        buffer = buffer.length > 2 ? buffer.subarray(2) : null;
+        phase = 'reply';
+        socket.write(connect.request);
+        if (buffer === null) return;
+      }
+      if (phase === 'reply') {
+        // A reply with an IPv4 bound address, as stickyport sends: 10 bytes.
+        if (buffer.length < 10) return;
+        if (buffer[1] !== 0) return finish(false);
+        buffer = buffer.length > 10 ? buffer.subarray(10) : null;
+        return opened();
+      }
       const end = buffer.indexOf(CRLF2);
       if (end < 0) return;
       if (!isStatus200(buffer)) return finish(false);
       if (phase === 'connect') {
         buffer = end + 4 < buffer.length ? buffer.subarray(end + 4) : null;
-        if (!request) return finish(true);
-        phase = 'response';
-        sentAt = performance.now();
-        socket.write(request);
-        if (buffer === null) return;
-        const next = buffer.indexOf(CRLF2);
-        if (next < 0) return;
-        return readResponseHead(next);
+        return opened();
       }
       readResponseHead(end);
     });
+    function opened() {
+      if (!request) return finish(true);
+      phase = 'response';
+      sentAt = performance.now();
+      socket.write(request);
+      if (buffer === null) return;
+      const next = buffer.indexOf(CRLF2);
+      if (next < 0) return;
+      readResponseHead(next);
+    }
     function readResponseHead(end) {
       const head = buffer.subarray(0, end).toString('latin1');
       if (!isStatus200(buffer)) return finish(false);

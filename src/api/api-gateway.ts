@@ -1,5 +1,5 @@
 import type http from 'node:http';
-import { Secret, type ClientAuth } from '../auth/client-auth.js';
+import { parseBasic, Secret, type ClientAuth } from '../auth/client-auth.js';
 import type { ApiAnswer, ApiCall } from './session-api.js';
 
 export interface ApiGatewayOptions {
@@ -47,11 +47,20 @@ export class ApiGateway {
     return rest === '' || rest[0] === '?' ? `/${rest}` : rest;
   }
 
-  /** Answers an API request that arrived on the listener of `port`. */
-  async answer(request: http.IncomingMessage, response: http.ServerResponse, pathAndQuery: string, port: number): Promise<void> {
-    const login = request.headers['proxy-authorization'];
+  /**
+   * Answers an API request that arrived on the listener of `port`. `login` is the client's proxy
+   * login: its Proxy-Authorization header, or what a SOCKS5 client logged in with.
+   */
+  async answer(
+    request: http.IncomingMessage,
+    response: http.ServerResponse,
+    pathAndQuery: string,
+    port: number,
+    login: { username: string; password: string } | undefined = parseBasic(request.headers['proxy-authorization']),
+  ): Promise<void> {
     const { clientAuth } = this.options;
-    if (this.options.clientAuthRequired && !clientAuth?.matchesHeader(login)) {
+    const loggedIn = login !== undefined && clientAuth !== undefined && clientAuth.matches(login.username, login.password);
+    if (this.options.clientAuthRequired && !loggedIn) {
       write(response, {
         status: 407,
         body: { error: 'proxy_auth_required', message: 'proxy login required' },
@@ -65,7 +74,7 @@ export class ApiGateway {
     const authorized =
       this.password === undefined ||
       (pwd !== null && this.password.matches(pwd)) ||
-      (clientAuth?.matchesHeader(login) ?? false);
+      loggedIn;
     const answer = await this.api({
       method: request.method ?? 'GET',
       path,

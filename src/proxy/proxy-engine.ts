@@ -60,9 +60,18 @@ export class ProxyEngine extends Server {
     });
   }
 
-  /** Hands an accepted connection (from any port's listener) to the HTTP parser. */
-  accept(socket: net.Socket): void {
+  /**
+   * Hands an accepted connection (from any port's listener) to the HTTP parser, with the bytes
+   * already read from it to tell HTTP from SOCKS (src/socks/first-byte.ts).
+   */
+  accept(socket: net.Socket, first?: Buffer): void {
     this.server.emit('connection', socket);
+    if (first) socket.emit('data', first);
+  }
+
+  /** A connection that sent nothing within Listen.HeadersTimeout gets the header timer's 408. */
+  answerSilent(socket: net.Socket): void {
+    this.onClientError(Object.assign(new Error('no request head'), { code: 'ERR_HTTP_REQUEST_TIMEOUT' }), socket);
   }
 
   override async onRequest(request: http.IncomingMessage, response: http.ServerResponse): Promise<void> {

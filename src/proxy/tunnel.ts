@@ -10,8 +10,15 @@ const ESTABLISHED = Buffer.from('HTTP/1.1 200 Connection Established\r\n\r\n');
  * Carries a client's CONNECT tunnel over an upstream side already open. Each side's FIN is
  * passed on (a client that sends its request and then FIN still gets the whole answer); an
  * error or reset on either side takes the other down, so no half-dead pair is left behind.
+ * `established` is what tells the client the tunnel is open: HTTP's 200, or a SOCKS reply.
  */
-export async function tunnel(client: net.Socket, head: Buffer, opened: OpenTunnel, idleTimeoutMs: number): Promise<void> {
+export async function tunnel(
+  client: net.Socket,
+  head: Buffer,
+  opened: OpenTunnel,
+  idleTimeoutMs: number,
+  established: Buffer = ESTABLISHED,
+): Promise<void> {
   const { reads } = opened;
   const upstream = reads.socket;
   if (client.destroyed) {
@@ -34,7 +41,7 @@ export async function tunnel(client: net.Socket, head: Buffer, opened: OpenTunne
   const earlier = (client as net.Socket & { _httpMessage?: http.ServerResponse })._httpMessage;
   if (earlier && !earlier.writableFinished) await once(earlier, 'finish').catch(() => undefined);
   if (client.destroyed) return;
-  client.write(ESTABLISHED);
+  client.write(established);
   if (head.length > 0) upstream.write(head);
   client.pipe(upstream);
   relayToClient(reads, client);

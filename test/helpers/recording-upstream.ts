@@ -45,6 +45,11 @@ export async function startRecordingUpstream(
   password = 'secret',
   /** Serve the proxy over TLS (an `https://` upstream) with this key and certificate. */
   tls?: { key: string; cert: string },
+  /**
+   * The targets it may reach (a CONNECT authority, or an absolute URL); others are recorded and
+   * answered 403. For clients that may send requests of their own to the internet (a browser).
+   */
+  only?: (target: string) => boolean,
 ): Promise<RecordingUpstream> {
   const seen: SeenRequest[] = [];
   const waiters: Array<{ count: number; resolve: () => void }> = [];
@@ -86,6 +91,10 @@ export async function startRecordingUpstream(
 
   server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
     const ok = record(req, 'http');
+    if (only && !only(req.url!)) {
+      res.writeHead(403, { 'content-length': 0 }).end();
+      return;
+    }
     if (upstream.mode === 'stall') return;
     if (upstream.mode === 'reset') {
       req.socket.destroy();
@@ -126,6 +135,10 @@ export async function startRecordingUpstream(
   server.on('connect', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
     const ok = record(req, 'connect');
     socket.on('error', () => socket.destroy());
+    if (only && !only(req.url!)) {
+      socket.end('HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n');
+      return;
+    }
     if (upstream.mode === 'stall') return;
     if (upstream.mode === 'reset') {
       socket.destroy();
@@ -163,6 +176,10 @@ export async function startRecordingUpstream(
   server.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
     const ok = record(req, 'upgrade');
     socket.on('error', () => socket.destroy());
+    if (only && !only(req.url!)) {
+      socket.end('HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n');
+      return;
+    }
     if (!ok) {
       socket.end('HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm="provider"\r\nContent-Length: 0\r\n\r\n');
       return;

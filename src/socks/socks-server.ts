@@ -1,0 +1,101 @@
+import type net from 'node:net';
+import type { ClientAuth } from '../auth/client-auth.js';
+import { StickyportError } from '../errors.js';
+import type { Logger } from '../logging/logger.js';
+import type { Binding } from '../ports/port-state.js';
+import type { Ports } from '../ports/ports.js';
+import { portOf } from '../proxy/listener-pool.js';
+import { tunnel } from '../proxy/tunnel.js';
+import type { OpenTunnel } from '../upstream/route.js';
+import { SocksHandshake, type Login } from './socks-handshake.js';
+import type { SocksApi } from './socks-api.js';
+import { endWith, failureReply } from './socks-failures.js';
+import { SOCKS4_SUCCEEDED, SOCKS5_SUCCEEDED, type Target } from './socks-protocol.js';
+
+export interface SocksServerOptions {
+  readonly ports: Ports;
+  /** Set when Authentication.Required is on: SOCKS5 clients must log in with it; SOCKS4 clients are refused. */
+  readonly requiredLogin: ClientAuth | undefined;
+  /** A client login is configured (required or not): a SOCKS5 client offering a login is asked for it. */
+  readonly loginConfigured: boolean;
+  /** Answers the session API inside a CONNECT to its host; undefined when the API is off. */
+  readonly api: SocksApi | undefined;
+  readonly log: Logger;
+  /** Listen.HeadersTimeout: the whole handshake must arrive within it. */
+  readonly headersTimeoutMs: number;
+  /** Listen.IdleTimeout: an open tunnel idle this long closes. */
+  readonly idleTimeoutMs: number;
+}
+
+/**
+ * The SOCKS side of every port: a SOCKS5 or SOCKS4/4a CONNECT becomes a tunnel on the port's
+ * session, opened, bound and relayed exactly as an HTTP CONNECT is (src/proxy/proxy-engine.ts),
+ * so a rotation closes it, and a failure is answered with the SOCKS reply that names it.
+ */
+export class SocksServer {
+  constructor(readonly options: SocksServerOptions) {}
+
+  /** A connection whose first byte was 0x05 or 0x04. */
+  accept(socket: net.Socket, first: Buffer): void {
+    new SocksHandshake(this, socket, first);
+  }
+
+  /** Called by the handshake once it has a CONNECT request: `head` is what the client sent after it. */
+  async connect(socket: net.Socket, version: 4 | 5, target: Target, head: Buffer, login: Login | undefined): Promise<void> {
+    const port = portOf(socket);
+    const { log, api } = this.options;
+    if (log.isLevelEnabled('debug')) log.debug({ port, method: 'CONNECT', protocol: `socks${version}`, host: authority(target) }, 'request');
+    if (api?.isApiHost(target.host)) {
+      if (target.port === 80) return api.accept(socket, head, login, version === 5 ? SOCKS5_SUCCEEDED : SOCKS4_SUCCEEDED);
+      return this.fail(socket, version, port, new StickyportError(
+        'TARGET_FORBIDDEN',
+        `the session API answers plain HTTP on port 80 only: CONNECT to ${target.host}:80, then GET /session/`,
+        { status: 403 },
+      ));
+    }
+    try {
+      const state = this.options.ports.get(port);
+      let binding = await state.current();
+      for (;;) {
+        const opened = await this.openTarget(binding, target);
+        if (socket.destroyed) {
+          opened.reads.socket.destroy();
+          return;
+        }
+        // Bound once open, as an HTTP tunnel is: a rotation that landed while the upstream side
+        // was opening sends the tunnel out again on the new session.
+        if (state.bindTunnel(binding, socket)) {
+          await tunnel(socket, head, opened, this.options.idleTimeoutMs, version === 5 ? SOCKS5_SUCCEEDED : SOCKS4_SUCCEEDED);
+          return;
+        }
+        opened.reads.socket.destroy();
+        binding = await state.current();
+      }
+    } catch (error) {
+      this.fail(socket, version, port, error);
+    }
+  }
+
+  /**
+   * The one place a SOCKS target is opened. Host rules (issue 12) check `target` here, before
+   * anything leaves: a denial is a TARGET_FORBIDDEN, which the client gets as 0x02.
+   */
+  private openTarget(binding: Binding, target: Target): Promise<OpenTunnel> {
+    return binding.route.openTunnel(target.host, target.port);
+  }
+
+  /** Logs a failure as an HTTP CONNECT failure is logged, answers its SOCKS reply and closes. */
+  private fail(socket: net.Socket, version: 4 | 5, port: number, error: unknown): void {
+    const reply = failureReply(version, error);
+    if (error instanceof StickyportError) {
+      this.options.log.warn({ port, code: error.code, status: error.status, socks: version, reply: reply[1] }, error.message);
+    } else {
+      this.options.log.error({ err: error, port }, 'BUG: unexpected error in a SOCKS path');
+    }
+    endWith(socket, reply);
+  }
+}
+
+function authority(target: Target): string {
+  return `${target.host.includes(':') ? `[${target.host}]` : target.host}:${target.port}`;
+}
