@@ -21,6 +21,13 @@
  *                          Listen.AllowPrivateTargets forbids it
  * - BAD_REQUEST            400: a request that cannot be forwarded as exactly one request
  *                          (two Host headers, framing a hop could not keep)
+ * - BAD_PARAMETER          400: a user name parameter in the proxy login (or the session API's
+ *                          query) that is not declared in Upstream.Parameters, or whose value is
+ *                          not 1-64 of A-Z a-z 0-9 _; nothing was sent upstream
+ * - HOST_DENIED            403: a host rule with Action Deny matched the target; nothing was
+ *                          sent upstream. The message names the rule (`HostRules[2]`)
+ * - HTTP_REJECTED          403: a plain proxied HTTP request on a port whose mapping sets
+ *                          Listen.RejectHttpProxy (CONNECT only); the session API still answers
  * - STOPPING               503: the request was still waiting for its upstream when the drain ended
  * - INTERNAL               500: a bug: an exception in a request's path, logged with its port
  *
@@ -39,6 +46,9 @@ export type ErrorCode =
   | 'UPSTREAM_PROTOCOL'
   | 'TARGET_FORBIDDEN'
   | 'BAD_REQUEST'
+  | 'BAD_PARAMETER'
+  | 'HOST_DENIED'
+  | 'HTTP_REJECTED'
   | 'STOPPING'
   | 'INTERNAL';
 
