@@ -1,5 +1,5 @@
 import type http from 'node:http';
-import { Secret, type ClientAuth } from '../auth/client-auth.js';
+import { Secret, type LoginPolicy } from '../auth/client-auth.js';
 import type { ApiAnswer, ApiCall } from './session-api.js';
 
 export interface ApiGatewayOptions {
@@ -7,9 +7,8 @@ export interface ApiGatewayOptions {
   readonly domain: string;
   /** SessionAPI.Password; '' = none. */
   readonly password: string;
-  /** The client proxy login, when one is configured. */
-  readonly clientAuth: ClientAuth | undefined;
-  readonly clientAuthRequired: boolean;
+  /** The client login of the mapping `port` belongs to. */
+  readonly loginFor: (port: number) => LoginPolicy;
 }
 
 /**
@@ -50,8 +49,9 @@ export class ApiGateway {
   /** Answers an API request that arrived on the listener of `port`. */
   async answer(request: http.IncomingMessage, response: http.ServerResponse, pathAndQuery: string, port: number): Promise<void> {
     const login = request.headers['proxy-authorization'];
-    const { clientAuth } = this.options;
-    if (this.options.clientAuthRequired && !clientAuth?.matchesHeader(login)) {
+    const policy = this.options.loginFor(port);
+    const loginMatches = policy.matchesHeader(login);
+    if (policy.required && !loginMatches) {
       write(response, {
         status: 407,
         body: { error: 'proxy_auth_required', message: 'proxy login required' },
@@ -61,16 +61,15 @@ export class ApiGateway {
     }
     const query = pathAndQuery.indexOf('?');
     const path = query < 0 ? pathAndQuery : pathAndQuery.slice(0, query);
-    const pwd = query < 0 ? null : new URLSearchParams(pathAndQuery.slice(query + 1)).get('pwd');
-    const authorized =
-      this.password === undefined ||
-      (pwd !== null && this.password.matches(pwd)) ||
-      (clientAuth?.matchesHeader(login) ?? false);
+    const search = new URLSearchParams(query < 0 ? '' : pathAndQuery.slice(query + 1));
+    const pwd = search.get('pwd');
+    const authorized = this.password === undefined || (pwd !== null && this.password.matches(pwd)) || loginMatches;
     const answer = await this.api({
       method: request.method ?? 'GET',
       path,
       port,
       authorized,
+      query: search,
     });
     write(response, answer);
   }
