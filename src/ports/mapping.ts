@@ -103,6 +103,10 @@ export class Mapping {
     return this.bypassRoute;
   }
 
+  isBypass(route: UpstreamRoute): boolean {
+    return route === this.bypassRoute;
+  }
+
   /** Shutdown. */
   destroy(): void {
     this.bypassRoute?.destroy();

@@ -107,7 +107,7 @@ export class PortState {
    * kind of route (main, or the same host rule's) of the port's session now.
    */
   async reroute(previous: UpstreamRoute): Promise<UpstreamRoute> {
-    if (previous === this.mapping.bypass) return previous;
+    if (this.mapping.isBypass(previous)) return previous;
     const rule = this.ruleOf.get(previous);
     const binding = await this.current();
     return rule ? this.ruleRoute(binding, rule) : binding.route;
