@@ -29,6 +29,8 @@
  * - HTTP_REJECTED          403: a plain proxied HTTP request on a port whose mapping sets
  *                          Listen.RejectHttpProxy (CONNECT only); the session API still answers
  * - STOPPING               503: the request was still waiting for its upstream when the drain ended
+ * - STORE_UNAVAILABLE      503: a login asked for other user name parameters and the session
+ *                          store could not save the new session; nothing was sent upstream
  * - INTERNAL               500: a bug: an exception in a request's path, logged with its port
  *
  * 400 and 407 answers to clients come from proxy-chain's RequestError; the session API answers
@@ -50,6 +52,7 @@ export type ErrorCode =
   | 'HOST_DENIED'
   | 'HTTP_REJECTED'
   | 'STOPPING'
+  | 'STORE_UNAVAILABLE'
   | 'INTERNAL';
 
 export class StickyportError extends Error {

@@ -1,6 +1,6 @@
 import type net from 'node:net';
 import type { HostRuleConfig } from '../config/load.js';
-import type { StickyportError } from '../errors.js';
+import { StickyportError } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
 import { sameParams, type SessionParams } from '../session/parameters.js';
 import { isLive, type Session } from '../session/session.js';
@@ -183,12 +183,17 @@ export class PortState {
       if (generation !== this.generation) continue;
       const binding = this.install(session);
       if (params !== undefined && !this.hasParams(session, params)) {
-        await this.rotateTo('parameters changed', params).catch(() => undefined);
+        // Never out with other parameters than the login's: if the store refuses the new
+        // session, the request fails (503) rather than leave with the old one.
+        await this.rotateTo('parameters changed', params).catch((error: unknown) => {
+          throw new StickyportError('STORE_UNAVAILABLE', `the session store could not take the login's new parameters: ${(error as Error).message}`, { status: 503, cause: error });
+        });
         continue;
       }
       if (binding.entry && this.mustMove(binding.entry)) {
-        await this.rotateTo('upstream cooling down', session.params, binding.entry).catch(() => undefined);
-        continue;
+        // A move the store refuses is tried again on the next request; this one goes as it was.
+        const moved = await this.rotateTo('upstream cooling down', session.params, binding.entry).then(() => true, () => false);
+        if (moved) continue;
       }
       return binding;
     }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config/load.js';
+import { explainConfig, loadConfig } from '../../src/config/load.js';
 import { folderWith, load, refusal } from './config-fixtures.js';
 
 // Mappings, read as the rest of the configuration is: every key of every element validated,
@@ -112,5 +112,26 @@ describe('Mappings', () => {
       config: { Mappings: [{ Name: 'override', Listen: { Port: 12002 } }] },
     });
     expect(config.mappings.map((mapping) => mapping.name)).toEqual(['override']);
+  });
+});
+
+describe('stickyport check with lists', () => {
+  it('shows each value inside Mappings, HostRules and Upstream.Urls with its layer, secrets masked', () => {
+    const cwd = folderWith({
+      'appsettings.json': {
+        Upstream: { Urls: ['http://a-{session}:urlsecret@a:1', 'http://b-{session}:urlsecret@b:1'] },
+        HostRules: [{ Pattern: '*.cdn.test', Action: 'Bypass' }],
+        Mappings: [{ Name: 'm', Listen: { Port: 12000 }, Upstream: { Preset: 'oxylabs', Username: 'acme', Password: 'presetsecret' }, Authentication: { Username: 'u', Password: 'loginsecret' } }],
+      },
+    });
+    const report = explainConfig({ cwd, env: {} });
+    const row = (key: string) => report.values.find((value) => value.key === key);
+    const origin = `${cwd}/appsettings.json`;
+    expect(row('Upstream.Urls[1]')).toEqual({ key: 'Upstream.Urls[1]', shown: '"http://b-{session}:***@b:1"', origin });
+    expect(row('HostRules[0].Pattern')).toEqual({ key: 'HostRules[0].Pattern', shown: '"*.cdn.test"', origin });
+    expect(row('Mappings[0].Upstream.Password')).toMatchObject({ shown: '***' });
+    expect(row('Mappings[0].Authentication.Password')).toMatchObject({ shown: '***' });
+    expect(row('Upstream.Parameters')).toEqual({ key: 'Upstream.Parameters', shown: '{}', origin: 'default' });
+    expect(JSON.stringify(report.values)).not.toMatch(/urlsecret|presetsecret|loginsecret/);
   });
 });
