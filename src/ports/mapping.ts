@@ -1,6 +1,7 @@
 import { LoginPolicy } from '../auth/client-auth.js';
 import type { HostRuleConfig, MappingConfig } from '../config/load.js';
 import type { Logger } from '../logging/logger.js';
+import { HostRuleSet } from '../rules/host-rules.js';
 import { effectiveParams, type SessionParams } from '../session/parameters.js';
 import { createSessionFactory, type Session, type SessionFactory } from '../session/session.js';
 import { directRoute, memberRoute, type RouteOptions } from '../upstream/create-route.js';
@@ -36,7 +37,7 @@ export class Mapping {
   readonly declared: ReadonlySet<string>;
   readonly defaults: SessionParams;
   readonly login: LoginPolicy;
-  readonly rules: readonly HostRuleConfig[];
+  readonly rules: HostRuleSet;
   /** The upstream pool when the mapping has two or more members: a session is pinned to one. */
   readonly pool: UpstreamPool | undefined;
   private readonly single: UpstreamMember | undefined;
@@ -53,7 +54,7 @@ export class Mapping {
     this.defaults = config.upstream.parameters;
     this.declared = new Set(Object.keys(this.defaults));
     this.login = new LoginPolicy(config.auth, this.declared);
-    this.rules = config.hostRules;
+    this.rules = new HostRuleSet(config.hostRules);
     const { members } = config.upstream;
     this.pool = members.length >= 2 ? new UpstreamPool(members, deps.cooldown, deps.log.child({ mapping: config.name })) : undefined;
     this.single = members.length === 1 ? members[0] : undefined;

@@ -90,7 +90,7 @@ export class ProxyEngine extends Server {
         body: hasBody(request) ? request : null,
       };
       const binding = customTag as Binding;
-      if (state.mapping.rules.length === 0) {
+      if (state.mapping.rules.size === 0) {
         forwardHttp(request, response, target, binding.route, outgoing, this.forwarding);
         return;
       }

@@ -30,11 +30,10 @@ export interface WayOut {
 export function wayOut(state: PortState, binding: Binding, hostname: string, port: number, log: Logger): WayOut {
   const { rules } = state.mapping;
   let rule: HostRuleConfig | undefined;
-  if (rules.length > 0) {
-    const host = hostForRules(hostname);
-    rule = rules.find((candidate) => candidate.test(host));
+  if (rules.size > 0) {
+    rule = rules.match(hostname);
     if (log.isLevelEnabled('debug')) {
-      log.debug({ port: state.port, host, rule: rule?.source ?? 'none', pattern: rule?.pattern, action: rule?.action ?? 'Allow' }, 'host rule decided');
+      log.debug({ port: state.port, host: hostForRules(hostname), rule: rule?.source ?? 'none', pattern: rule?.pattern, action: rule?.action ?? 'Allow' }, 'host rule decided');
     }
   }
   if (!rule) return { route: binding.route, hostname, port, bound: true, rule };
