@@ -65,7 +65,9 @@ export function startupBanner(config: StickyportConfig, version: string, cwd = p
   const rows: Array<[string, string]> = several
     ? config.mappings.map((mapping) => [
         mapping.name,
-        `${hostForUrl(mapping.host)}, ${describePorts(mapping.portStart, mapping.portEnd)} -> ${describeMembers(mapping)}${mapping.hostRules.length > 0 ? `, ${mapping.hostRules.length} host rules` : ''}`,
+        `${hostForUrl(mapping.host)}, ${describePorts(mapping.portStart, mapping.portEnd)} -> ${describeMembers(mapping)}` +
+          `${mapping.hostRules.length > 0 ? `, ${mapping.hostRules.length} host rules` : ''}${mapping.auth.required ? `, login ${mapping.auth.username}` : ''}` +
+          `${mapping.rejectHttpProxy ? ', CONNECT only' : ''}`,
       ])
     : [['upstream', describeMembers(first!)]];
   if (!several && first!.hostRules.length > 0) rows.push(['host rules', `${first!.hostRules.length}, the first match decides`]);

@@ -94,12 +94,13 @@ function presetPlan(
   if (lifetime) problems.push(context.problem(context.lifetime.key, `${lifetime} (${preset.key} is ${name})`, context.lifetime.value));
   const id = presetIdProblem(name, context.idLength, context.idAlphabet);
   if (id) problems.push(context.problem(id.key, `${id.text} (${preset.key} is ${name})`, id.key === 'Session.IdLength' ? context.idLength : context.idAlphabet));
-  const member = presetMember(name, {
+  const defaults = Object.fromEntries(known.map((parameter) => [parameter, parameters[parameter] ?? '']));
+  const account = {
     username: username.value as string,
     password: password.value as string,
     host: context.get('Upstream.Host').value as string,
     port: context.get('Upstream.Port').value as number,
-  });
-  const defaults = Object.fromEntries(known.map((parameter) => [parameter, parameters[parameter] ?? '']));
+  };
+  const member = presetMember(name, account, { lifetimeMs: context.lifetime.ms, params: defaults });
   return { members: [member], parameters: Object.freeze(defaults) };
 }

@@ -142,12 +142,15 @@ export function presetIdProblem(name: PresetName, idLength: number, idAlphabet: 
   return PRESETS[name].idProblem?.(idLength, idAlphabet);
 }
 
-/** The member a preset with `account` stands for. */
-export function presetMember(name: PresetName, account: PresetAccount): UpstreamMember {
+/**
+ * The member a preset with `account` stands for. `shown` (the mapping's lifetime and default
+ * parameters) only shapes its description: what it renders for `{session}`.
+ */
+export function presetMember(name: PresetName, account: PresetAccount, shown: { lifetimeMs: number; params: SessionParams } = { lifetimeMs: 600_000, params: {} }): UpstreamMember {
   const preset = PRESETS[name];
   const host = account.host || preset.host;
   const port = account.port || preset.port;
-  const sample: MemberVars = { session: '{session}', port: 0, lifetimeMs: 600_000, params: {} };
+  const sample: MemberVars = { session: '{session}', port: 0, ...shown };
   return {
     key: `${hostForUrl(host)}:${port}`,
     protocol: 'http:',
