@@ -29,6 +29,9 @@
  * - HTTP_REJECTED          403: a plain proxied HTTP request on a port whose mapping sets
  *                          Listen.RejectHttpProxy (CONNECT only); the session API still answers
  * - STOPPING               503: the request was still waiting for its upstream when the drain ended
+ * - PARAMETERS_CONFLICT    409: clients of one port kept asking, at the same moment, for different
+ *                          user name parameters (each rotating the port's one session); nothing
+ *                          was sent upstream
  * - STORE_UNAVAILABLE      503: a login asked for other user name parameters and the session
  *                          store could not save the new session; nothing was sent upstream
  * - INTERNAL               500: a bug: an exception in a request's path, logged with its port
@@ -53,6 +56,7 @@ export type ErrorCode =
   | 'HTTP_REJECTED'
   | 'STOPPING'
   | 'STORE_UNAVAILABLE'
+  | 'PARAMETERS_CONFLICT'
   | 'INTERNAL';
 
 export class StickyportError extends Error {

@@ -171,7 +171,7 @@ export class PortState {
   }
 
   private async load(params: SessionParams | undefined): Promise<Binding> {
-    for (;;) {
+    for (let contested = 0; ; ) {
       if (this.rotating) {
         await this.rotating.catch(() => undefined);
         continue;
@@ -185,9 +185,18 @@ export class PortState {
       if (params !== undefined && !this.hasParams(session, params)) {
         // Never out with other parameters than the login's: if the store refuses the new
         // session, the request fails (503) rather than leave with the old one.
-        await this.rotateTo('parameters changed', params).catch((error: unknown) => {
+        const renewed = await this.rotateTo('parameters changed', params).catch((error: unknown) => {
           throw new StickyportError('STORE_UNAVAILABLE', `the session store could not take the login's new parameters: ${(error as Error).message}`, { status: 503, cause: error });
         });
+        // Ours, unless a client asking for other parameters rotated the port again meanwhile.
+        if (this.binding?.session === renewed) return this.binding;
+        if (++contested >= 3) {
+          throw new StickyportError(
+            'PARAMETERS_CONFLICT',
+            `port ${this.port} holds one session, and other clients keep asking it for other parameters: give each set of parameters a port of its own`,
+            { status: 409 },
+          );
+        }
         continue;
       }
       if (binding.entry && this.mustMove(binding.entry)) {

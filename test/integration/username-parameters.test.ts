@@ -111,6 +111,21 @@ describe('username parameters', () => {
     expect(kept.parameters).toEqual({ country: 'us', city: 'oslo' });
   });
 
+  it('never sends a request with other parameters than its login\'s, even when clients of one port disagree at once', async () => {
+    const from = upstream.seen.length;
+    const countries = Array.from({ length: 24 }, (_, i) => (i % 2 ? 'de' : 'fr'));
+    const answers = await Promise.all(countries.map((country, i) => request(port, `${origin.url}/?r=${i}`, { headers: login(`scraper-country-${country}`) })));
+    for (const [i, answer] of answers.entries()) {
+      // 409 when the port was contested too long; else it left with its own parameters.
+      expect([200, 409]).toContain(answer.status);
+      if (answer.status === 409) expect(answer.headers['x-stickyport-error']).toBe('PARAMETERS_CONFLICT');
+      const seen = upstream.seen.slice(from).find((entry) => entry.target.endsWith(`/?r=${i}`));
+      if (answer.status === 200) expect(seen!.username).toContain(`-country-${countries[i]}-`);
+      else expect(seen).toBeUndefined();
+    }
+    expect(answers.filter((answer) => answer.status === 200).length).toBeGreaterThan(0);
+  });
+
   it('splits at the first -<declared name>- when no user name is configured', async () => {
     expect((await get('anyone-country-nl', open)).status).toBe(200);
     const { session_id } = await session(open);
