@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { apiJson, basic, getThroughTunnel, openTunnel, request } from '../helpers/client.js';
+import { basic, getThroughTunnel, openTunnel, request } from '../helpers/client.js';
 import { startOrigin, type Origin } from '../helpers/origin.js';
 import { freePortRange } from '../helpers/ports.js';
 import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
