@@ -3,7 +3,9 @@
 // cycle: connect, CONNECT, one GET through the tunnel, close), the steady figure (PERF.md): each
 // build as its own process chained to the bench provider, measured in interleaved rounds under
 // the same load, optionally beside Squid. For trying a change before a full `npm run bench`.
-//   node bench/ab.mjs [--rounds=3] [--seconds=4] [--squid] [--hop] [--connect] DIST_MAIN_A [DIST_MAIN_B ...]
+//   node bench/ab.mjs [--rounds=3] [--seconds=4] [--squid] [--hop] [--connect] [--mappings] DIST_MAIN_A [DIST_MAIN_B ...]
+// (--mappings: each build with 2 mappings and host rules, see bench/lib/stickyport.mjs; or one
+// build only, written DIST_MAIN+mappings, beside the same build without)
 // e.g. cp -r dist /tmp/dist-before; (change, npm run build); node bench/ab.mjs /tmp/dist-before/main.js dist/main.js
 import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
@@ -31,8 +33,10 @@ try {
   const originHost = `127.0.0.1:${origin.port}`;
   const candidates = [];
   for (const [i, main] of mains.entries()) {
-    process.env.BENCH_STICKYPORT_MAIN = path.resolve(main);
-    const sp = await startStickyport({ count: 10, providerPort: provider.port, logDir, name: `ab-${i}`, taken: candidates.map((c) => [c.port, c.port + 9]) });
+    const withMappings = main.endsWith('+mappings');
+    process.env.BENCH_STICKYPORT_MAIN = path.resolve(withMappings ? main.slice(0, -'+mappings'.length) : main);
+    const options = withMappings ? { mappings: true } : {};
+    const sp = await startStickyport({ count: 10, providerPort: provider.port, logDir, name: `ab-${i}`, taken: candidates.map((c) => [c.port, c.port + 9]), ...options });
     candidates.push({ label: `${i}: ${main}`, port: sp.portStart, pid: sp.pid });
   }
   if (process.argv.includes('--hop')) {

@@ -3,7 +3,8 @@
 // proxy-chain, every one a separate process on 127.0.0.1. Prints one table and the PASS/MISS
 // list of the targets, and writes bench/results/latest.json. `--smoke` (or BENCH_SMOKE=1) runs
 // a tiny version in well under 30 s. `--tool=wrk|autocannon` (or BENCH_TOOL) picks the HTTP
-// load tool; wrk is used when installed. The README's Performance section reads the figures.
+// load tool; wrk is used when installed. `--mappings` (or BENCH_MAPPINGS=1) gives stickyport 2
+// mappings and host rules. The README's Performance section reads the figures.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
@@ -14,7 +15,7 @@ import { httpLoad, pickTool, toolVersion } from './lib/load-http.mjs';
 import { cpuMs, forkServer, memory, noiseMeter, sleep, stop, stopAll } from './lib/procs.mjs';
 import { startSquid, startTinyproxy, squidPath, tinyproxyPath } from './lib/peers.mjs';
 import { ALL_CANDIDATES, buildTable, evaluateTargets, formatTargets, median } from './lib/report.mjs';
-import { startStickyport } from './lib/stickyport.mjs';
+import { startStickyport, WITH_MAPPINGS } from './lib/stickyport.mjs';
 import { bulk, connectCycles, connectRequest, openIdle, socks5Request, tunnel } from './lib/tunnels.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -349,6 +350,7 @@ async function main() {
   const logDir = mkdtempSync(path.join(os.tmpdir(), 'stickyport-bench-'));
   const tool = pickTool(TOOL_ARG);
   say(`stickyport bench${cfg.smoke ? ' (smoke)' : ''}: ${os.cpus().length} CPUs, node ${process.version}, HTTP load by ${toolVersion(tool)}; logs in ${logDir}`);
+  if (WITH_MAPPINGS) say('stickyport runs with its ports split over 2 mappings and 5 host rules checked on every request (--mappings)');
 
   const originProc = await forkServer(lib('origin.mjs'), [], { logDir, name: 'origin' });
   const provider = await forkServer(lib('provider.mjs'), [], { logDir, name: 'provider' });

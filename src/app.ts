@@ -1,18 +1,16 @@
 import { ApiGateway } from './api/api-gateway.js';
 import { createSessionApi } from './api/session-api.js';
-import { ClientAuth } from './auth/client-auth.js';
 import type { StickyportConfig } from './config/load.js';
 import type { Logger } from './logging/logger.js';
+import { Mapping } from './ports/mapping.js';
 import { Ports } from './ports/ports.js';
 import { ConnectionLimits } from './proxy/connection-limits.js';
-import { ListenerPool, type ListenerStatus } from './proxy/listener-pool.js';
+import { ListenerPool, type ListenEndpoint, type ListenerStatus } from './proxy/listener-pool.js';
 import { ProxyEngine } from './proxy/proxy-engine.js';
-import { createSessionFactory } from './session/session.js';
+import type { SessionIdRule } from './session/session.js';
 import { SessionService } from './session/session-service.js';
 import { createStore } from './store/create-store.js';
 import type { SessionStore } from './store/session-store.js';
-import { describeUpstream } from './upstream/upstream-url.js';
-import { createRouteFactory } from './upstream/create-route.js';
 import { routeByFirstByte } from './socks/first-byte.js';
 import { SocksApi } from './socks/socks-api.js';
 import { SocksServer } from './socks/socks-server.js';
@@ -38,39 +36,49 @@ export interface App {
 /** The composition root: wires config into store, sessions, ports, engine and listeners. */
 export async function createApp(config: StickyportConfig, deps: AppDeps): Promise<App> {
   const { log } = deps;
-  const store = deps.store ?? (await createStore(config.store, log.child({ component: 'store' }), config.session));
-  const sessions = new SessionService(store, createSessionFactory(config.session), log.child({ component: 'sessions' }));
-  const ports = new Ports(
-    {
-      sessions,
-      createRoute: createRouteFactory(config.upstream.template, {
-        connectTimeoutMs: config.upstream.connectTimeoutMs,
-        responseTimeoutMs: config.upstream.responseTimeoutMs,
-        poolIdleTimeoutMs: config.upstream.poolIdleTimeoutMs,
-        lifetimeMs: config.session.lifetimeMs,
-        allowPrivateTargets: config.listen.allowPrivateTargets,
+  const mappings = config.mappings.map(
+    (mapping) =>
+      new Mapping(mapping, {
+        idLength: config.session.idLength,
+        idAlphabet: config.session.idAlphabet,
+        timeouts: {
+          connectTimeoutMs: config.upstream.connectTimeoutMs,
+          responseTimeoutMs: config.upstream.responseTimeoutMs,
+          poolIdleTimeoutMs: config.upstream.poolIdleTimeoutMs,
+        },
+        cooldown: config.upstream.cooldown,
+        log: log.child({ component: 'upstream' }),
       }),
-      log: log.child({ component: 'ports' }),
-    },
-    store,
   );
-  const clientAuth = config.auth.username ? new ClientAuth(config.auth.username, config.auth.password) : undefined;
+  const mappingOf = (port: number): Mapping | undefined => mappings.find((mapping) => mapping.owns(port));
+  // What a stored session may hold, per port: the pool members and parameters of its mapping.
+  const storedRule: SessionIdRule = {
+    idLength: config.session.idLength,
+    idAlphabet: config.session.idAlphabet,
+    portRule: (port) => {
+      const mapping = mappingOf(port);
+      return mapping && { upstreamKeys: mapping.pool?.keys, parameters: mapping.declared };
+    },
+  };
+  const store = deps.store ?? (await createStore(config.store, log.child({ component: 'store' }), storedRule));
+  const sessions = new SessionService(store, log.child({ component: 'sessions' }));
+  const ports = new Ports({ sessions, log: log.child({ component: 'ports' }) }, mappings, store);
   const api = config.sessionApi.enabled
     ? new ApiGateway(createSessionApi(ports, { publicRead: config.sessionApi.publicRead }), {
         domain: config.sessionApi.domain,
         password: config.sessionApi.password,
-        clientAuth,
-        clientAuthRequired: config.auth.required,
+        loginFor: (port) => ports.mappingOf(port).login,
       })
     : undefined;
 
-  const portList: number[] = [];
-  for (let port = config.listen.portStart; port <= config.listen.portEnd; port++) portList.push(port);
+  const endpoints: ListenEndpoint[] = [];
+  for (const { config: mapping } of mappings) {
+    for (let port = mapping.portStart; port <= mapping.portEnd; port++) endpoints.push({ host: mapping.host, port });
+  }
 
   const engine = new ProxyEngine({
     ports,
     api,
-    clientAuth: config.auth.required ? clientAuth : undefined,
     log: log.child({ component: 'proxy' }),
     idleTimeoutMs: config.listen.idleTimeoutMs,
     headersTimeoutMs: config.listen.headersTimeoutMs,
@@ -79,8 +87,7 @@ export async function createApp(config: StickyportConfig, deps: AppDeps): Promis
   const socksApi = api ? new SocksApi(api, timeouts, log.child({ component: 'socks' })) : undefined;
   const socks = new SocksServer({
     ports,
-    requiredLogin: config.auth.required ? clientAuth : undefined,
-    loginConfigured: clientAuth !== undefined,
+    loginFor: (port) => ports.mappingOf(port).login,
     api: socksApi,
     log: log.child({ component: 'socks' }),
     ...timeouts,
@@ -90,8 +97,7 @@ export async function createApp(config: StickyportConfig, deps: AppDeps): Promis
     log.child({ component: 'limits' }),
   );
   const listeners = new ListenerPool({
-    host: config.listen.host,
-    ports: portList,
+    endpoints,
     idleTimeoutMs: config.listen.idleTimeoutMs,
     limits,
     // Every port speaks HTTP, SOCKS5 and SOCKS4/4a, told apart by the first byte.
@@ -114,12 +120,17 @@ export async function createApp(config: StickyportConfig, deps: AppDeps): Promis
     listeners,
     limits,
     async start() {
+      await preloadPools(mappings, store, log);
       await listeners.start();
+      const [first] = config.mappings;
       log.info(
         {
-          host: config.listen.host,
-          ports: `${config.listen.portStart}-${config.listen.portEnd}`,
-          upstream: config.upstream.template ? describeUpstream(config.upstream.template) : 'direct',
+          host: first!.host,
+          ports: describeRanges(config),
+          upstream: describeMembers(first!),
+          ...(config.mappings.length > 1 || first!.source
+            ? { mappings: config.mappings.map((mapping) => ({ name: mapping.name, host: mapping.host, ports: `${mapping.portStart}-${mapping.portEnd}`, upstream: describeMembers(mapping), hostRules: mapping.hostRules.length })) }
+            : {}),
           store: store.kind,
           sessionApi: config.sessionApi.enabled ? config.sessionApi.domain || '(port itself)' : 'off',
           clientAuth: config.auth.required,
@@ -142,4 +153,29 @@ export async function createApp(config: StickyportConfig, deps: AppDeps): Promis
     },
     status: () => listeners.status(),
   };
+}
+
+function describeMembers(mapping: StickyportConfig['mappings'][number]): string {
+  const { members } = mapping.upstream;
+  return members.length === 0 ? 'direct' : members.map((member) => member.description).join(', ');
+}
+
+/** `10201-10300`, or every mapping's range: `10201-10300, 10401-10410`. */
+export function describeRanges(config: StickyportConfig): string {
+  return config.mappings.map((mapping) => `${mapping.portStart}-${mapping.portEnd}`).join(', ');
+}
+
+/**
+ * Counts the sessions the store already holds for pool members, so that new sessions after a
+ * restart spread over the members as if it had not happened. A store that cannot list (Redis
+ * down) only costs that evenness.
+ */
+async function preloadPools(mappings: readonly Mapping[], store: SessionStore, log: Logger): Promise<void> {
+  if (!mappings.some((mapping) => mapping.pool)) return;
+  try {
+    const sessions = await store.list();
+    for (const mapping of mappings) mapping.pool?.preload(sessions.filter((session) => mapping.owns(session.port)));
+  } catch (error) {
+    log.warn({ err: error }, 'could not list the stored sessions: pool members are counted from now on');
+  }
 }

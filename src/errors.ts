@@ -26,7 +26,19 @@
  *                          unknown address type), or refused (a wrong SOCKS5 login, a SOCKS4
  *                          client while Authentication.Required is on); answered with the SOCKS
  *                          reply that says so, or closed
+ * - BAD_PARAMETER          400: a user name parameter in the proxy login (or the session API's
+ *                          query) that is not declared in Upstream.Parameters, or whose value is
+ *                          not 1-64 of A-Z a-z 0-9 _; nothing was sent upstream
+ * - HOST_DENIED            403: a host rule with Action Deny matched the target; nothing was
+ *                          sent upstream. The message names the rule (`HostRules[2]`)
+ * - HTTP_REJECTED          403: a plain proxied HTTP request on a port whose mapping sets
+ *                          Listen.RejectHttpProxy (CONNECT only); the session API still answers
  * - STOPPING               503: the request was still waiting for its upstream when the drain ended
+ * - PARAMETERS_CONFLICT    409: clients of one port kept asking, at the same moment, for different
+ *                          user name parameters (each rotating the port's one session); nothing
+ *                          was sent upstream
+ * - STORE_UNAVAILABLE      503: a login asked for other user name parameters and the session
+ *                          store could not save the new session; nothing was sent upstream
  * - INTERNAL               500: a bug: an exception in a request's path, logged with its port
  *
  * 400 and 407 answers to clients come from proxy-chain's RequestError; the session API answers
@@ -45,7 +57,12 @@ export type ErrorCode =
   | 'TARGET_FORBIDDEN'
   | 'BAD_REQUEST'
   | 'SOCKS_HANDSHAKE'
+  | 'BAD_PARAMETER'
+  | 'HOST_DENIED'
+  | 'HTTP_REJECTED'
   | 'STOPPING'
+  | 'STORE_UNAVAILABLE'
+  | 'PARAMETERS_CONFLICT'
   | 'INTERNAL';
 
 export class StickyportError extends Error {

@@ -2,7 +2,7 @@
 import { createApp, type App } from './app.js';
 import { parseCommandLine, UsageError, type Command } from './cli/args.js';
 import { startupBanner } from './cli/banner.js';
-import { checkReport, configNotes } from './cli/check.js';
+import { checkReport, configNotes, sessionPlaceholderNotes } from './cli/check.js';
 import { helpText } from './cli/help.js';
 import { terminalDestination } from './cli/terminal-log.js';
 import { packageVersion } from './cli/version.js';
@@ -78,9 +78,7 @@ async function start(options: LoadOptions): Promise<void> {
   // collector, `| npx pino-pretty`) gets pino's JSON lines.
   const terminal = process.stdout.isTTY === true;
   const log = createLogger(config.logLevel, terminal ? terminalDestination(process.stdout, saidByBanner) : undefined);
-  if (config.upstream.template && !config.upstream.template.hasSessionPlaceholder) {
-    log.warn('Upstream.Url has no {session} placeholder: every port shares one upstream identity');
-  }
+  for (const note of sessionPlaceholderNotes(config)) log.warn(note);
   const app = await createApp(config, { log });
   const started = app.start();
   stopOnSignals(app, started, log);

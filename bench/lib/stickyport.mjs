@@ -6,12 +6,44 @@ import { fileURLToPath } from 'node:url';
 import { openSync, writeFileSync } from 'node:fs';
 import { canConnect, freeRange, spawnTracked, stop, waitForPort } from './procs.mjs';
 
-// BENCH_STICKYPORT_MAIN points at another build (e.g. a patched copy of dist/) for A/B runs.
-const MAIN = process.env.BENCH_STICKYPORT_MAIN ?? fileURLToPath(new URL('../../dist/main.js', import.meta.url));
+// BENCH_STICKYPORT_MAIN points at another build (e.g. a patched copy of dist/) for A/B runs. It
+// is read at each start: bench/ab.mjs sets it per candidate, after this module was loaded.
+const mainPath = () => process.env.BENCH_STICKYPORT_MAIN ?? fileURLToPath(new URL('../../dist/main.js', import.meta.url));
 
 export const UPSTREAM_USER_TEMPLATE = 'customer-acme-session-{session}';
 
-function writeConfig(logDir, name, { portStart, portEnd, providerPort, level }) {
+/**
+ * `--mappings` (or BENCH_MAPPINGS=1): the stickyport candidate runs with its ports split over
+ * two mappings (two upstream templates, two lifetimes) and host rules that every request is
+ * checked against without any matching the bench's target, so the figures include that work.
+ */
+export const WITH_MAPPINGS = process.env.BENCH_MAPPINGS === '1' || process.argv.includes('--mappings');
+
+const HOST_RULES = [
+  { Pattern: '*.doubleclick.net', Action: 'Deny' },
+  { Pattern: '/(.*\\.)?(google-analytics|googletagmanager)\\.com/', Action: 'Deny' },
+  { Pattern: '*.gstatic.com', Action: 'Bypass' },
+  { Pattern: 'api.2captcha.com', Action: 'Bypass' },
+];
+
+function mappingsFor(portStart, portEnd, providerPort) {
+  const middle = portStart + Math.floor((portEnd - portStart) / 2);
+  return [
+    {
+      Name: 'first',
+      Listen: { PortRange: { Start: portStart, End: middle } },
+      Upstream: { Url: `http://${UPSTREAM_USER_TEMPLATE}:secret@127.0.0.1:${providerPort}` },
+      HostRules: [{ Pattern: '*.example.net', Action: 'Deny' }],
+    },
+    {
+      Name: 'second',
+      Listen: { PortRange: { Start: middle + 1, End: Math.max(middle + 1, portEnd) }, StickyProxyLifetime: 30 },
+      Upstream: { Url: `http://customer-beta-session-{session}:secret@127.0.0.1:${providerPort}` },
+    },
+  ];
+}
+
+function writeConfig(logDir, name, { portStart, portEnd, providerPort, level, mappings }) {
   const file = path.join(logDir, `${name}.json`);
   const config = {
     Listen: { Host: '127.0.0.1', PortRange: { Start: portStart, End: portEnd }, StickyProxyLifetime: 10, IdleTimeout: '120s' },
@@ -19,6 +51,7 @@ function writeConfig(logDir, name, { portStart, portEnd, providerPort, level }) 
     SessionAPI: { Enabled: true, Domain: 'portmapper' },
     SessionStore: { Type: 'memory' },
     Logging: { Level: level },
+    ...(mappings && portEnd > portStart ? { Mappings: mappingsFor(portStart, portEnd, providerPort), HostRules: HOST_RULES } : {}),
   };
   writeFileSync(file, JSON.stringify(config, null, 2));
   return file;
@@ -30,15 +63,15 @@ function writeConfig(logDir, name, { portStart, portEnd, providerPort, level }) 
  * 'warn' readiness is polled with TCP connects on the last port. Retries once on another
  * range if a port was taken in between.
  */
-export async function startStickyport({ count, providerPort, logDir, name, level = 'warn', taken = [], extraArgs = [] }) {
+export async function startStickyport({ count, providerPort, logDir, name, level = 'warn', taken = [], extraArgs = [], mappings = WITH_MAPPINGS }) {
   let lastError;
   for (let attempt = 0; attempt < 3; attempt++) {
     const [portStart, portEnd] = freeRange(count, taken);
-    const config = writeConfig(logDir, name, { portStart, portEnd, providerPort, level });
+    const config = writeConfig(logDir, name, { portStart, portEnd, providerPort, level, mappings });
     const logFile = path.join(logDir, `${name}.log`);
     const err = openSync(logFile, 'a');
     const startedAt = performance.now();
-    const child = spawnTracked(process.execPath, [...extraArgs, MAIN, '--config', config], {
+    const child = spawnTracked(process.execPath, [...extraArgs, mainPath(), '--config', config], {
       cwd: logDir,
       stdio: ['ignore', level === 'warn' ? err : 'pipe', err],
     });

@@ -1,5 +1,5 @@
 import type http from 'node:http';
-import { parseBasic, Secret, type ClientAuth } from '../auth/client-auth.js';
+import { parseBasic, Secret, type LoginPolicy } from '../auth/client-auth.js';
 import type { ApiAnswer, ApiCall } from './session-api.js';
 
 export interface ApiGatewayOptions {
@@ -7,9 +7,8 @@ export interface ApiGatewayOptions {
   readonly domain: string;
   /** SessionAPI.Password; '' = none. */
   readonly password: string;
-  /** The client proxy login, when one is configured. */
-  readonly clientAuth: ClientAuth | undefined;
-  readonly clientAuthRequired: boolean;
+  /** The client login of the mapping `port` belongs to. */
+  readonly loginFor: (port: number) => LoginPolicy;
 }
 
 /**
@@ -58,9 +57,9 @@ export class ApiGateway {
     port: number,
     login: { username: string; password: string } | undefined = parseBasic(request.headers['proxy-authorization']),
   ): Promise<void> {
-    const { clientAuth } = this.options;
-    const loggedIn = login !== undefined && clientAuth !== undefined && clientAuth.matches(login.username, login.password);
-    if (this.options.clientAuthRequired && !loggedIn) {
+    const policy = this.options.loginFor(port);
+    const loginMatches = policy.matchesLogin(login);
+    if (policy.required && !loginMatches) {
       write(response, {
         status: 407,
         body: { error: 'proxy_auth_required', message: 'proxy login required' },
@@ -70,16 +69,15 @@ export class ApiGateway {
     }
     const query = pathAndQuery.indexOf('?');
     const path = query < 0 ? pathAndQuery : pathAndQuery.slice(0, query);
-    const pwd = query < 0 ? null : new URLSearchParams(pathAndQuery.slice(query + 1)).get('pwd');
-    const authorized =
-      this.password === undefined ||
-      (pwd !== null && this.password.matches(pwd)) ||
-      loggedIn;
+    const search = new URLSearchParams(query < 0 ? '' : pathAndQuery.slice(query + 1));
+    const pwd = search.get('pwd');
+    const authorized = this.password === undefined || (pwd !== null && this.password.matches(pwd)) || loginMatches;
     const answer = await this.api({
       method: request.method ?? 'GET',
       path,
       port,
       authorized,
+      query: search,
     });
     write(response, answer);
   }

@@ -1,4 +1,6 @@
+import type { Mapping } from '../ports/mapping.js';
 import type { Ports } from '../ports/ports.js';
+import { ParameterError, queryParameters } from '../session/parameters.js';
 import type { Session } from '../session/session.js';
 
 export interface ApiCall {
@@ -9,6 +11,8 @@ export interface ApiCall {
   readonly port: number;
   /** True when SessionAPI.Password is unset, or the caller gave it (or a valid proxy login). */
   readonly authorized: boolean;
+  /** The query: `/session/new?country=de` sets parameters (`pwd` is the password). */
+  readonly query?: URLSearchParams;
 }
 
 export interface ApiAnswer {
@@ -22,14 +26,24 @@ export interface SessionJson {
   /** RFC 1123 in GMT, e.g. `Wed, 10 Jun 2026 16:09:43 GMT`; null = never expires. */
   readonly expires_at: string | null;
   readonly expired: boolean;
+  /** The mapping's name, when the configuration has Mappings. */
+  readonly mapping?: string;
+  /** The pool member (`host:port`), when the mapping's upstream is a pool. */
+  readonly upstream?: string;
+  /** The parameters the session renders (defaults applied), when the mapping declares any. */
+  readonly parameters?: Readonly<Record<string, string>>;
 }
 
-export function sessionJson(session: Session, now: number = Date.now()): SessionJson {
-  return {
+export function sessionJson(session: Session, now: number = Date.now(), mapping?: Mapping): SessionJson {
+  const json: { -readonly [K in keyof SessionJson]: SessionJson[K] } = {
     session_id: session.id,
     expires_at: session.expiresAt === null ? null : new Date(session.expiresAt).toUTCString(),
     expired: session.expiresAt !== null && session.expiresAt <= now,
   };
+  if (mapping?.config.source) json.mapping = mapping.name;
+  if (mapping?.pool) json.upstream = mapping.pool.entryOf(session).key;
+  if (mapping && mapping.declared.size > 0) json.parameters = mapping.paramsOf(session);
+  return json;
 }
 
 type Action = 'current' | 'reset' | 'new';
@@ -61,17 +75,21 @@ export function createSessionApi(
     if (!call.authorized && !(action === 'current' && options.publicRead)) {
       return error(403, 'forbidden', 'the session API needs its password: add ?pwd=... or send the proxy login');
     }
+    const state = ports.get(call.port);
     try {
       switch (action) {
         case 'current':
-          return { status: 200, body: sessionJson((await ports.get(call.port).current()).session) };
+          return { status: 200, body: sessionJson((await state.current()).session, Date.now(), state.mapping) };
         case 'reset':
-          await ports.get(call.port).reset();
+          await state.reset();
           return { status: 200, body: { success: true } };
-        case 'new':
-          return { status: 200, body: sessionJson(await ports.get(call.port).renew()) };
+        case 'new': {
+          const params = call.query ? queryParameters(call.query, state.mapping.declared) : undefined;
+          return { status: 200, body: sessionJson(await state.renew(params), Date.now(), state.mapping) };
+        }
       }
     } catch (cause) {
+      if (cause instanceof ParameterError) return error(400, 'bad_parameter', cause.message);
       return error(503, 'store_unavailable', `the session store failed: ${(cause as Error).message}`);
     }
   };

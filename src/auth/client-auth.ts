@@ -1,4 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
+import type { MappingConfig } from '../config/load.js';
+import { loginParameters, splitLogin, type SessionParams } from '../session/parameters.js';
 
 /**
  * A secret compared in constant time: both sides are hashed first, so neither the length nor
@@ -48,4 +50,62 @@ export function parseBasic(header: string | undefined): { username: string; pass
 
 function digestOf(parts: string[]): Buffer {
   return createHash('sha256').update(parts.join('\0')).digest();
+}
+
+/** What a login is allowed: refused (407), or accepted with the parameters it carries. */
+export type LoginVerdict = { readonly ok: false } | { readonly ok: true; readonly params: SessionParams | undefined };
+
+const REFUSED: LoginVerdict = Object.freeze({ ok: false });
+const ACCEPTED: LoginVerdict = Object.freeze({ ok: true, params: undefined });
+
+/**
+ * One mapping's client login: whether one is required, the configured user name and password,
+ * and, with Authentication.ParseUsernameParameters, the parameters a login carries after the
+ * user name (`user-country-de`). The password is checked against the user name without them.
+ */
+export class LoginPolicy {
+  readonly required: boolean;
+  /** The configured login, when there is one (required or not: the session API accepts it). */
+  private readonly auth: ClientAuth | undefined;
+  private readonly username: string;
+  private readonly parse: boolean;
+
+  constructor(
+    config: MappingConfig['auth'],
+    private readonly declared: ReadonlySet<string>,
+  ) {
+    this.required = config.required;
+    this.username = config.username;
+    this.auth = config.username ? new ClientAuth(config.username, config.password) : undefined;
+    this.parse = config.parseUsernameParameters && declared.size > 0;
+  }
+
+  /**
+   * A proxy request's login: refused when a login is required and this is not it; else accepted
+   * with its parameters. Malformed parameters throw a ParameterError (400), only once the login
+   * itself was found right.
+   */
+  check(username: string, password: string): LoginVerdict {
+    if (!this.parse) return !this.required || this.auth!.matches(username, password) ? ACCEPTED : REFUSED;
+    const split = splitLogin(username, this.declared, this.username);
+    if (this.required && !this.auth!.matches(split.base, password)) return REFUSED;
+    return split.rest === undefined ? ACCEPTED : { ok: true, params: loginParameters(split.rest, this.declared) };
+  }
+
+  /** A login is configured (required or not): the session API accepts it, SOCKS5 asks for it. */
+  get configured(): boolean {
+    return this.auth !== undefined;
+  }
+
+  /** True when a raw `Proxy-Authorization` header holds the configured login (parameters aside). */
+  matchesHeader(header: string | undefined): boolean {
+    return this.matchesLogin(parseBasic(header));
+  }
+
+  /** True when `login` (from a header, or a SOCKS5 handshake) is the configured one, parameters aside. */
+  matchesLogin(login: { username: string; password: string } | undefined): boolean {
+    if (!this.auth || !login) return false;
+    const base = this.parse ? splitLogin(login.username, this.declared, this.username).base : login.username;
+    return this.auth.matches(base, login.password);
+  }
 }

@@ -23,11 +23,6 @@ const OPTIONS: Readonly<Record<string, OptionSpec>> = {
 
 const COMMANDS = ['check', 'help'];
 
-/** Reserved names, so that using one gets a plain answer rather than "unknown option". */
-const NOT_YET: Readonly<Record<string, string>> = {
-  preset: '--preset is not available yet: this version has no provider presets; give the provider\'s URL with --upstream',
-};
-
 /**
  * Reads the command line with node:util's parseArgs, in its lenient mode, so that each mistake
  * gets a message of ours: the unknown option with the nearest known one, the flag whose value
@@ -72,7 +67,6 @@ export function parseCommandLine(args: readonly string[]): Command {
 }
 
 function unknownOption(rawName: string, name: string): UsageError {
-  if (Object.hasOwn(NOT_YET, name)) return new UsageError(NOT_YET[name]!);
   const known = Object.keys(OPTIONS);
   const meant = rawName.startsWith('--') ? nearestKey(name, known) : undefined;
   return new UsageError(`unknown option ${rawName}${meant ? `; did you mean --${meant}?` : ''}`);

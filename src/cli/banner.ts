@@ -1,7 +1,7 @@
 import path from 'node:path';
-import type { StickyportConfig } from '../config/load.js';
+import type { MappingConfig, StickyportConfig } from '../config/load.js';
 import { showValue } from '../config/secrets.js';
-import { describeUpstream, hostForUrl } from '../upstream/upstream-url.js';
+import { hostForUrl } from '../upstream/upstream-url.js';
 
 /** The address a client on this machine reaches a listener on: 0.0.0.0 and :: are not one. */
 function reachableHost(host: string): string {
@@ -23,12 +23,13 @@ function describeStore(store: StickyportConfig['store'], cwd: string): string {
 
 /** One command to try: the session API when it is on, else a request that shows the exit IP. */
 function exampleCommand(config: StickyportConfig): string {
-  const proxy = `http://${hostForUrl(reachableHost(config.listen.host))}:${config.listen.portStart}`;
-  const login = config.auth.required ? ` --proxy-user '${config.auth.username}:<password>'` : '';
+  const [first] = config.mappings;
+  const proxy = `http://${hostForUrl(reachableHost(first!.host))}:${first!.portStart}`;
+  const login = first!.auth.required ? ` --proxy-user '${first!.auth.username}:<password>'` : '';
   const { sessionApi } = config;
   if (!sessionApi.enabled) return `curl${login} -x ${proxy} https://api.ipify.org`;
   // A password-protected API also accepts the proxy login; without one it needs ?pwd=.
-  const pwd = sessionApi.password && !sessionApi.publicRead && !config.auth.required ? '?pwd=<password>' : '';
+  const pwd = sessionApi.password && !sessionApi.publicRead && !first!.auth.required ? '?pwd=<password>' : '';
   // Quoted only when the shell would read the "?".
   const quote = (url: string): string => (pwd ? `'${url}'` : url);
   if (sessionApi.domain === '') return `curl${login} ${quote(`${proxy}/session/${pwd}`)}`;
@@ -46,20 +47,40 @@ function describeApi(config: StickyportConfig): string {
  * The start-up summary for a person at a terminal: what listens where, where it goes, where
  * sessions live, and one command to try. Secrets are masked as in the logs.
  */
+function describePorts(start: number, end: number): string {
+  const count = end - start + 1;
+  return count === 1 ? `port ${start}` : `${count} ports: ${start}-${end}`;
+}
+
+function describeMembers(mapping: MappingConfig): string {
+  const { members } = mapping.upstream;
+  if (members.length === 0) return 'none: each port connects to targets directly';
+  if (members.length === 1) return members[0]!.description;
+  return `a pool of ${members.length}: ${members.map((member) => member.description).join(', ')}`;
+}
+
 export function startupBanner(config: StickyportConfig, version: string, cwd = process.cwd()): string {
-  const { listen } = config;
-  const count = listen.portEnd - listen.portStart + 1;
-  const ports = count === 1 ? `port ${listen.portStart}` : `${count} ports: ${listen.portStart}-${listen.portEnd}`;
-  const rows: Array<[string, string]> = [
-    ['upstream', config.upstream.template ? describeUpstream(config.upstream.template) : 'none: each port connects to targets directly'],
-    ['store', describeStore(config.store, cwd)],
-    ['session API', describeApi(config)],
-  ];
-  if (config.auth.required) rows.push(['client login', `required (user ${config.auth.username})`]);
+  const [first] = config.mappings;
+  const several = config.mappings.length > 1 || first!.source !== '';
+  const rows: Array<[string, string]> = several
+    ? config.mappings.map((mapping) => [
+        mapping.name,
+        `${hostForUrl(mapping.host)}, ${describePorts(mapping.portStart, mapping.portEnd)} -> ${describeMembers(mapping)}` +
+          `${mapping.hostRules.length > 0 ? `, ${mapping.hostRules.length} host rules` : ''}${mapping.auth.required ? `, login ${mapping.auth.username}` : ''}` +
+          `${mapping.rejectHttpProxy ? ', CONNECT only' : ''}`,
+      ])
+    : [['upstream', describeMembers(first!)]];
+  if (!several && first!.hostRules.length > 0) rows.push(['host rules', `${first!.hostRules.length}, the first match decides`]);
+  rows.push(['store', describeStore(config.store, cwd)], ['session API', describeApi(config)]);
+  if (first!.auth.required) rows.push(['client login', `required (user ${first!.auth.username})`]);
   rows.push(['try', exampleCommand(config)]);
   const width = Math.max(...rows.map(([label]) => label.length)) + 2;
+  const total = config.mappings.reduce((sum, mapping) => sum + mapping.portEnd - mapping.portStart + 1, 0);
+  const heading = several
+    ? `${config.mappings.length} mappings, ${total} ports`
+    : `${hostForUrl(first!.host)}, ${describePorts(first!.portStart, first!.portEnd)}`;
   return [
-    `stickyport ${version} listening on ${hostForUrl(listen.host)}, ${ports}`,
+    `stickyport ${version} listening on ${heading}`,
     ...rows.map(([label, text]) => `  ${label.padEnd(width)}${text}`),
     'Ctrl-C stops it.',
     '',

@@ -1,4 +1,4 @@
-import type { ConfigReport } from '../config/load.js';
+import type { ConfigReport, StickyportConfig } from '../config/load.js';
 import { LEAVES } from '../config/layers.js';
 import { nearestKey } from '../config/problems.js';
 
@@ -21,17 +21,26 @@ function table(rows: ReadonlyArray<readonly string[]>): string[] {
 
 /** Things that are allowed but probably not meant, for `stickyport check` to point out. */
 export function configNotes(report: ConfigReport, env: NodeJS.ProcessEnv): string[] {
-  const notes: string[] = [];
-  const template = report.config.upstream.template;
-  if (template && !template.hasSessionPlaceholder) {
-    notes.push('Upstream.Url has no {session} placeholder: every port shares one upstream identity');
-  }
+  const notes: string[] = sessionPlaceholderNotes(report.config);
   // A mistyped variable is not an error (the environment holds much else), but it is ignored.
   const known = [...LEAVES.values()].flatMap((leaf) => (leaf.env ? [leaf.env] : []));
   for (const name of Object.keys(env).filter((name) => name.startsWith('STICKYPORT_')).sort()) {
     if (known.includes(name)) continue;
     const meant = nearestKey(name, known);
     notes.push(`environment variable ${name} is not one stickyport reads, so it is ignored${meant ? `; did you mean ${meant}?` : ''}`);
+  }
+  return notes;
+}
+
+/** An upstream without {session}: allowed (a plain chained proxy), but every port then shares one exit. */
+export function sessionPlaceholderNotes(config: StickyportConfig): string[] {
+  const notes: string[] = [];
+  for (const mapping of config.mappings) {
+    const where = mapping.source ? `${mapping.source}.Upstream` : 'Upstream';
+    const key = mapping.upstream.members.length > 1 ? `${where}.Urls` : `${where}.Url`;
+    if (mapping.upstream.members.some((member) => !member.hasSessionPlaceholder)) {
+      notes.push(`${key} has no {session} placeholder: every port${mapping.source ? ` of mapping "${mapping.name}"` : ''} shares one upstream identity`);
+    }
   }
   return notes;
 }

@@ -58,7 +58,16 @@ const upstream: ConfigFlag = {
   keys: 'Upstream.Url',
   help: "the provider's URL, {session} where the id goes; \"direct\": none\n" +
     "'http://user-session-{session}:pw@gate:7777'; http, https, socks4, socks5",
-  read: (text) => ({ values: [['Upstream.Url', text.trim() === 'direct' ? '' : text]] }),
+  // The upstream given here replaces one a file names with Upstream.Preset.
+  read: (text) => ({ values: [['Upstream.Url', text.trim() === 'direct' ? '' : text], ['Upstream.Preset', '']] }),
+};
+
+const preset: ConfigFlag = {
+  name: 'preset',
+  valueName: 'NAME',
+  keys: 'Upstream.Preset',
+  help: 'brightdata, oxylabs, decodo, iproyal or soax; the account\nfrom STICKYPORT_UPSTREAM_USERNAME and STICKYPORT_UPSTREAM_PASSWORD',
+  read: (text) => ({ values: [['Upstream.Preset', text], ['Upstream.Url', '']] }),
 };
 
 const STORES = 'memory, file, file:PATH, redis or redis://HOST:PORT';
@@ -90,6 +99,7 @@ export const CONFIG_FLAGS: readonly ConfigFlag[] = [
   ports,
   single('host', 'Listen.Host', 'ADDRESS', 'the address; one off loopback needs client login'),
   upstream,
+  preset,
   single('lifetime', 'Listen.StickyProxyLifetime', 'DURATION', 'minutes, or 90s, 10m, 2h, 1d; 0 = never expires'),
   store,
   sessionApi,

@@ -1,7 +1,8 @@
 import { MAX_LIFETIME_MS, MAX_TIMER_MS, MINUTE_MS, SECOND_MS } from './formats.js';
 import { SCHEMES } from '../upstream/upstream-url.js';
 import { schema } from './schema.js';
-import { logLevel, storeType } from './value-formats.js';
+import { logLevel, presetName, ruleAction, storeType } from './value-formats.js';
+import { PARAMETER_NAME } from '../upstream/upstream-url.js';
 
 // config/appsettings.schema.json is generated from the convict schema, the one source of
 // truth, so that editors can check appsettings files as they are typed; test/unit keeps the
@@ -12,8 +13,16 @@ type JsonSchema = Record<string, unknown>;
 interface Leaf {
   doc: string;
   format: unknown;
-  default: unknown;
+  default?: unknown;
   env?: string;
+}
+
+interface Structured {
+  doc: string;
+  list?: string;
+  map?: string;
+  records?: object;
+  default?: unknown;
 }
 
 const DURATION_STRING = { type: 'string', pattern: '^\\s*\\d+(\\.\\d+)?\\s*(ms|s|m|h|d)?\\s*$' };
@@ -51,6 +60,21 @@ function formatSchema(format: unknown): JsonSchema {
       return { type: 'string', pattern: upstreamSchemePattern() };
     case 'redis-url':
       return { type: 'string', pattern: '^rediss?://' };
+    case 'optional-port':
+      return { type: 'integer', minimum: 0, maximum: 65535 };
+    case 'refusal-count':
+      return { type: 'integer', minimum: 1, maximum: 1000 };
+    case 'mapping-name':
+      return { type: 'string', pattern: '^[A-Za-z0-9_.-]{1,64}$' };
+    case 'preset':
+      return { enum: presetName.values };
+    case 'rule-action':
+      return { enum: ruleAction.values };
+    case 'parameter-value':
+      return { type: 'string', pattern: '^([A-Za-z0-9_]{1,64})?$' };
+    // A glob, or a regular expression between slashes (whether it compiles is left to the loader).
+    case 'host-pattern':
+      return { type: 'string', pattern: '^(/.+/|[a-zA-Z0-9.*_:-]+)$' };
     default:
       throw new Error(`no JSON Schema for convict format ${String(format)}`);
   }
@@ -60,11 +84,30 @@ function isLeaf(node: object): node is Leaf {
   return 'format' in node;
 }
 
+function isStructured(node: object): node is Structured {
+  return 'list' in node || 'map' in node || 'records' in node;
+}
+
+function structuredSchema(node: Structured): JsonSchema {
+  const described = { description: node.doc, ...(node.default === undefined ? {} : { default: node.default }) };
+  if (node.list) return { ...described, type: 'array', items: formatSchema(node.list) };
+  if (node.map) {
+    return {
+      ...described,
+      type: 'object',
+      propertyNames: { pattern: PARAMETER_NAME.source, not: { enum: ['session', 'port', 'lifetime'] } },
+      additionalProperties: formatSchema(node.map),
+    };
+  }
+  return { ...described, type: 'array', items: nodeSchema(node.records!) };
+}
+
 function nodeSchema(node: object): JsonSchema {
   if (isLeaf(node)) {
     const env = node.env ? ` (environment: ${node.env})` : '';
-    return { description: `${node.doc}${env}`, ...formatSchema(node.format), default: node.default };
+    return { description: `${node.doc}${env}`, ...formatSchema(node.format), ...(node.default === undefined ? {} : { default: node.default }) };
   }
+  if (isStructured(node)) return structuredSchema(node);
   const properties = Object.fromEntries(Object.entries(node).map(([key, child]) => [key, nodeSchema(child as object)]));
   return { type: 'object', properties, additionalProperties: false };
 }

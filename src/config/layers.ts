@@ -7,49 +7,123 @@ import { UNREADABLE, formatNamed } from './value-formats.js';
 export interface SchemaLeaf {
   readonly doc: string;
   readonly format: string;
-  readonly default: unknown;
+  /** Absent in a mapping or host rule: what they leave out comes from elsewhere. */
+  readonly default?: unknown;
   readonly env?: string;
   readonly sensitive?: boolean;
   readonly masking?: Masking;
 }
 
-type Section = { readonly [name: string]: unknown };
+/** A list of values of one format: `Upstream.Urls`. */
+export interface ListNode {
+  readonly doc: string;
+  readonly list: string;
+  readonly default?: readonly unknown[];
+  readonly sensitive?: boolean;
+  readonly masking?: Masking;
+}
+
+/** Names with values: `Upstream.Parameters` (`keys` is the format of the names). */
+export interface MapNode {
+  readonly doc: string;
+  readonly map: string;
+  readonly keys: string;
+  readonly default?: Readonly<Record<string, unknown>>;
+}
+
+/** A list of records of one shape: `Mappings`, `HostRules`. */
+export interface RecordsNode {
+  readonly doc: string;
+  readonly records: Section;
+  readonly default?: readonly unknown[];
+}
+
+/** A key whose value is a list or an object: read here, never handed to convict. */
+export type StructuredNode = ListNode | MapNode | RecordsNode;
+
+export type Section = { readonly [name: string]: unknown };
 type Settings = Record<string, unknown>;
 
 export function isLeaf(node: unknown): node is SchemaLeaf {
   return typeof node === 'object' && node !== null && 'format' in node;
 }
 
+export function isStructured(node: unknown): node is StructuredNode {
+  return typeof node === 'object' && node !== null && ('list' in node || 'map' in node || 'records' in node);
+}
+
 function walk(section: Section, prefix: string, visit: (key: string, node: unknown) => void): void {
   for (const [name, node] of Object.entries(section)) {
     const key = prefix ? `${prefix}.${name}` : name;
     visit(key, node);
-    if (!isLeaf(node)) walk(node as Section, key, visit);
+    if (!isLeaf(node) && !isStructured(node)) walk(node as Section, key, visit);
   }
 }
 
-/** Every leaf of the schema by dotted key, in schema order. */
+/** Every leaf of the schema by dotted key, in schema order (records' leaves are not among them). */
 export const LEAVES: ReadonlyMap<string, SchemaLeaf> = (() => {
   const leaves = new Map<string, SchemaLeaf>();
   walk(schema, '', (key, node) => isLeaf(node) && leaves.set(key, node));
   return leaves;
 })();
 
-/** Every key a file may name, sections included: what a mistyped key is compared with. */
-const KNOWN_KEYS: readonly string[] = (() => {
-  const keys: string[] = [];
-  walk(schema, '', (key) => keys.push(key));
-  return keys;
+/** Every top-level key whose value is a list or an object: `Upstream.Urls`, `Mappings`, ... */
+export const STRUCTURED: ReadonlyMap<string, StructuredNode> = (() => {
+  const nodes = new Map<string, StructuredNode>();
+  walk(schema, '', (key, node) => isStructured(node) && nodes.set(key, node));
+  return nodes;
 })();
+
+/** Every key of `section`, sections included: what a mistyped key is compared with. */
+function knownKeys(section: Section): string[] {
+  const keys: string[] = [];
+  walk(section, '', (key) => keys.push(key));
+  return keys;
+}
+
+const KNOWN_KEYS: readonly string[] = knownKeys(schema);
+
+/** The convict schema: the schema without the keys convict cannot hold (lists, objects). */
+export function convictSchema(section: Section = schema): Section {
+  const kept: Record<string, unknown> = {};
+  for (const [name, node] of Object.entries(section)) {
+    if (isStructured(node)) continue;
+    kept[name] = isLeaf(node) ? node : convictSchema(node as Section);
+  }
+  return kept;
+}
 
 export function valueAt(settings: unknown, key: string): unknown {
   return key.split('.').reduce<unknown>((node, name) => (node as Settings | undefined)?.[name], settings);
 }
 
+/**
+ * The schema node of any key, a record's included: `Mappings[2].Upstream.Url` is the leaf
+ * `Upstream.Url` of a mapping; `Upstream.Parameters.country` a value of that map.
+ */
+function nodeAt(key: string): unknown {
+  let node: unknown = schema;
+  for (const part of key.replace(/\[\d+\]/g, '').split('.')) {
+    if (isStructured(node)) {
+      if ('records' in node) node = node.records;
+      else return 'map' in node ? { doc: '', format: node.map } : node;
+    }
+    node = typeof node === 'object' && node !== null && Object.hasOwn(node, part) ? (node as Section)[part] : undefined;
+    if (node === undefined) return undefined;
+  }
+  return node;
+}
+
 /** How a message or `stickyport check` may show the value of `key`. */
 export function maskingOf(key: string): Masking {
-  const leaf = LEAVES.get(key);
-  return leaf?.sensitive ? leaf.masking ?? 'all' : 'none';
+  const node = nodeAt(key) as { sensitive?: boolean; masking?: Masking } | undefined;
+  return node?.sensitive ? node.masking ?? 'all' : 'none';
+}
+
+/** `Mappings[1].Listen.Port` -> `Mappings[1].Listen` -> `Mappings[1]` -> `Mappings`. */
+function parentKey(key: string): string | undefined {
+  const cut = Math.max(key.lastIndexOf('.'), key.lastIndexOf('['));
+  return cut > 0 ? key.slice(0, cut) : undefined;
 }
 
 function isPlainObject(value: unknown): value is Settings {
@@ -62,12 +136,26 @@ function isPlainObject(value: unknown): value is Settings {
  * Each layer is handed to convict only once unknown keys and misshapen sections are taken out.
  */
 export class ConfigLayers {
-  private readonly origins = new Map<string, string>([...LEAVES.keys()].map((key) => [key, 'default']));
+  private readonly origins = new Map<string, string>([...LEAVES.keys(), ...STRUCTURED.keys()].map((key) => [key, 'default']));
+  /** Lists and objects, as the last layer that set each gave it (a later layer replaces it whole). */
+  private readonly structured = new Map<string, unknown>();
   readonly problems: ConfigProblem[] = [];
 
-  /** The layer that set `key` last: `default`, a file path, an environment variable, `--config FILE`, `flag --ports`. */
+  /**
+   * The layer that set `key` last: `default`, a file path, an environment variable, `--config
+   * FILE`, `flag --ports`. A key inside a list comes from the layer that set the list.
+   */
   originOf(key: string): string | undefined {
-    return this.origins.get(key);
+    for (let at: string | undefined = key; at !== undefined; at = parentKey(at)) {
+      const origin = this.origins.get(at);
+      if (origin !== undefined) return origin;
+    }
+    return undefined;
+  }
+
+  /** The value of a list or object key (`Mappings`, `Upstream.Urls`): the last layer's, or the default. */
+  structuredValue(key: string): unknown {
+    return this.structured.has(key) ? this.structured.get(key) : STRUCTURED.get(key)?.default;
   }
 
   /** A problem with `key`, naming the layer that set it and its value, masked as the key needs. */
@@ -90,6 +178,13 @@ export class ConfigLayers {
         const suggestion = nearestKey(key, KNOWN_KEYS);
         const text = `unknown key${suggestion ? `; did you mean ${suggestion}?` : ''}`;
         this.problems.push({ key, text, origin });
+      } else if (isStructured(node)) {
+        const problem = shapeProblem(node, value);
+        if (problem) this.problems.push({ ...this.problemAt(key, problem, value), origin });
+        else {
+          this.structured.set(key, value);
+          this.origins.set(key, origin);
+        }
       } else if (isLeaf(node)) {
         // Every leaf holds a scalar; an object or array (however deep) never reaches convict.
         if (typeof value === 'object' && value !== null) {
@@ -153,12 +248,75 @@ export class ConfigLayers {
     this.origins.set(key, origin);
   }
 
-  /** Every merged value its format refuses. */
+  /** Every merged value its format refuses, inside lists and records too. */
   checkValues(merged: Settings): void {
     for (const [key, leaf] of LEAVES) {
       const value = valueAt(merged, key);
       const problem = formatNamed(leaf.format).problem(value);
       if (problem) this.problems.push(this.problemAt(key, problem, value));
     }
+    for (const [key, node] of STRUCTURED) this.checkStructured(key, node, this.structuredValue(key));
   }
+
+  private checkStructured(key: string, node: StructuredNode, value: unknown): void {
+    const shape = shapeProblem(node, value);
+    if (shape) {
+      this.problems.push(this.problemAt(key, shape, value));
+      return;
+    }
+    if ('list' in node) {
+      const format = formatNamed(node.list);
+      (value as unknown[]).forEach((item, i) => this.checkLeafValue(`${key}[${i}]`, format.problem(item), item));
+    } else if ('map' in node) {
+      const names = formatNamed(node.keys);
+      const values = formatNamed(node.map);
+      for (const [name, item] of Object.entries(value as Settings)) {
+        const nameProblem = names.problem(name);
+        if (nameProblem) this.problems.push({ key: `${key}.${name}`, text: `is not a usable name: it ${nameProblem}`, origin: this.originOf(key) });
+        else this.checkLeafValue(`${key}.${name}`, values.problem(item), item);
+      }
+    } else {
+      (value as unknown[]).forEach((item, i) => this.checkRecord(node.records, item, `${key}[${i}]`));
+    }
+  }
+
+  private checkRecord(section: Section, value: unknown, prefix: string): void {
+    if (!isPlainObject(value)) {
+      const keys = Object.keys(section).join(', ');
+      this.problems.push(this.problemAt(prefix, `must be an object with some of the keys ${keys}`, value));
+      return;
+    }
+    for (const [name, item] of Object.entries(value)) {
+      const key = `${prefix}.${name}`;
+      const node = Object.hasOwn(section, name) ? section[name] : undefined;
+      if (node === undefined) {
+        this.problems.push({ key, text: unknownKeyText(key, prefix, section), origin: this.originOf(key) });
+      } else if (isStructured(node)) {
+        this.checkStructured(key, node, item);
+      } else if (isLeaf(node)) {
+        const problem = typeof item === 'object' && item !== null ? (formatNamed(node.format).problem(item) ?? 'must not be an object') : formatNamed(node.format).problem(item);
+        this.checkLeafValue(key, problem, item);
+      } else {
+        this.checkRecord(node as Section, item, key);
+      }
+    }
+  }
+
+  private checkLeafValue(key: string, problem: string | undefined, value: unknown): void {
+    if (problem) this.problems.push(this.problemAt(key, problem, value));
+  }
+}
+
+/** What is wrong with the shape of a list or object value, or undefined. */
+function shapeProblem(node: StructuredNode, value: unknown): string | undefined {
+  if ('map' in node) return isPlainObject(value) ? undefined : 'must be an object of names and values, such as { "country": "us" }';
+  if (Array.isArray(value)) return undefined;
+  return 'records' in node ? 'must be a list of objects: [ { ... }, { ... } ]' : 'must be a list: [ "...", "..." ]';
+}
+
+/** An unknown key inside a record, with the key of the same record it most likely meant. */
+function unknownKeyText(key: string, prefix: string, section: Section): string {
+  const relative = key.slice(prefix.length + 1);
+  const suggestion = nearestKey(relative, knownKeys(section));
+  return `unknown key${suggestion ? `; did you mean ${prefix}.${suggestion}?` : ''}`;
 }

@@ -6,10 +6,12 @@ import { parseUpstreamTemplate, type UpstreamTemplate } from '../upstream/upstre
 import { MINUTE_MS, SECOND_MS, isLoopbackHost, parseDuration } from './formats.js';
 import { readSettingsFile } from './json-file.js';
 import type { FlagValue } from './flags.js';
-import { ConfigLayers, LEAVES, maskingOf, valueAt } from './layers.js';
-import { configErrorFor, type ConfigProblem } from './problems.js';
-import { schema } from './schema.js';
+import { ConfigLayers, LEAVES, STRUCTURED, convictSchema, maskingOf, valueAt } from './layers.js';
+import { resolveMappings, type MappingConfig } from './mappings.js';
+import { configErrorFor } from './problems.js';
 import { showValue } from './secrets.js';
+
+export type { HostRuleConfig, MappingConfig } from './mappings.js';
 
 export type StoreType = 'memory' | 'file' | 'redis';
 
@@ -43,7 +45,15 @@ export interface StickyportConfig {
     readonly responseTimeoutMs: number;
     /** Pooled upstream connections idle longer than this are closed. */
     readonly poolIdleTimeoutMs: number;
+    /** An upstream of a pool refusing `refusals` connections within `withinMs` is skipped for `forMs`. */
+    readonly cooldown: { readonly refusals: number; readonly withinMs: number; readonly forMs: number };
   };
+  /**
+   * The port mappings: `Mappings`, or the one mapping (`default`) the top-level Listen, Upstream
+   * and Authentication keys describe. `listen`, `session.lifetimeMs`, `upstream.template` and
+   * `auth` above are the top-level keys: with Mappings, only the defaults of each mapping.
+   */
+  readonly mappings: readonly MappingConfig[];
   readonly sessionApi: {
     readonly enabled: boolean;
     readonly domain: string;
@@ -141,7 +151,12 @@ export function explainConfig(options: LoadOptions = {}): ConfigReport {
   const raw = settings.getProperties();
   layers.checkValues(raw);
   // Rules across keys only make sense once each key holds a value of its own kind.
-  if (layers.problems.length === 0) layers.problems.push(...crossKeyProblems(raw, layers));
+  let mappings: MappingConfig[] = [];
+  if (layers.problems.length === 0) {
+    const resolved = resolveMappings(raw as unknown as Record<string, unknown>, layers);
+    mappings = resolved.mappings;
+    layers.problems.push(...resolved.problems);
+  }
   if (layers.problems.length > 0) throw configErrorFor(layers.problems);
   // Our checks ran convict's formats already; this only catches a schema they do not cover.
   settings.validate({ allowed: 'strict' });
@@ -150,49 +165,35 @@ export function explainConfig(options: LoadOptions = {}): ConfigReport {
     shown: showValue(valueAt(raw, key), maskingOf(key)),
     origin: layers.originOf(key) ?? 'default',
   }));
-  return { config: Object.freeze(toConfig(raw, sources)), values, layers: report };
+  for (const key of STRUCTURED.keys()) values.push(...structuredRows(key, layers.structuredValue(key), layers.originOf(key) ?? 'default'));
+  return { config: Object.freeze(toConfig(raw, sources, mappings)), values, layers: report };
+}
+
+/** `stickyport check` rows for a list or object key: one per value inside it, secrets masked. */
+function structuredRows(key: string, value: unknown, origin: string): Array<{ key: string; shown: string; origin: string }> {
+  const rows: Array<{ key: string; shown: string; origin: string }> = [];
+  const visit = (at: string, item: unknown): void => {
+    if (Array.isArray(item) || (typeof item === 'object' && item !== null)) {
+      const entries = Object.entries(item);
+      if (entries.length === 0) rows.push({ key: at, shown: Array.isArray(item) ? '[]' : '{}', origin });
+      for (const [name, child] of entries) visit(Array.isArray(item) ? `${at}[${name}]` : `${at}.${name}`, child);
+      return;
+    }
+    rows.push({ key: at, shown: showValue(item, maskingOf(at)), origin });
+  };
+  visit(key, value);
+  return rows;
 }
 
 function createSettings() {
-  return convict(schema, { env: {}, args: [] });
+  return convict(convictSchema() as unknown as typeof import('./schema.js').schema, { env: {}, args: [] });
 }
 
 type Settings = ReturnType<ReturnType<typeof createSettings>['getProperties']>;
 
-function crossKeyProblems(raw: Settings, layers: ConfigLayers): ConfigProblem[] {
-  const problems: ConfigProblem[] = [];
-  const { Start, End } = raw.Listen.PortRange;
-  if (End < Start) {
-    const end = layers.originOf('Listen.PortRange.End');
-    const start = layers.originOf('Listen.PortRange.Start');
-    problems.push({
-      key: 'Listen.PortRange',
-      text: `End ${End} (from ${end}) is below Start ${Start} (from ${start}): the range is reversed`,
-    });
-  }
-  const auth = raw.Authentication;
-  if (auth.Required && (!auth.Username || !auth.Password)) {
-    const required = layers.originOf('Authentication.Required');
-    problems.push(layers.problemAt(
-      auth.Username ? 'Authentication.Password' : 'Authentication.Username',
-      `must be set: Authentication.Required is true (from ${required}), which needs both Username and Password`,
-      auth.Username ? auth.Password : auth.Username,
-    ));
-  }
-  if (!isLoopbackHost(raw.Listen.Host) && !auth.Required && !raw.Listen.AllowUnauthenticatedPublic) {
-    problems.push(layers.problemAt(
-      'Listen.Host',
-      'is not a loopback address and Authentication.Required is false: that would be an open proxy. ' +
-        'Turn Authentication.Required on, or set Listen.AllowUnauthenticatedPublic to true if this is really wanted',
-      raw.Listen.Host,
-    ));
-  }
-  return problems;
-}
-
 const connectionLimit = (value: number | string): number | 'auto' => (value === 'auto' ? 'auto' : Number(value));
 
-function toConfig(raw: Settings, sources: string[]): StickyportConfig {
+function toConfig(raw: Settings, sources: string[], mappings: readonly MappingConfig[]): StickyportConfig {
   const allowPrivateTargets = raw.Listen.AllowPrivateTargets;
   return {
     listen: {
@@ -214,11 +215,17 @@ function toConfig(raw: Settings, sources: string[]): StickyportConfig {
       idAlphabet: raw.Session.IdAlphabet,
     },
     upstream: {
-      template: raw.Upstream.Url ? parseUpstreamTemplate(raw.Upstream.Url) : undefined,
+      template: raw.Upstream.Url ? parseUpstreamTemplate(raw.Upstream.Url, 'any') : undefined,
       connectTimeoutMs: parseDuration(raw.Upstream.ConnectTimeout, SECOND_MS)!,
       responseTimeoutMs: parseDuration(raw.Upstream.ResponseTimeout, SECOND_MS)!,
       poolIdleTimeoutMs: parseDuration(raw.Upstream.PoolIdleTimeout, SECOND_MS)!,
+      cooldown: {
+        refusals: raw.Upstream.Cooldown.Refusals,
+        withinMs: parseDuration(raw.Upstream.Cooldown.Within, SECOND_MS)!,
+        forMs: parseDuration(raw.Upstream.Cooldown.For, SECOND_MS)!,
+      },
     },
+    mappings: Object.freeze(mappings.map((mapping) => Object.freeze(mapping))),
     sessionApi: {
       enabled: raw.SessionAPI.Enabled,
       domain: raw.SessionAPI.Domain.toLowerCase(),

@@ -1,6 +1,76 @@
 import './value-formats.js';
 
 /**
+ * The keys of an upstream, at the top level, in a mapping and in a host rule. `Url`, `Urls` and
+ * `Preset` are three ways to name it (one at a time); `Username` to `Port` are the preset's.
+ */
+const UPSTREAM = {
+  Url: {
+    doc: 'Upstream proxy URL template with {session}, {port}, {lifetime} and the Parameters; empty = connect directly',
+    format: 'upstream-url',
+    sensitive: true,
+    masking: 'url-password',
+  },
+  Urls: {
+    doc: 'A pool of upstream URL templates: each session is pinned to one (the one with the fewest live sessions)',
+    list: 'upstream-url',
+    sensitive: true,
+    masking: 'url-password',
+  },
+  Parameters: {
+    doc: 'User name parameters and their defaults, e.g. { "country": "us", "city": "" }; "" = none',
+    map: 'parameter-value',
+    keys: 'parameter-name',
+  },
+  Preset: { doc: 'A provider whose sticky-session grammar stickyport renders: brightdata, oxylabs, decodo, iproyal, soax', format: 'preset' },
+  Username: { doc: 'With Preset: the account user name as the provider\'s dashboard shows it', format: 'text' },
+  Password: { doc: 'With Preset: the account password', format: 'text', sensitive: true },
+  Host: { doc: 'With Preset: another gateway host of the provider; "" = its main one', format: 'text' },
+  Port: { doc: 'With Preset: another gateway port; 0 = its main one', format: 'optional-port' },
+} as const;
+
+/** A host rule: `HostRules[]` and `Mappings[].HostRules[]`. No key has a default of its own. */
+const HOST_RULE = {
+  Pattern: { doc: 'Host name pattern: a glob (*.example.com) or an anchored regular expression between slashes', format: 'host-pattern' },
+  Action: { doc: 'Allow (through the port\'s session, the default), Deny (403) or Bypass (connect directly)', format: 'rule-action' },
+  OverrideHost: { doc: 'Connect to this host instead (the request itself is unchanged)', format: 'text' },
+  OverridePort: { doc: 'Connect to this port instead', format: 'port-number' },
+  Upstream: {
+    Url: UPSTREAM.Url,
+    Urls: UPSTREAM.Urls,
+    Parameters: UPSTREAM.Parameters,
+    Preset: UPSTREAM.Preset,
+    Username: UPSTREAM.Username,
+    Password: UPSTREAM.Password,
+    Host: UPSTREAM.Host,
+    Port: UPSTREAM.Port,
+  },
+} as const;
+
+/** One mapping: `Mappings[]`. What it leaves out comes from the top-level key of the same name. */
+const MAPPING = {
+  Name: { doc: 'The mapping\'s name, in logs and API answers (default: mapping-N)', format: 'mapping-name' },
+  Listen: {
+    Host: { doc: 'Address this mapping\'s ports bind to', format: 'non-empty-text' },
+    Port: { doc: 'One port (instead of PortRange)', format: 'port-number' },
+    PortRange: {
+      Start: { doc: 'First port of the range', format: 'port-number' },
+      End: { doc: 'Last port of the range (inclusive)', format: 'port-number' },
+    },
+    StickyProxyLifetime: { doc: 'Session lifetime: minutes, or a string with a unit; 0 = never expires', format: 'lifetime' },
+    RejectHttpProxy: { doc: 'CONNECT only: plain proxied HTTP gets 403', format: 'strict-boolean' },
+  },
+  Upstream: HOST_RULE.Upstream,
+  Authentication: {
+    Required: { doc: 'Require a proxy login from clients', format: 'strict-boolean' },
+    Username: { doc: 'Client proxy login user name', format: 'text' },
+    Password: { doc: 'Client proxy login password', format: 'text', sensitive: true },
+    ParseUsernameParameters: { doc: 'Read Upstream.Parameters from the client login', format: 'strict-boolean' },
+  },
+  HostRules: { doc: 'This mapping\'s host rules, consulted before the global HostRules', records: HOST_RULE },
+} as const;
+
+/**
  * The configuration schema. Key names follow ProxyMapService's appsettings.json.
  * Each `env` is the environment variable that overrides the key (see README); each `format`
  * is one of src/config/value-formats.ts, which also says how the environment writes it.
@@ -55,16 +125,22 @@ export const schema = {
       default: 'auto' as boolean | 'auto',
       env: 'STICKYPORT_ALLOW_PRIVATE_TARGETS',
     },
+    RejectHttpProxy: {
+      doc: 'CONNECT only: plain proxied HTTP gets 403 (the session API still answers)',
+      format: 'strict-boolean',
+      default: false,
+      env: 'STICKYPORT_REJECT_HTTP_PROXY',
+    },
   },
   Upstream: {
-    Url: {
-      doc: 'Upstream proxy URL template with {session}, {port}, {lifetime}; empty = connect directly',
-      format: 'upstream-url',
-      default: '',
-      env: 'STICKYPORT_UPSTREAM_URL',
-      sensitive: true,
-      masking: 'url-password',
-    },
+    Url: { ...UPSTREAM.Url, default: '', env: 'STICKYPORT_UPSTREAM_URL' },
+    Urls: { ...UPSTREAM.Urls, default: [] as string[] },
+    Parameters: { ...UPSTREAM.Parameters, default: {} as Record<string, string> },
+    Preset: { ...UPSTREAM.Preset, default: '', env: 'STICKYPORT_UPSTREAM_PRESET' },
+    Username: { ...UPSTREAM.Username, default: '', env: 'STICKYPORT_UPSTREAM_USERNAME' },
+    Password: { ...UPSTREAM.Password, default: '', env: 'STICKYPORT_UPSTREAM_PASSWORD' },
+    Host: { ...UPSTREAM.Host, default: '', env: 'STICKYPORT_UPSTREAM_HOST' },
+    Port: { ...UPSTREAM.Port, default: 0, env: 'STICKYPORT_UPSTREAM_PORT' },
     ConnectTimeout: {
       doc: 'Give up connecting to the upstream after this long (504): seconds or a string with a unit',
       format: 'timeout',
@@ -82,6 +158,26 @@ export const schema = {
       format: 'timeout',
       default: '4s' as number | string,
       env: 'STICKYPORT_UPSTREAM_POOL_IDLE_TIMEOUT',
+    },
+    Cooldown: {
+      Refusals: {
+        doc: 'An upstream of Upstream.Urls refusing this many connections within Cooldown.Within is skipped for Cooldown.For',
+        format: 'refusal-count',
+        default: 3,
+        env: 'STICKYPORT_UPSTREAM_COOLDOWN_REFUSALS',
+      },
+      Within: {
+        doc: 'The window refusals are counted in: seconds or a string with a unit',
+        format: 'timeout',
+        default: '30s' as number | string,
+        env: 'STICKYPORT_UPSTREAM_COOLDOWN_WITHIN',
+      },
+      For: {
+        doc: 'How long a refusing upstream is skipped (its sessions move to another): seconds or a string with a unit',
+        format: 'timeout',
+        default: '60s' as number | string,
+        env: 'STICKYPORT_UPSTREAM_COOLDOWN_FOR',
+      },
     },
   },
   Session: {
@@ -132,6 +228,22 @@ export const schema = {
     Required: { doc: 'Require a proxy login from clients', format: 'strict-boolean', default: false, env: 'STICKYPORT_AUTH_REQUIRED' },
     Username: { doc: 'Client proxy login user name', format: 'text', default: '', env: 'STICKYPORT_AUTH_USERNAME' },
     Password: { doc: 'Client proxy login password', format: 'text', default: '', env: 'STICKYPORT_AUTH_PASSWORD', sensitive: true },
+    ParseUsernameParameters: {
+      doc: 'Read Upstream.Parameters from the client login: user-country-de-city-berlin',
+      format: 'strict-boolean',
+      default: false,
+      env: 'STICKYPORT_AUTH_PARSE_USERNAME_PARAMETERS',
+    },
+  },
+  HostRules: {
+    doc: 'Ordered host rules for every mapping, after each mapping\'s own: the first match decides',
+    records: HOST_RULE,
+    default: [] as unknown[],
+  },
+  Mappings: {
+    doc: 'Port mappings, each with its own ports, upstream, lifetime and login; the top-level keys are their defaults',
+    records: MAPPING,
+    default: [] as unknown[],
   },
   Logging: {
     Level: {

@@ -1,5 +1,8 @@
 import convict from 'convict';
-import { parseUpstreamTemplate } from '../upstream/upstream-url.js';
+import { PARAMETER_NAME, parseUpstreamTemplate } from '../upstream/upstream-url.js';
+import { PRESET_NAMES } from '../upstream/presets.js';
+import { hostPatternProblem } from '../rules/host-pattern.js';
+import { PARAMETER_VALUE } from '../session/parameters.js';
 import { DAY_MS, MAX_LIFETIME_MS, MAX_TIMER_MS, MINUTE_MS, SECOND_MS, readDuration } from './formats.js';
 import { MASK, urlSecret, withoutSecret } from './secrets.js';
 
@@ -145,7 +148,8 @@ const upstreamUrl: ValueFormat = {
     if (typeof value !== 'string') return 'must be a string: "" or scheme://[user:password@]host:port';
     if (value === '') return undefined;
     try {
-      parseUpstreamTemplate(value);
+      // Which parameters are declared is checked once every key is read (load.ts).
+      parseUpstreamTemplate(value, 'any');
       return undefined;
     } catch (error) {
       return `is not a usable upstream proxy URL: ${withoutPasswordPieces((error as Error).message, urlSecret(value))}`;
@@ -158,7 +162,7 @@ const upstreamUrl: ValueFormat = {
  * The parser's message may quote a piece of the URL, a port or a placeholder, which may be a
  * piece of the password (`pa{ss}word`): each quoted or braced piece found in the password goes.
  */
-function withoutPasswordPieces(message: string, secret: string | undefined): string {
+export function withoutPasswordPieces(message: string, secret: string | undefined): string {
   if (!secret) return message;
   return withoutSecret(message, secret).replace(/"([^"]+)"|\{([^}]*)\}/g, (piece, quoted?: string, braced?: string) =>
     secret.includes(quoted ?? `{${braced}}`) ? (quoted ? `"${MASK}"` : MASK) : piece,
@@ -182,7 +186,29 @@ const redisUrl: ValueFormat = {
   fromEnv: asText,
 };
 
+const RESERVED_PARAMETERS = new Set(['session', 'port', 'lifetime']);
+
+const parameterName = text(
+  'parameter-name',
+  'a parameter name: a lower-case letter, then up to 31 lower-case letters, digits or _ (not session, port or lifetime)',
+  (value) => PARAMETER_NAME.test(value) && !RESERVED_PARAMETERS.has(value),
+);
+
+const parameterValue = text(
+  'parameter-value',
+  '"" (no value) or 1-64 of A-Z a-z 0-9 _ (values go into upstream user names, which providers split on "-")',
+  (value) => value === '' || PARAMETER_VALUE.test(value),
+);
+
+const hostPattern: ValueFormat = {
+  name: 'host-pattern',
+  problem: (value) => (typeof value === 'string' ? hostPatternProblem(value) : 'must be a string: a glob such as "*.example.com" or a regular expression between slashes'),
+  fromEnv: asText,
+};
+
 export const storeType = oneOf('store-type', ['memory', 'file', 'redis']);
+export const presetName = oneOf('preset', ['', ...PRESET_NAMES]);
+export const ruleAction = oneOf('rule-action', ['Allow', 'Deny', 'Bypass']);
 export const logLevel = oneOf('log-level', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
 
 const FORMATS: readonly ValueFormat[] = [
@@ -190,14 +216,22 @@ const FORMATS: readonly ValueFormat[] = [
   autoBoolean,
   integer('port-number', 1, 65535, 'a port number, an integer 1-65535'),
   integer('id-length', 1, 64, 'an integer 1-64'),
+  integer('optional-port', 0, 65535, 'a port number, an integer 1-65535, or 0 (the preset\'s own)'),
+  integer('refusal-count', 1, 1000, 'an integer 1-1000'),
   integer('connection-limit', 0, Number.MAX_SAFE_INTEGER, 'an integer >= 0 (0 = no limit) or "auto"', true),
   lifetime,
   timeout,
   text('text', 'a string', () => true),
   text('non-empty-text', 'a non-empty string', (value) => value.trim() !== ''),
   text('api-domain', 'a host name (letters, digits, "." and "-") or "" (the port itself)', (value) => /^[a-zA-Z0-9.-]*$/.test(value)),
+  text('mapping-name', 'a name of 1-64 letters, digits, ".", "_" or "-"', (value) => /^[A-Za-z0-9_.-]{1,64}$/.test(value)),
   storeType,
   logLevel,
+  presetName,
+  ruleAction,
+  parameterName,
+  parameterValue,
+  hostPattern,
   idAlphabet,
   upstreamUrl,
   redisUrl,

@@ -1,21 +1,30 @@
 import type net from 'node:net';
+import type { HostRuleConfig } from '../config/load.js';
+import { StickyportError } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
+import { sameParams, type SessionParams } from '../session/parameters.js';
 import { isLive, type Session } from '../session/session.js';
 import type { SessionService } from '../session/session-service.js';
-import type { RouteFactory } from '../upstream/create-route.js';
 import type { UpstreamRoute } from '../upstream/route.js';
+import type { PoolEntry } from '../upstream/upstream-pool.js';
+import type { Mapping } from './mapping.js';
 
-/** A session as traffic uses it: its id, the route rendered for it, the tunnels bound to it. */
+/** A session as traffic uses it: its id, the routes rendered for it, the tunnels bound to it. */
 export interface Binding {
   readonly session: Session;
   readonly route: UpstreamRoute;
+  /** The pool member the session goes out through, when the port's upstream is a pool. */
+  readonly entry: PoolEntry | undefined;
+  /** Routes of host rules with an upstream of their own, made for this session on first use. */
+  ruleRoutes: Map<HostRuleConfig, UpstreamRoute> | undefined;
   /** Client sockets carrying this session's identity for their whole life: CONNECT tunnels, WebSockets. */
   readonly tunnels: Set<net.Socket>;
 }
 
 export interface PortStateDeps {
   readonly sessions: SessionService;
-  readonly createRoute: RouteFactory;
+  /** The mapping the port belongs to: how its sessions and routes are made. */
+  readonly mapping: Mapping;
   readonly log: Logger;
   /** The store is shared with other instances (Redis): read it on every request. */
   readonly shared: boolean;
@@ -37,23 +46,45 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
  * What a rotation closes: the old session's tunnels at once, and its pooled upstream
  * connections (idle ones at once, busy ones when their answer is complete). Clients' plain
  * HTTP keep-alive connections stay open: they carry no identity, each request is routed afresh.
+ *
+ * Two more things start a rotation on a request's way: a login whose user name parameters
+ * differ from the session's (a new session with them), and a session pinned to a pool member
+ * on cooldown (a new session on another member). Both go through `rotate`, like the API's.
  */
 export class PortState {
   private binding: Binding | undefined;
   private expiry: NodeJS.Timeout | undefined;
   private generation = 0;
   private rotating: Promise<unknown> | undefined;
+  /** Which host rule each rule route serves, so that a retry finds the same rule's route on the new session. */
+  private readonly ruleOf = new WeakMap<UpstreamRoute, HostRuleConfig>();
 
   constructor(
     readonly port: number,
     private readonly deps: PortStateDeps,
   ) {}
 
-  /** The binding a request arriving now must use; synchronous when nothing needs the store. */
-  current(): Binding | Promise<Binding> {
+  get mapping(): Mapping {
+    return this.deps.mapping;
+  }
+
+  /**
+   * The binding a request arriving now must use; synchronous when nothing needs the store.
+   * `params`: the parameters the request's login carries (undefined: none, keep the session).
+   */
+  current(params?: SessionParams): Binding | Promise<Binding> {
     const binding = this.binding;
-    if (binding && !this.rotating && !this.deps.shared && isLive(binding.session)) return binding;
-    return this.load();
+    if (
+      binding &&
+      !this.rotating &&
+      !this.deps.shared &&
+      isLive(binding.session) &&
+      (binding.entry === undefined || !this.mustMove(binding.entry)) &&
+      (params === undefined || this.hasParams(binding.session, params))
+    ) {
+      return binding;
+    }
+    return this.load(params);
   }
 
   /** The port's session without creating one (API answers of other instances, status). */
@@ -61,13 +92,45 @@ export class PortState {
     return this.binding?.session;
   }
 
-  /** `/session/new`: a new session now. */
-  renew(): Promise<Session> {
+  /** `/session/new`: a new session now, with `params` (undefined: the ones the session had). */
+  renew(params?: SessionParams): Promise<Session> {
     return this.rotate('renewed', async () => {
-      const session = await this.deps.sessions.renew(this.port);
+      const next = params ?? this.binding?.session.params;
+      const session = await this.deps.sessions.renew(this.port, this.mapping.newSession(this.port, next));
       this.install(session);
       return session;
     });
+  }
+
+  /**
+   * The route a request goes out on again after its first try could not be sent: the same
+   * kind of route (main, or the same host rule's) of the port's session now.
+   */
+  async reroute(previous: UpstreamRoute): Promise<UpstreamRoute> {
+    if (this.mapping.isBypass(previous)) return previous;
+    const rule = this.ruleOf.get(previous);
+    const binding = await this.current();
+    return rule ? this.ruleRoute(binding, rule) : binding.route;
+  }
+
+  /** The route of `rule`'s own upstream for `binding`'s session, made on first use. */
+  ruleRoute(binding: Binding, rule: HostRuleConfig): UpstreamRoute {
+    let route = binding.ruleRoutes?.get(rule);
+    if (route) return route;
+    route = this.mapping.ruleRouteFor(rule, binding.session);
+    (binding.ruleRoutes ??= new Map()).set(rule, route);
+    this.ruleOf.set(route, rule);
+    // Retired while the request was on its way: nothing may be sent on it (the request is retried).
+    if (binding !== this.binding) route.close();
+    return route;
+  }
+
+  /** A request through `route` failed with `error`: a refusal counts against its pool member. */
+  upstreamFailed(route: UpstreamRoute, error: StickyportError): void {
+    const binding = this.binding;
+    const { pool } = this.mapping;
+    if (!pool || error.code !== 'UPSTREAM_REFUSED' || !binding || binding.route !== route || !binding.entry) return;
+    pool.refused(binding.entry);
   }
 
   /** `/session/reset`: no session until the next request creates one. */
@@ -107,21 +170,69 @@ export class PortState {
     const binding = this.binding;
     this.retire('shutdown');
     binding?.route.destroy();
+    for (const route of binding?.ruleRoutes?.values() ?? []) route.destroy();
   }
 
-  private async load(): Promise<Binding> {
-    for (;;) {
+  private async load(params: SessionParams | undefined): Promise<Binding> {
+    for (let contested = 0; ; ) {
       if (this.rotating) {
         await this.rotating.catch(() => undefined);
         continue;
       }
       const generation = this.generation;
-      const session = await this.deps.sessions.current(this.port);
+      const session = await this.deps.sessions.current(this.port, () => this.mapping.newSession(this.port, params));
       // A rotation (or another instance's change) began while the store answered: what was
       // read may be the old session. Never install it: ask again.
       if (generation !== this.generation) continue;
-      return this.install(session);
+      const binding = this.install(session);
+      if (params !== undefined && !this.hasParams(session, params)) {
+        // Never out with other parameters than the login's: if the store refuses the new
+        // session, the request fails (503) rather than leave with the old one.
+        const renewed = await this.rotateTo('parameters changed', params).catch((error: unknown) => {
+          throw new StickyportError('STORE_UNAVAILABLE', `the session store could not take the login's new parameters: ${(error as Error).message}`, { status: 503, cause: error });
+        });
+        // Ours, unless a client asking for other parameters rotated the port again meanwhile.
+        if (this.binding?.session === renewed) return this.binding;
+        if (++contested >= 3) {
+          throw new StickyportError(
+            'PARAMETERS_CONFLICT',
+            `port ${this.port} holds one session, and other clients keep asking it for other parameters: give each set of parameters a port of its own`,
+            { status: 409 },
+          );
+        }
+        continue;
+      }
+      if (binding.entry && this.mustMove(binding.entry)) {
+        // A move the store refuses is tried again on the next request; this one goes as it was.
+        const moved = await this.rotateTo('upstream cooling down', session.params, binding.entry).then(() => true, () => false);
+        if (moved) continue;
+      }
+      return binding;
     }
+  }
+
+  /** A new session on the request's way: with other parameters, or off a member cooling down. */
+  private rotateTo(reason: string, params: SessionParams | undefined, avoid?: PoolEntry): Promise<Session> {
+    const before = this.binding?.session;
+    return this.rotate(reason, async () => {
+      const session = await this.deps.sessions.renew(this.port, this.mapping.newSession(this.port, params, avoid));
+      this.install(session);
+      this.deps.log.info(
+        { port: this.port, sessionId: session.id, previousId: before?.id, upstream: session.upstream, previousUpstream: before?.upstream, params: session.params, reason },
+        'session replaced',
+      );
+      return session;
+    });
+  }
+
+  private hasParams(session: Session, params: SessionParams): boolean {
+    const { mapping } = this;
+    return sameParams(mapping.paramsOf(session), { ...mapping.defaults, ...params });
+  }
+
+  private mustMove(entry: PoolEntry): boolean {
+    const pool = this.mapping.pool!;
+    return pool.isCooling(entry) && pool.hasAlternative(entry);
   }
 
   private rotate<T>(reason: string, work: () => Promise<T>): Promise<T> {
@@ -144,8 +255,10 @@ export class PortState {
     const existing = this.binding;
     if (existing && existing.session.id === session.id) return existing;
     if (existing) this.retire('replaced');
-    const binding: Binding = { session, route: this.deps.createRoute(session), tunnels: new Set() };
+    const { route, entry } = this.mapping.routeFor(session);
+    const binding: Binding = { session, route, entry, ruleRoutes: undefined, tunnels: new Set() };
     this.binding = binding;
+    if (entry) this.mapping.pool!.pin(this.port, entry);
     this.armExpiry(binding);
     return binding;
   }
@@ -156,7 +269,9 @@ export class PortState {
     if (!binding) return;
     this.binding = undefined;
     clearTimeout(this.expiry);
+    this.mapping.pool?.release(this.port);
     binding.route.close();
+    for (const route of binding.ruleRoutes?.values() ?? []) route.close();
     const tunnels = binding.tunnels.size;
     for (const socket of binding.tunnels) socket.destroy();
     binding.tunnels.clear();

@@ -13,10 +13,13 @@ export interface ForwardOptions {
   readonly log: Logger;
   readonly drain: Drain;
   /**
-   * The port's route at the moment of asking: a retry goes out on it, never on the route the
-   * first attempt used, which a rotation may have retired in between.
+   * The port's route at the moment of asking, of the same kind as `previous` (the session's, or
+   * a host rule's): a retry goes out on it, never on the route the first attempt used, which a
+   * rotation may have retired in between.
    */
-  readonly currentRoute: (port: number) => Promise<UpstreamRoute>;
+  readonly currentRoute: (port: number, previous: UpstreamRoute) => Promise<UpstreamRoute>;
+  /** Told of each failure answered with an error (a pool member refusing connections counts them). */
+  readonly upstreamFailed?: (port: number, route: UpstreamRoute, error: StickyportError) => void;
   /** Listen.IdleTimeout, for a WebSocket once switched. */
   readonly idleTimeoutMs: number;
 }
@@ -166,7 +169,7 @@ class Exchange implements DispatchHandler {
     const answered = this.pending !== undefined;
     this.pending = undefined;
     if (!answered && this.mayRetry((error as NodeJS.ErrnoException).code ?? '')) {
-      this.options.currentRoute(portOf(this.request.socket)).then(
+      this.options.currentRoute(portOf(this.request.socket), this.route).then(
         (route) => this.send(route),
         (routeError: unknown) => this.fail(upstreamFailure(routeError, this.route.describePeer(this.target))),
       );
@@ -244,6 +247,8 @@ class Exchange implements DispatchHandler {
     this.done = true;
     this.pending = undefined;
     this.abort?.(error);
+    // The request's socket may be detached by now (an upload cut short): the response's is not.
+    if (this.options.upstreamFailed && this.response.socket) this.options.upstreamFailed(portOf(this.response.socket), this.route, error);
     fail(this.response, error, this.options.log);
   }
 }

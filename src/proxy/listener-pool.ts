@@ -12,9 +12,15 @@ export function portOf(socket: net.Socket): number {
   return (socket as TrackedSocket)[acceptedOn] ?? socket.localPort ?? 0;
 }
 
-export interface ListenerPoolOptions {
+/** Where one listener binds. A port appears once, whatever its host: sessions are kept per port. */
+export interface ListenEndpoint {
   readonly host: string;
-  readonly ports: readonly number[];
+  readonly port: number;
+}
+
+export interface ListenerPoolOptions {
+  /** Every port of every mapping, each with its mapping's host. */
+  readonly endpoints: readonly ListenEndpoint[];
   readonly idleTimeoutMs: number;
   readonly limits: ConnectionLimits;
   /** Receives every accepted connection (the proxy engine's HTTP server takes it from there). */
@@ -80,9 +86,23 @@ export function describeListenFailures(host: string, failures: ReadonlyMap<numbe
   return text;
 }
 
+/** LISTEN_FAILED's message over several hosts: one part per host, in the order first met. */
+function describeFailuresByHost(endpoints: readonly ListenEndpoint[], failures: ReadonlyMap<number, string>, untried: readonly ListenEndpoint[]): string {
+  const hosts = [...new Set(endpoints.map((endpoint) => endpoint.host))];
+  const hostOf = new Map(endpoints.map((endpoint) => [endpoint.port, endpoint.host]));
+  return hosts
+    .flatMap((host) => {
+      const failed = new Map([...failures].filter(([port]) => hostOf.get(port) === host));
+      const notTried = untried.filter((endpoint) => endpoint.host === host).map((endpoint) => endpoint.port);
+      if (failed.size > 0) return [describeListenFailures(host, failed, notTried)];
+      return notTried.length > 0 ? [`on ${host}, ${notTried.length} more port${notTried.length > 1 ? 's were' : ' was'} not tried`] : [];
+    })
+    .join('; ');
+}
+
 /**
- * One TCP listener per port of the range, all feeding one proxy engine. Keeps the open client
- * connections of each port (for status, limits and the drain).
+ * One TCP listener per port of every mapping, all feeding one proxy engine. Keeps the open
+ * client connections of each port (for status, limits and the drain).
  */
 export class ListenerPool {
   private readonly servers = new Map<number, net.Server>();
@@ -97,15 +117,15 @@ export class ListenerPool {
   /** Binds every port, or none: if any port fails, the ones bound are closed and it throws. */
   async start(): Promise<void> {
     const failures = new Map<number, string>();
-    const { ports } = this.options;
+    const { endpoints } = this.options;
     let tried = 0;
-    for (let i = 0; i < ports.length; i += BIND_BATCH) {
-      const batch = ports.slice(i, i + BIND_BATCH);
-      const results = await Promise.allSettled(batch.map((port) => this.listen(port)));
+    for (let i = 0; i < endpoints.length; i += BIND_BATCH) {
+      const batch = endpoints.slice(i, i + BIND_BATCH);
+      const results = await Promise.allSettled(batch.map((endpoint) => this.listen(endpoint)));
       tried += batch.length;
       results.forEach((result, index) => {
         if (result.status === 'rejected') {
-          const port = batch[index]!;
+          const { port } = batch[index]!;
           const code = (result.reason as NodeJS.ErrnoException).code ?? String(result.reason);
           this.lastErrors.set(port, code);
           failures.set(port, code);
@@ -115,7 +135,7 @@ export class ListenerPool {
     }
     if (failures.size > 0) {
       await this.closeServers();
-      throw new StickyportError('LISTEN_FAILED', describeListenFailures(this.options.host, failures, ports.slice(tried)));
+      throw new StickyportError('LISTEN_FAILED', describeFailuresByHost(endpoints, failures, endpoints.slice(tried)));
     }
   }
 
@@ -131,7 +151,7 @@ export class ListenerPool {
   }
 
   status(): ListenerStatus[] {
-    return this.options.ports.map((port) => ({
+    return this.options.endpoints.map(({ port }) => ({
       port,
       listening: this.servers.get(port)?.listening ?? false,
       connections: this.connectionCount(port),
@@ -167,11 +187,11 @@ export class ListenerPool {
     await closing;
   }
 
-  private async listen(port: number): Promise<void> {
+  private async listen({ host, port }: ListenEndpoint): Promise<void> {
     // Half-open kept: a tunnel client that sends its request and then FIN still gets the answer.
     const server = net.createServer({ noDelay: true, allowHalfOpen: true }, (socket) => this.accept(port, socket));
     server.on('error', (error: NodeJS.ErrnoException) => this.lastErrors.set(port, error.code ?? error.message));
-    server.listen({ host: this.options.host, port, exclusive: true });
+    server.listen({ host, port, exclusive: true });
     await once(server, 'listening');
     this.servers.set(port, server);
   }

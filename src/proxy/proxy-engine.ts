@@ -2,11 +2,12 @@ import http from 'node:http';
 import type net from 'node:net';
 import { RequestError, Server, type PrepareRequestFunctionOpts, type PrepareRequestFunctionResult } from 'proxy-chain';
 import type { ApiGateway } from '../api/api-gateway.js';
-import type { ClientAuth } from '../auth/client-auth.js';
 import { StickyportError } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
-import type { Binding } from '../ports/port-state.js';
+import type { Binding, PortState } from '../ports/port-state.js';
 import type { Ports } from '../ports/ports.js';
+import type { HttpTarget } from '../upstream/route.js';
+import { hostForUrl } from '../upstream/upstream-url.js';
 import { Drain } from './drain.js';
 import { fail, forwardHttp, type ForwardOptions } from './forward.js';
 import { requestHeadersOut, unframeableRequest } from './hop-headers.js';
@@ -14,12 +15,11 @@ import { afterEarlierAnswers, answerOrdered, earlierAnswersWritten, type SocketW
 import { httpTarget } from './http-target.js';
 import { portOf } from './listener-pool.js';
 import { tunnel } from './tunnel.js';
+import { openTunnelFor, wayOut } from './way-out.js';
 
 export interface ProxyEngineOptions {
   readonly ports: Ports;
   readonly api: ApiGateway | undefined;
-  /** Set when Authentication.Required is on. */
-  readonly clientAuth: ClientAuth | undefined;
   readonly log: Logger;
   /** Listen.IdleTimeout: idle keep-alive connections and tunnels close after it. */
   readonly idleTimeoutMs: number;
@@ -34,7 +34,8 @@ const RELATIVE_URL_HINT =
 /**
  * proxy-chain's Server is the engine: it parses requests and targets, reads the client's
  * proxy login, answers 400/407 and keeps the connection registry. Its prepareRequestFunction
- * is the one policy hook (client login, then the port's session). The traffic paths are
+ * is the one policy hook (the mapping's client login and its parameters, then the port's
+ * session); host rules are applied by way-out.ts once the target is known. The traffic paths are
  * stickyport's own: per-session undici pools, and upstream failures answered as 502/504
  * with a reason instead of proxy-chain's 59x codes.
  */
@@ -50,7 +51,8 @@ export class ProxyEngine extends Server {
       log: engine.log,
       drain: this.drain,
       idleTimeoutMs: engine.idleTimeoutMs,
-      currentRoute: async (port) => (await engine.ports.get(port).current()).route,
+      currentRoute: (port, previous) => engine.ports.get(port).reroute(previous),
+      upstreamFailed: (port, route, error) => engine.ports.get(port).upstreamFailed(route, error),
     };
     armServerTimers(this.server, engine);
     this.server.on('upgrade', (request: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
@@ -91,19 +93,27 @@ export class ProxyEngine extends Server {
         return;
       }
       if (url[0] === '/') throw new RequestError(RELATIVE_URL_HINT, 400);
+      const state = this.engine.ports.get(portOf(request.socket));
+      if (state.mapping.config.rejectHttpProxy) throw httpRejected(state);
       const unframeable = unframeableRequest(request);
       if (unframeable) throw new RequestError(`cannot forward a request with ${unframeable}`, 400);
       const { trgParsed, customTag } = await this.prepareRequestHandling(request);
       const target = httpTarget(url, trgParsed!);
       if (this.engine.log.isLevelEnabled('debug')) {
-        this.engine.log.debug({ port: portOf(request.socket), method: request.method, host: target.authority }, 'request');
+        this.engine.log.debug({ port: state.port, method: request.method, host: target.authority }, 'request');
       }
       const outgoing = {
         method: request.method!,
         headers: requestHeadersOut(request.rawHeaders, target),
         body: hasBody(request) ? request : null,
       };
-      forwardHttp(request, response, target, (customTag as Binding).route, outgoing, this.forwarding);
+      const binding = customTag as Binding;
+      if (state.mapping.rules.size === 0) {
+        forwardHttp(request, response, target, binding.route, outgoing, this.forwarding);
+        return;
+      }
+      const way = wayOut(state, binding, target.hostname, target.port, this.engine.log);
+      forwardHttp(request, response, retarget(target, way.hostname, way.port), way.route, outgoing, this.forwarding);
     } catch (error) {
       this.answerError(request, response, error);
     }
@@ -128,19 +138,21 @@ export class ProxyEngine extends Server {
       if (head.length > 0) socket.unshift(head);
       const url = request.url!;
       if (url[0] === '/' || this.engine.api?.match(url) !== undefined) throw new RequestError(RELATIVE_URL_HINT, 400);
+      const state = this.engine.ports.get(portOf(socket));
+      if (state.mapping.config.rejectHttpProxy) throw httpRejected(state);
       const { trgParsed, customTag } = await this.prepareRequestHandling(request);
       const target = httpTarget(url, trgParsed!);
       const binding = customTag as Binding;
-      const state = this.engine.ports.get(portOf(socket));
+      const way = wayOut(state, binding, target.hostname, target.port, this.engine.log);
       const outgoing = {
         method: request.method!,
         headers: requestHeadersOut(request.rawHeaders, target),
         body: null,
         upgrade: request.headers.upgrade!,
         // Bound when switched; a rotation that landed meanwhile closes it straight away.
-        switched: () => state.bindTunnel(binding, socket),
+        switched: () => !way.bound || state.bindTunnel(binding, socket),
       };
-      forwardHttp(request, response, target, binding.route, outgoing, this.forwarding);
+      forwardHttp(request, response, retarget(target, way.hostname, way.port), way.route, outgoing, this.forwarding);
     } catch (error) {
       this.answerError(request, response, error);
     }
@@ -164,19 +176,8 @@ export class ProxyEngine extends Server {
       const state = this.engine.ports.get(portOf(socket));
       const hostname = unbracket(trgParsed!.hostname);
       const port = Number(trgParsed!.port);
-      let binding = customTag as Binding;
-      for (;;) {
-        const opened = await binding.route.openTunnel(hostname, port);
-        // Bound once open: a rotation that landed while the upstream side was opening sends the
-        // tunnel out again on the new session instead of cutting a client that got no answer.
-        if (state.bindTunnel(binding, socket)) {
-          await tunnel(socket, head, opened, this.engine.idleTimeoutMs);
-          return;
-        }
-        opened.reads.socket.destroy();
-        if (socket.destroyed) return;
-        binding = await state.current();
-      }
+      const opened = await openTunnelFor(state, customTag as Binding, socket, hostname, port, this.engine.log);
+      if (opened) await tunnel(socket, head, opened, this.engine.idleTimeoutMs);
     } catch (error) {
       this.answerError(request, undefined, error);
     }
@@ -217,11 +218,11 @@ export class ProxyEngine extends Server {
   }
 
   private async prepare(opts: PrepareRequestFunctionOpts): Promise<PrepareRequestFunctionResult> {
-    const { clientAuth, ports } = this.engine;
-    if (clientAuth && !clientAuth.matches(opts.username, opts.password)) {
-      return { requestAuthentication: true, failMsg: 'Proxy login required' };
-    }
-    return { customTag: await ports.get(portOf(opts.request.socket)).current() };
+    const state = this.engine.ports.get(portOf(opts.request.socket));
+    // A login carrying malformed parameters throws BAD_PARAMETER (400): nothing goes upstream.
+    const verdict = state.mapping.login.check(opts.username, opts.password);
+    if (!verdict.ok) return { requestAuthentication: true, failMsg: 'Proxy login required' };
+    return { customTag: await state.current(verdict.params) };
   }
 
   private answerError(request: http.IncomingMessage, response: http.ServerResponse | undefined, error: unknown): void {
@@ -261,6 +262,17 @@ function armServerTimers(server: http.Server, options: ProxyEngineOptions): void
     Math.max(50, Math.floor(options.headersTimeoutMs / 4)),
   );
   server.emit('listening');
+}
+
+function httpRejected(state: PortState): StickyportError {
+  const where = state.mapping.config.source ? `${state.mapping.config.source}.Listen.RejectHttpProxy` : 'Listen.RejectHttpProxy';
+  return new StickyportError('HTTP_REJECTED', `port ${state.port} takes CONNECT only (${where}): send HTTPS, or use another port`, { status: 403 });
+}
+
+/** `target` sent to hostname:port instead (a host rule's override): the Host header stays the client's. */
+function retarget(target: HttpTarget, hostname: string, port: number): HttpTarget {
+  if (hostname === target.hostname && port === target.port) return target;
+  return { ...target, hostname, port, absoluteUrl: `http://${hostForUrl(hostname)}:${port}${target.path}` };
 }
 
 function hasBody(request: http.IncomingMessage): boolean {

@@ -1,6 +1,6 @@
 import type { Logger } from '../logging/logger.js';
 import type { SessionStore } from '../store/session-store.js';
-import type { Session, SessionFactory } from './session.js';
+import type { Session } from './session.js';
 
 /**
  * The only code that reads or writes the store, and the one place that logs session changes.
@@ -9,16 +9,15 @@ import type { Session, SessionFactory } from './session.js';
 export class SessionService {
   constructor(
     readonly store: SessionStore,
-    private readonly createSession: SessionFactory,
     private readonly log: Logger,
   ) {}
 
-  /** The port's live session, created if it has none (first use, or the last one expired). */
-  async current(port: number): Promise<Session> {
+  /** The port's live session, made by `create` if it has none (first use, or the last one expired). */
+  async current(port: number, create: () => Session): Promise<Session> {
     let created: Session | undefined;
-    const session = await this.store.getOrCreate(port, () => (created = this.createSession(port)));
+    const session = await this.store.getOrCreate(port, () => (created = create()));
     if (session === created) {
-      this.log.info({ port, sessionId: session.id, expiresAt: session.expiresAt }, 'session created');
+      this.log.info({ port, sessionId: session.id, expiresAt: session.expiresAt, ...extras(session) }, 'session created');
     }
     return session;
   }
@@ -34,10 +33,16 @@ export class SessionService {
     return existed;
   }
 
-  /** Replaces the port's session at once. */
-  async renew(port: number): Promise<Session> {
-    const session = await this.store.replace(this.createSession(port));
-    this.log.info({ port, sessionId: session.id, expiresAt: session.expiresAt }, 'session renewed');
+  /** Replaces the port's session with `next` at once. */
+  async renew(port: number, next: Session): Promise<Session> {
+    const session = await this.store.replace(next);
+    this.log.info({ port, sessionId: session.id, expiresAt: session.expiresAt, ...extras(session) }, 'session renewed');
     return session;
   }
+}
+
+/** The pool member and parameters of a session, for its log lines, when it has them. */
+function extras(session: Session): Record<string, unknown> {
+  if (session.upstream === undefined && session.params === undefined) return {};
+  return { upstream: session.upstream, params: session.params };
 }

@@ -1,4 +1,5 @@
 import { customAlphabet } from 'nanoid';
+import { storedParamsProblem, type SessionParams } from './parameters.js';
 
 /**
  * A port's sticky session. Sessions are frozen: every holder may share the same object.
@@ -10,9 +11,22 @@ export interface Session {
   readonly createdAt: number;
   /** null = never expires on its own. */
   readonly expiresAt: number | null;
+  /**
+   * The member of the port's upstream pool the session is pinned to (its `host:port` key);
+   * absent when the port's upstream is not a pool of two or more.
+   */
+  readonly upstream?: string;
+  /** User name parameters set for this session (from a login or the API); absent = the defaults. */
+  readonly params?: SessionParams;
 }
 
-export type SessionFactory = (port: number) => Session;
+/** What a new session is for, besides its port: where it goes out and with which parameters. */
+export interface SessionExtras {
+  readonly upstream?: string;
+  readonly params?: SessionParams;
+}
+
+export type SessionFactory = (port: number, extras?: SessionExtras) => Session;
 
 export interface SessionOptions {
   readonly idLength: number;
@@ -23,14 +37,18 @@ export interface SessionOptions {
 
 export function createSessionFactory(options: SessionOptions, now: () => number = Date.now): SessionFactory {
   const newId = customAlphabet(options.idAlphabet, options.idLength);
-  return (port) => {
+  return (port, extras) => {
     const createdAt = now();
-    return Object.freeze({
+    const session: { -readonly [K in keyof Session]: Session[K] } = {
       id: newId(),
       port,
       createdAt,
       expiresAt: options.lifetimeMs > 0 ? createdAt + options.lifetimeMs : null,
-    });
+    };
+    // Only present when set: sessions of ports without pools or parameters stay as they were.
+    if (extras?.upstream !== undefined) session.upstream = extras.upstream;
+    if (extras?.params !== undefined && Object.keys(extras.params).length > 0) session.params = extras.params;
+    return Object.freeze(session);
   };
 }
 
@@ -42,6 +60,11 @@ export function isLive(session: Session, now: number = Date.now()): boolean {
 export interface SessionIdRule {
   readonly idLength: number;
   readonly idAlphabet: string;
+  /**
+   * What else a stored session of `port` may hold: the keys of the port's upstream pool (absent:
+   * no pool, so no `upstream` field is expected) and its declared parameter names.
+   */
+  readonly portRule?: (port: number) => { readonly upstreamKeys?: ReadonlySet<string>; readonly parameters: ReadonlySet<string> } | undefined;
 }
 
 /** True when `id` is exactly `idLength` characters, each from `idAlphabet`. */
@@ -67,14 +90,30 @@ export type RevivedSession =
  */
 export function reviveSession(value: unknown, rule: SessionIdRule, port?: number): RevivedSession {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return { problem: 'not an object' };
-  const { id, port: ownPort, createdAt, expiresAt } = value as Record<string, unknown>;
+  const { id, port: ownPort, createdAt, expiresAt, upstream, params } = value as Record<string, unknown>;
   if (typeof id !== 'string') return { problem: 'id is not a string' };
   if (!followsIdRule(id, rule)) return { problem: 'id does not follow Session.IdLength and Session.IdAlphabet' };
   if (typeof ownPort !== 'number' || !Number.isInteger(ownPort) || ownPort < 1 || ownPort > 65_535) return { problem: 'port is not a port number' };
   if (port !== undefined && ownPort !== port) return { problem: `stored under port ${port} but names port ${ownPort}` };
   if (typeof createdAt !== 'number' || !Number.isFinite(createdAt)) return { problem: 'createdAt is not a number' };
   if (expiresAt !== null && (typeof expiresAt !== 'number' || !Number.isFinite(expiresAt))) return { problem: 'expiresAt is neither a number nor null' };
-  return { session: Object.freeze({ id, port: ownPort, createdAt, expiresAt }) };
+  const session: { -readonly [K in keyof Session]: Session[K] } = { id, port: ownPort, createdAt, expiresAt };
+  // Values stored before pools and parameters existed have neither field: they load as they are.
+  if (upstream !== undefined || params !== undefined) {
+    const portRule = rule.portRule?.(ownPort);
+    if (upstream !== undefined) {
+      if (typeof upstream !== 'string') return { problem: 'upstream is not a string' };
+      // A member no longer in the pool (the configuration changed) is not one to go out through.
+      if (!portRule?.upstreamKeys?.has(upstream)) return { problem: `upstream ${JSON.stringify(upstream.slice(0, 60))} is not one of the port's Upstream.Urls` };
+      session.upstream = upstream;
+    }
+    if (params !== undefined) {
+      const problem = storedParamsProblem(params, portRule?.parameters ?? new Set());
+      if (problem) return { problem };
+      session.params = Object.freeze({ ...(params as SessionParams) });
+    }
+  }
+  return { session: Object.freeze(session) };
 }
 
 /** Milliseconds left, or undefined for a session that never expires. */

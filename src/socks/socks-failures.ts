@@ -15,6 +15,7 @@ export function socks5ReplyCode(code: ErrorCode): number {
     case 'UPSTREAM_TIMEOUT':
       return REPLY.ttlExpired;
     case 'TARGET_FORBIDDEN':
+    case 'HOST_DENIED':
       return REPLY.notAllowed;
     default:
       // UPSTREAM_AUTH, UPSTREAM_STATUS, UPSTREAM_RESET, UPSTREAM_PROTOCOL, BAD_REQUEST, INTERNAL...

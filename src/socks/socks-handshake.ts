@@ -1,4 +1,6 @@
 import type net from 'node:net';
+import type { LoginVerdict } from '../auth/client-auth.js';
+import type { SessionParams } from '../session/parameters.js';
 import { portOf } from '../proxy/listener-pool.js';
 import { endWith } from './socks-failures.js';
 import type { SocksServer } from './socks-server.js';
@@ -26,6 +28,8 @@ import {
 export interface Login {
   readonly username: string;
   readonly password: string;
+  /** Username parameters the login carried (Authentication.ParseUsernameParameters). */
+  readonly params?: SessionParams;
 }
 
 type Step = 'greeting' | 'login' | 'request' | 'socks4';
@@ -103,7 +107,7 @@ export class SocksHandshake {
         if (parsed instanceof Malformed) return this.refuse(parsed.reply, parsed.reason, 'debug');
         const { command, target } = parsed.request;
         if (command !== 0x01) return this.refuse(socks4Reply(SOCKS4_REJECTED), `SOCKS4 ${commandName(command)} is not supported (CONNECT only)`);
-        if (this.server.options.requiredLogin) {
+        if (this.server.options.loginFor(portOf(this.socket)).required) {
           return this.refuse(socks4Reply(SOCKS4_REJECTED), 'SOCKS4 cannot carry a password and Authentication.Required is on: refused');
         }
         return this.connect(4, target, bytes.subarray(parsed.length));
@@ -114,7 +118,9 @@ export class SocksHandshake {
   private greeting(bytes: Buffer): number {
     const greeting = parseGreeting(bytes);
     if (greeting === NEED_MORE) return NEED_MORE;
-    const { requiredLogin, loginConfigured } = this.server.options;
+    const policy = this.server.options.loginFor(portOf(this.socket));
+    const requiredLogin = policy.required;
+    const loginConfigured = policy.configured;
     const offersLogin = greeting.methods.includes(METHOD_LOGIN);
     const offersNone = greeting.methods.includes(METHOD_NONE);
     // A client that offers its login gives it when one is configured (it may authorize the
@@ -134,11 +140,15 @@ export class SocksHandshake {
     const parsed = parseLogin(bytes);
     if (parsed === NEED_MORE) return NEED_MORE;
     if (parsed instanceof Malformed) return this.refuse(parsed.reply, `SOCKS5 ${parsed.reason}`, 'debug');
-    const { requiredLogin } = this.server.options;
-    if (requiredLogin && !requiredLogin.matches(parsed.username, parsed.password)) {
-      return this.refuse(LOGIN_FAILED, 'SOCKS5 login refused: wrong user name or password');
+    // The same policy as an HTTP login: the mapping's, with its username parameters.
+    let verdict: LoginVerdict;
+    try {
+      verdict = this.server.options.loginFor(portOf(this.socket)).check(parsed.username, parsed.password);
+    } catch (error) {
+      return this.refuse(LOGIN_FAILED, `SOCKS5 login refused: ${(error as Error).message}`);
     }
-    this.login = { username: parsed.username, password: parsed.password };
+    if (!verdict.ok) return this.refuse(LOGIN_FAILED, 'SOCKS5 login refused: wrong user name or password');
+    this.login = { username: parsed.username, password: parsed.password, params: verdict.params };
     this.socket.write(LOGIN_OK);
     this.step = 'request';
     return parsed.length;

@@ -1,12 +1,11 @@
 import type net from 'node:net';
-import type { ClientAuth } from '../auth/client-auth.js';
+import type { LoginPolicy } from '../auth/client-auth.js';
 import { StickyportError } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
-import type { Binding } from '../ports/port-state.js';
 import type { Ports } from '../ports/ports.js';
 import { portOf } from '../proxy/listener-pool.js';
 import { tunnel } from '../proxy/tunnel.js';
-import type { OpenTunnel } from '../upstream/route.js';
+import { openTunnelFor } from '../proxy/way-out.js';
 import { SocksHandshake, type Login } from './socks-handshake.js';
 import type { SocksApi } from './socks-api.js';
 import { endWith, failureReply } from './socks-failures.js';
@@ -14,10 +13,12 @@ import { SOCKS4_SUCCEEDED, SOCKS5_SUCCEEDED, type Target } from './socks-protoco
 
 export interface SocksServerOptions {
   readonly ports: Ports;
-  /** Set when Authentication.Required is on: SOCKS5 clients must log in with it; SOCKS4 clients are refused. */
-  readonly requiredLogin: ClientAuth | undefined;
-  /** A client login is configured (required or not): a SOCKS5 client offering a login is asked for it. */
-  readonly loginConfigured: boolean;
+  /**
+   * The client login of a port's mapping: when required, SOCKS5 clients must log in with it and
+   * SOCKS4 clients are refused; when configured but not required, a SOCKS5 client offering a
+   * login is asked for it.
+   */
+  readonly loginFor: (port: number) => LoginPolicy;
   /** Answers the session API inside a CONNECT to its host; undefined when the API is off. */
   readonly api: SocksApi | undefined;
   readonly log: Logger;
@@ -55,33 +56,14 @@ export class SocksServer {
     }
     try {
       const state = this.options.ports.get(port);
-      let binding = await state.current();
-      for (;;) {
-        const opened = await this.openTarget(binding, target);
-        if (socket.destroyed) {
-          opened.reads.socket.destroy();
-          return;
-        }
-        // Bound once open, as an HTTP tunnel is: a rotation that landed while the upstream side
-        // was opening sends the tunnel out again on the new session.
-        if (state.bindTunnel(binding, socket)) {
-          await tunnel(socket, head, opened, this.options.idleTimeoutMs, version === 5 ? SOCKS5_SUCCEEDED : SOCKS4_SUCCEEDED);
-          return;
-        }
-        opened.reads.socket.destroy();
-        binding = await state.current();
-      }
+      const binding = await state.current(login?.params);
+      // Host rules applied, bound to the session once open, exactly as an HTTP CONNECT is.
+      const opened = await openTunnelFor(state, binding, socket, target.host, target.port, log);
+      if (!opened) return;
+      await tunnel(socket, head, opened, this.options.idleTimeoutMs, version === 5 ? SOCKS5_SUCCEEDED : SOCKS4_SUCCEEDED);
     } catch (error) {
       this.fail(socket, version, port, error);
     }
-  }
-
-  /**
-   * The one place a SOCKS target is opened. Host rules (issue 12) check `target` here, before
-   * anything leaves: a denial is a TARGET_FORBIDDEN, which the client gets as 0x02.
-   */
-  private openTarget(binding: Binding, target: Target): Promise<OpenTunnel> {
-    return binding.route.openTunnel(target.host, target.port);
   }
 
   /** Logs a failure as an HTTP CONNECT failure is logged, answers its SOCKS reply and closes. */

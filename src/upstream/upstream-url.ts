@@ -1,6 +1,8 @@
 /**
  * Upstream URL templates: `scheme://user:password@host:port` in which `{session}`, `{port}` and
- * `{lifetime}` are replaced per session.
+ * `{lifetime}` are replaced per session, and the declared user name parameters (`{country}`,
+ * `{city}`, ...) by the session's values. A parameter without a value takes its whole segment
+ * with it: `-country-{country}` disappears, so one template serves "any country" and "country us".
  *
  * Providers hand out passwords with `@`, `:` and `%` in them, and users paste them as they are.
  * So the template is not given to WHATWG `URL` (which would mangle a bare `%`); it is split by
@@ -50,6 +52,8 @@ export interface UpstreamTemplate {
   readonly username: string;
   readonly password: string;
   readonly hasSessionPlaceholder: boolean;
+  /** The user name parameters the credentials name, `country` for `{country}`. */
+  readonly parameters: readonly string[];
 }
 
 export interface TemplateVars {
@@ -57,12 +61,25 @@ export interface TemplateVars {
   readonly port: number;
   /** Session lifetime in whole minutes (0 = never expires). */
   readonly lifetime: number;
+  /** Parameter values; a missing or empty one drops its `-name-{name}` segment. */
+  readonly params?: Readonly<Record<string, string>>;
 }
 
-const PLACEHOLDER = /\{(session|port|lifetime)\}/g;
-const UNKNOWN_PLACEHOLDER = /\{(?!session\}|port\}|lifetime\})[^}]*\}/;
+const BUILT_IN = new Set(['session', 'port', 'lifetime']);
+const ANY_PLACEHOLDER = /\{([^{}]*)\}/g;
+/** What a parameter name looks like: `country`, `city`, `asn`, `zip_code`. */
+export const PARAMETER_NAME = /^[a-z][a-z0-9_]{0,31}$/;
 
-export function parseUpstreamTemplate(raw: string): UpstreamTemplate {
+/**
+ * Which placeholders besides {session}, {port} and {lifetime} a template may hold: the declared
+ * parameter names, or `'any'` (any name a parameter could have: the per-key check, before the
+ * declarations are known).
+ */
+export type DeclaredParameters = ReadonlySet<string> | 'any';
+
+const NONE: ReadonlySet<string> = new Set();
+
+export function parseUpstreamTemplate(raw: string, declared: DeclaredParameters = NONE): UpstreamTemplate {
   const schemeMatch = /^([a-zA-Z][a-zA-Z0-9+.-]*):\/\/(.*)$/s.exec(raw.trim());
   if (!schemeMatch) throw new Error('must look like scheme://[user:password@]host:port');
   const protocol = SCHEMES[schemeMatch[1]!.toLowerCase()];
@@ -83,8 +100,17 @@ export function parseUpstreamTemplate(raw: string): UpstreamTemplate {
   const username = decodeLenient(colon >= 0 ? userinfo.slice(0, colon) : userinfo);
   const password = colon >= 0 ? decodeLenient(userinfo.slice(colon + 1)) : '';
   const { hostname, port } = splitHostPort(rest, protocol);
-  const unknown = UNKNOWN_PLACEHOLDER.exec(raw);
-  if (unknown) throw new Error(`unknown placeholder ${unknown[0]} (allowed: {session}, {port}, {lifetime})`);
+  const parameters = new Set<string>();
+  for (const [placeholder, name] of raw.matchAll(ANY_PLACEHOLDER)) {
+    if (BUILT_IN.has(name!)) continue;
+    const allowed = declared === 'any' ? PARAMETER_NAME.test(name!) : declared.has(name!);
+    if (!allowed) {
+      const names = ['session', 'port', 'lifetime', ...(declared === 'any' ? [] : declared)].map((known) => `{${known}}`);
+      throw new Error(`unknown placeholder ${placeholder} (allowed: ${names.join(', ')}${declared === 'any' ? ' and the declared Parameters' : ''})`);
+    }
+    if (!userinfo.includes(placeholder)) throw new Error(`parameter ${placeholder} may only stand in the user name or the password`);
+    parameters.add(name!);
+  }
 
   const template: UpstreamTemplate = {
     protocol,
@@ -93,6 +119,7 @@ export function parseUpstreamTemplate(raw: string): UpstreamTemplate {
     username,
     password,
     hasSessionPlaceholder: raw.includes('{session}'),
+    parameters: [...parameters],
   };
   // Render once with sample values so that a template that can never work fails at start-up.
   renderUpstream(template, { session: 'sample', port: 1, lifetime: 1 });
@@ -100,8 +127,7 @@ export function parseUpstreamTemplate(raw: string): UpstreamTemplate {
 }
 
 export function renderUpstream(template: UpstreamTemplate, vars: TemplateVars): UpstreamEndpoint {
-  const fill = (text: string): string =>
-    text.replace(PLACEHOLDER, (_, name: keyof TemplateVars) => String(vars[name]));
+  const fill = (text: string): string => fillPlaceholders(text, vars);
   const port = Number(fill(template.port));
   if (!Number.isInteger(port) || port < 1 || port > 65535) {
     throw new Error(`port "${fill(template.port)}" is not a TCP port`);
@@ -119,6 +145,19 @@ export function renderUpstream(template: UpstreamTemplate, vars: TemplateVars): 
     throw new Error('user name must not contain ":" (write it as %3A only in the password)');
   }
   return endpoint;
+}
+
+/**
+ * `text` with its placeholders filled. A parameter without a value drops the segment it stands
+ * in (`-country-{country}`, `_city-{city}`: a separator, a word, a separator, the placeholder).
+ */
+function fillPlaceholders(text: string, vars: TemplateVars): string {
+  if (!text.includes('{')) return text;
+  const value = (name: string): string | undefined =>
+    name === 'session' ? vars.session : name === 'port' ? String(vars.port) : name === 'lifetime' ? String(vars.lifetime) : vars.params?.[name] || undefined;
+  return text
+    .replace(/[-_.][A-Za-z0-9]+[-_.]\{([a-z][a-z0-9_]*)\}/g, (segment, name: string) => (value(name) === undefined ? '' : segment))
+    .replace(ANY_PLACEHOLDER, (_, name: string) => value(name) ?? '');
 }
 
 /** `http://user@host:port`: for logs and API answers, never the password. */

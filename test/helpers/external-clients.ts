@@ -52,7 +52,10 @@ export type ClientName = keyof typeof clients;
 /** `describe` that runs when `client` is installed, fails under CI=true when it is not, and is skipped loudly otherwise. */
 export function describeWith(client: ClientName, name: string, body: () => void): void {
   const { available, install } = clients[client];
-  if (available) return describe(name, body);
+  if (available) {
+    describe(name, body);
+    return;
+  }
   if (process.env.CI === 'true') {
     describe(name, () => it(`needs ${client}`, () => {
       throw new Error(`${client} is missing and CI=true requires these tests to run: ${install}`);

@@ -42,7 +42,8 @@ const SESSION_USER = /-session-([^-:]+)/;
  * misbehave: reset the connection, stall, answer 407 or 503, or reset a tunnel after opening it.
  */
 export async function startRecordingUpstream(
-  password = 'secret',
+  /** The password it accepts, or a test of it (presets put parameters in the password). */
+  password: string | ((password: string) => boolean) = 'secret',
   /** Serve the proxy over TLS (an `https://` upstream) with this key and certificate. */
   tls?: { key: string; cert: string },
   /**
@@ -76,7 +77,8 @@ export async function startRecordingUpstream(
         waiter.resolve();
       }
     }
-    return login && login.password === password ? entry : undefined;
+    const accepted = typeof password === 'string' ? login?.password === password : login !== undefined && password(login.password);
+    return accepted ? entry : undefined;
   };
 
   // Pooled connections to the origin, so a soak run does not exhaust ephemeral ports.

@@ -9,7 +9,7 @@ import type { SessionStore } from '../../src/store/session-store.js';
 import { freePortRange } from './ports.js';
 
 export interface Settings {
-  [section: string]: Record<string, unknown>;
+  [section: string]: Record<string, unknown> | unknown[];
 }
 
 export interface RunningProxy {
@@ -36,7 +36,8 @@ export function logSink(): { lines: string[]; stream: Writable } {
 export function merge(base: Settings, overrides: Settings = {}): Settings {
   const result: Settings = structuredClone(base);
   for (const [section, values] of Object.entries(overrides)) {
-    result[section] = { ...(result[section] ?? {}), ...values };
+    // A list (Mappings, HostRules) replaces the base's, as a later configuration layer does.
+    result[section] = Array.isArray(values) ? values : { ...((result[section] as Record<string, unknown>) ?? {}), ...values };
   }
   return result;
 }

@@ -82,7 +82,8 @@ describeWith('chromium', 'Chromium headless as a SOCKS5 client', () => {
       const response = await page.goto(`https://localhost:${originPort}/`, { waitUntil: 'load', timeout: 20_000 });
       expect(response?.status()).toBe(200);
       expect(await page.title()).toBe('stickyport socks test');
-      await page.waitForFunction(() => document.getElementById('data')?.textContent !== 'waiting', { timeout: 10_000 });
+      // Runs in the page: `document` is the browser's (this file is typed for Node).
+      await page.waitForFunction("document.getElementById('data')?.textContent !== 'waiting'", { timeout: 10_000 });
       expect(await page.$eval('#data', (element) => element.textContent)).toBe('fetched through socks');
     } finally {
       await browser?.close();

@@ -109,6 +109,21 @@ describe('node dist/main.js with a bad configuration', () => {
     expect(stderr).toContain('SessionStore.RedisUrl = "http://:***@127.0.0.1:6379"');
   });
 
+  it('checks a preset\'s lifetime limit, naming the key, from --preset and the account in the environment', async () => {
+    const { stderr } = await refused((first, last) => ({
+      args: ['--preset', 'oxylabs', '--lifetime', '2d', '--ports', `${first}-${last}`],
+      env: { STICKYPORT_UPSTREAM_USERNAME: 'acme', STICKYPORT_UPSTREAM_PASSWORD: 'hunter2' },
+    }));
+    expect(stderr).toContain('Listen.StickyProxyLifetime = "2d" (from flag --lifetime): must be 1-1440 minutes for oxylabs (sesstime) (Upstream.Preset is oxylabs)');
+  });
+
+  it('refuses overlapping mappings, naming both', async () => {
+    const { stderr } = await refused((first, last) => ({
+      args: ['--config', writeConfig({ Mappings: [{ Name: 'a', Listen: { PortRange: range(first, last) } }, { Name: 'b', Listen: { Port: last } }] })],
+    }));
+    expect(stderr).toMatch(/Mappings\[1\]\.Listen\.Port \(from --config .*\): \d+ of mapping "b" overlaps \d+-\d+ of mapping "a" \(Mappings\[0\]\)/);
+  });
+
   it('suggests the key a mistyped one meant', async () => {
     const { stderr } = await refused((first, last) => ({
       args: ['--config', writeConfig({ Listen: { PortRange: range(first, last), StickyProxyLifeTime: 30 } })],

@@ -19,8 +19,16 @@ export interface StoreFactory {
   openHolding?(values: ReadonlyMap<number, unknown>): Promise<{ store: SessionStore; warnings: () => Array<Record<string, unknown>> }>;
 }
 
+/** The pool members and parameters every port of the store tests has (a mapping with a pool). */
+export const TEST_POOL = new Set(['gate-a.example:7777', 'gate-b.example:7777']);
+export const TEST_PARAMETERS = new Set(['country', 'city']);
+
 /** The id rule the store tests give their stores; makeSession follows it. */
-export const TEST_ID_RULE: SessionIdRule = { idLength: 12, idAlphabet: 'abcdefghijklmnopqrstuvwxyz0123456789' };
+export const TEST_ID_RULE: SessionIdRule = {
+  idLength: 12,
+  idAlphabet: 'abcdefghijklmnopqrstuvwxyz0123456789',
+  portRule: () => ({ upstreamKeys: TEST_POOL, parameters: TEST_PARAMETERS }),
+};
 
 /** The warning a store logs, once, for a stored value it cannot use. */
 export const UNUSABLE = 'ignored an unusable stored session: the port gets a new one';
@@ -91,6 +99,19 @@ export function sessionStoreContract(name: string, factory: StoreFactory): void 
         expect(session).toEqual(expected);
         expect(Object.isFrozen(session)).toBe(true);
       }
+    });
+
+    it('keeps a session\'s pool member and parameters, and sessions stored without them', async () => {
+      const store = await open();
+      const pinned = Object.freeze({ ...makeSession(10_014), upstream: 'gate-b.example:7777', params: Object.freeze({ country: 'de', city: '' }) });
+      const plain = makeSession(10_015);
+      await store.replace(pinned);
+      await store.getOrCreate(10_015, () => plain);
+      expect(await store.get(10_014)).toEqual(pinned);
+      expect(await store.getOrCreate(10_014, () => makeSession(10_014))).toEqual(pinned);
+      expect(await store.get(10_015)).toEqual(plain);
+      expect(await store.get(10_015)).not.toHaveProperty('upstream');
+      expect((await store.list()).sort((a, b) => a.port - b.port)).toEqual([pinned, plain]);
     });
 
     it('getOrCreate is atomic: concurrent first calls on one store end with one session', async () => {
@@ -204,7 +225,7 @@ export function sessionStoreContract(name: string, factory: StoreFactory): void 
     if (factory.openHolding) {
       const openHolding = factory.openHolding.bind(factory);
       it('a stored value that breaks the id rule or is not a session is that port\'s missing session, logged once', async () => {
-        const good = [makeSession(10_050), makeSession(10_051, null)];
+        const good = [makeSession(10_050), makeSession(10_051, null), { ...makeSession(10_052), upstream: 'gate-a.example:7777', params: { city: 'oslo' } }];
         const valid = makeSession(10_060);
         const bad: Array<[string, unknown]> = [
           ['a colon', { ...valid, id: 'abcdef:ghijk' }],
@@ -219,6 +240,11 @@ export function sessionStoreContract(name: string, factory: StoreFactory): void 
           ['no expiresAt', { id: valid.id, port: valid.port, createdAt: valid.createdAt }],
           ['a string createdAt', { ...valid, createdAt: 'yesterday' }],
           ['a long id', { ...valid, id: 'x'.repeat(5_000) }],
+          ['an upstream not in the pool', { ...valid, upstream: 'gate-c.example:7777' }],
+          ['an upstream that is not a string', { ...valid, upstream: 7777 }],
+          ['an undeclared parameter', { ...valid, params: { zip: '10115' } }],
+          ['an unsafe parameter value', { ...valid, params: { country: 'de-x@y' } }],
+          ['parameters that are not an object', { ...valid, params: 'country-de' }],
         ];
         const badPorts = bad.map((_, i) => 10_060 + i);
         const values = new Map<number, unknown>(good.map((session) => [session.port, session]));

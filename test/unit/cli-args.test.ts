@@ -55,8 +55,8 @@ describe('the command line', () => {
     expect(usageError(['-x'])).toBe('unknown option -x');
   });
 
-  it('says that --preset does not exist yet', () => {
-    expect(usageError(['--preset', 'acme'])).toMatch(/^--preset is not available yet: .* --upstream$/);
+  it('reads --preset as a configuration flag', () => {
+    expect(parseCommandLine(['--preset', 'oxylabs'])).toMatchObject({ flags: [{ name: 'preset', text: 'oxylabs' }] });
   });
 
   it('names a flag whose value is missing, or swallowed the next flag', () => {
@@ -80,7 +80,6 @@ describe('--help', () => {
     expect(text).toMatch(/^stickyport 1\.2\.3: /);
     for (const flag of CONFIG_FLAGS) expect(text).toContain(`--${flag.name}`);
     for (const option of ['--config FILE', '--help', '--version', 'stickyport check']) expect(text).toContain(option);
-    expect(text).not.toContain('--preset');
     const layers = ['built-in defaults', './appsettings.json', './appsettings.$NODE_ENV.json', 'STICKYPORT_* environment', 'the --config FILE', 'the flags above'];
     for (const [index, layer] of layers.entries()) expect(text).toContain(`${index + 1}. ${layer}`);
     expect(text).toContain("stickyport --ports 10201-10210 --upstream 'http://user-session-{session}:pw@gate.example:7777'");

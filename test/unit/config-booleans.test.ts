@@ -11,9 +11,11 @@ const base = { Authentication: { Username: 'user', Password: 'pass' } };
 
 const BOOLEANS: Array<[key: string, env: string, read: (config: StickyportConfig) => boolean]> = [
   ['Listen.AllowUnauthenticatedPublic', 'STICKYPORT_ALLOW_UNAUTHENTICATED_PUBLIC', (c) => c.listen.allowUnauthenticatedPublic],
+  ['Listen.RejectHttpProxy', 'STICKYPORT_REJECT_HTTP_PROXY', (c) => c.mappings[0]!.rejectHttpProxy],
   ['SessionAPI.Enabled', 'STICKYPORT_SESSION_API_ENABLED', (c) => c.sessionApi.enabled],
   ['SessionAPI.PublicRead', 'STICKYPORT_SESSION_API_PUBLIC_READ', (c) => c.sessionApi.publicRead],
   ['Authentication.Required', 'STICKYPORT_AUTH_REQUIRED', (c) => c.auth.required],
+  ['Authentication.ParseUsernameParameters', 'STICKYPORT_AUTH_PARSE_USERNAME_PARAMETERS', (c) => c.mappings[0]!.auth.parseUsernameParameters],
 ];
 
 function settingsWith(key: string, value: unknown): Record<string, unknown> {

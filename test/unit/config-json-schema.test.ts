@@ -28,6 +28,27 @@ describe('the JSON Schema and the loader agree', () => {
     { SessionStore: { Path: '' } },
     { SessionStore: { RedisUrl: 'http://127.0.0.1:6379' } },
     { Listen: { StickyProxyLifeTime: 10 } },
+    { Listen: { RejectHttpProxy: 'no' } },
+    { Mappings: { Name: 'a' } },
+    { Mappings: ['a'] },
+    { Mappings: [{ Name: 'a b' }] },
+    { Mappings: [{ Listen: { Prot: 12000 } }] },
+    { Mappings: [{ Listen: { PortRange: { Start: '12000' } } }] },
+    { Mappings: [{ Upstream: { Urls: 'http://a:1' } }] },
+    { Mappings: [{ Upstream: { Urls: ['ftp://a:1'] } }] },
+    { Mappings: [{ Authentication: { ParseUsernameParameters: 1 } }] },
+    { Upstream: { Parameters: { Country: 'us' } } },
+    { Upstream: { Parameters: { session: 'x' } } },
+    { Upstream: { Parameters: { country: 'u-s' } } },
+    { Upstream: { Parameters: { country: 1 } } },
+    { Upstream: { Preset: 'luminati' } },
+    { Upstream: { Port: -1 } },
+    { Upstream: { Cooldown: { Refusals: 0 } } },
+    { HostRules: [{ Pattern: 'mozilla\\.com$' }] },
+    { HostRules: [{ Pattern: '*.example.com', Action: 'deny' }] },
+    { HostRules: [{ Pattern: '*.example.com', OverridePort: 0 }] },
+    { HostRules: [{ Patern: '*.example.com' }] },
+    { HostRules: [{ Pattern: '' }] },
   ])('both refuse %j', (settings) => {
     expect(validate(settings)).toBe(false);
     expect(refusal({ config: settings }).keys.length).toBeGreaterThan(0);
@@ -42,6 +63,13 @@ describe('the JSON Schema and the loader agree', () => {
     { Upstream: { Url: 'socks5h://u-{session}:p@h:1080' } },
     { Session: { IdLength: 64, IdAlphabet: 'AZaz09_' } },
     { SessionStore: { RedisUrl: 'rediss://:p@h:6380' } },
+    { Listen: { RejectHttpProxy: true }, Authentication: { ParseUsernameParameters: true } },
+    { Mappings: [{ Name: 'a', Listen: { Port: 12000, StickyProxyLifetime: '5m' } }, { Listen: { PortRange: { Start: 12001, End: 12002 } } }] },
+    { Mappings: [{ Listen: { Port: 12000 }, Upstream: { Urls: ['http://a-{session}:p@a:1', 'socks5h://b-{session}:p@b:1'] } }] },
+    { Upstream: { Url: 'http://u-country-{country}-cityname-{city_name}-session-{session}:p@h:1', Parameters: { country: 'us', city_name: '' } } },
+    { Upstream: { Preset: 'oxylabs', Username: 'acme', Password: 'pw', Port: 0, Cooldown: { Refusals: 5, Within: '1m', For: 120 } } },
+    { HostRules: [{ Pattern: '*.example.com', Action: 'Bypass' }, { Pattern: '/(www\\.)?example\\.(com|org)/', Action: 'Deny' }] },
+    { HostRules: [{ Pattern: 'api.example.com', OverrideHost: '10.0.0.1', OverridePort: 8080, Upstream: { Url: 'http://r-{session}:p@r:1' } }] },
   ])('both accept %j', (settings) => {
     expect(validate(settings), JSON.stringify(validate.errors)).toBe(true);
     expect(() => load({ config: settings })).not.toThrow();

@@ -54,3 +54,32 @@ describe('upstream URL templates', () => {
     expect(() => parseUpstreamTemplate(url)).toThrow();
   });
 });
+
+describe('user name parameters in templates', () => {
+  const declared = new Set(['country', 'city']);
+  const template = parseUpstreamTemplate('http://customer-acme-country-{country}-city-{city}-session-{session}:pw_cc-{country}@gate:7777', declared);
+
+  it('fills each parameter that has a value', () => {
+    const endpoint = renderUpstream(template, { ...vars, params: { country: 'de', city: 'berlin' } });
+    expect(endpoint.username).toBe('customer-acme-country-de-city-berlin-session-LZpmRqdu');
+    expect(endpoint.password).toBe('pw_cc-de');
+  });
+
+  it('drops the whole -name-{name} segment of a parameter without a value, in the user name and the password', () => {
+    expect(renderUpstream(template, { ...vars, params: { country: 'us', city: '' } }).username).toBe('customer-acme-country-us-session-LZpmRqdu');
+    const none = renderUpstream(template, vars);
+    expect(none.username).toBe('customer-acme-session-LZpmRqdu');
+    expect(none.password).toBe('pw');
+  });
+
+  it('lists the parameters a template uses', () => {
+    expect(template.parameters).toEqual(['country', 'city']);
+  });
+
+  it.each([
+    ['http://u-{state}-{session}:p@h:1', /unknown placeholder \{state\} \(allowed: \{session\}, \{port\}, \{lifetime\}, \{country\}, \{city\}\)/],
+    ['http://u-{session}:p@{country}.h:1', /may only stand in the user name or the password/],
+  ])('refuses %s', (url, message) => {
+    expect(() => parseUpstreamTemplate(url, declared)).toThrow(message);
+  });
+});

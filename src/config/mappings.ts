@@ -1,0 +1,277 @@
+import { compileHostPattern, type HostTest } from '../rules/host-pattern.js';
+import type { UpstreamPlan } from '../upstream/upstream-member.js';
+import { MINUTE_MS, isLoopbackHost, parseDuration } from './formats.js';
+import { valueAt, type ConfigLayers } from './layers.js';
+import type { ConfigProblem } from './problems.js';
+import { resolveUpstreamPlan, type Setting } from './upstream-plan.js';
+
+/** One host rule, compiled: what a target host matching `test` gets. */
+export interface HostRuleConfig {
+  /** Where it is configured: `HostRules[2]` or `Mappings[0].HostRules[1]`. */
+  readonly source: string;
+  readonly pattern: string;
+  readonly test: HostTest;
+  readonly action: 'Allow' | 'Deny' | 'Bypass';
+  readonly overrideHost: string | undefined;
+  readonly overridePort: number | undefined;
+  /** The rule's own upstream (Allow only): a route of its own per session. */
+  readonly upstream: UpstreamPlan | undefined;
+}
+
+/** A range of ports with its own upstream, lifetime, login and host rules. */
+export interface MappingConfig {
+  readonly name: string;
+  /** `Mappings[0]`, or `` for the one mapping the top-level keys make when there is no Mappings. */
+  readonly source: string;
+  readonly host: string;
+  readonly portStart: number;
+  readonly portEnd: number;
+  /** 0 = sessions never expire on their own. */
+  readonly lifetimeMs: number;
+  /** CONNECT only: plain proxied HTTP gets 403. */
+  readonly rejectHttpProxy: boolean;
+  /** Listen.AllowPrivateTargets, "auto" resolved for this mapping's host. */
+  readonly allowPrivateTargets: boolean;
+  readonly upstream: UpstreamPlan;
+  readonly auth: {
+    readonly required: boolean;
+    readonly username: string;
+    readonly password: string;
+    readonly parseUsernameParameters: boolean;
+  };
+  /** The mapping's own rules, then the global ones: the first that matches decides. */
+  readonly hostRules: readonly HostRuleConfig[];
+}
+
+type Settings = Record<string, unknown>;
+type Record_ = Record<string, unknown>;
+
+/** How one mapping sees a key: its own value if it sets one, else the top level's. */
+interface View {
+  readonly name: string;
+  readonly source: string;
+  get(path: string): Setting;
+  /** True when the mapping itself sets `path`. */
+  sets(path: string): boolean;
+}
+
+const UPSTREAM_SOURCES = ['Upstream.Url', 'Upstream.Urls', 'Upstream.Preset'];
+
+/**
+ * The mappings the configuration describes: `Mappings`, or one mapping named `default` made of
+ * the top-level keys. Every rule across keys is checked here, per mapping, with messages naming
+ * the key that holds each value (`Mappings[1].Listen.Port`, or `Listen.Host` when a mapping
+ * inherits it).
+ */
+export function resolveMappings(raw: Settings, layers: ConfigLayers): { mappings: MappingConfig[]; problems: ConfigProblem[] } {
+  const problems: ConfigProblem[] = [];
+  const top = (path: string): Setting => ({ value: topValue(raw, layers, path), key: path });
+  const list = layers.structuredValue('Mappings') as Record_[];
+  const views: View[] =
+    list.length === 0
+      ? [{ name: 'default', source: '', get: top, sets: () => false }]
+      : list.map((mapping, i) => mappingView(mapping, i, top));
+  const mappings = views.map((view) => resolveMapping(view, raw, layers, problems));
+  problems.push(...overlaps(mappings, views, layers));
+  if (list.length > 0) problems.push(...duplicateNames(mappings, views));
+  if (list.length > 0 && views.every((view) => view.sets('Listen.PortRange') || view.sets('Listen.Port'))) {
+    const origin = layers.originOf('Listen.PortRange.Start') ?? '';
+    if (origin.startsWith('flag ')) {
+      problems.push({ key: 'Listen.PortRange', text: 'was given on the command line, but every one of Mappings names its own ports: it would bind nothing', origin });
+    }
+  }
+  return { mappings, problems: unique(problems) };
+}
+
+function topValue(raw: Settings, layers: ConfigLayers, path: string): unknown {
+  const value = valueAt(raw, path);
+  return value === undefined ? layers.structuredValue(path) : value;
+}
+
+function mappingView(mapping: Record_, index: number, top: (path: string) => Setting): View {
+  const source = `Mappings[${index}]`;
+  const sets = (path: string): boolean => valueAt(mapping, path) !== undefined;
+  // Url, Urls and Preset are one choice: a mapping naming any of them takes none from the top.
+  const ownUpstream = UPSTREAM_SOURCES.some(sets);
+  return {
+    name: (mapping.Name as string | undefined) ?? `mapping-${index + 1}`,
+    source,
+    sets,
+    get(path) {
+      if (sets(path)) return { value: valueAt(mapping, path), key: `${source}.${path}` };
+      if (ownUpstream && UPSTREAM_SOURCES.includes(path)) return { value: path === 'Upstream.Urls' ? [] : '', key: `${source}.${path}` };
+      return top(path);
+    },
+  };
+}
+
+function resolveMapping(view: View, raw: Settings, layers: ConfigLayers, problems: ConfigProblem[]): MappingConfig {
+  const problem = (key: string, text: string, value: unknown): ConfigProblem => layers.problemAt(key, text, value);
+  const host = view.get('Listen.Host').value as string;
+  const [portStart, portEnd] = ports(view, layers, problems);
+  const lifetime = view.get('Listen.StickyProxyLifetime');
+  const lifetimeMs = parseDuration(lifetime.value, MINUTE_MS)!;
+  const required = view.get('Authentication.Required');
+  const username = view.get('Authentication.Username');
+  const password = view.get('Authentication.Password');
+  if (required.value === true && (!username.value || !password.value)) {
+    const missing = username.value ? password : username;
+    problems.push(problem(missing.key, `must be set: ${required.key} is true (from ${layers.originOf(required.key)}), which needs both Username and Password`, missing.value));
+  }
+  const hostSetting = view.get('Listen.Host');
+  if (!isLoopbackHost(host) && required.value !== true && raw.Listen && !(raw.Listen as Settings).AllowUnauthenticatedPublic) {
+    problems.push(problem(
+      hostSetting.key,
+      `is not a loopback address and ${required.key} is false: that would be an open proxy. ` +
+        `Turn ${required.key} on, or set Listen.AllowUnauthenticatedPublic to true if this is really wanted`,
+      host,
+    ));
+  }
+  const allowPrivate = (raw.Listen as Settings).AllowPrivateTargets;
+  const session = raw.Session as { IdLength: number; IdAlphabet: string };
+  const planContext = {
+    lifetime: { ...lifetime, ms: lifetimeMs },
+    idLength: session.IdLength,
+    idAlphabet: session.IdAlphabet,
+    problem,
+  };
+  const upstream = resolveUpstreamPlan({ ...planContext, get: (path) => view.get(path) }, problems);
+  const own = view.sets('HostRules') ? (view.get('HostRules').value as Record_[]) : [];
+  const global = layers.structuredValue('HostRules') as Record_[];
+  const rules = [
+    ...own.map((rule, i) => ({ rule, source: `${view.source}.HostRules[${i}]` })),
+    ...global.map((rule, i) => ({ rule, source: `HostRules[${i}]` })),
+  ].map(({ rule, source }) => hostRule(rule, source, { ...planContext, inheritedParameters: upstream.parameters }, problems));
+  return {
+    name: view.name,
+    source: view.source,
+    host,
+    portStart,
+    portEnd,
+    lifetimeMs,
+    rejectHttpProxy: view.get('Listen.RejectHttpProxy').value === true,
+    // Direct routes reaching 10.x or 127.x from a proxy others can use is an SSRF hole;
+    // for a proxy only this machine reaches, those targets are usually the point.
+    allowPrivateTargets: allowPrivate === 'auto' ? isLoopbackHost(host) : allowPrivate === true,
+    upstream,
+    auth: {
+      required: required.value === true,
+      username: username.value as string,
+      password: password.value as string,
+      parseUsernameParameters: view.get('Authentication.ParseUsernameParameters').value === true,
+    },
+    hostRules: rules,
+  };
+}
+
+function ports(view: View, layers: ConfigLayers, problems: ConfigProblem[]): [number, number] {
+  if (view.sets('Listen.Port')) {
+    const port = view.get('Listen.Port');
+    if (view.sets('Listen.PortRange')) {
+      problems.push({ key: `${view.source}.Listen.Port`, text: `and ${view.source}.Listen.PortRange both name the ports: give one`, origin: layers.originOf(port.key) });
+    }
+    return [port.value as number, port.value as number];
+  }
+  const start = view.get('Listen.PortRange.Start');
+  const end = view.get('Listen.PortRange.End');
+  const [first, last] = [start.value as number, end.value as number];
+  if (last < first) {
+    const key = view.sets('Listen.PortRange') ? `${view.source}.Listen.PortRange` : 'Listen.PortRange';
+    problems.push({ key, text: `End ${last} (from ${layers.originOf(end.key)}) is below Start ${first} (from ${layers.originOf(start.key)}): the range is reversed` });
+  }
+  return [first, last];
+}
+
+function hostRule(
+  rule: Record_,
+  source: string,
+  context: Omit<Parameters<typeof resolveUpstreamPlan>[0], 'get'>,
+  problems: ConfigProblem[],
+): HostRuleConfig {
+  const pattern = rule.Pattern as string | undefined;
+  if (pattern === undefined) problems.push({ key: `${source}.Pattern`, text: 'must be set: the host names the rule is for' });
+  const compiled = compileHostPattern(pattern ?? '*');
+  const action = (rule.Action as HostRuleConfig['action'] | undefined) ?? 'Allow';
+  const upstreamSection = rule.Upstream as Record_ | undefined;
+  const overrides = rule.OverrideHost !== undefined || rule.OverridePort !== undefined;
+  if (action === 'Deny' && (overrides || upstreamSection)) {
+    problems.push(context.problem(`${source}.Action`, 'is Deny, which sends nothing anywhere: drop the rule\'s OverrideHost, OverridePort and Upstream', action));
+  }
+  if (action === 'Bypass' && upstreamSection) {
+    problems.push(context.problem(`${source}.Upstream`, 'is set on a Bypass rule, which connects directly: drop it, or make the Action Allow', upstreamSection));
+  }
+  if (rule.OverrideHost !== undefined && !/^[A-Za-z0-9._:[\]-]+$/.test(rule.OverrideHost as string)) {
+    problems.push(context.problem(`${source}.OverrideHost`, 'must be a host name or an address', rule.OverrideHost));
+  }
+  let upstream: UpstreamPlan | undefined;
+  if (upstreamSection) {
+    const get = (path: string): Setting => {
+      const value = valueAt(rule, path);
+      const empty = path === 'Upstream.Urls' ? [] : path === 'Upstream.Parameters' ? {} : path === 'Upstream.Port' ? 0 : '';
+      return { value: value ?? empty, key: `${source}.${path}` };
+    };
+    upstream = resolveUpstreamPlan({ ...context, get }, problems);
+    if (upstream.members.length === 0 && !problems.some((p) => p.key.startsWith(`${source}.Upstream`))) {
+      problems.push(context.problem(`${source}.Upstream`, 'names no upstream: give Url, Urls or Preset (Action Bypass connects directly)', upstreamSection));
+    }
+  }
+  return {
+    source,
+    pattern: pattern ?? '',
+    test: typeof compiled === 'string' ? () => false : compiled,
+    action,
+    overrideHost: rule.OverrideHost as string | undefined,
+    overridePort: rule.OverridePort as number | undefined,
+    upstream,
+  };
+}
+
+function describePorts(mapping: MappingConfig): string {
+  return mapping.portStart === mapping.portEnd ? `${mapping.portStart}` : `${mapping.portStart}-${mapping.portEnd}`;
+}
+
+/** Each port belongs to one mapping: sessions are stored per port, whatever the host. */
+function overlaps(mappings: MappingConfig[], views: View[], layers: ConfigLayers): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  const order = mappings.map((_, i) => i).sort((a, b) => mappings[a]!.portStart - mappings[b]!.portStart);
+  for (let k = 1; k < order.length; k++) {
+    const later = mappings[order[k]!]!;
+    for (const i of order.slice(0, k)) {
+      const earlier = mappings[i]!;
+      if (earlier.portEnd < later.portStart) continue;
+      const view = views[order[k]!]!;
+      const key = view.sets('Listen.Port') ? `${view.source}.Listen.Port` : `${view.source}.Listen.PortRange`;
+      const last = Math.min(earlier.portEnd, later.portEnd);
+      const shared = last === later.portStart ? `port ${last}` : `ports ${later.portStart}-${last}`;
+      problems.push({
+        key,
+        text: `${describePorts(later)} of mapping "${later.name}" overlaps ${describePorts(earlier)} of mapping "${earlier.name}" (${earlier.source}) ` +
+          `at ${shared}: a port belongs to one mapping (sessions are kept per port, even on different hosts)`,
+        origin: layers.originOf(key),
+      });
+    }
+  }
+  return problems;
+}
+
+function duplicateNames(mappings: MappingConfig[], views: View[]): ConfigProblem[] {
+  const seen = new Map<string, string>();
+  const problems: ConfigProblem[] = [];
+  mappings.forEach((mapping, i) => {
+    const first = seen.get(mapping.name);
+    if (first) problems.push({ key: `${views[i]!.source}.Name`, text: `"${mapping.name}" is also the name of ${first}: names must differ` });
+    else seen.set(mapping.name, views[i]!.source);
+  });
+  return problems;
+}
+
+/** A global rule is checked once per mapping: say each problem once. */
+function unique(problems: ConfigProblem[]): ConfigProblem[] {
+  const seen = new Set<string>();
+  return problems.filter((problem) => {
+    const id = `${problem.key}\0${problem.text}`;
+    if (seen.has(id)) return false;
+    seen.add(id);
+    return true;
+  });
+}

@@ -1,0 +1,106 @@
+import { presetIdProblem, presetLifetimeProblem, presetMember, PRESET_PARAMETERS, type PresetName } from '../upstream/presets.js';
+import { templateMember, type UpstreamMember, type UpstreamPlan } from '../upstream/upstream-member.js';
+import { parseUpstreamTemplate } from '../upstream/upstream-url.js';
+import type { ConfigProblem } from './problems.js';
+import { urlSecret } from './secrets.js';
+import { withoutPasswordPieces } from './value-formats.js';
+
+/** A key's effective value and the key it was set under (for messages). */
+export interface Setting {
+  readonly value: unknown;
+  readonly key: string;
+}
+
+export interface PlanContext {
+  /** `Upstream.Url` -> its value and key, as the mapping (or host rule) sees it. */
+  readonly get: (path: string) => Setting;
+  readonly lifetime: Setting & { readonly ms: number };
+  readonly idLength: number;
+  readonly idAlphabet: string;
+  /** Parameters declared where this upstream leaves them out (a host rule takes its mapping's). */
+  readonly inheritedParameters?: Readonly<Record<string, string>>;
+  readonly problem: (key: string, text: string, value: unknown) => ConfigProblem;
+}
+
+/**
+ * The upstream of a mapping or host rule: `Url`, `Urls` or `Preset` (one of them), the parameters
+ * its templates may hold, and, for a preset, the account and the provider's limits on lifetime
+ * and ids. Problems name the key that holds the offending value.
+ */
+export function resolveUpstreamPlan(context: PlanContext, problems: ConfigProblem[]): UpstreamPlan {
+  const { get } = context;
+  const url = get('Upstream.Url');
+  const urls = get('Upstream.Urls');
+  const preset = get('Upstream.Preset');
+  const named = [url.value !== '' && url, (urls.value as unknown[]).length > 0 && urls, preset.value !== '' && preset].filter(Boolean) as Setting[];
+  if (named.length > 1) {
+    problems.push(context.problem(named[1]!.key, `and ${named[0]!.key} both name the upstream: give Url, Urls or Preset, one of them`, named[1]!.value));
+    return { members: [], parameters: {} };
+  }
+  const declaredSetting = get('Upstream.Parameters');
+  const ownParameters = declaredSetting.value as Record<string, string>;
+  const parameters = Object.keys(ownParameters).length > 0 || !context.inheritedParameters ? ownParameters : context.inheritedParameters;
+  if (preset.value !== '') return presetPlan(context, preset, parameters, declaredSetting.key, problems);
+  const templates: Setting[] =
+    url.value !== '' ? [url] : (urls.value as string[]).map((value, i) => ({ value, key: `${urls.key}[${i}]` }));
+  if (templates.length === 0) {
+    if (Object.keys(ownParameters).length > 0) {
+      problems.push(context.problem(declaredSetting.key, 'declares parameters, but there is no upstream to put them in: set Upstream.Url, Urls or Preset', ownParameters));
+    }
+    return { members: [], parameters: {} };
+  }
+  const declared = new Set(Object.keys(parameters));
+  const members: UpstreamMember[] = [];
+  for (const template of templates) {
+    const raw = template.value as string;
+    try {
+      const parsed = parseUpstreamTemplate(raw, declared);
+      for (const name of declared) {
+        // Rule upstreams may ignore what their mapping declares; a declaration of their own must be used.
+        if (parsed.parameters.includes(name) || parameters !== ownParameters) continue;
+        problems.push(context.problem(`${declaredSetting.key}.${name}`, `is declared, but ${template.key} has no {${name}} placeholder to put it in`, parameters[name]));
+      }
+      const member = templateMember(parsed);
+      const twin = members.find((other) => other.key === member.key);
+      if (twin) problems.push(context.problem(template.key, `has the same host and port (${member.key}) as another member: a pool tells its members apart by them`, raw));
+      members.push(member);
+    } catch (error) {
+      problems.push(context.problem(template.key, `is not a usable upstream proxy URL: ${withoutPasswordPieces((error as Error).message, urlSecret(raw))}`, raw));
+    }
+  }
+  return { members, parameters: Object.freeze({ ...parameters }) };
+}
+
+function presetPlan(
+  context: PlanContext,
+  preset: Setting,
+  parameters: Readonly<Record<string, string>>,
+  parametersKey: string,
+  problems: ConfigProblem[],
+): UpstreamPlan {
+  const name = preset.value as PresetName;
+  const known: readonly string[] = PRESET_PARAMETERS;
+  for (const parameter of Object.keys(parameters)) {
+    if (!known.includes(parameter)) {
+      problems.push(context.problem(`${parametersKey}.${parameter}`, `is not a parameter the ${name} preset knows (it knows ${known.join(', ')})`, parameters[parameter]));
+    }
+  }
+  const username = context.get('Upstream.Username');
+  const password = context.get('Upstream.Password');
+  for (const setting of [username, password]) {
+    if (setting.value === '') problems.push(context.problem(setting.key, `must be set: ${preset.key} is ${name}, which needs the account's user name and password`, ''));
+  }
+  const lifetime = presetLifetimeProblem(name, context.lifetime.ms);
+  if (lifetime) problems.push(context.problem(context.lifetime.key, `${lifetime} (${preset.key} is ${name})`, context.lifetime.value));
+  const id = presetIdProblem(name, context.idLength, context.idAlphabet);
+  if (id) problems.push(context.problem(id.key, `${id.text} (${preset.key} is ${name})`, id.key === 'Session.IdLength' ? context.idLength : context.idAlphabet));
+  const defaults = Object.fromEntries(known.map((parameter) => [parameter, parameters[parameter] ?? '']));
+  const account = {
+    username: username.value as string,
+    password: password.value as string,
+    host: context.get('Upstream.Host').value as string,
+    port: context.get('Upstream.Port').value as number,
+  };
+  const member = presetMember(name, account, { lifetimeMs: context.lifetime.ms, params: defaults });
+  return { members: [member], parameters: Object.freeze(defaults) };
+}

@@ -1,0 +1,115 @@
+import { LoginPolicy } from '../auth/client-auth.js';
+import type { HostRuleConfig, MappingConfig } from '../config/load.js';
+import type { Logger } from '../logging/logger.js';
+import { HostRuleSet } from '../rules/host-rules.js';
+import { effectiveParams, type SessionParams } from '../session/parameters.js';
+import { createSessionFactory, type Session, type SessionFactory } from '../session/session.js';
+import { directRoute, memberRoute, type RouteOptions } from '../upstream/create-route.js';
+import type { PoolTimeouts } from '../upstream/pool-options.js';
+import type { UpstreamRoute } from '../upstream/route.js';
+import { TargetGuard } from '../upstream/target-guard.js';
+import { memberByHash, type UpstreamMember } from '../upstream/upstream-member.js';
+import { UpstreamPool, type CooldownOptions, type PoolEntry } from '../upstream/upstream-pool.js';
+
+export interface MappingDeps {
+  readonly idLength: number;
+  readonly idAlphabet: string;
+  readonly timeouts: PoolTimeouts;
+  readonly cooldown: CooldownOptions;
+  readonly log: Logger;
+}
+
+/** A session's main route, and the pool member it goes through (when the upstream is a pool). */
+export interface SessionRoute {
+  readonly route: UpstreamRoute;
+  readonly entry: PoolEntry | undefined;
+}
+
+/**
+ * One mapping at run time: what its ports share. It makes their sessions (id, expiry, pool
+ * member, parameters) and their routes; it holds the login policy, the host rules and the one
+ * direct route bypassed hosts use. Per-port state (the session a request uses, rotations) is
+ * PortState's.
+ */
+export class Mapping {
+  readonly name: string;
+  /** Declared parameter names (with defaults in `defaults`). */
+  readonly declared: ReadonlySet<string>;
+  readonly defaults: SessionParams;
+  readonly login: LoginPolicy;
+  readonly rules: HostRuleSet;
+  /** The upstream pool when the mapping has two or more members: a session is pinned to one. */
+  readonly pool: UpstreamPool | undefined;
+  private readonly single: UpstreamMember | undefined;
+  private readonly createSession: SessionFactory;
+  private readonly routeOptions: RouteOptions;
+  private readonly guard: TargetGuard | undefined;
+  private bypassRoute: UpstreamRoute | undefined;
+
+  constructor(
+    readonly config: MappingConfig,
+    deps: MappingDeps,
+  ) {
+    this.name = config.name;
+    this.defaults = config.upstream.parameters;
+    this.declared = new Set(Object.keys(this.defaults));
+    this.login = new LoginPolicy(config.auth, this.declared);
+    this.rules = new HostRuleSet(config.hostRules);
+    const { members } = config.upstream;
+    this.pool = members.length >= 2 ? new UpstreamPool(members, deps.cooldown, deps.log.child({ mapping: config.name })) : undefined;
+    this.single = members.length === 1 ? members[0] : undefined;
+    this.createSession = createSessionFactory({ idLength: deps.idLength, idAlphabet: deps.idAlphabet, lifetimeMs: config.lifetimeMs });
+    this.routeOptions = { ...deps.timeouts, lifetimeMs: config.lifetimeMs };
+    this.guard = config.allowPrivateTargets ? undefined : new TargetGuard();
+  }
+
+  owns(port: number): boolean {
+    return port >= this.config.portStart && port <= this.config.portEnd;
+  }
+
+  /** A new session for `port`: on the pool member with the fewest live sessions (not `avoid`). */
+  newSession(port: number, params: SessionParams | undefined, avoid?: PoolEntry): Session {
+    if (!this.pool) return this.createSession(port, { params });
+    const entry = this.pool.choose(avoid);
+    // Counted at once: ports creating sessions at the same moment spread instead of piling up.
+    this.pool.pin(port, entry);
+    return this.createSession(port, { upstream: entry.key, params });
+  }
+
+  /** The parameter values `session` renders. */
+  paramsOf(session: Session): SessionParams {
+    return effectiveParams(this.defaults, session.params);
+  }
+
+  /** The session's main route: direct, its upstream, or its pool member. */
+  routeFor(session: Session): SessionRoute {
+    if (this.pool) {
+      const entry = this.pool.entryOf(session);
+      return { route: memberRoute(entry.member, session, this.paramsOf(session), this.routeOptions), entry };
+    }
+    if (this.single) return { route: memberRoute(this.single, session, this.paramsOf(session), this.routeOptions), entry: undefined };
+    return { route: directRoute(session.id, this.routeOptions, this.guard), entry: undefined };
+  }
+
+  /** A host rule's own upstream for `session`: in a pool, the member its id picks (the same on every instance). */
+  ruleRouteFor(rule: HostRuleConfig, session: Session): UpstreamRoute {
+    const { members, parameters } = rule.upstream!;
+    const member = members.length === 1 ? members[0]! : memberByHash(members, session.id);
+    return memberRoute(member, session, effectiveParams(parameters, session.params), this.routeOptions);
+  }
+
+  /** The direct route of bypassed hosts: one for all the mapping's ports (it carries no identity). */
+  get bypass(): UpstreamRoute {
+    this.bypassRoute ??= directRoute('bypass', this.routeOptions, this.guard);
+    return this.bypassRoute;
+  }
+
+  isBypass(route: UpstreamRoute): boolean {
+    return route === this.bypassRoute;
+  }
+
+  /** Shutdown. */
+  destroy(): void {
+    this.bypassRoute?.destroy();
+  }
+}

@@ -1,0 +1,78 @@
+import type net from 'node:net';
+import type { HostRuleConfig } from '../config/load.js';
+import { StickyportError } from '../errors.js';
+import type { Logger } from '../logging/logger.js';
+import type { Binding, PortState } from '../ports/port-state.js';
+import { hostForRules } from '../rules/host-pattern.js';
+import type { OpenTunnel, UpstreamRoute } from '../upstream/route.js';
+
+/** Where a target goes once the host rules have spoken. */
+export interface WayOut {
+  readonly route: UpstreamRoute;
+  /** The target to connect to: the request's, or the rule's OverrideHost/OverridePort. */
+  readonly hostname: string;
+  readonly port: number;
+  /** True when the route carries the port's session: a rotation closes a tunnel opened on it. */
+  readonly bound: boolean;
+  /** The rule that decided, if any did. */
+  readonly rule: HostRuleConfig | undefined;
+}
+
+/**
+ * The one place host rules are applied, for plain HTTP, CONNECT, WebSocket and SOCKS alike:
+ * the mapping's own rules, then the global ones; the first whose pattern matches the target's
+ * host decides; no match is Allow. Deny throws HOST_DENIED (403) before anything is sent;
+ * Bypass takes the mapping's direct route (Listen.AllowPrivateTargets still applies); Allow
+ * takes the port's session, or the rule's own upstream rendered for it. OverrideHost and
+ * OverridePort change where the connection goes, not what the client asked for: the Host header
+ * of a plain request (and, in a tunnel, the TLS name) stay the client's.
+ */
+export function wayOut(state: PortState, binding: Binding, hostname: string, port: number, log: Logger): WayOut {
+  const { rules } = state.mapping;
+  let rule: HostRuleConfig | undefined;
+  if (rules.size > 0) {
+    rule = rules.match(hostname);
+    if (log.isLevelEnabled('debug')) {
+      log.debug({ port: state.port, host: hostForRules(hostname), rule: rule?.source ?? 'none', pattern: rule?.pattern, action: rule?.action ?? 'Allow' }, 'host rule decided');
+    }
+  }
+  if (!rule) return { route: binding.route, hostname, port, bound: true, rule };
+  if (rule.action === 'Deny') {
+    throw new StickyportError('HOST_DENIED', `${hostname} is denied by ${rule.source} (${JSON.stringify(rule.pattern)}): nothing was sent`, { status: 403 });
+  }
+  const to = { hostname: rule.overrideHost ?? hostname, port: rule.overridePort ?? port };
+  if (rule.action === 'Bypass') return { route: state.mapping.bypass, ...to, bound: false, rule };
+  return { route: rule.upstream ? state.ruleRoute(binding, rule) : binding.route, ...to, bound: true, rule };
+}
+
+/**
+ * Opens the upstream side of a tunnel (HTTP CONNECT or SOCKS) for hostname:port, host rules
+ * applied, and binds the client's socket to the session when the way carries it. A rotation
+ * that landed while the upstream side was opening sends the tunnel out again on the new session
+ * instead of cutting a client that got no answer. Undefined when the client left meanwhile.
+ */
+export async function openTunnelFor(
+  state: PortState,
+  binding: Binding,
+  socket: net.Socket,
+  hostname: string,
+  port: number,
+  log: Logger,
+): Promise<OpenTunnel | undefined> {
+  for (let current = binding; ; current = await state.current()) {
+    const way = wayOut(state, current, hostname, port, log);
+    let opened: OpenTunnel;
+    try {
+      opened = await way.route.openTunnel(way.hostname, way.port);
+    } catch (error) {
+      if (error instanceof StickyportError) state.upstreamFailed(way.route, error);
+      throw error;
+    }
+    if (socket.destroyed) {
+      opened.reads.socket.destroy();
+      return undefined;
+    }
+    if (!way.bound || state.bindTunnel(current, socket)) return opened;
+    opened.reads.socket.destroy();
+  }
+}

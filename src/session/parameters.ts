@@ -1,0 +1,125 @@
+import { StickyportError } from '../errors.js';
+
+/**
+ * User name parameters (`country`, `city`, ...): declared with their defaults in
+ * Upstream.Parameters, set per session from the client's proxy login or from the session API.
+ * A value goes into the upstream user name, so it is held to a safe set of characters: no `-`
+ * (providers split user names on it), no `:` or `@` (they end the user name), no `%`.
+ */
+
+/** A parameter value: what a client may set. "" (set explicitly to nothing) only from the API. */
+export const PARAMETER_VALUE = /^[A-Za-z0-9_]{1,64}$/;
+
+/** Parameter values by name; "" = no value (the segment is dropped). */
+export type SessionParams = Readonly<Record<string, string>>;
+
+export class ParameterError extends StickyportError {
+  constructor(message: string) {
+    super('BAD_PARAMETER', message, { status: 400 });
+    this.name = 'ParameterError';
+  }
+}
+
+/** A proxy login's user name, split into the part that is checked and the parameters after it. */
+export interface SplitLogin {
+  /** The user name without its parameters: what Authentication.Username is compared with. */
+  readonly base: string;
+  /** `country-de-city-berlin`, or undefined when the login carries none (the session stays as it is). */
+  readonly rest: string | undefined;
+}
+
+const shown = (text: string): string => JSON.stringify(text.length > 40 ? `${text.slice(0, 40)}...` : text);
+
+/**
+ * Splits `user-country-de-city-berlin`. With a configured user name (`user`), parameters follow
+ * it after a `-`; without one, they begin at the first `-<declared name>-`. The rest is read by
+ * {@link loginParameters}, once the login has been checked.
+ */
+export function splitLogin(username: string, declared: ReadonlySet<string>, configuredUser: string): SplitLogin {
+  let start: number;
+  if (configuredUser) {
+    if (!username.startsWith(`${configuredUser}-`)) return { base: username, rest: undefined };
+    start = configuredUser.length;
+  } else {
+    start = firstDeclared(username, declared);
+    if (start < 0) return { base: username, rest: undefined };
+  }
+  return { base: username.slice(0, start), rest: username.slice(start + 1) };
+}
+
+/** The parameters of a login's rest: `-name-value` pairs of declared names and safe values, or a 400. */
+export function loginParameters(rest: string, declared: ReadonlySet<string>): SessionParams {
+  return readPairs(rest, declared);
+}
+
+function firstDeclared(username: string, declared: ReadonlySet<string>): number {
+  const lower = username.toLowerCase();
+  let first = -1;
+  for (const name of declared) {
+    const at = lower.indexOf(`-${name}-`);
+    if (at > 0 && (first < 0 || at < first)) first = at;
+  }
+  return first;
+}
+
+function readPairs(text: string, declared: ReadonlySet<string>): SessionParams {
+  const tokens = text.split('-');
+  const params: Record<string, string> = {};
+  for (let i = 0; i < tokens.length; i += 2) {
+    const name = tokens[i]!.toLowerCase();
+    const value = tokens[i + 1];
+    if (!declared.has(name)) {
+      throw new ParameterError(`the proxy login names ${shown(tokens[i]!)}, which is not a declared parameter (declared: ${[...declared].join(', ') || 'none'})`);
+    }
+    if (value === undefined) throw new ParameterError(`the proxy login gives parameter ${name} no value: write -${name}-VALUE`);
+    if (!PARAMETER_VALUE.test(value)) {
+      throw new ParameterError(`the proxy login gives parameter ${name} the value ${shown(value)}: values are 1-64 of A-Z a-z 0-9 _`);
+    }
+    if (Object.hasOwn(params, name)) throw new ParameterError(`the proxy login names parameter ${name} twice`);
+    params[name] = value;
+  }
+  return Object.freeze(params);
+}
+
+/**
+ * Parameters from the session API's query (`/session/new?country=de`): declared names only;
+ * `pwd` is the API password, not a parameter. `country=` sets it to no value.
+ */
+export function queryParameters(query: URLSearchParams, declared: ReadonlySet<string>): SessionParams | undefined {
+  const params: Record<string, string> = {};
+  let any = false;
+  for (const [name, value] of query) {
+    if (name === 'pwd') continue;
+    if (!declared.has(name)) {
+      throw new ParameterError(`${shown(name)} is not a declared parameter (declared: ${[...declared].join(', ') || 'none'})`);
+    }
+    if (value !== '' && !PARAMETER_VALUE.test(value)) {
+      throw new ParameterError(`parameter ${name} = ${shown(value)}: values are empty or 1-64 of A-Z a-z 0-9 _`);
+    }
+    params[name] = value;
+    any = true;
+  }
+  return any ? Object.freeze(params) : undefined;
+}
+
+/** The values a session renders: the defaults, overridden by what was set for it. */
+export function effectiveParams(defaults: SessionParams, params: SessionParams | undefined): SessionParams {
+  return params ? { ...defaults, ...params } : defaults;
+}
+
+/** Equal when every name has the same value, a missing one counting as "". */
+export function sameParams(a: SessionParams, b: SessionParams): boolean {
+  for (const name of Object.keys(a)) if ((a[name] ?? '') !== (b[name] ?? '')) return false;
+  for (const name of Object.keys(b)) if ((a[name] ?? '') !== (b[name] ?? '')) return false;
+  return true;
+}
+
+/** Why a stored `params` value cannot be used for a port declaring `declared`, or undefined. */
+export function storedParamsProblem(value: unknown, declared: ReadonlySet<string>): string | undefined {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'params is not an object';
+  for (const [name, text] of Object.entries(value)) {
+    if (!declared.has(name)) return `params names ${shown(name)}, which the port does not declare`;
+    if (typeof text !== 'string' || (text !== '' && !PARAMETER_VALUE.test(text))) return `params.${name} is not a safe value`;
+  }
+  return undefined;
+}

@@ -1,0 +1,64 @@
+import type { SessionParams } from '../session/parameters.js';
+import {
+  describeUpstream,
+  hostForUrl,
+  renderUpstream,
+  type UpstreamEndpoint,
+  type UpstreamProtocol,
+  type UpstreamTemplate,
+} from './upstream-url.js';
+
+/** What a member renders a session's endpoint from. */
+export interface MemberVars {
+  readonly session: string;
+  /** The local port. */
+  readonly port: number;
+  /** The mapping's session lifetime; 0 = never expires. */
+  readonly lifetimeMs: number;
+  /** The session's parameters with the defaults applied; "" = no value. */
+  readonly params: SessionParams;
+}
+
+/**
+ * One upstream a session can go out through: a URL template (`Upstream.Url`, one of
+ * `Upstream.Urls`) or a provider preset. Its `key` is what a session pinned to it stores.
+ */
+export interface UpstreamMember {
+  /** `host:port` as configured (placeholders included): stable across restarts and instances. */
+  readonly key: string;
+  readonly protocol: UpstreamProtocol;
+  /** For logs and the start-up line: never the password. */
+  readonly description: string;
+  /** False for a template without {session}: every port then shares one identity. */
+  readonly hasSessionPlaceholder: boolean;
+  render(vars: MemberVars): UpstreamEndpoint;
+}
+
+/** A member from a URL template. */
+export function templateMember(template: UpstreamTemplate): UpstreamMember {
+  return {
+    key: `${hostForUrl(template.hostname)}:${template.port}`,
+    protocol: template.protocol,
+    description: describeUpstream(template),
+    hasSessionPlaceholder: template.hasSessionPlaceholder,
+    render: (vars) =>
+      renderUpstream(template, { session: vars.session, port: vars.port, lifetime: Math.round(vars.lifetimeMs / 60_000), params: vars.params }),
+  };
+}
+
+/** An upstream as the configuration names it: its members (none = direct) and parameters. */
+export interface UpstreamPlan {
+  /** Empty: no upstream, connect to targets directly. */
+  readonly members: readonly UpstreamMember[];
+  /** Declared parameter names with their defaults ("" = none). */
+  readonly parameters: SessionParams;
+}
+
+export const DIRECT: UpstreamPlan = Object.freeze({ members: [], parameters: Object.freeze({}) });
+
+/** FNV-1a: a member for a session where there is no stored choice, the same on every instance. */
+export function memberByHash<T>(members: readonly T[], id: string): T {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < id.length; i++) hash = Math.imul(hash ^ id.charCodeAt(i), 0x01000193);
+  return members[(hash >>> 0) % members.length]!;
+}

@@ -1,0 +1,137 @@
+import { describe, expect, it } from 'vitest';
+import { explainConfig, loadConfig } from '../../src/config/load.js';
+import { folderWith, load, refusal } from './config-fixtures.js';
+
+// Mappings, read as the rest of the configuration is: every key of every element validated,
+// named with its index, its value (masked when secret) and its layer; unknown keys refused with
+// a suggestion; what a mapping leaves out taken from the top level.
+
+const lineAbout = (message: string, key: string): string => {
+  const line = message.split('\n').find((text) => text.trimStart().startsWith(key));
+  if (!line) throw new Error(`no line about ${key} in:\n${message}`);
+  return line.trim();
+};
+
+describe('Mappings', () => {
+  it('is one mapping named default, made of the top-level keys, when absent', () => {
+    const config = load({ config: { Listen: { PortRange: { Start: 11000, End: 11009 } }, Upstream: { Url: 'http://u-{session}:pw@gate:1' } } });
+    expect(config.mappings).toHaveLength(1);
+    expect(config.mappings[0]).toMatchObject({ name: 'default', source: '', portStart: 11000, portEnd: 11009, lifetimeMs: 600_000 });
+    expect(config.mappings[0]!.upstream.members.map((member) => member.key)).toEqual(['gate:1']);
+  });
+
+  it('takes what a mapping leaves out from the top level, key by key; Url, Urls and Preset as one choice', () => {
+    const config = load({
+      config: {
+        Listen: { Host: '127.0.0.2', StickyProxyLifetime: '30m' },
+        Upstream: { Url: 'http://top-{session}:pw@top:1' },
+        Authentication: { Username: 'me', Password: 'pw' },
+        Mappings: [
+          { Name: 'a', Listen: { Port: 12000 } },
+          { Listen: { PortRange: { Start: 12001, End: 12003 }, StickyProxyLifetime: 5 }, Upstream: { Urls: ['http://x-{session}:pw@x:1', 'http://y-{session}:pw@y:1'] }, Authentication: { Required: true } },
+        ],
+      },
+    });
+    const [a, b] = config.mappings;
+    expect(a).toMatchObject({ name: 'a', source: 'Mappings[0]', host: '127.0.0.2', portStart: 12000, portEnd: 12000, lifetimeMs: 1_800_000 });
+    expect(a!.upstream.members.map((member) => member.key)).toEqual(['top:1']);
+    expect(b).toMatchObject({ name: 'mapping-2', portStart: 12001, portEnd: 12003, lifetimeMs: 300_000, auth: { required: true, username: 'me', password: 'pw' } });
+    expect(b!.upstream.members.map((member) => member.key)).toEqual(['x:1', 'y:1']);
+  });
+
+  it('names each bad value with its index, its value and its layer', () => {
+    const error = refusal({ config: { Mappings: [{ Listen: { Port: 12000 } }, { Listen: { PortRange: { Start: '12001', End: 70000 } } }] } });
+    expect(lineAbout(error.message, 'Mappings[1].Listen.PortRange.Start')).toBe(
+      'Mappings[1].Listen.PortRange.Start = "12001" (from --config override.json): must be a port number, an integer 1-65535 (a JSON number: write it without quotes)',
+    );
+    expect(lineAbout(error.message, 'Mappings[1].Listen.PortRange.End')).toContain('= 70000');
+    expect(error.keys).toEqual(['Mappings[1].Listen.PortRange.Start', 'Mappings[1].Listen.PortRange.End']);
+  });
+
+  it('refuses unknown keys inside a mapping, suggesting the nearest, without showing the value', () => {
+    const error = refusal({ config: { Mappings: [{ Listen: { Prot: 12000 }, Upstream: { Pasword: 'hunter2' } }] } });
+    expect(lineAbout(error.message, 'Mappings[0].Listen.Prot')).toBe('Mappings[0].Listen.Prot (from --config override.json): unknown key; did you mean Mappings[0].Listen.Port?');
+    expect(lineAbout(error.message, 'Mappings[0].Upstream.Pasword')).toContain('did you mean Mappings[0].Upstream.Password?');
+    expect(error.message).not.toContain('hunter2');
+  });
+
+  it.each([
+    [{ Mappings: { Name: 'a' } }, 'Mappings', /must be a list of objects/],
+    [{ Mappings: ['a'] }, 'Mappings[0]', /must be an object/],
+    [{ Mappings: [{ Name: 'a b' }] }, 'Mappings[0].Name', /letters, digits/],
+    [{ Mappings: [{ Listen: { Port: 12000, PortRange: { Start: 12000, End: 12001 } } }] }, 'Mappings[0].Listen.Port', /both name the ports/],
+    [{ Mappings: [{ Listen: { PortRange: { Start: 12005, End: 12001 } } }] }, 'Mappings[0].Listen.PortRange', /reversed/],
+    [{ Mappings: [{ Name: 'a', Listen: { Port: 12000 } }, { Name: 'a', Listen: { Port: 12001 } }] }, 'Mappings[1].Name', /also the name of Mappings\[0\]/],
+    // The password the mapping lacks is the top-level one it inherits: that key is named.
+    [{ Mappings: [{ Listen: { Port: 12000 }, Authentication: { Required: true, Username: 'me' } }] }, 'Authentication.Password', /= "" \(from default\): must be set: Mappings\[0\]\.Authentication\.Required is true/],
+    [{ Mappings: [{ Listen: { Port: 12000, Host: '0.0.0.0' } }] }, 'Mappings[0].Listen.Host', /open proxy/],
+    [{ Mappings: [{ Listen: { Port: 12000, RejectHttpProxy: 'yes' } }] }, 'Mappings[0].Listen.RejectHttpProxy', /true or false/],
+    [{ Mappings: [{ Listen: { Port: 12000 }, Upstream: { Url: 'http://a-{session}:p@a:1', Preset: 'oxylabs' } }] }, 'Mappings[0].Upstream.Preset', /both name the upstream/],
+  ])('refuses %j naming %s', (settings, key, text) => {
+    const error = refusal({ config: settings });
+    expect(error.keys).toContain(key);
+    expect(lineAbout(error.message, key)).toMatch(text);
+  });
+
+  it('stops start-up on overlapping ranges, naming both mappings, even on different hosts', () => {
+    const error = refusal({
+      config: {
+        Listen: { AllowUnauthenticatedPublic: true },
+        Mappings: [
+          { Name: 'wide', Listen: { Host: '127.0.0.1', PortRange: { Start: 12000, End: 12100 } } },
+          { Name: 'narrow', Listen: { Host: '127.0.0.2', PortRange: { Start: 12050, End: 12060 } } },
+        ],
+      },
+    });
+    expect(lineAbout(error.message, 'Mappings[1].Listen.PortRange')).toBe(
+      'Mappings[1].Listen.PortRange (from --config override.json): 12050-12060 of mapping "narrow" overlaps 12000-12100 of mapping "wide" (Mappings[0]) ' +
+        'at ports 12050-12060: a port belongs to one mapping (sessions are kept per port, even on different hosts)',
+    );
+  });
+
+  it('masks the password of a mapping\'s upstream URL in its messages', () => {
+    const error = refusal({ config: { Mappings: [{ Listen: { Port: 12000 }, Upstream: { Url: 'ftp://u-{session}:hunter2@gate:1' } }] } });
+    expect(lineAbout(error.message, 'Mappings[0].Upstream.Url')).toContain('***');
+    expect(error.message).not.toContain('hunter2');
+  });
+
+  it('refuses --ports when every mapping names its own ports: it would bind nothing', () => {
+    const cwd = folderWith({ 'appsettings.json': { Mappings: [{ Listen: { Port: 12000 } }] } });
+    let message = '';
+    try {
+      loadConfig({ cwd, env: {}, flags: [{ name: 'ports', text: '13000-13005' }] });
+    } catch (error) {
+      message = (error as Error).message;
+    }
+    expect(message).toContain('Listen.PortRange (from flag --ports): was given on the command line, but every one of Mappings names its own ports');
+  });
+
+  it('replaces a list as a whole: a later layer\'s Mappings wins over an earlier one\'s', () => {
+    const config = load({
+      appsettings: { Mappings: [{ Name: 'file', Listen: { Port: 12000 } }, { Listen: { Port: 12001 } }] },
+      config: { Mappings: [{ Name: 'override', Listen: { Port: 12002 } }] },
+    });
+    expect(config.mappings.map((mapping) => mapping.name)).toEqual(['override']);
+  });
+});
+
+describe('stickyport check with lists', () => {
+  it('shows each value inside Mappings, HostRules and Upstream.Urls with its layer, secrets masked', () => {
+    const cwd = folderWith({
+      'appsettings.json': {
+        Upstream: { Urls: ['http://a-{session}:urlsecret@a:1', 'http://b-{session}:urlsecret@b:1'] },
+        HostRules: [{ Pattern: '*.cdn.test', Action: 'Bypass' }],
+        Mappings: [{ Name: 'm', Listen: { Port: 12000 }, Upstream: { Preset: 'oxylabs', Username: 'acme', Password: 'presetsecret' }, Authentication: { Username: 'u', Password: 'loginsecret' } }],
+      },
+    });
+    const report = explainConfig({ cwd, env: {} });
+    const row = (key: string) => report.values.find((value) => value.key === key);
+    const origin = `${cwd}/appsettings.json`;
+    expect(row('Upstream.Urls[1]')).toEqual({ key: 'Upstream.Urls[1]', shown: '"http://b-{session}:***@b:1"', origin });
+    expect(row('HostRules[0].Pattern')).toEqual({ key: 'HostRules[0].Pattern', shown: '"*.cdn.test"', origin });
+    expect(row('Mappings[0].Upstream.Password')).toMatchObject({ shown: '***' });
+    expect(row('Mappings[0].Authentication.Password')).toMatchObject({ shown: '***' });
+    expect(row('Upstream.Parameters')).toEqual({ key: 'Upstream.Parameters', shown: '{}', origin: 'default' });
+    expect(JSON.stringify(report.values)).not.toMatch(/urlsecret|presetsecret|loginsecret/);
+  });
+});

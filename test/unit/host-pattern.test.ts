@@ -1,0 +1,43 @@
+import { describe, expect, it } from 'vitest';
+import { compileHostPattern, hostForRules, hostPatternProblem } from '../../src/rules/host-pattern.js';
+
+const matches = (pattern: string, host: string): boolean => {
+  const test = compileHostPattern(pattern);
+  if (typeof test === 'string') throw new Error(test);
+  return test(hostForRules(host));
+};
+
+describe('host patterns', () => {
+  it.each([
+    ['*.example.com', 'a.example.com', true],
+    ['*.example.com', 'a.b.example.com', true],
+    ['*.example.com', 'example.com', false],
+    ['*.example.com', 'badexample.com', false],
+    ['*.example.com', 'A.EXAMPLE.COM', true],
+    ['*.example.com', 'a.example.com.', true],
+    ['example.com', 'example.com', true],
+    ['example.com', 'www.example.com', false],
+    ['cdn*.example.com', 'cdn.example.com', true],
+    ['cdn*.example.com', 'cdn7.example.com', true],
+    ['cdn*.example.com', 'img.example.com', false],
+    ['*', 'anything.test', true],
+    ['10.0.0.*', '10.0.0.7', true],
+    ['::1', '[::1]', true],
+    ['/(www\\.)?example\\.(com|org)/', 'www.example.org', true],
+    ['/(www\\.)?example\\.(com|org)/', 'example.com', true],
+    ['/(www\\.)?example\\.(com|org)/', 'www.example.com.evil.test', false],
+    ['/.*tracker.*/', 'ads.tracker.net', true],
+    ['/EXAMPLE\\.COM/', 'example.com', true],
+  ])('%s against %s: %s', (pattern, host, expected) => {
+    expect(matches(pattern, host)).toBe(expected);
+  });
+
+  it.each([
+    ['', /must not be empty/],
+    ['mozilla\\.(com|org)$', /looks like a regular expression: write it between slashes, as \/mozilla\\\.\(com\|org\)\$\//],
+    ['exa mple.com', /host name characters/],
+    ['/a(/', /not a valid regular expression/],
+  ])('refuses %j', (pattern, problem) => {
+    expect(hostPatternProblem(pattern)).toMatch(problem);
+  });
+});
