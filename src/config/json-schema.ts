@@ -51,6 +51,12 @@ function formatSchema(format: unknown): JsonSchema {
       return { type: 'string', pattern: upstreamSchemePattern() };
     case 'redis-url':
       return { type: 'string', pattern: '^rediss?://' };
+    case 'request-log':
+      return { oneOf: [{ type: 'boolean' }, { const: 'errors' }] };
+    case 'admin-host':
+      return { type: 'string', minLength: 1, pattern: '\\S' };
+    case 'admin-port':
+      return { oneOf: [{ type: 'integer', minimum: 1, maximum: 65535 }, { const: 'auto' }] };
     default:
       throw new Error(`no JSON Schema for convict format ${String(format)}`);
   }

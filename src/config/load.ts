@@ -62,6 +62,26 @@ export interface StickyportConfig {
     readonly password: string;
   };
   readonly logLevel: string;
+  readonly logging: {
+    /** One info line per finished request or tunnel; 'errors' = failures only. */
+    readonly requests: boolean | 'errors';
+    /** Log a plain request's query string too. */
+    readonly requestUrls: boolean;
+  };
+  /** The operators' HTTP server: status page, metrics, ports API, probes. */
+  readonly admin: {
+    readonly enabled: boolean;
+    /** "auto" resolved: Listen.Host. */
+    readonly host: string;
+    /** "auto" resolved: the port just below the first port. */
+    readonly port: number;
+    /** '' = none (allowed on loopback only). */
+    readonly token: string;
+  };
+  readonly metrics: {
+    /** Label per-request counters with the local port. */
+    readonly perPortLabels: boolean;
+  };
   /** Where each layer came from, for the start-up log line. */
   readonly sources: readonly string[];
 }
@@ -187,8 +207,36 @@ function crossKeyProblems(raw: Settings, layers: ConfigLayers): ConfigProblem[] 
       raw.Listen.Host,
     ));
   }
+  problems.push(...adminProblems(raw, layers));
   return problems;
 }
+
+/** The admin server: a port of its own outside the range, and a token wherever others can reach it. */
+function adminProblems(raw: Settings, layers: ConfigLayers): ConfigProblem[] {
+  const { Admin, Listen } = raw;
+  if (!Admin.Enabled) return [];
+  const problems: ConfigProblem[] = [];
+  const { Start, End } = Listen.PortRange;
+  const range = `Listen.PortRange ${Start}-${End} (from ${layers.originOf('Listen.PortRange.Start')})`;
+  if (Admin.Port === 'auto' && Start === 1) {
+    problems.push(layers.problemAt('Admin.Port', `cannot be "auto" (the port below the first one) when ${range} starts at port 1: give a port`, Admin.Port));
+  } else if (typeof Admin.Port === 'number' && Admin.Port >= Start && Admin.Port <= End) {
+    problems.push(layers.problemAt('Admin.Port', `is inside ${range}: the admin server needs a port of its own`, Admin.Port));
+  }
+  const host = adminHost(raw);
+  if (!isLoopbackHost(host) && Admin.Token === '') {
+    const where = Admin.Host === 'auto' ? `Admin.Host "auto", that is Listen.Host ${host}` : `Admin.Host ${host}`;
+    problems.push(layers.problemAt(
+      'Admin.Token',
+      `must be set: the admin server would listen on ${where}, which is not a loopback address. ` +
+        'Set a token (clients send it as "Authorization: Bearer TOKEN"), or set Admin.Host to 127.0.0.1',
+      Admin.Token,
+    ));
+  }
+  return problems;
+}
+
+const adminHost = (raw: Settings): string => (raw.Admin.Host === 'auto' ? raw.Listen.Host : raw.Admin.Host);
 
 const connectionLimit = (value: number | string): number | 'auto' => (value === 'auto' ? 'auto' : Number(value));
 
@@ -237,6 +285,17 @@ function toConfig(raw: Settings, sources: string[]): StickyportConfig {
       password: raw.Authentication.Password,
     },
     logLevel: raw.Logging.Level,
+    logging: {
+      requests: raw.Logging.Requests,
+      requestUrls: raw.Logging.RequestUrls,
+    },
+    admin: {
+      enabled: raw.Admin.Enabled,
+      host: adminHost(raw),
+      port: raw.Admin.Port === 'auto' ? raw.Listen.PortRange.Start - 1 : Number(raw.Admin.Port),
+      token: raw.Admin.Token,
+    },
+    metrics: { perPortLabels: raw.Metrics.PerPortLabels },
     sources,
   };
 }

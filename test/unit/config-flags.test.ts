@@ -115,7 +115,7 @@ describe('explainConfig', () => {
     expect(row('Session.IdLength')).toMatchObject({ shown: '12', origin: '--config my.json' });
     expect(row('Upstream.Url')).toMatchObject({ shown: '"http://acme-{session}:***@gate.example:7777"', origin: 'flag --upstream' });
     expect(row('SessionStore.RedisUrl')).toMatchObject({ shown: '"redis://:***@cache:6379"', origin: 'flag --store' });
-    expect(report.values).toHaveLength(28);
+    expect(report.values).toHaveLength(35);
     expect(JSON.stringify(report.values)).not.toMatch(/apisecret|authsecret|upsecret|redissecret/);
     expect(report.layers).toEqual([
       { name: 'defaults', detail: 'built in' },

@@ -28,6 +28,12 @@ describe('the JSON Schema and the loader agree', () => {
     { SessionStore: { Path: '' } },
     { SessionStore: { RedisUrl: 'http://127.0.0.1:6379' } },
     { Listen: { StickyProxyLifeTime: 10 } },
+    { Logging: { Requests: 'Errors' } },
+    { Logging: { RequestUrls: 'true' } },
+    { Admin: { Port: '10200' } },
+    { Admin: { Port: 0 } },
+    { Admin: { Host: '' } },
+    { Metrics: { PerPortLabels: 1 } },
   ])('both refuse %j', (settings) => {
     expect(validate(settings)).toBe(false);
     expect(refusal({ config: settings }).keys.length).toBeGreaterThan(0);
@@ -42,6 +48,9 @@ describe('the JSON Schema and the loader agree', () => {
     { Upstream: { Url: 'socks5h://u-{session}:p@h:1080' } },
     { Session: { IdLength: 64, IdAlphabet: 'AZaz09_' } },
     { SessionStore: { RedisUrl: 'rediss://:p@h:6380' } },
+    { Logging: { Requests: 'errors', RequestUrls: true } },
+    { Admin: { Enabled: true, Host: '::1', Port: 9000, Token: '' }, Metrics: { PerPortLabels: true } },
+    { Admin: { Enabled: true, Port: 'auto' } },
   ])('both accept %j', (settings) => {
     expect(validate(settings), JSON.stringify(validate.errors)).toBe(true);
     expect(() => load({ config: settings })).not.toThrow();
