@@ -61,6 +61,11 @@ export class PortState {
     return this.binding?.session;
   }
 
+  /** Tunnels and WebSockets open on the port's session now. */
+  get openTunnels(): number {
+    return this.binding?.tunnels.size ?? 0;
+  }
+
   /** `/session/new`: a new session now. */
   renew(): Promise<Session> {
     return this.rotate('renewed', async () => {
@@ -170,7 +175,7 @@ export class PortState {
     this.expiry = setTimeout(() => {
       if (this.binding !== binding) return;
       if (delay > MAX_TIMER_MS) return this.armExpiry(binding);
-      this.deps.log.info({ port: this.port, sessionId: binding.session.id }, 'session expired');
+      this.deps.sessions.expired(this.port, binding.session);
       this.retire('expired');
     }, Math.max(0, Math.min(delay, MAX_TIMER_MS)));
     this.expiry.unref();

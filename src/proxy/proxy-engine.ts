@@ -5,6 +5,8 @@ import type { ApiGateway } from '../api/api-gateway.js';
 import type { ClientAuth } from '../auth/client-auth.js';
 import { StickyportError } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
+import { authorityOf, type Observe, type RequestKind } from '../observe/request-record.js';
+import { observeRefusal, observeTunnel } from '../observe/tunnel-record.js';
 import type { Binding } from '../ports/port-state.js';
 import type { Ports } from '../ports/ports.js';
 import { Drain } from './drain.js';
@@ -12,7 +14,7 @@ import { fail, forwardHttp, type ForwardOptions } from './forward.js';
 import { requestHeadersOut, unframeableRequest } from './hop-headers.js';
 import { httpTarget } from './http-target.js';
 import { portOf } from './listener-pool.js';
-import { tunnel } from './tunnel.js';
+import { ESTABLISHED, tunnel } from './tunnel.js';
 
 export interface ProxyEngineOptions {
   readonly ports: Ports;
@@ -24,6 +26,8 @@ export interface ProxyEngineOptions {
   readonly idleTimeoutMs: number;
   /** Listen.HeadersTimeout: a request head must be complete within it, else 408. */
   readonly headersTimeoutMs: number;
+  /** Receives each finished request and tunnel (request log, statistics, metrics); absent = none. */
+  readonly observe?: Observe;
 }
 
 const RELATIVE_URL_HINT =
@@ -49,6 +53,7 @@ export class ProxyEngine extends Server {
       log: engine.log,
       drain: this.drain,
       idleTimeoutMs: engine.idleTimeoutMs,
+      observe: engine.observe,
       currentRoute: async (port) => (await engine.ports.get(port).current()).route,
     };
     armServerTimers(this.server, engine);
@@ -75,6 +80,7 @@ export class ProxyEngine extends Server {
   }
 
   override async onRequest(request: http.IncomingMessage, response: http.ServerResponse): Promise<void> {
+    const startedAt = this.engine.observe ? performance.now() : 0;
     try {
       // Pipelined requests are taken one at a time: each waits until the answers before it are
       // written. Otherwise one connection pipelining hundreds of requests would open hundreds
@@ -104,7 +110,7 @@ export class ProxyEngine extends Server {
       };
       forwardHttp(request, response, target, (customTag as Binding).route, outgoing, this.forwarding);
     } catch (error) {
-      this.answerError(request, response, error);
+      this.answerError(request, response, error, 'http', startedAt);
     }
   }
 
@@ -114,6 +120,7 @@ export class ProxyEngine extends Server {
    * connection is bound to the session like a tunnel, so a rotation closes it.
    */
   async onUpgrade(request: http.IncomingMessage, socket: net.Socket, head: Buffer): Promise<void> {
+    const startedAt = this.engine.observe ? performance.now() : 0;
     // An answer to a request pipelined before this one may still own the socket.
     await earlierAnswersWritten(socket);
     if (socket.destroyed) return;
@@ -141,11 +148,14 @@ export class ProxyEngine extends Server {
       };
       forwardHttp(request, response, target, binding.route, outgoing, this.forwarding);
     } catch (error) {
-      this.answerError(request, response, error);
+      this.answerError(request, response, error, 'websocket', startedAt);
     }
   }
 
   override async onConnect(request: http.IncomingMessage, socket: net.Socket, head: Buffer): Promise<void> {
+    const { observe } = this.engine;
+    let startedAt = observe ? performance.now() : 0;
+    let sessionId: string | undefined;
     try {
       // Opening the tunnel may take up to Upstream.ConnectTimeout; the tunnel re-arms the idle timer.
       if (socket.timeout) socket.setTimeout(0);
@@ -165,10 +175,18 @@ export class ProxyEngine extends Server {
       const port = Number(trgParsed!.port);
       let binding = customTag as Binding;
       for (;;) {
+        sessionId = binding.session.id;
         const opened = await binding.route.openTunnel(hostname, port);
         // Bound once open: a rotation that landed while the upstream side was opening sends the
         // tunnel out again on the new session instead of cutting a client that got no answer.
         if (state.bindTunnel(binding, socket)) {
+          if (observe) {
+            const start = { port: state.port, kind: 'connect' as const, host: request.url!, sessionId, startedAt, openedAt: performance.now() };
+            observeTunnel(socket, head, ESTABLISHED.length, start, observe);
+            // The tunnel's close records it from here on.
+            sessionId = undefined;
+            startedAt = 0;
+          }
           await tunnel(socket, head, opened, this.engine.idleTimeoutMs);
           return;
         }
@@ -177,7 +195,7 @@ export class ProxyEngine extends Server {
         binding = await state.current();
       }
     } catch (error) {
-      this.answerError(request, undefined, error);
+      this.answerError(request, undefined, error, 'connect', startedAt, sessionId);
     }
   }
 
@@ -223,8 +241,21 @@ export class ProxyEngine extends Server {
     return { customTag: await ports.get(portOf(opts.request.socket)).current() };
   }
 
-  private answerError(request: http.IncomingMessage, response: http.ServerResponse | undefined, error: unknown): void {
+  private answerError(
+    request: http.IncomingMessage,
+    response: http.ServerResponse | undefined,
+    error: unknown,
+    kind: RequestKind,
+    startedAt: number,
+    sessionId?: string,
+  ): void {
     const port = portOf(request.socket);
+    const { observe } = this.engine;
+    // startedAt is 0 once a tunnel's own close records it.
+    if (observe && startedAt !== 0) {
+      const host = kind === 'connect' ? request.url! : authorityOf(request.url!);
+      observeRefusal({ port, kind, method: request.method!, host, startedAt, sessionId }, error, observe);
+    }
     if (error instanceof StickyportError) {
       if (response) return fail(response, error, this.engine.log);
       this.engine.log.warn({ port, code: error.code, status: error.status }, error.message);

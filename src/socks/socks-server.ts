@@ -2,6 +2,8 @@ import type net from 'node:net';
 import type { ClientAuth } from '../auth/client-auth.js';
 import { StickyportError } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
+import type { Observe } from '../observe/request-record.js';
+import { observeRefusal, observeTunnel } from '../observe/tunnel-record.js';
 import type { Binding } from '../ports/port-state.js';
 import type { Ports } from '../ports/ports.js';
 import { portOf } from '../proxy/listener-pool.js';
@@ -25,6 +27,8 @@ export interface SocksServerOptions {
   readonly headersTimeoutMs: number;
   /** Listen.IdleTimeout: an open tunnel idle this long closes. */
   readonly idleTimeoutMs: number;
+  /** Receives each finished tunnel (request log, statistics, metrics); absent = none. */
+  readonly observe?: Observe;
 }
 
 /**
@@ -43,20 +47,27 @@ export class SocksServer {
   /** Called by the handshake once it has a CONNECT request: `head` is what the client sent after it. */
   async connect(socket: net.Socket, version: 4 | 5, target: Target, head: Buffer, login: Login | undefined): Promise<void> {
     const port = portOf(socket);
-    const { log, api } = this.options;
+    const { log, api, observe } = this.options;
+    const startedAt = observe ? performance.now() : 0;
+    const refused = (error: unknown, sessionId?: string): void => {
+      this.fail(socket, version, port, error);
+      if (observe) observeRefusal({ port, kind: `socks${version}`, method: 'CONNECT', host: authority(target), startedAt, sessionId }, error, observe);
+    };
     if (log.isLevelEnabled('debug')) log.debug({ port, method: 'CONNECT', protocol: `socks${version}`, host: authority(target) }, 'request');
     if (api?.isApiHost(target.host)) {
       if (target.port === 80) return api.accept(socket, head, login, version === 5 ? SOCKS5_SUCCEEDED : SOCKS4_SUCCEEDED);
-      return this.fail(socket, version, port, new StickyportError(
+      return refused(new StickyportError(
         'TARGET_FORBIDDEN',
         `the session API answers plain HTTP on port 80 only: CONNECT to ${target.host}:80, then GET /session/`,
         { status: 403 },
       ));
     }
+    let sessionId: string | undefined;
     try {
       const state = this.options.ports.get(port);
       let binding = await state.current();
       for (;;) {
+        sessionId = binding.session.id;
         const opened = await this.openTarget(binding, target);
         if (socket.destroyed) {
           opened.reads.socket.destroy();
@@ -65,14 +76,19 @@ export class SocksServer {
         // Bound once open, as an HTTP tunnel is: a rotation that landed while the upstream side
         // was opening sends the tunnel out again on the new session.
         if (state.bindTunnel(binding, socket)) {
-          await tunnel(socket, head, opened, this.options.idleTimeoutMs, version === 5 ? SOCKS5_SUCCEEDED : SOCKS4_SUCCEEDED);
+          const reply = version === 5 ? SOCKS5_SUCCEEDED : SOCKS4_SUCCEEDED;
+          if (observe) {
+            const start = { port, kind: `socks${version}` as const, host: authority(target), sessionId, startedAt, openedAt: performance.now() };
+            observeTunnel(socket, head, reply.length, start, observe);
+          }
+          await tunnel(socket, head, opened, this.options.idleTimeoutMs, reply);
           return;
         }
         opened.reads.socket.destroy();
         binding = await state.current();
       }
     } catch (error) {
-      this.fail(socket, version, port, error);
+      refused(error, sessionId);
     }
   }
 
