@@ -16,14 +16,31 @@ const REDACT_PATHS = [
   'req.headers.authorization',
 ];
 
+/** Every child of a root logger, so that a reload can change the level of all (pino copies it at birth). */
+const families = new WeakMap<Logger, Array<WeakRef<Logger>>>();
+
 export function createLogger(level: string, destination?: DestinationStream): Logger {
-  return pino(
+  const children: Array<WeakRef<Logger>> = [];
+  const root = pino(
     {
       name: 'stickyport',
       level,
       redact: { paths: REDACT_PATHS, censor: '[redacted]' },
       base: { pid: process.pid },
+      // Components take their child loggers once, at start: the list stays short.
+      onChild: (child) => void children.push(new WeakRef(child)),
     },
     destination,
   );
+  families.set(root, children);
+  return root;
+}
+
+/** Sets the level of `root` and of every logger made from it (Logging.Level on a reload). */
+export function setLogLevel(root: Logger, level: string): void {
+  root.level = level;
+  for (const child of families.get(root) ?? []) {
+    const logger = child.deref();
+    if (logger) logger.level = level;
+  }
 }

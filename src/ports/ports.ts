@@ -23,6 +23,20 @@ export class Ports {
     return state;
   }
 
+  /** The port's state if it has one, without making it (listings of every port). */
+  peek(port: number): PortState | undefined {
+    return this.states.get(port);
+  }
+
+  /**
+   * A port a reload removed: its pooled and tunnelled connections close and its state goes.
+   * The session stays in the store, so a port that comes back finds it while it lives.
+   */
+  release(port: number): void {
+    this.states.get(port)?.destroy();
+    this.states.delete(port);
+  }
+
   /** Shutdown: every port's pooled and tunnelled connections close. */
   destroy(): void {
     for (const state of this.states.values()) state.destroy();

@@ -91,8 +91,12 @@ export class ListenerPool {
   private stopping: Promise<void> | undefined;
   /** Set while stop() drains: called when the last connection closes. */
   private onIdle: (() => void) | undefined;
+  /** The ports served: the configured ones, then what the last reconcile() made them. */
+  private portList: readonly number[];
 
-  constructor(private readonly options: ListenerPoolOptions) {}
+  constructor(private readonly options: ListenerPoolOptions) {
+    this.portList = options.ports;
+  }
 
   /** Binds every port, or none: if any port fails, the ones bound are closed and it throws. */
   async start(): Promise<void> {
@@ -131,7 +135,7 @@ export class ListenerPool {
   }
 
   status(): ListenerStatus[] {
-    return this.options.ports.map((port) => ({
+    return this.portList.map((port) => ({
       port,
       listening: this.servers.get(port)?.listening ?? false,
       connections: this.connectionCount(port),
@@ -165,6 +169,51 @@ export class ListenerPool {
       for (const set of this.connections.values()) for (const socket of set) socket.destroy();
     }
     await closing;
+  }
+
+  /** True when `port` is served and its listener is bound. */
+  isListening(port: number): boolean {
+    return this.servers.get(port)?.listening ?? false;
+  }
+
+  /**
+   * Makes the served ports exactly `ports` (a reload), without touching the ports in both sets.
+   * The new ports are bound first, all or none: if one fails, those just bound are closed again
+   * and it throws LISTEN_FAILED with nothing changed. Then the removed ports stop listening and
+   * their open connections (tunnels included) are closed.
+   */
+  async reconcile(ports: readonly number[]): Promise<{ added: number[]; removed: number[] }> {
+    if (this.stopping) throw new StickyportError('LISTEN_FAILED', 'stickyport is stopping');
+    const wanted = new Set(ports);
+    const served = new Set(this.portList);
+    const added = ports.filter((port) => !served.has(port));
+    const removed = this.portList.filter((port) => !wanted.has(port));
+    const failures = new Map<number, string>();
+    const bound: number[] = [];
+    for (let i = 0; i < added.length && failures.size === 0; i += BIND_BATCH) {
+      const batch = added.slice(i, i + BIND_BATCH);
+      const results = await Promise.allSettled(batch.map((port) => this.listen(port)));
+      results.forEach((result, index) => {
+        if (result.status === 'fulfilled') bound.push(batch[index]!);
+        else failures.set(batch[index]!, (result.reason as NodeJS.ErrnoException).code ?? String(result.reason));
+      });
+    }
+    if (failures.size > 0) {
+      await Promise.all(bound.map((port) => this.closePort(port)));
+      throw new StickyportError('LISTEN_FAILED', describeListenFailures(this.options.host, failures));
+    }
+    this.portList = [...ports];
+    await Promise.all(removed.map((port) => this.closePort(port)));
+    return { added, removed };
+  }
+
+  /** A port no longer served: its listener closes and so do its connections. */
+  private async closePort(port: number): Promise<void> {
+    const server = this.servers.get(port);
+    this.servers.delete(port);
+    this.lastErrors.delete(port);
+    for (const socket of this.connections.get(port) ?? []) socket.destroy();
+    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
   }
 
   private async listen(port: number): Promise<void> {
