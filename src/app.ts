@@ -1,18 +1,23 @@
+import type { AdminServer } from './admin/admin-server.js';
+import { createAdmin } from './admin/create-admin.js';
 import { ApiGateway } from './api/api-gateway.js';
 import { createSessionApi } from './api/session-api.js';
 import { ClientAuth } from './auth/client-auth.js';
 import type { StickyportConfig } from './config/load.js';
-import type { Logger } from './logging/logger.js';
+import { packageVersion } from './cli/version.js';
+import { setLogLevel, type Logger } from './logging/logger.js';
+import { Mappings } from './observe/mappings.js';
+import { Observability } from './observe/observability.js';
 import { Ports } from './ports/ports.js';
 import { ConnectionLimits } from './proxy/connection-limits.js';
 import { ListenerPool, type ListenerStatus } from './proxy/listener-pool.js';
 import { ProxyEngine } from './proxy/proxy-engine.js';
-import { createSessionFactory } from './session/session.js';
+import { LiveSettings } from './reload/live-settings.js';
+import { Reloader, type ReloadOutcome } from './reload/reloader.js';
 import { SessionService } from './session/session-service.js';
 import { createStore } from './store/create-store.js';
 import type { SessionStore } from './store/session-store.js';
-import { describeUpstream } from './upstream/upstream-url.js';
-import { createRouteFactory } from './upstream/create-route.js';
+import { describeUpstream, hostForUrl } from './upstream/upstream-url.js';
 import { routeByFirstByte } from './socks/first-byte.js';
 import { SocksApi } from './socks/socks-api.js';
 import { SocksServer } from './socks/socks-server.js';
@@ -21,13 +26,23 @@ export interface AppDeps {
   readonly log: Logger;
   /** A store to use instead of the configured one (tests share one between two apps). */
   readonly store?: SessionStore;
+  /**
+   * Reads the configuration again with the layers and flags start-up used (SIGHUP, POST
+   * /api/reload); throws ConfigError. Without it a reload is refused.
+   */
+  readonly loadConfig?: () => StickyportConfig;
 }
 
 export interface App {
+  /** The running configuration: a reload replaces what it applies. */
   readonly config: StickyportConfig;
   readonly ports: Ports;
   readonly listeners: ListenerPool;
   readonly limits: ConnectionLimits;
+  /** The admin server, when Admin.Enabled. */
+  readonly admin: AdminServer | undefined;
+  /** Re-reads the configuration and applies what it can (src/reload/); `by` says who asked. */
+  reload(by: string): Promise<ReloadOutcome>;
   /** Binds every port, or throws LISTEN_FAILED having bound none. */
   start(): Promise<void>;
   /** Stops accepting, drains for `drainMs`, closes what is left and the store. Idempotent. */
@@ -38,22 +53,29 @@ export interface App {
 /** The composition root: wires config into store, sessions, ports, engine and listeners. */
 export async function createApp(config: StickyportConfig, deps: AppDeps): Promise<App> {
   const { log } = deps;
-  const store = deps.store ?? (await createStore(config.store, log.child({ component: 'store' }), config.session));
-  const sessions = new SessionService(store, createSessionFactory(config.session), log.child({ component: 'sessions' }));
-  const ports = new Ports(
-    {
-      sessions,
-      createRoute: createRouteFactory(config.upstream.template, {
-        connectTimeoutMs: config.upstream.connectTimeoutMs,
-        responseTimeoutMs: config.upstream.responseTimeoutMs,
-        poolIdleTimeoutMs: config.upstream.poolIdleTimeoutMs,
-        lifetimeMs: config.session.lifetimeMs,
-        allowPrivateTargets: config.listen.allowPrivateTargets,
-      }),
-      log: log.child({ component: 'ports' }),
+  let running = config;
+  const version = packageVersion();
+  const mappings = new Mappings(config);
+  const backend = deps.store ?? (await createStore(config.store, log.child({ component: 'store' }), config.session));
+  // The request log, and with the admin server statistics, metrics and a counting store.
+  const observers: Observability = new Observability(config, log, mappings, backend, {
+    version,
+    // Read at scrape time only, once the parts below exist.
+    sources: {
+      ports: () => mappings.ports(),
+      listening: (port) => listeners.isListening(port),
+      connections: (port) => listeners.connectionCount(port),
+      openTunnels: (port): number => ports.peek(port)?.openTunnels ?? 0,
+      hasSession: (port) => ports.peek(port)?.session !== undefined,
+      refusedConnections: () => limits.refused,
     },
-    store,
-  );
+  });
+  const { store } = observers;
+  // New sessions are made with what the last reload applied.
+  const live = new LiveSettings(config);
+  const sessions = new SessionService(store, live.createSession, log.child({ component: 'sessions' }));
+  sessions.onChange = observers.sessionChanged;
+  const ports = new Ports({ sessions, createRoute: live.createRoute, log: log.child({ component: 'ports' }) }, store);
   const clientAuth = config.auth.username ? new ClientAuth(config.auth.username, config.auth.password) : undefined;
   const api = config.sessionApi.enabled
     ? new ApiGateway(createSessionApi(ports, { publicRead: config.sessionApi.publicRead }), {
@@ -74,6 +96,7 @@ export async function createApp(config: StickyportConfig, deps: AppDeps): Promis
     log: log.child({ component: 'proxy' }),
     idleTimeoutMs: config.listen.idleTimeoutMs,
     headersTimeoutMs: config.listen.headersTimeoutMs,
+    observe: observers.observe,
   });
   const timeouts = { headersTimeoutMs: config.listen.headersTimeoutMs, idleTimeoutMs: config.listen.idleTimeoutMs };
   const socksApi = api ? new SocksApi(api, timeouts, log.child({ component: 'socks' })) : undefined;
@@ -84,6 +107,7 @@ export async function createApp(config: StickyportConfig, deps: AppDeps): Promis
     api: socksApi,
     log: log.child({ component: 'socks' }),
     ...timeouts,
+    observe: observers.observe,
   });
   const limits = new ConnectionLimits(
     { perClient: config.listen.maxConnectionsPerClient, perPort: config.listen.maxConnectionsPerPort },
@@ -107,14 +131,57 @@ export async function createApp(config: StickyportConfig, deps: AppDeps): Promis
       ),
   });
 
+  const reloader = new Reloader({
+    log: log.child({ component: 'reload' }),
+    load: deps.loadConfig,
+    running: () => running,
+    reloaded: (applied) => observers.admin?.metrics.reloaded(applied),
+    // Ports first, all or nothing; then what new sessions get; then what applies at once.
+    apply: async (plan) => {
+      const changed = await listeners.reconcile(plan.ports);
+      for (const port of changed.removed) {
+        ports.release(port);
+        observers.forget(port);
+      }
+      live.apply(plan.running);
+      setLogLevel(log, plan.running.logLevel);
+      observers.configure(plan.running);
+      running = plan.running;
+      mappings.update(running);
+      return changed;
+    },
+  });
+  const reload = (by: string): Promise<ReloadOutcome> => reloader.reload(by);
+
+  let accepting = false;
+  const admin = observers.admin
+    ? createAdmin(config, {
+        log: log.child({ component: 'admin' }),
+        version,
+        observers: observers.admin,
+        ports,
+        listeners,
+        mappings,
+        running: () => running,
+        accepting: () => accepting,
+        reload,
+      })
+    : undefined;
+
   let stopping: Promise<void> | undefined;
   return {
-    config,
+    get config() {
+      return running;
+    },
     ports,
     listeners,
     limits,
+    admin,
+    reload,
     async start() {
       await listeners.start();
+      await admin?.start();
+      accepting = true;
       log.info(
         {
           host: config.listen.host,
@@ -125,14 +192,18 @@ export async function createApp(config: StickyportConfig, deps: AppDeps): Promis
           clientAuth: config.auth.required,
           maxConnectionsPerClient: limits.perClient || 'unlimited',
           maxConnectionsPerPort: limits.perPort || 'unlimited',
+          admin: admin ? `http://${hostForUrl(config.admin.host)}:${admin.address.port}/` : 'off',
         },
         'stickyport listening',
       );
     },
     stop(drainMs = 2_000) {
       stopping ??= (async () => {
+        accepting = false;
         engine.drain.begin();
         await listeners.stop(drainMs, () => engine.drain.end());
+        await admin?.close();
+        observers.close();
         ports.destroy();
         socksApi?.close();
         limits.close();
