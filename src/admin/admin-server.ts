@@ -76,7 +76,10 @@ export class AdminServer {
   }
 
   private async handle(request: http.IncomingMessage, response: http.ServerResponse): Promise<void> {
-    const url = new URL(request.url ?? '/', 'http://admin');
+    if (!request.url?.startsWith('/')) {
+      return json(response, 400, { error: 'not_a_proxy', message: 'the admin server is not a proxy: send requests for its own paths (/, /metrics, /api/...)' });
+    }
+    const url = new URL(request.url, 'http://admin');
     const path = url.pathname;
     const method = request.method ?? 'GET';
     if (!this.token && !this.addressedToUs(request)) {

@@ -59,6 +59,6 @@ export class RequestLog {
   readonly observe = (record: RequestRecord): void => {
     const { mode, urls } = this.settings;
     if (mode === false || (mode === 'errors' && !isFailure(record)) || !this.log.isLevelEnabled('info')) return;
-    this.log.info(requestFields(record, this.mappingOf, urls), 'request');
+    this.log.info(requestFields(record, this.mappingOf, urls), 'request completed');
   };
 }
