@@ -99,6 +99,17 @@ describe('log lines on a terminal', () => {
     );
   });
 
+  it('show the request log as an access log reads', () => {
+    const time = new Date(2026, 0, 2, 3, 4, 5).getTime();
+    const base = { level: 30, time, pid: 1, name: 'stickyport', component: 'requests', msg: 'request completed', port: 10201, mapping: 'default' };
+    expect(
+      formatRecord({ ...base, sessionId: 'abcd', kind: 'http', method: 'GET', host: 'example.com', path: '/a', status: 200, outcome: 'OK', bytesUp: 0, bytesDown: 2048, durationMs: 35.2, upstreamMs: 30.1 }),
+    ).toBe('03:04:05 INFO  10201 GET example.com/a 200 OK 2.0 KiB down 0 B up 35.2 ms (upstream 30.1 ms) session=abcd');
+    expect(formatRecord({ ...base, kind: 'connect', method: 'CONNECT', host: 'example.com:443', status: 502, outcome: 'UPSTREAM_REFUSED', bytesUp: 0, bytesDown: 0, durationMs: 3 })).toBe(
+      '03:04:05 INFO  10201 CONNECT example.com:443 502 UPSTREAM_REFUSED 0 B down 0 B up 3 ms',
+    );
+  });
+
   it('come through pino with its redaction, and hide what the banner says', () => {
     const written: string[] = [];
     const out = new Writable({
