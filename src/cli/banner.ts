@@ -56,6 +56,10 @@ export function startupBanner(config: StickyportConfig, version: string, cwd = p
     ['session API', describeApi(config)],
   ];
   if (config.auth.required) rows.push(['client login', `required (user ${config.auth.username})`]);
+  if (config.admin.enabled) {
+    const admin = `http://${hostForUrl(reachableHost(config.admin.host))}:${config.admin.port}/`;
+    rows.push(['admin', `${admin} (status page, /metrics, /api/ports${config.admin.token ? '; bearer token' : ''})`]);
+  }
   rows.push(['try', exampleCommand(config)]);
   const width = Math.max(...rows.map(([label]) => label.length)) + 2;
   return [

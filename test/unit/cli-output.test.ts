@@ -30,6 +30,14 @@ describe('the start-up banner', () => {
     );
   });
 
+  it('shows where the admin server answers, when it is on', () => {
+    expect(startupBanner(configWith({ Admin: { Enabled: true } }), '1')).toContain('  admin        http://127.0.0.1:10200/ (status page, /metrics, /api/ports)\n');
+    const remote = startupBanner(configWith({ Admin: { Enabled: true, Host: '0.0.0.0', Port: 9000, Token: 'tok-secret' } }), '1');
+    expect(remote).toContain('http://127.0.0.1:9000/ (status page, /metrics, /api/ports; bearer token)');
+    expect(remote).not.toContain('tok-secret');
+    expect(startupBanner(configWith({}), '1')).not.toContain('admin');
+  });
+
   it('points at the exit IP when the API is off, and at the port itself for an empty domain', () => {
     const off = startupBanner(configWith({ Listen: { PortRange: { Start: 20000, End: 20000 } } }), '1');
     expect(off).toContain('listening on 127.0.0.1, port 20000\n');
