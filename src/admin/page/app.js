@@ -131,7 +131,7 @@ function renderSummary(summary) {
   $('total-down').textContent = bytes(totals.bytesDown);
   $('total-up').textContent = bytes(totals.bytesUp);
   $('total-connections').textContent = count(summary.connections);
-  $('total-tunnels').textContent = `${count(summary.openTunnels)} open tunnels`;
+  $('total-tunnels').textContent = `tunnels open: ${count(summary.openTunnels)}`;
   $('total-sessions').textContent = count(summary.sessions);
   $('uptime').textContent = `up ${duration(Date.parse(summary.now) - Date.parse(summary.startedAt))}`;
   const previous = state.previous;
@@ -281,7 +281,7 @@ function renderRequests(batch) {
     tr.dataset.session = r.sessionId || '';
     if (r.outcome !== 'OK' || r.status >= 500) tr.classList.add('fail');
     tr.append(
-      cell(new Date(r.at).toLocaleTimeString()),
+      cell(new Date(r.at).toLocaleTimeString([], { hourCycle: 'h23' })),
       cell(String(r.port)),
       cell(r.kind === 'http' ? r.method : r.kind === 'connect' ? 'CONNECT' : r.kind.toUpperCase()),
       cell(`${r.host}${r.path ?? ''}`, 'target'),
