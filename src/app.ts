@@ -54,7 +54,7 @@ export interface App {
 export async function createApp(config: StickyportConfig, deps: AppDeps): Promise<App> {
   const { log } = deps;
   let running = config;
-  const version = packageVersion();
+  const version = runningVersion();
   const mappings = new Mappings(config);
   const backend = deps.store ?? (await createStore(config.store, log.child({ component: 'store' }), config.session));
   // The request log, and with the admin server statistics, metrics and a counting store.
@@ -213,4 +213,13 @@ export async function createApp(config: StickyportConfig, deps: AppDeps): Promis
     },
     status: () => listeners.status(),
   };
+}
+
+/** The package's version, or 'unknown' for a dist/ copied away from its package.json (A/B benches). */
+function runningVersion(): string {
+  try {
+    return packageVersion();
+  } catch {
+    return 'unknown';
+  }
 }

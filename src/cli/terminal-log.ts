@@ -61,16 +61,20 @@ export function terminalDestination(
   hide: (record: LogRecord) => boolean = () => false,
 ): DestinationStream {
   const colours = out.hasColors?.() ?? false;
+  const writeLine = (line: string): void => {
+    let record: LogRecord;
+    try {
+      record = JSON.parse(line) as LogRecord;
+    } catch {
+      out.write(`${line}\n`);
+      return;
+    }
+    if (!hide(record)) out.write(`${formatRecord(record, colours)}\n`);
+  };
   return {
-    write(line: string) {
-      let record: LogRecord;
-      try {
-        record = JSON.parse(line) as LogRecord;
-      } catch {
-        out.write(line);
-        return;
-      }
-      if (!hide(record)) out.write(`${formatRecord(record, colours)}\n`);
+    // One line from pino, or several at once from the request log's batches.
+    write(chunk: string) {
+      for (const line of chunk.split('\n')) if (line !== '') writeLine(line);
     },
   };
 }

@@ -1,8 +1,9 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Registry, collectDefaultMetrics, type Metric } from 'prom-client';
 import type { MappingOf } from '../observe/mappings.js';
 import type { RequestRecord } from '../observe/request-record.js';
 import type { SessionChange } from '../session/session-service.js';
 import type { StoreHealth } from '../store/session-store.js';
+import { CounterFamily, HistogramFamily } from './families.js';
 import { PoolConnects } from './pool-connects.js';
 
 /** What the gauges read when Prometheus scrapes: nothing of this is counted on the request path. */
@@ -34,79 +35,48 @@ export interface MetricsOptions {
 const CONNECT_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 const FIRST_BYTE_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
-type CounterChild = ReturnType<Counter<string>['labels']>;
-type HistogramChild = ReturnType<Histogram<string>['labels']>;
-
 const statusClass = (status: number): string => (status === 0 ? 'none' : `${Math.floor(status / 100)}xx`);
 
 /**
- * stickyport's Prometheus metrics, on a registry of its own. The request path only increments:
- * each label set's child is bound once and kept (prom-client would hash the labels on every
- * call), and the gauges are read at scrape time. Series are per mapping; per port only with
+ * stickyport's Prometheus metrics, on a registry of its own. The request path only adds to
+ * numbers: each label set's cell is bound once and kept (src/metrics/families.ts), and the
+ * gauges are read at scrape time. Series are per mapping; per port only with
  * Metrics.PerPortLabels, because 10 000 ports times the outcome and status labels make
  * hundreds of thousands of series, more than most Prometheus servers should take from one target.
  */
 export class StickyportMetrics {
   readonly registry = new Registry();
-  private readonly requests: Counter<string>;
-  private readonly bytes: Counter<string>;
-  private readonly connect: Histogram<string>;
-  private readonly firstByte: Histogram<string>;
-  private readonly sessionsCreated: Counter<string>;
-  private readonly rotations: Counter<string>;
-  private readonly storeOperations: Counter<string>;
-  private readonly reloads: Counter<string>;
-  private readonly requestChildren = new Map<string, CounterChild>();
-  private readonly byteChildren = new Map<string, { up: CounterChild; down: CounterChild }>();
-  private readonly histogramChildren = new Map<string, HistogramChild>();
+  private readonly requests = new CounterFamily(
+    'stickyport_requests_total',
+    'Finished plain requests and tunnels, by kind (http, websocket, connect, socks5, socks4), outcome (OK or an error code) and status class',
+  );
+  private readonly bytes = new CounterFamily(
+    'stickyport_client_bytes_total',
+    'Bytes of request and answer bodies and of tunnels: direction "up" = from clients toward targets, "down" = back to clients',
+  );
+  private readonly connect = new HistogramFamily(
+    'stickyport_upstream_connect_seconds',
+    'Time to open the way out: kind "tunnel" = until a tunnel\'s upstream side was open (TCP, TLS, CONNECT or SOCKS handshake); "pool" = a new pooled upstream connection for plain requests',
+    CONNECT_BUCKETS,
+  );
+  private readonly firstByte = new HistogramFamily('stickyport_upstream_first_byte_seconds', 'Time from sending a plain request upstream to the head of its answer', FIRST_BYTE_BUCKETS);
+  private readonly sessions = new CounterFamily('stickyport_sessions_created_total', 'Sessions created by traffic (first use, after expiry or reset)');
+  private readonly rotations = new CounterFamily('stickyport_session_rotations_total', 'Sessions ended, by reason: renewed (/session/new or the admin API), reset, expired');
+  private readonly storeOperations = new CounterFamily('stickyport_store_operations_total', 'Session store operations, by operation and result (ok, error)');
+  private readonly reloads = new CounterFamily('stickyport_config_reloads_total', 'Configuration reloads (SIGHUP, POST /api/reload), by result: applied, refused');
   private readonly poolConnects: PoolConnects;
 
   constructor(private readonly options: MetricsOptions) {
-    const registers = [this.registry];
-    const port = options.perPortLabels ? ['port'] : [];
     collectDefaultMetrics({ register: this.registry });
-    this.requests = new Counter({
-      name: 'stickyport_requests_total',
-      help: 'Finished plain requests and tunnels, by kind (http, websocket, connect, socks5, socks4), outcome (OK or an error code) and status class',
-      labelNames: ['mapping', ...port, 'kind', 'outcome', 'status_class'],
-      registers,
+    for (const family of [this.requests, this.bytes, this.connect, this.firstByte, this.sessions, this.rotations, this.storeOperations, this.reloads]) {
+      this.registry.registerMetric(family as unknown as Metric);
+    }
+    this.scrapeGauges(options.perPortLabels);
+    this.poolConnects = new PoolConnects((host, seconds) => {
+      const mapping = options.mappingOfUpstream(host);
+      const key = `${mapping}\0pool`;
+      (this.connect.find(key) ?? this.connect.add(key, { mapping, kind: 'pool' })).observe(seconds);
     });
-    this.bytes = new Counter({
-      name: 'stickyport_client_bytes_total',
-      help: 'Bytes of request and answer bodies and of tunnels: direction "up" = from clients toward targets, "down" = back to clients',
-      labelNames: ['mapping', ...port, 'direction'],
-      registers,
-    });
-    this.connect = new Histogram({
-      name: 'stickyport_upstream_connect_seconds',
-      help: 'Time to open the way out: kind "tunnel" = until a tunnel\'s upstream side was open (TCP, TLS, CONNECT or SOCKS handshake); "pool" = a new pooled upstream connection for plain requests',
-      labelNames: ['mapping', 'kind'],
-      buckets: CONNECT_BUCKETS,
-      registers,
-    });
-    this.firstByte = new Histogram({
-      name: 'stickyport_upstream_first_byte_seconds',
-      help: 'Time from sending a plain request upstream to the head of its answer',
-      labelNames: ['mapping'],
-      buckets: FIRST_BYTE_BUCKETS,
-      registers,
-    });
-    this.sessionsCreated = new Counter({ name: 'stickyport_sessions_created_total', help: 'Sessions created by traffic (first use, after expiry or reset)', labelNames: ['mapping'], registers });
-    this.rotations = new Counter({
-      name: 'stickyport_session_rotations_total',
-      help: 'Sessions ended, by reason: renewed (/session/new or the admin API), reset, expired',
-      labelNames: ['mapping', 'reason'],
-      registers,
-    });
-    this.storeOperations = new Counter({
-      name: 'stickyport_store_operations_total',
-      help: 'Session store operations, by operation and result (ok, error)',
-      labelNames: ['operation', 'result'],
-      registers,
-    });
-    this.reloads = new Counter({ name: 'stickyport_config_reloads_total', help: 'Configuration reloads (SIGHUP, POST /api/reload), by result: applied, refused', labelNames: ['result'], registers });
-    this.scrapeGauges(port.length > 0);
-    this.poolConnects = new PoolConnects((host, seconds) => this.connectChild(options.mappingOfUpstream(host), 'pool').observe(seconds));
   }
 
   readonly observe = (record: RequestRecord): void => {
@@ -114,39 +84,49 @@ export class StickyportMetrics {
     const mapping = mappingOf(record.port);
     const where = perPortLabels ? `${mapping}\0${record.port}` : mapping;
     const key = `${where}\0${record.kind}\0${record.outcome}\0${record.status}`;
-    let child = this.requestChildren.get(key);
-    if (!child) {
-      const labels: Record<string, string | number> = { mapping, kind: record.kind, outcome: record.outcome, status_class: statusClass(record.status) };
-      if (perPortLabels) labels.port = record.port;
-      child = this.requests.labels(labels);
-      this.requestChildren.set(key, child);
+    const requests = this.requests.find(key) ?? this.requests.add(key, { ...this.place(mapping, record.port), kind: record.kind, outcome: record.outcome, status_class: statusClass(record.status) });
+    requests.value++;
+    if (record.bytesUp > 0) {
+      const up = `${where}\0up`;
+      (this.bytes.find(up) ?? this.bytes.add(up, { ...this.place(mapping, record.port), direction: 'up' })).value += record.bytesUp;
     }
-    child.inc();
-    let bytes = this.byteChildren.get(where);
-    if (!bytes) {
-      const labels: Record<string, string | number> = perPortLabels ? { mapping, port: record.port } : { mapping };
-      bytes = { up: this.bytes.labels({ ...labels, direction: 'up' }), down: this.bytes.labels({ ...labels, direction: 'down' }) };
-      this.byteChildren.set(where, bytes);
+    if (record.bytesDown > 0) {
+      const down = `${where}\0down`;
+      (this.bytes.find(down) ?? this.bytes.add(down, { ...this.place(mapping, record.port), direction: 'down' })).value += record.bytesDown;
     }
-    if (record.bytesUp > 0) bytes.up.inc(record.bytesUp);
-    if (record.bytesDown > 0) bytes.down.inc(record.bytesDown);
     if (record.upstreamMs === undefined) return;
-    if (record.kind === 'http' || record.kind === 'websocket') this.firstByteChild(mapping).observe(record.upstreamMs / 1000);
-    else this.connectChild(mapping, 'tunnel').observe(record.upstreamMs / 1000);
+    const seconds = record.upstreamMs / 1000;
+    if (record.kind === 'http' || record.kind === 'websocket') {
+      (this.firstByte.find(mapping) ?? this.firstByte.add(mapping, { mapping })).observe(seconds);
+    } else {
+      const tunnel = `${mapping}\0tunnel`;
+      (this.connect.find(tunnel) ?? this.connect.add(tunnel, { mapping, kind: 'tunnel' })).observe(seconds);
+    }
   };
 
   readonly sessionChanged = (port: number, change: SessionChange): void => {
     const mapping = this.options.mappingOf(port);
-    if (change === 'created') this.sessionsCreated.inc({ mapping });
-    else this.rotations.inc({ mapping, reason: change });
+    if (change === 'created') (this.sessions.find(mapping) ?? this.sessions.add(mapping, { mapping })).value++;
+    else {
+      const key = `${mapping}\0${change}`;
+      (this.rotations.find(key) ?? this.rotations.add(key, { mapping, reason: change })).value++;
+    }
   };
 
   storeOperation(operation: string, ok: boolean): void {
-    this.storeOperations.inc({ operation, result: ok ? 'ok' : 'error' });
+    const result = ok ? 'ok' : 'error';
+    const key = `${operation}\0${result}`;
+    (this.storeOperations.find(key) ?? this.storeOperations.add(key, { operation, result })).value++;
   }
 
   reloaded(applied: boolean): void {
-    this.reloads.inc({ result: applied ? 'applied' : 'refused' });
+    const result = applied ? 'applied' : 'refused';
+    (this.reloads.find(result) ?? this.reloads.add(result, { result })).value++;
+  }
+
+  /** The labels that say where: the mapping, and the port with Metrics.PerPortLabels. */
+  private place(mapping: string, port: number): Record<string, string | number> {
+    return this.options.perPortLabels ? { mapping, port } : { mapping };
   }
 
   /** Prometheus text format. */
@@ -160,26 +140,6 @@ export class StickyportMetrics {
 
   close(): void {
     this.poolConnects.close();
-  }
-
-  private connectChild(mapping: string, kind: 'tunnel' | 'pool'): HistogramChild {
-    const key = `c\0${mapping}\0${kind}`;
-    let child = this.histogramChildren.get(key);
-    if (!child) {
-      child = this.connect.labels({ mapping, kind });
-      this.histogramChildren.set(key, child);
-    }
-    return child;
-  }
-
-  private firstByteChild(mapping: string): HistogramChild {
-    const key = `f\0${mapping}`;
-    let child = this.histogramChildren.get(key);
-    if (!child) {
-      child = this.firstByte.labels({ mapping });
-      this.histogramChildren.set(key, child);
-    }
-    return child;
   }
 
   /** Gauges computed when scraped, by mapping (and port). */

@@ -1,6 +1,10 @@
-import type { RequestRecord } from './request-record.js';
+import { isFailure, type RequestRecord } from './request-record.js';
 
 export type LiveListener = (record: RequestRecord) => void;
+
+// Under load the ring keeps one record per this many ms (and every failure): a page shows a
+// few hundred lines a second at most, and records kept for long cost the garbage collector.
+const KEEP_EVERY_MS = 5;
 
 /**
  * The recent requests, for the status page's live log: a ring of the last `capacity` records
@@ -9,6 +13,7 @@ export type LiveListener = (record: RequestRecord) => void;
 export class LiveLog {
   private readonly ring: Array<RequestRecord | undefined>;
   private next = 0;
+  private keptAt = 0;
   private readonly listeners = new Set<LiveListener>();
 
   constructor(private readonly capacity = 200) {
@@ -16,9 +21,12 @@ export class LiveLog {
   }
 
   readonly observe = (record: RequestRecord): void => {
-    this.ring[this.next] = record;
-    this.next = (this.next + 1) % this.capacity;
-    for (const listener of this.listeners) listener(record);
+    if (record.endedAt - this.keptAt >= KEEP_EVERY_MS || isFailure(record)) {
+      this.keptAt = record.endedAt;
+      this.ring[this.next] = record;
+      this.next = (this.next + 1) % this.capacity;
+    }
+    if (this.listeners.size > 0) for (const listener of this.listeners) listener(record);
   };
 
   /** The kept records, oldest first. */

@@ -43,7 +43,7 @@ export class Observability {
     backend: SessionStore,
     options: { readonly version: string; readonly sources: Omit<ScrapeSources, 'storeHealth'> },
   ) {
-    this.requestLog = new RequestLog(log.child({ component: 'requests' }), mappings.mappingOf, {
+    this.requestLog = new RequestLog(log, mappings.mappingOf, {
       mode: config.logging.requests,
       urls: config.logging.requestUrls,
     });
@@ -89,6 +89,7 @@ export class Observability {
   }
 
   close(): void {
+    this.requestLog.close();
     this.admin?.metrics.close();
   }
 }

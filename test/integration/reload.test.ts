@@ -248,6 +248,8 @@ describe('reload: refusals and what waits for a restart', () => {
     expect(await proxy.app.reload('test')).toMatchObject({ applied: true, changed: ['Logging.Requests'] });
     await request(port, `${origin.url}/`);
     await request(port, `${origin.url}/`);
+    // Stopping writes the lines still waiting for their batch.
+    await proxy.app.stop(100);
     expect(logged(proxy.logs, 'request completed')).toHaveLength(1);
   });
 

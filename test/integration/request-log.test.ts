@@ -146,6 +146,8 @@ describe('the request log', () => {
         // The tunnel's failure is logged as a warning as well: wait for that one.
         await eventually(() => proxy.logs.some((line) => line.includes('UPSTREAM_STATUS')), 'the refusal');
         await request(port, `${origin.url}/`);
+        // Stopping writes the lines still waiting for their batch.
+        await proxy.stop();
         expect(completed(proxy).map((line) => line.outcome)).toEqual(expected);
       });
     }
