@@ -3,9 +3,11 @@
 // cycle: connect, CONNECT, one GET through the tunnel, close), the steady figure (PERF.md): each
 // build as its own process chained to the bench provider, measured in interleaved rounds under
 // the same load, optionally beside Squid. For trying a change before a full `npm run bench`.
-//   node bench/ab.mjs [--rounds=3] [--seconds=4] [--squid] [--hop] [--connect] DIST_MAIN_A [DIST_MAIN_B ...]
+//   node bench/ab.mjs [--rounds=3] [--seconds=4] [--squid] [--hop] [--connect] DIST_MAIN_A[@SETTINGS.json] [DIST_MAIN_B[@SETTINGS.json] ...]
 // e.g. cp -r dist /tmp/dist-before; (change, npm run build); node bench/ab.mjs /tmp/dist-before/main.js dist/main.js
-import { mkdtempSync } from 'node:fs';
+// A candidate's SETTINGS.json goes over the bench's configuration, and its stdout to /dev/null:
+//   node bench/ab.mjs dist/main.js@bench/settings/observe-off.json dist/main.js@bench/settings/observe-on.json
+import { mkdtempSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -30,10 +32,12 @@ try {
   const provider = await forkServer(path.join(HERE, 'lib/provider.mjs'), [], { logDir, name: 'provider' });
   const originHost = `127.0.0.1:${origin.port}`;
   const candidates = [];
-  for (const [i, main] of mains.entries()) {
+  for (const [i, candidate] of mains.entries()) {
+    const [main, settingsFile] = candidate.split('@');
+    const settings = settingsFile ? JSON.parse(readFileSync(settingsFile, 'utf8')) : undefined;
     process.env.BENCH_STICKYPORT_MAIN = path.resolve(main);
-    const sp = await startStickyport({ count: 10, providerPort: provider.port, logDir, name: `ab-${i}`, taken: candidates.map((c) => [c.port, c.port + 9]) });
-    candidates.push({ label: `${i}: ${main}`, port: sp.portStart, pid: sp.pid });
+    const sp = await startStickyport({ count: 10, providerPort: provider.port, logDir, name: `ab-${i}`, taken: candidates.map((c) => [c.port - 1, c.port + 9]), settings });
+    candidates.push({ label: `${i}: ${candidate}`, port: sp.portStart, pid: sp.pid });
   }
   if (process.argv.includes('--hop')) {
     const hop = await forkServer(path.join(HERE, 'lib/minimal-hop.mjs'), [String(provider.port), 'customer-acme-session-hop', 'secret'], { logDir, name: 'hop' });
