@@ -3,7 +3,7 @@ import type { MappingOf } from '../observe/mappings.js';
 import type { RequestRecord } from '../observe/request-record.js';
 import type { SessionChange } from '../session/session-service.js';
 import type { StoreHealth } from '../store/session-store.js';
-import { CounterFamily, HistogramFamily } from './families.js';
+import { CounterFamily, HistogramFamily, type CounterCell } from './families.js';
 import { PoolConnects } from './pool-connects.js';
 
 /** What the gauges read when Prometheus scrapes: nothing of this is counted on the request path. */
@@ -35,6 +35,19 @@ export interface MetricsOptions {
 const CONNECT_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 const FIRST_BYTE_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
+/** A record's request and byte cells, and what they were looked up by. */
+interface RecordCells {
+  readonly mapping: string;
+  /** 0 without Metrics.PerPortLabels. */
+  readonly port: number;
+  readonly kind: string;
+  readonly outcome: string;
+  readonly status: number;
+  readonly requests: CounterCell;
+  readonly up: CounterCell;
+  readonly down: CounterCell;
+}
+
 const statusClass = (status: number): string => (status === 0 ? 'none' : `${Math.floor(status / 100)}xx`);
 
 /**
@@ -65,6 +78,7 @@ export class StickyportMetrics {
   private readonly storeOperations = new CounterFamily('stickyport_store_operations_total', 'Session store operations, by operation and result (ok, error)');
   private readonly reloads = new CounterFamily('stickyport_config_reloads_total', 'Configuration reloads (SIGHUP, POST /api/reload), by result: applied, refused');
   private readonly poolConnects: PoolConnects;
+  private lastCells: RecordCells | undefined;
 
   constructor(private readonly options: MetricsOptions) {
     collectDefaultMetrics({ register: this.registry });
@@ -80,20 +94,11 @@ export class StickyportMetrics {
   }
 
   readonly observe = (record: RequestRecord): void => {
-    const { perPortLabels, mappingOf } = this.options;
-    const mapping = mappingOf(record.port);
-    const where = perPortLabels ? `${mapping}\0${record.port}` : mapping;
-    const key = `${where}\0${record.kind}\0${record.outcome}\0${record.status}`;
-    const requests = this.requests.find(key) ?? this.requests.add(key, { ...this.place(mapping, record.port), kind: record.kind, outcome: record.outcome, status_class: statusClass(record.status) });
-    requests.value++;
-    if (record.bytesUp > 0) {
-      const up = `${where}\0up`;
-      (this.bytes.find(up) ?? this.bytes.add(up, { ...this.place(mapping, record.port), direction: 'up' })).value += record.bytesUp;
-    }
-    if (record.bytesDown > 0) {
-      const down = `${where}\0down`;
-      (this.bytes.find(down) ?? this.bytes.add(down, { ...this.place(mapping, record.port), direction: 'down' })).value += record.bytesDown;
-    }
+    const mapping = this.options.mappingOf(record.port);
+    const cells = this.cellsFor(mapping, record);
+    cells.requests.value++;
+    if (record.bytesUp > 0) cells.up.value += record.bytesUp;
+    if (record.bytesDown > 0) cells.down.value += record.bytesDown;
     if (record.upstreamMs === undefined) return;
     const seconds = record.upstreamMs / 1000;
     if (record.kind === 'http' || record.kind === 'websocket') {
@@ -103,6 +108,35 @@ export class StickyportMetrics {
       (this.connect.find(tunnel) ?? this.connect.add(tunnel, { mapping, kind: 'tunnel' })).observe(seconds);
     }
   };
+
+  /**
+   * The request and byte cells of a record. Traffic comes in runs of the same kind, outcome
+   * and status: the cells of the last record are kept, so that most records look nothing up.
+   */
+  private cellsFor(mapping: string, record: RequestRecord): RecordCells {
+    const last = this.lastCells;
+    const port = this.options.perPortLabels ? record.port : 0;
+    if (last && last.mapping === mapping && last.port === port && last.kind === record.kind && last.outcome === record.outcome && last.status === record.status) {
+      return last;
+    }
+    const where = port ? `${mapping}\0${port}` : mapping;
+    const place: Record<string, string | number> = port ? { mapping, port } : { mapping };
+    const key = `${where}\0${record.kind}\0${record.outcome}\0${record.status}`;
+    const up = `${where}\0up`;
+    const down = `${where}\0down`;
+    const cells: RecordCells = {
+      mapping,
+      port,
+      kind: record.kind,
+      outcome: record.outcome,
+      status: record.status,
+      requests: this.requests.find(key) ?? this.requests.add(key, { ...place, kind: record.kind, outcome: record.outcome, status_class: statusClass(record.status) }),
+      up: this.bytes.find(up) ?? this.bytes.add(up, { ...place, direction: 'up' }),
+      down: this.bytes.find(down) ?? this.bytes.add(down, { ...place, direction: 'down' }),
+    };
+    this.lastCells = cells;
+    return cells;
+  }
 
   readonly sessionChanged = (port: number, change: SessionChange): void => {
     const mapping = this.options.mappingOf(port);
@@ -122,11 +156,6 @@ export class StickyportMetrics {
   reloaded(applied: boolean): void {
     const result = applied ? 'applied' : 'refused';
     (this.reloads.find(result) ?? this.reloads.add(result, { result })).value++;
-  }
-
-  /** The labels that say where: the mapping, and the port with Metrics.PerPortLabels. */
-  private place(mapping: string, port: number): Record<string, string | number> {
-    return this.options.perPortLabels ? { mapping, port } : { mapping };
   }
 
   /** Prometheus text format. */
