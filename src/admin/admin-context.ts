@@ -23,7 +23,7 @@ export interface AdminContext {
   readonly metrics: StickyportMetrics;
   /** The running configuration (a reload changes it). Shown only through what the page may see. */
   running(): StickyportConfig;
-  storeKind: string;
+  readonly storeKind: string;
   storeHealth(): StoreHealth;
   /** Every port bound and the app not stopping. */
   accepting(): boolean;
