@@ -1,10 +1,10 @@
 import { readFile } from 'node:fs/promises';
 import type http from 'node:http';
 
-// The status page's files live in the repository (src/admin/page/) and ship in the package
-// as they are: no build step, no CDN, nothing fetched from elsewhere. Two folders up from
-// src/admin and from dist/admin alike is the package root.
-const PAGE_DIR = new URL('../../src/admin/page/', import.meta.url);
+// The status page's files live in the repository (src/admin/page/) as they are served: no
+// bundler, no CDN, nothing fetched from elsewhere. `npm run build` copies them beside the
+// compiled code (dist/admin/page/), which is what the package ships.
+const PAGE_DIR = new URL('./page/', import.meta.url);
 
 const FILES: Readonly<Record<string, { readonly file: string; readonly type: string }>> = {
   '/': { file: 'index.html', type: 'text/html; charset=utf-8' },
