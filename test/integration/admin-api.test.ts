@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adminClient, logged, startWithAdmin, type AdminClient } from '../helpers/admin.js';
 import { closed, getThroughTunnel, openTunnel, request } from '../helpers/client.js';
 import { eventually } from '../helpers/eventually.js';
+import { freePort } from '../helpers/ports.js';
 import { startOrigin, type Origin } from '../helpers/origin.js';
 import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
 import type { RunningProxy } from '../helpers/stickyport.js';
@@ -45,6 +46,40 @@ describe('probes', () => {
     const ready = await admin.get('/readyz');
     expect(ready.status).toBe(200);
     expect(ready.json).toEqual({ status: 'ready', accepting: true, store: { kind: 'memory', state: 'up' } });
+  });
+});
+
+describe('probes of an instance stopping, and of one whose Redis is away', () => {
+  it('/readyz and /healthz answer 503 from the moment a stop begins', async () => {
+    const stopping = await startWithAdmin({}, { portCount: 1 });
+    const port = stopping.ports[0]!;
+    // A slow answer keeps the drain (and the admin server) going.
+    const slow = request(port, `${origin.url}/delay/1500`);
+    await eventually(() => origin.requests.some((seen) => seen.url === '/delay/1500'), 'the slow request reached the origin');
+    const stopped = stopping.app.stop(3_000);
+    const ready = await stopping.admin.get('/readyz');
+    expect(ready.status).toBe(503);
+    expect(ready.json).toMatchObject({ status: 'not_ready', accepting: false });
+    expect((await stopping.admin.get('/healthz')).status).toBe(503);
+    expect((await slow).status).toBe(200);
+    await stopped;
+  });
+
+  it('stays ready while the Redis store serves from its local copy, and says so', async () => {
+    const dead = await freePort();
+    const outage = await startWithAdmin({ SessionStore: { Type: 'redis', RedisUrl: `redis://127.0.0.1:${dead}` } }, { portCount: 1 });
+    try {
+      const ready = await outage.admin.get('/readyz');
+      expect(ready.status).toBe(200);
+      expect(ready.json).toEqual({ status: 'ready', accepting: true, store: { kind: 'redis', state: 'fallback' } });
+      expect((await request(outage.ports[0]!, `${origin.url}/`)).status).toBe(200);
+      const { text } = await outage.admin.get('/metrics');
+      expect(text).toContain('stickyport_store_up 0');
+      expect(text).toContain('stickyport_store_outages_total 1');
+      expect((await outage.admin.get('/api/summary')).json.store).toEqual({ kind: 'redis', state: 'fallback', outages: 1 });
+    } finally {
+      await outage.stop();
+    }
   });
 });
 
