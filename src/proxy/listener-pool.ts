@@ -198,8 +198,10 @@ export class ListenerPool {
         else failures.set(batch[index]!, (result.reason as NodeJS.ErrnoException).code ?? String(result.reason));
       });
     }
-    if (failures.size > 0) {
+    if (failures.size > 0 || this.stopping) {
       await Promise.all(bound.map((port) => this.closePort(port)));
+      // A stop that began while the new ports were being bound wins: none of them stays open.
+      if (this.stopping) throw new StickyportError('LISTEN_FAILED', 'stickyport is stopping');
       throw new StickyportError('LISTEN_FAILED', describeListenFailures(this.options.host, failures));
     }
     this.portList = [...ports];
