@@ -72,9 +72,17 @@ try {
     }
   }
   process.stdout.write(`\nmedian CPU ms per 1 000 ${connectMode ? 'CONNECT cycles' : 'requests'}:\n`);
+  const median = (values) => values.slice().sort((a, b) => a - b)[values.length >> 1];
   for (const [c, runs] of results) {
-    const sorted = runs.map((r) => r.perK).sort((a, b) => a - b);
-    process.stdout.write(`  ${sorted[sorted.length >> 1].toFixed(1)}  ${c.label}\n`);
+    process.stdout.write(`  ${median(runs.map((r) => r.perK)).toFixed(1)}  ${c.label}\n`);
+  }
+  // Each round measures every candidate back to back: the ratio within a round sees the same
+  // neighbours on a shared machine, so its median is steadier than a ratio of medians.
+  const [base, ...others] = candidates;
+  if (others.length > 0) process.stdout.write(`\nmedian of the per-round ratios to ${base.label}:\n`);
+  for (const c of others) {
+    const ratios = results.get(c).map((r, round) => r.perK / results.get(base)[round].perK);
+    process.stdout.write(`  ${median(ratios).toFixed(3)}x  ${c.label}\n`);
   }
 } finally {
   await stopAll();
