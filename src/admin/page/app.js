@@ -311,6 +311,8 @@ async function stream() {
         showLogin();
         chip.textContent = 'signed out';
         chip.className = 'chip bad';
+        // Signing in again starts a new stream.
+        started = false;
         return;
       }
       if (!response.ok || !response.body) throw new Error(`events: ${response.status}`);
