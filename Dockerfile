@@ -29,5 +29,12 @@ USER node
 # Flags and commands work as with npx: docker run stickyport check --config my.json
 EXPOSE 10201-10300
 VOLUME ["/app/data"]
+# The admin server's /healthz (every port bound), reached from inside the container: the shipped
+# appsettings.json turns the admin server on, on the port just below the range (10200), and
+# config/public-with-auth.json keeps it on 127.0.0.1. Moved ports or admin server: docker run -e
+# HEALTHCHECK_URL=http://127.0.0.1:PORT/healthz. The slim image has no curl: node asks.
+ENV HEALTHCHECK_URL=http://127.0.0.1:10200/healthz
+HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
+  CMD ["node", "-e", "fetch(process.env.HEALTHCHECK_URL, { signal: AbortSignal.timeout(4000) }).then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 # The package's bin (package.json "bin": stickyport -> dist/main.js).
 ENTRYPOINT ["node", "dist/main.js"]

@@ -3,11 +3,14 @@
 // cycle: connect, CONNECT, one GET through the tunnel, close), the steady figure (PERF.md): each
 // build as its own process chained to the bench provider, measured in interleaved rounds under
 // the same load, optionally beside Squid. For trying a change before a full `npm run bench`.
-//   node bench/ab.mjs [--rounds=3] [--seconds=4] [--squid] [--hop] [--connect] [--mappings] DIST_MAIN_A [DIST_MAIN_B ...]
+//   node bench/ab.mjs [--rounds=3] [--seconds=4] [--squid] [--hop] [--connect] [--mappings] DIST_MAIN_A[+mappings][@SETTINGS.json] [DIST_MAIN_B ...]
 // (--mappings: each build with 2 mappings and host rules, see bench/lib/stickyport.mjs; or one
-// build only, written DIST_MAIN+mappings, beside the same build without)
+// build only, written DIST_MAIN+mappings, beside the same build without; @SETTINGS.json: a
+// settings file over the bench's own, e.g. bench/settings/observe-on.json)
 // e.g. cp -r dist /tmp/dist-before; (change, npm run build); node bench/ab.mjs /tmp/dist-before/main.js dist/main.js
-import { mkdtempSync } from 'node:fs';
+// A candidate's SETTINGS.json goes over the bench's configuration, and its stdout to /dev/null:
+//   node bench/ab.mjs dist/main.js@bench/settings/observe-off.json dist/main.js@bench/settings/observe-on.json
+import { mkdtempSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -32,12 +35,15 @@ try {
   const provider = await forkServer(path.join(HERE, 'lib/provider.mjs'), [], { logDir, name: 'provider' });
   const originHost = `127.0.0.1:${origin.port}`;
   const candidates = [];
-  for (const [i, main] of mains.entries()) {
-    const withMappings = main.endsWith('+mappings');
-    process.env.BENCH_STICKYPORT_MAIN = path.resolve(withMappings ? main.slice(0, -'+mappings'.length) : main);
+  for (const [i, candidate] of mains.entries()) {
+    const [spec, settingsFile] = candidate.split('@');
+    const withMappings = spec.endsWith('+mappings');
+    const main = withMappings ? spec.slice(0, -'+mappings'.length) : spec;
+    const settings = settingsFile ? JSON.parse(readFileSync(settingsFile, 'utf8')) : undefined;
+    process.env.BENCH_STICKYPORT_MAIN = path.resolve(main);
     const options = withMappings ? { mappings: true } : {};
-    const sp = await startStickyport({ count: 10, providerPort: provider.port, logDir, name: `ab-${i}`, taken: candidates.map((c) => [c.port, c.port + 9]), ...options });
-    candidates.push({ label: `${i}: ${main}`, port: sp.portStart, pid: sp.pid });
+    const sp = await startStickyport({ count: 10, providerPort: provider.port, logDir, name: `ab-${i}`, taken: candidates.map((c) => [c.port - 1, c.port + 9]), settings, ...options });
+    candidates.push({ label: `${i}: ${candidate}`, port: sp.portStart, pid: sp.pid });
   }
   if (process.argv.includes('--hop')) {
     const hop = await forkServer(path.join(HERE, 'lib/minimal-hop.mjs'), [String(provider.port), 'customer-acme-session-hop', 'secret'], { logDir, name: 'hop' });
@@ -72,9 +78,17 @@ try {
     }
   }
   process.stdout.write(`\nmedian CPU ms per 1 000 ${connectMode ? 'CONNECT cycles' : 'requests'}:\n`);
+  const median = (values) => values.slice().sort((a, b) => a - b)[values.length >> 1];
   for (const [c, runs] of results) {
-    const sorted = runs.map((r) => r.perK).sort((a, b) => a - b);
-    process.stdout.write(`  ${sorted[sorted.length >> 1].toFixed(1)}  ${c.label}\n`);
+    process.stdout.write(`  ${median(runs.map((r) => r.perK)).toFixed(1)}  ${c.label}\n`);
+  }
+  // Each round measures every candidate back to back: the ratio within a round sees the same
+  // neighbours on a shared machine, so its median is steadier than a ratio of medians.
+  const [base, ...others] = candidates;
+  if (others.length > 0) process.stdout.write(`\nmedian of the per-round ratios to ${base.label}:\n`);
+  for (const c of others) {
+    const ratios = results.get(c).map((r, round) => r.perK / results.get(base)[round].perK);
+    process.stdout.write(`  ${median(ratios).toFixed(3)}x  ${c.label}\n`);
   }
 } finally {
   await stopAll();

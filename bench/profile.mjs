@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Profiles ONE proxy process under one kind of bench load and prints its top self-time
 // functions. Run `npm run build` first.
-//   node bench/profile.mjs [http|connect|socks|bulk|api|all|http,bulk,...] [--target=stickyport|bare|hop] [--seconds=8]
+//   node bench/profile.mjs [http|connect|socks|bulk|api|all|http,bulk,...] [--target=stickyport|bare|hop] [--seconds=8] [--settings=FILE]
+// --settings: a JSON file over stickyport's bench configuration (as bench/ab.mjs takes), stdout to /dev/null.
 // The proxy runs with `node --cpu-prof`; the .cpuprofile stays in the printed folder (open it in
 // Chrome DevTools > Performance, or VS Code). With several loads, each one's samples are
 // summarised on their own (V8 sample timestamps and process.hrtime share the monotonic clock).
@@ -57,7 +58,9 @@ async function main() {
   const cpuProf = ['--cpu-prof', `--cpu-prof-dir=${logDir}`];
   let proxy;
   if (target === 'stickyport') {
-    proxy = await startStickyport({ count: 100, providerPort: provider.port, logDir, name: 'stickyport', extraArgs: cpuProf });
+    const settingsFile = arg('settings', undefined);
+    const settings = settingsFile ? JSON.parse(readFileSync(settingsFile, 'utf8')) : undefined;
+    proxy = await startStickyport({ count: 100, providerPort: provider.port, logDir, name: 'stickyport', extraArgs: cpuProf, settings });
     proxy.port = proxy.portStart;
   } else {
     const script = target === 'bare' ? 'bare-proxy-chain.mjs' : 'minimal-hop.mjs';

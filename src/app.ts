@@ -1,16 +1,23 @@
+import type { AdminServer } from './admin/admin-server.js';
+import { createAdmin } from './admin/create-admin.js';
 import { ApiGateway } from './api/api-gateway.js';
 import { createSessionApi } from './api/session-api.js';
-import type { StickyportConfig } from './config/load.js';
-import type { Logger } from './logging/logger.js';
+import type { MappingConfig, StickyportConfig } from './config/load.js';
+import { packageVersion } from './cli/version.js';
+import { setLogLevel, type Logger } from './logging/logger.js';
+import { Mappings } from './observe/mappings.js';
+import { Observability } from './observe/observability.js';
 import { Mapping } from './ports/mapping.js';
 import { Ports } from './ports/ports.js';
 import { ConnectionLimits } from './proxy/connection-limits.js';
 import { ListenerPool, type ListenEndpoint, type ListenerStatus } from './proxy/listener-pool.js';
 import { ProxyEngine } from './proxy/proxy-engine.js';
+import { Reloader, type ReloadOutcome } from './reload/reloader.js';
 import type { SessionIdRule } from './session/session.js';
 import { SessionService } from './session/session-service.js';
 import { createStore } from './store/create-store.js';
 import type { SessionStore } from './store/session-store.js';
+import { hostForUrl } from './upstream/upstream-url.js';
 import { routeByFirstByte } from './socks/first-byte.js';
 import { SocksApi } from './socks/socks-api.js';
 import { SocksServer } from './socks/socks-server.js';
@@ -19,13 +26,23 @@ export interface AppDeps {
   readonly log: Logger;
   /** A store to use instead of the configured one (tests share one between two apps). */
   readonly store?: SessionStore;
+  /**
+   * Reads the configuration again with the layers and flags start-up used (SIGHUP, POST
+   * /api/reload); throws ConfigError. Without it a reload is refused.
+   */
+  readonly loadConfig?: () => StickyportConfig;
 }
 
 export interface App {
+  /** The running configuration: a reload replaces what it applies. */
   readonly config: StickyportConfig;
   readonly ports: Ports;
   readonly listeners: ListenerPool;
   readonly limits: ConnectionLimits;
+  /** The admin server, when Admin.Enabled. */
+  readonly admin: AdminServer | undefined;
+  /** Re-reads the configuration and applies what it can (src/reload/); `by` says who asked. */
+  reload(by: string): Promise<ReloadOutcome>;
   /** Binds every port, or throws LISTEN_FAILED having bound none. */
   start(): Promise<void>;
   /** Stops accepting, drains for `drainMs`, closes what is left and the store. Idempotent. */
@@ -33,36 +50,54 @@ export interface App {
   status(): ListenerStatus[];
 }
 
-/** The composition root: wires config into store, sessions, ports, engine and listeners. */
+/** The composition root: wires config into store, sessions, mappings, ports, engine and listeners. */
 export async function createApp(config: StickyportConfig, deps: AppDeps): Promise<App> {
   const { log } = deps;
-  const mappings = config.mappings.map(
-    (mapping) =>
-      new Mapping(mapping, {
-        idLength: config.session.idLength,
-        idAlphabet: config.session.idAlphabet,
-        timeouts: {
-          connectTimeoutMs: config.upstream.connectTimeoutMs,
-          responseTimeoutMs: config.upstream.responseTimeoutMs,
-          poolIdleTimeoutMs: config.upstream.poolIdleTimeoutMs,
-        },
-        cooldown: config.upstream.cooldown,
-        log: log.child({ component: 'upstream' }),
-      }),
-  );
-  const mappingOf = (port: number): Mapping | undefined => mappings.find((mapping) => mapping.owns(port));
+  let running = config;
+  const version = runningVersion();
+  const makeMapping = (mapping: MappingConfig, settings: StickyportConfig): Mapping =>
+    new Mapping(mapping, {
+      idLength: settings.session.idLength,
+      idAlphabet: settings.session.idAlphabet,
+      timeouts: {
+        connectTimeoutMs: settings.upstream.connectTimeoutMs,
+        responseTimeoutMs: settings.upstream.responseTimeoutMs,
+        poolIdleTimeoutMs: settings.upstream.poolIdleTimeoutMs,
+      },
+      cooldown: settings.upstream.cooldown,
+      log: log.child({ component: 'upstream' }),
+    });
+  // The mappings served now: a reload replaces the list (and the ports take it up).
+  let served = config.mappings.map((mapping) => makeMapping(mapping, config));
   // What a stored session may hold, per port: the pool members and parameters of its mapping.
+  // (Asked already while the store opens, before the ports exist.)
   const storedRule: SessionIdRule = {
     idLength: config.session.idLength,
     idAlphabet: config.session.idAlphabet,
     portRule: (port) => {
-      const mapping = mappingOf(port);
+      const mapping = served.find((candidate) => candidate.owns(port));
       return mapping && { upstreamKeys: mapping.pool?.keys, parameters: mapping.declared };
     },
   };
-  const store = deps.store ?? (await createStore(config.store, log.child({ component: 'store' }), storedRule));
+  const views = new Mappings(config);
+  const backend = deps.store ?? (await createStore(config.store, log.child({ component: 'store' }), storedRule));
+  // The request log, and with the admin server statistics, metrics and a counting store.
+  const observers: Observability = new Observability(config, log, views, backend, {
+    version,
+    // Read at scrape time only, once the parts below exist.
+    sources: {
+      ports: () => views.ports(),
+      listening: (port) => listeners.isListening(port),
+      connections: (port) => listeners.connectionCount(port),
+      openTunnels: (port): number => ports.peek(port)?.openTunnels ?? 0,
+      hasSession: (port) => ports.peek(port)?.session !== undefined,
+      refusedConnections: () => limits.refused,
+    },
+  });
+  const { store } = observers;
   const sessions = new SessionService(store, log.child({ component: 'sessions' }));
-  const ports = new Ports({ sessions, log: log.child({ component: 'ports' }) }, mappings, store);
+  sessions.onChange = observers.sessionChanged;
+  const ports: Ports = new Ports({ sessions, log: log.child({ component: 'ports' }) }, served, store);
   const api = config.sessionApi.enabled
     ? new ApiGateway(createSessionApi(ports, { publicRead: config.sessionApi.publicRead }), {
         domain: config.sessionApi.domain,
@@ -71,17 +106,13 @@ export async function createApp(config: StickyportConfig, deps: AppDeps): Promis
       })
     : undefined;
 
-  const endpoints: ListenEndpoint[] = [];
-  for (const { config: mapping } of mappings) {
-    for (let port = mapping.portStart; port <= mapping.portEnd; port++) endpoints.push({ host: mapping.host, port });
-  }
-
   const engine = new ProxyEngine({
     ports,
     api,
     log: log.child({ component: 'proxy' }),
     idleTimeoutMs: config.listen.idleTimeoutMs,
     headersTimeoutMs: config.listen.headersTimeoutMs,
+    observe: observers.observe,
   });
   const timeouts = { headersTimeoutMs: config.listen.headersTimeoutMs, idleTimeoutMs: config.listen.idleTimeoutMs };
   const socksApi = api ? new SocksApi(api, timeouts, log.child({ component: 'socks' })) : undefined;
@@ -91,13 +122,14 @@ export async function createApp(config: StickyportConfig, deps: AppDeps): Promis
     api: socksApi,
     log: log.child({ component: 'socks' }),
     ...timeouts,
+    observe: observers.observe,
   });
   const limits = new ConnectionLimits(
     { perClient: config.listen.maxConnectionsPerClient, perPort: config.listen.maxConnectionsPerPort },
     log.child({ component: 'limits' }),
   );
   const listeners = new ListenerPool({
-    endpoints,
+    endpoints: endpointsOf(config),
     idleTimeoutMs: config.listen.idleTimeoutMs,
     limits,
     // Every port speaks HTTP, SOCKS5 and SOCKS4/4a, told apart by the first byte.
@@ -113,15 +145,65 @@ export async function createApp(config: StickyportConfig, deps: AppDeps): Promis
       ),
   });
 
+  const reloader = new Reloader({
+    log: log.child({ component: 'reload' }),
+    load: deps.loadConfig,
+    running: () => running,
+    reloaded: (applied) => observers.admin?.metrics.reloaded(applied),
+    // Ports first, all or nothing; then what new sessions get; then what applies at once.
+    apply: async (plan) => {
+      const changed = await listeners.reconcile(plan.endpoints);
+      for (const port of changed.removed) {
+        ports.release(port);
+        observers.forget(port);
+      }
+      // A mapping whose settings did not change keeps its object (its pool, its counts).
+      const before = ports.all;
+      const next = plan.running.mappings.map((mapping) => {
+        const same = before.find((old) => JSON.stringify(old.config) === JSON.stringify(mapping));
+        return same ?? makeMapping(mapping, plan.running);
+      });
+      ports.replaceMappings(next);
+      served = next;
+      setLogLevel(log, plan.running.logLevel);
+      observers.configure(plan.running);
+      running = plan.running;
+      views.update(running);
+      return changed;
+    },
+  });
+  const reload = (by: string): Promise<ReloadOutcome> => reloader.reload(by);
+
+  let accepting = false;
+  const admin = observers.admin
+    ? createAdmin(config, {
+        log: log.child({ component: 'admin' }),
+        version,
+        observers: observers.admin,
+        ports,
+        listeners,
+        mappings: views,
+        running: () => running,
+        accepting: () => accepting,
+        reload,
+      })
+    : undefined;
+
   let stopping: Promise<void> | undefined;
   return {
-    config,
+    get config() {
+      return running;
+    },
     ports,
     listeners,
     limits,
+    admin,
+    reload,
     async start() {
-      await preloadPools(mappings, store, log);
+      await preloadPools(ports.all, store, log);
       await listeners.start();
+      await admin?.start();
+      accepting = true;
       const [first] = config.mappings;
       log.info(
         {
@@ -136,14 +218,18 @@ export async function createApp(config: StickyportConfig, deps: AppDeps): Promis
           clientAuth: config.auth.required,
           maxConnectionsPerClient: limits.perClient || 'unlimited',
           maxConnectionsPerPort: limits.perPort || 'unlimited',
+          admin: admin ? `http://${hostForUrl(config.admin.host)}:${admin.address.port}/` : 'off',
         },
         'stickyport listening',
       );
     },
     stop(drainMs = 2_000) {
       stopping ??= (async () => {
+        accepting = false;
         engine.drain.begin();
         await listeners.stop(drainMs, () => engine.drain.end());
+        await admin?.close();
+        observers.close();
         ports.destroy();
         socksApi?.close();
         limits.close();
@@ -153,6 +239,15 @@ export async function createApp(config: StickyportConfig, deps: AppDeps): Promis
     },
     status: () => listeners.status(),
   };
+}
+
+/** Every (host, port) of every mapping, as the listeners serve them. */
+function endpointsOf(config: StickyportConfig): ListenEndpoint[] {
+  const endpoints: ListenEndpoint[] = [];
+  for (const mapping of config.mappings) {
+    for (let port = mapping.portStart; port <= mapping.portEnd; port++) endpoints.push({ host: mapping.host, port });
+  }
+  return endpoints;
 }
 
 function describeMembers(mapping: StickyportConfig['mappings'][number]): string {
@@ -177,5 +272,14 @@ async function preloadPools(mappings: readonly Mapping[], store: SessionStore, l
     for (const mapping of mappings) mapping.pool?.preload(sessions.filter((session) => mapping.owns(session.port)));
   } catch (error) {
     log.warn({ err: error }, 'could not list the stored sessions: pool members are counted from now on');
+  }
+}
+
+/** The package's version, or 'unknown' for a dist/ copied away from its package.json (A/B benches). */
+function runningVersion(): string {
+  try {
+    return packageVersion();
+  } catch {
+    return 'unknown';
   }
 }

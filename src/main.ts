@@ -6,7 +6,7 @@ import { checkReport, configNotes, sessionPlaceholderNotes } from './cli/check.j
 import { helpText } from './cli/help.js';
 import { terminalDestination } from './cli/terminal-log.js';
 import { packageVersion } from './cli/version.js';
-import { explainConfig, type ConfigReport, type LoadOptions } from './config/load.js';
+import { explainConfig, loadConfig, type ConfigReport, type LoadOptions } from './config/load.js';
 import { ConfigError, StickyportError } from './errors.js';
 import { createLogger, type Logger } from './logging/logger.js';
 
@@ -65,6 +65,10 @@ function stopOnSignals(app: App, started: Promise<void>, log: Logger): void {
   };
   process.once('SIGINT', shutdown);
   process.once('SIGTERM', shutdown);
+  // SIGHUP re-reads the configuration (the reload logs what it did, or why it refused).
+  process.on('SIGHUP', () => {
+    started.then(() => app.reload('SIGHUP'), () => undefined).catch((error: unknown) => log.error({ err: error }, 'BUG: reload failed'));
+  });
   // The last line of defence: every request path catches its own errors (and logs them with
   // the port as bugs), so reaching here is a bug too. One bad request must not take every
   // port down: log it and keep serving.
@@ -79,7 +83,8 @@ async function start(options: LoadOptions): Promise<void> {
   const terminal = process.stdout.isTTY === true;
   const log = createLogger(config.logLevel, terminal ? terminalDestination(process.stdout, saidByBanner) : undefined);
   for (const note of sessionPlaceholderNotes(config)) log.warn(note);
-  const app = await createApp(config, { log });
+  // A reload reads the same layers again: the same files, environment and flags.
+  const app = await createApp(config, { log, loadConfig: () => loadConfig(options) });
   const started = app.start();
   stopOnSignals(app, started, log);
   try {

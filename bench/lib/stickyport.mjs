@@ -43,9 +43,9 @@ function mappingsFor(portStart, portEnd, providerPort) {
   ];
 }
 
-function writeConfig(logDir, name, { portStart, portEnd, providerPort, level, mappings }) {
+function writeConfig(logDir, name, { portStart, portEnd, providerPort, level, mappings, settings = {} }) {
   const file = path.join(logDir, `${name}.json`);
-  const config = {
+  const base = {
     Listen: { Host: '127.0.0.1', PortRange: { Start: portStart, End: portEnd }, StickyProxyLifetime: 10, IdleTimeout: '120s' },
     Upstream: { Url: `http://${UPSTREAM_USER_TEMPLATE}:secret@127.0.0.1:${providerPort}`, ConnectTimeout: '10s' },
     SessionAPI: { Enabled: true, Domain: 'portmapper' },
@@ -53,6 +53,9 @@ function writeConfig(logDir, name, { portStart, portEnd, providerPort, level, ma
     Logging: { Level: level },
     ...(mappings && portEnd > portStart ? { Mappings: mappingsFor(portStart, portEnd, providerPort), HostRules: HOST_RULES } : {}),
   };
+  // `settings` (a candidate's own, for A/B runs) go over the bench's, section by section.
+  const config = { ...base };
+  for (const [section, values] of Object.entries(settings)) config[section] = { ...base[section], ...values };
   writeFileSync(file, JSON.stringify(config, null, 2));
   return file;
 }
@@ -61,23 +64,27 @@ function writeConfig(logDir, name, { portStart, portEnd, providerPort, level, ma
  * Starts stickyport on `count` free ports. With level 'info' the readiness signal is the
  * "stickyport listening" log line (timed from spawn), and the last port is then checked; with
  * 'warn' readiness is polled with TCP connects on the last port. Retries once on another
- * range if a port was taken in between.
+ * range if a port was taken in between. With `settings` (an A/B candidate's configuration on
+ * top of the bench's), stdout goes to /dev/null, as a production log would leave the process
+ * without anyone reading it here, and readiness is polled.
  */
-export async function startStickyport({ count, providerPort, logDir, name, level = 'warn', taken = [], extraArgs = [], mappings = WITH_MAPPINGS }) {
+export async function startStickyport({ count, providerPort, logDir, name, level = 'warn', taken = [], extraArgs = [], settings, mappings = WITH_MAPPINGS }) {
   let lastError;
   for (let attempt = 0; attempt < 3; attempt++) {
     const [portStart, portEnd] = freeRange(count, taken);
-    const config = writeConfig(logDir, name, { portStart, portEnd, providerPort, level, mappings });
+    const config = writeConfig(logDir, name, { portStart, portEnd, providerPort, level, settings, mappings });
     const logFile = path.join(logDir, `${name}.log`);
     const err = openSync(logFile, 'a');
+    const polled = level === 'warn' || settings !== undefined;
+    const out = settings !== undefined ? openSync('/dev/null', 'w') : level === 'warn' ? err : 'pipe';
     const startedAt = performance.now();
     const child = spawnTracked(process.execPath, [...extraArgs, mainPath(), '--config', config], {
       cwd: logDir,
-      stdio: ['ignore', level === 'warn' ? err : 'pipe', err],
+      stdio: ['ignore', out, err],
     });
     try {
       let listeningMs;
-      if (level === 'warn') {
+      if (polled) {
         await waitForPort(portEnd, { child });
       } else {
         listeningMs = await waitForLine(child, 'stickyport listening', startedAt);

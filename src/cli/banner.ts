@@ -73,6 +73,10 @@ export function startupBanner(config: StickyportConfig, version: string, cwd = p
   if (!several && first!.hostRules.length > 0) rows.push(['host rules', `${first!.hostRules.length}, the first match decides`]);
   rows.push(['store', describeStore(config.store, cwd)], ['session API', describeApi(config)]);
   if (first!.auth.required) rows.push(['client login', `required (user ${first!.auth.username})`]);
+  if (config.admin.enabled) {
+    const admin = `http://${hostForUrl(reachableHost(config.admin.host))}:${config.admin.port}/`;
+    rows.push(['admin', `${admin} (status page, /metrics, /api/ports${config.admin.token ? '; bearer token' : ''})`]);
+  }
   rows.push(['try', exampleCommand(config)]);
   const width = Math.max(...rows.map(([label]) => label.length)) + 2;
   const total = config.mappings.reduce((sum, mapping) => sum + mapping.portEnd - mapping.portStart + 1, 0);

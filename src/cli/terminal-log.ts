@@ -13,6 +13,30 @@ function show(value: unknown): string {
   return JSON.stringify(value) ?? String(value);
 }
 
+function size(bytes: unknown): string {
+  const n = Number(bytes);
+  if (n < 1024) return `${n} B`;
+  return n < 1024 * 1024 ? `${(n / 1024).toFixed(1)} KiB` : `${(n / 1024 / 1024).toFixed(1)} MiB`;
+}
+
+/** The request log's line, as an access log reads: `10201 GET host/path 200 OK 1.2 KiB 35 ms session=abc`. */
+function requestLine(record: LogRecord): string {
+  const what = record.kind === 'http' || record.kind === 'connect' || record.kind === undefined ? String(record.method) : `${String(record.method)} (${String(record.kind)})`;
+  const parts = [
+    String(record.port),
+    what,
+    `${String(record.host)}${record.path === undefined ? '' : String(record.path)}`,
+    String(record.status),
+    String(record.outcome),
+    `${size(record.bytesDown)} down`,
+    `${size(record.bytesUp)} up`,
+    `${String(record.durationMs)} ms`,
+  ];
+  if (record.upstreamMs !== undefined) parts.push(`(upstream ${String(record.upstreamMs)} ms)`);
+  if (record.sessionId !== undefined) parts.push(`session=${String(record.sessionId)}`);
+  return parts.join(' ');
+}
+
 /** One pino record as a line for a person: `12:03:04 WARN  msg key=value ...`. */
 export function formatRecord(record: LogRecord, colours = false): string {
   const level = record.level ?? 30;
@@ -20,6 +44,7 @@ export function formatRecord(record: LogRecord, colours = false): string {
   let label = (LEVELS.get(level) ?? String(level)).padEnd(5);
   const colour = COLOURS.get(level);
   if (colours && colour) label = `\x1b[${colour}m${label}\x1b[39m`;
+  if (record.msg === 'request completed' && record.component === 'requests') return `${time} ${label} ${requestLine(record)}`;
   const fields = Object.entries(record)
     .filter(([key]) => !OMITTED.has(key))
     .map(([key, value]) => `${key}=${show(value)}`);
@@ -36,16 +61,20 @@ export function terminalDestination(
   hide: (record: LogRecord) => boolean = () => false,
 ): DestinationStream {
   const colours = out.hasColors?.() ?? false;
+  const writeLine = (line: string): void => {
+    let record: LogRecord;
+    try {
+      record = JSON.parse(line) as LogRecord;
+    } catch {
+      out.write(`${line}\n`);
+      return;
+    }
+    if (!hide(record)) out.write(`${formatRecord(record, colours)}\n`);
+  };
   return {
-    write(line: string) {
-      let record: LogRecord;
-      try {
-        record = JSON.parse(line) as LogRecord;
-      } catch {
-        out.write(line);
-        return;
-      }
-      if (!hide(record)) out.write(`${formatRecord(record, colours)}\n`);
+    // One line from pino, or several at once from the request log's batches.
+    write(chunk: string) {
+      for (const line of chunk.split('\n')) if (line !== '') writeLine(line);
     },
   };
 }

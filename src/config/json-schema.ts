@@ -75,6 +75,12 @@ function formatSchema(format: unknown): JsonSchema {
     // A glob, or a regular expression between slashes (whether it compiles is left to the loader).
     case 'host-pattern':
       return { type: 'string', pattern: '^(/.+/|[a-zA-Z0-9.*_:-]+)$' };
+    case 'request-log':
+      return { oneOf: [{ type: 'boolean' }, { const: 'errors' }] };
+    case 'admin-host':
+      return { type: 'string', minLength: 1, pattern: '\\S' };
+    case 'admin-port':
+      return { oneOf: [{ type: 'integer', minimum: 1, maximum: 65535 }, { const: 'auto' }] };
     default:
       throw new Error(`no JSON Schema for convict format ${String(format)}`);
   }

@@ -8,7 +8,7 @@ import { readSettingsFile } from './json-file.js';
 import type { FlagValue } from './flags.js';
 import { ConfigLayers, LEAVES, STRUCTURED, convictSchema, maskingOf, valueAt } from './layers.js';
 import { resolveMappings, type MappingConfig } from './mappings.js';
-import { configErrorFor } from './problems.js';
+import { configErrorFor, type ConfigProblem } from './problems.js';
 import { showValue } from './secrets.js';
 
 export type { HostRuleConfig, MappingConfig } from './mappings.js';
@@ -72,6 +72,26 @@ export interface StickyportConfig {
     readonly password: string;
   };
   readonly logLevel: string;
+  readonly logging: {
+    /** One info line per finished request or tunnel; 'errors' = failures only. */
+    readonly requests: boolean | 'errors';
+    /** Log a plain request's query string too. */
+    readonly requestUrls: boolean;
+  };
+  /** The operators' HTTP server: status page, metrics, ports API, probes. */
+  readonly admin: {
+    readonly enabled: boolean;
+    /** "auto" resolved: Listen.Host. */
+    readonly host: string;
+    /** "auto" resolved: the port just below the first port. */
+    readonly port: number;
+    /** '' = none (allowed on loopback only). */
+    readonly token: string;
+  };
+  readonly metrics: {
+    /** Label per-request counters with the local port. */
+    readonly perPortLabels: boolean;
+  };
   /** Where each layer came from, for the start-up log line. */
   readonly sources: readonly string[];
 }
@@ -156,6 +176,7 @@ export function explainConfig(options: LoadOptions = {}): ConfigReport {
     const resolved = resolveMappings(raw as unknown as Record<string, unknown>, layers);
     mappings = resolved.mappings;
     layers.problems.push(...resolved.problems);
+    if (resolved.problems.length === 0) layers.problems.push(...adminProblems(raw, layers, mappings));
   }
   if (layers.problems.length > 0) throw configErrorFor(layers.problems);
   // Our checks ran convict's formats already; this only catches a schema they do not cover.
@@ -190,6 +211,40 @@ function createSettings() {
 }
 
 type Settings = ReturnType<ReturnType<typeof createSettings>['getProperties']>;
+
+/** The admin server: a port of its own outside every range, and a token wherever others can reach it. */
+function adminProblems(raw: Settings, layers: ConfigLayers, mappings: readonly MappingConfig[]): ConfigProblem[] {
+  const { Admin } = raw;
+  if (!Admin.Enabled || mappings.length === 0) return [];
+  const problems: ConfigProblem[] = [];
+  const port = adminPort(raw, mappings);
+  const [first] = mappings;
+  if (Admin.Port === 'auto' && first!.portStart === 1) {
+    problems.push(layers.problemAt('Admin.Port', `cannot be "auto" (the port below the first one) when the first mapping's ports start at 1: give a port`, Admin.Port));
+  } else {
+    const inside = mappings.find((mapping) => port >= mapping.portStart && port <= mapping.portEnd);
+    if (inside) {
+      problems.push(layers.problemAt('Admin.Port', `${port} is inside the ports ${inside.portStart}-${inside.portEnd} of mapping "${inside.name}": the admin server needs a port of its own`, Admin.Port));
+    }
+  }
+  const host = adminHost(raw, mappings);
+  if (!isLoopbackHost(host) && Admin.Token === '') {
+    const where = Admin.Host === 'auto' ? `Admin.Host "auto", that is the first mapping's host ${host}` : `Admin.Host ${host}`;
+    problems.push(layers.problemAt(
+      'Admin.Token',
+      `must be set: the admin server would listen on ${where}, which is not a loopback address. ` +
+        'Set a token (clients send it as "Authorization: Bearer TOKEN"), or set Admin.Host to 127.0.0.1',
+      Admin.Token,
+    ));
+  }
+  return problems;
+}
+
+/** "auto": the first mapping's listen host, on the port just below its first port (10200 for 10201-10300). */
+const adminHost = (raw: Settings, mappings: readonly MappingConfig[]): string =>
+  raw.Admin.Host === 'auto' ? (mappings[0]?.host ?? raw.Listen.Host) : raw.Admin.Host;
+const adminPort = (raw: Settings, mappings: readonly MappingConfig[]): number =>
+  raw.Admin.Port === 'auto' ? (mappings[0]?.portStart ?? raw.Listen.PortRange.Start) - 1 : Number(raw.Admin.Port);
 
 const connectionLimit = (value: number | string): number | 'auto' => (value === 'auto' ? 'auto' : Number(value));
 
@@ -244,6 +299,17 @@ function toConfig(raw: Settings, sources: string[], mappings: readonly MappingCo
       password: raw.Authentication.Password,
     },
     logLevel: raw.Logging.Level,
+    logging: {
+      requests: raw.Logging.Requests,
+      requestUrls: raw.Logging.RequestUrls,
+    },
+    admin: {
+      enabled: raw.Admin.Enabled,
+      host: adminHost(raw, mappings),
+      port: adminPort(raw, mappings),
+      token: raw.Admin.Token,
+    },
+    metrics: { perPortLabels: raw.Metrics.PerPortLabels },
     sources,
   };
 }

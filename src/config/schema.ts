@@ -252,5 +252,47 @@ export const schema = {
       default: 'info',
       env: 'STICKYPORT_LOG_LEVEL',
     },
+    Requests: {
+      doc: 'One info line per finished request or tunnel: true, false, or "errors" (failures only)',
+      format: 'request-log',
+      default: true as boolean | 'errors',
+      env: 'STICKYPORT_LOG_REQUESTS',
+    },
+    RequestUrls: {
+      doc: "Log a plain request's path with its query string (off: the path without it)",
+      format: 'strict-boolean',
+      default: false,
+      env: 'STICKYPORT_LOG_REQUEST_URLS',
+    },
+  },
+  Admin: {
+    Enabled: { doc: 'Serve the admin server: status page, /metrics, /api, /healthz, /readyz', format: 'strict-boolean', default: false, env: 'STICKYPORT_ADMIN_ENABLED' },
+    Host: {
+      doc: 'Address the admin server binds to; "auto" = Listen.Host',
+      format: 'admin-host',
+      default: 'auto',
+      env: 'STICKYPORT_ADMIN_HOST',
+    },
+    Port: {
+      doc: 'Port of the admin server; "auto" = the port just below Listen.PortRange.Start',
+      format: 'admin-port',
+      default: 'auto' as number | 'auto',
+      env: 'STICKYPORT_ADMIN_PORT',
+    },
+    Token: {
+      doc: 'Bearer token the admin API and /metrics require; needed when Admin.Host is not loopback',
+      format: 'text',
+      default: '',
+      env: 'STICKYPORT_ADMIN_TOKEN',
+      sensitive: true,
+    },
+  },
+  Metrics: {
+    PerPortLabels: {
+      doc: 'Label request and byte counters with the local port (one series per port: for small ranges only)',
+      format: 'strict-boolean',
+      default: false,
+      env: 'STICKYPORT_METRICS_PER_PORT_LABELS',
+    },
   },
 };

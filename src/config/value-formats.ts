@@ -206,6 +206,27 @@ const hostPattern: ValueFormat = {
   fromEnv: asText,
 };
 
+const requestLog: ValueFormat = {
+  name: 'request-log',
+  problem: (value) =>
+    typeof value === 'boolean' || value === 'errors' ? undefined : 'must be true, false (JSON booleans, without quotes) or "errors"',
+  fromEnv: (text) => (text === 'errors' ? 'errors' : BOOLEAN_TEXT.get(text) ?? UNREADABLE),
+  envProblem: 'must be true, false, 1, 0 or errors (lower case)',
+};
+
+const adminHost = text('admin-host', 'a host address such as "127.0.0.1", or "auto" (= Listen.Host)', (value) => value.trim() !== '');
+
+const adminPort: ValueFormat = {
+  name: 'admin-port',
+  problem(value) {
+    if (value === 'auto' || (Number.isInteger(value) && (value as number) >= 1 && (value as number) <= 65535)) return undefined;
+    const quoted = typeof value === 'string' && /^\d+$/.test(value) ? ' (a JSON number: write it without quotes)' : '';
+    return `must be a port number, an integer 1-65535, or "auto" (the port just below Listen.PortRange.Start)${quoted}`;
+  },
+  fromEnv: (text) => (/^\d{1,15}$/.test(text) ? Number(text) : text === 'auto' ? 'auto' : UNREADABLE),
+  envProblem: 'must be a port number 1-65535 in digits only, or auto',
+};
+
 export const storeType = oneOf('store-type', ['memory', 'file', 'redis']);
 export const presetName = oneOf('preset', ['', ...PRESET_NAMES]);
 export const ruleAction = oneOf('rule-action', ['Allow', 'Deny', 'Bypass']);
@@ -235,6 +256,9 @@ const FORMATS: readonly ValueFormat[] = [
   idAlphabet,
   upstreamUrl,
   redisUrl,
+  requestLog,
+  adminHost,
+  adminPort,
 ];
 
 const BY_NAME = new Map(FORMATS.map((format) => [format.name, format]));

@@ -19,6 +19,8 @@ export interface Binding {
   ruleRoutes: Map<HostRuleConfig, UpstreamRoute> | undefined;
   /** Client sockets carrying this session's identity for their whole life: CONNECT tunnels, WebSockets. */
   readonly tunnels: Set<net.Socket>;
+  /** The mapping the session was made by (a reload may have given the port another since). */
+  readonly mapping: Mapping;
 }
 
 export interface PortStateDeps {
@@ -58,14 +60,29 @@ export class PortState {
   private rotating: Promise<unknown> | undefined;
   /** Which host rule each rule route serves, so that a retry finds the same rule's route on the new session. */
   private readonly ruleOf = new WeakMap<UpstreamRoute, HostRuleConfig>();
+  private currentMapping: Mapping;
+  /** A reload's new settings for this port, taken up when the current session ends. */
+  private nextMapping: Mapping | undefined;
 
   constructor(
     readonly port: number,
     private readonly deps: PortStateDeps,
-  ) {}
+  ) {
+    this.currentMapping = deps.mapping;
+  }
 
   get mapping(): Mapping {
-    return this.deps.mapping;
+    return this.currentMapping;
+  }
+
+  /**
+   * A reload changed the settings of this port's mapping: sessions made from now on follow
+   * them. A session already running keeps what it was made with until it rotates or expires.
+   */
+  useMapping(next: Mapping): void {
+    if (next === this.currentMapping) return;
+    if (this.binding || this.rotating) this.nextMapping = next;
+    else this.currentMapping = next;
   }
 
   /**
@@ -90,6 +107,11 @@ export class PortState {
   /** The port's session without creating one (API answers of other instances, status). */
   get session(): Session | undefined {
     return this.binding?.session;
+  }
+
+  /** Tunnels and WebSockets open on the port's session now. */
+  get openTunnels(): number {
+    return this.binding?.tunnels.size ?? 0;
   }
 
   /** `/session/new`: a new session now, with `params` (undefined: the ones the session had). */
@@ -240,6 +262,8 @@ export class PortState {
     const before = this.rotating;
     const run = (async () => {
       if (before) await before.catch(() => undefined);
+      // The session this rotation makes follows a reload's new settings for the port.
+      this.adoptNextMapping();
       return work();
     })();
     this.rotating = run;
@@ -251,12 +275,18 @@ export class PortState {
     return run;
   }
 
+  private adoptNextMapping(): void {
+    if (!this.nextMapping) return;
+    this.currentMapping = this.nextMapping;
+    this.nextMapping = undefined;
+  }
+
   private install(session: Session): Binding {
     const existing = this.binding;
     if (existing && existing.session.id === session.id) return existing;
     if (existing) this.retire('replaced');
     const { route, entry } = this.mapping.routeFor(session);
-    const binding: Binding = { session, route, entry, ruleRoutes: undefined, tunnels: new Set() };
+    const binding: Binding = { session, route, entry, ruleRoutes: undefined, tunnels: new Set(), mapping: this.mapping };
     this.binding = binding;
     if (entry) this.mapping.pool!.pin(this.port, entry);
     this.armExpiry(binding);
@@ -269,7 +299,8 @@ export class PortState {
     if (!binding) return;
     this.binding = undefined;
     clearTimeout(this.expiry);
-    this.mapping.pool?.release(this.port);
+    binding.mapping.pool?.release(this.port);
+    this.adoptNextMapping();
     binding.route.close();
     for (const route of binding.ruleRoutes?.values() ?? []) route.close();
     const tunnels = binding.tunnels.size;
@@ -285,7 +316,7 @@ export class PortState {
     this.expiry = setTimeout(() => {
       if (this.binding !== binding) return;
       if (delay > MAX_TIMER_MS) return this.armExpiry(binding);
-      this.deps.log.info({ port: this.port, sessionId: binding.session.id }, 'session expired');
+      this.deps.sessions.expired(this.port, binding.session);
       this.retire('expired');
     }, Math.max(0, Math.min(delay, MAX_TIMER_MS)));
     this.expiry.unref();

@@ -8,11 +8,13 @@ import { PortState, type PortStateDeps } from './port-state.js';
  */
 export class Ports {
   private readonly states = new Map<number, PortState>();
+  /** Mappings a reload replaced: sessions made by them may still run; closed at shutdown. */
+  private readonly replaced: Mapping[] = [];
   private readonly shared: boolean;
 
   constructor(
     private readonly deps: Omit<PortStateDeps, 'shared' | 'mapping'>,
-    readonly mappings: readonly Mapping[],
+    private mappings: readonly Mapping[],
     store: SessionStore,
   ) {
     this.shared = store.shared;
@@ -35,9 +37,41 @@ export class Ports {
     return mapping;
   }
 
+  /** Every mapping served now. */
+  get all(): readonly Mapping[] {
+    return this.mappings;
+  }
+
+  /**
+   * A reload's mappings: new ports are made with them, and each port served on takes up its
+   * mapping's new settings for the sessions it makes from now on (PortState.useMapping).
+   */
+  replaceMappings(next: readonly Mapping[]): void {
+    for (const mapping of this.mappings) if (!next.includes(mapping)) this.replaced.push(mapping);
+    this.mappings = next;
+    for (const [port, state] of this.states) {
+      const mapping = next.find((candidate) => candidate.owns(port));
+      if (mapping) state.useMapping(mapping);
+    }
+  }
+
+  /** The port's state if it has one, without making it (listings of every port). */
+  peek(port: number): PortState | undefined {
+    return this.states.get(port);
+  }
+
+  /**
+   * A port a reload removed: its pooled and tunnelled connections close and its state goes.
+   * The session stays in the store, so a port that comes back finds it while it lives.
+   */
+  release(port: number): void {
+    this.states.get(port)?.destroy();
+    this.states.delete(port);
+  }
+
   /** Shutdown: every port's pooled and tunnelled connections close. */
   destroy(): void {
     for (const state of this.states.values()) state.destroy();
-    for (const mapping of this.mappings) mapping.destroy();
+    for (const mapping of [...this.mappings, ...this.replaced]) mapping.destroy();
   }
 }

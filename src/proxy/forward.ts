@@ -2,6 +2,8 @@ import http from 'node:http';
 import type net from 'node:net';
 import type { Logger } from '../logging/logger.js';
 import { UpstreamError, type StickyportError } from '../errors.js';
+import { countBody, type BodyCount } from '../observe/body-count.js';
+import { CLIENT_CLOSED, OK, type Observe, type RequestRecord } from '../observe/request-record.js';
 import { upstreamFailure, upstreamStatusFailure } from '../upstream/upstream-errors.js';
 import type { DispatchHandler, HttpTarget, OutgoingRequest, UpstreamRoute } from '../upstream/route.js';
 import type { Drain } from './drain.js';
@@ -22,6 +24,8 @@ export interface ForwardOptions {
   readonly upstreamFailed?: (port: number, route: UpstreamRoute, error: StickyportError) => void;
   /** Listen.IdleTimeout, for a WebSocket once switched. */
   readonly idleTimeoutMs: number;
+  /** Receives each finished request (the request log, statistics, metrics); absent = none. */
+  readonly observe?: Observe;
 }
 
 // RFC 9110 9.2.2; only these are resent after a connection broke before any answer byte.
@@ -76,6 +80,18 @@ class Exchange implements DispatchHandler {
   private attempts = 0;
   private resume: (() => void) | undefined;
   private readonly headers: string[];
+  // What the request record says; measured only while something observes traffic.
+  private readonly startedAt: number;
+  /** The client's port, known at the start: the request lets go of its socket once answered. */
+  private readonly port: number;
+  private sentAt = 0;
+  private headAt = 0;
+  private bytesDown = 0;
+  private readonly bodyCount: BodyCount | undefined;
+  private outcome: string | undefined;
+  private message: string | undefined;
+  /** A WebSocket's client socket once switched, and its byte counts at that moment. */
+  private switched: { readonly socket: net.Socket; readonly read: number; readonly written: number } | undefined;
 
   constructor(
     private readonly request: http.IncomingMessage,
@@ -86,17 +102,23 @@ class Exchange implements DispatchHandler {
   ) {
     // A route adds its own headers (the upstream login) to the list: keep the client's apart.
     this.headers = outgoing.headers;
+    const observed = options.observe !== undefined;
+    this.startedAt = observed ? performance.now() : 0;
+    this.port = observed ? portOf(request.socket) : 0;
+    this.bodyCount = observed && outgoing.body !== null ? countBody(request) : undefined;
     options.drain.track(response);
     response.once('close', () => {
       options.drain.untrack(response);
       // Cut off before its end, or answered before its body was read in full (a 400 for a body
       // that stopped, an early 413): what is still on its way upstream is abandoned.
       if (!response.writableFinished || !request.complete) this.abort?.();
+      if (observed) options.observe!(this.record());
     });
   }
 
   send(route: UpstreamRoute): void {
     this.route = route;
+    if (this.attempts === 0 && this.startedAt !== 0) this.sentAt = performance.now();
     this.attempts++;
     route.dispatch(this.target, { ...this.outgoing, headers: this.headers.slice() }, this);
   }
@@ -118,6 +140,7 @@ class Exchange implements DispatchHandler {
       return false;
     }
     this.options.drain.untrack(this.response);
+    if (this.startedAt !== 0) this.headAt = performance.now();
     this.pending = { status, reason: asLatin1(statusText), headers: responseHeadersBack(rawHeaders, status) };
     if (status === 204 || status === 304) {
       // No body, whatever Content-Length says: answered now. (undici would fail a 304 that
@@ -138,7 +161,9 @@ class Exchange implements DispatchHandler {
 
   onData(chunk: Buffer): boolean {
     if (this.pending && !this.writeHead()) return false;
-    return this.done ? false : this.response.write(chunk);
+    if (this.done) return false;
+    this.bytesDown += chunk.length;
+    return this.response.write(chunk);
   }
 
   // undici's types say string[]; client-h1 hands over the raw Buffers.
@@ -161,6 +186,8 @@ class Exchange implements DispatchHandler {
     const { response } = this;
     if (this.relaying) {
       this.done = true;
+      // Cut half way: counted under what cut it.
+      if (this.startedAt !== 0) this.outcome = upstreamFailure(error, this.route.describePeer(this.target)).code;
       response.destroy();
       return;
     }
@@ -200,6 +227,7 @@ class Exchange implements DispatchHandler {
       return;
     }
     client.write(head);
+    if (this.startedAt !== 0) this.switched = { socket: client, read: client.bytesRead, written: client.bytesWritten };
     joinSockets(client, upstream, this.options.idleTimeoutMs);
   }
 
@@ -243,8 +271,41 @@ class Exchange implements DispatchHandler {
     return new UpstreamError('UPSTREAM_PROTOCOL', `${this.route.describePeer(this.target)} ${what}`);
   }
 
+  /** The finished request as the request log, statistics and metrics see it. */
+  private record(): RequestRecord {
+    const { response, switched } = this;
+    const status = switched ? 101 : response.headersSent ? response.statusCode : 0;
+    return {
+      port: this.port,
+      kind: switched ? 'websocket' : 'http',
+      method: this.outgoing.method,
+      host: this.target.authority,
+      path: this.target.path,
+      sessionId: this.route.sessionId,
+      status,
+      outcome: this.outcome ?? this.outcomeWithoutFailure(status),
+      message: this.message,
+      bytesUp: switched ? switched.socket.bytesRead - switched.read : this.bodyCount?.bytes ?? 0,
+      bytesDown: switched ? switched.socket.bytesWritten - switched.written : this.bytesDown,
+      endedAt: Date.now(),
+      durationMs: performance.now() - this.startedAt,
+      upstreamMs: this.headAt === 0 ? undefined : this.headAt - this.sentAt,
+    };
+  }
+
+  /** Nothing failed here: relayed in full, cut by the client, or answered by the engine or the drain. */
+  private outcomeWithoutFailure(status: number): string {
+    if (this.switched) return OK;
+    if (!this.response.writableFinished) return CLIENT_CLOSED;
+    if (this.relaying) return OK;
+    if (status === 503 && this.options.drain.active) return 'STOPPING';
+    return status === 400 ? 'BAD_REQUEST' : OK;
+  }
+
   private fail(error: StickyportError): void {
     this.done = true;
+    this.outcome = error.code;
+    this.message = error.message;
     this.pending = undefined;
     this.abort?.(error);
     // The request's socket may be detached by now (an upload cut short): the response's is not.

@@ -111,8 +111,12 @@ export class ListenerPool {
   private stopping: Promise<void> | undefined;
   /** Set while stop() drains: called when the last connection closes. */
   private onIdle: (() => void) | undefined;
+  /** The (host, port) pairs served: the configured ones, then what the last reconcile() made them. */
+  private endpointList: readonly ListenEndpoint[];
 
-  constructor(private readonly options: ListenerPoolOptions) {}
+  constructor(private readonly options: ListenerPoolOptions) {
+    this.endpointList = options.endpoints;
+  }
 
   /** Binds every port, or none: if any port fails, the ones bound are closed and it throws. */
   async start(): Promise<void> {
@@ -151,7 +155,7 @@ export class ListenerPool {
   }
 
   status(): ListenerStatus[] {
-    return this.options.endpoints.map(({ port }) => ({
+    return this.endpointList.map(({ port }) => ({
       port,
       listening: this.servers.get(port)?.listening ?? false,
       connections: this.connectionCount(port),
@@ -185,6 +189,56 @@ export class ListenerPool {
       for (const set of this.connections.values()) for (const socket of set) socket.destroy();
     }
     await closing;
+  }
+
+  /** True when `port` is served and its listener is bound. */
+  isListening(port: number): boolean {
+    return this.servers.get(port)?.listening ?? false;
+  }
+
+  /**
+   * Makes the served endpoints exactly `endpoints` (a reload), without touching the ports in
+   * both sets.
+   * The new ports are bound first, all or none: if one fails, those just bound are closed again
+   * and it throws LISTEN_FAILED with nothing changed. Then the removed ports stop listening and
+   * their open connections (tunnels included) are closed.
+   */
+  async reconcile(endpoints: readonly ListenEndpoint[]): Promise<{ added: number[]; removed: number[] }> {
+    if (this.stopping) throw new StickyportError('LISTEN_FAILED', 'stickyport is stopping');
+    const key = (endpoint: ListenEndpoint): string => `${endpoint.host} ${endpoint.port}`;
+    const wanted = new Set(endpoints.map(key));
+    const served = new Set(this.endpointList.map(key));
+    const addedEndpoints = endpoints.filter((endpoint) => !served.has(key(endpoint)));
+    const added = addedEndpoints.map((endpoint) => endpoint.port);
+    const removed = this.endpointList.filter((endpoint) => !wanted.has(key(endpoint))).map((endpoint) => endpoint.port);
+    const failures = new Map<number, string>();
+    const bound: number[] = [];
+    for (let i = 0; i < addedEndpoints.length && failures.size === 0; i += BIND_BATCH) {
+      const batch = addedEndpoints.slice(i, i + BIND_BATCH);
+      const results = await Promise.allSettled(batch.map((endpoint) => this.listen(endpoint)));
+      results.forEach((result, index) => {
+        if (result.status === 'fulfilled') bound.push(batch[index]!.port);
+        else failures.set(batch[index]!.port, (result.reason as NodeJS.ErrnoException).code ?? String(result.reason));
+      });
+    }
+    if (failures.size > 0 || this.stopping) {
+      await Promise.all(bound.map((port) => this.closePort(port)));
+      // A stop that began while the new ports were being bound wins: none of them stays open.
+      if (this.stopping) throw new StickyportError('LISTEN_FAILED', 'stickyport is stopping');
+      throw new StickyportError('LISTEN_FAILED', describeFailuresByHost(endpoints, failures, []));
+    }
+    this.endpointList = [...endpoints];
+    await Promise.all(removed.map((port) => this.closePort(port)));
+    return { added, removed };
+  }
+
+  /** A port no longer served: its listener closes and so do its connections. */
+  private async closePort(port: number): Promise<void> {
+    const server = this.servers.get(port);
+    this.servers.delete(port);
+    this.lastErrors.delete(port);
+    for (const socket of this.connections.get(port) ?? []) socket.destroy();
+    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
   }
 
   private async listen({ host, port }: ListenEndpoint): Promise<void> {

@@ -4,6 +4,8 @@ import { RequestError, Server, type PrepareRequestFunctionOpts, type PrepareRequ
 import type { ApiGateway } from '../api/api-gateway.js';
 import { StickyportError } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
+import { authorityOf, type Observe, type RequestKind } from '../observe/request-record.js';
+import { observeRefusal, observeTunnel } from '../observe/tunnel-record.js';
 import type { Binding, PortState } from '../ports/port-state.js';
 import type { Ports } from '../ports/ports.js';
 import type { HttpTarget } from '../upstream/route.js';
@@ -14,7 +16,7 @@ import { requestHeadersOut, unframeableRequest } from './hop-headers.js';
 import { afterEarlierAnswers, answerOrdered, earlierAnswersWritten, type SocketWithAnswer } from './ordered-answers.js';
 import { httpTarget } from './http-target.js';
 import { portOf } from './listener-pool.js';
-import { tunnel } from './tunnel.js';
+import { ESTABLISHED, tunnel } from './tunnel.js';
 import { openTunnelFor, wayOut } from './way-out.js';
 
 export interface ProxyEngineOptions {
@@ -25,6 +27,8 @@ export interface ProxyEngineOptions {
   readonly idleTimeoutMs: number;
   /** Listen.HeadersTimeout: a request head must be complete within it, else 408. */
   readonly headersTimeoutMs: number;
+  /** Receives each finished request and tunnel (request log, statistics, metrics); absent = none. */
+  readonly observe?: Observe;
 }
 
 const RELATIVE_URL_HINT =
@@ -51,6 +55,7 @@ export class ProxyEngine extends Server {
       log: engine.log,
       drain: this.drain,
       idleTimeoutMs: engine.idleTimeoutMs,
+      observe: engine.observe,
       currentRoute: (port, previous) => engine.ports.get(port).reroute(previous),
       upstreamFailed: (port, route, error) => engine.ports.get(port).upstreamFailed(route, error),
     };
@@ -78,6 +83,7 @@ export class ProxyEngine extends Server {
   }
 
   override async onRequest(request: http.IncomingMessage, response: http.ServerResponse): Promise<void> {
+    const startedAt = this.engine.observe ? performance.now() : 0;
     try {
       // Pipelined requests are taken one at a time: each waits until the answers before it are
       // written. Otherwise one connection pipelining hundreds of requests would open hundreds
@@ -115,7 +121,7 @@ export class ProxyEngine extends Server {
       const way = wayOut(state, binding, target.hostname, target.port, this.engine.log);
       forwardHttp(request, response, retarget(target, way.hostname, way.port), way.route, outgoing, this.forwarding);
     } catch (error) {
-      this.answerError(request, response, error);
+      this.answerError(request, response, error, 'http', startedAt);
     }
   }
 
@@ -125,6 +131,7 @@ export class ProxyEngine extends Server {
    * connection is bound to the session like a tunnel, so a rotation closes it.
    */
   async onUpgrade(request: http.IncomingMessage, socket: net.Socket, head: Buffer): Promise<void> {
+    const startedAt = this.engine.observe ? performance.now() : 0;
     // An answer to a request pipelined before this one may still own the socket.
     await earlierAnswersWritten(socket);
     if (socket.destroyed) return;
@@ -154,11 +161,14 @@ export class ProxyEngine extends Server {
       };
       forwardHttp(request, response, retarget(target, way.hostname, way.port), way.route, outgoing, this.forwarding);
     } catch (error) {
-      this.answerError(request, response, error);
+      this.answerError(request, response, error, 'websocket', startedAt);
     }
   }
 
   override async onConnect(request: http.IncomingMessage, socket: net.Socket, head: Buffer): Promise<void> {
+    const { observe } = this.engine;
+    let startedAt = observe ? performance.now() : 0;
+    let sessionId: string | undefined;
     try {
       // Opening the tunnel may take up to Upstream.ConnectTimeout; the tunnel re-arms the idle timer.
       if (socket.timeout) socket.setTimeout(0);
@@ -176,10 +186,20 @@ export class ProxyEngine extends Server {
       const state = this.engine.ports.get(portOf(socket));
       const hostname = unbracket(trgParsed!.hostname);
       const port = Number(trgParsed!.port);
+      sessionId = (customTag as Binding).session.id;
       const opened = await openTunnelFor(state, customTag as Binding, socket, hostname, port, this.engine.log);
-      if (opened) await tunnel(socket, head, opened, this.engine.idleTimeoutMs);
+      if (!opened) return;
+      if (observe) {
+        // The session it was bound to: a rotation while it opened may have sent it out on a new one.
+        const start = { port: state.port, kind: 'connect' as const, host: request.url!, sessionId: state.session?.id ?? sessionId, startedAt, openedAt: performance.now() };
+        observeTunnel(socket, head, ESTABLISHED.length, start, observe);
+        // The tunnel's close records it from here on.
+        sessionId = undefined;
+        startedAt = 0;
+      }
+      await tunnel(socket, head, opened, this.engine.idleTimeoutMs);
     } catch (error) {
-      this.answerError(request, undefined, error);
+      this.answerError(request, undefined, error, 'connect', startedAt, sessionId);
     }
   }
 
@@ -225,8 +245,21 @@ export class ProxyEngine extends Server {
     return { customTag: await state.current(verdict.params) };
   }
 
-  private answerError(request: http.IncomingMessage, response: http.ServerResponse | undefined, error: unknown): void {
+  private answerError(
+    request: http.IncomingMessage,
+    response: http.ServerResponse | undefined,
+    error: unknown,
+    kind: RequestKind,
+    startedAt: number,
+    sessionId?: string,
+  ): void {
     const port = portOf(request.socket);
+    const { observe } = this.engine;
+    // startedAt is 0 once a tunnel's own close records it.
+    if (observe && startedAt !== 0) {
+      const host = kind === 'connect' ? request.url! : authorityOf(request.url!);
+      observeRefusal({ port, kind, method: request.method!, host, startedAt, sessionId }, error, observe);
+    }
     if (error instanceof StickyportError) {
       if (response) return fail(response, error, this.engine.log);
       this.engine.log.warn({ port, code: error.code, status: error.status }, error.message);

@@ -4,7 +4,7 @@ import type net from 'node:net';
 import type { OpenTunnel } from '../upstream/route.js';
 import type { UpstreamReads } from '../upstream/upstream-reads.js';
 
-const ESTABLISHED = Buffer.from('HTTP/1.1 200 Connection Established\r\n\r\n');
+export const ESTABLISHED = Buffer.from('HTTP/1.1 200 Connection Established\r\n\r\n');
 
 /**
  * Carries a client's CONNECT tunnel over an upstream side already open. Each side's FIN is

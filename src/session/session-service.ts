@@ -1,12 +1,19 @@
 import type { Logger } from '../logging/logger.js';
 import type { SessionStore } from '../store/session-store.js';
-import type { Session } from './session.js';
+import { isoTime, type Session } from './session.js';
+
+/** A change to a port's session: `created` by traffic, `renewed` (/new), `reset`, `expired`. */
+export type SessionChange = 'created' | 'renewed' | 'reset' | 'expired';
+export type SessionChangeListener = (port: number, change: SessionChange) => void;
 
 /**
  * The only code that reads or writes the store, and the one place that logs session changes.
  * It knows nothing of routes or connections: src/ports/port-state.ts decides when to call it.
  */
 export class SessionService {
+  /** Told of every change this instance makes or sees expire (metrics). */
+  onChange: SessionChangeListener | undefined;
+
   constructor(
     readonly store: SessionStore,
     private readonly log: Logger,
@@ -17,7 +24,8 @@ export class SessionService {
     let created: Session | undefined;
     const session = await this.store.getOrCreate(port, () => (created = create()));
     if (session === created) {
-      this.log.info({ port, sessionId: session.id, expiresAt: session.expiresAt, ...extras(session) }, 'session created');
+      this.log.info({ port, sessionId: session.id, expiresAt: isoTime(session.expiresAt), ...extras(session) }, 'session created');
+      this.onChange?.(port, 'created');
     }
     return session;
   }
@@ -30,14 +38,22 @@ export class SessionService {
   async reset(port: number): Promise<boolean> {
     const existed = await this.store.delete(port);
     this.log.info({ port }, 'session reset');
+    this.onChange?.(port, 'reset');
     return existed;
   }
 
   /** Replaces the port's session with `next` at once. */
   async renew(port: number, next: Session): Promise<Session> {
     const session = await this.store.replace(next);
-    this.log.info({ port, sessionId: session.id, expiresAt: session.expiresAt, ...extras(session) }, 'session renewed');
+    this.log.info({ port, sessionId: session.id, expiresAt: isoTime(session.expiresAt), ...extras(session) }, 'session renewed');
+    this.onChange?.(port, 'renewed');
     return session;
+  }
+
+  /** The port's session reached its expiry (the port's timer saw it). */
+  expired(port: number, session: Session): void {
+    this.log.info({ port, sessionId: session.id, expiresAt: isoTime(session.expiresAt) }, 'session expired');
+    this.onChange?.(port, 'expired');
   }
 }
 

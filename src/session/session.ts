@@ -120,3 +120,8 @@ export function reviveSession(value: unknown, rule: SessionIdRule, port?: number
 export function remainingMs(session: Session, now: number = Date.now()): number | undefined {
   return session.expiresAt === null ? undefined : Math.max(0, session.expiresAt - now);
 }
+
+/** An absolute time as ISO 8601 (`2026-06-10T16:09:43.000Z`), for logs and the admin API; null stays null. */
+export function isoTime(ms: number | null): string | null {
+  return ms === null ? null : new Date(ms).toISOString();
+}

@@ -2,6 +2,8 @@ import type net from 'node:net';
 import type { LoginPolicy } from '../auth/client-auth.js';
 import { StickyportError } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
+import type { Observe } from '../observe/request-record.js';
+import { observeRefusal, observeTunnel } from '../observe/tunnel-record.js';
 import type { Ports } from '../ports/ports.js';
 import { portOf } from '../proxy/listener-pool.js';
 import { tunnel } from '../proxy/tunnel.js';
@@ -26,6 +28,8 @@ export interface SocksServerOptions {
   readonly headersTimeoutMs: number;
   /** Listen.IdleTimeout: an open tunnel idle this long closes. */
   readonly idleTimeoutMs: number;
+  /** Receives each finished tunnel (request log, statistics, metrics); absent = none. */
+  readonly observe?: Observe;
 }
 
 /**
@@ -44,25 +48,37 @@ export class SocksServer {
   /** Called by the handshake once it has a CONNECT request: `head` is what the client sent after it. */
   async connect(socket: net.Socket, version: 4 | 5, target: Target, head: Buffer, login: Login | undefined): Promise<void> {
     const port = portOf(socket);
-    const { log, api } = this.options;
+    const { log, api, observe } = this.options;
+    const startedAt = observe ? performance.now() : 0;
+    const refused = (error: unknown, sessionId?: string): void => {
+      this.fail(socket, version, port, error);
+      if (observe) observeRefusal({ port, kind: `socks${version}`, method: 'CONNECT', host: authority(target), startedAt, sessionId }, error, observe);
+    };
     if (log.isLevelEnabled('debug')) log.debug({ port, method: 'CONNECT', protocol: `socks${version}`, host: authority(target) }, 'request');
     if (api?.isApiHost(target.host)) {
       if (target.port === 80) return api.accept(socket, head, login, version === 5 ? SOCKS5_SUCCEEDED : SOCKS4_SUCCEEDED);
-      return this.fail(socket, version, port, new StickyportError(
+      return refused(new StickyportError(
         'TARGET_FORBIDDEN',
         `the session API answers plain HTTP on port 80 only: CONNECT to ${target.host}:80, then GET /session/`,
         { status: 403 },
       ));
     }
+    let sessionId: string | undefined;
     try {
       const state = this.options.ports.get(port);
       const binding = await state.current(login?.params);
+      sessionId = binding.session.id;
       // Host rules applied, bound to the session once open, exactly as an HTTP CONNECT is.
       const opened = await openTunnelFor(state, binding, socket, target.host, target.port, log);
       if (!opened) return;
-      await tunnel(socket, head, opened, this.options.idleTimeoutMs, version === 5 ? SOCKS5_SUCCEEDED : SOCKS4_SUCCEEDED);
+      const reply = version === 5 ? SOCKS5_SUCCEEDED : SOCKS4_SUCCEEDED;
+      if (observe) {
+        const start = { port, kind: `socks${version}` as const, host: authority(target), sessionId: state.session?.id ?? sessionId, startedAt, openedAt: performance.now() };
+        observeTunnel(socket, head, reply.length, start, observe);
+      }
+      await tunnel(socket, head, opened, this.options.idleTimeoutMs, reply);
     } catch (error) {
-      this.fail(socket, version, port, error);
+      refused(error, sessionId);
     }
   }
 

@@ -48,6 +48,7 @@ export class RedisFallback {
   /** Rotations (replace, delete) acknowledged while Redis was away: they win over Redis on recovery. */
   private readonly acknowledged = new Map<number, Session | undefined>();
   private outage = false;
+  private outageCount = 0;
   private recovering = false;
   private probe: NodeJS.Timeout | undefined;
   private closed = false;
@@ -85,6 +86,16 @@ export class RedisFallback {
     return apply();
   }
 
+  /** True while Redis is away and sessions are served from the local copy. */
+  get inOutage(): boolean {
+    return this.outage;
+  }
+
+  /** Outages begun since start. */
+  get outages(): number {
+    return this.outageCount;
+  }
+
   /** Records what Redis answered for a port (undefined: no live session there). */
   remember(port: number, session: Session | undefined): void {
     this.local.remember(port, session);
@@ -93,6 +104,7 @@ export class RedisFallback {
   startOutage(error: Error): void {
     if (this.closed || this.outage) return;
     this.outage = true;
+    this.outageCount++;
     this.log.error({ err: error.message }, 'Redis is unreachable: serving sessions from local memory until it is back');
     this.probe = setInterval(() => void this.tryRecover(), RECOVERY_PROBE_MS);
     this.probe.unref();

@@ -5,7 +5,7 @@ import { isLive, type Session, type SessionIdRule } from '../session/session.js'
 import { RemoteChanges, type RemoteChangeListener } from './redis-changes.js';
 import { replyCode, StoreConflictError } from './redis-errors.js';
 import { RedisFallback, type WriteBackCounts } from './redis-fallback.js';
-import type { SessionStore } from './session-store.js';
+import type { SessionStore, StoreHealth } from './session-store.js';
 import { StoredValues } from './stored-values.js';
 
 export interface RedisStoreOptions {
@@ -88,6 +88,10 @@ export class RedisSessionStore implements SessionStore {
     await once(store.client, 'ready', { signal: AbortSignal.timeout(1_500) }).catch(() => undefined);
     if (store.client.status !== 'ready') store.fallback.startOutage(new Error('Redis did not answer at start-up'));
     return store;
+  }
+
+  health(): StoreHealth {
+    return { state: this.fallback.inOutage ? 'fallback' : 'up', outages: this.fallback.outages };
   }
 
   get(port: number): Promise<Session | undefined> {

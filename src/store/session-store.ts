@@ -44,6 +44,18 @@ export interface SessionStore {
   close(): Promise<void>;
   /** Listens for changes other processes make (a shared store's other instances). */
   onRemoteChange?(listener: (port: number) => void): void;
+  /** How the backend is doing, for /readyz and metrics; a store without it is always `up`. */
+  health?(): StoreHealth;
+}
+
+/**
+ * `up`: the backend answers. `fallback`: it does not, and the store serves in its documented
+ * fallback (Redis: the local copy, README "When Redis is down").
+ */
+export interface StoreHealth {
+  readonly state: 'up' | 'fallback';
+  /** Outages begun since start. */
+  readonly outages: number;
 }
 
 export class StoreClosedError extends Error {

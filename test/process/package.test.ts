@@ -48,9 +48,11 @@ describe('the npm package', () => {
     const version = await run('npx', ['stickyport', '--version'], { cwd: app, env: cleanEnv(), timeout: 30_000 });
     expect(version.stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
 
-    // And it serves: the installed bin, on free ports, until SIGTERM.
-    const first = await freePortRange(2);
-    const child = spawn(path.join(modules, '.bin', 'stickyport'), ['--ports', `${first}-${first + 1}`], { cwd: app, env: cleanEnv() });
+    // And it serves, with its status page: the installed bin, on free ports, until SIGTERM.
+    const admin = await freePortRange(3);
+    const first = admin + 1;
+    const env = { ...cleanEnv(), STICKYPORT_ADMIN_ENABLED: 'true' };
+    const child = spawn(path.join(modules, '.bin', 'stickyport'), ['--ports', `${first}-${first + 1}`], { cwd: app, env });
     const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
     let stdout = '';
     await new Promise<void>((resolve, reject) => {
@@ -60,7 +62,12 @@ describe('the npm package', () => {
       });
       void exited.then((code) => reject(new Error(`exited ${code} before listening: ${stdout}`)));
     });
-    expect(JSON.parse(stdout.split('\n')[0]!)).toMatchObject({ msg: 'stickyport listening', ports: `${first}-${first + 1}` });
+    expect(JSON.parse(stdout.split('\n')[0]!)).toMatchObject({ msg: 'stickyport listening', ports: `${first}-${first + 1}`, admin: `http://127.0.0.1:${admin}/` });
+    for (const [file, type] of [['/', 'text/html'], ['/app.js', 'text/javascript'], ['/style.css', 'text/css']]) {
+      const answer = await fetch(`http://127.0.0.1:${admin}${file}`);
+      expect(answer.status, file).toBe(200);
+      expect(answer.headers.get('content-type'), file).toContain(type);
+    }
     child.kill('SIGTERM');
     expect(await exited).toBe(0);
   });

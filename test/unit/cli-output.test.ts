@@ -30,6 +30,14 @@ describe('the start-up banner', () => {
     );
   });
 
+  it('shows where the admin server answers, when it is on', () => {
+    expect(startupBanner(configWith({ Admin: { Enabled: true } }), '1')).toContain('  admin        http://127.0.0.1:10200/ (status page, /metrics, /api/ports)\n');
+    const remote = startupBanner(configWith({ Admin: { Enabled: true, Host: '0.0.0.0', Port: 9000, Token: 'tok-secret' } }), '1');
+    expect(remote).toContain('http://127.0.0.1:9000/ (status page, /metrics, /api/ports; bearer token)');
+    expect(remote).not.toContain('tok-secret');
+    expect(startupBanner(configWith({}), '1')).not.toContain('admin');
+  });
+
   it('points at the exit IP when the API is off, and at the port itself for an empty domain', () => {
     const off = startupBanner(configWith({ Listen: { PortRange: { Start: 20000, End: 20000 } } }), '1');
     expect(off).toContain('listening on 127.0.0.1, port 20000\n');
@@ -96,6 +104,17 @@ describe('log lines on a terminal', () => {
     );
     expect(formatRecord({ level: 50, time, msg: 'stop failed', err: { type: 'Error', message: 'boom', stack: '...' } }, true)).toBe(
       '03:04:05 \x1b[31mERROR\x1b[39m stop failed err="boom"',
+    );
+  });
+
+  it('show the request log as an access log reads', () => {
+    const time = new Date(2026, 0, 2, 3, 4, 5).getTime();
+    const base = { level: 30, time, pid: 1, name: 'stickyport', component: 'requests', msg: 'request completed', port: 10201, mapping: 'default' };
+    expect(
+      formatRecord({ ...base, sessionId: 'abcd', kind: 'http', method: 'GET', host: 'example.com', path: '/a', status: 200, outcome: 'OK', bytesUp: 0, bytesDown: 2048, durationMs: 35.2, upstreamMs: 30.1 }),
+    ).toBe('03:04:05 INFO  10201 GET example.com/a 200 OK 2.0 KiB down 0 B up 35.2 ms (upstream 30.1 ms) session=abcd');
+    expect(formatRecord({ ...base, kind: 'connect', method: 'CONNECT', host: 'example.com:443', status: 502, outcome: 'UPSTREAM_REFUSED', bytesUp: 0, bytesDown: 0, durationMs: 3 })).toBe(
+      '03:04:05 INFO  10201 CONNECT example.com:443 502 UPSTREAM_REFUSED 0 B down 0 B up 3 ms',
     );
   });
 

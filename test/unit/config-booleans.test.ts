@@ -16,7 +16,13 @@ const BOOLEANS: Array<[key: string, env: string, read: (config: StickyportConfig
   ['SessionAPI.PublicRead', 'STICKYPORT_SESSION_API_PUBLIC_READ', (c) => c.sessionApi.publicRead],
   ['Authentication.Required', 'STICKYPORT_AUTH_REQUIRED', (c) => c.auth.required],
   ['Authentication.ParseUsernameParameters', 'STICKYPORT_AUTH_PARSE_USERNAME_PARAMETERS', (c) => c.mappings[0]!.auth.parseUsernameParameters],
+  ['Logging.RequestUrls', 'STICKYPORT_LOG_REQUEST_URLS', (c) => c.logging.requestUrls],
+  ['Admin.Enabled', 'STICKYPORT_ADMIN_ENABLED', (c) => c.admin.enabled],
+  ['Metrics.PerPortLabels', 'STICKYPORT_METRICS_PER_PORT_LABELS', (c) => c.metrics.perPortLabels],
 ];
+
+/** Booleans with a third value: Logging.Requests is true, false or "errors" (tested below). */
+const TRI_STATE = new Set(['request-log']);
 
 function settingsWith(key: string, value: unknown): Record<string, unknown> {
   const [section, name] = key.split('.') as [string, string];
@@ -26,7 +32,7 @@ function settingsWith(key: string, value: unknown): Record<string, unknown> {
 
 describe('boolean keys', () => {
   it('are exactly the keys listed here (a new boolean key must join this test)', () => {
-    const booleans = [...LEAVES].filter(([, leaf]) => typeof leaf.default === 'boolean');
+    const booleans = [...LEAVES].filter(([, leaf]) => typeof leaf.default === 'boolean' && !TRI_STATE.has(leaf.format));
     expect(booleans.map(([key, leaf]) => [key, leaf.env])).toEqual(BOOLEANS.map(([key, env]) => [key, env]));
     for (const [, leaf] of booleans) expect(leaf.format).toBe('strict-boolean');
   });
@@ -119,5 +125,31 @@ describe('Listen.AllowPrivateTargets', () => {
     expect(error.keys).toEqual(['Listen.AllowPrivateTargets']);
     expect(error.message).toContain('environment variable STICKYPORT_ALLOW_PRIVATE_TARGETS');
     expect(error.message).toContain('must be true, false, 1, 0 or auto');
+  });
+});
+
+describe('Logging.Requests', () => {
+  it.each([true, false, 'errors'])('takes %j from a file', (value) => {
+    expect(load({ config: { Logging: { Requests: value } } }).logging.requests).toBe(value);
+  });
+
+  it.each([
+    ['true', true],
+    ['0', false],
+    ['errors', 'errors'],
+  ])('takes STICKYPORT_LOG_REQUESTS=%s as %j', (text, value) => {
+    expect(load({ env: { STICKYPORT_LOG_REQUESTS: text } }).logging.requests).toBe(value);
+  });
+
+  it.each(['no', 'true', 'Errors', 'error', 1, null])('refuses %j in a file, naming the key', (value) => {
+    const error = refusal({ config: { Logging: { Requests: value } } });
+    expect(error.keys).toEqual(['Logging.Requests']);
+    expect(error.message).toContain('must be true, false (JSON booleans, without quotes) or "errors"');
+  });
+
+  it.each(['Errors', 'yes', ''])('refuses STICKYPORT_LOG_REQUESTS=%j', (text) => {
+    const error = refusal({ env: { STICKYPORT_LOG_REQUESTS: text } });
+    expect(error.message).toContain('environment variable STICKYPORT_LOG_REQUESTS');
+    expect(error.message).toContain('must be true, false, 1, 0 or errors');
   });
 });

@@ -49,6 +49,12 @@ describe('the JSON Schema and the loader agree', () => {
     { HostRules: [{ Pattern: '*.example.com', OverridePort: 0 }] },
     { HostRules: [{ Patern: '*.example.com' }] },
     { HostRules: [{ Pattern: '' }] },
+    { Logging: { Requests: 'Errors' } },
+    { Logging: { RequestUrls: 'true' } },
+    { Admin: { Port: '10200' } },
+    { Admin: { Port: 0 } },
+    { Admin: { Host: '' } },
+    { Metrics: { PerPortLabels: 1 } },
   ])('both refuse %j', (settings) => {
     expect(validate(settings)).toBe(false);
     expect(refusal({ config: settings }).keys.length).toBeGreaterThan(0);
@@ -70,6 +76,9 @@ describe('the JSON Schema and the loader agree', () => {
     { Upstream: { Preset: 'oxylabs', Username: 'acme', Password: 'pw', Port: 0, Cooldown: { Refusals: 5, Within: '1m', For: 120 } } },
     { HostRules: [{ Pattern: '*.example.com', Action: 'Bypass' }, { Pattern: '/(www\\.)?example\\.(com|org)/', Action: 'Deny' }] },
     { HostRules: [{ Pattern: 'api.example.com', OverrideHost: '10.0.0.1', OverridePort: 8080, Upstream: { Url: 'http://r-{session}:p@r:1' } }] },
+    { Logging: { Requests: 'errors', RequestUrls: true } },
+    { Admin: { Enabled: true, Host: '::1', Port: 9000, Token: '' }, Metrics: { PerPortLabels: true } },
+    { Admin: { Enabled: true, Port: 'auto' } },
   ])('both accept %j', (settings) => {
     expect(validate(settings), JSON.stringify(validate.errors)).toBe(true);
     expect(() => load({ config: settings })).not.toThrow();

@@ -25,5 +25,13 @@ describe('example configurations in config/', () => {
     expect(config.upstream.template).toBeUndefined();
     expect(config.store.type).toBe('memory');
     expect(config.sessionApi).toMatchObject({ enabled: true, domain: 'portmapper' });
+    expect(config.admin).toEqual({ enabled: true, host: '127.0.0.1', port: 10200, token: '' });
+    expect(config.logging.requests).toBe(true);
+  });
+
+  it('public-with-auth.json over the shipped appsettings.json (the Docker image) keeps the admin server on loopback', () => {
+    const config = loadConfig({ cwd: path.resolve(folder, '..'), env: {}, configPath: 'config/public-with-auth.json' });
+    expect(config.listen.host).toBe('0.0.0.0');
+    expect(config.admin).toMatchObject({ enabled: true, host: '127.0.0.1', port: 10200 });
   });
 });

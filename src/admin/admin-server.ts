@@ -1,0 +1,184 @@
+import { once } from 'node:events';
+import http from 'node:http';
+import type net from 'node:net';
+import { Secret } from '../auth/client-auth.js';
+import { isLoopbackHost } from '../config/formats.js';
+import { StickyportError } from '../errors.js';
+import { describeListenFailures } from '../proxy/listener-pool.js';
+import type { AdminContext } from './admin-context.js';
+import { createAdminApi, type AdminAnswer } from './admin-api.js';
+import { EventStream } from './event-stream.js';
+import { isPageFile, servePageFile } from './static-page.js';
+
+export interface AdminServerOptions {
+  readonly host: string;
+  readonly port: number;
+  /** Admin.Token; '' = none (loopback only: the configuration refuses it elsewhere). */
+  readonly token: string;
+}
+
+const MAX_BODY = 64 * 1024;
+
+/**
+ * The operators' HTTP server, on a port of its own: the status page, `/metrics`, the ports and
+ * sessions API, reload, and the probes. It never proxies. With Admin.Token every answer but the
+ * probes and the page's own files needs `Authorization: Bearer TOKEN` (compared in constant
+ * time). Without one (loopback only) it answers only requests addressed to a loopback name or
+ * its own address, so a web page cannot reach it through DNS rebinding, and a POST from a page
+ * of another origin is refused.
+ */
+export class AdminServer {
+  private readonly server: http.Server;
+  private readonly token: Secret | undefined;
+  private readonly api: ReturnType<typeof createAdminApi>;
+  private readonly events: EventStream;
+
+  constructor(
+    private readonly context: AdminContext,
+    private readonly options: AdminServerOptions,
+  ) {
+    this.token = options.token ? new Secret(options.token) : undefined;
+    this.api = createAdminApi(context);
+    this.events = new EventStream(context);
+    this.server = http.createServer((request, response) => {
+      this.handle(request, response).catch((error: unknown) => {
+        context.log.error({ err: error, path: request.url }, 'BUG: unexpected error in the admin server');
+        if (!response.headersSent) json(response, 500, { error: 'internal', message: 'internal error in the admin server' });
+        else response.destroy();
+      });
+    });
+    this.server.headersTimeout = 10_000;
+    this.server.requestTimeout = 30_000;
+  }
+
+  /** Binds, or throws LISTEN_FAILED naming Admin.Port. */
+  async start(): Promise<void> {
+    this.server.listen({ host: this.options.host, port: this.options.port, exclusive: true });
+    try {
+      await once(this.server, 'listening');
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code ?? String(error);
+      const text = describeListenFailures(this.options.host, new Map([[this.options.port, code]]));
+      throw new StickyportError('LISTEN_FAILED', `admin server (Admin.Host, Admin.Port): ${text}`);
+    }
+  }
+
+  get address(): net.AddressInfo {
+    return this.server.address() as net.AddressInfo;
+  }
+
+  async close(): Promise<void> {
+    this.events.close();
+    if (!this.server.listening) return;
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    this.server.closeAllConnections();
+    await closed;
+  }
+
+  private async handle(request: http.IncomingMessage, response: http.ServerResponse): Promise<void> {
+    if (!request.url?.startsWith('/')) {
+      return json(response, 400, { error: 'not_a_proxy', message: 'the admin server is not a proxy: send requests for its own paths (/, /metrics, /api/...)' });
+    }
+    const url = new URL(request.url, 'http://admin');
+    const path = url.pathname;
+    const method = request.method ?? 'GET';
+    if (!this.token && !this.addressedToUs(request)) {
+      return json(response, 421, { error: 'misdirected', message: 'the admin server answers only requests to its own address or a loopback name' });
+    }
+    if (path === '/healthz' || path === '/readyz') return this.probe(path, response);
+    if ((method === 'GET' || method === 'HEAD') && isPageFile(path)) return servePageFile(path, response, method === 'HEAD');
+    if (this.token && !this.authorized(request)) {
+      response.setHeader('www-authenticate', 'Bearer realm="stickyport admin"');
+      return json(response, 401, { error: 'unauthorized', message: 'send Authorization: Bearer <Admin.Token>' });
+    }
+    if (method === 'POST' && !sameOrigin(request)) {
+      return json(response, 403, { error: 'cross_origin', message: 'a POST from a page of another origin is refused' });
+    }
+    if (path === '/metrics') {
+      if (method !== 'GET') return json(response, 405, { error: 'method_not_allowed', message: '/metrics answers GET only' });
+      const text = await this.context.metrics.text();
+      response.writeHead(200, { 'content-type': this.context.metrics.contentType, 'cache-control': 'no-store' });
+      return void response.end(text);
+    }
+    if (path === '/api/events') {
+      if (method !== 'GET') return json(response, 405, { error: 'method_not_allowed', message: '/api/events answers GET only' });
+      return this.events.open(request, response);
+    }
+    const body = method === 'POST' ? await readJson(request) : undefined;
+    if (body instanceof Error) return json(response, 400, { error: 'bad_json', message: body.message });
+    const answer: AdminAnswer | undefined = await this.api({ method, path, query: url.searchParams, body, by: request.socket.remoteAddress ?? 'unknown' });
+    if (!answer) return json(response, 404, { error: 'not_found', message: `no such admin path: ${path}` });
+    json(response, answer.status, answer.body);
+  }
+
+  /** /healthz: the process runs and every port is bound. /readyz: the store answers, or serves from its fallback. */
+  private probe(path: string, response: http.ServerResponse): void {
+    const { context } = this;
+    if (path === '/healthz') {
+      const ports = context.mappings.ports();
+      const down = ports.filter((port) => !context.listeners.isListening(port));
+      const ok = down.length === 0;
+      return json(response, ok ? 200 : 503, { status: ok ? 'ok' : 'failing', ports: ports.length, notListening: down.slice(0, 100) });
+    }
+    const store = context.storeHealth();
+    const accepting = context.accepting();
+    const ready = accepting && (store.state === 'up' || store.state === 'fallback');
+    json(response, ready ? 200 : 503, { status: ready ? 'ready' : 'not_ready', accepting, store: { kind: context.storeKind, state: store.state } });
+  }
+
+  private authorized(request: http.IncomingMessage): boolean {
+    const match = /^\s*bearer\s+(\S+)\s*$/i.exec(request.headers.authorization ?? '');
+    return match !== null && this.token!.matches(match[1]!);
+  }
+
+  /** The Host header names a loopback address or the admin server's own host. */
+  private addressedToUs(request: http.IncomingMessage): boolean {
+    const host = hostnameOf(request.headers.host ?? '');
+    return host !== undefined && (isLoopbackHost(host) || host === this.options.host);
+  }
+}
+
+/** The host name of a Host header (`[::1]:10200` -> `::1`), or undefined. */
+function hostnameOf(header: string): string | undefined {
+  const match = /^(?:\[([^\]]+)\]|([^:]+))(?::\d+)?$/.exec(header.trim());
+  return match ? (match[1] ?? match[2])!.toLowerCase() : undefined;
+}
+
+/** No Origin (curl, scripts), or one whose host is the Host the request was sent to. */
+function sameOrigin(request: http.IncomingMessage): boolean {
+  const origin = request.headers.origin;
+  if (origin === undefined) return request.headers['sec-fetch-site'] !== 'cross-site';
+  try {
+    return new URL(origin).host === request.headers.host;
+  } catch {
+    return false;
+  }
+}
+
+async function readJson(request: http.IncomingMessage): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of request as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MAX_BODY) return new Error(`the body is over ${MAX_BODY} bytes`);
+    chunks.push(chunk);
+  }
+  const text = Buffer.concat(chunks).toString('utf8').trim();
+  if (text === '') return undefined;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return new Error('the body is not JSON');
+  }
+}
+
+function json(response: http.ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  response.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(text),
+    'cache-control': 'no-store',
+    'x-content-type-options': 'nosniff',
+  });
+  response.end(text);
+}

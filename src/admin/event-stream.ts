@@ -1,0 +1,117 @@
+import type http from 'node:http';
+import { requestFields } from '../observe/request-log.js';
+import type { RequestRecord } from '../observe/request-record.js';
+import type { SessionChange } from '../session/session-service.js';
+import type { AdminContext } from './admin-context.js';
+import { summaryView } from './port-view.js';
+
+// Requests reach a page in batches: a proxy serving 7 000 requests a second must not write
+// 7 000 events a second to each open page. A batch keeps at most this many (the rest counted).
+const FLUSH_MS = 250;
+const MAX_BATCH = 100;
+const SUMMARY_MS = 1_000;
+const PING_MS = 15_000;
+
+/**
+ * Server-Sent Events for the status page (`GET /api/events`): `requests` (the live log, in
+ * batches), `sessions` (ports whose session changed: the page reloads those rows) and `summary`
+ * (totals, every second). Nothing is gathered while no page listens.
+ */
+export class EventStream {
+  private readonly clients = new Set<http.ServerResponse>();
+  private batch: RequestRecord[] = [];
+  private dropped = 0;
+  private readonly changes = new Map<number, SessionChange>();
+  private unsubscribe: (() => void) | undefined;
+  private timers: NodeJS.Timeout[] = [];
+
+  constructor(private readonly context: AdminContext) {
+    context.onSessionChange((port, change) => {
+      if (this.clients.size > 0) this.changes.set(port, change);
+    });
+  }
+
+  open(request: http.IncomingMessage, response: http.ServerResponse): void {
+    response.writeHead(200, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-store',
+      'x-accel-buffering': 'no',
+    });
+    response.flushHeaders();
+    request.socket.setTimeout(0);
+    request.socket.setNoDelay(true);
+    const recent = this.context.live.recent().slice(-MAX_BATCH);
+    send(response, 'summary', summaryView(this.context));
+    send(response, 'requests', { requests: recent.map((record) => this.fields(record)), dropped: 0 });
+    this.clients.add(response);
+    response.once('close', () => {
+      this.clients.delete(response);
+      if (this.clients.size === 0) this.idle();
+    });
+    if (this.clients.size === 1) this.listen();
+  }
+
+  /** Ends every stream (the admin server stops). */
+  close(): void {
+    for (const response of this.clients) response.end();
+    this.clients.clear();
+    this.idle();
+  }
+
+  private listen(): void {
+    this.unsubscribe = this.context.live.subscribe((record) => {
+      if (this.batch.length < MAX_BATCH) this.batch.push(record);
+      else this.dropped++;
+    });
+    const every = (ms: number, work: () => void): void => {
+      const timer = setInterval(work, ms);
+      timer.unref();
+      this.timers.push(timer);
+    };
+    every(FLUSH_MS, () => this.flush());
+    every(SUMMARY_MS, () => this.broadcast('summary', summaryView(this.context)));
+    every(PING_MS, () => {
+      for (const response of this.clients) response.write(': ping\n\n');
+    });
+  }
+
+  private idle(): void {
+    this.unsubscribe?.();
+    this.unsubscribe = undefined;
+    for (const timer of this.timers) clearInterval(timer);
+    this.timers = [];
+    this.batch = [];
+    this.dropped = 0;
+    this.changes.clear();
+  }
+
+  private flush(): void {
+    if (this.batch.length > 0 || this.dropped > 0) {
+      this.broadcast('requests', { requests: this.batch.map((record) => this.fields(record)), dropped: this.dropped });
+      this.batch = [];
+      this.dropped = 0;
+    }
+    if (this.changes.size > 0) {
+      this.broadcast('sessions', { ports: [...this.changes].map(([port, change]) => ({ port, change })) });
+      this.changes.clear();
+    }
+  }
+
+  private fields(record: RequestRecord) {
+    const { context } = this;
+    return { at: new Date(record.endedAt).toISOString(), ...requestFields(record, context.mappings.mappingOf, context.running().logging.requestUrls) };
+  }
+
+  private broadcast(event: string, data: unknown): void {
+    const text = frame(event, data);
+    for (const response of this.clients) response.write(text);
+  }
+}
+
+function frame(event: string, data: unknown): string {
+  return `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
+}
+
+function send(response: http.ServerResponse, event: string, data: unknown): void {
+  response.write(frame(event, data));
+}

@@ -1,0 +1,143 @@
+import type { StickyportConfig } from '../config/load.js';
+
+type Read = (config: StickyportConfig) => unknown;
+
+type MappingOf = StickyportConfig['mappings'][number];
+
+/** What a mapping's ports are served with, by the key that sets it (a mapping's own, or the top level's). */
+const MAPPING_SETTINGS: ReadonlyArray<readonly [string, (m: MappingOf) => unknown]> = [
+  ['Upstream.Url', (m) => m.upstream],
+  ['Listen.StickyProxyLifetime', (m) => m.lifetimeMs],
+  ['Authentication', (m) => m.auth],
+  ['HostRules', (m) => m.hostRules],
+  ['Listen.RejectHttpProxy', (m) => m.rejectHttpProxy],
+  ['Listen.AllowPrivateTargets', (m) => m.allowPrivateTargets],
+];
+
+/**
+ * The mapping settings a reload changes, named as a user wrote them: `Upstream.Url` for the
+ * one mapping of a configuration without `Mappings`, `Mappings[1].Upstream.Url` otherwise.
+ * Mappings added or removed show as a change of the ports served.
+ */
+function changedMappingSettings(running: StickyportConfig, next: StickyportConfig): string[] {
+  const keys: string[] = [];
+  for (const mapping of next.mappings) {
+    const before = running.mappings.find((old) => old.name === mapping.name);
+    if (!before) continue;
+    for (const [key, read] of MAPPING_SETTINGS) {
+      if (JSON.stringify(read(before)) !== JSON.stringify(read(mapping))) keys.push(mapping.source ? `${mapping.source}.${key}` : key);
+    }
+  }
+  return keys;
+}
+
+/**
+ * Keys a reload applies to sessions created from then on: running sessions keep what they have
+ * (each port takes its mapping's new settings when its session next rotates or expires).
+ */
+const FOR_NEW_SESSIONS: ReadonlyArray<readonly [string, Read]> = [
+  ['Upstream.ConnectTimeout', (c) => c.upstream.connectTimeoutMs],
+  ['Upstream.ResponseTimeout', (c) => c.upstream.responseTimeoutMs],
+  ['Upstream.PoolIdleTimeout', (c) => c.upstream.poolIdleTimeoutMs],
+];
+
+/** Keys a reload applies at once. */
+const AT_ONCE: ReadonlyArray<readonly [string, Read]> = [
+  ['Logging.Level', (c) => c.logLevel],
+  ['Logging.Requests', (c) => c.logging.requests],
+  ['Logging.RequestUrls', (c) => c.logging.requestUrls],
+];
+
+/**
+ * Keys only a restart applies: what every connection, listener or stored session was set up
+ * with (timeouts of open connections, the listen address, the store, logins, the admin server).
+ * A reload that changes one applies the rest and says which of these wait for a restart.
+ */
+const AFTER_RESTART: ReadonlyArray<readonly [string, Read]> = [
+  ['Listen.Host', (c) => c.mappings.map((mapping) => [mapping.name, mapping.host])],
+  ['Listen.IdleTimeout', (c) => c.listen.idleTimeoutMs],
+  ['Listen.HeadersTimeout', (c) => c.listen.headersTimeoutMs],
+  ['Listen.MaxConnectionsPerClient', (c) => c.listen.maxConnectionsPerClient],
+  ['Listen.MaxConnectionsPerPort', (c) => c.listen.maxConnectionsPerPort],
+  ['Listen.AllowPrivateTargets', (c) => c.listen.allowPrivateTargets],
+  ['Listen.AllowUnauthenticatedPublic', (c) => c.listen.allowUnauthenticatedPublic],
+  ['Session.IdLength', (c) => c.session.idLength],
+  ['Session.IdAlphabet', (c) => c.session.idAlphabet],
+  ['SessionAPI', (c) => c.sessionApi],
+  ['SessionStore', (c) => c.store],
+  ['Admin', (c) => c.admin],
+  ['Metrics', (c) => c.metrics],
+];
+
+/** What a reload will do, before it does anything. */
+export interface ReloadPlan {
+  /** The configuration that runs afterwards: the new values of every key a reload applies, the old ones of the rest. */
+  readonly running: StickyportConfig;
+  /** Every port, ascending, as the listeners should serve them. */
+  readonly ports: number[];
+  /** Every (host, port) the listeners should serve. */
+  readonly endpoints: Array<{ host: string; port: number }>;
+  /** Keys applied, for new sessions or at once (`Listen.PortRange` when the ports change). */
+  readonly changed: string[];
+  /** Keys whose new value waits for a restart. */
+  readonly restartNeeded: string[];
+}
+
+const differs = (read: Read, a: StickyportConfig, b: StickyportConfig): boolean => JSON.stringify(read(a)) !== JSON.stringify(read(b));
+
+function endpointsOf(config: StickyportConfig): Array<{ host: string; port: number }> {
+  const endpoints: Array<{ host: string; port: number }> = [];
+  for (const mapping of config.mappings) {
+    for (let port = mapping.portStart; port <= mapping.portEnd; port++) endpoints.push({ host: mapping.host, port });
+  }
+  return endpoints.sort((a, b) => a.port - b.port);
+}
+
+/**
+ * Compares the running configuration with one just loaded. Structured by what changes when:
+ * the ports served (bound and closed), what new sessions get, what applies at once, and what
+ * waits for a restart. Mappings added, removed, widened or narrowed change the ports served.
+ */
+export function planReload(running: StickyportConfig, next: StickyportConfig): ReloadPlan {
+  const changed = [
+    ...changedMappingSettings(running, next),
+    ...[...FOR_NEW_SESSIONS, ...AT_ONCE].filter(([, read]) => differs(read, running, next)).map(([key]) => key),
+  ];
+  // The listen host of a mapping waits for a restart; everything else of it applies.
+  const mappings = next.mappings.map((mapping) => {
+    const before = running.mappings.find((old) => old.name === mapping.name);
+    return before && before.host !== mapping.host ? { ...mapping, host: before.host } : mapping;
+  });
+  const endpoints = endpointsOf({ ...next, mappings });
+  if (JSON.stringify(endpointsOf(running)) !== JSON.stringify(endpoints)) changed.unshift('Listen.PortRange');
+  const restartNeeded = AFTER_RESTART.filter(([, read]) => differs(read, running, next)).map(([key]) => key);
+  return {
+    running: {
+      ...running,
+      listen: { ...running.listen, portStart: next.listen.portStart, portEnd: next.listen.portEnd },
+      session: { ...running.session, lifetimeMs: next.session.lifetimeMs },
+      upstream: next.upstream,
+      mappings,
+      logLevel: next.logLevel,
+      logging: next.logging,
+      sources: next.sources,
+    },
+    ports: endpoints.map((endpoint) => endpoint.port),
+    endpoints,
+    changed,
+    restartNeeded,
+  };
+}
+
+/** `10201-10250, 10260`: ports as ranges, for logs and answers. */
+export function describePorts(ports: readonly number[]): string {
+  const sorted = [...ports].sort((a, b) => a - b);
+  const pieces: string[] = [];
+  for (let i = 0; i < sorted.length; ) {
+    let j = i;
+    while (j + 1 < sorted.length && sorted[j + 1] === sorted[j]! + 1) j++;
+    pieces.push(i === j ? `${sorted[i]}` : `${sorted[i]}-${sorted[j]}`);
+    i = j + 1;
+  }
+  return pieces.join(', ');
+}

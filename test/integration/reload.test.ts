@@ -1,0 +1,286 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createApp, type App } from '../../src/app.js';
+import { loadConfig } from '../../src/config/load.js';
+import { createLogger } from '../../src/logging/logger.js';
+import { adminClient, logged } from '../helpers/admin.js';
+import { openTunnel, request } from '../helpers/client.js';
+import { startEchoServer } from '../helpers/echo-server.js';
+import { eventually } from '../helpers/eventually.js';
+import { startOrigin, type Origin } from '../helpers/origin.js';
+import { freePort, freePortRange } from '../helpers/ports.js';
+import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
+import { logSink, upstreamUrl } from '../helpers/stickyport.js';
+
+// SIGHUP and POST /api/reload re-read the configuration through the same loader. Here the
+// loader reads a folder's appsettings.json, which each test rewrites, then calls reload.
+
+interface Reloadable {
+  readonly app: App;
+  readonly start: number;
+  readonly logs: string[];
+  write(settings: object): void;
+}
+
+let origin: Origin;
+let echo: { port: number; close(): Promise<void> };
+let upstreamA: RecordingUpstream;
+let upstreamB: RecordingUpstream;
+const running: App[] = [];
+
+beforeAll(async () => {
+  origin = await startOrigin();
+  echo = await startEchoServer();
+  upstreamA = await startRecordingUpstream('secret');
+  upstreamB = await startRecordingUpstream('secret');
+});
+
+afterEach(async () => {
+  await Promise.all(running.splice(0).map((app) => app.stop(100)));
+});
+
+afterAll(async () => {
+  await Promise.all([origin?.close(), echo?.close(), upstreamA?.close(), upstreamB?.close()]);
+});
+
+/** Settings for ports start..end, on top of which each test sets what it changes. */
+function settings(start: number, end: number, more: Record<string, Record<string, unknown>> = {}): object {
+  return {
+    ...more,
+    Listen: { Host: '127.0.0.1', PortRange: { Start: start, End: end }, ...more.Listen },
+    Upstream: { Url: upstreamUrl(upstreamA.port), ...more.Upstream },
+    SessionAPI: { Enabled: true, ...more.SessionAPI },
+    Logging: { Level: 'info', ...more.Logging },
+  };
+}
+
+/** stickyport on `count` ports from `offset` in `reserved` free consecutive ports, reloadable from its folder. */
+async function startReloadable(count: number, reserved: number, more: Record<string, Record<string, unknown>> = {}, offset = 0): Promise<Reloadable> {
+  const start = (await freePortRange(reserved)) + offset;
+  const dir = mkdtempSync(path.join(tmpdir(), 'stickyport-reload-'));
+  const write = (value: object): void => writeFileSync(path.join(dir, 'appsettings.json'), JSON.stringify(value));
+  write(settings(start, start + count - 1, more));
+  const load = () => loadConfig({ cwd: dir, env: {} });
+  const sink = logSink();
+  const config = load();
+  const app = await createApp(config, { log: createLogger(config.logLevel, sink.stream), loadConfig: load });
+  await app.start();
+  running.push(app);
+  return { app, start, logs: sink.lines, write };
+}
+
+function refused(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host: '127.0.0.1', port });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(false);
+    });
+    socket.once('error', () => resolve(true));
+  });
+}
+
+/** An echo tunnel through `port`: resolves with a function that sends a line and reads it back. */
+async function echoTunnel(port: number): Promise<{ socket: net.Socket; roundTrip(text: string): Promise<string> }> {
+  const tunnel = await openTunnel(port, `127.0.0.1:${echo.port}`);
+  expect(tunnel.status).toBe(200);
+  const { socket } = tunnel;
+  return {
+    socket,
+    roundTrip: (text) =>
+      new Promise((resolve, reject) => {
+        socket.once('data', (chunk: Buffer) => resolve(chunk.toString()));
+        socket.once('close', () => reject(new Error('tunnel closed')));
+        socket.write(text);
+      }),
+  };
+}
+
+const sessionOf = (app: App, port: number): string | undefined => app.ports.peek(port)?.session?.id;
+
+describe('reload: ports', () => {
+  it('a widened range binds the new ports and leaves the others, their sessions and tunnels, alone', async () => {
+    const proxy = await startReloadable(2, 4);
+    const { start } = proxy;
+    const tunnel = await echoTunnel(start);
+    const id = sessionOf(proxy.app, start);
+    expect(await refused(start + 2)).toBe(true);
+    proxy.write(settings(start, start + 3));
+    const outcome = await proxy.app.reload('test');
+    expect(outcome).toEqual({ applied: true, changed: ['Listen.PortRange'], added: `${start + 2}-${start + 3}`, removed: '', restartNeeded: [] });
+    expect((await request(start + 3, `${origin.url}/`)).status).toBe(200);
+    expect(await tunnel.roundTrip('still here')).toBe('still here');
+    expect(sessionOf(proxy.app, start)).toBe(id);
+    expect(proxy.app.status().map((s) => s.port)).toEqual([start, start + 1, start + 2, start + 3]);
+    expect(proxy.app.config.listen.portEnd).toBe(start + 3);
+    expect(logged(proxy.logs, 'configuration reloaded')).toEqual([expect.objectContaining({ by: 'test', added: `${start + 2}-${start + 3}` })]);
+    tunnel.socket.destroy();
+  });
+
+  it('a narrowed range closes the removed ports and their tunnels, and only those', async () => {
+    const proxy = await startReloadable(4, 4);
+    const { start } = proxy;
+    const kept = await echoTunnel(start);
+    const dropped = await echoTunnel(start + 3);
+    const droppedClosed = new Promise((resolve) => dropped.socket.once('close', resolve));
+    proxy.write(settings(start, start + 1));
+    expect(await proxy.app.reload('test')).toMatchObject({ applied: true, added: '', removed: `${start + 2}-${start + 3}` });
+    await droppedClosed;
+    expect(await refused(start + 2)).toBe(true);
+    expect(await refused(start + 3)).toBe(true);
+    expect(await kept.roundTrip('kept')).toBe('kept');
+    expect((await request(start + 1, `${origin.url}/`)).status).toBe(200);
+    kept.socket.destroy();
+  });
+
+  it('refuses, changing nothing, when a new port cannot be bound', async () => {
+    const proxy = await startReloadable(2, 4);
+    const { start } = proxy;
+    const squatter = net.createServer().listen(start + 3, '127.0.0.1');
+    await new Promise((resolve) => squatter.once('listening', resolve));
+    try {
+      proxy.write(settings(start, start + 3));
+      const outcome = await proxy.app.reload('test');
+      expect(outcome).toMatchObject({ applied: false, code: 'LISTEN_FAILED' });
+      expect(outcome.applied === false && outcome.message).toContain(`port ${start + 3} (EADDRINUSE) is in use by another program`);
+      expect(await refused(start + 2)).toBe(true);
+      expect(proxy.app.config.listen.portEnd).toBe(start + 1);
+      expect((await request(start + 1, `${origin.url}/`)).status).toBe(200);
+    } finally {
+      squatter.close();
+    }
+  });
+
+  it('refuses a range over the admin server\'s port, which moves only with a restart', async () => {
+    // Admin.Port "auto": the port below the first, here start - 1.
+    const proxy = await startReloadable(2, 3, { Admin: { Enabled: true } }, 1);
+    const { start } = proxy;
+    expect(proxy.app.admin!.address.port).toBe(start - 1);
+    proxy.write(settings(start - 1, start + 1, { Admin: { Enabled: true, Port: start - 2 } }));
+    const outcome = await proxy.app.reload('test');
+    expect(outcome).toEqual({
+      applied: false,
+      code: 'CONFIG_INVALID',
+      message: `Listen.PortRange ${start - 1}-${start + 1} includes port ${start - 1}, where the admin server listens: it moves only with a restart`,
+    });
+    expect(proxy.app.status().map((s) => s.port)).toEqual([start, start + 1]);
+  });
+});
+
+describe('reload: sessions', () => {
+  it('a new upstream applies to new sessions; a running session keeps its upstream until it rotates', async () => {
+    const proxy = await startReloadable(2, 2);
+    const { start } = proxy;
+    await request(start, `${origin.url}/`);
+    const first = upstreamA.seen.at(-1)!.session;
+    proxy.write(settings(start, start + 1, { Upstream: { Url: upstreamUrl(upstreamB.port) } }));
+    expect(await proxy.app.reload('test')).toMatchObject({ applied: true, changed: ['Upstream.Url'] });
+    const seenByB = upstreamB.seen.length;
+    await request(start, `${origin.url}/`);
+    expect(upstreamA.seen.at(-1)!.session).toBe(first);
+    expect(upstreamB.seen.length).toBe(seenByB);
+    await request(start + 1, `${origin.url}/`);
+    expect(upstreamB.seen.length).toBe(seenByB + 1);
+    await proxy.app.ports.get(start).reset();
+    await request(start, `${origin.url}/`);
+    expect(upstreamB.seen.at(-1)!.session).not.toBe(first);
+    expect(upstreamB.seen.length).toBe(seenByB + 2);
+  });
+
+  it('a new lifetime applies to sessions created from then on', async () => {
+    const proxy = await startReloadable(1, 1);
+    const port = proxy.start;
+    await request(port, `${origin.url}/`);
+    const before = proxy.app.ports.peek(port)!.session!;
+    proxy.write(settings(port, port, { Listen: { StickyProxyLifetime: '2h' } }));
+    expect(await proxy.app.reload('test')).toMatchObject({ applied: true, changed: ['Listen.StickyProxyLifetime'] });
+    expect(proxy.app.ports.peek(port)!.session).toBe(before);
+    expect(before.expiresAt! - before.createdAt).toBe(10 * 60_000);
+    const renewed = await proxy.app.ports.get(port).renew();
+    expect(renewed.expiresAt! - renewed.createdAt).toBe(2 * 3_600_000);
+  });
+});
+
+describe('reload: refusals and what waits for a restart', () => {
+  it('refuses a configuration that does not validate, with the message start-up gives, and the running one stays', async () => {
+    const proxy = await startReloadable(2, 2);
+    const { start } = proxy;
+    const bad = settings(start, start + 1, { Listen: { StickyProxyLifetime: 'forever' }, Upstream: { Url: 'ftp://user:topsecret@host:21' } });
+    proxy.write(bad);
+    let startupMessage = '';
+    try {
+      loadConfig({ cwd: path.dirname(proxy.app.config.sources[1]!), env: {} });
+    } catch (error) {
+      startupMessage = (error as Error).message;
+    }
+    expect(startupMessage).toContain('Listen.StickyProxyLifetime');
+    const outcome = await proxy.app.reload('test');
+    expect(outcome).toEqual({ applied: false, code: 'CONFIG_INVALID', message: startupMessage });
+    expect(proxy.app.config.upstream.template!.port).toBe(String(upstreamA.port));
+    expect((await request(start, `${origin.url}/`)).status).toBe(200);
+    const [line] = logged(proxy.logs, `configuration not reloaded, the running one stays: ${startupMessage}`);
+    expect(line).toMatchObject({ level: 50, by: 'test', code: 'CONFIG_INVALID' });
+    expect(proxy.logs.join('\n')).not.toContain('topsecret');
+  });
+
+  it('names the keys only a restart applies, and applies the rest', async () => {
+    const proxy = await startReloadable(1, 1);
+    const port = proxy.start;
+    proxy.write(settings(port, port, { Listen: { HeadersTimeout: '5s' }, SessionAPI: { Enabled: false }, Logging: { Level: 'debug' } }));
+    const outcome = await proxy.app.reload('test');
+    expect(outcome).toMatchObject({ applied: true, changed: ['Logging.Level'], restartNeeded: ['Listen.HeadersTimeout', 'SessionAPI'] });
+    expect(proxy.app.config.listen.headersTimeoutMs).toBe(30_000);
+    expect(proxy.app.config.sessionApi.enabled).toBe(true);
+    expect(logged(proxy.logs, 'changed keys that only a restart applies, kept as they run: Listen.HeadersTimeout, SessionAPI')).toHaveLength(1);
+    // Logging.Level reaches every component's logger: the engine's debug line appears.
+    await request(port, `${origin.url}/`);
+    expect(logged(proxy.logs, 'request').some((line) => line.component === 'proxy' && line.level === 20)).toBe(true);
+  });
+
+  it('Logging.Requests changes at once', async () => {
+    const proxy = await startReloadable(1, 1);
+    const port = proxy.start;
+    await request(port, `${origin.url}/`);
+    proxy.write(settings(port, port, { Logging: { Requests: false } }));
+    expect(await proxy.app.reload('test')).toMatchObject({ applied: true, changed: ['Logging.Requests'] });
+    await request(port, `${origin.url}/`);
+    await request(port, `${origin.url}/`);
+    // Stopping writes the lines still waiting for their batch.
+    await proxy.app.stop(100);
+    expect(logged(proxy.logs, 'request completed')).toHaveLength(1);
+  });
+
+  it('without a configuration to read again, a reload is refused', async () => {
+    const start = await freePortRange(1);
+    const config = loadConfig({ cwd: mkdtempSync(path.join(tmpdir(), 'stickyport-reload-')), env: { STICKYPORT_PORT_START: String(start), STICKYPORT_PORT_END: String(start) } });
+    const app = await createApp(config, { log: createLogger('silent') });
+    running.push(app);
+    await app.start();
+    expect(await app.reload('test')).toMatchObject({ applied: false, code: 'RELOAD_UNAVAILABLE' });
+  });
+});
+
+describe('POST /api/reload', () => {
+  it('reloads as SIGHUP does and answers with what changed, or 422 with the loader\'s message', async () => {
+    const adminPort = await freePort();
+    const proxy = await startReloadable(1, 2, { Admin: { Enabled: true, Port: adminPort } });
+    const { start } = proxy;
+    const admin = adminClient(adminPort);
+    proxy.write(settings(start, start + 1, { Admin: { Enabled: true, Port: adminPort } }));
+    const applied = await admin.post('/api/reload');
+    expect(applied.status).toBe(200);
+    expect(applied.json).toEqual({ applied: true, changed: ['Listen.PortRange'], added: String(start + 1), removed: '', restartNeeded: [] });
+    expect((await admin.get('/api/ports')).json.total).toBe(2);
+    await eventually(() => logged(proxy.logs, 'configuration reloaded').some((line) => line.by === '127.0.0.1'), 'logged with who asked');
+    proxy.write({ Listen: { PortRange: { Start: 'x' } } });
+    const refusedAnswer = await admin.post('/api/reload');
+    expect(refusedAnswer.status).toBe(422);
+    expect(refusedAnswer.json).toMatchObject({ applied: false, code: 'CONFIG_INVALID', message: expect.stringContaining('Listen.PortRange.Start = "x"') });
+    const { text } = await admin.get('/metrics');
+    expect(text).toContain('stickyport_config_reloads_total{result="applied"} 1');
+    expect(text).toContain('stickyport_config_reloads_total{result="refused"} 1');
+  });
+});
