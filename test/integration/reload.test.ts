@@ -284,3 +284,35 @@ describe('POST /api/reload', () => {
     expect(text).toContain('stickyport_config_reloads_total{result="refused"} 1');
   });
 });
+
+describe('reload: mappings', () => {
+  it('binds an added mapping and closes a removed one without touching the mapping that stays', async () => {
+    const proxy = await startReloadable(1, 4);
+    const { start } = proxy;
+    const mappings = (names: string[]): object =>
+      settings(start, start, {
+        Mappings: names.map((name) => {
+          const offset = { keep: 0, gone: 1, added: 2 }[name]!;
+          const upstream = name === 'added' ? upstreamB : upstreamA;
+          return { Name: name, Listen: { Port: start + offset }, Upstream: { Url: upstreamUrl(upstream.port) } };
+        }) as unknown as Record<string, unknown>,
+      });
+    proxy.write(mappings(['keep', 'gone']));
+    expect(await proxy.app.reload('test')).toMatchObject({ applied: true });
+    expect((await request(start + 1, `${origin.url}/`)).status).toBe(200);
+    const kept = await openTunnel(start, `127.0.0.1:${origin.port}`);
+    expect(kept.status).toBe(200);
+    const keptSession = proxy.app.ports.peek(start)!.session!.id;
+
+    proxy.write(mappings(['keep', 'added']));
+    expect(await proxy.app.reload('test')).toMatchObject({ applied: true });
+    expect(await refused(start + 1)).toBe(true);
+    const before = upstreamB.seen.length;
+    expect((await request(start + 2, `${origin.url}/`)).status).toBe(200);
+    expect(upstreamB.seen.length).toBe(before + 1);
+    // The mapping that stayed: same session, tunnel still open.
+    expect(proxy.app.ports.peek(start)!.session!.id).toBe(keptSession);
+    expect(kept.socket.destroyed).toBe(false);
+    kept.socket.destroy();
+  });
+});
