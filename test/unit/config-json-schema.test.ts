@@ -49,6 +49,18 @@ describe('the JSON Schema and the loader agree', () => {
     { HostRules: [{ Pattern: '*.example.com', OverridePort: 0 }] },
     { HostRules: [{ Patern: '*.example.com' }] },
     { HostRules: [{ Pattern: '' }] },
+    { Rotation: { Rules: [{ When: { Status: '6xx' } }] } },
+    { Rotation: { Rules: [{ When: { Status: [429, 'often'] } }] } },
+    { Rotation: { Rules: [{ When: { ConnectStatus: 'closed' } }] } },
+    { Rotation: { Rules: [{ When: { Status: 429 }, Action: 'retry' }] } },
+    { Rotation: { Rules: [{ When: { Status: 429, Consecutive: 0 } }] } },
+    { Rotation: { Rules: [{ When: { Status: 429 }, Cooldown: -1 }] } },
+    { Rotation: { Rules: [{ When: { BodyContains: '' } }] } },
+    { Rotation: { BodyScanKiB: 2048 } },
+    { Identity: { EchoUrl: 'ftp://a/' } },
+    { Identity: { EchoUrl: 'http://u:p@a/' } },
+    { Session: { KeepAlive: -1 } },
+    { SessionAPI: { ExposeSessionHeader: 'yes' } },
   ])('both refuse %j', (settings) => {
     expect(validate(settings)).toBe(false);
     expect(refusal({ config: settings }).keys.length).toBeGreaterThan(0);
@@ -70,6 +82,17 @@ describe('the JSON Schema and the loader agree', () => {
     { Upstream: { Preset: 'oxylabs', Username: 'acme', Password: 'pw', Port: 0, Cooldown: { Refusals: 5, Within: '1m', For: 120 } } },
     { HostRules: [{ Pattern: '*.example.com', Action: 'Bypass' }, { Pattern: '/(www\\.)?example\\.(com|org)/', Action: 'Deny' }] },
     { HostRules: [{ Pattern: 'api.example.com', OverrideHost: '10.0.0.1', OverridePort: 8080, Upstream: { Url: 'http://r-{session}:p@r:1' } }] },
+    {
+      Rotation: {
+        BodyScanKiB: 32,
+        Rules: [
+          { Name: 'banned', When: { Status: [429, '5xx', '401-403'], Header: { Name: 'cf-mitigated', Value: '/challenge|block/' } }, Action: 'rotate-and-retry', Cooldown: '1m' },
+          { When: { BodyContains: 'captcha', ConnectStatus: ['refused', 'Timeout', 403], Consecutive: 3 }, Cooldown: 0 },
+        ],
+      },
+      Mappings: [{ Listen: { Port: 12000 }, Rotation: { Rules: [{ When: { ConnectStatus: 502 }, Action: 'rotate' }] } }],
+    },
+    { Identity: { EchoUrl: 'https://ifconfig.co/json', CheckOnCreate: true, CheckEvery: '5m', OnDrift: 'rotate', Timeout: 3 }, Session: { KeepAlive: '45s', KeepAliveUrl: 'http://ping.example/' }, SessionAPI: { ExposeSessionHeader: true } },
   ])('both accept %j', (settings) => {
     expect(validate(settings), JSON.stringify(validate.errors)).toBe(true);
     expect(() => load({ config: settings })).not.toThrow();
