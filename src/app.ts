@@ -1,6 +1,8 @@
 import { ApiGateway } from './api/api-gateway.js';
 import { createSessionApi } from './api/session-api.js';
 import type { StickyportConfig } from './config/load.js';
+import { ExitIdentity } from './identity/exit-identity.js';
+import { IdentityEvents } from './identity/identity-events.js';
 import type { Logger } from './logging/logger.js';
 import { Mapping } from './ports/mapping.js';
 import { Ports } from './ports/ports.js';
@@ -19,6 +21,8 @@ export interface AppDeps {
   readonly log: Logger;
   /** A store to use instead of the configured one (tests share one between two apps). */
   readonly store?: SessionStore;
+  /** Extra TLS options for https:// echo URLs (tests trust their own CA with it). */
+  readonly tls?: import('node:tls').ConnectionOptions;
 }
 
 export interface App {
@@ -26,6 +30,9 @@ export interface App {
   readonly ports: Ports;
   readonly listeners: ListenerPool;
   readonly limits: ConnectionLimits;
+  /** Counters and a hook for exit identity checks, drift, keep-alive and rule rotations (metrics subscribe). */
+  readonly events: IdentityEvents;
+  readonly identity: ExitIdentity;
   /** Binds every port, or throws LISTEN_FAILED having bound none. */
   start(): Promise<void>;
   /** Stops accepting, drains for `drainMs`, closes what is left and the store. Idempotent. */
@@ -62,9 +69,15 @@ export async function createApp(config: StickyportConfig, deps: AppDeps): Promis
   };
   const store = deps.store ?? (await createStore(config.store, log.child({ component: 'store' }), storedRule));
   const sessions = new SessionService(store, log.child({ component: 'sessions' }));
-  const ports = new Ports({ sessions, log: log.child({ component: 'ports' }) }, mappings, store);
+  const events = new IdentityEvents();
+  const identity = new ExitIdentity(config.identity, { sessions, events, log: log.child({ component: 'identity' }), tls: deps.tls });
+  // Per-request hooks only when something listens: no cost on the request path otherwise.
+  const watching = identity.active
+    ? { installed: identity.installed.bind(identity), used: identity.used.bind(identity) }
+    : {};
+  const ports = new Ports({ sessions, log: log.child({ component: 'ports' }), ...watching }, mappings, store);
   const api = config.sessionApi.enabled
-    ? new ApiGateway(createSessionApi(ports, { publicRead: config.sessionApi.publicRead }), {
+    ? new ApiGateway(createSessionApi(ports, { publicRead: config.sessionApi.publicRead, identity }), {
         domain: config.sessionApi.domain,
         password: config.sessionApi.password,
         loginFor: (port) => ports.mappingOf(port).login,
@@ -119,6 +132,8 @@ export async function createApp(config: StickyportConfig, deps: AppDeps): Promis
     ports,
     listeners,
     limits,
+    events,
+    identity,
     async start() {
       await preloadPools(mappings, store, log);
       await listeners.start();

@@ -39,6 +39,10 @@
  *                          was sent upstream
  * - STORE_UNAVAILABLE      503: a login asked for other user name parameters and the session
  *                          store could not save the new session; nothing was sent upstream
+ * - CONTROL_HEADER         400: an X-Stickyport-Session header other than `new`, or a header of
+ *                          per-request control sent twice; nothing was sent upstream
+ * - IDENTITY_UNAVAILABLE   502: the echo URL (Identity.EchoUrl) could not tell a session's exit
+ *                          IP: it failed, answered another status, or answered no IP
  * - INTERNAL               500: a bug: an exception in a request's path, logged with its port
  *
  * 400 and 407 answers to clients come from proxy-chain's RequestError; the session API answers
@@ -63,6 +67,8 @@ export type ErrorCode =
   | 'STOPPING'
   | 'STORE_UNAVAILABLE'
   | 'PARAMETERS_CONFLICT'
+  | 'CONTROL_HEADER'
+  | 'IDENTITY_UNAVAILABLE'
   | 'INTERNAL';
 
 export class StickyportError extends Error {

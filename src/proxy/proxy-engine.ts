@@ -222,7 +222,7 @@ export class ProxyEngine extends Server {
     // A login carrying malformed parameters throws BAD_PARAMETER (400): nothing goes upstream.
     const verdict = state.mapping.login.check(opts.username, opts.password);
     if (!verdict.ok) return { requestAuthentication: true, failMsg: 'Proxy login required' };
-    return { customTag: await state.current(verdict.params) };
+    return { customTag: state.use(await state.current(verdict.params)) };
   }
 
   private answerError(request: http.IncomingMessage, response: http.ServerResponse | undefined, error: unknown): void {

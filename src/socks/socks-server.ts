@@ -56,7 +56,7 @@ export class SocksServer {
     }
     try {
       const state = this.options.ports.get(port);
-      const binding = await state.current(login?.params);
+      const binding = state.use(await state.current(login?.params));
       // Host rules applied, bound to the session once open, exactly as an HTTP CONNECT is.
       const opened = await openTunnelFor(state, binding, socket, target.host, target.port, log);
       if (!opened) return;
