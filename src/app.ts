@@ -43,6 +43,8 @@ export interface App {
 /** The composition root: wires config into store, sessions, ports, engine and listeners. */
 export async function createApp(config: StickyportConfig, deps: AppDeps): Promise<App> {
   const { log } = deps;
+  const events = new IdentityEvents();
+  const rotation = { events, log: log.child({ component: 'rotation' }), bodyScanBytes: config.rotation.bodyScanBytes };
   const mappings = config.mappings.map(
     (mapping) =>
       new Mapping(mapping, {
@@ -55,6 +57,7 @@ export async function createApp(config: StickyportConfig, deps: AppDeps): Promis
         },
         cooldown: config.upstream.cooldown,
         log: log.child({ component: 'upstream' }),
+        rotation,
       }),
   );
   const mappingOf = (port: number): Mapping | undefined => mappings.find((mapping) => mapping.owns(port));
@@ -69,7 +72,6 @@ export async function createApp(config: StickyportConfig, deps: AppDeps): Promis
   };
   const store = deps.store ?? (await createStore(config.store, log.child({ component: 'store' }), storedRule));
   const sessions = new SessionService(store, log.child({ component: 'sessions' }));
-  const events = new IdentityEvents();
   const identity = new ExitIdentity(config.identity, { sessions, events, log: log.child({ component: 'identity' }), tls: deps.tls });
   // Per-request hooks only when something listens: no cost on the request path otherwise.
   const watching = identity.active
@@ -95,6 +97,7 @@ export async function createApp(config: StickyportConfig, deps: AppDeps): Promis
     log: log.child({ component: 'proxy' }),
     idleTimeoutMs: config.listen.idleTimeoutMs,
     headersTimeoutMs: config.listen.headersTimeoutMs,
+    exposeSessionHeader: config.sessionApi.exposeSessionHeader,
   });
   const timeouts = { headersTimeoutMs: config.listen.headersTimeoutMs, idleTimeoutMs: config.listen.idleTimeoutMs };
   const socksApi = api ? new SocksApi(api, timeouts, log.child({ component: 'socks' })) : undefined;

@@ -98,8 +98,12 @@ export class ConfigError extends StickyportError {
 }
 
 export class UpstreamError extends StickyportError {
-  constructor(code: ErrorCode, message: string, cause?: unknown) {
+  /** The status the upstream refused a tunnel with (UPSTREAM_STATUS, UPSTREAM_AUTH), for rotation rules. */
+  readonly upstreamStatus?: number;
+
+  constructor(code: ErrorCode, message: string, cause?: unknown, upstreamStatus?: number) {
     super(code, message, { status: code === 'UPSTREAM_TIMEOUT' ? 504 : 502, cause });
     this.name = 'UpstreamError';
+    if (upstreamStatus !== undefined) this.upstreamStatus = upstreamStatus;
   }
 }

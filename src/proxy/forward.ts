@@ -2,6 +2,8 @@ import http from 'node:http';
 import type net from 'node:net';
 import type { Logger } from '../logging/logger.js';
 import { UpstreamError, type StickyportError } from '../errors.js';
+import type { BodyScan } from '../rotation/body-scan.js';
+import type { PortRotation } from '../rotation/port-rotation.js';
 import { upstreamFailure, upstreamStatusFailure } from '../upstream/upstream-errors.js';
 import type { DispatchHandler, HttpTarget, OutgoingRequest, UpstreamRoute } from '../upstream/route.js';
 import type { Drain } from './drain.js';
@@ -22,6 +24,8 @@ export interface ForwardOptions {
   readonly upstreamFailed?: (port: number, route: UpstreamRoute, error: StickyportError) => void;
   /** Listen.IdleTimeout, for a WebSocket once switched. */
   readonly idleTimeoutMs: number;
+  /** SessionAPI.ExposeSessionHeader: relayed answers carry X-Stickyport-Session-Id. */
+  readonly exposeSessionHeader?: boolean;
 }
 
 // RFC 9110 9.2.2; only these are resent after a connection broke before any answer byte.
@@ -46,8 +50,12 @@ export function forwardHttp(
   route: UpstreamRoute,
   outgoing: OutgoingRequest,
   options: ForwardOptions,
+  /** The port's rotation rules, when the route carries its session and rules watch answers. */
+  rules?: PortRotation,
+  /** False for a bypassed host: the route carries no session. */
+  carriesSession = true,
 ): void {
-  new Exchange(request, response, target, outgoing, options).send(route);
+  new Exchange(request, response, target, outgoing, options, rules, carriesSession).send(route);
 }
 
 interface PendingHead {
@@ -76,6 +84,11 @@ class Exchange implements DispatchHandler {
   private attempts = 0;
   private resume: (() => void) | undefined;
   private readonly headers: string[];
+  /** Looking for a rotation rule's marker in the answer's body. */
+  private scan: BodyScan | undefined;
+  /** A rotation rule is replacing the session: this attempt is dropped, the request goes again after it. */
+  private ruleRetry: Promise<unknown> | undefined;
+  private ruleRetried = false;
 
   constructor(
     private readonly request: http.IncomingMessage,
@@ -83,6 +96,8 @@ class Exchange implements DispatchHandler {
     private readonly target: HttpTarget,
     private readonly outgoing: OutgoingRequest,
     private readonly options: ForwardOptions,
+    private readonly rules: PortRotation | undefined,
+    private readonly carriesSession: boolean,
   ) {
     // A route adds its own headers (the upstream login) to the list: keep the client's apart.
     this.headers = outgoing.headers;
@@ -117,8 +132,17 @@ class Exchange implements DispatchHandler {
       this.fail(this.protocolError(`answered with status ${status}, which is not HTTP`));
       return false;
     }
+    if (this.rules !== undefined) {
+      const verdict = this.rules.answered(this.route, status, rawHeaders, this.mayRetryByRule());
+      if (verdict !== undefined) {
+        if (verdict.retry !== undefined) return this.retryByRule(verdict.retry);
+        this.scan = verdict.scan;
+      }
+    }
     this.options.drain.untrack(this.response);
-    this.pending = { status, reason: asLatin1(statusText), headers: responseHeadersBack(rawHeaders, status) };
+    const headers = responseHeadersBack(rawHeaders, status);
+    if (this.options.exposeSessionHeader && this.carriesSession) headers.push('x-stickyport-session-id', this.route.sessionId);
+    this.pending = { status, reason: asLatin1(statusText), headers };
     if (status === 204 || status === 304) {
       // No body, whatever Content-Length says: answered now. (undici would fail a 304 that
       // carries the representation's Content-Length, which RFC 9110 allows, as a length mismatch.)
@@ -137,12 +161,21 @@ class Exchange implements DispatchHandler {
   }
 
   onData(chunk: Buffer): boolean {
+    const scan = this.scan;
+    if (scan !== undefined) {
+      // A marker in the very read that brought the head: nothing was written yet, a retry is still possible.
+      const retry = scan.feed(chunk, this.pending !== undefined && this.mayRetryByRule());
+      if (retry !== undefined) return this.retryByRule(retry);
+      if (scan.done) this.scan = undefined;
+    }
     if (this.pending && !this.writeHead()) return false;
     return this.done ? false : this.response.write(chunk);
   }
 
   // undici's types say string[]; client-h1 hands over the raw Buffers.
   onComplete(trailers: Array<Buffer | string> | null): void {
+    this.scan?.end();
+    this.scan = undefined;
     if (this.done || (this.pending && !this.writeHead())) return;
     this.done = true;
     if (trailers && trailers.length > 0) {
@@ -156,6 +189,9 @@ class Exchange implements DispatchHandler {
   }
 
   onError(error: Error): void {
+    this.scan?.abandon();
+    this.scan = undefined;
+    if (this.ruleRetry !== undefined) return this.sendAfterRotation();
     // Done, or answered by someone else (a 400 for a request body that did not parse).
     if (this.done || this.response.writableEnded) return;
     const { response } = this;
@@ -237,6 +273,44 @@ class Exchange implements DispatchHandler {
   private mayRetry(code: string): boolean {
     if (NEVER_SENT.has(code)) return this.attempts < 3;
     return this.attempts === 1 && RETRYABLE.has(code) && this.outgoing.body === null && IDEMPOTENT.has(this.outgoing.method);
+  }
+
+  /**
+   * rotate-and-retry: an idempotent request without a body, sent once so far, whose answer has
+   * not reached the client (not its head, not a byte).
+   */
+  private mayRetryByRule(): boolean {
+    return !this.ruleRetried && this.outgoing.body === null && this.outgoing.upgrade === undefined && IDEMPOTENT.has(this.outgoing.method);
+  }
+
+  /** Drops this attempt (its answer is never relayed) and sends the request again once `rotation` settles. */
+  private retryByRule(rotation: Promise<unknown>): false {
+    this.ruleRetry = rotation;
+    this.ruleRetried = true;
+    this.pending = undefined;
+    if (this.resume) {
+      this.response.removeListener('drain', this.resume);
+      this.resume = undefined;
+    }
+    this.options.drain.track(this.response);
+    // undici calls onError at once, with the abort: sendAfterRotation goes on from there.
+    this.abort?.();
+    return false;
+  }
+
+  private sendAfterRotation(): void {
+    const rotation = this.ruleRetry!;
+    this.ruleRetry = undefined;
+    if (this.response.destroyed) return;
+    const previous = this.route;
+    rotation
+      .then(() => this.options.currentRoute(portOf(this.response.socket ?? this.request.socket), previous))
+      .then(
+        (route) => {
+          if (!this.response.destroyed) this.send(route);
+        },
+        (routeError: unknown) => this.fail(upstreamFailure(routeError, previous.describePeer(this.target))),
+      );
   }
 
   private protocolError(what: string): UpstreamError {

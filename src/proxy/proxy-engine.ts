@@ -25,6 +25,8 @@ export interface ProxyEngineOptions {
   readonly idleTimeoutMs: number;
   /** Listen.HeadersTimeout: a request head must be complete within it, else 408. */
   readonly headersTimeoutMs: number;
+  /** SessionAPI.ExposeSessionHeader. */
+  readonly exposeSessionHeader?: boolean;
 }
 
 const RELATIVE_URL_HINT =
@@ -51,6 +53,7 @@ export class ProxyEngine extends Server {
       log: engine.log,
       drain: this.drain,
       idleTimeoutMs: engine.idleTimeoutMs,
+      exposeSessionHeader: engine.exposeSessionHeader,
       currentRoute: (port, previous) => engine.ports.get(port).reroute(previous),
       upstreamFailed: (port, route, error) => engine.ports.get(port).upstreamFailed(route, error),
     };
@@ -108,12 +111,14 @@ export class ProxyEngine extends Server {
         body: hasBody(request) ? request : null,
       };
       const binding = customTag as Binding;
+      const book = state.mapping.rotation;
+      const rules = book?.watchesAnswers ? book.forPort(state) : undefined;
       if (state.mapping.rules.size === 0) {
-        forwardHttp(request, response, target, binding.route, outgoing, this.forwarding);
+        forwardHttp(request, response, target, binding.route, outgoing, this.forwarding, rules);
         return;
       }
       const way = wayOut(state, binding, target.hostname, target.port, this.engine.log);
-      forwardHttp(request, response, retarget(target, way.hostname, way.port), way.route, outgoing, this.forwarding);
+      forwardHttp(request, response, retarget(target, way.hostname, way.port), way.route, outgoing, this.forwarding, way.bound ? rules : undefined, way.bound);
     } catch (error) {
       this.answerError(request, response, error);
     }
