@@ -98,6 +98,7 @@ export async function createApp(config: StickyportConfig, deps: AppDeps): Promis
     idleTimeoutMs: config.listen.idleTimeoutMs,
     headersTimeoutMs: config.listen.headersTimeoutMs,
     exposeSessionHeader: config.sessionApi.exposeSessionHeader,
+    sessionControl: config.sessionApi.enabled ? { needsLogin: config.sessionApi.password !== '' } : undefined,
   });
   const timeouts = { headersTimeoutMs: config.listen.headersTimeoutMs, idleTimeoutMs: config.listen.idleTimeoutMs };
   const socksApi = api ? new SocksApi(api, timeouts, log.child({ component: 'socks' })) : undefined;

@@ -41,6 +41,8 @@
  *                          store could not save the new session; nothing was sent upstream
  * - CONTROL_HEADER         400: an X-Stickyport-Session header other than `new`, or a header of
  *                          per-request control sent twice; nothing was sent upstream
+ * - CONTROL_FORBIDDEN      403: X-Stickyport-Session headers without the proxy login while
+ *                          SessionAPI.Password is set; nothing was sent upstream
  * - IDENTITY_UNAVAILABLE   502: the echo URL (Identity.EchoUrl) could not tell a session's exit
  *                          IP: it failed, answered another status, or answered no IP
  * - INTERNAL               500: a bug: an exception in a request's path, logged with its port
@@ -68,6 +70,7 @@ export type ErrorCode =
   | 'STORE_UNAVAILABLE'
   | 'PARAMETERS_CONFLICT'
   | 'CONTROL_HEADER'
+  | 'CONTROL_FORBIDDEN'
   | 'IDENTITY_UNAVAILABLE'
   | 'INTERNAL';
 
