@@ -3,9 +3,11 @@
 // cycle: connect, CONNECT, one GET through the tunnel, close), the steady figure (PERF.md): each
 // build as its own process chained to the bench provider, measured in interleaved rounds under
 // the same load, optionally beside Squid. For trying a change before a full `npm run bench`.
-//   node bench/ab.mjs [--rounds=3] [--seconds=4] [--squid] [--hop] [--connect] [--mappings] DIST_MAIN_A [DIST_MAIN_B ...]
+//   node bench/ab.mjs [--rounds=3] [--seconds=4] [--squid] [--hop] [--connect] [--mappings] [--settings=FILE] DIST_MAIN_A [DIST_MAIN_B ...]
 // (--mappings: each build with 2 mappings and host rules, see bench/lib/stickyport.mjs; or one
-// build only, written DIST_MAIN+mappings, beside the same build without)
+// build only, written DIST_MAIN+mappings, beside the same build without. --settings=FILE: the
+// candidates written DIST_MAIN+settings run with FILE's keys laid over the bench configuration,
+// e.g. bench/settings/rules-not-firing.json, beside the builds named without it)
 // e.g. cp -r dist /tmp/dist-before; (change, npm run build); node bench/ab.mjs /tmp/dist-before/main.js dist/main.js
 import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
@@ -14,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { httpLoad, pickTool } from './lib/load-http.mjs';
 import { startSquid, squidPath } from './lib/peers.mjs';
 import { cpuMs, forkServer, sleep, stopAll } from './lib/procs.mjs';
-import { startStickyport } from './lib/stickyport.mjs';
+import { readSettings, startStickyport } from './lib/stickyport.mjs';
 import { connectCycles, connectRequest } from './lib/tunnels.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -23,6 +25,7 @@ const rounds = Number(arg('rounds', 3));
 const seconds = Number(arg('seconds', 4));
 const mains = process.argv.slice(2).filter((a) => !a.startsWith('--'));
 const connectMode = process.argv.includes('--connect');
+const settingsFile = arg('settings', undefined);
 if (mains.length === 0) mains.push(path.join(HERE, '../dist/main.js'));
 
 const logDir = mkdtempSync(path.join(os.tmpdir(), 'stickyport-ab-'));
@@ -34,8 +37,10 @@ try {
   const candidates = [];
   for (const [i, main] of mains.entries()) {
     const withMappings = main.endsWith('+mappings');
-    process.env.BENCH_STICKYPORT_MAIN = path.resolve(withMappings ? main.slice(0, -'+mappings'.length) : main);
-    const options = withMappings ? { mappings: true } : {};
+    const withSettings = main.endsWith('+settings');
+    if (withSettings && !settingsFile) throw new Error(`${main}: give the settings with --settings=FILE`);
+    process.env.BENCH_STICKYPORT_MAIN = path.resolve(main.replace(/\+(mappings|settings)$/, ''));
+    const options = withMappings ? { mappings: true } : withSettings ? { settings: readSettings(settingsFile) } : {};
     const sp = await startStickyport({ count: 10, providerPort: provider.port, logDir, name: `ab-${i}`, taken: candidates.map((c) => [c.port, c.port + 9]), ...options });
     candidates.push({ label: `${i}: ${main}`, port: sp.portStart, pid: sp.pid });
   }

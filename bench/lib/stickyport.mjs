@@ -3,7 +3,7 @@
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { openSync, writeFileSync } from 'node:fs';
+import { openSync, readFileSync, writeFileSync } from 'node:fs';
 import { canConnect, freeRange, spawnTracked, stop, waitForPort } from './procs.mjs';
 
 // BENCH_STICKYPORT_MAIN points at another build (e.g. a patched copy of dist/) for A/B runs. It
@@ -43,7 +43,26 @@ function mappingsFor(portStart, portEnd, providerPort) {
   ];
 }
 
-function writeConfig(logDir, name, { portStart, portEnd, providerPort, level, mappings }) {
+/**
+ * `settings` (a file's JSON) laid over the bench's configuration: each top-level section merged
+ * key by key, lists replaced, as a later configuration layer does. For runs with rotation rules,
+ * identity or other keys configured (e.g. bench/settings/rules-not-firing.json).
+ */
+function overlay(config, settings) {
+  const merged = { ...config };
+  for (const [section, value] of Object.entries(settings ?? {})) {
+    const base = merged[section];
+    merged[section] = value && typeof value === 'object' && !Array.isArray(value) && base && typeof base === 'object' && !Array.isArray(base) ? { ...base, ...value } : value;
+  }
+  return merged;
+}
+
+/** The JSON of a settings file given to a candidate (bench/ab.mjs --settings=FILE). */
+export function readSettings(file) {
+  return JSON.parse(readFileSync(file, 'utf8'));
+}
+
+function writeConfig(logDir, name, { portStart, portEnd, providerPort, level, mappings, settings }) {
   const file = path.join(logDir, `${name}.json`);
   const config = {
     Listen: { Host: '127.0.0.1', PortRange: { Start: portStart, End: portEnd }, StickyProxyLifetime: 10, IdleTimeout: '120s' },
@@ -53,7 +72,7 @@ function writeConfig(logDir, name, { portStart, portEnd, providerPort, level, ma
     Logging: { Level: level },
     ...(mappings && portEnd > portStart ? { Mappings: mappingsFor(portStart, portEnd, providerPort), HostRules: HOST_RULES } : {}),
   };
-  writeFileSync(file, JSON.stringify(config, null, 2));
+  writeFileSync(file, JSON.stringify(overlay(config, settings), null, 2));
   return file;
 }
 
@@ -63,11 +82,11 @@ function writeConfig(logDir, name, { portStart, portEnd, providerPort, level, ma
  * 'warn' readiness is polled with TCP connects on the last port. Retries once on another
  * range if a port was taken in between.
  */
-export async function startStickyport({ count, providerPort, logDir, name, level = 'warn', taken = [], extraArgs = [], mappings = WITH_MAPPINGS }) {
+export async function startStickyport({ count, providerPort, logDir, name, level = 'warn', taken = [], extraArgs = [], mappings = WITH_MAPPINGS, settings }) {
   let lastError;
   for (let attempt = 0; attempt < 3; attempt++) {
     const [portStart, portEnd] = freeRange(count, taken);
-    const config = writeConfig(logDir, name, { portStart, portEnd, providerPort, level, mappings });
+    const config = writeConfig(logDir, name, { portStart, portEnd, providerPort, level, mappings, settings });
     const logFile = path.join(logDir, `${name}.log`);
     const err = openSync(logFile, 'a');
     const startedAt = performance.now();
