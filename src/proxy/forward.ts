@@ -134,10 +134,8 @@ class Exchange implements DispatchHandler {
     }
     if (this.rules !== undefined) {
       const verdict = this.rules.answered(this.route, status, rawHeaders, this.mayRetryByRule());
-      if (verdict !== undefined) {
-        if (verdict.retry !== undefined) return this.retryByRule(verdict.retry);
-        this.scan = verdict.scan;
-      }
+      if (verdict instanceof Promise) return this.retryByRule(verdict);
+      this.scan = verdict;
     }
     this.options.drain.untrack(this.response);
     const headers = responseHeadersBack(rawHeaders, status);

@@ -1,10 +1,10 @@
 import zlib from 'node:zlib';
 import type { RotationRuleConfig } from '../config/rotation.js';
 
-/** Where a body scan reports: a marker found (for a rule), or none in the window. */
+/** Where a body scan reports: a marker found (for a rule), or none in the window, for the session the answer came on. */
 export interface ScanOutcome {
-  found(rule: RotationRuleConfig, retryable: boolean): Promise<unknown> | undefined;
-  clean(): void;
+  found(rule: RotationRuleConfig, sessionId: string, retryable: boolean): Promise<unknown> | undefined;
+  clean(sessionId: string): void;
 }
 
 /** The content codings the scan can undo; another coding is not scanned. */
@@ -37,8 +37,8 @@ export class BodyScan {
   /** Over: a marker was found, the window was read, or the scan was given up. */
   done = false;
   private seen = 0;
-  private tail: Buffer | undefined;
-  private readonly overlap: number;
+  /** The window's last bytes so far (a view: chunks are not reused), for a marker split over two chunks. */
+  private last: Buffer | undefined;
   private decoder: zlib.Gunzip | zlib.Inflate | zlib.BrotliDecompress | undefined;
   private fed = 0;
 
@@ -47,8 +47,10 @@ export class BodyScan {
     private readonly limit: number,
     coding: Coding,
     private readonly outcome: ScanOutcome,
+    private readonly sessionId: string,
+    /** The longest marker's length, less one: how much of one chunk a marker may start in. */
+    private readonly overlap: number,
   ) {
-    this.overlap = Math.max(...rules.map((rule) => rule.bodyContains!.length)) - 1;
     if (coding !== 'identity') {
       this.decoder = makeDecoder(coding, (decoded) => this.search(decoded, false), () => this.finish(), () => this.abandon());
     }
@@ -89,25 +91,26 @@ export class BodyScan {
     const room = this.limit - this.seen;
     const window = data.length > room ? data.subarray(0, room) : data;
     this.seen += window.length;
-    const text = this.tail ? Buffer.concat([this.tail, window]) : window;
+    const last = this.last;
+    const text = last && this.overlap > 0 ? Buffer.concat([last.subarray(Math.max(0, last.length - this.overlap)), window]) : window;
     for (const rule of this.rules) {
       if (text.indexOf(rule.bodyContains!) >= 0) {
         this.abandon();
-        return this.outcome.found(rule, retryable);
+        return this.outcome.found(rule, this.sessionId, retryable);
       }
     }
     if (this.seen >= this.limit) {
       this.finish();
       return undefined;
     }
-    if (this.overlap > 0) this.tail = Buffer.from(text.subarray(Math.max(0, text.length - this.overlap)));
+    this.last = text;
     return undefined;
   }
 
   private finish(): void {
     if (this.done) return;
     this.abandon();
-    this.outcome.clean();
+    this.outcome.clean(this.sessionId);
   }
 }
 

@@ -6,13 +6,12 @@ import { BodyScan, scanCoding, type ScanOutcome } from './body-scan.js';
 import type { RuleBook } from './rule-book.js';
 import type { ConnectFailure } from './rule-values.js';
 
-/** What a plain-HTTP answer's head means for its request. */
-export interface AnswerVerdict {
-  /** Send the request once more, on the port's new session, once this settles; relay nothing of this answer. */
-  readonly retry?: Promise<unknown>;
-  /** Look for markers in the body as it passes. */
-  readonly scan?: BodyScan;
-}
+/**
+ * What a plain-HTTP answer's head means for its request: a promise (send the request once more,
+ * on the port's new session, once it settles; relay nothing of this answer), a BodyScan (look
+ * for markers in the body as it passes), or undefined (nothing).
+ */
+export type AnswerVerdict = Promise<unknown> | BodyScan | undefined;
 
 /**
  * One port under its mapping's rotation rules: how many matching events came in a row for each
@@ -20,7 +19,7 @@ export interface AnswerVerdict {
  * counts again, and so does a success), each rule's cooldown on this port, and the rotation a
  * rule last started, which requests that met the same session join instead of rotating again.
  */
-export class PortRotation {
+export class PortRotation implements ScanOutcome {
   private countsFor: string | undefined;
   private readonly counts: Uint16Array;
   private readonly coolUntil: Float64Array;
@@ -39,20 +38,21 @@ export class PortRotation {
   }
 
   /** An answer's head came back through `route`; `retryable`: its request may be sent again. */
-  answered(route: UpstreamRoute, status: number, raw: Buffer[], retryable: boolean): AnswerVerdict | undefined {
+  answered(route: UpstreamRoute, status: number, raw: Buffer[], retryable: boolean): AnswerVerdict {
     const { head, body } = this.book;
     for (let i = 0; i < head.length; i++) {
       const rule = head[i]!;
       if (matchesHead(rule, status, raw)) {
-        const retry = this.event(rule, route.sessionId, rule.status ? `status ${status}` : `header ${rule.header!.name}`, retryable, this.answerRules);
-        return retry ? { retry } : undefined;
+        return this.event(rule, route.sessionId, rule.status ? `status ${status}` : `header ${rule.header!.name}`, retryable, this.answerRules);
       }
     }
     if (body.length > 0) {
-      let candidates: RotationRuleConfig[] | undefined;
-      for (const rule of body) if (matchesHead(rule, status, raw)) (candidates ??= []).push(rule);
+      let candidates: readonly RotationRuleConfig[] | undefined = this.book.bodyAlways;
+      if (candidates === undefined) {
+        for (const rule of body) if (matchesHead(rule, status, raw)) ((candidates ??= []) as RotationRuleConfig[]).push(rule);
+      }
       const coding = candidates && scanCoding(headerValue(raw, 'content-type'), headerValue(raw, 'content-encoding'));
-      if (coding) return { scan: new BodyScan(candidates!, this.book.deps.bodyScanBytes, coding, this.scanOutcome(route.sessionId)) };
+      if (coding) return new BodyScan(candidates!, this.book.deps.bodyScanBytes, coding, this, route.sessionId, this.book.markerOverlap);
     }
     if (this.dirty) this.clean(route.sessionId, this.answerRules);
     return undefined;
@@ -122,20 +122,16 @@ export class PortRotation {
     return rotation;
   }
 
-  /** A success on `sessionId`: the counts of `kind` start again. */
-  private clean(sessionId: string, kind: readonly RotationRuleConfig[]): void {
-    if (this.countsFor !== sessionId) return;
-    for (const rule of kind) this.counts[this.book.indexOf(rule)] = 0;
-    this.dirty = this.counts.some((count) => count > 0);
+  /** A body scan found `rule`'s marker in an answer that came on `sessionId`. */
+  found(rule: RotationRuleConfig, sessionId: string, retryable: boolean): Promise<unknown> | undefined {
+    return this.event(rule, sessionId, `body contains ${JSON.stringify(rule.bodyContains!.toString('utf8'))}`, retryable, this.answerRules);
   }
 
-  private scanOutcome(sessionId: string): ScanOutcome {
-    return {
-      found: (rule, retryable) => this.event(rule, sessionId, `body contains ${JSON.stringify(rule.bodyContains!.toString('utf8'))}`, retryable, this.answerRules),
-      clean: () => {
-        if (this.dirty) this.clean(sessionId, this.answerRules);
-      },
-    };
+  /** A body scan read its window without a marker: a success. */
+  clean(sessionId: string, kind: readonly RotationRuleConfig[] = this.answerRules): void {
+    if (!this.dirty || this.countsFor !== sessionId) return;
+    for (const rule of kind) this.counts[this.book.indexOf(rule)] = 0;
+    this.dirty = this.counts.some((count) => count > 0);
   }
 }
 
@@ -144,18 +140,25 @@ function matchesHead(rule: RotationRuleConfig, status: number, raw: Buffer[]): b
   const header = rule.header;
   if (!header) return true;
   for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]!;
-    if (name.length === header.name.length && name.toString('latin1').toLowerCase() === header.name && header.test(raw[i + 1]!.toString('latin1'))) return true;
+    if (isNamed(raw[i]!, header.name) && header.test(raw[i + 1]!.toString('latin1'))) return true;
   }
   return false;
 }
 
 function headerValue(raw: Buffer[], lowerName: string): string | undefined {
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]!;
-    if (name.length === lowerName.length && name.toString('latin1').toLowerCase() === lowerName) return raw[i + 1]!.toString('latin1');
-  }
+  for (let i = 0; i < raw.length; i += 2) if (isNamed(raw[i]!, lowerName)) return raw[i + 1]!.toString('latin1');
   return undefined;
+}
+
+/** `name` is `lower` in any case; compared in place, since every answer's every header passes here. */
+function isNamed(name: Buffer, lower: string): boolean {
+  if (name.length !== lower.length) return false;
+  for (let i = 0; i < name.length; i++) {
+    const want = lower.charCodeAt(i);
+    const got = name[i]!;
+    if (got !== want && !(want >= 97 && want <= 122 && got === want - 32)) return false;
+  }
+  return true;
 }
 
 /** A tunnel failure as ConnectStatus names it: the upstream's status, or refused, timeout, reset. */

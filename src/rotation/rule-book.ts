@@ -27,6 +27,10 @@ export class RuleBook {
   readonly connect: readonly RotationRuleConfig[];
   /** True when plain-HTTP answers have anything to be checked against. */
   readonly watchesAnswers: boolean;
+  /** `body`, when none of its rules has a Status or Header of its own: every answer is a candidate. */
+  readonly bodyAlways: readonly RotationRuleConfig[] | undefined;
+  /** The longest marker's length, less one. */
+  readonly markerOverlap: number;
   private readonly ports = new Map<number, PortRotation>();
   private readonly places: ReadonlyMap<RotationRuleConfig, number>;
 
@@ -38,6 +42,8 @@ export class RuleBook {
     this.body = rules.filter((rule) => rule.bodyContains);
     this.connect = rules.filter((rule) => rule.connect);
     this.watchesAnswers = this.head.length + this.body.length > 0;
+    this.bodyAlways = this.body.length > 0 && this.body.every((rule) => !rule.status && !rule.header) ? this.body : undefined;
+    this.markerOverlap = Math.max(0, ...this.body.map((rule) => rule.bodyContains!.length)) - 1;
     this.places = new Map(rules.map((rule, i) => [rule, i]));
   }
 
