@@ -60,29 +60,29 @@ describe('BodyScan', () => {
   });
   const outcome = () => {
     const seen: string[] = [];
-    return { seen, found: () => (seen.push('found'), undefined), clean: () => void seen.push('clean') };
+    return { seen, found: () => (seen.push('found'), undefined), clean: (sessionId: string) => void seen.push(`clean ${sessionId}`) };
   };
 
   it('finds a marker split over two chunks, and reports a clean body once', () => {
     const found = outcome();
-    const scan = new BodyScan([rule('captcha')], 1024, 'identity', found);
+    const scan = new BodyScan([rule('captcha')], 1024, 'identity', found, 's1', 6);
     scan.feed(Buffer.from('<p>capt'), false);
     scan.feed(Buffer.from('cha</p>'), false);
     expect(found.seen).toEqual(['found']);
     const clean = outcome();
-    const other = new BodyScan([rule('captcha')], 1024, 'identity', clean);
+    const other = new BodyScan([rule('captcha')], 1024, 'identity', clean, 's1', 6);
     other.feed(Buffer.from('<p>hello</p>'), false);
     other.end();
     other.end();
-    expect(clean.seen).toEqual(['clean']);
+    expect(clean.seen).toEqual(['clean s1']);
   });
 
   it('stops at the window: a marker beyond it is not looked for', () => {
     const found = outcome();
-    const scan = new BodyScan([rule('captcha')], 16, 'identity', found);
+    const scan = new BodyScan([rule('captcha')], 16, 'identity', found, 's1', 6);
     scan.feed(Buffer.from('x'.repeat(14)), false);
     scan.feed(Buffer.from('captcha'), false);
-    expect(found.seen).toEqual(['clean']);
+    expect(found.seen).toEqual(['clean s1']);
     expect(scan.done).toBe(true);
   });
 
@@ -92,7 +92,7 @@ describe('BodyScan', () => {
     ['br', brotliCompressSync],
   ] as const)('decodes %s bodies in a bounded decoder', async (coding, compress) => {
     const found = outcome();
-    const scan = new BodyScan([rule('captcha')], 4096, coding, found);
+    const scan = new BodyScan([rule('captcha')], 4096, coding, found, 's1', 6);
     const body = compress(Buffer.from(`${'<p>x</p>'.repeat(100)}captcha`));
     scan.feed(body.subarray(0, 10), false);
     scan.feed(body.subarray(10), false);
