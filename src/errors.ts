@@ -48,7 +48,9 @@
  * - INTERNAL               500: a bug: an exception in a request's path, logged with its port
  *
  * 400 and 407 answers to clients come from proxy-chain's RequestError; the session API answers
- * its own errors as JSON (`store_unavailable`, 503, when the store fails).
+ * its own errors as JSON (`store_unavailable`, 503, when the store fails; `identity_off`, 400, for
+ * `/session/?ip=1` without Identity.EchoUrl; `identity_unavailable`, 502, when the echo URL
+ * could not tell the exit IP).
  */
 export type ErrorCode =
   | 'CONFIG_INVALID'
