@@ -6,7 +6,7 @@
 //   node bench/ab.mjs [--rounds=3] [--seconds=4] [--squid] [--hop] [--connect] [--mappings] DIST_MAIN_A[+mappings][@SETTINGS.json] [DIST_MAIN_B ...]
 // (--mappings: each build with 2 mappings and host rules, see bench/lib/stickyport.mjs; or one
 // build only, written DIST_MAIN+mappings, beside the same build without; @SETTINGS.json: a
-// settings file over the bench's own, e.g. bench/settings/observe-on.json)
+// settings file over the bench's own, e.g. bench/settings/observe-on.json or bench/settings/rules-not-firing.json)
 // e.g. cp -r dist /tmp/dist-before; (change, npm run build); node bench/ab.mjs /tmp/dist-before/main.js dist/main.js
 // A candidate's SETTINGS.json goes over the bench's configuration, and its stdout to /dev/null:
 //   node bench/ab.mjs dist/main.js@bench/settings/observe-off.json dist/main.js@bench/settings/observe-on.json

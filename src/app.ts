@@ -4,6 +4,8 @@ import { ApiGateway } from './api/api-gateway.js';
 import { createSessionApi } from './api/session-api.js';
 import type { MappingConfig, StickyportConfig } from './config/load.js';
 import { packageVersion } from './cli/version.js';
+import { ExitIdentity } from './identity/exit-identity.js';
+import { IdentityEvents } from './identity/identity-events.js';
 import { setLogLevel, type Logger } from './logging/logger.js';
 import { Mappings } from './observe/mappings.js';
 import { Observability } from './observe/observability.js';
@@ -12,6 +14,7 @@ import { Ports } from './ports/ports.js';
 import { ConnectionLimits } from './proxy/connection-limits.js';
 import { ListenerPool, type ListenEndpoint, type ListenerStatus } from './proxy/listener-pool.js';
 import { ProxyEngine } from './proxy/proxy-engine.js';
+import { settingsText } from './reload/reload-plan.js';
 import { Reloader, type ReloadOutcome } from './reload/reloader.js';
 import type { SessionIdRule } from './session/session.js';
 import { SessionService } from './session/session-service.js';
@@ -31,6 +34,8 @@ export interface AppDeps {
    * /api/reload); throws ConfigError. Without it a reload is refused.
    */
   readonly loadConfig?: () => StickyportConfig;
+  /** Extra TLS options for https:// echo URLs (tests trust their own CA with it). */
+  readonly tls?: import('node:tls').ConnectionOptions;
 }
 
 export interface App {
@@ -43,6 +48,9 @@ export interface App {
   readonly admin: AdminServer | undefined;
   /** Re-reads the configuration and applies what it can (src/reload/); `by` says who asked. */
   reload(by: string): Promise<ReloadOutcome>;
+  /** Counters and a hook for exit identity checks, drift, keep-alive and rule rotations (metrics subscribe). */
+  readonly events: IdentityEvents;
+  readonly identity: ExitIdentity;
   /** Binds every port, or throws LISTEN_FAILED having bound none. */
   start(): Promise<void>;
   /** Stops accepting, drains for `drainMs`, closes what is left and the store. Idempotent. */
@@ -55,6 +63,8 @@ export async function createApp(config: StickyportConfig, deps: AppDeps): Promis
   const { log } = deps;
   let running = config;
   const version = runningVersion();
+  const events = new IdentityEvents();
+  const rotationLog = log.child({ component: 'rotation' });
   const makeMapping = (mapping: MappingConfig, settings: StickyportConfig): Mapping =>
     new Mapping(mapping, {
       idLength: settings.session.idLength,
@@ -66,6 +76,7 @@ export async function createApp(config: StickyportConfig, deps: AppDeps): Promis
       },
       cooldown: settings.upstream.cooldown,
       log: log.child({ component: 'upstream' }),
+      rotation: { events, log: rotationLog, bodyScanBytes: settings.rotation.bodyScanBytes },
     });
   // The mappings served now: a reload replaces the list (and the ports take it up).
   let served = config.mappings.map((mapping) => makeMapping(mapping, config));
@@ -97,9 +108,14 @@ export async function createApp(config: StickyportConfig, deps: AppDeps): Promis
   const { store } = observers;
   const sessions = new SessionService(store, log.child({ component: 'sessions' }));
   sessions.onChange = observers.sessionChanged;
-  const ports: Ports = new Ports({ sessions, log: log.child({ component: 'ports' }) }, served, store);
+  const identity = new ExitIdentity(config.identity, { sessions, events, log: log.child({ component: 'identity' }), tls: deps.tls });
+  // Per-request hooks only when something listens: no cost on the request path otherwise.
+  const watching = identity.active
+    ? { installed: identity.installed.bind(identity), used: identity.used.bind(identity) }
+    : {};
+  const ports: Ports = new Ports({ sessions, log: log.child({ component: 'ports' }), ...watching }, served, store);
   const api = config.sessionApi.enabled
-    ? new ApiGateway(createSessionApi(ports, { publicRead: config.sessionApi.publicRead }), {
+    ? new ApiGateway(createSessionApi(ports, { publicRead: config.sessionApi.publicRead, identity }), {
         domain: config.sessionApi.domain,
         password: config.sessionApi.password,
         loginFor: (port) => ports.mappingOf(port).login,
@@ -113,6 +129,8 @@ export async function createApp(config: StickyportConfig, deps: AppDeps): Promis
     idleTimeoutMs: config.listen.idleTimeoutMs,
     headersTimeoutMs: config.listen.headersTimeoutMs,
     observe: observers.observe,
+    exposeSessionHeader: config.sessionApi.exposeSessionHeader,
+    sessionControl: config.sessionApi.enabled ? { needsLogin: config.sessionApi.password !== '' } : undefined,
   });
   const timeouts = { headersTimeoutMs: config.listen.headersTimeoutMs, idleTimeoutMs: config.listen.idleTimeoutMs };
   const socksApi = api ? new SocksApi(api, timeouts, log.child({ component: 'socks' })) : undefined;
@@ -160,7 +178,7 @@ export async function createApp(config: StickyportConfig, deps: AppDeps): Promis
       // A mapping whose settings did not change keeps its object (its pool, its counts).
       const before = ports.all;
       const next = plan.running.mappings.map((mapping) => {
-        const same = before.find((old) => JSON.stringify(old.config) === JSON.stringify(mapping));
+        const same = before.find((old) => settingsText(old.config) === settingsText(mapping));
         return same ?? makeMapping(mapping, plan.running);
       });
       ports.replaceMappings(next);
@@ -199,6 +217,8 @@ export async function createApp(config: StickyportConfig, deps: AppDeps): Promis
     limits,
     admin,
     reload,
+    events,
+    identity,
     async start() {
       await preloadPools(ports.all, store, log);
       await listeners.start();
@@ -211,8 +231,11 @@ export async function createApp(config: StickyportConfig, deps: AppDeps): Promis
           ports: describeRanges(config),
           upstream: describeMembers(first!),
           ...(config.mappings.length > 1 || first!.source
-            ? { mappings: config.mappings.map((mapping) => ({ name: mapping.name, host: mapping.host, ports: `${mapping.portStart}-${mapping.portEnd}`, upstream: describeMembers(mapping), hostRules: mapping.hostRules.length })) }
-            : {}),
+            ? { mappings: config.mappings.map((mapping) => ({ name: mapping.name, host: mapping.host, ports: `${mapping.portStart}-${mapping.portEnd}`, upstream: describeMembers(mapping), hostRules: mapping.hostRules.length, rotationRules: mapping.rotationRules.length })) }
+            : first!.rotationRules.length > 0 ? { rotationRules: first!.rotationRules.map((rule) => rule.name) } : {}),
+          // The echo URL's host only: its query may hold a token.
+          ...(config.identity.echoUrl ? { identity: new URL(config.identity.echoUrl).host, onDrift: config.identity.onDrift } : {}),
+          ...(config.identity.keepAliveMs > 0 ? { keepAliveMs: config.identity.keepAliveMs } : {}),
           store: store.kind,
           sessionApi: config.sessionApi.enabled ? config.sessionApi.domain || '(port itself)' : 'off',
           clientAuth: config.auth.required,

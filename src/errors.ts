@@ -39,10 +39,18 @@
  *                          was sent upstream
  * - STORE_UNAVAILABLE      503: a login asked for other user name parameters and the session
  *                          store could not save the new session; nothing was sent upstream
+ * - CONTROL_HEADER         400: an X-Stickyport-Session header other than `new`, or a header of
+ *                          per-request control sent twice; nothing was sent upstream
+ * - CONTROL_FORBIDDEN      403: X-Stickyport-Session headers without the proxy login while
+ *                          SessionAPI.Password is set; nothing was sent upstream
+ * - IDENTITY_UNAVAILABLE   502: the echo URL (Identity.EchoUrl) could not tell a session's exit
+ *                          IP: it failed, answered another status, or answered no IP
  * - INTERNAL               500: a bug: an exception in a request's path, logged with its port
  *
  * 400 and 407 answers to clients come from proxy-chain's RequestError; the session API answers
- * its own errors as JSON (`store_unavailable`, 503, when the store fails).
+ * its own errors as JSON (`store_unavailable`, 503, when the store fails; `identity_off`, 400, for
+ * `/session/?ip=1` without Identity.EchoUrl; `identity_unavailable`, 502, when the echo URL
+ * could not tell the exit IP).
  */
 export type ErrorCode =
   | 'CONFIG_INVALID'
@@ -63,6 +71,9 @@ export type ErrorCode =
   | 'STOPPING'
   | 'STORE_UNAVAILABLE'
   | 'PARAMETERS_CONFLICT'
+  | 'CONTROL_HEADER'
+  | 'CONTROL_FORBIDDEN'
+  | 'IDENTITY_UNAVAILABLE'
   | 'INTERNAL';
 
 export class StickyportError extends Error {
@@ -92,8 +103,12 @@ export class ConfigError extends StickyportError {
 }
 
 export class UpstreamError extends StickyportError {
-  constructor(code: ErrorCode, message: string, cause?: unknown) {
+  /** The status the upstream refused a tunnel with (UPSTREAM_STATUS, UPSTREAM_AUTH), for rotation rules. */
+  readonly upstreamStatus?: number;
+
+  constructor(code: ErrorCode, message: string, cause?: unknown, upstreamStatus?: number) {
     super(code, message, { status: code === 'UPSTREAM_TIMEOUT' ? 504 : 502, cause });
     this.name = 'UpstreamError';
+    if (upstreamStatus !== undefined) this.upstreamStatus = upstreamStatus;
   }
 }

@@ -43,7 +43,21 @@ function mappingsFor(portStart, portEnd, providerPort) {
   ];
 }
 
-function writeConfig(logDir, name, { portStart, portEnd, providerPort, level, mappings, settings = {} }) {
+/**
+ * `settings` (a file's JSON) laid over the bench's configuration: each top-level section merged
+ * key by key, lists replaced, as a later configuration layer does. For runs with rotation rules,
+ * identity or other keys configured (bench/ab.mjs DIST_MAIN@SETTINGS.json).
+ */
+function overlay(config, settings) {
+  const merged = { ...config };
+  for (const [section, value] of Object.entries(settings ?? {})) {
+    const base = merged[section];
+    merged[section] = value && typeof value === 'object' && !Array.isArray(value) && base && typeof base === 'object' && !Array.isArray(base) ? { ...base, ...value } : value;
+  }
+  return merged;
+}
+
+function writeConfig(logDir, name, { portStart, portEnd, providerPort, level, mappings, settings }) {
   const file = path.join(logDir, `${name}.json`);
   const base = {
     Listen: { Host: '127.0.0.1', PortRange: { Start: portStart, End: portEnd }, StickyProxyLifetime: 10, IdleTimeout: '120s' },
@@ -53,10 +67,7 @@ function writeConfig(logDir, name, { portStart, portEnd, providerPort, level, ma
     Logging: { Level: level },
     ...(mappings && portEnd > portStart ? { Mappings: mappingsFor(portStart, portEnd, providerPort), HostRules: HOST_RULES } : {}),
   };
-  // `settings` (a candidate's own, for A/B runs) go over the bench's, section by section.
-  const config = { ...base };
-  for (const [section, values] of Object.entries(settings)) config[section] = { ...base[section], ...values };
-  writeFileSync(file, JSON.stringify(config, null, 2));
+  writeFileSync(file, JSON.stringify(overlay(base, settings), null, 2));
   return file;
 }
 

@@ -1,5 +1,7 @@
+import type { ExitIdentity } from '../identity/exit-identity.js';
 import type { Mapping } from '../ports/mapping.js';
 import type { Ports } from '../ports/ports.js';
+import { StickyportError } from '../errors.js';
 import { ParameterError, queryParameters } from '../session/parameters.js';
 import type { Session } from '../session/session.js';
 
@@ -32,6 +34,8 @@ export interface SessionJson {
   readonly upstream?: string;
   /** The parameters the session renders (defaults applied), when the mapping declares any. */
   readonly parameters?: Readonly<Record<string, string>>;
+  /** The exit IP an echo URL last saw the session come from, once asked. */
+  readonly exit?: { readonly ip: string; readonly country?: string; readonly seen_at: string };
 }
 
 export function sessionJson(session: Session, now: number = Date.now(), mapping?: Mapping): SessionJson {
@@ -43,7 +47,29 @@ export function sessionJson(session: Session, now: number = Date.now(), mapping?
   if (mapping?.config.source) json.mapping = mapping.name;
   if (mapping?.pool) json.upstream = mapping.pool.entryOf(session).key;
   if (mapping && mapping.declared.size > 0) json.parameters = mapping.paramsOf(session);
+  if (session.exit) {
+    const { ip, country, seenAt } = session.exit;
+    json.exit = country === undefined ? { ip, seen_at: new Date(seenAt).toUTCString() } : { ip, country, seen_at: new Date(seenAt).toUTCString() };
+  }
   return json;
+}
+
+/**
+ * The headers ProxyMapService's session API answers carry: the id, the lifetime in minutes
+ * (`0` = never expires; fractions for lifetimes such as "90s") and the expiry (RFC 1123; absent
+ * for a session that never expires).
+ */
+export function sessionHeaders(session: Session, mapping: Mapping): Record<string, string> {
+  const headers: Record<string, string> = {
+    'x-session-id': session.id,
+    'x-session-time': String(Math.round((mapping.config.lifetimeMs / 60_000) * 1000) / 1000),
+  };
+  if (session.expiresAt !== null) headers['x-expires-at'] = new Date(session.expiresAt).toUTCString();
+  return headers;
+}
+
+function sessionAnswer(session: Session, mapping: Mapping): ApiAnswer {
+  return { status: 200, body: sessionJson(session, Date.now(), mapping), headers: sessionHeaders(session, mapping) };
 }
 
 type Action = 'current' | 'reset' | 'new';
@@ -62,7 +88,7 @@ const ACTIONS: Record<string, Action> = {
  */
 export function createSessionApi(
   ports: Ports,
-  options: { readonly publicRead: boolean },
+  options: { readonly publicRead: boolean; readonly identity?: ExitIdentity },
 ): (call: ApiCall) => Promise<ApiAnswer> {
   return async (call) => {
     const action = ACTIONS[call.path.length > 1 ? call.path.replace(/\/+$/, '') : call.path];
@@ -78,21 +104,31 @@ export function createSessionApi(
     const state = ports.get(call.port);
     try {
       switch (action) {
-        case 'current':
-          return { status: 200, body: sessionJson((await state.current()).session, Date.now(), state.mapping) };
+        case 'current': {
+          const binding = await state.current();
+          if (!isTrue(call.query?.get('ip'))) return sessionAnswer(binding.session, state.mapping);
+          const { identity } = options;
+          if (!identity?.canCheck) return error(400, 'identity_off', 'Identity.EchoUrl is not set: there is nothing to ask the exit IP from');
+          return sessionAnswer(await identity.check(state, binding, 'api'), state.mapping);
+        }
         case 'reset':
           await state.reset();
           return { status: 200, body: { success: true } };
         case 'new': {
           const params = call.query ? queryParameters(call.query, state.mapping.declared) : undefined;
-          return { status: 200, body: sessionJson(await state.renew(params), Date.now(), state.mapping) };
+          return sessionAnswer(await state.renew(params), state.mapping);
         }
       }
     } catch (cause) {
       if (cause instanceof ParameterError) return error(400, 'bad_parameter', cause.message);
+      if (cause instanceof StickyportError && cause.code === 'IDENTITY_UNAVAILABLE') return error(502, 'identity_unavailable', cause.message);
       return error(503, 'store_unavailable', `the session store failed: ${(cause as Error).message}`);
     }
   };
+}
+
+function isTrue(value: string | null | undefined): boolean {
+  return value === '1' || value === 'true' || value === '';
 }
 
 function error(status: number, code: string, message: string): ApiAnswer {

@@ -59,6 +59,14 @@ function describeMembers(mapping: MappingConfig): string {
   return `a pool of ${members.length}: ${members.map((member) => member.description).join(', ')}`;
 }
 
+/** Where exit IPs are asked from and when; only the echo URL's host (its query may hold a token). */
+function describeIdentity(config: StickyportConfig): string | undefined {
+  const { echoUrl, checkOnCreate, checkEveryMs, onDrift } = config.identity;
+  if (!echoUrl) return undefined;
+  const when = ['on demand (/session/?ip=1)', ...(checkOnCreate ? ['on first use'] : []), ...(checkEveryMs > 0 ? [`every ${checkEveryMs / 1000} s in use`] : [])];
+  return `asked from ${new URL(echoUrl).host} ${when.join(', ')}; drift: ${onDrift}`;
+}
+
 export function startupBanner(config: StickyportConfig, version: string, cwd = process.cwd()): string {
   const [first] = config.mappings;
   const several = config.mappings.length > 1 || first!.source !== '';
@@ -67,10 +75,14 @@ export function startupBanner(config: StickyportConfig, version: string, cwd = p
         mapping.name,
         `${hostForUrl(mapping.host)}, ${describePorts(mapping.portStart, mapping.portEnd)} -> ${describeMembers(mapping)}` +
           `${mapping.hostRules.length > 0 ? `, ${mapping.hostRules.length} host rules` : ''}${mapping.auth.required ? `, login ${mapping.auth.username}` : ''}` +
-          `${mapping.rejectHttpProxy ? ', CONNECT only' : ''}`,
+          `${mapping.rejectHttpProxy ? ', CONNECT only' : ''}${mapping.rotationRules.length > 0 ? `, ${mapping.rotationRules.length} rotation rules` : ''}`,
       ])
     : [['upstream', describeMembers(first!)]];
   if (!several && first!.hostRules.length > 0) rows.push(['host rules', `${first!.hostRules.length}, the first match decides`]);
+  if (!several && first!.rotationRules.length > 0) rows.push(['rotation rules', first!.rotationRules.map((rule) => rule.name).join(', ')]);
+  const identity = describeIdentity(config);
+  if (identity) rows.push(['exit identity', identity]);
+  if (config.identity.keepAliveMs > 0) rows.push(['keep-alive', `a session idle ${config.identity.keepAliveMs / 1000} s gets a request to ${new URL(config.identity.keepAliveUrl).host}`]);
   rows.push(['store', describeStore(config.store, cwd)], ['session API', describeApi(config)]);
   if (first!.auth.required) rows.push(['client login', `required (user ${first!.auth.username})`]);
   if (config.admin.enabled) {

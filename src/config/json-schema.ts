@@ -1,7 +1,7 @@
 import { MAX_LIFETIME_MS, MAX_TIMER_MS, MINUTE_MS, SECOND_MS } from './formats.js';
 import { SCHEMES } from '../upstream/upstream-url.js';
 import { schema } from './schema.js';
-import { logLevel, presetName, ruleAction, storeType } from './value-formats.js';
+import { driftAction, logLevel, presetName, rotationAction, ruleAction, storeType } from './value-formats.js';
 import { PARAMETER_NAME } from '../upstream/upstream-url.js';
 
 // config/appsettings.schema.json is generated from the convict schema, the one source of
@@ -26,6 +26,9 @@ interface Structured {
 }
 
 const DURATION_STRING = { type: 'string', pattern: '^\\s*\\d+(\\.\\d+)?\\s*(ms|s|m|h|d)?\\s*$' };
+// A status, a class ("5xx") or a range ("500-504"); whether a range is low to high is left to the loader.
+const STATUS_ITEM = [{ type: 'integer', minimum: 100, maximum: 599 }, { type: 'string', pattern: '^\\s*([1-5][xX][xX]|[1-5]\\d\\d(\\s*-\\s*[1-5]\\d\\d)?)\\s*$' }];
+const CONNECT_ITEM = [...STATUS_ITEM, { type: 'string', pattern: '^\\s*([rR][eE][fF][uU][sS][eE][dD]|[tT][iI][mM][eE][oO][uU][tT]|[rR][eE][sS][eE][tT])\\s*$' }];
 
 function formatSchema(format: unknown): JsonSchema {
   switch (format) {
@@ -44,6 +47,30 @@ function formatSchema(format: unknown): JsonSchema {
       return { oneOf: [{ type: 'number', minimum: 0, maximum: MAX_LIFETIME_MS / MINUTE_MS }, DURATION_STRING] };
     case 'timeout':
       return { oneOf: [{ type: 'number', exclusiveMinimum: 0, maximum: MAX_TIMER_MS / SECOND_MS }, DURATION_STRING] };
+    case 'interval':
+      return { oneOf: [{ type: 'number', minimum: 0, maximum: MAX_TIMER_MS / SECOND_MS }, DURATION_STRING] };
+    case 'echo-url':
+      return { type: 'string', pattern: '^$|^[hH][tT][tT][pP][sS]?://[^@/]+(/.*)?$' };
+    case 'drift-action':
+      return { enum: driftAction.values };
+    case 'rotation-action':
+      return { enum: rotationAction.values };
+    case 'rule-name':
+      return { type: 'string', pattern: '^[A-Za-z0-9_.-]{1,64}$' };
+    case 'header-name':
+      return { type: 'string', pattern: "^[!#$%&'*+\\-.^_`|~0-9A-Za-z]{1,100}$" };
+    case 'header-value':
+      return { type: 'string', minLength: 1 };
+    case 'body-marker':
+      return { type: 'string', minLength: 1, maxLength: 256 };
+    case 'consecutive-count':
+      return { type: 'integer', minimum: 1, maximum: 1000 };
+    case 'body-scan-kib':
+      return { type: 'integer', minimum: 1, maximum: 1024 };
+    case 'status-list':
+      return { oneOf: [...STATUS_ITEM, { type: 'array', minItems: 1, items: { oneOf: STATUS_ITEM } }] };
+    case 'connect-status-list':
+      return { oneOf: [...CONNECT_ITEM, { type: 'array', minItems: 1, items: { oneOf: CONNECT_ITEM } }] };
     case 'text':
       return { type: 'string' };
     case 'non-empty-text':

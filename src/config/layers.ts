@@ -294,7 +294,9 @@ export class ConfigLayers {
       } else if (isStructured(node)) {
         this.checkStructured(key, node, item);
       } else if (isLeaf(node)) {
-        const problem = typeof item === 'object' && item !== null ? (formatNamed(node.format).problem(item) ?? 'must not be an object') : formatNamed(node.format).problem(item);
+        const format = formatNamed(node.format);
+        const whole = typeof item !== 'object' || item === null || (format.takesList === true && Array.isArray(item));
+        const problem = whole ? format.problem(item) : (format.problem(item) ?? 'must not be an object');
         this.checkLeafValue(key, problem, item);
       } else {
         this.checkRecord(node as Section, item, key);

@@ -9,9 +9,11 @@ import type { FlagValue } from './flags.js';
 import { ConfigLayers, LEAVES, STRUCTURED, convictSchema, maskingOf, valueAt } from './layers.js';
 import { resolveMappings, type MappingConfig } from './mappings.js';
 import { configErrorFor, type ConfigProblem } from './problems.js';
+import { identityProblems } from './rotation.js';
 import { showValue } from './secrets.js';
 
 export type { HostRuleConfig, MappingConfig } from './mappings.js';
+export type { RotationRuleConfig } from './rotation.js';
 
 export type StoreType = 'memory' | 'file' | 'redis';
 
@@ -59,6 +61,25 @@ export interface StickyportConfig {
     readonly domain: string;
     readonly password: string;
     readonly publicRead: boolean;
+    /** Plain-HTTP answers carry X-Stickyport-Session-Id. */
+    readonly exposeSessionHeader: boolean;
+  };
+  /** Exit identity checks and keep-alive requests; URLs are "" when off. */
+  readonly identity: {
+    readonly echoUrl: string;
+    readonly checkOnCreate: boolean;
+    /** 0 = never. */
+    readonly checkEveryMs: number;
+    readonly onDrift: 'log' | 'rotate';
+    readonly timeoutMs: number;
+    /** Session.KeepAlive; 0 = off. */
+    readonly keepAliveMs: number;
+    /** Session.KeepAliveUrl, or Identity.EchoUrl when it is empty. */
+    readonly keepAliveUrl: string;
+  };
+  readonly rotation: {
+    /** Rotation.BodyScanKiB in bytes: how much of an answer body BodyContains looks at. */
+    readonly bodyScanBytes: number;
   };
   readonly store: {
     readonly type: StoreType;
@@ -175,7 +196,7 @@ export function explainConfig(options: LoadOptions = {}): ConfigReport {
   if (layers.problems.length === 0) {
     const resolved = resolveMappings(raw as unknown as Record<string, unknown>, layers);
     mappings = resolved.mappings;
-    layers.problems.push(...resolved.problems);
+    layers.problems.push(...resolved.problems, ...identityProblems(raw as unknown as Record<string, unknown>, layers));
     if (resolved.problems.length === 0) layers.problems.push(...adminProblems(raw, layers, mappings));
   }
   if (layers.problems.length > 0) throw configErrorFor(layers.problems);
@@ -286,7 +307,18 @@ function toConfig(raw: Settings, sources: string[], mappings: readonly MappingCo
       domain: raw.SessionAPI.Domain.toLowerCase(),
       password: raw.SessionAPI.Password,
       publicRead: raw.SessionAPI.PublicRead,
+      exposeSessionHeader: raw.SessionAPI.ExposeSessionHeader,
     },
+    identity: {
+      echoUrl: raw.Identity.EchoUrl,
+      checkOnCreate: raw.Identity.CheckOnCreate,
+      checkEveryMs: parseDuration(raw.Identity.CheckEvery, SECOND_MS)!,
+      onDrift: raw.Identity.OnDrift as 'log' | 'rotate',
+      timeoutMs: parseDuration(raw.Identity.Timeout, SECOND_MS)!,
+      keepAliveMs: parseDuration(raw.Session.KeepAlive, SECOND_MS)!,
+      keepAliveUrl: raw.Session.KeepAliveUrl || raw.Identity.EchoUrl,
+    },
+    rotation: { bodyScanBytes: raw.Rotation.BodyScanKiB * 1024 },
     store: {
       type: raw.SessionStore.Type as StoreType,
       path: raw.SessionStore.Path,

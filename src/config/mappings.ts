@@ -3,6 +3,7 @@ import type { UpstreamPlan } from '../upstream/upstream-member.js';
 import { MINUTE_MS, isLoopbackHost, parseDuration } from './formats.js';
 import { valueAt, type ConfigLayers } from './layers.js';
 import type { ConfigProblem } from './problems.js';
+import { rotationRules, type RotationRuleConfig } from './rotation.js';
 import { resolveUpstreamPlan, type Setting } from './upstream-plan.js';
 
 /** One host rule, compiled: what a target host matching `test` gets. */
@@ -41,6 +42,8 @@ export interface MappingConfig {
   };
   /** The mapping's own rules, then the global ones: the first that matches decides. */
   readonly hostRules: readonly HostRuleConfig[];
+  /** The mapping's own rotation rules, then the global ones: the first whose When matches counts an event. */
+  readonly rotationRules: readonly RotationRuleConfig[];
 }
 
 type Settings = Record<string, unknown>;
@@ -142,6 +145,8 @@ function resolveMapping(view: View, raw: Settings, layers: ConfigLayers, problem
     ...own.map((rule, i) => ({ rule, source: `${view.source}.HostRules[${i}]` })),
     ...global.map((rule, i) => ({ rule, source: `HostRules[${i}]` })),
   ].map(({ rule, source }) => hostRule(rule, source, { ...planContext, inheritedParameters: upstream.parameters }, problems));
+  const ownRotation = view.sets('Rotation.Rules') ? (view.get('Rotation.Rules').value as Record_[]) : [];
+  const rotation = rotationRules(ownRotation, `${view.source}.`, layers.structuredValue('Rotation.Rules') as Record_[], problems, layers);
   return {
     name: view.name,
     source: view.source,
@@ -161,6 +166,7 @@ function resolveMapping(view: View, raw: Settings, layers: ConfigLayers, problem
       parseUsernameParameters: view.get('Authentication.ParseUsernameParameters').value === true,
     },
     hostRules: rules,
+    rotationRules: rotation,
   };
 }
 

@@ -47,6 +47,28 @@ const HOST_RULE = {
   },
 } as const;
 
+/**
+ * A rotation rule: `Rotation.Rules[]` and `Mappings[].Rotation.Rules[]`. `When` says which
+ * events count; the rule acts once `Consecutive` of them came in a row on a port.
+ */
+const ROTATION_RULE = {
+  Name: { doc: 'The rule\'s name, in logs and metrics (default: its place, e.g. Rotation.Rules[0])', format: 'rule-name' },
+  When: {
+    Status: { doc: 'Plain-HTTP answers with these statuses: 429, "5xx", "500-504", or a list of them', format: 'status-list' },
+    Header: {
+      Name: { doc: 'Plain-HTTP answers carrying this header (any case)', format: 'header-name' },
+      Value: { doc: 'Whose value contains this text (any case), or matches this regular expression between slashes; absent = any value', format: 'header-value' },
+    },
+    BodyContains: { doc: 'Plain-HTTP answers whose first Rotation.BodyScanKiB of body hold this text (exact bytes, after gzip/deflate/br decoding)', format: 'body-marker' },
+    ConnectStatus: { doc: 'Tunnels (CONNECT, SOCKS) the upstream refused with these statuses, or "refused", "timeout", "reset"', format: 'connect-status-list' },
+    Consecutive: { doc: 'How many such events in a row on a port make the rule act (default 1)', format: 'consecutive-count' },
+  },
+  Action: { doc: 'rotate (default): a new session for the port at once; rotate-and-retry: also send an idempotent request without body once more on it', format: 'rotation-action' },
+  Cooldown: { doc: 'After acting on a port, the rule does not act on that port again for this long (default 30s; 0 = no wait)', format: 'interval' },
+} as const;
+
+const ROTATION_RULES_DOC = 'Ordered rotation rules: the first whose When matches an event counts it';
+
 /** One mapping: `Mappings[]`. What it leaves out comes from the top-level key of the same name. */
 const MAPPING = {
   Name: { doc: 'The mapping\'s name, in logs and API answers (default: mapping-N)', format: 'mapping-name' },
@@ -68,6 +90,9 @@ const MAPPING = {
     ParseUsernameParameters: { doc: 'Read Upstream.Parameters from the client login', format: 'strict-boolean' },
   },
   HostRules: { doc: 'This mapping\'s host rules, consulted before the global HostRules', records: HOST_RULE },
+  Rotation: {
+    Rules: { doc: 'This mapping\'s rotation rules, consulted before the global Rotation.Rules', records: ROTATION_RULE },
+  },
 } as const;
 
 /**
@@ -188,6 +213,63 @@ export const schema = {
       default: 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ',
       env: 'STICKYPORT_SESSION_ID_ALPHABET',
     },
+    KeepAlive: {
+      doc: 'A session idle this long gets one small request through its own route (to Session.KeepAliveUrl or Identity.EchoUrl): seconds or a string with a unit; 0 = off',
+      format: 'interval',
+      default: 0 as number | string,
+      env: 'STICKYPORT_SESSION_KEEP_ALIVE',
+    },
+    KeepAliveUrl: {
+      doc: 'Where keep-alive requests go; "" = Identity.EchoUrl',
+      format: 'echo-url',
+      default: '',
+      env: 'STICKYPORT_SESSION_KEEP_ALIVE_URL',
+      sensitive: true,
+      masking: 'url-credentials',
+    },
+  },
+  Identity: {
+    EchoUrl: {
+      doc: 'A URL answering the caller\'s IP (plain text, or JSON with "ip"), fetched through a session\'s own route; "" = off',
+      format: 'echo-url',
+      default: '',
+      env: 'STICKYPORT_IDENTITY_ECHO_URL',
+      sensitive: true,
+      masking: 'url-credentials',
+    },
+    CheckOnCreate: {
+      doc: 'Ask the echo URL for a session\'s exit IP as soon as this instance starts using the session',
+      format: 'strict-boolean',
+      default: false,
+      env: 'STICKYPORT_IDENTITY_CHECK_ON_CREATE',
+    },
+    CheckEvery: {
+      doc: 'Ask again when a session is used and its last check is this old: seconds or a string with a unit; 0 = never',
+      format: 'interval',
+      default: 0 as number | string,
+      env: 'STICKYPORT_IDENTITY_CHECK_EVERY',
+    },
+    OnDrift: {
+      doc: 'A session answering from another exit IP than before: log (a warning) or rotate (a new session)',
+      format: 'drift-action',
+      default: 'log',
+      env: 'STICKYPORT_IDENTITY_ON_DRIFT',
+    },
+    Timeout: {
+      doc: 'An echo request (or a keep-alive request) gets this long to answer in full: seconds or a string with a unit',
+      format: 'timeout',
+      default: '10s' as number | string,
+      env: 'STICKYPORT_IDENTITY_TIMEOUT',
+    },
+  },
+  Rotation: {
+    Rules: { doc: `${ROTATION_RULES_DOC}; a mapping's own come first`, records: ROTATION_RULE, default: [] as unknown[] },
+    BodyScanKiB: {
+      doc: 'How much of a plain-HTTP answer body (decoded) BodyContains looks at: KiB, 1-1024',
+      format: 'body-scan-kib',
+      default: 16,
+      env: 'STICKYPORT_ROTATION_BODY_SCAN_KIB',
+    },
   },
   SessionAPI: {
     Enabled: { doc: 'Answer the session API on the virtual domain', format: 'strict-boolean', default: false, env: 'STICKYPORT_SESSION_API_ENABLED' },
@@ -209,6 +291,12 @@ export const schema = {
       format: 'strict-boolean',
       default: false,
       env: 'STICKYPORT_SESSION_API_PUBLIC_READ',
+    },
+    ExposeSessionHeader: {
+      doc: 'Plain-HTTP answers through a port carry X-Stickyport-Session-Id: the session they went out on',
+      format: 'strict-boolean',
+      default: false,
+      env: 'STICKYPORT_SESSION_API_EXPOSE_SESSION_HEADER',
     },
   },
   SessionStore: {

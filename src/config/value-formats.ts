@@ -3,6 +3,7 @@ import { PARAMETER_NAME, parseUpstreamTemplate } from '../upstream/upstream-url.
 import { PRESET_NAMES } from '../upstream/presets.js';
 import { hostPatternProblem } from '../rules/host-pattern.js';
 import { PARAMETER_VALUE } from '../session/parameters.js';
+import { CONNECT_FAILURES, headerValueProblem, statusListProblem } from '../rotation/rule-values.js';
 import { DAY_MS, MAX_LIFETIME_MS, MAX_TIMER_MS, MINUTE_MS, SECOND_MS, readDuration } from './formats.js';
 import { MASK, urlSecret, withoutSecret } from './secrets.js';
 
@@ -27,6 +28,8 @@ export interface ValueFormat {
   fromEnv(text: string): unknown;
   /** The problem to report when fromEnv answers UNREADABLE. */
   readonly envProblem?: string;
+  /** Inside a record, the value may also be a JSON list (`"Status": [429, "5xx"]`): `problem` judges it whole. */
+  readonly takesList?: boolean;
 }
 
 const asText = (text: string): unknown => text;
@@ -70,6 +73,8 @@ interface DurationRules {
   readonly unreadable: string;
   /** The problem with 0 ms, or undefined when 0 means something. */
   readonly zero: string | undefined;
+  /** The problem with a negative value, when 0 means something other than "never expires". */
+  readonly negative?: string;
   readonly maxMs: number;
   readonly max: string;
 }
@@ -80,10 +85,10 @@ function duration(rules: DurationRules): ValueFormat {
     problem(value) {
       const ms = readDuration(value, rules.bareUnitMs);
       if (ms === undefined) return rules.unreadable;
-      if (ms < 0) return rules.zero ?? 'must not be negative (0 = never expires)';
+      if (ms < 0) return rules.zero ?? rules.negative ?? 'must not be negative (0 = never expires)';
       if (Math.round(ms) === 0) {
         // A tiny positive value must not round into 0, which would mean "never" or "no timer".
-        return ms > 0 ? `must be at least 1 ms${rules.zero ? '' : ' (0 = never expires)'}` : rules.zero;
+        return ms > 0 ? `must be at least 1 ms${rules.zero ? '' : rules.negative ? ' (0 = off)' : ' (0 = never expires)'}` : rules.zero;
       }
       return Math.round(ms) > rules.maxMs ? rules.max : undefined;
     },
@@ -107,6 +112,17 @@ const timeout = duration({
   zero: 'must be above 0: a timeout of 0 would mean "no limit", which this setting does not offer',
   maxMs: MAX_TIMER_MS,
   // Days rounded down, so that the limit as written here is itself accepted.
+  max: `must be at most ${Math.floor((MAX_TIMER_MS / DAY_MS) * 10) / 10} days (${MAX_TIMER_MS} ms, the longest timer Node.js can set)`,
+});
+
+/** A period where 0 means "off": Identity.CheckEvery, Session.KeepAlive, a rule's Cooldown. */
+const interval = duration({
+  name: 'interval',
+  bareUnitMs: SECOND_MS,
+  unreadable: 'must be a number of seconds, or a string with a unit: "500ms", "30s", "10m", "1h" (0 = off)',
+  zero: undefined,
+  negative: 'must not be negative (0 = off)',
+  maxMs: MAX_TIMER_MS,
   max: `must be at most ${Math.floor((MAX_TIMER_MS / DAY_MS) * 10) / 10} days (${MAX_TIMER_MS} ms, the longest timer Node.js can set)`,
 });
 
@@ -227,9 +243,45 @@ const adminPort: ValueFormat = {
   envProblem: 'must be a port number 1-65535 in digits only, or auto',
 };
 
+/** An echo URL: answers the caller's IP. No login in it: it would be sent to the site itself. */
+const echoUrl: ValueFormat = {
+  name: 'echo-url',
+  problem(value) {
+    const accepted = 'must be "" (off) or an http:// or https:// URL such as "http://api.ipify.org/" or "https://ifconfig.co/json"';
+    if (typeof value !== 'string') return accepted;
+    if (value === '') return undefined;
+    if (!URL.canParse(value)) return `${accepted}; this one does not parse`;
+    const url = new URL(value);
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') return `${accepted}; ${url.protocol}// is another scheme`;
+    if (url.username || url.password) return `${accepted}, without a login in it`;
+    return undefined;
+  },
+  fromEnv: asText,
+};
+
+const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,100}$/;
+
+const statusList: ValueFormat = {
+  name: 'status-list',
+  problem: (value) => statusListProblem(value),
+  fromEnv: asText,
+  takesList: true,
+};
+
+const connectStatusList: ValueFormat = {
+  name: 'connect-status-list',
+  problem: (value) => statusListProblem(value, CONNECT_FAILURES),
+  fromEnv: asText,
+  takesList: true,
+};
+
+const headerValue: ValueFormat = { name: 'header-value', problem: headerValueProblem, fromEnv: asText };
+
 export const storeType = oneOf('store-type', ['memory', 'file', 'redis']);
 export const presetName = oneOf('preset', ['', ...PRESET_NAMES]);
 export const ruleAction = oneOf('rule-action', ['Allow', 'Deny', 'Bypass']);
+export const driftAction = oneOf('drift-action', ['log', 'rotate']);
+export const rotationAction = oneOf('rotation-action', ['rotate', 'rotate-and-retry']);
 export const logLevel = oneOf('log-level', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
 
 const FORMATS: readonly ValueFormat[] = [
@@ -239,13 +291,25 @@ const FORMATS: readonly ValueFormat[] = [
   integer('id-length', 1, 64, 'an integer 1-64'),
   integer('optional-port', 0, 65535, 'a port number, an integer 1-65535, or 0 (the preset\'s own)'),
   integer('refusal-count', 1, 1000, 'an integer 1-1000'),
+  integer('consecutive-count', 1, 1000, 'an integer 1-1000'),
+  integer('body-scan-kib', 1, 1024, 'a number of KiB, an integer 1-1024'),
   integer('connection-limit', 0, Number.MAX_SAFE_INTEGER, 'an integer >= 0 (0 = no limit) or "auto"', true),
   lifetime,
   timeout,
+  interval,
   text('text', 'a string', () => true),
   text('non-empty-text', 'a non-empty string', (value) => value.trim() !== ''),
   text('api-domain', 'a host name (letters, digits, "." and "-") or "" (the port itself)', (value) => /^[a-zA-Z0-9.-]*$/.test(value)),
   text('mapping-name', 'a name of 1-64 letters, digits, ".", "_" or "-"', (value) => /^[A-Za-z0-9_.-]{1,64}$/.test(value)),
+  text('rule-name', 'a name of 1-64 letters, digits, ".", "_" or "-"', (value) => /^[A-Za-z0-9_.-]{1,64}$/.test(value)),
+  text('header-name', 'a header name: 1-100 letters, digits or !#$%&\'*+-.^_`|~', (value) => HEADER_NAME.test(value)),
+  text('body-marker', 'text of 1-256 characters', (value) => value.length >= 1 && value.length <= 256),
+  echoUrl,
+  statusList,
+  connectStatusList,
+  headerValue,
+  driftAction,
+  rotationAction,
   storeType,
   logLevel,
   presetName,

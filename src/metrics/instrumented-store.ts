@@ -32,6 +32,10 @@ export class InstrumentedStore implements SessionStore {
     return this.count('replace', this.store.replace(session));
   }
 
+  amend(session: Session): Promise<Session | undefined> {
+    return this.count('amend', this.store.amend(session));
+  }
+
   delete(port: number): Promise<boolean> {
     return this.count('delete', this.store.delete(port));
   }

@@ -1,6 +1,7 @@
 import { LoginPolicy } from '../auth/client-auth.js';
 import type { HostRuleConfig, MappingConfig } from '../config/load.js';
 import type { Logger } from '../logging/logger.js';
+import { RuleBook, type RuleBookDeps } from '../rotation/rule-book.js';
 import { HostRuleSet } from '../rules/host-rules.js';
 import { effectiveParams, type SessionParams } from '../session/parameters.js';
 import { createSessionFactory, type Session, type SessionFactory } from '../session/session.js';
@@ -17,6 +18,8 @@ export interface MappingDeps {
   readonly timeouts: PoolTimeouts;
   readonly cooldown: CooldownOptions;
   readonly log: Logger;
+  /** What the mapping's rotation rules report to. */
+  readonly rotation?: RuleBookDeps;
 }
 
 /** A session's main route, and the pool member it goes through (when the upstream is a pool). */
@@ -38,6 +41,8 @@ export class Mapping {
   readonly defaults: SessionParams;
   readonly login: LoginPolicy;
   readonly rules: HostRuleSet;
+  /** The rotation rules (the mapping's own, then the global ones); undefined when there are none. */
+  readonly rotation: RuleBook | undefined;
   /** The upstream pool when the mapping has two or more members: a session is pinned to one. */
   readonly pool: UpstreamPool | undefined;
   private readonly single: UpstreamMember | undefined;
@@ -55,6 +60,7 @@ export class Mapping {
     this.declared = new Set(Object.keys(this.defaults));
     this.login = new LoginPolicy(config.auth, this.declared);
     this.rules = new HostRuleSet(config.hostRules);
+    this.rotation = config.rotationRules.length > 0 && deps.rotation ? new RuleBook(config.rotationRules, deps.rotation) : undefined;
     const { members } = config.upstream;
     this.pool = members.length >= 2 ? new UpstreamPool(members, deps.cooldown, deps.log.child({ mapping: config.name })) : undefined;
     this.single = members.length === 1 ? members[0] : undefined;

@@ -11,7 +11,8 @@ import type { Mapping } from './mapping.js';
 
 /** A session as traffic uses it: its id, the routes rendered for it, the tunnels bound to it. */
 export interface Binding {
-  readonly session: Session;
+  /** The session; replaced only by the same session (same id) with what was learnt of it (its exit). */
+  session: Session;
   readonly route: UpstreamRoute;
   /** The pool member the session goes out through, when the port's upstream is a pool. */
   readonly entry: PoolEntry | undefined;
@@ -30,6 +31,10 @@ export interface PortStateDeps {
   readonly log: Logger;
   /** The store is shared with other instances (Redis): read it on every request. */
   readonly shared: boolean;
+  /** Told of every new binding (a session this instance starts using): identity checks, keep-alive. */
+  readonly installed?: (state: PortState, binding: Binding) => void;
+  /** Told of every client request that goes out on a binding. */
+  readonly used?: (state: PortState, binding: Binding) => void;
 }
 
 // setTimeout overflows past 2^31-1 ms (~24.8 days); longer lifetimes re-arm.
@@ -112,6 +117,22 @@ export class PortState {
   /** Tunnels and WebSockets open on the port's session now. */
   get openTunnels(): number {
     return this.binding?.tunnels.size ?? 0;
+  }
+
+  /** A client request goes out on `binding` (identity checks and keep-alive go by use). */
+  use(binding: Binding): Binding {
+    this.deps.used?.(this, binding);
+    return binding;
+  }
+
+  /** True while `binding` is the port's: neither rotated nor expired. */
+  holds(binding: Binding): boolean {
+    return binding === this.binding;
+  }
+
+  /** What was learnt about the port's session (its exit identity): kept if it is still the port's. */
+  amended(session: Session): void {
+    if (this.binding?.session.id === session.id) this.binding.session = session;
   }
 
   /** `/session/new`: a new session now, with `params` (undefined: the ones the session had). */
@@ -283,13 +304,18 @@ export class PortState {
 
   private install(session: Session): Binding {
     const existing = this.binding;
-    if (existing && existing.session.id === session.id) return existing;
+    if (existing && existing.session.id === session.id) {
+      // A shared store's copy may know more of the session (another instance's exit check).
+      if (existing.session !== session) existing.session = session;
+      return existing;
+    }
     if (existing) this.retire('replaced');
     const { route, entry } = this.mapping.routeFor(session);
     const binding: Binding = { session, route, entry, ruleRoutes: undefined, tunnels: new Set(), mapping: this.mapping };
     this.binding = binding;
     if (entry) this.mapping.pool!.pin(this.port, entry);
     this.armExpiry(binding);
+    this.deps.installed?.(this, binding);
     return binding;
   }
 

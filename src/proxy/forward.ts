@@ -4,6 +4,8 @@ import type { Logger } from '../logging/logger.js';
 import { UpstreamError, type StickyportError } from '../errors.js';
 import { countBody, type BodyCount } from '../observe/body-count.js';
 import { CLIENT_CLOSED, OK, type Observe, type RequestRecord } from '../observe/request-record.js';
+import type { BodyScan } from '../rotation/body-scan.js';
+import type { PortRotation } from '../rotation/port-rotation.js';
 import { upstreamFailure, upstreamStatusFailure } from '../upstream/upstream-errors.js';
 import type { DispatchHandler, HttpTarget, OutgoingRequest, UpstreamRoute } from '../upstream/route.js';
 import type { Drain } from './drain.js';
@@ -26,6 +28,8 @@ export interface ForwardOptions {
   readonly idleTimeoutMs: number;
   /** Receives each finished request (the request log, statistics, metrics); absent = none. */
   readonly observe?: Observe;
+  /** SessionAPI.ExposeSessionHeader: relayed answers carry X-Stickyport-Session-Id. */
+  readonly exposeSessionHeader?: boolean;
 }
 
 // RFC 9110 9.2.2; only these are resent after a connection broke before any answer byte.
@@ -50,8 +54,12 @@ export function forwardHttp(
   route: UpstreamRoute,
   outgoing: OutgoingRequest,
   options: ForwardOptions,
+  /** The port's rotation rules, when the route carries its session and rules watch answers. */
+  rules?: PortRotation,
+  /** False for a bypassed host: the route carries no session. */
+  carriesSession = true,
 ): void {
-  new Exchange(request, response, target, outgoing, options).send(route);
+  new Exchange(request, response, target, outgoing, options, rules, carriesSession).send(route);
 }
 
 interface PendingHead {
@@ -92,6 +100,11 @@ class Exchange implements DispatchHandler {
   private message: string | undefined;
   /** A WebSocket's client socket once switched, and its byte counts at that moment. */
   private switched: { readonly socket: net.Socket; readonly read: number; readonly written: number } | undefined;
+  /** Looking for a rotation rule's marker in the answer's body. */
+  private scan: BodyScan | undefined;
+  /** A rotation rule is replacing the session: this attempt is dropped, the request goes again after it. */
+  private ruleRetry: Promise<unknown> | undefined;
+  private ruleRetried = false;
 
   constructor(
     private readonly request: http.IncomingMessage,
@@ -99,6 +112,8 @@ class Exchange implements DispatchHandler {
     private readonly target: HttpTarget,
     private readonly outgoing: OutgoingRequest,
     private readonly options: ForwardOptions,
+    private readonly rules: PortRotation | undefined,
+    private readonly carriesSession: boolean,
   ) {
     // A route adds its own headers (the upstream login) to the list: keep the client's apart.
     this.headers = outgoing.headers;
@@ -139,9 +154,16 @@ class Exchange implements DispatchHandler {
       this.fail(this.protocolError(`answered with status ${status}, which is not HTTP`));
       return false;
     }
+    if (this.rules !== undefined) {
+      const verdict = this.rules.answered(this.route, status, rawHeaders, this.mayRetryByRule());
+      if (verdict instanceof Promise) return this.retryByRule(verdict);
+      this.scan = verdict;
+    }
     this.options.drain.untrack(this.response);
     if (this.startedAt !== 0) this.headAt = performance.now();
-    this.pending = { status, reason: asLatin1(statusText), headers: responseHeadersBack(rawHeaders, status) };
+    const headers = responseHeadersBack(rawHeaders, status);
+    if (this.options.exposeSessionHeader && this.carriesSession) headers.push('x-stickyport-session-id', this.route.sessionId);
+    this.pending = { status, reason: asLatin1(statusText), headers };
     if (status === 204 || status === 304) {
       // No body, whatever Content-Length says: answered now. (undici would fail a 304 that
       // carries the representation's Content-Length, which RFC 9110 allows, as a length mismatch.)
@@ -160,6 +182,13 @@ class Exchange implements DispatchHandler {
   }
 
   onData(chunk: Buffer): boolean {
+    const scan = this.scan;
+    if (scan !== undefined) {
+      // A marker in the very read that brought the head: nothing was written yet, a retry is still possible.
+      const retry = scan.feed(chunk, this.pending !== undefined && this.mayRetryByRule());
+      if (retry !== undefined) return this.retryByRule(retry);
+      if (scan.done) this.scan = undefined;
+    }
     if (this.pending && !this.writeHead()) return false;
     if (this.done) return false;
     this.bytesDown += chunk.length;
@@ -168,6 +197,8 @@ class Exchange implements DispatchHandler {
 
   // undici's types say string[]; client-h1 hands over the raw Buffers.
   onComplete(trailers: Array<Buffer | string> | null): void {
+    this.scan?.end();
+    this.scan = undefined;
     if (this.done || (this.pending && !this.writeHead())) return;
     this.done = true;
     if (trailers && trailers.length > 0) {
@@ -181,6 +212,9 @@ class Exchange implements DispatchHandler {
   }
 
   onError(error: Error): void {
+    this.scan?.abandon();
+    this.scan = undefined;
+    if (this.ruleRetry !== undefined) return this.sendAfterRotation();
     // Done, or answered by someone else (a 400 for a request body that did not parse).
     if (this.done || this.response.writableEnded) return;
     const { response } = this;
@@ -265,6 +299,44 @@ class Exchange implements DispatchHandler {
   private mayRetry(code: string): boolean {
     if (NEVER_SENT.has(code)) return this.attempts < 3;
     return this.attempts === 1 && RETRYABLE.has(code) && this.outgoing.body === null && IDEMPOTENT.has(this.outgoing.method);
+  }
+
+  /**
+   * rotate-and-retry: an idempotent request without a body, sent once so far, whose answer has
+   * not reached the client (not its head, not a byte).
+   */
+  private mayRetryByRule(): boolean {
+    return !this.ruleRetried && this.outgoing.body === null && this.outgoing.upgrade === undefined && IDEMPOTENT.has(this.outgoing.method);
+  }
+
+  /** Drops this attempt (its answer is never relayed) and sends the request again once `rotation` settles. */
+  private retryByRule(rotation: Promise<unknown>): false {
+    this.ruleRetry = rotation;
+    this.ruleRetried = true;
+    this.pending = undefined;
+    if (this.resume) {
+      this.response.removeListener('drain', this.resume);
+      this.resume = undefined;
+    }
+    this.options.drain.track(this.response);
+    // undici calls onError at once, with the abort: sendAfterRotation goes on from there.
+    this.abort?.();
+    return false;
+  }
+
+  private sendAfterRotation(): void {
+    const rotation = this.ruleRetry!;
+    this.ruleRetry = undefined;
+    if (this.response.destroyed) return;
+    const previous = this.route;
+    rotation
+      .then(() => this.options.currentRoute(portOf(this.response.socket ?? this.request.socket), previous))
+      .then(
+        (route) => {
+          if (!this.response.destroyed) this.send(route);
+        },
+        (routeError: unknown) => this.fail(upstreamFailure(routeError, previous.describePeer(this.target))),
+      );
   }
 
   private protocolError(what: string): UpstreamError {

@@ -6,6 +6,9 @@ import type { HttpTarget } from '../upstream/route.js';
 // upstream, Node's ServerResponse towards the client, which never chunks for HTTP/1.0).
 // Expect is answered here (Node's server sends "100 Continue"), so it does not go on either.
 const HOP_BY_HOP = new Set([
+  // stickyport's own per-request control (control-headers.ts): for this proxy, never beyond it.
+  'x-stickyport-session',
+  'x-stickyport-session-params',
   'connection',
   'keep-alive',
   'proxy-connection',

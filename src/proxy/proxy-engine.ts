@@ -12,6 +12,7 @@ import type { HttpTarget } from '../upstream/route.js';
 import { hostForUrl } from '../upstream/upstream-url.js';
 import { Drain } from './drain.js';
 import { fail, forwardHttp, type ForwardOptions } from './forward.js';
+import { readSessionControl } from './control-headers.js';
 import { requestHeadersOut, unframeableRequest } from './hop-headers.js';
 import { afterEarlierAnswers, answerOrdered, earlierAnswersWritten, type SocketWithAnswer } from './ordered-answers.js';
 import { httpTarget } from './http-target.js';
@@ -29,6 +30,13 @@ export interface ProxyEngineOptions {
   readonly headersTimeoutMs: number;
   /** Receives each finished request and tunnel (request log, statistics, metrics); absent = none. */
   readonly observe?: Observe;
+  /** SessionAPI.ExposeSessionHeader. */
+  readonly exposeSessionHeader?: boolean;
+  /**
+   * The per-request control headers are acted on (SessionAPI.Enabled); with `needsLogin`
+   * (SessionAPI.Password set) only for a request carrying the mapping's proxy login.
+   */
+  readonly sessionControl?: { readonly needsLogin: boolean };
 }
 
 const RELATIVE_URL_HINT =
@@ -56,6 +64,7 @@ export class ProxyEngine extends Server {
       drain: this.drain,
       idleTimeoutMs: engine.idleTimeoutMs,
       observe: engine.observe,
+      exposeSessionHeader: engine.exposeSessionHeader,
       currentRoute: (port, previous) => engine.ports.get(port).reroute(previous),
       upstreamFailed: (port, route, error) => engine.ports.get(port).upstreamFailed(route, error),
     };
@@ -114,12 +123,14 @@ export class ProxyEngine extends Server {
         body: hasBody(request) ? request : null,
       };
       const binding = customTag as Binding;
+      const book = state.mapping.rotation;
+      const rules = book?.watchesAnswers ? book.forPort(state) : undefined;
       if (state.mapping.rules.size === 0) {
-        forwardHttp(request, response, target, binding.route, outgoing, this.forwarding);
+        forwardHttp(request, response, target, binding.route, outgoing, this.forwarding, rules);
         return;
       }
       const way = wayOut(state, binding, target.hostname, target.port, this.engine.log);
-      forwardHttp(request, response, retarget(target, way.hostname, way.port), way.route, outgoing, this.forwarding);
+      forwardHttp(request, response, retarget(target, way.hostname, way.port), way.route, outgoing, this.forwarding, way.bound ? rules : undefined, way.bound);
     } catch (error) {
       this.answerError(request, response, error, 'http', startedAt);
     }
@@ -242,7 +253,15 @@ export class ProxyEngine extends Server {
     // A login carrying malformed parameters throws BAD_PARAMETER (400): nothing goes upstream.
     const verdict = state.mapping.login.check(opts.username, opts.password);
     if (!verdict.ok) return { requestAuthentication: true, failMsg: 'Proxy login required' };
-    return { customTag: await state.current(verdict.params) };
+    const control = this.engine.sessionControl && readSessionControl(opts.request, state.mapping.declared);
+    if (!control) return { customTag: state.use(await state.current(verdict.params)) };
+    if (this.engine.sessionControl!.needsLogin && !state.mapping.login.matchesLogin({ username: opts.username, password: opts.password })) {
+      throw new StickyportError('CONTROL_FORBIDDEN', 'X-Stickyport-Session headers need the proxy login while SessionAPI.Password is set: nothing was sent', { status: 403 });
+    }
+    // The request's own parameters win over its login's; both are whole sets.
+    const params = control.params ?? verdict.params;
+    if (control.renew) await state.renew(params);
+    return { customTag: state.use(await state.current(params)) };
   }
 
   private answerError(

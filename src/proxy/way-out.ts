@@ -59,15 +59,26 @@ export async function openTunnelFor(
   port: number,
   log: Logger,
 ): Promise<OpenTunnel | undefined> {
+  const book = state.mapping.rotation;
+  const rules = book && book.connect.length > 0 ? book.forPort(state) : undefined;
+  let retried = false;
   for (let current = binding; ; current = await state.current()) {
     const way = wayOut(state, current, hostname, port, log);
     let opened: OpenTunnel;
     try {
       opened = await way.route.openTunnel(way.hostname, way.port);
     } catch (error) {
-      if (error instanceof StickyportError) state.upstreamFailed(way.route, error);
-      throw error;
+      if (!(error instanceof StickyportError)) throw error;
+      state.upstreamFailed(way.route, error);
+      // A ConnectStatus rule may rotate the port; rotate-and-retry opens the tunnel once more on
+      // the new session (nothing was sent through this one).
+      const retry = rules && way.bound ? rules.tunnelFailed(way.route, error, !retried) : undefined;
+      if (retry === undefined || socket.destroyed) throw error;
+      retried = true;
+      await retry;
+      continue;
     }
+    if (way.bound) rules?.tunnelOpened(way.route);
     if (socket.destroyed) {
       opened.reads.socket.destroy();
       return undefined;

@@ -2,6 +2,14 @@ import type { StickyportConfig } from '../config/load.js';
 
 type Read = (config: StickyportConfig) => unknown;
 
+/**
+ * Settings as comparable text. Sets (rotation rules' ConnectStatus failures) become lists;
+ * functions (compiled tests) drop out, so each keeps the text it was compiled from beside it.
+ */
+export function settingsText(value: unknown): string {
+  return JSON.stringify(value, (_key, inner: unknown) => (inner instanceof Set ? [...(inner as Set<unknown>)] : inner));
+}
+
 type MappingOf = StickyportConfig['mappings'][number];
 
 /** What a mapping's ports are served with, by the key that sets it (a mapping's own, or the top level's). */
@@ -12,6 +20,7 @@ const MAPPING_SETTINGS: ReadonlyArray<readonly [string, (m: MappingOf) => unknow
   ['HostRules', (m) => m.hostRules],
   ['Listen.RejectHttpProxy', (m) => m.rejectHttpProxy],
   ['Listen.AllowPrivateTargets', (m) => m.allowPrivateTargets],
+  ['Rotation.Rules', (m) => m.rotationRules],
 ];
 
 /**
@@ -25,7 +34,7 @@ function changedMappingSettings(running: StickyportConfig, next: StickyportConfi
     const before = running.mappings.find((old) => old.name === mapping.name);
     if (!before) continue;
     for (const [key, read] of MAPPING_SETTINGS) {
-      if (JSON.stringify(read(before)) !== JSON.stringify(read(mapping))) keys.push(mapping.source ? `${mapping.source}.${key}` : key);
+      if (settingsText(read(before)) !== settingsText(read(mapping))) keys.push(mapping.source ? `${mapping.source}.${key}` : key);
     }
   }
   return keys;
@@ -64,6 +73,10 @@ const AFTER_RESTART: ReadonlyArray<readonly [string, Read]> = [
   ['Session.IdLength', (c) => c.session.idLength],
   ['Session.IdAlphabet', (c) => c.session.idAlphabet],
   ['SessionAPI', (c) => c.sessionApi],
+  // Identity checks and keep-alive timers are armed per session as it is installed.
+  ['Identity', (c) => ({ ...c.identity, keepAliveMs: undefined, keepAliveUrl: undefined })],
+  ['Session.KeepAlive', (c) => [c.identity.keepAliveMs, c.identity.keepAliveUrl]],
+  ['Rotation.BodyScanKiB', (c) => c.rotation.bodyScanBytes],
   ['SessionStore', (c) => c.store],
   ['Admin', (c) => c.admin],
   ['Metrics', (c) => c.metrics],
@@ -83,7 +96,7 @@ export interface ReloadPlan {
   readonly restartNeeded: string[];
 }
 
-const differs = (read: Read, a: StickyportConfig, b: StickyportConfig): boolean => JSON.stringify(read(a)) !== JSON.stringify(read(b));
+const differs = (read: Read, a: StickyportConfig, b: StickyportConfig): boolean => settingsText(read(a)) !== settingsText(read(b));
 
 function endpointsOf(config: StickyportConfig): Array<{ host: string; port: number }> {
   const endpoints: Array<{ host: string; port: number }> = [];

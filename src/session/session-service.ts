@@ -42,6 +42,11 @@ export class SessionService {
     return existed;
   }
 
+  /** Keeps what was learnt about the port's session (its exit), unless it rotated meanwhile. */
+  async amend(session: Session): Promise<Session | undefined> {
+    return this.store.amend(session);
+  }
+
   /** Replaces the port's session with `next` at once. */
   async renew(port: number, next: Session): Promise<Session> {
     const session = await this.store.replace(next);

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { customAlphabet } from 'nanoid';
 import { storedParamsProblem, type SessionParams } from './parameters.js';
 
@@ -18,6 +19,36 @@ export interface Session {
   readonly upstream?: string;
   /** User name parameters set for this session (from a login or the API); absent = the defaults. */
   readonly params?: SessionParams;
+  /** The exit IP an echo URL last saw this session come from; absent until one was asked. */
+  readonly exit?: ExitIdentity;
+}
+
+/** Where a session leaves the provider's network, as an echo URL saw it. */
+export interface ExitIdentity {
+  readonly ip: string;
+  /** ISO 3166 alpha-2, upper case, when the echo answer said. */
+  readonly country?: string;
+  /** When an echo answer last confirmed this IP (ms since the epoch). */
+  readonly seenAt: number;
+}
+
+const COUNTRY = /^[A-Z]{2}$/;
+
+/** What is wrong with a stored `exit`, or undefined. */
+export function exitProblem(exit: unknown): string | undefined {
+  if (typeof exit !== 'object' || exit === null || Array.isArray(exit)) return 'exit is not an object';
+  const { ip, country, seenAt, ...rest } = exit as Record<string, unknown>;
+  if (typeof ip !== 'string' || isIP(ip) === 0) return 'exit.ip is not an IP address';
+  if (country !== undefined && (typeof country !== 'string' || !COUNTRY.test(country))) return 'exit.country is not a two-letter country code';
+  if (typeof seenAt !== 'number' || !Number.isFinite(seenAt)) return 'exit.seenAt is not a number';
+  if (Object.keys(rest).length > 0) return `exit has unknown fields (${Object.keys(rest).slice(0, 3).join(', ')})`;
+  return undefined;
+}
+
+/** `session` with `exit` as its exit identity: the same session (id, expiry) otherwise. */
+export function withExit(session: Session, exit: ExitIdentity): Session {
+  const frozen: ExitIdentity = Object.freeze(exit.country === undefined ? { ip: exit.ip, seenAt: exit.seenAt } : { ip: exit.ip, country: exit.country, seenAt: exit.seenAt });
+  return Object.freeze({ ...session, exit: frozen });
 }
 
 /** What a new session is for, besides its port: where it goes out and with which parameters. */
@@ -90,7 +121,7 @@ export type RevivedSession =
  */
 export function reviveSession(value: unknown, rule: SessionIdRule, port?: number): RevivedSession {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return { problem: 'not an object' };
-  const { id, port: ownPort, createdAt, expiresAt, upstream, params } = value as Record<string, unknown>;
+  const { id, port: ownPort, createdAt, expiresAt, upstream, params, exit } = value as Record<string, unknown>;
   if (typeof id !== 'string') return { problem: 'id is not a string' };
   if (!followsIdRule(id, rule)) return { problem: 'id does not follow Session.IdLength and Session.IdAlphabet' };
   if (typeof ownPort !== 'number' || !Number.isInteger(ownPort) || ownPort < 1 || ownPort > 65_535) return { problem: 'port is not a port number' };
@@ -112,6 +143,12 @@ export function reviveSession(value: unknown, rule: SessionIdRule, port?: number
       if (problem) return { problem };
       session.params = Object.freeze({ ...(params as SessionParams) });
     }
+  }
+  // Values stored before exit identities existed have none.
+  if (exit !== undefined) {
+    const problem = exitProblem(exit);
+    if (problem) return { problem };
+    return { session: withExit(session, exit as ExitIdentity) };
   }
   return { session: Object.freeze(session) };
 }

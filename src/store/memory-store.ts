@@ -35,6 +35,14 @@ export class MemorySessionStore implements SessionStore {
     return session;
   }
 
+  async amend(session: Session): Promise<Session | undefined> {
+    this.assertOpen();
+    if (this.liveSession(session.port)?.id !== session.id) return undefined;
+    this.sessions.set(session.port, session);
+    this.changed();
+    return session;
+  }
+
   async delete(port: number): Promise<boolean> {
     this.assertOpen();
     const existed = this.liveSession(port) !== undefined;

@@ -29,10 +29,25 @@ end
 redis.call('SET', KEYS[1], ARGV[1], unpack(ARGV, 3))
 return ARGV[1]`;
 
+// Stores ARGV[1] (with the SET options from ARGV[3] on) only while the key holds exactly ARGV[2];
+// else returns what it holds now (nil when nothing): an amendment never brings back a session
+// that was deleted or replaced meanwhile.
+const SET_IF_UNCHANGED = `
+local current = redis.pcall('GET', KEYS[1])
+if current ~= ARGV[2] then
+  if type(current) == 'string' then return current end
+  return false
+end
+redis.call('SET', KEYS[1], ARGV[1], unpack(ARGV, 3))
+return ARGV[1]`;
+
 // Rounds of read-then-write when another instance rewrites the key in between each time.
 const MAX_CREATE_ROUNDS = 3;
 
-type ScriptedRedis = Redis & { setUnlessChanged(key: string, ...args: string[]): Promise<string> };
+type ScriptedRedis = Redis & {
+  setUnlessChanged(key: string, ...args: string[]): Promise<string>;
+  setIfUnchanged(key: string, ...args: string[]): Promise<string | null>;
+};
 
 /**
  * Sessions in Redis, shared by every stickyport instance using the same URL and key prefix:
@@ -74,6 +89,7 @@ export class RedisSessionStore implements SessionStore {
       retryStrategy: (attempt) => Math.min(100 * 2 ** (attempt - 1), 1_000),
     }) as ScriptedRedis;
     this.client.defineCommand('setUnlessChanged', { numberOfKeys: 1, lua: SET_UNLESS_CHANGED });
+    this.client.defineCommand('setIfUnchanged', { numberOfKeys: 1, lua: SET_IF_UNCHANGED });
     this.changes = new RemoteChanges(this.client, `${options.keyPrefix}changes`, this.log);
     // Without an 'error' listener, ioredis errors would crash the process.
     this.client.on('error', (error: Error) => this.fallback.startOutage(error));
@@ -122,6 +138,14 @@ export class RedisSessionStore implements SessionStore {
       this.changes.announce(session.port);
       return session;
     }, (local) => this.fallback.acknowledgedLocally(session.port, session, () => local.replace(session)));
+  }
+
+  amend(session: Session): Promise<Session | undefined> {
+    return this.fallback.either(async () => {
+      const amended = await this.amendUnlessRotated(session);
+      if (amended) this.fallback.remember(session.port, amended);
+      return amended;
+    }, (local) => local.amend(session));
   }
 
   delete(port: number): Promise<boolean> {
@@ -188,6 +212,27 @@ export class RedisSessionStore implements SessionStore {
       seen = stored; // another instance wrote first: its value decides, if it can be used
     }
     throw new StoreConflictError(port);
+  }
+
+  /**
+   * Writes `session` over the port's value only while that value is the same session (same
+   * id, live): the write is conditional on the very value read, so a rotation another instance
+   * makes in between wins. Not announced: the id did not change.
+   */
+  private async amendUnlessRotated(session: Session): Promise<Session | undefined> {
+    const key = this.key(session.port);
+    let seen = await this.read(session.port);
+    for (let round = 0; round < MAX_CREATE_ROUNDS; round++) {
+      const found = this.values.fromJson(session.port, seen);
+      if (!found || !isLive(found) || found.id !== session.id || seen === null) return undefined;
+      const ttl = ttlArgs(session);
+      if (!ttl) return undefined;
+      const json = JSON.stringify(session);
+      const stored = await this.client.setIfUnchanged(key, json, seen, ...ttl);
+      if (stored === json) return session;
+      seen = stored;
+    }
+    return undefined;
   }
 
   /** The port's raw value; null when there is none, or when the key is not a string at all. */

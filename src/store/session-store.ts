@@ -20,6 +20,11 @@ import type { Session } from '../session/session.js';
  *   (not JSON, fields missing or mistyped, stored under another port, an id that breaks the
  *   configured Session.IdLength/IdAlphabet) is that port's missing session. The next
  *   `getOrCreate` replaces it; it is logged once (shortened), and other ports are untouched.
+ * - `amend` stores a session in place of the port's live session only when that one has the
+ *   same id (the session is the same; what was learnt about it, its exit identity, changed).
+ *   It resolves with what was stored, or undefined when the port holds another session or none
+ *   (a rotation won): nothing is written then. It is not announced to other instances, and a
+ *   backend may persist it later (the file store does), as it may for getOrCreate.
  * - `list` returns every live session, in no particular order.
  * - Sessions are immutable values: a store may hand out the object it keeps.
  * - `close` flushes what must persist and releases connections; calling it twice is safe.
@@ -39,6 +44,7 @@ export interface SessionStore {
   get(port: number): Promise<Session | undefined>;
   getOrCreate(port: number, create: () => Session): Promise<Session>;
   replace(session: Session): Promise<Session>;
+  amend(session: Session): Promise<Session | undefined>;
   delete(port: number): Promise<boolean>;
   list(): Promise<Session[]>;
   close(): Promise<void>;

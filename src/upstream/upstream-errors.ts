@@ -70,7 +70,7 @@ export function connectTimeout(peer: string, timeoutMs: number): UpstreamError {
 /** A proxy answering 407 to us means the provider rejected the credentials of the URL template. */
 export function upstreamStatusFailure(status: number, peer: string): UpstreamError {
   if (status === 407 || status === 401) {
-    return new UpstreamError('UPSTREAM_AUTH', `${peer} answered ${status}: it rejected the upstream credentials`);
+    return new UpstreamError('UPSTREAM_AUTH', `${peer} answered ${status}: it rejected the upstream credentials`, undefined, status);
   }
-  return new UpstreamError('UPSTREAM_STATUS', `${peer} refused the tunnel with status ${status}`);
+  return new UpstreamError('UPSTREAM_STATUS', `${peer} refused the tunnel with status ${status}`, undefined, status);
 }

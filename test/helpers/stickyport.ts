@@ -55,7 +55,7 @@ export function configFrom(settings: Settings) {
  */
 export async function startStickyport(
   overrides: Settings = {},
-  options: { portCount?: number; store?: SessionStore; startPort?: number } = {},
+  options: { portCount?: number; store?: SessionStore; startPort?: number; tls?: import('node:tls').ConnectionOptions } = {},
 ): Promise<RunningProxy> {
   const count = options.portCount ?? 3;
   const start = options.startPort ?? (await freePortRange(count));
@@ -69,7 +69,7 @@ export async function startStickyport(
   );
   const config = configFrom(settings);
   const sink = logSink();
-  const app = await createApp(config, { log: createLogger(config.logLevel, sink.stream), store: options.store });
+  const app = await createApp(config, { log: createLogger(config.logLevel, sink.stream), store: options.store, tls: options.tls });
   await app.start();
   return {
     app,

@@ -1,6 +1,6 @@
 import { randomInt } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
-import { followsIdRule, type Session, type SessionIdRule } from '../../src/session/session.js';
+import { followsIdRule, withExit, type Session, type SessionIdRule } from '../../src/session/session.js';
 import { StoreClosedError, type SessionStore } from '../../src/store/session-store.js';
 
 export interface StoreFactory {
@@ -114,6 +114,40 @@ export function sessionStoreContract(name: string, factory: StoreFactory): void 
       expect((await store.list()).sort((a, b) => a.port - b.port)).toEqual([pinned, plain]);
     });
 
+    it('keeps a session\'s exit identity (IPv4 or IPv6, with or without country) through every operation', async () => {
+      const store = await open();
+      const v4 = withExit(makeSession(10_016), { ip: '203.0.113.7', country: 'DE', seenAt: Date.now() - 5_000 });
+      const v6 = withExit(makeSession(10_017, null), { ip: '2001:db8::7', seenAt: Date.now() });
+      await store.replace(v4);
+      await store.getOrCreate(10_017, () => v6);
+      expect(await store.get(10_016)).toEqual(v4);
+      expect(await store.get(10_017)).toEqual(v6);
+      expect(await store.getOrCreate(10_016, () => makeSession(10_016))).toEqual(v4);
+      expect((await store.list()).sort((a, b) => a.port - b.port)).toEqual([v4, v6]);
+      expect(Object.isFrozen((await store.get(10_016))!.exit)).toBe(true);
+    });
+
+    it('amend writes what was learnt about the port\'s own session, never over another one, never after a delete', async () => {
+      const store = await open();
+      const session = await store.getOrCreate(10_018, () => makeSession(10_018));
+      const seen = withExit(session, { ip: '198.51.100.1', seenAt: Date.now() });
+      expect(await store.amend(seen)).toEqual(seen);
+      expect(await store.get(10_018)).toEqual(seen);
+      const drifted = withExit(session, { ip: '198.51.100.2', country: 'FR', seenAt: Date.now() });
+      expect(await store.amend(drifted)).toEqual(drifted);
+      expect(await store.getOrCreate(10_018, () => makeSession(10_018))).toEqual(drifted);
+      // A rotation won: the amendment of the old session is dropped.
+      const rotated = await store.replace(makeSession(10_018));
+      expect(await store.amend(withExit(session, { ip: '198.51.100.3', seenAt: Date.now() }))).toBeUndefined();
+      expect(await store.get(10_018)).toEqual(rotated);
+      // A reset won: nothing comes back.
+      await store.delete(10_018);
+      expect(await store.amend(withExit(rotated, { ip: '198.51.100.4', seenAt: Date.now() }))).toBeUndefined();
+      expect(await store.get(10_018)).toBeUndefined();
+      expect(await store.amend(withExit(makeSession(10_019), { ip: '198.51.100.5', seenAt: Date.now() }))).toBeUndefined();
+      expect(await store.get(10_019)).toBeUndefined();
+    });
+
     it('getOrCreate is atomic: concurrent first calls on one store end with one session', async () => {
       const store = await open();
       const results = await Promise.all(Array.from({ length: 25 }, () => store.getOrCreate(10_004, () => makeSession(10_004))));
@@ -225,7 +259,12 @@ export function sessionStoreContract(name: string, factory: StoreFactory): void 
     if (factory.openHolding) {
       const openHolding = factory.openHolding.bind(factory);
       it('a stored value that breaks the id rule or is not a session is that port\'s missing session, logged once', async () => {
-        const good = [makeSession(10_050), makeSession(10_051, null), { ...makeSession(10_052), upstream: 'gate-a.example:7777', params: { city: 'oslo' } }];
+        const good = [
+          makeSession(10_050),
+          makeSession(10_051, null),
+          { ...makeSession(10_052), upstream: 'gate-a.example:7777', params: { city: 'oslo' } },
+          withExit(makeSession(10_053), { ip: '203.0.113.9', country: 'NO', seenAt: Date.now() }),
+        ];
         const valid = makeSession(10_060);
         const bad: Array<[string, unknown]> = [
           ['a colon', { ...valid, id: 'abcdef:ghijk' }],
@@ -245,6 +284,11 @@ export function sessionStoreContract(name: string, factory: StoreFactory): void 
           ['an undeclared parameter', { ...valid, params: { zip: '10115' } }],
           ['an unsafe parameter value', { ...valid, params: { country: 'de-x@y' } }],
           ['parameters that are not an object', { ...valid, params: 'country-de' }],
+          ['an exit that is not an object', { ...valid, exit: '203.0.113.1' }],
+          ['an exit IP that is not an IP', { ...valid, exit: { ip: '203.0.113.1; rm -rf', seenAt: 1 } }],
+          ['an exit country that is not a code', { ...valid, exit: { ip: '203.0.113.1', country: 'Germany', seenAt: 1 } }],
+          ['an exit without seenAt', { ...valid, exit: { ip: '203.0.113.1' } }],
+          ['an exit with a field of its own', { ...valid, exit: { ip: '203.0.113.1', seenAt: 1, note: 'x' } }],
         ];
         const badPorts = bad.map((_, i) => 10_060 + i);
         const values = new Map<number, unknown>(good.map((session) => [session.port, session]));
@@ -297,12 +341,15 @@ export function sessionStoreContract(name: string, factory: StoreFactory): void 
         await listening(one, 2);
 
         const heardByTwo = hear('two');
-        await one.replace(makeSession(10_070));
+        const replaced = await one.replace(makeSession(10_070));
         expect(await heardByTwo).toBe(10_070);
+        // An amendment (the exit identity learnt) is the same session: nobody is told.
+        expect(await one.amend(withExit(replaced, { ip: '192.0.2.1', seenAt: Date.now() }))).toBeDefined();
         const heardByOne = hear('one');
         await two.delete(10_070);
         expect(await heardByOne).toBe(10_070);
-        // Notices arrive in order: by the time one heard two's delete, it had its own replace's.
+        // Notices arrive in order: by the time one heard two's delete, it had its own replace's
+        // (and two would have had the amendment's, had there been one).
         expect(heard).toEqual({ one: [10_070], two: [10_070] });
       });
     }

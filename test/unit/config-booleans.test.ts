@@ -7,13 +7,15 @@ import { load, refusal } from './config-fixtures.js';
 // proxy. Files now take JSON booleans only; the environment true, false, 1 or 0.
 
 /** Settings under which any of these booleans may be true without another rule objecting. */
-const base = { Authentication: { Username: 'user', Password: 'pass' } };
+const base = { Authentication: { Username: 'user', Password: 'pass' }, Identity: { EchoUrl: 'http://echo.example/' } };
 
 const BOOLEANS: Array<[key: string, env: string, read: (config: StickyportConfig) => boolean]> = [
   ['Listen.AllowUnauthenticatedPublic', 'STICKYPORT_ALLOW_UNAUTHENTICATED_PUBLIC', (c) => c.listen.allowUnauthenticatedPublic],
   ['Listen.RejectHttpProxy', 'STICKYPORT_REJECT_HTTP_PROXY', (c) => c.mappings[0]!.rejectHttpProxy],
+  ['Identity.CheckOnCreate', 'STICKYPORT_IDENTITY_CHECK_ON_CREATE', (c) => c.identity.checkOnCreate],
   ['SessionAPI.Enabled', 'STICKYPORT_SESSION_API_ENABLED', (c) => c.sessionApi.enabled],
   ['SessionAPI.PublicRead', 'STICKYPORT_SESSION_API_PUBLIC_READ', (c) => c.sessionApi.publicRead],
+  ['SessionAPI.ExposeSessionHeader', 'STICKYPORT_SESSION_API_EXPOSE_SESSION_HEADER', (c) => c.sessionApi.exposeSessionHeader],
   ['Authentication.Required', 'STICKYPORT_AUTH_REQUIRED', (c) => c.auth.required],
   ['Authentication.ParseUsernameParameters', 'STICKYPORT_AUTH_PARSE_USERNAME_PARAMETERS', (c) => c.mappings[0]!.auth.parseUsernameParameters],
   ['Logging.RequestUrls', 'STICKYPORT_LOG_REQUEST_URLS', (c) => c.logging.requestUrls],

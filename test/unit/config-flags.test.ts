@@ -116,7 +116,7 @@ describe('explainConfig', () => {
     expect(row('Upstream.Url')).toMatchObject({ shown: '"http://acme-{session}:***@gate.example:7777"', origin: 'flag --upstream' });
     expect(row('SessionStore.RedisUrl')).toMatchObject({ shown: '"redis://:***@cache:6379"', origin: 'flag --store' });
     // Every leaf, and one row for each list or object key (empty here).
-    expect(report.values).toHaveLength(42 + 7);
+    expect(report.values).toHaveLength(42 + 7 + 10);
     expect(row('Mappings')).toEqual({ key: 'Mappings', shown: '[]', origin: 'default' });
     expect(JSON.stringify(report.values)).not.toMatch(/apisecret|authsecret|upsecret|redissecret/);
     expect(report.layers).toEqual([

@@ -55,6 +55,18 @@ describe('the JSON Schema and the loader agree', () => {
     { Admin: { Port: 0 } },
     { Admin: { Host: '' } },
     { Metrics: { PerPortLabels: 1 } },
+    { Rotation: { Rules: [{ When: { Status: '6xx' } }] } },
+    { Rotation: { Rules: [{ When: { Status: [429, 'often'] } }] } },
+    { Rotation: { Rules: [{ When: { ConnectStatus: 'closed' } }] } },
+    { Rotation: { Rules: [{ When: { Status: 429 }, Action: 'retry' }] } },
+    { Rotation: { Rules: [{ When: { Status: 429, Consecutive: 0 } }] } },
+    { Rotation: { Rules: [{ When: { Status: 429 }, Cooldown: -1 }] } },
+    { Rotation: { Rules: [{ When: { BodyContains: '' } }] } },
+    { Rotation: { BodyScanKiB: 2048 } },
+    { Identity: { EchoUrl: 'ftp://a/' } },
+    { Identity: { EchoUrl: 'http://u:p@a/' } },
+    { Session: { KeepAlive: -1 } },
+    { SessionAPI: { ExposeSessionHeader: 'yes' } },
   ])('both refuse %j', (settings) => {
     expect(validate(settings)).toBe(false);
     expect(refusal({ config: settings }).keys.length).toBeGreaterThan(0);
@@ -79,6 +91,17 @@ describe('the JSON Schema and the loader agree', () => {
     { Logging: { Requests: 'errors', RequestUrls: true } },
     { Admin: { Enabled: true, Host: '::1', Port: 9000, Token: '' }, Metrics: { PerPortLabels: true } },
     { Admin: { Enabled: true, Port: 'auto' } },
+    {
+      Rotation: {
+        BodyScanKiB: 32,
+        Rules: [
+          { Name: 'banned', When: { Status: [429, '5xx', '401-403'], Header: { Name: 'cf-mitigated', Value: '/challenge|block/' } }, Action: 'rotate-and-retry', Cooldown: '1m' },
+          { When: { BodyContains: 'captcha', ConnectStatus: ['refused', 'Timeout', 403], Consecutive: 3 }, Cooldown: 0 },
+        ],
+      },
+      Mappings: [{ Listen: { Port: 12000 }, Rotation: { Rules: [{ When: { ConnectStatus: 502 }, Action: 'rotate' }] } }],
+    },
+    { Identity: { EchoUrl: 'https://ifconfig.co/json', CheckOnCreate: true, CheckEvery: '5m', OnDrift: 'rotate', Timeout: 3 }, Session: { KeepAlive: '45s', KeepAliveUrl: 'http://ping.example/' }, SessionAPI: { ExposeSessionHeader: true } },
   ])('both accept %j', (settings) => {
     expect(validate(settings), JSON.stringify(validate.errors)).toBe(true);
     expect(() => load({ config: settings })).not.toThrow();

@@ -1,0 +1,134 @@
+import zlib from 'node:zlib';
+import type { RotationRuleConfig } from '../config/rotation.js';
+
+/** Where a body scan reports: a marker found (for a rule), or none in the window, for the session the answer came on. */
+export interface ScanOutcome {
+  found(rule: RotationRuleConfig, sessionId: string, retryable: boolean): Promise<unknown> | undefined;
+  clean(sessionId: string): void;
+}
+
+/** The content codings the scan can undo; another coding is not scanned. */
+type Coding = 'identity' | 'gzip' | 'deflate' | 'br';
+
+// Text a captcha or block page can be: HTML, plain text, JSON, XML, scripts. Images, video and
+// downloads are not read.
+const TEXTUAL = /^\s*(text\/|application\/(?:[\w.+-]*\+)?(?:json|xml|javascript|x-www-form-urlencoded)|application\/xhtml)/i;
+
+/**
+ * Whether an answer's body can be scanned, and with which decoder: by its Content-Type (text,
+ * HTML, JSON, XML, scripts, or none given) and Content-Encoding (none, gzip, deflate, br).
+ */
+export function scanCoding(contentType: string | undefined, contentEncoding: string | undefined): Coding | undefined {
+  if (contentType !== undefined && !TEXTUAL.test(contentType)) return undefined;
+  const coding = (contentEncoding ?? 'identity').trim().toLowerCase();
+  if (coding === 'identity' || coding === '') return 'identity';
+  if (coding === 'gzip' || coding === 'x-gzip') return 'gzip';
+  if (coding === 'deflate' || coding === 'br') return coding;
+  return undefined;
+}
+
+/**
+ * Looks for the BodyContains markers of `rules` in the first `limit` bytes of an answer body, as
+ * the chunks pass by on their way to the client: the stream is never held. A plain body is read
+ * in place; a compressed one is copied into a bounded decoder, whose verdict comes a little
+ * later (so a marker found there rotates, but never retries: the answer is already on its way).
+ */
+export class BodyScan {
+  /** Over: a marker was found, the window was read, or the scan was given up. */
+  done = false;
+  private seen = 0;
+  /** The window's last bytes so far (a view: chunks are not reused), for a marker split over two chunks. */
+  private last: Buffer | undefined;
+  private decoder: zlib.Gunzip | zlib.Inflate | zlib.BrotliDecompress | undefined;
+  private fed = 0;
+
+  constructor(
+    private readonly rules: readonly RotationRuleConfig[],
+    private readonly limit: number,
+    coding: Coding,
+    private readonly outcome: ScanOutcome,
+    private readonly sessionId: string,
+    /** The longest marker's length, less one: how much of one chunk a marker may start in. */
+    private readonly overlap: number,
+  ) {
+    if (coding !== 'identity') {
+      this.decoder = makeDecoder(coding, (decoded) => this.search(decoded, false), () => this.finish(), () => this.abandon());
+    }
+  }
+
+  /** A body chunk on its way to the client; a retry to make instead of relaying, when one is due. */
+  feed(chunk: Buffer, retryable: boolean): Promise<unknown> | undefined {
+    if (this.done) return undefined;
+    if (this.decoder) {
+      this.fed += chunk.length;
+      // Compressed input beyond the window's size is not needed to fill the window.
+      if (this.fed > this.limit * 4) this.finish();
+      else this.decoder.write(chunk);
+      return undefined;
+    }
+    return this.search(chunk, retryable);
+  }
+
+  /** The body ended: no marker was in it. */
+  end(): void {
+    if (this.done) return;
+    if (this.decoder) {
+      this.decoder.end();
+      return;
+    }
+    this.finish();
+  }
+
+  /** The answer failed or was cut off: nothing to report. */
+  abandon(): void {
+    this.done = true;
+    this.decoder?.destroy();
+    this.decoder = undefined;
+  }
+
+  private search(data: Buffer, retryable: boolean): Promise<unknown> | undefined {
+    if (this.done) return undefined;
+    const room = this.limit - this.seen;
+    const window = data.length > room ? data.subarray(0, room) : data;
+    this.seen += window.length;
+    const last = this.last;
+    const text = last && this.overlap > 0 ? Buffer.concat([last.subarray(Math.max(0, last.length - this.overlap)), window]) : window;
+    for (const rule of this.rules) {
+      if (text.indexOf(rule.bodyContains!) >= 0) {
+        this.abandon();
+        return this.outcome.found(rule, this.sessionId, retryable);
+      }
+    }
+    if (this.seen >= this.limit) {
+      this.finish();
+      return undefined;
+    }
+    this.last = text;
+    return undefined;
+  }
+
+  private finish(): void {
+    if (this.done) return;
+    this.abandon();
+    this.outcome.clean(this.sessionId);
+  }
+}
+
+function makeDecoder(
+  coding: Exclude<Coding, 'identity'>,
+  onData: (decoded: Buffer) => void,
+  onEnd: () => void,
+  onError: () => void,
+): zlib.Gunzip | zlib.Inflate | zlib.BrotliDecompress {
+  // A truncated or corrupt body must not throw: the scan is given up, the answer goes on.
+  const decoder =
+    coding === 'br'
+      ? zlib.createBrotliDecompress({ finishFlush: zlib.constants.BROTLI_OPERATION_FLUSH })
+      : coding === 'gzip'
+        ? zlib.createGunzip({ finishFlush: zlib.constants.Z_SYNC_FLUSH })
+        : zlib.createInflate({ finishFlush: zlib.constants.Z_SYNC_FLUSH });
+  decoder.on('data', onData);
+  decoder.once('end', onEnd);
+  decoder.on('error', onError);
+  return decoder;
+}

@@ -1,0 +1,179 @@
+import type { RotationRuleConfig } from '../config/rotation.js';
+import { UpstreamError, type StickyportError } from '../errors.js';
+import type { PortState } from '../ports/port-state.js';
+import type { UpstreamRoute } from '../upstream/route.js';
+import { BodyScan, scanCoding, type ScanOutcome } from './body-scan.js';
+import type { RuleBook } from './rule-book.js';
+import type { ConnectFailure } from './rule-values.js';
+
+/**
+ * What a plain-HTTP answer's head means for its request: a promise (send the request once more,
+ * on the port's new session, once it settles; relay nothing of this answer), a BodyScan (look
+ * for markers in the body as it passes), or undefined (nothing).
+ */
+export type AnswerVerdict = Promise<unknown> | BodyScan | undefined;
+
+/**
+ * One port under its mapping's rotation rules: how many matching events came in a row for each
+ * rule (counted for the port's current session: a rotation, whatever made it, starts the
+ * counts again, and so does a success), each rule's cooldown on this port, and the rotation a
+ * rule last started, which requests that met the same session join instead of rotating again.
+ */
+export class PortRotation implements ScanOutcome {
+  private countsFor: string | undefined;
+  private readonly counts: Uint16Array;
+  private readonly coolUntil: Float64Array;
+  /** Some count is above 0: a success has something to reset. */
+  private dirty = false;
+  private last: { readonly from: string; readonly promise: Promise<unknown> } | undefined;
+  private readonly answerRules: readonly RotationRuleConfig[];
+
+  constructor(
+    private readonly state: PortState,
+    private readonly book: RuleBook,
+  ) {
+    this.counts = new Uint16Array(book.rules.length);
+    this.coolUntil = new Float64Array(book.rules.length);
+    this.answerRules = [...book.head, ...book.body];
+  }
+
+  /** An answer's head came back through `route`; `retryable`: its request may be sent again. */
+  answered(route: UpstreamRoute, status: number, raw: Buffer[], retryable: boolean): AnswerVerdict {
+    const { head, body } = this.book;
+    for (let i = 0; i < head.length; i++) {
+      const rule = head[i]!;
+      if (matchesHead(rule, status, raw)) {
+        return this.event(rule, route.sessionId, rule.status ? `status ${status}` : `header ${rule.header!.name}`, retryable, this.answerRules);
+      }
+    }
+    if (body.length > 0) {
+      let candidates: readonly RotationRuleConfig[] | undefined = this.book.bodyAlways;
+      if (candidates === undefined) {
+        for (const rule of body) if (matchesHead(rule, status, raw)) ((candidates ??= []) as RotationRuleConfig[]).push(rule);
+      }
+      const coding = candidates && scanCoding(headerValue(raw, 'content-type'), headerValue(raw, 'content-encoding'));
+      if (coding) return new BodyScan(candidates!, this.book.deps.bodyScanBytes, coding, this, route.sessionId, this.book.markerOverlap);
+    }
+    if (this.dirty) this.clean(route.sessionId, this.answerRules);
+    return undefined;
+  }
+
+  /** A tunnel through `route` could not be opened; a retry to wait for when a rule says so. */
+  tunnelFailed(route: UpstreamRoute, error: StickyportError, retryable: boolean): Promise<unknown> | undefined {
+    const outcome = connectOutcome(error);
+    if (outcome === undefined) return undefined;
+    for (const rule of this.book.connect) {
+      const { statuses, failures } = rule.connect!;
+      if (typeof outcome === 'number' ? statuses[outcome] === 1 : failures.has(outcome)) {
+        return this.event(rule, route.sessionId, `CONNECT ${outcome}`, retryable, this.book.connect);
+      }
+    }
+    return undefined;
+  }
+
+  /** A tunnel through `route` opened: a success for the CONNECT rules' counts. */
+  tunnelOpened(route: UpstreamRoute): void {
+    if (this.dirty) this.clean(route.sessionId, this.book.connect);
+  }
+
+  /**
+   * One event `rule` matched, on session `sessionId`. Counts it; once `Consecutive` came in a
+   * row (and not within the rule's cooldown), rotates the port. Answers the promise to wait for
+   * before retrying, when the rule is rotate-and-retry and the request may be retried.
+   */
+  private event(rule: RotationRuleConfig, sessionId: string, trigger: string, retryable: boolean, kind: readonly RotationRuleConfig[]): Promise<unknown> | undefined {
+    const wantsRetry = retryable && rule.action === 'rotate-and-retry';
+    const { events, log } = this.book.deps;
+    const port = this.state.port;
+    // A rule already rotated this session away: the request goes again on the new one (or not).
+    if (this.last?.from === sessionId) return wantsRetry ? this.retrying(rule, this.last.promise) : undefined;
+    // Another rotation (the API, another instance, expiry) already ended this session.
+    if (sessionId !== this.state.session?.id) return undefined;
+    if (this.countsFor !== sessionId) {
+      this.counts.fill(0);
+      this.countsFor = sessionId;
+    }
+    const i = this.book.indexOf(rule);
+    const now = Date.now();
+    if (now < this.coolUntil[i]!) {
+      if (log.isLevelEnabled('debug')) log.debug({ port, rule: rule.name, trigger, sessionId }, 'rotation rule matched, held by its cooldown');
+      return undefined;
+    }
+    // In a row: this event breaks the run of every other rule of its kind.
+    for (const other of kind) if (other !== rule) this.counts[this.book.indexOf(other)] = 0;
+    this.dirty = true;
+    if (++this.counts[i]! < rule.consecutive) return undefined;
+    this.counts.fill(0);
+    this.dirty = false;
+    this.coolUntil[i] = now + rule.cooldownMs;
+    const promise = this.state.renew().then(
+      (session) => {
+        log.info({ port, rule: rule.name, source: rule.source, trigger, action: rule.action, previousId: sessionId, sessionId: session.id }, 'session rotated by rule');
+        events.emit({ type: 'rule-rotation', port, rule: rule.name, previousId: sessionId, trigger, retried: wantsRetry });
+      },
+      (error: Error) => log.warn({ port, rule: rule.name, trigger, previousId: sessionId }, `rotation rule could not rotate the session: ${error.message}`),
+    );
+    this.last = { from: sessionId, promise };
+    return wantsRetry ? this.retrying(rule, promise) : undefined;
+  }
+
+  private retrying(rule: RotationRuleConfig, rotation: Promise<unknown>): Promise<unknown> {
+    this.book.deps.events.emit({ type: 'rule-retry', port: this.state.port, rule: rule.name });
+    return rotation;
+  }
+
+  /** A body scan found `rule`'s marker in an answer that came on `sessionId`. */
+  found(rule: RotationRuleConfig, sessionId: string, retryable: boolean): Promise<unknown> | undefined {
+    return this.event(rule, sessionId, `body contains ${JSON.stringify(rule.bodyContains!.toString('utf8'))}`, retryable, this.answerRules);
+  }
+
+  /** A body scan read its window without a marker: a success. */
+  clean(sessionId: string, kind: readonly RotationRuleConfig[] = this.answerRules): void {
+    if (!this.dirty || this.countsFor !== sessionId) return;
+    for (const rule of kind) this.counts[this.book.indexOf(rule)] = 0;
+    this.dirty = this.counts.some((count) => count > 0);
+  }
+}
+
+function matchesHead(rule: RotationRuleConfig, status: number, raw: Buffer[]): boolean {
+  if (rule.status && rule.status[status] !== 1) return false;
+  const header = rule.header;
+  if (!header) return true;
+  for (let i = 0; i < raw.length; i += 2) {
+    if (isNamed(raw[i]!, header.name) && header.test(raw[i + 1]!.toString('latin1'))) return true;
+  }
+  return false;
+}
+
+function headerValue(raw: Buffer[], lowerName: string): string | undefined {
+  for (let i = 0; i < raw.length; i += 2) if (isNamed(raw[i]!, lowerName)) return raw[i + 1]!.toString('latin1');
+  return undefined;
+}
+
+/** `name` is `lower` in any case; compared in place, since every answer's every header passes here. */
+function isNamed(name: Buffer, lower: string): boolean {
+  if (name.length !== lower.length) return false;
+  for (let i = 0; i < name.length; i++) {
+    const want = lower.charCodeAt(i);
+    const got = name[i]!;
+    if (got !== want && !(want >= 97 && want <= 122 && got === want - 32)) return false;
+  }
+  return true;
+}
+
+/** A tunnel failure as ConnectStatus names it: the upstream's status, or refused, timeout, reset. */
+function connectOutcome(error: StickyportError): number | ConnectFailure | undefined {
+  switch (error.code) {
+    case 'UPSTREAM_REFUSED':
+      return 'refused';
+    case 'UPSTREAM_TIMEOUT':
+      return 'timeout';
+    case 'UPSTREAM_RESET':
+      return 'reset';
+    case 'UPSTREAM_STATUS':
+    case 'UPSTREAM_AUTH':
+      return error instanceof UpstreamError ? error.upstreamStatus : undefined;
+    default:
+      return undefined;
+  }
+}

@@ -1,0 +1,263 @@
+import { gzipSync } from 'node:zlib';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { IdentityEvent } from '../../src/identity/identity-events.js';
+import { apiJson, openTunnel, request } from '../helpers/client.js';
+import { startAddressEcho, startExitProvider, type AddressEcho, type ExitProvider } from '../helpers/exit-provider.js';
+import { startStickyport, type RunningProxy, type Settings } from '../helpers/stickyport.js';
+
+// Rotation rules, judged by the provider (which session each request left with) and the origin
+// (which exit address it came from). The origin "bans" exits: it answers 429 or a captcha page
+// to the addresses in `banned`.
+
+let provider: ExitProvider;
+let echo: AddressEcho;
+let proxy: RunningProxy | undefined;
+const banned = new Set<string>();
+
+beforeAll(async () => {
+  provider = await startExitProvider();
+  echo = await startAddressEcho();
+});
+
+afterEach(async () => {
+  provider.decide = undefined;
+  echo.answer = undefined;
+  banned.clear();
+  await proxy?.stop();
+  proxy = undefined;
+});
+
+afterAll(async () => {
+  await provider.close();
+  await echo.close();
+});
+
+async function start(rules: unknown[], more: Settings = {}): Promise<RunningProxy> {
+  proxy = await startStickyport(
+    {
+      Upstream: { Url: `http://customer-acme-session-{session}:secret@127.0.0.1:${provider.port}` },
+      Rotation: { Rules: rules },
+      ...more,
+    },
+    { portCount: 1 },
+  );
+  return proxy;
+}
+
+const sessionOf = async (port: number): Promise<string> => (await apiJson<{ session_id: string }>(port, '/session/')).session_id;
+const banSession = (session: string): void => void banned.add(provider.addressOf(session));
+const page = `/page`;
+const sent = (from: number, path = page) => provider.seen.slice(from).filter((seen) => seen.target.endsWith(path));
+
+function answerBanned(answer: (address: string) => { status: number; headers?: Record<string, string>; body?: string | Buffer }): void {
+  echo.answer = (address, path) => (path === page && banned.has(address) ? answer(address) : undefined);
+}
+
+function nextEvent<T extends IdentityEvent['type']>(type: T): Promise<Extract<IdentityEvent, { type: T }>> {
+  return new Promise((resolve) => {
+    const off = proxy!.app.events.on((event) => {
+      if (event.type === type) {
+        off();
+        resolve(event as Extract<IdentityEvent, { type: T }>);
+      }
+    });
+  });
+}
+
+describe('rotation rules on plain-HTTP answers', () => {
+  it('429 rotates: the client gets the 429, the next request leaves on a new session, logged with the rule\'s name', async () => {
+    const { ports: [port] } = await start([{ Name: 'rate-limited', When: { Status: [429, '503'] } }]);
+    const first = await sessionOf(port!);
+    banSession(first);
+    answerBanned(() => ({ status: 429, body: 'slow down' }));
+    const rotated = nextEvent('rule-rotation');
+    const from = provider.seen.length;
+    const answer = await request(port!, `${echo.url}${page}`);
+    expect(answer.status).toBe(429);
+    expect(await rotated).toMatchObject({ port, rule: 'rate-limited', previousId: first, trigger: 'status 429' });
+    const next = await request(port!, `${echo.url}${page}`);
+    expect(next.status).toBe(200);
+    const seen = sent(from);
+    expect(seen.map((entry) => entry.session)).toEqual([first, expect.not.stringMatching(first)]);
+    expect(proxy!.app.events.counts.ruleRotations.get('rate-limited')).toBe(1);
+    const line = proxy!.logs.map((text) => JSON.parse(text)).find((entry) => entry.msg === 'session rotated by rule');
+    expect(line).toMatchObject({ level: 30, port, rule: 'rate-limited', previousId: first, sessionId: seen[1]!.session, trigger: 'status 429' });
+  });
+
+  it('a header rule matches by name in any case and by value (substring, or a regular expression)', async () => {
+    const { ports: [port] } = await start([{ Name: 'challenged', When: { Header: { Name: 'CF-Mitigated', Value: '/^chall/' } } }]);
+    const first = await sessionOf(port!);
+    banSession(first);
+    answerBanned(() => ({ status: 403, headers: { 'cf-mitigated': 'challenge' }, body: 'x' }));
+    const rotated = nextEvent('rule-rotation');
+    expect((await request(port!, `${echo.url}${page}`)).status).toBe(403);
+    expect((await rotated).trigger).toBe('header cf-mitigated');
+    expect(await sessionOf(port!)).not.toBe(first);
+  });
+
+  it('a captcha marker in the body rotates, also gzipped, and the page reaches the client whole', async () => {
+    const { ports: [port] } = await start([{ Name: 'captcha', When: { BodyContains: 'g-recaptcha' } }], { Rotation: { BodyScanKiB: 8, Rules: [{ Name: 'captcha', When: { BodyContains: 'g-recaptcha' }, Cooldown: 0 }] } });
+    const html = `<html>${'<p>filler</p>'.repeat(300)}<div class="g-recaptcha"></div></html>`;
+    const first = await sessionOf(port!);
+    banSession(first);
+    answerBanned(() => ({ status: 200, headers: { 'content-type': 'text/html' }, body: html }));
+    let rotated = nextEvent('rule-rotation');
+    const answer = await request(port!, `${echo.url}${page}`);
+    expect(answer.body).toBe(html);
+    expect(await rotated).toMatchObject({ rule: 'captcha', previousId: first });
+
+    const second = await sessionOf(port!);
+    banSession(second);
+    answerBanned(() => ({ status: 200, headers: { 'content-type': 'text/html; charset=utf-8', 'content-encoding': 'gzip' }, body: gzipSync(html) }));
+    rotated = nextEvent('rule-rotation');
+    const zipped = await request(port!, `${echo.url}${page}`, { headers: { 'accept-encoding': 'gzip' } });
+    expect(zipped.headers['content-encoding']).toBe('gzip');
+    expect(await rotated).toMatchObject({ rule: 'captcha', previousId: second });
+  });
+
+  it('looks no further than Rotation.BodyScanKiB, and not into images', async () => {
+    const { ports: [port] } = await start([], { Rotation: { BodyScanKiB: 1, Rules: [{ Name: 'captcha', When: { BodyContains: 'g-recaptcha' } }] } });
+    const first = await sessionOf(port!);
+    banSession(first);
+    answerBanned(() => ({ status: 200, headers: { 'content-type': 'text/html' }, body: `${'x'.repeat(4096)}g-recaptcha` }));
+    await request(port!, `${echo.url}${page}`);
+    answerBanned(() => ({ status: 200, headers: { 'content-type': 'image/png' }, body: 'g-recaptcha' }));
+    await request(port!, `${echo.url}${page}`);
+    // A rotation would show in the very next request's session; none happened.
+    await request(port!, `${echo.url}/other`);
+    expect(provider.seen.at(-1)!.session).toBe(first);
+    expect(proxy!.app.events.counts.ruleRotations.size).toBe(0);
+  });
+
+  it('the cooldown holds: a second 429 on the new session within it does not rotate again', async () => {
+    const { ports: [port] } = await start([{ Name: 'rate-limited', When: { Status: 429 }, Cooldown: '30s' }]);
+    echo.answer = (_address, path) => (path === page ? { status: 429 } : undefined);
+    const first = await sessionOf(port!);
+    const rotated = nextEvent('rule-rotation');
+    await request(port!, `${echo.url}${page}`);
+    await rotated;
+    const second = await sessionOf(port!);
+    expect(second).not.toBe(first);
+    for (let i = 0; i < 3; i++) expect((await request(port!, `${echo.url}${page}`)).status).toBe(429);
+    expect(await sessionOf(port!)).toBe(second);
+    expect(proxy!.app.events.counts.ruleRotations.get('rate-limited')).toBe(1);
+    expect(provider.seen.filter((seen) => seen.target.endsWith(page)).slice(-3).map((seen) => seen.session)).toEqual([second, second, second]);
+  });
+
+  it('Consecutive counts matching answers in a row: a success starts the count again', async () => {
+    const { ports: [port] } = await start([{ Name: 'three-503', When: { Status: 503, Consecutive: 3 } }]);
+    const first = await sessionOf(port!);
+    let failing = true;
+    echo.answer = (_address, path) => (path === page && failing ? { status: 503 } : undefined);
+    await request(port!, `${echo.url}${page}`);
+    await request(port!, `${echo.url}${page}`);
+    failing = false;
+    await request(port!, `${echo.url}${page}`);
+    failing = true;
+    await request(port!, `${echo.url}${page}`);
+    await request(port!, `${echo.url}${page}`);
+    expect(await sessionOf(port!)).toBe(first);
+    const rotated = nextEvent('rule-rotation');
+    await request(port!, `${echo.url}${page}`);
+    expect((await rotated).previousId).toBe(first);
+  });
+});
+
+describe('rotate-and-retry', () => {
+  it('a GET refused on the old session is sent once more on the new one: the client sees only the success', async () => {
+    const { ports: [port] } = await start([{ Name: 'banned', When: { Status: 429 }, Action: 'rotate-and-retry' }], { SessionAPI: { Enabled: true, ExposeSessionHeader: true } });
+    const first = await sessionOf(port!);
+    banSession(first);
+    answerBanned(() => ({ status: 429, body: 'banned' }));
+    const from = provider.seen.length;
+    const answer = await request(port!, `${echo.url}${page}`);
+    expect(answer.status).toBe(200);
+    expect(answer.body).toBe('ok');
+    const seen = sent(from);
+    expect(seen).toHaveLength(2);
+    expect(seen[0]!.session).toBe(first);
+    expect(seen[1]!.session).not.toBe(first);
+    expect(answer.headers['x-stickyport-session-id']).toBe(seen[1]!.session);
+    // The origin saw the request come from the old exit, then from the new one.
+    expect(echo.seen.filter((entry) => entry.path === page).slice(-2).map((entry) => entry.address)).toEqual([provider.addressOf(first), provider.addressOf(seen[1]!.session!)]);
+    expect(proxy!.app.events.counts).toMatchObject({ ruleRetries: 1 });
+  });
+
+  it('a captcha page in the read that brought the head is retried too', async () => {
+    const { ports: [port] } = await start([{ Name: 'captcha', When: { Status: 200, BodyContains: 'captcha' }, Action: 'rotate-and-retry' }]);
+    const first = await sessionOf(port!);
+    banSession(first);
+    answerBanned(() => ({ status: 200, headers: { 'content-type': 'text/html' }, body: '<html>captcha</html>' }));
+    const from = provider.seen.length;
+    const answer = await request(port!, `${echo.url}${page}`);
+    expect(answer.body).toBe('ok');
+    expect(sent(from).map((seen) => seen.session === first)).toEqual([true, false]);
+  });
+
+  it('a POST rotates the port but is never sent twice', async () => {
+    const { ports: [port] } = await start([{ Name: 'banned', When: { Status: 429 }, Action: 'rotate-and-retry' }]);
+    const first = await sessionOf(port!);
+    banSession(first);
+    answerBanned(() => ({ status: 429, body: 'banned' }));
+    const from = provider.seen.length;
+    const rotated = nextEvent('rule-rotation');
+    const answer = await request(port!, `${echo.url}${page}`, { method: 'POST', body: 'order=1' });
+    expect(answer.status).toBe(429);
+    expect(answer.body).toBe('banned');
+    await rotated;
+    expect(sent(from).map((seen) => [seen.method, seen.session])).toEqual([['POST', first]]);
+    expect(await sessionOf(port!)).not.toBe(first);
+  });
+
+  it('requests that met the same banned session at once rotate the port once, and each is retried on the new one', async () => {
+    const { ports: [port] } = await start([{ Name: 'banned', When: { Status: 429 }, Action: 'rotate-and-retry', Cooldown: 0 }]);
+    const first = await sessionOf(port!);
+    banSession(first);
+    answerBanned(() => ({ status: 429 }));
+    const from = provider.seen.length;
+    const answers = await Promise.all(Array.from({ length: 6 }, () => request(port!, `${echo.url}${page}`)));
+    expect(answers.map((answer) => answer.status)).toEqual([200, 200, 200, 200, 200, 200]);
+    expect(proxy!.app.events.counts.ruleRotations.get('banned')).toBe(1);
+    const second = await sessionOf(port!);
+    const retried = sent(from).filter((seen) => seen.session !== first);
+    expect(retried.length).toBeGreaterThanOrEqual(6);
+    expect(retried.every((seen) => seen.session === second)).toBe(true);
+  });
+});
+
+describe('rotation rules on tunnels', () => {
+  it('three CONNECT refusals in a row rotate the port; the next tunnel opens on the new session', async () => {
+    const { ports: [port] } = await start([{ Name: 'refused-3', When: { ConnectStatus: [403, 'refused'], Consecutive: 3 } }]);
+    const first = await sessionOf(port!);
+    provider.decide = (seen) => (seen.kind === 'connect' && seen.session === first ? { status: 403 } : undefined);
+    const target = `127.0.0.1:${echo.port}`;
+    const from = provider.seen.length;
+    for (let i = 0; i < 2; i++) {
+      const tunnel = await openTunnel(port!, target);
+      expect(tunnel.status).toBe(502);
+      tunnel.socket.destroy();
+    }
+    expect(await sessionOf(port!)).toBe(first);
+    const rotated = nextEvent('rule-rotation');
+    const third = await openTunnel(port!, target);
+    expect(third.status).toBe(502);
+    third.socket.destroy();
+    expect(await rotated).toMatchObject({ rule: 'refused-3', previousId: first, trigger: 'CONNECT 403' });
+    const fourth = await openTunnel(port!, target);
+    expect(fourth.status).toBe(200);
+    fourth.socket.destroy();
+    const connects = provider.seen.slice(from).filter((seen) => seen.kind === 'connect');
+    expect(connects.map((seen) => seen.session === first)).toEqual([true, true, true, false]);
+  });
+
+  it('rotate-and-retry opens a refused tunnel once more on the new session', async () => {
+    const { ports: [port] } = await start([{ Name: 'refused', When: { ConnectStatus: '4xx' }, Action: 'rotate-and-retry' }]);
+    const first = await sessionOf(port!);
+    provider.decide = (seen) => (seen.kind === 'connect' && seen.session === first ? { status: 403 } : undefined);
+    const tunnel = await openTunnel(port!, `127.0.0.1:${echo.port}`);
+    expect(tunnel.status).toBe(200);
+    tunnel.socket.destroy();
+    const connects = provider.seen.filter((seen) => seen.kind === 'connect').slice(-2);
+    expect(connects.map((seen) => seen.session === first)).toEqual([true, false]);
+  });
+});
