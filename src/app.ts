@@ -106,6 +106,7 @@ export async function createApp(config: StickyportConfig, deps: AppDeps): Promis
     },
   });
   const { store } = observers;
+  if (observers.admin) events.on(observers.admin.metrics.identityEvent);
   const sessions = new SessionService(store, log.child({ component: 'sessions' }));
   sessions.onChange = observers.sessionChanged;
   const identity = new ExitIdentity(config.identity, { sessions, events, log: log.child({ component: 'identity' }), tls: deps.tls });

@@ -1,4 +1,5 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics, type Metric } from 'prom-client';
+import type { IdentityEvent } from '../identity/identity-events.js';
 import type { MappingOf } from '../observe/mappings.js';
 import type { RequestRecord } from '../observe/request-record.js';
 import type { SessionChange } from '../session/session-service.js';
@@ -77,12 +78,17 @@ export class StickyportMetrics {
   private readonly rotations = new CounterFamily('stickyport_session_rotations_total', 'Sessions ended, by reason: renewed (/session/new or the admin API), reset, expired');
   private readonly storeOperations = new CounterFamily('stickyport_store_operations_total', 'Session store operations, by operation and result (ok, error)');
   private readonly reloads = new CounterFamily('stickyport_config_reloads_total', 'Configuration reloads (SIGHUP, POST /api/reload), by result: applied, refused');
+  private readonly identityChecks = new CounterFamily('stickyport_identity_checks_total', 'Exit IP checks through Identity.EchoUrl, by reason (api, create, periodic, keep-alive) and result (ok, error)');
+  private readonly drifts = new CounterFamily('stickyport_exit_drifts_total', 'Sessions whose exit IP changed under the same session id, by Identity.OnDrift action (log, rotate)');
+  private readonly keepAlives = new CounterFamily('stickyport_keep_alive_requests_total', 'Session.KeepAlive requests sent through idle sessions, by result (ok, error)');
+  private readonly ruleRotations = new CounterFamily('stickyport_rule_rotations_total', 'Sessions replaced by a rotation rule, by rule name');
+  private readonly ruleRetries = new CounterFamily('stickyport_rule_retries_total', 'Plain requests sent again on the new session by a rotate-and-retry rule, by rule name');
   private readonly poolConnects: PoolConnects;
   private lastCells: RecordCells | undefined;
 
   constructor(private readonly options: MetricsOptions) {
     collectDefaultMetrics({ register: this.registry });
-    for (const family of [this.requests, this.bytes, this.connect, this.firstByte, this.sessions, this.rotations, this.storeOperations, this.reloads]) {
+    for (const family of [this.requests, this.bytes, this.connect, this.firstByte, this.sessions, this.rotations, this.storeOperations, this.reloads, this.identityChecks, this.drifts, this.keepAlives, this.ruleRotations, this.ruleRetries]) {
       this.registry.registerMetric(family as unknown as Metric);
     }
     this.scrapeGauges(options.perPortLabels);
@@ -157,6 +163,21 @@ export class StickyportMetrics {
     const result = applied ? 'applied' : 'refused';
     (this.reloads.find(result) ?? this.reloads.add(result, { result })).value++;
   }
+
+  /** What the identity checks, keep-alive and rotation rules did (src/identity/identity-events.ts). */
+  readonly identityEvent = (event: IdentityEvent): void => {
+    if (event.type === 'exit-seen') return;
+    const mapping = this.options.mappingOf(event.port);
+    const count = (family: CounterFamily, labels: Record<string, string>): void => {
+      const key = [mapping, ...Object.values(labels)].join('\0');
+      (family.find(key) ?? family.add(key, { mapping, ...labels })).value++;
+    };
+    if (event.type === 'identity-check') count(this.identityChecks, { reason: event.reason, result: event.ok ? 'ok' : 'error' });
+    else if (event.type === 'drift') count(this.drifts, { action: event.action });
+    else if (event.type === 'keep-alive') count(this.keepAlives, { result: event.ok ? 'ok' : 'error' });
+    else if (event.type === 'rule-rotation') count(this.ruleRotations, { rule: event.rule });
+    else count(this.ruleRetries, { rule: event.rule });
+  };
 
   /** Prometheus text format. */
   text(): Promise<string> {

@@ -115,3 +115,30 @@ describe('Metrics.PerPortLabels', () => {
     }
   });
 });
+
+describe('rotation rule metrics', () => {
+  it('counts rotations and retries by rule name, and nothing for a rule that did not fire', async () => {
+    const proxy = await startWithAdmin({
+      Upstream: { Url: upstreamUrl(upstream.port) },
+      Rotation: { Rules: [{ Name: 'overloaded', When: { Status: 503 }, Action: 'rotate-and-retry' }, { Name: 'banned', When: { Status: 403 } }] },
+    });
+    try {
+      const [port] = proxy.ports as [number];
+      const before = (await apiJson<{ session_id: string }>(port, '/session/')).session_id;
+      const rotated = new Promise((resolve) => proxy.app.events.on((event) => event.type === 'rule-retry' && resolve(event)));
+      upstream.mode = '503';
+      // The retry meets the same 503 (the upstream answers it for every session): relayed, no second retry.
+      expect((await request(port, `${origin.url}/`)).status).toBe(503);
+      upstream.mode = 'ok';
+      await rotated;
+      expect((await apiJson<{ session_id: string }>(port, '/session/')).session_id).not.toBe(before);
+      const { text } = await proxy.admin.get('/metrics');
+      expect(sample(text, 'stickyport_rule_rotations_total', { mapping: 'default', rule: 'overloaded' })).toBeGreaterThanOrEqual(1);
+      expect(sample(text, 'stickyport_rule_retries_total', { mapping: 'default', rule: 'overloaded' })).toBe(1);
+      expect(sample(text, 'stickyport_rule_rotations_total', { rule: 'banned' })).toBeUndefined();
+    } finally {
+      upstream.mode = 'ok';
+      await proxy.stop();
+    }
+  });
+});
