@@ -53,7 +53,7 @@ export function createAdminApi(context: AdminContext): (call: AdminCall) => Prom
     const previous = state.session?.id ?? null;
     if (action === 'new') {
       const session = await state.renew();
-      return { port, previous, session: sessionView(session), changed: true };
+      return { port, previous, session: sessionView(session, state.mapping), changed: true };
     }
     const existed = await state.reset();
     return { port, previous, session: null, changed: existed || previous !== null };

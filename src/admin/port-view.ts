@@ -1,3 +1,4 @@
+import type { Mapping } from '../ports/mapping.js';
 import type { Session } from '../session/session.js';
 import { isoTime } from '../session/session.js';
 import type { AdminContext } from './admin-context.js';
@@ -7,8 +8,10 @@ export interface SessionView {
   readonly createdAt: string;
   /** null = never expires. */
   readonly expiresAt: string | null;
-  /** Username parameters of the session (issue 12); none today. */
+  /** The user name parameters the session renders (defaults applied); {} when its mapping declares none. */
   readonly parameters: Readonly<Record<string, string>>;
+  /** The exit IP an echo URL last saw the session come from (Identity.EchoUrl), or null. */
+  readonly exit: { readonly ip: string; readonly country: string | null; readonly seenAt: string } | null;
 }
 
 /** One port as the ports API and the status page show it. Times are ISO 8601; no secret. */
@@ -29,9 +32,16 @@ export interface PortView {
   readonly lastUse: string | null;
 }
 
-export function sessionView(session: Session | undefined): SessionView | null {
+export function sessionView(session: Session | undefined, mapping: Mapping): SessionView | null {
   if (!session) return null;
-  return { id: session.id, createdAt: isoTime(session.createdAt)!, expiresAt: isoTime(session.expiresAt), parameters: {} };
+  const { exit } = session;
+  return {
+    id: session.id,
+    createdAt: isoTime(session.createdAt)!,
+    expiresAt: isoTime(session.expiresAt),
+    parameters: mapping.declared.size > 0 ? mapping.paramsOf(session) : {},
+    exit: exit ? { ip: exit.ip, country: exit.country ?? null, seenAt: isoTime(exit.seenAt)! } : null,
+  };
 }
 
 export function portView(context: AdminContext, port: number): PortView {
@@ -43,7 +53,7 @@ export function portView(context: AdminContext, port: number): PortView {
     mapping: context.mappings.mappingOf(port),
     listening: context.listeners.isListening(port),
     connections: context.listeners.connectionCount(port),
-    session: sessionView(state?.session),
+    session: state ? sessionView(state.session, state.mapping) : null,
     requests: counters?.requests ?? 0,
     bytesUp: counters?.bytesUp ?? 0,
     bytesDown: counters?.bytesDown ?? 0,

@@ -3,8 +3,10 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { IdentityEvent } from '../../src/identity/identity-events.js';
 import { MemorySessionStore } from '../../src/store/memory-store.js';
+import { adminClient } from '../helpers/admin.js';
 import { apiJson, openTunnel, request } from '../helpers/client.js';
 import { startAddressEcho, startExitProvider, type AddressEcho, type ExitProvider } from '../helpers/exit-provider.js';
+import { freePort } from '../helpers/ports.js';
 import { selfSigned } from '../helpers/self-signed.js';
 import { startStickyport, type RunningProxy, type Settings } from '../helpers/stickyport.js';
 
@@ -82,6 +84,20 @@ describe('exit identity on demand: /session/?ip=1', () => {
     expect((await store.get(a!))?.exit).toMatchObject({ ip: first!.exit!.ip });
     expect((await apiJson<SessionAnswer>(a!, '/session/')).exit).toEqual(first!.exit);
     expect(proxy!.logs.filter((line) => line.includes('"exit identity"'))).toHaveLength(2);
+  });
+
+  it('is shown by the admin API, beside the session it belongs to', async () => {
+    const adminPort = await freePort();
+    const { ports: [port] } = await start({ EchoUrl: `${echo.url}/json` }, { Admin: { Enabled: true, Port: adminPort } });
+    const admin = adminClient(adminPort);
+    expect((await admin.get(`/api/ports/${port}`)).json.session).toBeNull();
+    const { session_id } = await apiJson<SessionAnswer>(port!, '/session/');
+    expect((await admin.get(`/api/ports/${port}`)).json.session).toMatchObject({ id: session_id, exit: null });
+    echo.countries.set(provider.addressOf(session_id), 'fr');
+    await apiJson<SessionAnswer>(port!, '/session/?ip=1');
+    const { json: view } = await admin.get(`/api/ports/${port}`);
+    expect(view.session.exit).toMatchObject({ ip: provider.addressOf(session_id), country: 'FR' });
+    expect(view.session.exit.seenAt).toMatch(/^\d{4}-\d\d-\d\dT/);
   });
 
   it('takes the country from a JSON echo answer', async () => {

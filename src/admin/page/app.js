@@ -225,6 +225,7 @@ function renderPorts(ports) {
         pickCell,
         cell(String(view.port)),
         cell(view.session ? view.session.id : '–', 'session'),
+        cell(exitOf(view.session), 'wide'),
         expires,
         cell(count(view.requests), 'num'),
         cell(count(view.errors), 'num'),
@@ -243,6 +244,12 @@ function renderPorts(ports) {
   $('next').disabled = state.offset + PAGE_SIZE >= state.total;
   $('select-page').checked = ports.length > 0 && ports.every((view) => state.selected.has(view.port));
   tickCountdowns();
+}
+
+/** The exit IP an echo URL saw (Identity.EchoUrl), with its country when known. */
+function exitOf(session) {
+  if (!session?.exit) return '–';
+  return session.exit.country ? `${session.exit.ip} (${session.exit.country})` : session.exit.ip;
 }
 
 function tickCountdowns() {
