@@ -204,6 +204,43 @@ describe('reload: sessions', () => {
   });
 });
 
+describe('reload: rotation rules', () => {
+  it('applies new rules (each port takes them with its next session), telling apart rules that differ only in a ConnectStatus failure or a header value', async () => {
+    const proxy = await startReloadable(1, 1);
+    const port = proxy.start;
+    const rules = (connect: string, value: string) => ({ Rotation: { Rules: [{ Name: 'overloaded', When: { Status: 503 } }, { When: { ConnectStatus: connect } }, { When: { Header: { Name: 'x-ban', Value: value } } }] } });
+    proxy.write(settings(port, port, rules('refused', 'yes')));
+    expect(await proxy.app.reload('test')).toMatchObject({ applied: true, changed: ['Rotation.Rules'], restartNeeded: [] });
+    for (const [connect, value] of [['timeout', 'yes'], ['timeout', '/no/']]) {
+      proxy.write(settings(port, port, rules(connect!, value!)));
+      expect(await proxy.app.reload('test')).toMatchObject({ applied: true, changed: ['Rotation.Rules'] });
+    }
+    proxy.write(settings(port, port, rules('timeout', '/no/')));
+    expect(await proxy.app.reload('test')).toMatchObject({ applied: true, changed: [] });
+    // The port had no session yet: its first one is made under the new rules.
+    const first = (await request(port, 'http://portmapper/session/')).headers['x-session-id'];
+    upstreamA.mode = '503';
+    try {
+      const rotated = new Promise((resolve) => proxy.app.events.on((event) => event.type === 'rule-rotation' && resolve(event)));
+      expect((await request(port, `${origin.url}/`)).status).toBe(503);
+      expect(await rotated).toMatchObject({ port, rule: 'overloaded', previousId: first });
+    } finally {
+      upstreamA.mode = 'ok';
+    }
+    expect(sessionOf(proxy.app, port)).not.toBe(first);
+  });
+
+  it('names Identity, Session.KeepAlive and Rotation.BodyScanKiB as waiting for a restart', async () => {
+    const proxy = await startReloadable(1, 1);
+    const port = proxy.start;
+    proxy.write(settings(port, port, { Identity: { EchoUrl: 'http://127.0.0.1:9/ip' }, Session: { KeepAlive: '30s' }, Rotation: { BodyScanKiB: 64 } }));
+    const outcome = await proxy.app.reload('test');
+    expect(outcome).toMatchObject({ applied: true, restartNeeded: ['Identity', 'Session.KeepAlive', 'Rotation.BodyScanKiB'] });
+    expect(proxy.app.config.identity.echoUrl).toBe('');
+    expect(proxy.app.config.rotation.bodyScanBytes).toBe(16 * 1024);
+  });
+});
+
 describe('reload: refusals and what waits for a restart', () => {
   it('refuses a configuration that does not validate, with the message start-up gives, and the running one stays', async () => {
     const proxy = await startReloadable(2, 2);
