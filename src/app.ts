@@ -1,5 +1,4 @@
 import type { AdminServer } from './admin/admin-server.js';
-import { createAdmin } from './admin/create-admin.js';
 import { ApiGateway } from './api/api-gateway.js';
 import { createSessionApi } from './api/session-api.js';
 import type { MappingConfig, StickyportConfig } from './config/load.js';
@@ -8,7 +7,7 @@ import { ExitIdentity } from './identity/exit-identity.js';
 import { IdentityEvents } from './identity/identity-events.js';
 import { setLogLevel, type Logger } from './logging/logger.js';
 import { Mappings } from './observe/mappings.js';
-import { Observability } from './observe/observability.js';
+import { Observability, loadMetricsKit } from './observe/observability.js';
 import { Mapping } from './ports/mapping.js';
 import { Ports } from './ports/ports.js';
 import { ConnectionLimits } from './proxy/connection-limits.js';
@@ -95,6 +94,7 @@ export async function createApp(config: StickyportConfig, deps: AppDeps): Promis
   // The request log, and with the admin server statistics, metrics and a counting store.
   const observers: Observability = new Observability(config, log, views, backend, {
     version,
+    kit: await loadMetricsKit(config),
     // Read at scrape time only, once the parts below exist.
     sources: {
       ports: () => views.ports(),
@@ -194,8 +194,9 @@ export async function createApp(config: StickyportConfig, deps: AppDeps): Promis
   const reload = (by: string): Promise<ReloadOutcome> => reloader.reload(by);
 
   let accepting = false;
+  // Loaded only when on, like the metrics.
   const admin = observers.admin
-    ? createAdmin(config, {
+    ? (await import('./admin/create-admin.js')).createAdmin(config, {
         log: log.child({ component: 'admin' }),
         version,
         observers: observers.admin,

@@ -1,7 +1,7 @@
 import type { StickyportConfig } from '../config/load.js';
 import type { Logger } from '../logging/logger.js';
-import { InstrumentedStore } from '../metrics/instrumented-store.js';
-import { StickyportMetrics, type ScrapeSources } from '../metrics/metrics.js';
+import type { InstrumentedStore } from '../metrics/instrumented-store.js';
+import type { ScrapeSources, StickyportMetrics } from '../metrics/metrics.js';
 import type { SessionChangeListener } from '../session/session-service.js';
 import type { SessionStore, StoreHealth } from '../store/session-store.js';
 import { LiveLog } from './live-log.js';
@@ -10,6 +10,19 @@ import { combine } from './observer.js';
 import { PortStats } from './port-stats.js';
 import { RequestLog } from './request-log.js';
 import type { Observe } from './request-record.js';
+
+/** The metrics classes, loaded only with Admin.Enabled (prom-client adds to every start-up otherwise). */
+export interface MetricsKit {
+  readonly StickyportMetrics: typeof StickyportMetrics;
+  readonly InstrumentedStore: typeof InstrumentedStore;
+}
+
+/** Loads the metrics classes when the admin server is on; undefined otherwise. */
+export async function loadMetricsKit(config: StickyportConfig): Promise<MetricsKit | undefined> {
+  if (!config.admin.enabled) return undefined;
+  const [{ StickyportMetrics }, { InstrumentedStore }] = await Promise.all([import('../metrics/metrics.js'), import('../metrics/instrumented-store.js')]);
+  return { StickyportMetrics, InstrumentedStore };
+}
 
 /** What the admin server reads: made only when Admin.Enabled. */
 export interface AdminObservers {
@@ -41,20 +54,21 @@ export class Observability {
     log: Logger,
     mappings: Mappings,
     backend: SessionStore,
-    options: { readonly version: string; readonly sources: Omit<ScrapeSources, 'storeHealth'> },
+    options: { readonly version: string; readonly sources: Omit<ScrapeSources, 'storeHealth'>; readonly kit: MetricsKit | undefined },
   ) {
     this.requestLog = new RequestLog(log, mappings.mappingOf, {
       mode: config.logging.requests,
       urls: config.logging.requestUrls,
     });
-    if (!config.admin.enabled) {
+    const { kit } = options;
+    if (!config.admin.enabled || !kit) {
       this.store = backend;
       this.observe = this.requestLog.observe;
       return;
     }
     let metrics: StickyportMetrics | undefined;
-    const store = new InstrumentedStore(backend, (operation, ok) => metrics?.storeOperation(operation, ok));
-    metrics = new StickyportMetrics({
+    const store = new kit.InstrumentedStore(backend, (operation, ok) => metrics?.storeOperation(operation, ok));
+    metrics = new kit.StickyportMetrics({
       mappingOf: mappings.mappingOf,
       // One mapping today; issue 12 names the mapping whose upstream a pooled connection went to.
       mappingOfUpstream: () => mappings.list()[0]!.name,
