@@ -1,5 +1,4 @@
 import net from 'node:net';
-import { once } from 'node:events';
 import { StickyportError } from '../errors.js';
 import type { ConnectionLimits } from './connection-limits.js';
 
@@ -244,9 +243,15 @@ export class ListenerPool {
   private async listen({ host, port }: ListenEndpoint): Promise<void> {
     // Half-open kept: a tunnel client that sends its request and then FIN still gets the answer.
     const server = net.createServer({ noDelay: true, allowHalfOpen: true }, (socket) => this.accept(port, socket));
+    // A plain callback rather than events.once: its abort-signal plumbing shows at 10 000 ports.
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen({ host, port, exclusive: true }, () => {
+        server.removeListener('error', reject);
+        resolve();
+      });
+    });
     server.on('error', (error: NodeJS.ErrnoException) => this.lastErrors.set(port, error.code ?? error.message));
-    server.listen({ host, port, exclusive: true });
-    await once(server, 'listening');
     this.servers.set(port, server);
   }
 

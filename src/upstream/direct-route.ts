@@ -1,4 +1,4 @@
-import { Agent } from 'undici';
+import { Agent } from './undici-parts.js';
 import { connectTimeout, upstreamFailure } from './upstream-errors.js';
 import { poolOptions, type PoolTimeouts } from './pool-options.js';
 import type { TargetGuard } from './target-guard.js';

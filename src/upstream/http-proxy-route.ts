@@ -1,6 +1,6 @@
 import net from 'node:net';
 import tls from 'node:tls';
-import { Pool } from 'undici';
+import { Pool } from './undici-parts.js';
 import { connectThroughProxy } from './connect-handshake.js';
 import { poolOptions, type PoolTimeouts } from './pool-options.js';
 import { basicProxyAuthorization, describeProxyPeer, hostForUrl, type UpstreamEndpoint } from './upstream-url.js';

@@ -1,7 +1,9 @@
 import dns from 'node:dns/promises';
 import net from 'node:net';
-import { SocksClient, type SocksProxy } from 'socks';
-import { Agent, type buildConnector } from 'undici';
+import { createRequire } from 'node:module';
+import type { SocksClient as SocksClientType, SocksProxy } from 'socks';
+import type { buildConnector } from 'undici';
+import { Agent } from './undici-parts.js';
 import { poolOptions, type PoolTimeouts } from './pool-options.js';
 import { upstreamFailure } from './upstream-errors.js';
 import { describeProxyPeer, type UpstreamEndpoint } from './upstream-url.js';
@@ -72,7 +74,7 @@ export class SocksRoute implements UpstreamRoute {
   private async connect(hostname: string, port: number): Promise<net.Socket> {
     try {
       const host = this.remoteDns || net.isIP(hostname) ? hostname : (await dns.lookup(hostname, { family: this.proxy.type === 4 ? 4 : 0 })).address;
-      const { socket } = await SocksClient.createConnection({
+      const { socket } = await socksClient().createConnection({
         proxy: this.proxy,
         command: 'connect',
         destination: { host, port },
@@ -84,4 +86,13 @@ export class SocksRoute implements UpstreamRoute {
       throw upstreamFailure(error, this.peer);
     }
   }
+}
+
+const require = createRequire(import.meta.url);
+let loaded: typeof SocksClientType | undefined;
+
+/** The `socks` package (and its ip-address parser, ~15 ms) is loaded by the first SOCKS upstream, not at every start. */
+function socksClient(): typeof SocksClientType {
+  loaded ??= (require('socks') as { SocksClient: typeof SocksClientType }).SocksClient;
+  return loaded;
 }
