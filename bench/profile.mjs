@@ -79,12 +79,14 @@ async function main() {
   const nowUs = () => Number(process.hrtime.bigint() / 1000n);
   for (const kind of kinds) {
     const from = nowUs();
-    if (kind === 'http') await httpLoad(tool, { port: proxy.port, path: `http://${originHost}/`, host: originHost, connections: 50, durationS: seconds });
-    if (kind === 'api') await httpLoad(tool, { port: proxy.port, path: 'http://portmapper/session/', host: 'portmapper', connections: 50, durationS: seconds });
-    if (kind === 'connect') await connectCycles({ port: proxy.port, connect, request, concurrency: 50, durationMs: seconds * 1000 });
-    if (kind === 'socks') await connectCycles({ port: proxy.port, connect: socks5Request(originHost), request, concurrency: 50, durationMs: seconds * 1000 });
+    let done;
+    if (kind === 'http') done = await httpLoad(tool, { port: proxy.port, path: `http://${originHost}/`, host: originHost, connections: 50, durationS: seconds });
+    if (kind === 'api') done = await httpLoad(tool, { port: proxy.port, path: 'http://portmapper/session/', host: 'portmapper', connections: 50, durationS: seconds });
+    if (kind === 'connect') done = await connectCycles({ port: proxy.port, connect, request, concurrency: 50, durationMs: seconds * 1000 });
+    if (kind === 'socks') done = await connectCycles({ port: proxy.port, connect: socks5Request(originHost), request, concurrency: 50, durationMs: seconds * 1000 });
     if (kind === 'bulk') for (let i = 0; i < 4; i++) await bulk({ port: proxy.port, connect, originHost, bytes: 2 ** 30 });
-    windows.push([kind, [from, nowUs()]]);
+    // Requests or cycles served: the per-operation column compares candidates at different rates.
+    windows.push([kind, [from, nowUs()], done?.requests ?? done?.cycles]);
     process.stdout.write(`${kind} load done\n`);
   }
   await stop(proxy.child, 5_000);
@@ -92,12 +94,14 @@ async function main() {
   if (!file) throw new Error(`no .cpuprofile written in ${logDir}`);
   const profile = JSON.parse(readFileSync(path.join(logDir, file), 'utf8'));
   process.stdout.write(`\nprofile: ${path.join(logDir, file)}\n`);
-  for (const [kind, window] of windows) {
+  for (const [kind, window, operations] of windows) {
     const summary = summarize(profile, window);
-    process.stdout.write(`\n== ${target} under ${kind} load: ${summary.totalMs.toFixed(0)} ms busy (idle excluded)\nTop self time by function:\n`);
-    for (const f of summary.functions) process.stdout.write(`${f.pct.toFixed(1).padStart(5)}%  ${f.ms.toFixed(0).padStart(6)} ms  ${f.name}\n`);
+    const perOp = (ms) => (operations ? `${((ms * 1000) / operations).toFixed(2).padStart(7)} µs/op  ` : '');
+    const counted = operations ? `, ${operations} operations, ${((summary.totalMs * 1000) / operations).toFixed(1)} µs each` : '';
+    process.stdout.write(`\n== ${target} under ${kind} load: ${summary.totalMs.toFixed(0)} ms busy (idle excluded)${counted}\nTop self time by function:\n`);
+    for (const f of summary.functions) process.stdout.write(`${f.pct.toFixed(1).padStart(5)}%  ${f.ms.toFixed(0).padStart(6)} ms  ${perOp(f.ms)}${f.name}\n`);
     process.stdout.write('By module:\n');
-    for (const f of summary.files) process.stdout.write(`${f.pct.toFixed(1).padStart(5)}%  ${f.ms.toFixed(0).padStart(6)} ms  ${f.name}\n`);
+    for (const f of summary.files) process.stdout.write(`${f.pct.toFixed(1).padStart(5)}%  ${f.ms.toFixed(0).padStart(6)} ms  ${perOp(f.ms)}${f.name}\n`);
   }
 }
 
