@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Profiles ONE proxy process under one kind of bench load and prints its top self-time
 // functions. Run `npm run build` first.
-//   node bench/profile.mjs [http|connect|socks|bulk|api|all|http,bulk,...] [--target=stickyport|bare|hop] [--seconds=8] [--settings=FILE]
+//   node bench/profile.mjs [http|connect|socks|bulk|api|all|http,bulk,...] [--target=stickyport|bare|hop] [--seconds=8] [--settings=FILE] [--node-flags=--a,--b]
 // --settings: a JSON file over stickyport's bench configuration (as bench/ab.mjs takes), stdout to /dev/null.
 // The proxy runs with `node --cpu-prof`; the .cpuprofile stays in the printed folder (open it in
 // Chrome DevTools > Performance, or VS Code). With several loads, each one's samples are
@@ -55,7 +55,9 @@ async function main() {
   const tool = pickTool(process.env.BENCH_TOOL);
   const origin = await forkServer(path.join(HERE, 'lib/origin.mjs'), [], { logDir, name: 'origin' });
   const provider = await forkServer(path.join(HERE, 'lib/provider.mjs'), [], { logDir, name: 'provider' });
-  const cpuProf = ['--cpu-prof', `--cpu-prof-dir=${logDir}`];
+  // --node-flags=--a,--b: Node flags for the profiled process (e.g. --max-semi-space-size=64).
+  const nodeFlags = arg('node-flags', '').split(',').filter(Boolean);
+  const cpuProf = ['--cpu-prof', `--cpu-prof-dir=${logDir}`, ...nodeFlags];
   let proxy;
   if (target === 'stickyport') {
     const settingsFile = arg('settings', undefined);

@@ -71,6 +71,9 @@ export function connectThroughProxy(reads: UpstreamReads, request: ConnectReques
         } else {
           reads.hold(answer.subarray(end + END_OF_HEAD.length));
           settle();
+          // Reading goes on: hold() pauses the socket only if the upstream speaks before the
+          // relay takes over, which spares a readStop/readStart pair on every tunnel.
+          return true;
         }
         return false;
       }

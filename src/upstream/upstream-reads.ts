@@ -67,7 +67,7 @@ export class UpstreamReads {
     this.socket.resume();
   }
 
-  /** Holds `already` and whatever comes next, reading no further, until the next take(). */
+  /** Holds `already` and whatever comes next (pausing at its first chunk), until the next take(). */
   hold(already: Buffer): void {
     if (already.length > 0) this.held.push(already);
     this.sink = this.keep;
