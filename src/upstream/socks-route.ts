@@ -1,7 +1,6 @@
 import dns from 'node:dns/promises';
 import net from 'node:net';
-import { createRequire } from 'node:module';
-import type { SocksClient as SocksClientType, SocksProxy } from 'socks';
+import { SocksClient, type SocksProxy } from 'socks';
 import type { buildConnector } from 'undici';
 import { Agent } from './undici-parts.js';
 import { poolOptions, type PoolTimeouts } from './pool-options.js';
@@ -74,7 +73,7 @@ export class SocksRoute implements UpstreamRoute {
   private async connect(hostname: string, port: number): Promise<net.Socket> {
     try {
       const host = this.remoteDns || net.isIP(hostname) ? hostname : (await dns.lookup(hostname, { family: this.proxy.type === 4 ? 4 : 0 })).address;
-      const { socket } = await socksClient().createConnection({
+      const { socket } = await SocksClient.createConnection({
         proxy: this.proxy,
         command: 'connect',
         destination: { host, port },
@@ -86,13 +85,4 @@ export class SocksRoute implements UpstreamRoute {
       throw upstreamFailure(error, this.peer);
     }
   }
-}
-
-const require = createRequire(import.meta.url);
-let loaded: typeof SocksClientType | undefined;
-
-/** The `socks` package (and its ip-address parser, ~15 ms) is loaded by the first SOCKS upstream, not at every start. */
-function socksClient(): typeof SocksClientType {
-  loaded ??= (require('socks') as { SocksClient: typeof SocksClientType }).SocksClient;
-  return loaded;
 }
