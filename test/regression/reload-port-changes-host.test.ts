@@ -58,3 +58,32 @@ it('a port that moves to a mapping on another address stops listening on the old
   expect(app.status().find((s) => s.port === start + 1)).toMatchObject({ listening: true });
   expect(await connects('127.0.0.1', start + 1)).toBe(false);
 });
+
+it('a refused reload that moved a port to another address leaves the old listener served and stoppable', async () => {
+  const start = await freePortRange(3);
+  const busy = net.createServer();
+  await new Promise<void>((resolve) => busy.listen({ host: '127.0.0.1', port: start + 2, exclusive: true }, () => resolve()));
+  const dir = mkdtempSync(path.join(tmpdir(), 'stickyport-movehost-'));
+  const write = (mappings: object[]): void => writeFileSync(path.join(dir, 'appsettings.json'), JSON.stringify({ Logging: { Level: 'warn' }, Mappings: mappings }));
+  write([{ Name: 'a', Listen: { Host: '127.0.0.1', PortRange: { Start: start, End: start + 1 } } }]);
+  const load = () => loadConfig({ cwd: dir, env: {} });
+  const config = load();
+  const own = await createApp(config, { log: createLogger(config.logLevel, logSink().stream), loadConfig: load });
+  await own.start();
+  try {
+    write([
+      { Name: 'a', Listen: { Host: '127.0.0.1', PortRange: { Start: start, End: start } } },
+      { Name: 'b', Listen: { Host: '127.0.0.2', PortRange: { Start: start + 1, End: start + 1 } } },
+      { Name: 'c', Listen: { Host: '127.0.0.1', PortRange: { Start: start + 2, End: start + 2 } } },
+    ]);
+    expect(await own.reload('test')).toMatchObject({ applied: false, message: expect.stringContaining(`port ${start + 2} (EADDRINUSE)`) });
+    expect(await connects('127.0.0.2', start + 1)).toBe(false);
+    expect(own.status().find((s) => s.port === start + 1)).toMatchObject({ listening: true });
+    expect((await request(start + 1, `${origin.url}/`)).status).toBe(200);
+  } finally {
+    await own.stop(100);
+    await new Promise<void>((resolve) => busy.close(() => resolve()));
+  }
+  // Stopped means stopped: no listener left behind on the old address.
+  expect(await connects('127.0.0.1', start + 1)).toBe(false);
+});
