@@ -180,6 +180,16 @@ describe('bytes an upstream proxy sends right after its 200', () => {
     expect(raw).toMatch(/helloworldHTTP\/1\.1 200 [^\r]*\r\n\r\n$/);
   });
 
+  it('all the FIN cases at once, 8 of each: every client gets its bytes exactly', async () => {
+    const names = Object.keys(cases).filter((name) => cases[name]!.after === 'fin');
+    const runs = names.flatMap((name) => Array.from({ length: 8 }, () => name));
+    const results = await Promise.all(runs.map((name) => connectAndRead(proxy.ports[0]!, `${name}:443`).then((r) => ({ name, ...r }))));
+    for (const { name, data, how } of results) {
+      const want = expected(cases[name]!);
+      expect({ name, length: data.length, sha: sha(data), how }).toEqual({ name, length: want.length, sha: sha(want), how: 'end' });
+    }
+  });
+
   it('keeps serving after all that', async () => {
     const { head } = await connectAndRead(proxy.ports[0]!, `same-write-fin:443`);
     expect(head).toMatch(/^HTTP\/1\.1 200/);
