@@ -31,8 +31,11 @@ async function startSocks(payloads: Map<number, Buffer>): Promise<{ port: number
       if (stage === 'request' && buffered.length >= 10 && buffered[3] === 1) {
         const port = buffered.readUInt16BE(8);
         stage = 'done';
-        const payload = payloads.get(port) ?? Buffer.alloc(0);
-        socket.end(Buffer.concat([Buffer.from([5, 0, 0, 1, 127, 0, 0, 1, 0, 80]), payload]));
+        const payload = payloads.get(port % 2000) ?? Buffer.alloc(0);
+        const reply = Buffer.concat([Buffer.from([5, 0, 0, 1, 127, 0, 0, 1, 0, 80]), payload]);
+        // Ports 3000+: the same bytes, then a reset instead of a FIN.
+        if (port >= 3000) socket.write(reply, () => socket.resetAndDestroy());
+        else socket.end(reply);
       }
     });
   });
@@ -79,6 +82,17 @@ beforeAll(async () => {
 afterAll(async () => {
   await proxy?.stop();
   await socks?.close();
+});
+
+describe('a SOCKS5 upstream that resets right after its reply and some bytes', () => {
+  it.each(SIZES.map((size, i) => [size, 3000 + i] as const))('%i bytes then RST: one answer, a close, a prefix of the bytes, no crash', async (_size, targetPort) => {
+    const want = payloads.get(targetPort % 2000)!;
+    for (let round = 0; round < 20; round++) {
+      const { head, data } = await tunnelRead(proxy.ports[0]!, `127.0.0.1:${targetPort}`);
+      expect(head).toMatch(/^HTTP\/1\.1 (200|502)/);
+      if (head.startsWith('HTTP/1.1 200')) expect(sha(data)).toBe(sha(want.subarray(0, data.length)));
+    }
+  });
 });
 
 describe('bytes a SOCKS5 upstream sends with its success reply', () => {
