@@ -33,6 +33,7 @@ const cases: Record<string, Case> = {
   'same-write-rst': { writes: [Buffer.concat([OK, SMALL])], after: 'rst', spaced: false },
   'separate-rst': { writes: [OK, SMALL], after: 'rst', spaced: true },
   'only-rst': { writes: [OK], after: 'rst', spaced: false },
+  'big-same-write-rst': { writes: [Buffer.concat([OK, BIG])], after: 'rst', spaced: false },
   'only-rst-spaced': { writes: [OK], after: 'rst', spaced: true },
 };
 
