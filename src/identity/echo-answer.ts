@@ -30,13 +30,22 @@ export function parseEchoAnswer(body: string): EchoedIdentity | { readonly probl
     }
     const record = json as Record<string, unknown>;
     const ip = typeof record.ip === 'string' ? unbracket(record.ip.trim()) : undefined;
-    if (ip === undefined || isIP(ip) === 0) return { problem: 'answered JSON without an IP address in "ip"' };
+    if (ip === undefined || !isExitAddress(ip)) return { problem: 'answered JSON without an IP address in "ip"' };
     const country = COUNTRY_FIELDS.map((field) => record[field]).find((value): value is string => typeof value === 'string' && TWO_LETTERS.test(value));
     return country ? { ip, country: country.toUpperCase() } : { ip };
   }
   const ip = unbracket(text);
-  if (isIP(ip) !== 0) return { ip };
+  if (isExitAddress(ip)) return { ip };
   return { problem: `answered ${describe(text)}, which is neither an IP address nor JSON with an "ip" field` };
+}
+
+/**
+ * An address a remote server can have seen. isIP() also takes an IPv6 zone ("fe80::1%eth0",
+ * the zone of any length): that names an interface of the echo server's own machine, never
+ * an exit, and would go into the store and every log line about the session.
+ */
+function isExitAddress(text: string): boolean {
+  return isIP(text) !== 0 && !text.includes('%');
 }
 
 function unbracket(text: string): string {

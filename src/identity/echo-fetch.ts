@@ -5,7 +5,7 @@ import { Duplex } from 'node:stream';
 import tls from 'node:tls';
 import { StickyportError } from '../errors.js';
 import { upstreamFailure } from '../upstream/upstream-errors.js';
-import type { DispatchHandler, HttpTarget, UpstreamRoute } from '../upstream/route.js';
+import type { DispatchHandler, HttpTarget, OpenTunnel, UpstreamRoute } from '../upstream/route.js';
 import type { UpstreamReads } from '../upstream/upstream-reads.js';
 
 /** What a small request through a session's route brought back. */
@@ -98,7 +98,7 @@ function fetchPlain(route: UpstreamRoute, url: URL, options: FetchOptions): Prom
 async function fetchInTunnel(route: UpstreamRoute, url: URL, options: FetchOptions): Promise<Fetched> {
   const target = targetOf(url);
   const deadline = Date.now() + options.timeoutMs;
-  const opened = await route.openTunnel(target.hostname, target.port);
+  const opened = await withinDeadline(route.openTunnel(target.hostname, target.port), options.timeoutMs, () => tookTooLong(url, options));
   const socket = opened.reads.socket;
   if (options.bindTunnel && !options.bindTunnel(socket)) {
     socket.destroy();
@@ -166,6 +166,32 @@ function tunnelStream(reads: UpstreamReads): Duplex {
   socket.once('error', (error) => stream.destroy(error));
   socket.once('close', () => stream.destroy());
   return stream;
+}
+
+/**
+ * Opening the tunnel counts against Identity.Timeout too (the route's own bound is
+ * Upstream.ConnectTimeout, which may be longer). A tunnel that opens after the deadline is closed.
+ */
+function withinDeadline(opening: Promise<OpenTunnel>, timeoutMs: number, late: () => StickyportError): Promise<OpenTunnel> {
+  return new Promise((resolve, reject) => {
+    let expired = false;
+    const timer = setTimeout(() => {
+      expired = true;
+      reject(late());
+    }, timeoutMs);
+    timer.unref();
+    opening.then(
+      (opened) => {
+        clearTimeout(timer);
+        if (expired) opened.reads.socket.destroy();
+        else resolve(opened);
+      },
+      (error: unknown) => {
+        clearTimeout(timer);
+        reject(error);
+      },
+    );
+  });
 }
 
 function tookTooLong(url: URL, options: FetchOptions): StickyportError {

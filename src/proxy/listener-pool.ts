@@ -127,7 +127,9 @@ export class ListenerPool {
       const results = await Promise.allSettled(batch.map((endpoint) => this.listen(endpoint)));
       tried += batch.length;
       results.forEach((result, index) => {
-        if (result.status === 'rejected') {
+        if (result.status === 'fulfilled') {
+          this.servers.set(batch[index]!.port, result.value);
+        } else {
           const { port } = batch[index]!;
           const code = (result.reason as NodeJS.ErrnoException).code ?? String(result.reason);
           this.lastErrors.set(port, code);
@@ -211,23 +213,28 @@ export class ListenerPool {
     const added = addedEndpoints.map((endpoint) => endpoint.port);
     const removed = this.endpointList.filter((endpoint) => !wanted.has(key(endpoint))).map((endpoint) => endpoint.port);
     const failures = new Map<number, string>();
-    const bound: number[] = [];
+    // Kept apart until the reload is committed: a port that moves to another host is both added
+    // (new host) and removed (old host), and its old listener must still be found to close it.
+    const bound = new Map<number, net.Server>();
     for (let i = 0; i < addedEndpoints.length && failures.size === 0; i += BIND_BATCH) {
       const batch = addedEndpoints.slice(i, i + BIND_BATCH);
       const results = await Promise.allSettled(batch.map((endpoint) => this.listen(endpoint)));
       results.forEach((result, index) => {
-        if (result.status === 'fulfilled') bound.push(batch[index]!.port);
+        if (result.status === 'fulfilled') bound.set(batch[index]!.port, result.value);
         else failures.set(batch[index]!.port, (result.reason as NodeJS.ErrnoException).code ?? String(result.reason));
       });
     }
     if (failures.size > 0 || this.stopping) {
-      await Promise.all(bound.map((port) => this.closePort(port)));
+      await Promise.all([...bound.values()].map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
       // A stop that began while the new ports were being bound wins: none of them stays open.
       if (this.stopping) throw new StickyportError('LISTEN_FAILED', 'stickyport is stopping');
       throw new StickyportError('LISTEN_FAILED', describeFailuresByHost(endpoints, failures, []));
     }
     this.endpointList = [...endpoints];
-    await Promise.all(removed.map((port) => this.closePort(port)));
+    // closePort() takes each old listener out of the map at once, before the new ones go in.
+    const closing = removed.map((port) => this.closePort(port));
+    for (const [port, server] of bound) this.servers.set(port, server);
+    await Promise.all(closing);
     return { added, removed };
   }
 
@@ -240,7 +247,8 @@ export class ListenerPool {
     if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
   }
 
-  private async listen({ host, port }: ListenEndpoint): Promise<void> {
+  /** A listener bound to the endpoint; the caller files it under its port. */
+  private async listen({ host, port }: ListenEndpoint): Promise<net.Server> {
     // Half-open kept: a tunnel client that sends its request and then FIN still gets the answer.
     const server = net.createServer({ noDelay: true, allowHalfOpen: true }, (socket) => this.accept(port, socket));
     // A plain callback rather than events.once: its abort-signal plumbing shows at 10 000 ports.
@@ -252,7 +260,7 @@ export class ListenerPool {
       });
     });
     server.on('error', (error: NodeJS.ErrnoException) => this.lastErrors.set(port, error.code ?? error.message));
-    this.servers.set(port, server);
+    return server;
   }
 
   private accept(port: number, socket: TrackedSocket): void {

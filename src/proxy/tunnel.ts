@@ -32,9 +32,17 @@ export async function tunnel(
   upstream.on('error', () => client.destroy());
   client.on('error', () => upstream.destroy());
   client.once('close', () => upstream.destroy());
-  upstream.once('end', () => client.end());
+  // The upstream may end before the relay starts (it is read on while an earlier pipelined
+  // answer goes out): its FIN then waits for the 200 and the bytes held, instead of cutting
+  // that earlier answer short.
+  let relaying = false;
+  let upstreamEnded = false;
+  upstream.once('end', () => {
+    upstreamEnded = true;
+    if (relaying) client.end();
+  });
   upstream.once('close', () => {
-    if (!client.writableEnded) client.destroy();
+    if (relaying ? !client.writableEnded : !upstreamEnded) client.destroy();
   });
 
   // An answer to a request pipelined before this CONNECT may still be on its way out.
@@ -45,6 +53,8 @@ export async function tunnel(
   if (head.length > 0) upstream.write(head);
   client.pipe(upstream);
   relayToClient(reads, client);
+  relaying = true;
+  if (upstreamEnded) client.end();
 }
 
 /**

@@ -60,10 +60,14 @@ export class BodyScan {
   feed(chunk: Buffer, retryable: boolean): Promise<unknown> | undefined {
     if (this.done) return undefined;
     if (this.decoder) {
+      // Compressed input beyond four windows is not needed to fill the window. The decoder is
+      // ended there rather than dropped: it works behind the feed, so what it was given may
+      // still hold the marker (a burst of reads arrives before it has decoded the first).
+      const room = this.limit * 4 - this.fed;
+      if (room <= 0) return undefined;
       this.fed += chunk.length;
-      // Compressed input beyond the window's size is not needed to fill the window.
-      if (this.fed > this.limit * 4) this.finish();
-      else this.decoder.write(chunk);
+      if (chunk.length < room) this.decoder.write(chunk);
+      else this.decoder.end(chunk.subarray(0, room));
       return undefined;
     }
     return this.search(chunk, retryable);
@@ -73,7 +77,8 @@ export class BodyScan {
   end(): void {
     if (this.done) return;
     if (this.decoder) {
-      this.decoder.end();
+      // Already ended when four windows of input came: its 'end' reports.
+      if (this.fed < this.limit * 4) this.decoder.end();
       return;
     }
     this.finish();

@@ -58,7 +58,23 @@ export class SocksRoute implements UpstreamRoute {
 
   async openTunnel(hostname: string, port: number): Promise<OpenTunnel> {
     const socket = await this.connect(hostname, port);
-    return { reads: UpstreamReads.fromDataEvents(socket) };
+    const reads = UpstreamReads.fromDataEvents(socket);
+    // `socks` keeps the bytes that came with its reply and emits them a turn later
+    // (setImmediate), then resumes the socket. A relay that resumed it first would pass what
+    // was read after them ahead of them: wait for that turn, the reads holding it all in order.
+    // Nobody else listens for errors meanwhile (`socks` has let go of the socket).
+    let failure: Error | undefined;
+    const onError = (error: Error): void => {
+      failure = error;
+    };
+    socket.on('error', onError);
+    await new Promise((resolve) => setImmediate(resolve));
+    socket.removeListener('error', onError);
+    if (failure) {
+      socket.destroy();
+      throw upstreamFailure(failure, this.peer);
+    }
+    return { reads };
   }
 
   close(): void {

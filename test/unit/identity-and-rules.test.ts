@@ -26,6 +26,8 @@ describe('parseEchoAnswer', () => {
     ['{"ip":"localhost"}', /without an IP address/],
     ['{not json', /not JSON/],
     ['x'.repeat(500), /\(500 characters\)/],
+    ['fe80::1%eth0', /neither an IP address/],
+    ['{"ip":"fe80::1%eth0"}', /without an IP address/],
   ])('refuses %j', (body, says) => {
     const read = parseEchoAnswer(body);
     expect('problem' in read && read.problem).toMatch(says);

@@ -1,0 +1,198 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import net, { type AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startStickyport, type RunningProxy } from '../helpers/stickyport.js';
+
+// After an upstream proxy's "200" to a CONNECT, stickyport keeps reading the upstream socket
+// (src/upstream/connect-handshake.ts) and holds what comes until the relay takes over. Bytes the
+// upstream sends before the client says anything must reach the client exactly once, in order,
+// and the upstream's FIN or RST must reach it too.
+
+type Close = 'fin' | 'rst';
+interface Case {
+  /** Each string/Buffer is one write() after the request head; the first starts with the 200. */
+  readonly writes: ReadonlyArray<Buffer>;
+  readonly after: Close;
+  /** Writes go out one per setImmediate instead of back to back. */
+  readonly spaced: boolean;
+}
+
+const OK = Buffer.from('HTTP/1.1 200 Connection established\r\n\r\n');
+const BIG = randomBytes(4 * 1024 * 1024 + 17);
+const SMALL = Buffer.from('hello from the target, before the client spoke\n');
+const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+const cases: Record<string, Case> = {
+  'same-write-fin': { writes: [Buffer.concat([OK, SMALL])], after: 'fin', spaced: false },
+  'separate-writes-fin': { writes: [OK, SMALL, SMALL], after: 'fin', spaced: true },
+  'big-fin': { writes: [Buffer.concat([OK, BIG])], after: 'fin', spaced: false },
+  'big-separate-fin': { writes: [OK, BIG], after: 'fin', spaced: true },
+  'only-fin': { writes: [OK], after: 'fin', spaced: false },
+  'only-fin-spaced': { writes: [OK], after: 'fin', spaced: true },
+  'same-write-rst': { writes: [Buffer.concat([OK, SMALL])], after: 'rst', spaced: false },
+  'separate-rst': { writes: [OK, SMALL], after: 'rst', spaced: true },
+  'only-rst': { writes: [OK], after: 'rst', spaced: false },
+  'big-same-write-rst': { writes: [Buffer.concat([OK, BIG])], after: 'rst', spaced: false },
+  'only-rst-spaced': { writes: [OK], after: 'rst', spaced: true },
+};
+
+function expected(c: Case): Buffer {
+  const all = Buffer.concat(c.writes as Buffer[]);
+  return all.subarray(OK.length);
+}
+
+/** A raw upstream proxy: answers CONNECT to "<case>:443" with that case's bytes, then FIN or RST. */
+let slowRest: (() => void) | undefined;
+
+async function startUpstream(): Promise<{ port: number; close(): Promise<void> }> {
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+    socket.on('error', () => socket.destroy());
+    let head = '';
+    const onData = (chunk: Buffer) => {
+      head += chunk.toString('latin1');
+      if (!head.includes('\r\n\r\n')) return;
+      socket.removeListener('data', onData);
+      if (head.startsWith('GET http://slowget/')) {
+        // Half an answer now, the rest once the pipelined CONNECT's upstream socket has closed.
+        socket.write('HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhello');
+        slowRest = () => socket.write('world');
+        return;
+      }
+      const name = /^CONNECT ([\w-]+):/.exec(head)?.[1] ?? '';
+      if (name === 'pipe-fin') {
+        // Once stickyport has read the FIN (it closes its side) the rest of the earlier answer
+        // goes out. A stickyport that reads nothing until the relay takes over never closes:
+        // then the rest goes out after a moment, and the expected bytes are the same.
+        let released = false;
+        const release = () => {
+          if (released) return;
+          released = true;
+          clearTimeout(fallback);
+          slowRest?.();
+        };
+        const fallback = setTimeout(release, 300);
+        socket.once('close', release);
+        socket.end(OK);
+        return;
+      }
+      const c = cases[name];
+      if (!c) return socket.destroy();
+      const finish = () => (c.after === 'fin' ? socket.end() : socket.resetAndDestroy());
+      if (!c.spaced) {
+        for (const w of c.writes) socket.write(w);
+        // RST after the bytes have left: wait for them to be flushed to the kernel.
+        if (c.after === 'rst') socket.write(Buffer.alloc(0), () => setImmediate(finish));
+        else finish();
+        return;
+      }
+      let i = 0;
+      const next = () => {
+        if (i === c.writes.length) return setImmediate(finish);
+        socket.write(c.writes[i++]!, () => setImmediate(next));
+      };
+      next();
+    };
+    socket.on('data', onData);
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+}
+
+/** CONNECT through stickyport, send nothing, read until close: the bytes after the 200, and how it ended. */
+function connectAndRead(port: number, authority: string): Promise<{ head: string; data: Buffer; how: 'end' | 'error' }> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, '127.0.0.1', () => socket.write(`CONNECT ${authority} HTTP/1.1\r\nHost: ${authority}\r\n\r\n`));
+    let raw = Buffer.alloc(0);
+    let how: 'end' | 'error' = 'error';
+    socket.on('data', (chunk: Buffer) => (raw = Buffer.concat([raw, chunk])));
+    socket.once('end', () => (how = 'end'));
+    socket.once('error', () => (how = 'error'));
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error(`tunnel to ${authority} did not close within 10 s (got ${raw.length} bytes)`));
+    }, 10_000);
+    socket.once('close', () => {
+      clearTimeout(timer);
+      const end = raw.indexOf('\r\n\r\n');
+      resolve({ head: raw.subarray(0, end).toString('latin1'), data: raw.subarray(end + 4), how });
+    });
+  });
+}
+
+let upstream: Awaited<ReturnType<typeof startUpstream>>;
+let proxy: RunningProxy;
+
+beforeAll(async () => {
+  upstream = await startUpstream();
+  proxy = await startStickyport({ Upstream: { Url: `http://127.0.0.1:${upstream.port}` }, Listen: { IdleTimeout: 30 } }, { portCount: 1 });
+});
+afterAll(async () => {
+  await proxy?.stop();
+  await upstream?.close();
+});
+
+describe('bytes an upstream proxy sends right after its 200', () => {
+  it.each(Object.keys(cases))('%s: the client gets every byte once, in order, then the close', async (name) => {
+    const c = cases[name]!;
+    for (let round = 0; round < 5; round++) {
+      const { head, data, how } = await connectAndRead(proxy.ports[0]!, `${name}:443`);
+      expect(head).toMatch(/^HTTP\/1\.1 200/);
+      const want = expected(c);
+      if (c.after === 'fin') {
+        expect(data.length).toBe(want.length);
+        expect(sha(data)).toBe(sha(want));
+        expect(how).toBe('end');
+      } else {
+        // A reset may overtake bytes still in flight; what arrives must be a prefix, in order.
+        expect(sha(data)).toBe(sha(want.subarray(0, data.length)));
+      }
+    }
+  });
+
+  it('a FIN right after the 200 of a CONNECT pipelined behind an unfinished answer: the answer, the 200, then the end', async () => {
+    const raw = await new Promise<string>((resolve, reject) => {
+      const socket = net.connect(proxy.ports[0]!, '127.0.0.1', () =>
+        socket.write('GET http://slowget/ HTTP/1.1\r\nHost: slowget\r\n\r\nCONNECT pipe-fin:443 HTTP/1.1\r\nHost: pipe-fin:443\r\n\r\n'),
+      );
+      const chunks: Buffer[] = [];
+      socket.on('data', (c: Buffer) => chunks.push(c));
+      socket.on('error', () => undefined);
+      const timer = setTimeout(() => {
+        socket.destroy();
+        reject(new Error(`no close within 10 s: ${Buffer.concat(chunks).toString('latin1')}`));
+      }, 10_000);
+      socket.once('close', () => {
+        clearTimeout(timer);
+        resolve(Buffer.concat(chunks).toString('latin1'));
+      });
+    });
+    expect(raw).toMatch(/helloworld/);
+    expect(raw).toMatch(/helloworldHTTP\/1\.1 200 [^\r]*\r\n\r\n$/);
+  });
+
+  it('all the FIN cases at once, 8 of each: every client gets its bytes exactly', async () => {
+    const names = Object.keys(cases).filter((name) => cases[name]!.after === 'fin');
+    const runs = names.flatMap((name) => Array.from({ length: 8 }, () => name));
+    const results = await Promise.all(runs.map((name) => connectAndRead(proxy.ports[0]!, `${name}:443`).then((r) => ({ name, ...r }))));
+    for (const { name, data, how } of results) {
+      const want = expected(cases[name]!);
+      expect({ name, length: data.length, sha: sha(data), how }).toEqual({ name, length: want.length, sha: sha(want), how: 'end' });
+    }
+  });
+
+  it('keeps serving after all that', async () => {
+    const { head } = await connectAndRead(proxy.ports[0]!, `same-write-fin:443`);
+    expect(head).toMatch(/^HTTP\/1\.1 200/);
+  });
+});
