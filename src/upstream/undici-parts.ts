@@ -6,7 +6,8 @@ import type { Agent as AgentType, Pool as PoolType } from 'undici';
  * The index also loads fetch, WebSocket, EventSource, the cache and mock layers, and (through
  * its cookies module) Node's own bundled copy of undici: about 70 ms of compiling at every
  * start, against about 20 ms for the two dispatchers stickyport uses. undici has no `exports`
- * map, so these paths are its public files; the suite exercises both on every route.
+ * map, so the files can be required; they are not a published entry point, so package.json
+ * holds undici to 7.30.x, and the suite exercises both on every route.
  */
 const require = createRequire(import.meta.url);
 

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openTunnel } from '../helpers/client.js';
 import { everyRoute, ROUTES } from '../helpers/every-route.js';
 
-// Upstream sockets read into one reused 256 KiB buffer each, handed on to the next socket at
+// Upstream sockets read into one reused 64 KiB buffer each, handed on to the next socket at
 // close (src/upstream/upstream-reads.ts). Many tunnels at once, slow and fast clients, clients
 // that leave mid-download (their buffers go to the spares while others are still writing) and
 // targets that reset: every tunnel that completes must carry its own bytes, exactly.
@@ -119,14 +119,4 @@ describe.each(ROUTES)('reused read buffers, %s', (name) => {
       expect(bad).toEqual([]);
     }
   });
-});
-
-describe('memory held by tunnels that once carried bulk data', () => {
-  // Measured out of the suite (dist/, direct route, 400 tunnels each carried a 4 MiB download,
-  // then idle or with a client that stopped reading): RSS +103-106 MB with 256 KiB read buffers,
-  // +36-39 MB with 64 KiB. A read that fills the buffer touches all its pages, and they stay
-  // resident for the socket's life, so "an idle tunnel holds one page of it" (upstream-reads.ts)
-  // holds only for tunnels that never had a full read. Whether 4x memory per long-lived tunnel
-  // is worth the throughput is the author's call; no fix here.
-  it.todo('a tunnel idle after a bulk download holds about one page of its read buffer, not 256 KiB');
 });
