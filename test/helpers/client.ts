@@ -93,3 +93,36 @@ export function closed(socket: net.Socket): Promise<void> {
     ? Promise.resolve()
     : new Promise((resolve) => socket.once('close', () => resolve()));
 }
+
+/** What a tunnel brought until it closed: the answer head, the bytes after it, and how it ended. */
+export interface TunnelReading {
+  readonly head: string;
+  readonly data: Buffer;
+  /** The far side's end of stream (FIN) arrived. */
+  readonly ended: boolean;
+  /** A socket error (a reset) arrived, before or after the end. */
+  readonly errored: boolean;
+}
+
+/** CONNECT to `authority` through the proxy on `port`, send nothing, read until the connection closes. */
+export function readTunnelToClose(port: number, authority: string, timeoutMs = 10_000): Promise<TunnelReading> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, '127.0.0.1', () => socket.write(`CONNECT ${authority} HTTP/1.1\r\nHost: ${authority}\r\n\r\n`));
+    const chunks: Buffer[] = [];
+    let ended = false;
+    let errored = false;
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    socket.once('end', () => (ended = true));
+    socket.on('error', () => (errored = true));
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error(`tunnel to ${authority} did not close within ${timeoutMs} ms (got ${Buffer.concat(chunks).length} bytes)`));
+    }, timeoutMs);
+    socket.once('close', () => {
+      clearTimeout(timer);
+      const raw = Buffer.concat(chunks);
+      const end = raw.indexOf('\r\n\r\n');
+      resolve({ head: raw.subarray(0, end).toString('latin1'), data: raw.subarray(end + 4), ended, errored });
+    });
+  });
+}

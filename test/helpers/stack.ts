@@ -10,13 +10,15 @@ export interface Stack {
   stop(): Promise<void>;
 }
 
+/** `overrides` may be a function of the recording upstream's port (an upstream URL of its own). */
 export async function startStack(
-  overrides: Settings = {},
+  overrides: Settings | ((upstreamPort: number) => Settings) = {},
   options: Parameters<typeof startStickyport>[1] = {},
 ): Promise<Stack> {
   const origin = await startOrigin();
   const upstream = await startRecordingUpstream();
-  const settings = { ...overrides, Upstream: { Url: upstreamUrl(upstream.port), ...overrides.Upstream } };
+  const given = typeof overrides === 'function' ? overrides(upstream.port) : overrides;
+  const settings = { ...given, Upstream: { Url: upstreamUrl(upstream.port), ...given.Upstream } };
   const proxy = await startStickyport(settings, options);
   return {
     origin,
@@ -28,4 +30,15 @@ export async function startStack(
       await origin.close();
     },
   };
+}
+
+/** The stack with an upstream login that carries a `{country}` parameter (default "us") beside the session. */
+export function startCountryStack(portCount: number): Promise<Stack> {
+  return startStack(
+    (port) => ({
+      Upstream: { Url: `http://customer-acme-country-{country}-session-{session}:secret@127.0.0.1:${port}`, Parameters: { country: 'us' } },
+      Logging: { Level: 'warn' },
+    }),
+    { portCount },
+  );
 }

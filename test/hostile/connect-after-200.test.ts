@@ -1,7 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { once } from 'node:events';
-import net, { type AddressInfo } from 'node:net';
+import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readTunnelToClose } from '../helpers/client.js';
+import { startTcpServer, type TcpServer } from '../helpers/tcp-server.js';
 import { startStickyport, type RunningProxy } from '../helpers/stickyport.js';
 
 // After an upstream proxy's "200" to a CONNECT, stickyport keeps reading the upstream socket
@@ -45,12 +46,8 @@ function expected(c: Case): Buffer {
 /** A raw upstream proxy: answers CONNECT to "<case>:443" with that case's bytes, then FIN or RST. */
 let slowRest: (() => void) | undefined;
 
-async function startUpstream(): Promise<{ port: number; close(): Promise<void> }> {
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((socket) => {
-    sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
-    socket.on('error', () => socket.destroy());
+function startUpstream(): Promise<TcpServer> {
+  return startTcpServer((socket) => {
     let head = '';
     const onData = (chunk: Buffer) => {
       head += chunk.toString('latin1');
@@ -98,37 +95,8 @@ async function startUpstream(): Promise<{ port: number; close(): Promise<void> }
     };
     socket.on('data', onData);
   });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  return {
-    port: (server.address() as AddressInfo).port,
-    close: async () => {
-      for (const s of sockets) s.destroy();
-      await new Promise<void>((r) => server.close(() => r()));
-    },
-  };
 }
 
-/** CONNECT through stickyport, send nothing, read until close: the bytes after the 200, and how it ended. */
-function connectAndRead(port: number, authority: string): Promise<{ head: string; data: Buffer; how: 'end' | 'error' }> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect(port, '127.0.0.1', () => socket.write(`CONNECT ${authority} HTTP/1.1\r\nHost: ${authority}\r\n\r\n`));
-    let raw = Buffer.alloc(0);
-    let how: 'end' | 'error' = 'error';
-    socket.on('data', (chunk: Buffer) => (raw = Buffer.concat([raw, chunk])));
-    socket.once('end', () => (how = 'end'));
-    socket.once('error', () => (how = 'error'));
-    const timer = setTimeout(() => {
-      socket.destroy();
-      reject(new Error(`tunnel to ${authority} did not close within 10 s (got ${raw.length} bytes)`));
-    }, 10_000);
-    socket.once('close', () => {
-      clearTimeout(timer);
-      const end = raw.indexOf('\r\n\r\n');
-      resolve({ head: raw.subarray(0, end).toString('latin1'), data: raw.subarray(end + 4), how });
-    });
-  });
-}
 
 let upstream: Awaited<ReturnType<typeof startUpstream>>;
 let proxy: RunningProxy;
@@ -146,7 +114,8 @@ describe('bytes an upstream proxy sends right after its 200', () => {
   it.each(Object.keys(cases))('%s: the client gets every byte once, in order, then the close', async (name) => {
     const c = cases[name]!;
     for (let round = 0; round < 5; round++) {
-      const { head, data, how } = await connectAndRead(proxy.ports[0]!, `${name}:443`);
+      const { head, data, ended, errored } = await readTunnelToClose(proxy.ports[0]!, `${name}:443`);
+      const how = ended && !errored ? 'end' : 'error';
       expect(head).toMatch(/^HTTP\/1\.1 200/);
       const want = expected(c);
       if (c.after === 'fin') {
@@ -184,15 +153,16 @@ describe('bytes an upstream proxy sends right after its 200', () => {
   it('all the FIN cases at once, 8 of each: every client gets its bytes exactly', async () => {
     const names = Object.keys(cases).filter((name) => cases[name]!.after === 'fin');
     const runs = names.flatMap((name) => Array.from({ length: 8 }, () => name));
-    const results = await Promise.all(runs.map((name) => connectAndRead(proxy.ports[0]!, `${name}:443`).then((r) => ({ name, ...r }))));
-    for (const { name, data, how } of results) {
+    const results = await Promise.all(runs.map((name) => readTunnelToClose(proxy.ports[0]!, `${name}:443`).then((r) => ({ name, ...r }))));
+    for (const { name, data, ended, errored } of results) {
+      const how = ended && !errored ? 'end' : 'error';
       const want = expected(cases[name]!);
       expect({ name, length: data.length, sha: sha(data), how }).toEqual({ name, length: want.length, sha: sha(want), how: 'end' });
     }
   });
 
   it('keeps serving after all that', async () => {
-    const { head } = await connectAndRead(proxy.ports[0]!, `same-write-fin:443`);
+    const { head } = await readTunnelToClose(proxy.ports[0]!, `same-write-fin:443`);
     expect(head).toMatch(/^HTTP\/1\.1 200/);
   });
 });

@@ -1,6 +1,6 @@
-import { once } from 'node:events';
-import net, { type AddressInfo } from 'node:net';
+import net from 'node:net';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { startTcpServer, type TcpServer } from '../helpers/tcp-server.js';
 import { eventually } from '../helpers/eventually.js';
 import { startStickyport, type RunningProxy } from '../helpers/stickyport.js';
 
@@ -13,15 +13,11 @@ const BEHAVIOURS = ['data-fin', 'data-rst', 'fin', 'rst', '407', 'garbage', 'sil
 type Behaviour = (typeof BEHAVIOURS)[number];
 const CLIENTS = ['read', 'leave-early', 'leave-after-head', 'half-close'] as const;
 
-const upstreamSockets = new Set<net.Socket>();
-let upstream: net.Server;
+let upstream: TcpServer;
 let proxy: RunningProxy;
 
 beforeAll(async () => {
-  upstream = net.createServer((socket) => {
-    upstreamSockets.add(socket);
-    socket.once('close', () => upstreamSockets.delete(socket));
-    socket.on('error', () => socket.destroy());
+  upstream = await startTcpServer((socket) => {
     let head = '';
     const onData = (chunk: Buffer): void => {
       head += chunk.toString('latin1');
@@ -52,15 +48,11 @@ beforeAll(async () => {
     };
     socket.on('data', onData);
   });
-  upstream.listen(0, '127.0.0.1');
-  await once(upstream, 'listening');
-  const port = (upstream.address() as AddressInfo).port;
-  proxy = await startStickyport({ Upstream: { Url: `http://127.0.0.1:${port}`, ConnectTimeout: '1s' }, Listen: { IdleTimeout: '3s' }, Logging: { Level: 'warn' } }, { portCount: 1 });
+  proxy = await startStickyport({ Upstream: { Url: `http://127.0.0.1:${upstream.port}`, ConnectTimeout: '1s' }, Listen: { IdleTimeout: '3s' }, Logging: { Level: 'warn' } }, { portCount: 1 });
 });
 afterAll(async () => {
   await proxy?.stop();
-  for (const socket of upstreamSockets) socket.destroy();
-  await new Promise<void>((resolve) => upstream.close(() => resolve()));
+  await upstream?.close();
 });
 
 function client(port: number, behaviour: Behaviour, kind: (typeof CLIENTS)[number]): Promise<{ heads: number; closed: boolean }> {
@@ -96,7 +88,7 @@ it('300 mixed CONNECTs: one head at most each, every connection closes, nothing 
   expect(results.filter((r) => !r.closed).length).toBe(0);
   expect(results.filter((r) => r.heads > 1).length).toBe(0);
   await eventually(
-    () => proxy.app.status()[0]!.connections === 0 && upstreamSockets.size === 0,
-    `no client connection (${proxy.app.status()[0]!.connections}) and no upstream socket (${upstreamSockets.size}) left`,
+    () => proxy.app.status()[0]!.connections === 0 && upstream.connections === 0,
+    `no client connection (${proxy.app.status()[0]!.connections}) and no upstream socket (${upstream.connections}) left`,
   );
 });

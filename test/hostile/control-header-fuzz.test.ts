@@ -1,32 +1,26 @@
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from '../helpers/client.js';
-import { startOrigin, type Origin } from '../helpers/origin.js';
-import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
-import { startStickyport, type RunningProxy } from '../helpers/stickyport.js';
+import type { Origin } from '../helpers/origin.js';
+import type { RecordingUpstream } from '../helpers/recording-upstream.js';
+import { startCountryStack, type Stack } from '../helpers/stack.js';
+import type { RunningProxy } from '../helpers/stickyport.js';
 
 // X-Stickyport-Session and X-Stickyport-Session-Params (src/proxy/control-headers.ts), fuzzed on
 // plain requests and on CONNECT: duplicates in any case, empty, control and high bytes, huge
 // values. Each request gets exactly one answer, of a status the README names, the headers never
 // reach the upstream, and the port keeps serving.
 
+let stack: Stack;
 let origin: Origin;
 let upstream: RecordingUpstream;
 let proxy: RunningProxy;
 
 beforeAll(async () => {
-  origin = await startOrigin();
-  upstream = await startRecordingUpstream();
-  proxy = await startStickyport(
-    { Upstream: { Url: `http://customer-acme-country-{country}-session-{session}:secret@127.0.0.1:${upstream.port}`, Parameters: { country: 'us' } }, Logging: { Level: 'warn' } },
-    { portCount: 2 },
-  );
+  stack = await startCountryStack(2);
+  ({ origin, upstream, proxy } = stack);
 });
-afterAll(async () => {
-  await proxy?.stop();
-  await upstream?.close();
-  await origin?.close();
-});
+afterAll(() => stack?.stop());
 
 /** Sends `bytes`, reads until the proxy closes (or, for a tunnel, until its 200 head): the status lines seen. */
 function exchange(port: number, bytes: Buffer, tunnel: boolean): Promise<{ statuses: number[]; raw: string }> {

@@ -3,6 +3,7 @@ import { once } from 'node:events';
 import net, { type AddressInfo } from 'node:net';
 import tls from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readTunnelToClose } from '../helpers/client.js';
 import { freePortRange } from '../helpers/ports.js';
 import { selfSigned, type SelfSigned } from '../helpers/self-signed.js';
 import { spawnStickyport, writeConfig, type SpawnedStickyport } from '../helpers/spawn-stickyport.js';
@@ -58,31 +59,11 @@ afterAll(async () => {
   await new Promise<void>((resolve) => server.close(() => resolve()));
 });
 
-function connectAndRead(authority: string): Promise<{ head: string; data: Buffer; ended: boolean }> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect(port, '127.0.0.1', () => socket.write(`CONNECT ${authority} HTTP/1.1\r\nHost: ${authority}\r\n\r\n`));
-    const chunks: Buffer[] = [];
-    let ended = false;
-    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
-    socket.once('end', () => (ended = true));
-    socket.on('error', () => undefined);
-    const timer = setTimeout(() => {
-      socket.destroy();
-      reject(new Error(`${authority}: no close within 10 s`));
-    }, 10_000);
-    socket.once('close', () => {
-      clearTimeout(timer);
-      const raw = Buffer.concat(chunks);
-      const end = raw.indexOf('\r\n\r\n');
-      resolve({ head: raw.subarray(0, end).toString('latin1'), data: raw.subarray(end + 4), ended });
-    });
-  });
-}
 
 describe('https:// upstream: bytes right after the 200', () => {
   it.each(['small-fin', 'small-sep', 'big-fin', 'big-sep'])('%s: every byte once, in order, then the end', async (name) => {
     const want = PAYLOADS[name.split('-')[0]!]!;
-    const results = await Promise.all(Array.from({ length: 6 }, () => connectAndRead(`${name}:443`)));
+    const results = await Promise.all(Array.from({ length: 6 }, () => readTunnelToClose(port, `${name}:443`)));
     for (const { head, data, ended } of results) {
       expect(head).toMatch(/^HTTP\/1\.1 200/);
       expect({ length: data.length, sha: sha(data), ended }).toEqual({ length: want.length, sha: sha(want), ended: true });

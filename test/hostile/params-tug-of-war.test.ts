@@ -1,31 +1,26 @@
 import http from 'node:http';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { request } from '../helpers/client.js';
-import { startOrigin, type Origin } from '../helpers/origin.js';
-import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
-import { startStickyport, type RunningProxy } from '../helpers/stickyport.js';
+import type { Origin } from '../helpers/origin.js';
+import type { RecordingUpstream } from '../helpers/recording-upstream.js';
+import { startCountryStack, type Stack } from '../helpers/stack.js';
+import type { RunningProxy } from '../helpers/stickyport.js';
 
 // Clients of one port pulling its session's parameters different ways at the same moment,
 // through X-Stickyport-Session-Params on plain requests and CONNECTs: each request gets one
 // answer (200, or 409 PARAMETERS_CONFLICT), every request that went upstream went with the
 // parameters it asked for, and the port serves afterwards.
 
+let stack: Stack;
 let origin: Origin;
 let upstream: RecordingUpstream;
 let proxy: RunningProxy;
+
 beforeAll(async () => {
-  origin = await startOrigin();
-  upstream = await startRecordingUpstream();
-  proxy = await startStickyport(
-    { Upstream: { Url: `http://customer-acme-country-{country}-session-{session}:secret@127.0.0.1:${upstream.port}`, Parameters: { country: 'us' } }, Logging: { Level: 'warn' } },
-    { portCount: 1 },
-  );
+  stack = await startCountryStack(1);
+  ({ origin, upstream, proxy } = stack);
 });
-afterAll(async () => {
-  await proxy?.stop();
-  await upstream?.close();
-  await origin?.close();
-});
+afterAll(() => stack?.stop());
 
 function connect(port: number, country: string): Promise<number> {
   return new Promise((resolve, reject) => {

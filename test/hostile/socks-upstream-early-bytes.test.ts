@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { once } from 'node:events';
-import net, { type AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readTunnelToClose } from '../helpers/client.js';
+import { startTcpServer, type TcpServer } from '../helpers/tcp-server.js';
 import { startStickyport, type RunningProxy } from '../helpers/stickyport.js';
 
 // A SOCKS5 upstream that sends the target's first bytes in the same write as its success
@@ -13,12 +13,8 @@ const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 const SIZES = [0, 10, 60 * 1024, 300 * 1024, 3 * 1024 * 1024];
 
 /** A no-auth SOCKS5 server: CONNECT to port N is answered with success plus SIZES[N % 10] random bytes, then FIN. */
-async function startSocks(payloads: Map<number, Buffer>): Promise<{ port: number; close(): Promise<void> }> {
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((socket) => {
-    sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
-    socket.on('error', () => socket.destroy());
+function startSocks(payloads: Map<number, Buffer>): Promise<TcpServer> {
+  return startTcpServer((socket) => {
     let buffered = Buffer.alloc(0);
     let stage: 'greeting' | 'request' | 'done' = 'greeting';
     socket.on('data', (chunk: Buffer) => {
@@ -39,37 +35,8 @@ async function startSocks(payloads: Map<number, Buffer>): Promise<{ port: number
       }
     });
   });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  return {
-    port: (server.address() as AddressInfo).port,
-    close: async () => {
-      for (const s of sockets) s.destroy();
-      await new Promise<void>((r) => server.close(() => r()));
-    },
-  };
 }
 
-function tunnelRead(port: number, authority: string): Promise<{ head: string; data: Buffer; ended: boolean }> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect(port, '127.0.0.1', () => socket.write(`CONNECT ${authority} HTTP/1.1\r\nHost: ${authority}\r\n\r\n`));
-    const chunks: Buffer[] = [];
-    let ended = false;
-    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
-    socket.once('end', () => (ended = true));
-    socket.on('error', () => undefined);
-    const timer = setTimeout(() => {
-      socket.destroy();
-      reject(new Error('tunnel did not close within 10 s'));
-    }, 10_000);
-    socket.once('close', () => {
-      clearTimeout(timer);
-      const raw = Buffer.concat(chunks);
-      const end = raw.indexOf('\r\n\r\n');
-      resolve({ head: raw.subarray(0, end).toString('latin1'), data: raw.subarray(end + 4), ended });
-    });
-  });
-}
 
 const payloads = new Map<number, Buffer>(SIZES.map((size, i) => [1000 + i, randomBytes(size)]));
 let socks: Awaited<ReturnType<typeof startSocks>>;
@@ -88,7 +55,7 @@ describe('a SOCKS5 upstream that resets right after its reply and some bytes', (
   it.each(SIZES.map((size, i) => [size, 3000 + i] as const))('%i bytes then RST: one answer, a close, a prefix of the bytes, no crash', async (_size, targetPort) => {
     const want = payloads.get(targetPort % 2000)!;
     for (let round = 0; round < 20; round++) {
-      const { head, data } = await tunnelRead(proxy.ports[0]!, `127.0.0.1:${targetPort}`);
+      const { head, data } = await readTunnelToClose(proxy.ports[0]!, `127.0.0.1:${targetPort}`);
       expect(head).toMatch(/^HTTP\/1\.1 (200|502)/);
       if (head.startsWith('HTTP/1.1 200')) expect(sha(data)).toBe(sha(want.subarray(0, data.length)));
     }
@@ -99,7 +66,7 @@ describe('bytes a SOCKS5 upstream sends with its success reply', () => {
   it.each(SIZES.map((size, i) => [size, 1000 + i] as const))('%i bytes: every byte once, in order, then the end', async (_size, targetPort) => {
     const want = payloads.get(targetPort)!;
     for (let round = 0; round < (want.length < 1024 ? 40 : 5); round++) {
-      const { head, data, ended } = await tunnelRead(proxy.ports[0]!, `127.0.0.1:${targetPort}`);
+      const { head, data, ended } = await readTunnelToClose(proxy.ports[0]!, `127.0.0.1:${targetPort}`);
       expect(head).toMatch(/^HTTP\/1\.1 200/);
       expect({ length: data.length, sha: sha(data), ended }).toEqual({ length: want.length, sha: sha(want), ended: true });
     }

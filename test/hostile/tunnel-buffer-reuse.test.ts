@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { once } from 'node:events';
-import net, { type AddressInfo } from 'node:net';
+import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTcpServer, type TcpServer } from '../helpers/tcp-server.js';
 import { openTunnel } from '../helpers/client.js';
 import { everyRoute, ROUTES } from '../helpers/every-route.js';
 
@@ -14,12 +14,8 @@ const TUNNELS = 36;
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 /** Sends "<sha256 hex>\n" then a fresh random payload of the size the client asks ("<bytes> <end|reset>\n"), then FIN or RST. */
-async function startTarget(): Promise<{ port: number; close(): Promise<void> }> {
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((socket) => {
-    sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
-    socket.on('error', () => socket.destroy());
+function startTarget(): Promise<TcpServer> {
+  return startTcpServer((socket) => {
     let line = '';
     const onData = (chunk: Buffer) => {
       line += chunk.toString('latin1');
@@ -38,15 +34,6 @@ async function startTarget(): Promise<{ port: number; close(): Promise<void> }> 
     };
     socket.on('data', onData);
   });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  return {
-    port: (server.address() as AddressInfo).port,
-    close: async () => {
-      for (const s of sockets) s.destroy();
-      await new Promise<void>((r) => server.close(() => r()));
-    },
-  };
 }
 
 type Kind = 'fast' | 'slow' | 'leave' | 'reset' | 'half-close';

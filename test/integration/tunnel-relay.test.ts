@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { once } from 'node:events';
-import net, { type AddressInfo } from 'node:net';
+import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTcpServer, type TcpServer } from '../helpers/tcp-server.js';
 import { openTunnel } from '../helpers/client.js';
 import { everyRoute, ROUTES } from '../helpers/every-route.js';
 
@@ -13,24 +13,11 @@ const BANNER = '220 target speaks first\r\n';
 const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
 
 /** A TCP target: sends BANNER on connect; "GET" makes it send PAYLOAD and end its side. */
-async function startTarget(): Promise<{ port: number; close(): Promise<void> }> {
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((socket) => {
-    sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
-    socket.on('error', () => socket.destroy());
+function startTarget(): Promise<TcpServer> {
+  return startTcpServer((socket) => {
     socket.write(BANNER);
     socket.once('data', () => socket.end(PAYLOAD));
   });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  return {
-    port: (server.address() as AddressInfo).port,
-    close: async () => {
-      for (const socket of sockets) socket.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
 }
 
 /** Reads everything until the proxy ends the stream, pausing after every chunk like a busy client. */
