@@ -3,7 +3,7 @@
 // cycle: connect, CONNECT, one GET through the tunnel, close), the steady figure (PERF.md): each
 // build as its own process chained to the bench provider, measured in interleaved rounds under
 // the same load, optionally beside Squid. For trying a change before a full `npm run bench`.
-//   node bench/ab.mjs [--rounds=3] [--seconds=4] [--squid] [--hop] [--connect] [--mappings] DIST_MAIN_A[+mappings][#NODE_FLAGS][@SETTINGS.json] [DIST_MAIN_B ...]
+//   node bench/ab.mjs [--rounds=3] [--seconds=4] [--squid] [--hop] [--connect] [--mappings] DIST_MAIN_A[%PORTS][+mappings][#NODE_FLAGS][@SETTINGS.json] [DIST_MAIN_B ...]
 // (--mappings: each build with 2 mappings and host rules, see bench/lib/stickyport.mjs; or one
 // build only, written DIST_MAIN+mappings, beside the same build without; @SETTINGS.json: a
 // settings file over the bench's own, e.g. bench/settings/observe-on.json or bench/settings/rules-not-firing.json)
@@ -43,10 +43,13 @@ try {
     const withMappings = spec.endsWith('+mappings');
     const main = withMappings ? spec.slice(0, -'+mappings'.length) : spec;
     const settings = settingsFile ? JSON.parse(readFileSync(settingsFile, 'utf8')) : undefined;
-    process.env.BENCH_STICKYPORT_MAIN = path.resolve(main);
     const options = withMappings ? { mappings: true } : {};
-    const sp = await startStickyport({ count: 10, providerPort: provider.port, logDir, name: `ab-${i}`, taken: candidates.map((c) => [c.port - 1, c.port + 9]), settings, extraArgs, ...options });
-    candidates.push({ label: `${i}: ${candidate}`, port: sp.portStart, pid: sp.pid });
+    // DIST_MAIN%N: N ports instead of 10 (the full bench runs 100).
+    const [file, portCount] = main.split('%');
+    process.env.BENCH_STICKYPORT_MAIN = path.resolve(file);
+    const count = Number(portCount ?? 10);
+    const sp = await startStickyport({ count, providerPort: provider.port, logDir, name: `ab-${i}`, taken: candidates.map((c) => [c.port - 1, c.port + c.count]), settings, extraArgs, ...options });
+    candidates.push({ label: `${i}: ${candidate}`, port: sp.portStart, pid: sp.pid, count });
   }
   if (process.argv.includes('--hop')) {
     const hop = await forkServer(path.join(HERE, 'lib/minimal-hop.mjs'), [String(provider.port), 'customer-acme-session-hop', 'secret'], { logDir, name: 'hop' });
