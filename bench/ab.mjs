@@ -3,7 +3,7 @@
 // cycle: connect, CONNECT, one GET through the tunnel, close), the steady figure (PERF.md): each
 // build as its own process chained to the bench provider, measured in interleaved rounds under
 // the same load, optionally beside Squid. For trying a change before a full `npm run bench`.
-//   node bench/ab.mjs [--rounds=3] [--seconds=4] [--squid] [--hop] [--connect] [--mappings] DIST_MAIN_A[%PORTS][+mappings][#NODE_FLAGS][@SETTINGS.json] [DIST_MAIN_B ...]
+//   node bench/ab.mjs [--rounds=3] [--seconds=4] [--squid] [--hop] [--connect] [--mappings] [--warm-http=S] DIST_MAIN_A[%PORTS][+mappings][#NODE_FLAGS][@SETTINGS.json] [DIST_MAIN_B ...]
 // (--mappings: each build with 2 mappings and host rules, see bench/lib/stickyport.mjs; or one
 // build only, written DIST_MAIN+mappings, beside the same build without; @SETTINGS.json: a
 // settings file over the bench's own, e.g. bench/settings/observe-on.json or bench/settings/rules-not-firing.json)
@@ -72,6 +72,12 @@ try {
     return [r.requests, r.rps];
   };
   for (const c of candidates) await measure(c, 1);
+  // --warm-http=N: N seconds of plain-HTTP load on every candidate first (the full bench runs
+  // its HTTP rounds before its CONNECT rounds).
+  const warmHttp = Number(arg('warm-http', 0));
+  if (warmHttp > 0) {
+    for (const c of candidates) await httpLoad(tool, { port: c.port, path: `http://${originHost}/`, host: originHost, connections: 50, durationS: warmHttp });
+  }
   for (let r = 0; r < rounds; r++) {
     for (let i = 0; i < candidates.length; i++) {
       const c = candidates[(i + r) % candidates.length];
