@@ -3,11 +3,11 @@ import net from 'node:net';
 // Node gives every socket read a freshly allocated 64 KiB buffer. On a bulk tunnel that churn,
 // not the copying, was most of the proxy's CPU: V8 ran a full GC every 64 MB of freed external
 // memory and glibc trimmed and regrew its heap, page-faulting on every regrowth (README,
-// Performance). Upstream sockets that stickyport opens itself read into one buffer of their own.
-// Node's size: 256 KiB read bulk downloads with fewer calls (about 10 % more MB/s in interleaved
-// runs), but a read that fills the buffer makes all its pages resident for the socket's life, so
-// every long-lived tunnel that once carried a download held four times the memory (400 such
-// tunnels: +105 MB against +37 MB).
+// Performance). Upstream sockets that stickyport opens itself read into one buffer of their own,
+// of Node's size. A 256 KiB buffer read bulk downloads in fewer calls (about 10 % more MB/s in
+// interleaved runs), but a read that fills the buffer makes all its pages resident for the
+// socket's life, so every long-lived tunnel that once carried a download held four times the
+// memory (400 such tunnels: +105 MB against +37 MB).
 const READ_BUFFER_BYTES = 64 * 1024;
 // Closed sockets hand their buffer back for the next one: short tunnels would otherwise bring
 // the churn back, one buffer per tunnel. Bounded, so a burst does not pin memory for good.
