@@ -47,7 +47,8 @@ function isTime(value: unknown): value is number {
 export function exitProblem(exit: unknown): string | undefined {
   if (typeof exit !== 'object' || exit === null || Array.isArray(exit)) return 'exit is not an object';
   const { ip, country, seenAt, ...rest } = exit as Record<string, unknown>;
-  if (typeof ip !== 'string' || isIP(ip) === 0) return 'exit.ip is not an IP address';
+  // No IPv6 zone: isIP() takes one of any length, and an echo answer never holds one (echo-answer.ts).
+  if (typeof ip !== 'string' || isIP(ip) === 0 || ip.includes('%')) return 'exit.ip is not an IP address';
   if (country !== undefined && (typeof country !== 'string' || !COUNTRY.test(country))) return 'exit.country is not a two-letter country code';
   if (!isTime(seenAt)) return 'exit.seenAt is not a time';
   if (Object.keys(rest).length > 0) return `exit has unknown fields (${Object.keys(rest).slice(0, 3).join(', ')})`;

@@ -30,6 +30,8 @@ function hostileValues(port: number): Array<[string, unknown]> {
     ['exit.seenAt past the Date range', { ...base, exit: { ...exit, seenAt: 1e300 } }],
     ['exit.seenAt negative past the Date range', { ...base, exit: { ...exit, seenAt: -9e15 } }],
     ['exit.ip a huge string', { ...base, exit: { ...exit, ip: 'x'.repeat(100_000) } }],
+    ['exit.ip with an IPv6 zone of 100 000 characters', { ...base, exit: { ...exit, ip: `fe80::1%${'x'.repeat(100_000)}` } }],
+    ['exit.ip with an IPv6 zone', { ...base, exit: { ...exit, ip: 'fe80::1%eth0' } }],
     ['exit.ip with control bytes', { ...base, exit: { ...exit, ip: '1.2.3.4\u001b[2J\r\n' } }],
     ['exit.country lower case', { ...base, exit: { ...exit, country: 'de' } }],
     ['exit.seenAt a string', { ...base, exit: { ...exit, seenAt: String(now) } }],
