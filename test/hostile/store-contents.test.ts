@@ -1,11 +1,11 @@
-import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adminClient, startWithAdmin } from '../helpers/admin.js';
 import { freePort, freePortRange } from '../helpers/ports.js';
 import { startStickyport } from '../helpers/stickyport.js';
-import { apiJson } from '../helpers/client.js';
+import { apiJson, request } from '../helpers/client.js';
 import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
 import { describeRedis, itRedis, redisForSuite } from '../helpers/redis-server.js';
 
@@ -162,4 +162,27 @@ describe('hostile session files', () => {
       }
     }
   }, 60_000);
+
+  it('the file replaced by a directory while running: /session/new answers 503 and the port keeps its session; once the directory goes, saving resumes', async () => {
+    const file = path.join(mkdtempSync(path.join(tmpdir(), 'stickyport-hostile-file-')), 'sessions.json');
+    const proxy = await startOn(file);
+    const [port] = proxy.ports as [number, number];
+    try {
+      const first = (await apiJson<{ session_id: string }>(port, '/session/new')).session_id;
+      rmSync(file);
+      mkdirSync(file);
+      const refused = await request(port, 'http://portmapper/session/new');
+      expect(refused.status).toBe(503);
+      expect((await apiJson<{ session_id: string }>(port, '/session/')).session_id).toBe(first);
+      const viaAdmin = await proxy.admin.post(`/api/ports/${port}/new`);
+      expect(viaAdmin.status).toBe(503);
+      expect((await proxy.admin.get(`/api/ports/${port}`)).json.session.id).toBe(first);
+      rmSync(file, { recursive: true });
+      const renewed = (await apiJson<{ session_id: string }>(port, '/session/new')).session_id;
+      expect(renewed).not.toBe(first);
+      expect(JSON.parse(readFileSync(file, 'utf8')).sessions.map((session: { id: string }) => session.id)).toContain(renewed);
+    } finally {
+      await proxy.stop();
+    }
+  });
 });
