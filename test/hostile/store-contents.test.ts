@@ -143,6 +143,9 @@ describe('hostile session files', () => {
     const port = await freePortRange(2);
     const cases: Array<[string, (file: string) => void]> = [
       ['truncated JSON', (file) => writeFileSync(file, JSON.stringify({ version: 1, sessions: [{ ...good, port }] }).slice(0, 30))],
+      // Each entry too deep for JSON.stringify and String(), the log line's description of it.
+      ['an entry nested 200 000 deep', (file) => writeFileSync(file, `{"version":1,"sessions":[${'['.repeat(200_000)}${']'.repeat(200_000)}]}`)],
+      ['an object entry nested 200 000 deep', (file) => writeFileSync(file, `{"version":1,"sessions":[{"port":${port},"id":${'['.repeat(200_000)}${']'.repeat(200_000)}}]}`)],
       ['a directory', (file) => mkdirSync(file)],
       ['a symlink to a directory', (file) => symlinkSync(mkdtempSync(path.join(tmpdir(), 'stickyport-dir-')), file)],
       ['a dangling symlink', (file) => symlinkSync(path.join(tmpdir(), 'stickyport-nowhere', 'x.json'), file)],
