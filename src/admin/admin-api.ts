@@ -61,16 +61,24 @@ export function createAdminApi(context: AdminContext): (call: AdminCall) => Prom
 
   async function rotateAll(ports: readonly number[], action: Action, by: string): Promise<AdminAnswer> {
     const done: Rotated[] = [];
+    // Ports a reload removed while earlier batches waited for the store: chosen when served,
+    // they are no longer anyone's to rotate (and not the store's failure).
+    const removed: number[] = [];
     try {
       for (let i = 0; i < ports.length; i += BULK_CONCURRENCY) {
-        done.push(...(await Promise.all(ports.slice(i, i + BULK_CONCURRENCY).map((port) => rotate(port, action)))));
+        const batch = ports.slice(i, i + BULK_CONCURRENCY).filter((port) => served(port) || void removed.push(port));
+        done.push(...(await Promise.all(batch.map((port) => rotate(port, action)))));
       }
     } catch (cause) {
       context.log.error({ by, action, ports: describePorts(ports), done: done.length, err: (cause as Error).message }, 'admin: rotation failed');
       return error(503, 'store_unavailable', `the session store failed after ${done.length} of ${ports.length} ports: ${(cause as Error).message}`);
     }
     const changed = done.filter((rotated) => rotated.changed).length;
-    context.log.info({ by, action, ports: describePorts(ports), changed }, action === 'new' ? 'admin: new sessions' : 'admin: sessions reset');
+    context.log.info({ by, action, ports: describePorts(ports), changed, removed: removed.length > 0 ? describePorts(removed) : undefined }, action === 'new' ? 'admin: new sessions' : 'admin: sessions reset');
+    if (removed.length > 0) {
+      const message = `a reload removed ports ${describePorts(removed)} while this call ran: the other ${done.length} were rotated`;
+      return { status: 409, body: { error: 'ports_removed', message, action, count: done.length, changed, ports: done } };
+    }
     return { status: 200, body: { action, count: done.length, changed, ports: done } };
   }
 

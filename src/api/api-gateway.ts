@@ -84,6 +84,8 @@ export class ApiGateway {
 }
 
 function write(response: http.ServerResponse, answer: ApiAnswer): void {
+  // A stop's drain answered 503 while this answer was being worked out (or the client left).
+  if (response.headersSent || response.destroyed) return;
   const body = JSON.stringify(answer.body);
   response.writeHead(answer.status, {
     'content-type': 'application/json; charset=utf-8',

@@ -191,7 +191,10 @@ export class ExitIdentity {
   private watchOf(binding: Binding): Watch {
     let watch = this.watches.get(binding);
     if (!watch) {
-      watch = { usedAt: 0, pingedAt: Date.now(), checkedAt: binding.session.exit?.seenAt ?? 0, checking: undefined };
+      const now = Date.now();
+      // A stored seenAt ahead of our clock (another instance's clock, a hand-edited file) must
+      // not count as a check still to come: CheckEvery would never find it old enough.
+      watch = { usedAt: 0, pingedAt: now, checkedAt: Math.min(binding.session.exit?.seenAt ?? 0, now), checking: undefined };
       this.watches.set(binding, watch);
     }
     return watch;

@@ -104,7 +104,14 @@ export class ProxyEngine extends Server {
       const url = request.url!;
       const apiPath = this.engine.api?.match(url);
       if (apiPath !== undefined) {
-        await this.engine.api!.answer(request, response, apiPath, portOf(request.socket));
+        // `/session/?ip=1` waits for an echo answer through the upstream, as a forwarded request
+        // waits for its answer: a stop that outlasts it answers 503 STOPPING, not a bare close.
+        this.drain.track(response);
+        try {
+          await this.engine.api!.answer(request, response, apiPath, portOf(request.socket));
+        } finally {
+          this.drain.untrack(response);
+        }
         return;
       }
       if (url[0] === '/') throw new RequestError(RELATIVE_URL_HINT, 400);

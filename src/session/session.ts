@@ -34,13 +34,23 @@ export interface ExitIdentity {
 
 const COUNTRY = /^[A-Z]{2}$/;
 
+// The largest time a Date holds (ms either side of the epoch). A stored time beyond it is finite
+// but has no ISO form: the admin API, the status page and the log lines would all throw on it.
+const MAX_TIME = 8.64e15;
+
+/** A stored time (ms since the epoch) that a Date can hold. */
+function isTime(value: unknown): value is number {
+  return typeof value === 'number' && Number.isFinite(value) && Math.abs(value) <= MAX_TIME;
+}
+
 /** What is wrong with a stored `exit`, or undefined. */
 export function exitProblem(exit: unknown): string | undefined {
   if (typeof exit !== 'object' || exit === null || Array.isArray(exit)) return 'exit is not an object';
   const { ip, country, seenAt, ...rest } = exit as Record<string, unknown>;
-  if (typeof ip !== 'string' || isIP(ip) === 0) return 'exit.ip is not an IP address';
+  // No IPv6 zone: isIP() takes one of any length, and an echo answer never holds one (echo-answer.ts).
+  if (typeof ip !== 'string' || isIP(ip) === 0 || ip.includes('%')) return 'exit.ip is not an IP address';
   if (country !== undefined && (typeof country !== 'string' || !COUNTRY.test(country))) return 'exit.country is not a two-letter country code';
-  if (typeof seenAt !== 'number' || !Number.isFinite(seenAt)) return 'exit.seenAt is not a number';
+  if (!isTime(seenAt)) return 'exit.seenAt is not a time';
   if (Object.keys(rest).length > 0) return `exit has unknown fields (${Object.keys(rest).slice(0, 3).join(', ')})`;
   return undefined;
 }
@@ -126,8 +136,8 @@ export function reviveSession(value: unknown, rule: SessionIdRule, port?: number
   if (!followsIdRule(id, rule)) return { problem: 'id does not follow Session.IdLength and Session.IdAlphabet' };
   if (typeof ownPort !== 'number' || !Number.isInteger(ownPort) || ownPort < 1 || ownPort > 65_535) return { problem: 'port is not a port number' };
   if (port !== undefined && ownPort !== port) return { problem: `stored under port ${port} but names port ${ownPort}` };
-  if (typeof createdAt !== 'number' || !Number.isFinite(createdAt)) return { problem: 'createdAt is not a number' };
-  if (expiresAt !== null && (typeof expiresAt !== 'number' || !Number.isFinite(expiresAt))) return { problem: 'expiresAt is neither a number nor null' };
+  if (!isTime(createdAt)) return { problem: 'createdAt is not a time' };
+  if (expiresAt !== null && !isTime(expiresAt)) return { problem: 'expiresAt is neither a time nor null' };
   const session: { -readonly [K in keyof Session]: Session[K] } = { id, port: ownPort, createdAt, expiresAt };
   // Values stored before pools and parameters existed have neither field: they load as they are.
   if (upstream !== undefined || params !== undefined) {

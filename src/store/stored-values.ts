@@ -51,10 +51,13 @@ export class StoredValues {
   }
 }
 
+/** The value as text for the log line; never throws, whatever a file holds. */
 function describe(value: unknown): string {
   try {
     return JSON.stringify(value) ?? String(value);
   } catch {
-    return String(value);
+    // Nested too deep for JSON.stringify (String() of a deep array overflows the stack too):
+    // throwing here would stop the whole file from loading, and start-up with it.
+    return `(${Array.isArray(value) ? 'an array' : typeof value} nested too deep to show)`;
   }
 }

@@ -36,7 +36,7 @@ describeRedis('Redis store: one port\'s value without expiresAt', () => {
       await redis.raw.set('incomplete:port:2', JSON.stringify(elsewhere), 'PX', 60_000);
       expect(await store.getOrCreate(2, () => makeSession(2))).toEqual(elsewhere);
       expect(logged(OUTAGE)).toEqual([]);
-      expect(logged(UNUSABLE)).toEqual([expect.objectContaining({ port: 1, problem: 'expiresAt is neither a number nor null' })]);
+      expect(logged(UNUSABLE)).toEqual([expect.objectContaining({ port: 1, problem: 'expiresAt is neither a time nor null' })]);
     } finally {
       await store.close();
     }

@@ -1,0 +1,43 @@
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { request } from '../helpers/client.js';
+import { startAddressEcho, startExitProvider, type AddressEcho, type ExitProvider } from '../helpers/exit-provider.js';
+import { startStickyport } from '../helpers/stickyport.js';
+
+// A stop whose drain ended while `/session/?ip=1` still waited for its echo answer (the
+// provider holding it) cut the client's connection without an answer, though a forwarded
+// request waiting the same way gets a 503 STOPPING. (The API's own answer, should the check end
+// after that 503, is then skipped: src/api/api-gateway.ts checks headersSent.)
+
+let provider: ExitProvider;
+let echo: AddressEcho;
+beforeAll(async () => {
+  [provider, echo] = await Promise.all([startExitProvider(), startAddressEcho()]);
+});
+afterAll(async () => {
+  provider.release();
+  await Promise.all([provider.close(), echo.close()]);
+});
+
+it('a /session/?ip=1 still waiting when the drain ends gets a 503 STOPPING', async () => {
+  const proxy = await startStickyport(
+    {
+      Upstream: { Url: `http://customer-acme-session-{session}:secret@127.0.0.1:${provider.port}` },
+      Identity: { EchoUrl: `${echo.url}/ip`, Timeout: '30s' },
+    },
+    { portCount: 1 },
+  );
+  const [port] = proxy.ports as [number];
+  provider.decide = (seen) => (seen.target.endsWith('/ip') ? 'stall' : undefined);
+  const held = provider.waitFor((seen) => seen.target.endsWith('/ip'));
+  const asked = request(port, 'http://portmapper/session/?ip=1').then(
+    (answer) => ({ status: answer.status, code: answer.headers['x-stickyport-error'] }),
+    (error: Error) => ({ status: 0, code: error.message }),
+  );
+  await held;
+  const stopped = proxy.app.stop(200);
+  expect(await asked).toEqual({ status: 503, code: 'STOPPING' });
+  await stopped;
+  provider.decide = undefined;
+  provider.release();
+  expect(proxy.logs.filter((line) => line.includes('BUG'))).toEqual([]);
+});
