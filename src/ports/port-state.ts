@@ -9,6 +9,10 @@ import type { UpstreamRoute } from '../upstream/route.js';
 import type { PoolEntry } from '../upstream/upstream-pool.js';
 import type { Mapping } from './mapping.js';
 
+// Store reads of a port's session thrown away because it changed meanwhile, before a request
+// is answered 503 instead (see load()).
+const MAX_STALE_READS = 32;
+
 /** A session as traffic uses it: its id, the routes rendered for it, the tunnels bound to it. */
 export interface Binding {
   /** The session; replaced only by the same session (same id) with what was learnt of it (its exit). */
@@ -217,7 +221,7 @@ export class PortState {
   }
 
   private async load(params: SessionParams | undefined): Promise<Binding> {
-    for (let contested = 0; ; ) {
+    for (let contested = 0, stale = 0; ; ) {
       if (this.rotating) {
         await this.rotating.catch(() => undefined);
         continue;
@@ -225,8 +229,19 @@ export class PortState {
       const generation = this.generation;
       const session = await this.deps.sessions.current(this.port, () => this.mapping.newSession(this.port, params));
       // A rotation (or another instance's change) began while the store answered: what was
-      // read may be the old session. Never install it: ask again.
-      if (generation !== this.generation) continue;
+      // read may be the old session. Never install it: ask again, but not forever: change
+      // notices that never stop (an instance rotating without pause, anyone able to PUBLISH)
+      // would hold the request with no answer.
+      if (generation !== this.generation) {
+        if (++stale >= MAX_STALE_READS) {
+          throw new StickyportError(
+            'STORE_UNAVAILABLE',
+            `the session of port ${this.port} changed in the store during each of ${MAX_STALE_READS} reads (another instance rotating it without pause?): nothing was sent`,
+            { status: 503 },
+          );
+        }
+        continue;
+      }
       const binding = this.install(session);
       if (params !== undefined && !this.hasParams(session, params)) {
         // Never out with other parameters than the login's: if the store refuses the new
