@@ -9,8 +9,8 @@ import type { UpstreamRoute } from '../upstream/route.js';
 import type { PoolEntry } from '../upstream/upstream-pool.js';
 import type { Mapping } from './mapping.js';
 
-// Store reads of a port's session thrown away because it changed meanwhile, before a request
-// is answered 503 instead (see load()).
+// Store reads of a port's session thrown away because it changed meanwhile, before the last
+// one is taken as it is (see load()).
 const MAX_STALE_READS = 32;
 
 /** A session as traffic uses it: its id, the routes rendered for it, the tunnels bound to it. */
@@ -229,19 +229,12 @@ export class PortState {
       const generation = this.generation;
       const session = await this.deps.sessions.current(this.port, () => this.mapping.newSession(this.port, params));
       // A rotation (or another instance's change) began while the store answered: what was
-      // read may be the old session. Never install it: ask again, but not forever: change
+      // read may be the old session. Never install it: ask again. But not forever: with change
       // notices that never stop (an instance rotating without pause, anyone able to PUBLISH)
-      // would hold the request with no answer.
-      if (generation !== this.generation) {
-        if (++stale >= MAX_STALE_READS) {
-          throw new StickyportError(
-            'STORE_UNAVAILABLE',
-            `the session of port ${this.port} changed in the store during each of ${MAX_STALE_READS} reads (another instance rotating it without pause?): nothing was sent`,
-            { status: 503 },
-          );
-        }
-        continue;
-      }
+      // the request would get no answer. After that many reads, what the last one found is
+      // taken: it is what the store held during that read, and the next notice checks it
+      // against the store again (changedElsewhere).
+      if (generation !== this.generation && ++stale < MAX_STALE_READS) continue;
       const binding = this.install(session);
       if (params !== undefined && !this.hasParams(session, params)) {
         // Never out with other parameters than the login's: if the store refuses the new
