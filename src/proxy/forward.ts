@@ -6,6 +6,7 @@ import { countBody, type BodyCount } from '../observe/body-count.js';
 import { CLIENT_CLOSED, OK, type Observe, type RequestRecord } from '../observe/request-record.js';
 import type { BodyScan } from '../rotation/body-scan.js';
 import type { PortRotation } from '../rotation/port-rotation.js';
+import type { SessionParams } from '../session/parameters.js';
 import { upstreamFailure, upstreamStatusFailure } from '../upstream/upstream-errors.js';
 import type { DispatchHandler, HttpTarget, OutgoingRequest, UpstreamRoute } from '../upstream/route.js';
 import type { Drain } from './drain.js';
@@ -19,9 +20,10 @@ export interface ForwardOptions {
   /**
    * The port's route at the moment of asking, of the same kind as `previous` (the session's, or
    * a host rule's): a retry goes out on it, never on the route the first attempt used, which a
-   * rotation may have retired in between.
+   * rotation may have retired in between. `params`: the request's login parameters (a rotation
+   * to another client's parameters is never taken for this request).
    */
-  readonly currentRoute: (port: number, previous: UpstreamRoute) => Promise<UpstreamRoute>;
+  readonly currentRoute: (port: number, previous: UpstreamRoute, params: SessionParams | undefined) => Promise<UpstreamRoute>;
   /** Told of each failure answered with an error (a pool member refusing connections counts them). */
   readonly upstreamFailed?: (port: number, route: UpstreamRoute, error: StickyportError) => void;
   /** Listen.IdleTimeout, for a WebSocket once switched. */
@@ -58,8 +60,10 @@ export function forwardHttp(
   rules?: PortRotation,
   /** False for a bypassed host: the route carries no session. */
   carriesSession = true,
+  /** The parameters of the request's login, for a second try on the port's route then. */
+  params?: SessionParams,
 ): void {
-  new Exchange(request, response, target, outgoing, options, rules, carriesSession).send(route);
+  new Exchange(request, response, target, outgoing, options, rules, carriesSession, params).send(route);
 }
 
 interface PendingHead {
@@ -114,6 +118,7 @@ class Exchange implements DispatchHandler {
     private readonly options: ForwardOptions,
     private readonly rules: PortRotation | undefined,
     private readonly carriesSession: boolean,
+    private readonly params: SessionParams | undefined,
   ) {
     // A route adds its own headers (the upstream login) to the list: keep the client's apart.
     this.headers = outgoing.headers;
@@ -230,7 +235,7 @@ class Exchange implements DispatchHandler {
     const answered = this.pending !== undefined;
     this.pending = undefined;
     if (!answered && this.mayRetry((error as NodeJS.ErrnoException).code ?? '')) {
-      this.options.currentRoute(portOf(this.request.socket), this.route).then(
+      this.options.currentRoute(portOf(this.request.socket), this.route, this.params).then(
         (route) => this.send(route),
         (routeError: unknown) => this.fail(upstreamFailure(routeError, this.route.describePeer(this.target))),
       );
@@ -330,7 +335,7 @@ class Exchange implements DispatchHandler {
     if (this.response.destroyed) return;
     const previous = this.route;
     rotation
-      .then(() => this.options.currentRoute(portOf(this.response.socket ?? this.request.socket), previous))
+      .then(() => this.options.currentRoute(portOf(this.response.socket ?? this.request.socket), previous, this.params))
       .then(
         (route) => {
           if (!this.response.destroyed) this.send(route);

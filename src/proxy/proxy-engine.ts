@@ -8,6 +8,7 @@ import { authorityOf, type Observe, type RequestKind } from '../observe/request-
 import { observeRefusal, observeTunnel } from '../observe/tunnel-record.js';
 import type { Binding, PortState } from '../ports/port-state.js';
 import type { Ports } from '../ports/ports.js';
+import type { SessionParams } from '../session/parameters.js';
 import type { HttpTarget } from '../upstream/route.js';
 import { hostForUrl } from '../upstream/upstream-url.js';
 import { Drain } from './drain.js';
@@ -39,6 +40,16 @@ export interface ProxyEngineOptions {
   readonly sessionControl?: { readonly needsLogin: boolean };
 }
 
+/**
+ * What prepare() chose for a request (proxy-chain's customTag): the binding it goes out on, and
+ * the parameters it asked current() for, which a second try (a retry, a tunnel sent out again
+ * after a rotation) asks for again.
+ */
+interface Chosen {
+  readonly binding: Binding;
+  readonly params: SessionParams | undefined;
+}
+
 const RELATIVE_URL_HINT =
   'stickyport is a forward proxy: send absolute-URI requests through it, ' +
   'e.g. curl -x http://127.0.0.1:PORT http://example.com/';
@@ -65,7 +76,7 @@ export class ProxyEngine extends Server {
       idleTimeoutMs: engine.idleTimeoutMs,
       observe: engine.observe,
       exposeSessionHeader: engine.exposeSessionHeader,
-      currentRoute: (port, previous) => engine.ports.get(port).reroute(previous),
+      currentRoute: (port, previous, params) => engine.ports.get(port).reroute(previous, params),
       upstreamFailed: (port, route, error) => engine.ports.get(port).upstreamFailed(route, error),
     };
     armServerTimers(this.server, engine);
@@ -129,15 +140,15 @@ export class ProxyEngine extends Server {
         headers: requestHeadersOut(request.rawHeaders, target),
         body: hasBody(request) ? request : null,
       };
-      const binding = customTag as Binding;
+      const { binding, params } = customTag as Chosen;
       const book = state.mapping.rotation;
       const rules = book?.watchesAnswers ? book.forPort(state) : undefined;
       if (state.mapping.rules.size === 0) {
-        forwardHttp(request, response, target, binding.route, outgoing, this.forwarding, rules);
+        forwardHttp(request, response, target, binding.route, outgoing, this.forwarding, rules, true, params);
         return;
       }
       const way = wayOut(state, binding, target.hostname, target.port, this.engine.log);
-      forwardHttp(request, response, retarget(target, way.hostname, way.port), way.route, outgoing, this.forwarding, way.bound ? rules : undefined, way.bound);
+      forwardHttp(request, response, retarget(target, way.hostname, way.port), way.route, outgoing, this.forwarding, way.bound ? rules : undefined, way.bound, params);
     } catch (error) {
       this.answerError(request, response, error, 'http', startedAt);
     }
@@ -167,7 +178,7 @@ export class ProxyEngine extends Server {
       if (state.mapping.config.rejectHttpProxy) throw httpRejected(state);
       const { trgParsed, customTag } = await this.prepareRequestHandling(request);
       const target = httpTarget(url, trgParsed!);
-      const binding = customTag as Binding;
+      const { binding, params } = customTag as Chosen;
       const way = wayOut(state, binding, target.hostname, target.port, this.engine.log);
       const outgoing = {
         method: request.method!,
@@ -177,7 +188,7 @@ export class ProxyEngine extends Server {
         // Bound when switched; a rotation that landed meanwhile closes it straight away.
         switched: () => !way.bound || state.bindTunnel(binding, socket),
       };
-      forwardHttp(request, response, retarget(target, way.hostname, way.port), way.route, outgoing, this.forwarding);
+      forwardHttp(request, response, retarget(target, way.hostname, way.port), way.route, outgoing, this.forwarding, undefined, true, params);
     } catch (error) {
       this.answerError(request, response, error, 'websocket', startedAt);
     }
@@ -204,8 +215,9 @@ export class ProxyEngine extends Server {
       const state = this.engine.ports.get(portOf(socket));
       const hostname = unbracket(trgParsed!.hostname);
       const port = Number(trgParsed!.port);
-      sessionId = (customTag as Binding).session.id;
-      const opened = await openTunnelFor(state, customTag as Binding, socket, hostname, port, this.engine.log);
+      const { binding, params } = customTag as Chosen;
+      sessionId = binding.session.id;
+      const opened = await openTunnelFor(state, binding, socket, hostname, port, this.engine.log, params);
       if (!opened) return;
       if (observe) {
         // The session it was bound to: a rotation while it opened may have sent it out on a new one.
@@ -261,14 +273,18 @@ export class ProxyEngine extends Server {
     const verdict = state.mapping.login.check(opts.username, opts.password);
     if (!verdict.ok) return { requestAuthentication: true, failMsg: 'Proxy login required' };
     const control = this.engine.sessionControl && readSessionControl(opts.request, state.mapping.declared);
-    if (!control) return { customTag: state.use(await state.current(verdict.params)) };
+    if (!control) return { customTag: await this.chosen(state, verdict.params) };
     if (this.engine.sessionControl!.needsLogin && !state.mapping.login.matchesLogin({ username: opts.username, password: opts.password })) {
       throw new StickyportError('CONTROL_FORBIDDEN', 'X-Stickyport-Session headers need the proxy login while SessionAPI.Password is set: nothing was sent', { status: 403 });
     }
     // The request's own parameters win over its login's; both are whole sets.
     const params = control.params ?? verdict.params;
     if (control.renew) await state.renew(params);
-    return { customTag: state.use(await state.current(params)) };
+    return { customTag: await this.chosen(state, params) };
+  }
+
+  private async chosen(state: PortState, params: SessionParams | undefined): Promise<Chosen> {
+    return { binding: state.use(await state.current(params)), params };
   }
 
   private answerError(

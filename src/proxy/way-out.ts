@@ -4,6 +4,7 @@ import { StickyportError } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
 import type { Binding, PortState } from '../ports/port-state.js';
 import { hostForRules } from '../rules/host-pattern.js';
+import type { SessionParams } from '../session/parameters.js';
 import type { OpenTunnel, UpstreamRoute } from '../upstream/route.js';
 
 /** Where a target goes once the host rules have spoken. */
@@ -49,7 +50,9 @@ export function wayOut(state: PortState, binding: Binding, hostname: string, por
  * Opens the upstream side of a tunnel (HTTP CONNECT or SOCKS) for hostname:port, host rules
  * applied, and binds the client's socket to the session when the way carries it. A rotation
  * that landed while the upstream side was opening sends the tunnel out again on the new session
- * instead of cutting a client that got no answer. Undefined when the client left meanwhile.
+ * instead of cutting a client that got no answer, with the parameters of the client's own login
+ * (`params`, as given to current()): a rotation to another client's parameters is never taken
+ * for this one. Undefined when the client left meanwhile.
  */
 export async function openTunnelFor(
   state: PortState,
@@ -58,11 +61,13 @@ export async function openTunnelFor(
   hostname: string,
   port: number,
   log: Logger,
+  params?: SessionParams,
 ): Promise<OpenTunnel | undefined> {
   const book = state.mapping.rotation;
   const rules = book && book.connect.length > 0 ? book.forPort(state) : undefined;
   let retried = false;
-  for (let current = binding; ; current = await state.current()) {
+  let contested = 0;
+  for (let current = binding; ; current = await state.current(params)) {
     const way = wayOut(state, current, hostname, port, log);
     let opened: OpenTunnel;
     try {
@@ -85,5 +90,14 @@ export async function openTunnelFor(
     }
     if (!way.bound || state.bindTunnel(current, socket)) return opened;
     opened.reads.socket.destroy();
+    // Sent out again with its own parameters, it may rotate the port back: clients asking for
+    // other parameters at the same moment would toss it to and fro for ever (as load() bounds).
+    if (params !== undefined && ++contested >= 3) {
+      throw new StickyportError(
+        'PARAMETERS_CONFLICT',
+        `port ${state.port} holds one session, and other clients keep asking it for other parameters: give each set of parameters a port of its own`,
+        { status: 409 },
+      );
+    }
   }
 }

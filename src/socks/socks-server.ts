@@ -69,7 +69,7 @@ export class SocksServer {
       const binding = state.use(await state.current(login?.params));
       sessionId = binding.session.id;
       // Host rules applied, bound to the session once open, exactly as an HTTP CONNECT is.
-      const opened = await openTunnelFor(state, binding, socket, target.host, target.port, log);
+      const opened = await openTunnelFor(state, binding, socket, target.host, target.port, log, login?.params);
       if (!opened) return;
       const reply = version === 5 ? SOCKS5_SUCCEEDED : SOCKS4_SUCCEEDED;
       if (observe) {
