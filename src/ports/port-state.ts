@@ -214,6 +214,18 @@ export class PortState {
     return true;
   }
 
+  /**
+   * bindTunnel for the binding `route` belongs to (its main route or one of its rule routes):
+   * false when that binding is no longer the port's.
+   */
+  bindTunnelOn(route: UpstreamRoute, socket: net.Socket): boolean {
+    const binding = this.binding;
+    if (!binding) return false;
+    const rule = this.ruleOf.get(route);
+    const carries = binding.route === route || (rule !== undefined && binding.ruleRoutes?.get(rule) === route);
+    return carries && this.bindTunnel(binding, socket);
+  }
+
   /** Shutdown: every connection of the current binding, pooled or tunnelled, closes now. */
   destroy(): void {
     const binding = this.binding;

@@ -259,7 +259,7 @@ class Exchange implements DispatchHandler {
       fail(this.response, this.protocolError('answered the upgrade with a head that is not valid HTTP'), this.options.log);
       return;
     }
-    if (this.outgoing.switched && !this.outgoing.switched()) {
+    if (this.outgoing.switched && !this.outgoing.switched(this.route)) {
       // The session rotated while the upgrade was on its way: that identity is gone.
       upstream.destroy();
       client.destroy();

@@ -9,7 +9,7 @@ import { observeRefusal, observeTunnel } from '../observe/tunnel-record.js';
 import type { Binding, PortState } from '../ports/port-state.js';
 import type { Ports } from '../ports/ports.js';
 import type { SessionParams } from '../session/parameters.js';
-import type { HttpTarget } from '../upstream/route.js';
+import type { HttpTarget, UpstreamRoute } from '../upstream/route.js';
 import { hostForUrl } from '../upstream/upstream-url.js';
 import { Drain } from './drain.js';
 import { fail, forwardHttp, type ForwardOptions } from './forward.js';
@@ -185,8 +185,9 @@ export class ProxyEngine extends Server {
         headers: requestHeadersOut(request.rawHeaders, target),
         body: null,
         upgrade: request.headers.upgrade!,
-        // Bound when switched; a rotation that landed meanwhile closes it straight away.
-        switched: () => !way.bound || state.bindTunnel(binding, socket),
+        // Bound when switched, to the session of the route it went out on at last (a retry goes
+        // on the port's current one); a rotation that landed meanwhile closes it straight away.
+        switched: (route: UpstreamRoute) => !way.bound || state.bindTunnelOn(route, socket),
       };
       forwardHttp(request, response, retarget(target, way.hostname, way.port), way.route, outgoing, this.forwarding, undefined, true, params);
     } catch (error) {

@@ -23,8 +23,11 @@ export interface OutgoingRequest {
   readonly body: Readable | null;
   /** The protocol a client asks to switch to (`websocket`): the request goes out as an upgrade. */
   readonly upgrade?: string;
-  /** For an upgrade: ties the switched connection to its session; false when it rotated meanwhile. */
-  readonly switched?: () => boolean;
+  /**
+   * For an upgrade: ties the switched connection to the session of `route`, the route it went
+   * out on at last (a retry goes on the port's current route); false when that one rotated meanwhile.
+   */
+  readonly switched?: (route: UpstreamRoute) => boolean;
 }
 
 /** An upstream connection ready to carry a tunnel; what it already sent is held in `reads`. */
