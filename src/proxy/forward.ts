@@ -251,20 +251,34 @@ class Exchange implements DispatchHandler {
       upstream.destroy();
       return;
     }
-    this.done = true;
-    this.options.drain.untrack(this.response);
     const head = switchingHead(status, rawHeaders);
     if (head === undefined) {
       upstream.destroy();
+      this.done = true;
+      this.options.drain.untrack(this.response);
       fail(this.response, this.protocolError('answered the upgrade with a head that is not valid HTTP'), this.options.log);
       return;
     }
     if (this.outgoing.switched && !this.outgoing.switched(this.route)) {
-      // The session rotated while the upgrade was on its way: that identity is gone.
+      // The session rotated while the upgrade was on its way: that identity is gone. The client
+      // got nothing yet: like a tunnel in the same spot (way-out.ts), the upgrade goes out once
+      // more on the port's session now (a few times at most, then the connection is cut).
       upstream.destroy();
-      client.destroy();
+      if (this.attempts >= 3) {
+        this.done = true;
+        client.destroy();
+        return;
+      }
+      this.options.currentRoute(portOf(client), this.route, this.params).then(
+        (route) => {
+          if (!this.response.destroyed && !this.done) this.send(route);
+        },
+        (routeError: unknown) => this.fail(upstreamFailure(routeError, this.route.describePeer(this.target))),
+      );
       return;
     }
+    this.done = true;
+    this.options.drain.untrack(this.response);
     client.write(head);
     if (this.startedAt !== 0) this.switched = { socket: client, read: client.bytesRead, written: client.bytesWritten };
     joinSockets(client, upstream, this.options.idleTimeoutMs);
