@@ -207,6 +207,37 @@ describe('rotation across route kinds', () => {
     }
   });
 
+  it('requests pipelined behind /session/reset leave with one fresh id on the main and rule routes, through a SOCKS client too', async () => {
+    for (let round = 0; round < 5; round++) {
+      expect((await request(httpPort, `http://side.test/warm-reset-${round}`)).status).toBe(200);
+      const old = idOf(side.seen.at(-1)!.username)!;
+      const client = await RawClient.connect(httpPort);
+      client.send(
+        'GET http://portmapper/session/reset HTTP/1.1\r\nHost: portmapper\r\n\r\n' +
+          `GET http://side.test/reset-side-${round} HTTP/1.1\r\nHost: side.test\r\n\r\n` +
+          `GET ${origin.url}/reset-main-${round} HTTP/1.1\r\nHost: 127.0.0.1:${origin.port}\r\n\r\n`,
+      );
+      for (let i = 0; i < 3; i++) expect((await client.readAnswer()).status).toBe(200);
+      client.destroy();
+      const sideId = side.seen.find((entry) => entry.target.endsWith(`/reset-side-${round}`))!.session;
+      const mainId = main.seen.find((entry) => entry.target.endsWith(`/reset-main-${round}`))!.session;
+      expect(sideId).not.toBe(old);
+      expect(mainId).toBe(sideId);
+      // A SOCKS client right after another reset: its tunnel goes out on yet another id.
+      await apiJson(httpPort, '/session/reset');
+      const before = side.seen.length;
+      const socksClient = await RawClient.connect(httpPort);
+      socksClient.send(greeting(0));
+      expect([...(await socksClient.read(2))]).toEqual([5, 0]);
+      socksClient.send(request5({ host: 'side.test', port: 80 }));
+      expect((await socksClient.read(10))[1]).toBe(0);
+      socksClient.destroy();
+      const ids = side.seen.slice(before).map((entry) => entry.session);
+      expect(ids.length).toBe(1);
+      expect([old, sideId]).not.toContain(ids[0]);
+    }
+  });
+
   it('a rotation closes tunnels and WebSockets on the main and rule routes, and leaves bypassed ones open', async () => {
     const authority = (host: string) => `${host}:80`;
     const mainTunnel = await openTunnel(httpPort, `127.0.0.1:${origin.port}`);
