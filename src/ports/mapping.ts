@@ -28,6 +28,9 @@ export interface SessionRoute {
   readonly entry: PoolEntry | undefined;
 }
 
+/** Every mapping's bypass route, of the configuration now or an earlier one: none carries an identity. */
+const bypassRoutes = new WeakSet<UpstreamRoute>();
+
 /**
  * One mapping at run time: what its ports share. It makes their sessions (id, expiry, pool
  * member, parameters) and their routes; it holds the login policy, the host rules and the one
@@ -106,12 +109,19 @@ export class Mapping {
 
   /** The direct route of bypassed hosts: one for all the mapping's ports (it carries no identity). */
   get bypass(): UpstreamRoute {
-    this.bypassRoute ??= directRoute('bypass', this.routeOptions, this.guard);
+    if (!this.bypassRoute) {
+      this.bypassRoute = directRoute('bypass', this.routeOptions, this.guard);
+      bypassRoutes.add(this.bypassRoute);
+    }
     return this.bypassRoute;
   }
 
+  /**
+   * True for a bypass route: this mapping's, or one a request took before a reload gave its
+   * port another mapping (a retry of it must stay off the session's routes).
+   */
   isBypass(route: UpstreamRoute): boolean {
-    return route === this.bypassRoute;
+    return bypassRoutes.has(route);
   }
 
   /** Shutdown. */
