@@ -303,6 +303,35 @@ describe('rotation across route kinds', () => {
     }
   });
 
+  // Strictly, nothing should reach the upstream with the old id once the rotation answered. A
+  // tunnel whose upstream side was still connecting when the rotation answered still sends its
+  // handshake (SOCKS login, or CONNECT line: written before the TCP connection exists) with the
+  // old id when the connection comes up, then is dropped and sent out again on the new session.
+  // README allows it ("a request sent before the answer may still finish on the old id"); the
+  // fix would be to hold the handshake until the connection is up and check the route is still
+  // the port's (HttpProxyRoute.openTunnel, and SocksRoute through an existing socket). Kept as
+  // it.fails to document the gap; see the report of branch adv-attack-3.
+  it.fails('strict: a tunnel held at TCP level during a rotation never shows the old id at the upstream after the answer', async () => {
+    expect((await request(socksPort, `${origin.url}/warm-strict`)).status).toBe(200);
+    const old = idOf(socks.usernames.at(-1)!)!;
+    socksGate.hold();
+    const client = await RawClient.connect(socksPort);
+    try {
+      client.send(greeting(0));
+      expect([...(await client.read(2))]).toEqual([5, 0]);
+      client.send(request5({ host: '127.0.0.1', port: origin.port }));
+      await socksGate.arrived();
+      await apiJson(socksPort, '/session/new');
+      const before = socks.usernames.length;
+      socksGate.release();
+      expect((await client.read(10))[1]).toBe(0);
+      expect(socks.usernames.slice(before).map(idOf)).not.toContain(old);
+    } finally {
+      client.destroy();
+      socksGate.release();
+    }
+  });
+
   it('SOCKS5 client logging in byte by byte while the port rotates: its CONNECT leaves with the id current after the rotation', async () => {
     const client = await RawClient.connect(httpPort);
     try {
