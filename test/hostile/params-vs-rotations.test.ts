@@ -1,0 +1,98 @@
+import { once } from 'node:events';
+import http from 'node:http';
+import net, { type AddressInfo } from 'node:net';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { basic, request } from '../helpers/client.js';
+import { startOrigin, type Origin } from '../helpers/origin.js';
+import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
+import { startStickyport, type RunningProxy } from '../helpers/stickyport.js';
+
+// One port, three kinds of rotation at once: logins asking for country de (plain GETs and
+// CONNECTs, whose upstream side is slowed so that rotations land while they open), requests
+// with login fr and X-Stickyport-Session: new, and /session/new?country=jp from the API. Each
+// request gets exactly one answer (200, or 409 when the tug of war lasts), and whatever reaches
+// the upstream for a request carries that request's own country, tunnels sent out again included.
+
+let origin: Origin;
+let upstream: RecordingUpstream;
+let relay: net.Server;
+let proxy: RunningProxy;
+const relayed = new Set<net.Socket>();
+
+beforeAll(async () => {
+  origin = await startOrigin();
+  upstream = await startRecordingUpstream();
+  let n = 0;
+  relay = net.createServer((client) => {
+    relayed.add(client);
+    client.once('close', () => relayed.delete(client));
+    client.on('error', () => client.destroy());
+    client.pause();
+    setTimeout(() => {
+      if (client.destroyed) return;
+      const target = net.connect(upstream.port, '127.0.0.1');
+      target.on('error', () => client.destroy());
+      target.once('close', () => client.destroy());
+      client.once('close', () => target.destroy());
+      client.pipe(target);
+      target.pipe(client);
+      client.resume();
+    }, n++ % 5);
+  });
+  relay.listen(0, '127.0.0.1');
+  await once(relay, 'listening');
+  proxy = await startStickyport(
+    {
+      Upstream: { Url: `http://customer-acme-country-{country}-session-{session}:secret@127.0.0.1:${(relay.address() as AddressInfo).port}`, Parameters: { country: 'us' } },
+      Authentication: { Username: 'scraper', Password: 'pw', ParseUsernameParameters: true },
+      Logging: { Level: 'warn' },
+    },
+    { portCount: 1 },
+  );
+});
+
+afterAll(async () => {
+  await proxy?.stop();
+  for (const socket of relayed) socket.destroy();
+  await new Promise((resolve) => relay?.close(resolve));
+  await upstream?.close();
+  await origin?.close();
+});
+
+function connect(port: number, country: string, tag: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, method: 'CONNECT', path: `127.0.0.1:${origin.port}`, agent: false, headers: { 'proxy-authorization': basic(`scraper-country-${country}`, 'pw'), 'x-tag': tag } });
+    req.once('connect', (res, socket) => {
+      socket.destroy();
+      resolve(res.statusCode!);
+    });
+    req.once('response', (res) => {
+      res.resume();
+      resolve(res.statusCode!);
+    });
+    req.once('error', reject);
+    req.end();
+  });
+}
+
+it('logins de, control-header rotations with fr and API rotations to jp: one answer each, every request out with its own country', async () => {
+  const port = proxy.ports[0]!;
+  const from = upstream.seen.length;
+  const de = { 'proxy-authorization': basic('scraper-country-de', 'pw') };
+  const fr = { 'proxy-authorization': basic('scraper-country-fr', 'pw'), 'x-stickyport-session': 'new' };
+  const work: Array<Promise<number>> = [];
+  for (let i = 0; i < 30; i++) {
+    work.push(request(port, `${origin.url}/headers?c=de&i=${i}`, { headers: de }).then((answer) => answer.status));
+    work.push(connect(port, 'de', `de-${i}`));
+    if (i % 3 === 0) work.push(request(port, `${origin.url}/headers?c=fr&i=${i}`, { headers: fr }).then((answer) => answer.status));
+    if (i % 5 === 0) work.push(request(port, 'http://portmapper/session/new?country=jp', { headers: de }).then((answer) => answer.status));
+  }
+  const statuses = await Promise.all(work);
+  expect(statuses.length).toBe(30 * 2 + 10 + 6);
+  expect(statuses.filter((status) => status !== 200 && status !== 409)).toEqual([]);
+  expect(statuses.filter((status) => status === 200).length).toBeGreaterThan(30);
+  for (const seen of upstream.seen.slice(from)) {
+    const asked = seen.kind === 'http' ? /c=(\w+)/.exec(seen.target)?.[1] : 'de';
+    expect(seen.username, `${seen.kind} ${seen.target}`).toContain(`-country-${asked}-`);
+  }
+});
