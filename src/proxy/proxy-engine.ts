@@ -274,18 +274,14 @@ export class ProxyEngine extends Server {
     const verdict = state.mapping.login.check(opts.username, opts.password);
     if (!verdict.ok) return { requestAuthentication: true, failMsg: 'Proxy login required' };
     const control = this.engine.sessionControl && readSessionControl(opts.request, state.mapping.declared);
-    if (!control) return { customTag: await this.chosen(state, verdict.params) };
+    if (!control) return { customTag: { binding: state.use(await state.current(verdict.params)), params: verdict.params } satisfies Chosen };
     if (this.engine.sessionControl!.needsLogin && !state.mapping.login.matchesLogin({ username: opts.username, password: opts.password })) {
       throw new StickyportError('CONTROL_FORBIDDEN', 'X-Stickyport-Session headers need the proxy login while SessionAPI.Password is set: nothing was sent', { status: 403 });
     }
     // The request's own parameters win over its login's; both are whole sets.
     const params = control.params ?? verdict.params;
     if (control.renew) await state.renew(params);
-    return { customTag: await this.chosen(state, params) };
-  }
-
-  private async chosen(state: PortState, params: SessionParams | undefined): Promise<Chosen> {
-    return { binding: state.use(await state.current(params)), params };
+    return { customTag: { binding: state.use(await state.current(params)), params } satisfies Chosen };
   }
 
   private answerError(
