@@ -200,12 +200,17 @@ export class PortState {
     if (this.binding === binding && session?.id !== binding.session.id) this.retire('changed by another instance');
   }
 
+  /** True while `binding` is the port's: nothing has retired it. */
+  carries(binding: Binding): boolean {
+    return binding === this.binding;
+  }
+
   /**
    * Ties `socket` to `binding` for its whole life: a rotation closes it. False when the
    * binding was retired before the socket could be tied to it: ask current() again.
    */
   bindTunnel(binding: Binding, socket: net.Socket): boolean {
-    if (binding !== this.binding) return false;
+    if (!this.carries(binding)) return false;
     // Already gone (the client reset while the upstream side opened): its 'close' has fired,
     // so it would never leave the set. The caller sees it destroyed and cleans up.
     if (socket.destroyed) return true;

@@ -5,7 +5,7 @@ import type { Logger } from '../logging/logger.js';
 import type { Binding, PortState } from '../ports/port-state.js';
 import { hostForRules } from '../rules/host-pattern.js';
 import type { SessionParams } from '../session/parameters.js';
-import type { OpenTunnel, UpstreamRoute } from '../upstream/route.js';
+import { RetiredBeforeSent, type OpenTunnel, type UpstreamRoute } from '../upstream/route.js';
 
 /** Where a target goes once the host rules have spoken. */
 export interface WayOut {
@@ -71,8 +71,14 @@ export async function openTunnelFor(
     const way = wayOut(state, current, hostname, port, log);
     let opened: OpenTunnel;
     try {
-      opened = await way.route.openTunnel(way.hostname, way.port);
+      // A session's login leaves only while it is the port's: a rotation that lands while the
+      // upstream connection comes up sends nothing more on the old one (no old id after the answer).
+      opened = await way.route.openTunnel(way.hostname, way.port, way.bound ? () => state.carries(current) : undefined);
     } catch (error) {
+      if (error instanceof RetiredBeforeSent) {
+        if (params !== undefined && ++contested >= 3) throw parametersConflict(state);
+        continue;
+      }
       if (!(error instanceof StickyportError)) throw error;
       state.upstreamFailed(way.route, error);
       // A ConnectStatus rule may rotate the port; rotate-and-retry opens the tunnel once more on
@@ -92,12 +98,14 @@ export async function openTunnelFor(
     opened.reads.socket.destroy();
     // Sent out again with its own parameters, it may rotate the port back: clients asking for
     // other parameters at the same moment would toss it to and fro for ever (as load() bounds).
-    if (params !== undefined && ++contested >= 3) {
-      throw new StickyportError(
-        'PARAMETERS_CONFLICT',
-        `port ${state.port} holds one session, and other clients keep asking it for other parameters: give each set of parameters a port of its own`,
-        { status: 409 },
-      );
-    }
+    if (params !== undefined && ++contested >= 3) throw parametersConflict(state);
   }
+}
+
+function parametersConflict(state: PortState): StickyportError {
+  return new StickyportError(
+    'PARAMETERS_CONFLICT',
+    `port ${state.port} holds one session, and other clients keep asking it for other parameters: give each set of parameters a port of its own`,
+    { status: 409 },
+  );
 }

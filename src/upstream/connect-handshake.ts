@@ -1,5 +1,6 @@
 import { UpstreamError } from '../errors.js';
 import { connectTimeout, upstreamFailure, upstreamStatusFailure } from './upstream-errors.js';
+import { RetiredBeforeSent } from './route.js';
 import type { UpstreamReads } from './upstream-reads.js';
 
 // An answer head longer than this is not a proxy speaking HTTP.
@@ -15,6 +16,13 @@ export interface ConnectRequest {
   readonly timeoutMs: number;
   /** "upstream proxy host:port", for error messages. */
   readonly peer: string;
+  /**
+   * The socket's event after which a write leaves at once ('connect', or 'secureConnect' for
+   * TLS): the CONNECT is written then, not queued while connecting. Absent: written now.
+   */
+  readonly readyEvent?: 'connect' | 'secureConnect';
+  /** Asked right before the CONNECT (with the session's login) is written; false: nothing is sent. */
+  readonly stillCarries?: () => boolean;
 }
 
 /**
@@ -28,7 +36,7 @@ export function connectThroughProxy(reads: UpstreamReads, request: ConnectReques
   return new Promise((resolve, reject) => {
     let answer = Buffer.alloc(0);
     let settled = false;
-    const settle = (error?: UpstreamError): void => {
+    const settle = (error?: Error): void => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
@@ -80,6 +88,13 @@ export function connectThroughProxy(reads: UpstreamReads, request: ConnectReques
     });
 
     const auth = request.proxyAuthorization ? `Proxy-Authorization: ${request.proxyAuthorization}\r\n` : '';
-    socket.write(`CONNECT ${request.authority} HTTP/1.1\r\nHost: ${request.authority}\r\n${auth}\r\n`);
+    const send = (): void => {
+      if (settled) return;
+      // The port rotated while the connection came up: the old login never leaves.
+      if (request.stillCarries && !request.stillCarries()) return settle(new RetiredBeforeSent());
+      socket.write(`CONNECT ${request.authority} HTTP/1.1\r\nHost: ${request.authority}\r\n${auth}\r\n`);
+    };
+    if (request.readyEvent) socket.once(request.readyEvent, send);
+    else send();
   });
 }

@@ -39,17 +39,21 @@ export class HttpProxyRoute implements UpstreamRoute {
     this.pool.dispatch({ method: request.method, path: target.absoluteUrl, headers, body: request.body, upgrade: request.upgrade }, handler);
   }
 
-  async openTunnel(hostname: string, port: number): Promise<OpenTunnel> {
+  async openTunnel(hostname: string, port: number, stillCarries?: () => boolean): Promise<OpenTunnel> {
     const { hostname: host, port: proxyPort } = this.endpoint;
-    const reads =
-      this.endpoint.protocol === 'https:'
-        ? UpstreamReads.fromDataEvents(tls.connect({ host, port: proxyPort, servername: net.isIP(host) ? undefined : host }))
-        : UpstreamReads.connect({ host, port: proxyPort, noDelay: true });
+    const secure = this.endpoint.protocol === 'https:';
+    const reads = secure
+      ? UpstreamReads.fromDataEvents(tls.connect({ host, port: proxyPort, servername: net.isIP(host) ? undefined : host }))
+      : UpstreamReads.connect({ host, port: proxyPort, noDelay: true });
     await connectThroughProxy(reads, {
       authority: `${hostForUrl(hostname)}:${port}`,
       proxyAuthorization: this.authorization,
       timeoutMs: this.timeouts.connectTimeoutMs,
       peer: this.peer,
+      // Written once the connection is up (TLS: once its handshake is done), so the session is
+      // checked at the moment its login leaves.
+      readyEvent: secure ? 'secureConnect' : 'connect',
+      stillCarries,
     });
     return { reads };
   }

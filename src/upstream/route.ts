@@ -35,6 +35,16 @@ export interface OpenTunnel {
   readonly reads: UpstreamReads;
 }
 
+/**
+ * A tunnel handshake given up before the session's login left, because the session was retired
+ * meanwhile: the tunnel goes out again on the port's session now (way-out.ts), nothing failed.
+ */
+export class RetiredBeforeSent extends Error {
+  constructor() {
+    super('the session was retired before the tunnel handshake carried its login');
+  }
+}
+
 /** undici's (legacy, allocation-free) handler interface, which forward.ts implements. */
 export type DispatchHandler = Dispatcher.DispatchHandler;
 
@@ -54,7 +64,13 @@ export interface UpstreamRoute {
   describePeer(target: { hostname: string; port: number }): string;
   /** Sends one request on this session's pool; `handler` receives undici's callbacks, errors included. */
   dispatch(target: HttpTarget, request: OutgoingRequest, handler: DispatchHandler): void;
-  openTunnel(hostname: string, port: number): Promise<OpenTunnel>;
+  /**
+   * A connection through this route to hostname:port. `stillCarries`, when given, is asked right
+   * before each handshake write that carries the session's login (an HTTP CONNECT once the
+   * connection is up; the SOCKS login after the proxy chose its method): false, because the
+   * port rotated meanwhile, sends nothing more and rejects with RetiredBeforeSent.
+   */
+  openTunnel(hostname: string, port: number, stillCarries?: () => boolean): Promise<OpenTunnel>;
   /**
    * Retires the route (its session rotated or expired): idle pooled connections close now,
    * busy ones as soon as their answer is complete; nothing new is sent on it.

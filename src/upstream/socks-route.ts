@@ -4,10 +4,10 @@ import { SocksClient, type SocksProxy } from 'socks';
 import type { buildConnector } from 'undici';
 import { Agent } from './undici-parts.js';
 import { poolOptions, type PoolTimeouts } from './pool-options.js';
-import { upstreamFailure } from './upstream-errors.js';
+import { connectTimeout, upstreamFailure } from './upstream-errors.js';
 import { describeProxyPeer, type UpstreamEndpoint } from './upstream-url.js';
 import { UpstreamReads } from './upstream-reads.js';
-import type { DispatchHandler, HttpTarget, OpenTunnel, OutgoingRequest, UpstreamRoute } from './route.js';
+import { RetiredBeforeSent, type DispatchHandler, type HttpTarget, type OpenTunnel, type OutgoingRequest, type UpstreamRoute } from './route.js';
 
 /**
  * A SOCKS4/4a/5/5h upstream: every connection, plain HTTP or tunnel, is a SOCKS CONNECT to the
@@ -56,8 +56,8 @@ export class SocksRoute implements UpstreamRoute {
     this.agent.dispatch({ origin, method: request.method, path: target.path, headers: request.headers, body: request.body, upgrade: request.upgrade }, handler);
   }
 
-  async openTunnel(hostname: string, port: number): Promise<OpenTunnel> {
-    const socket = await this.connect(hostname, port);
+  async openTunnel(hostname: string, port: number, stillCarries?: () => boolean): Promise<OpenTunnel> {
+    const socket = await this.connect(hostname, port, stillCarries);
     const reads = UpstreamReads.fromDataEvents(socket);
     // `socks` keeps the bytes that came with its reply and emits them a turn later
     // (setImmediate), then resumes the socket. A relay that resumed it first would pass what
@@ -85,20 +85,65 @@ export class SocksRoute implements UpstreamRoute {
     this.agent.destroy().catch(() => undefined);
   }
 
-  /** A socket through the upstream to hostname:port, or the UpstreamError to answer. */
-  private async connect(hostname: string, port: number): Promise<net.Socket> {
+  /**
+   * A socket through the upstream to hostname:port, or the UpstreamError to answer. With
+   * `stillCarries`, RetiredBeforeSent when the session was retired before its login left.
+   */
+  private async connect(hostname: string, port: number, stillCarries?: () => boolean): Promise<net.Socket> {
+    let retired = false;
     try {
       const host = this.remoteDns || net.isIP(hostname) ? hostname : (await dns.lookup(hostname, { family: this.proxy.type === 4 ? 4 : 0 })).address;
+      const existing = stillCarries ? await this.connectToProxy() : undefined;
+      if (existing) {
+        // The login leaves only after the proxy answered the greeting, a round trip later:
+        // every handshake write asks first, and none is made once the session is retired.
+        existing.write = guardedWrite(existing, () => {
+          retired ||= !stillCarries!();
+          return !retired;
+        });
+      }
       const { socket } = await SocksClient.createConnection({
         proxy: this.proxy,
         command: 'connect',
         destination: { host, port },
         timeout: this.timeouts.connectTimeoutMs,
+        ...(existing ? { existing_socket: existing } : {}),
       });
+      // The handshake is over: writes go straight out again.
+      if (existing) delete (existing as Partial<net.Socket>).write;
       socket.setNoDelay(true);
       return socket;
     } catch (error) {
+      if (retired) throw new RetiredBeforeSent();
       throw upstreamFailure(error, this.peer);
     }
   }
+
+  /** A TCP connection to the SOCKS proxy, up (the handshake is then written on it), within Upstream.ConnectTimeout. */
+  private connectToProxy(): Promise<net.Socket> {
+    return new Promise((resolve, reject) => {
+      const socket = net.connect({ host: this.proxy.host, port: this.proxy.port, noDelay: true });
+      const fail = (error: Error): void => {
+        socket.destroy();
+        reject(error);
+      };
+      socket.setTimeout(this.timeouts.connectTimeoutMs, () => fail(connectTimeout(this.peer, this.timeouts.connectTimeoutMs)));
+      socket.once('error', fail);
+      socket.once('connect', () => {
+        socket.setTimeout(0);
+        socket.removeListener('error', fail);
+        resolve(socket);
+      });
+    });
+  }
+}
+
+/** `socket.write` that first asks `allowed()`: refused, the socket is destroyed and nothing is written. */
+function guardedWrite(socket: net.Socket, allowed: () => boolean): net.Socket['write'] {
+  const write = socket.write;
+  return ((...args: Parameters<net.Socket['write']>) => {
+    if (allowed()) return write.apply(socket, args);
+    socket.destroy(new RetiredBeforeSent());
+    return false;
+  }) as net.Socket['write'];
 }

@@ -303,15 +303,12 @@ describe('rotation across route kinds', () => {
     }
   });
 
-  // Strictly, nothing should reach the upstream with the old id once the rotation answered. A
-  // tunnel whose upstream side was still connecting when the rotation answered still sends its
-  // handshake (SOCKS login, or CONNECT line: written before the TCP connection exists) with the
-  // old id when the connection comes up, then is dropped and sent out again on the new session.
-  // README allows it ("a request sent before the answer may still finish on the old id"); the
-  // fix would be to hold the handshake until the connection is up and check the route is still
-  // the port's (HttpProxyRoute.openTunnel, and SocksRoute through an existing socket). Kept as
-  // it.fails to document the gap; see the report of branch adv-attack-3.
-  it.fails('strict: a tunnel held at TCP level during a rotation never shows the old id at the upstream after the answer', async () => {
+  // Strictly, nothing reaches the upstream with the old id once the rotation answered. A tunnel
+  // whose SOCKS handshake was held (the greeting on its way, the login a round trip later) used
+  // to send its login with the old id after the answer, then was dropped and sent out again.
+  // Each handshake write that carries the login now first asks whether the session is still the
+  // port's (SocksRoute, and HttpProxyRoute writing its CONNECT once the connection is up).
+  it('strict: a tunnel held at TCP level during a rotation never shows the old id at the upstream after the answer', async () => {
     expect((await request(socksPort, `${origin.url}/warm-strict`)).status).toBe(200);
     const old = idOf(socks.usernames.at(-1)!)!;
     socksGate.hold();
