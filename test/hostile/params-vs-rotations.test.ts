@@ -1,11 +1,10 @@
-import { once } from 'node:events';
 import http from 'node:http';
-import net, { type AddressInfo } from 'node:net';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { basic, request } from '../helpers/client.js';
 import { startOrigin, type Origin } from '../helpers/origin.js';
 import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
 import { startStickyport, type RunningProxy } from '../helpers/stickyport.js';
+import { startTcpGate, type TcpGate } from '../helpers/tcp-gate.js';
 
 // One port, three kinds of rotation at once: logins asking for country de (plain GETs and
 // CONNECTs, whose upstream side is slowed so that rotations land while they open), requests
@@ -15,35 +14,16 @@ import { startStickyport, type RunningProxy } from '../helpers/stickyport.js';
 
 let origin: Origin;
 let upstream: RecordingUpstream;
-let relay: net.Server;
+let relay: TcpGate;
 let proxy: RunningProxy;
-const relayed = new Set<net.Socket>();
 
 beforeAll(async () => {
   origin = await startOrigin();
   upstream = await startRecordingUpstream();
-  let n = 0;
-  relay = net.createServer((client) => {
-    relayed.add(client);
-    client.once('close', () => relayed.delete(client));
-    client.on('error', () => client.destroy());
-    client.pause();
-    setTimeout(() => {
-      if (client.destroyed) return;
-      const target = net.connect(upstream.port, '127.0.0.1');
-      target.on('error', () => client.destroy());
-      target.once('close', () => client.destroy());
-      client.once('close', () => target.destroy());
-      client.pipe(target);
-      target.pipe(client);
-      client.resume();
-    }, n++ % 5);
-  });
-  relay.listen(0, '127.0.0.1');
-  await once(relay, 'listening');
+  relay = await startTcpGate(upstream.port, { delayMs: (n) => n % 5 });
   proxy = await startStickyport(
     {
-      Upstream: { Url: `http://customer-acme-country-{country}-session-{session}:secret@127.0.0.1:${(relay.address() as AddressInfo).port}`, Parameters: { country: 'us' } },
+      Upstream: { Url: `http://customer-acme-country-{country}-session-{session}:secret@127.0.0.1:${relay.port}`, Parameters: { country: 'us' } },
       Authentication: { Username: 'scraper', Password: 'pw', ParseUsernameParameters: true },
       Logging: { Level: 'warn' },
     },
@@ -53,8 +33,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await proxy?.stop();
-  for (const socket of relayed) socket.destroy();
-  await new Promise((resolve) => relay?.close(resolve));
+  await relay?.close();
   await upstream?.close();
   await origin?.close();
 });

@@ -1,11 +1,10 @@
-import { once } from 'node:events';
 import http from 'node:http';
-import net, { type AddressInfo } from 'node:net';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { apiJson, closed, getThroughTunnel, openTunnel, request } from '../helpers/client.js';
 import { startOrigin, type Origin } from '../helpers/origin.js';
 import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
 import { startStickyport, upstreamUrl, type RunningProxy } from '../helpers/stickyport.js';
+import { startTcpGate, type TcpGate } from '../helpers/tcp-gate.js';
 
 // Upstream.Urls with a member that starts refusing connections while the port's session is
 // pinned to it and has a tunnel and a slow request on it: one refusal puts it on cooldown, and
@@ -13,45 +12,18 @@ import { startStickyport, upstreamUrl, type RunningProxy } from '../helpers/stic
 // member), close the old session's tunnel, let the request already in flight finish, and send
 // nothing more through the cooling member.
 
-/** A relay to the target whose listener can be closed (new connections refused) while the open ones stay. */
-async function startRefusableRelay(targetPort: number) {
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((client) => {
-    const target = net.connect(targetPort, '127.0.0.1');
-    for (const socket of [client, target]) {
-      sockets.add(socket);
-      socket.once('close', () => sockets.delete(socket));
-      socket.on('error', () => socket.destroy());
-    }
-    client.once('close', () => target.destroy());
-    target.once('close', () => client.destroy());
-    client.pipe(target);
-    target.pipe(client);
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  return {
-    port: (server.address() as AddressInfo).port,
-    /** Stops listening at once (close()'s callback would wait for the open connections). */
-    refuse: (): void => void server.close(),
-    close: (): void => {
-      for (const socket of sockets) socket.destroy();
-      if (server.listening) server.close();
-    },
-  };
-}
 
 let origin: Origin;
 let first: RecordingUpstream;
 let second: RecordingUpstream;
-let relay: Awaited<ReturnType<typeof startRefusableRelay>>;
+let relay: TcpGate;
 let proxy: RunningProxy;
 
 beforeAll(async () => {
   origin = await startOrigin();
   first = await startRecordingUpstream();
   second = await startRecordingUpstream();
-  relay = await startRefusableRelay(first.port);
+  relay = await startTcpGate(first.port);
   proxy = await startStickyport(
     { Upstream: { Urls: [upstreamUrl(relay.port), upstreamUrl(second.port)], Cooldown: { Refusals: 1, Within: '30s', For: '60s' } }, Logging: { Level: 'warn' } },
     { portCount: 1 },

@@ -9,6 +9,7 @@ import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recor
 import { greeting, RawClient, request5 } from '../helpers/socks-client.js';
 import { startSocksUpstream, type SocksUpstream } from '../helpers/socks-upstream.js';
 import { startStickyport, upstreamUrl, type RunningProxy } from '../helpers/stickyport.js';
+import { startTcpGate, type TcpGate } from '../helpers/tcp-gate.js';
 
 // Rotation where features meet: a host rule with an upstream of its own (a rule route rendered
 // with the session), a Bypass rule, a SOCKS upstream, SOCKS clients, WebSockets. The judges are
@@ -19,53 +20,6 @@ import { startStickyport, upstreamUrl, type RunningProxy } from '../helpers/stic
 const SESSION = /-session-([^-:]+)/;
 const idOf = (username: string): string | undefined => SESSION.exec(username)?.[1];
 
-/** A gate in front of a TCP server: while held, new connections wait with their bytes unread. */
-async function startGate(targetPort: number) {
-  let held = false;
-  const waiting: Array<() => void> = [];
-  const arrivals: Array<() => void> = [];
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((client) => {
-    sockets.add(client);
-    client.once('close', () => sockets.delete(client));
-    client.on('error', () => client.destroy());
-    client.pause();
-    const go = (): void => {
-      const target = net.connect(targetPort, '127.0.0.1');
-      sockets.add(target);
-      target.once('close', () => sockets.delete(target));
-      target.on('error', () => client.destroy());
-      target.once('close', () => client.destroy());
-      client.once('close', () => target.destroy());
-      client.pipe(target);
-      target.pipe(client);
-      client.resume();
-    };
-    if (!held) return go();
-    waiting.push(go);
-    for (const arrived of arrivals.splice(0)) arrived();
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  return {
-    port: (server.address() as AddressInfo).port,
-    /** Connections open through the gate, both sides counted. */
-    get open() {
-      return sockets.size;
-    },
-    hold: () => void (held = true),
-    arrived: () => (waiting.length > 0 ? Promise.resolve() : new Promise<void>((resolve) => arrivals.push(resolve))),
-    release: () => {
-      held = false;
-      for (const go of waiting.splice(0)) go();
-    },
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const socket of sockets) socket.destroy();
-        server.close(() => resolve());
-      }),
-  };
-}
 
 /** A WebSocket-ish target: answers any upgrade with 101, then echoes. */
 async function startEchoUpgrade() {
@@ -105,7 +59,7 @@ let origin: Origin;
 let main: RecordingUpstream;
 let side: RecordingUpstream;
 let socks: SocksUpstream;
-let socksGate: Awaited<ReturnType<typeof startGate>>;
+let socksGate: TcpGate;
 let echo: Awaited<ReturnType<typeof startEchoUpgrade>>;
 let proxy: RunningProxy;
 let httpPort: number;
@@ -116,7 +70,7 @@ beforeAll(async () => {
   main = await startRecordingUpstream();
   side = await startRecordingUpstream();
   socks = await startSocksUpstream('pw');
-  socksGate = await startGate(socks.port);
+  socksGate = await startTcpGate(socks.port);
   echo = await startEchoUpgrade();
   httpPort = await freePortRange(2);
   socksPort = httpPort + 1;

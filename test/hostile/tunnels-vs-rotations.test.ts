@@ -1,5 +1,4 @@
-import { once } from 'node:events';
-import net, { type AddressInfo } from 'node:net';
+import net from 'node:net';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { apiJson, openTunnel } from '../helpers/client.js';
 import { startOrigin, type Origin } from '../helpers/origin.js';
@@ -8,51 +7,19 @@ import { socks5Connect } from '../helpers/socks-client.js';
 import { startSocksUpstream, type SocksUpstream } from '../helpers/socks-upstream.js';
 import { freePortRange } from '../helpers/ports.js';
 import { startStickyport, upstreamUrl, type RunningProxy } from '../helpers/stickyport.js';
+import { startTcpGate, type TcpGate } from '../helpers/tcp-gate.js';
 
 // Tunnels (HTTP CONNECT and SOCKS5, to an HTTP upstream and to a SOCKS upstream) opening while
 // the port rotates again and again, their upstream side slowed by a relay that holds each new
 // connection for a few milliseconds. Each client gets exactly one reply; whatever opened is
 // bound to the session it went out on: one more rotation closes every tunnel still open.
 
-/** A relay that holds each new connection `delayMs` (varying) before passing it on. */
-async function startSlowRelay(targetPort: number) {
-  const sockets = new Set<net.Socket>();
-  let n = 0;
-  const server = net.createServer((client) => {
-    sockets.add(client);
-    client.once('close', () => sockets.delete(client));
-    client.on('error', () => client.destroy());
-    client.pause();
-    setTimeout(() => {
-      if (client.destroyed) return;
-      const target = net.connect(targetPort, '127.0.0.1');
-      sockets.add(target);
-      target.once('close', () => sockets.delete(target));
-      target.on('error', () => client.destroy());
-      target.once('close', () => client.destroy());
-      client.once('close', () => target.destroy());
-      client.pipe(target);
-      target.pipe(client);
-      client.resume();
-    }, n++ % 7);
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  return {
-    port: (server.address() as AddressInfo).port,
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const socket of sockets) socket.destroy();
-        server.close(() => resolve());
-      }),
-  };
-}
 
 let origin: Origin;
 let upstream: RecordingUpstream;
 let socks: SocksUpstream;
-let httpRelay: Awaited<ReturnType<typeof startSlowRelay>>;
-let socksRelay: Awaited<ReturnType<typeof startSlowRelay>>;
+let httpRelay: TcpGate;
+let socksRelay: TcpGate;
 let proxy: RunningProxy;
 let ports: number[];
 
@@ -60,8 +27,8 @@ beforeAll(async () => {
   origin = await startOrigin();
   upstream = await startRecordingUpstream();
   socks = await startSocksUpstream('pw');
-  httpRelay = await startSlowRelay(upstream.port);
-  socksRelay = await startSlowRelay(socks.port);
+  httpRelay = await startTcpGate(upstream.port, { delayMs: (n) => n % 7 });
+  socksRelay = await startTcpGate(socks.port, { delayMs: (n) => n % 7 });
   const start = await freePortRange(2);
   ports = [start, start + 1];
   proxy = await startStickyport(

@@ -1,11 +1,10 @@
-import { once } from 'node:events';
-import net, { type AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { apiJson, basic, closed, getThroughTunnel, openTunnel, request } from '../helpers/client.js';
 import { socks5Connect } from '../helpers/socks-client.js';
 import { startOrigin, type Origin } from '../helpers/origin.js';
 import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
 import { startStickyport, type RunningProxy } from '../helpers/stickyport.js';
+import { startTcpGate, type TcpGate } from '../helpers/tcp-gate.js';
 
 // A tunnel whose upstream side was still opening when the port rotated goes out again on the
 // port's session now (way-out.ts openTunnelFor). When the rotation gave the port other
@@ -13,65 +12,16 @@ import { startStickyport, type RunningProxy } from '../helpers/stickyport.js';
 // with the parameters of *its own* login, never with the other client's: a login asking for
 // country de must never leave with country fr.
 
-/** A gate in front of the upstream: while held, new connections wait (their bytes unread). */
-async function startGate(targetPort: number) {
-  let held = true;
-  const waiting: Array<{ go: () => void; drop: () => void }> = [];
-  const arrivals: Array<() => void> = [];
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((client) => {
-    sockets.add(client);
-    client.once('close', () => sockets.delete(client));
-    client.on('error', () => client.destroy());
-    client.pause();
-    const go = (): void => {
-      const target = net.connect(targetPort, '127.0.0.1');
-      sockets.add(target);
-      target.on('error', () => client.destroy());
-      target.once('close', () => client.destroy());
-      client.once('close', () => target.destroy());
-      client.pipe(target);
-      target.pipe(client);
-      client.resume();
-    };
-    if (held) {
-      waiting.push({ go, drop: () => client.destroy() });
-      for (const arrived of arrivals.splice(0)) arrived();
-    } else go();
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  return {
-    port: (server.address() as AddressInfo).port,
-    hold: () => void (held = true),
-    /** Resolves once a connection is waiting at the gate. */
-    arrived: () => (waiting.length > 0 ? Promise.resolve() : new Promise<void>((resolve) => arrivals.push(resolve))),
-    release: () => {
-      held = false;
-      for (const { go } of waiting.splice(0)) go();
-    },
-    /** The waiting connections are closed before a byte was answered; new ones pass. */
-    drop: () => {
-      held = false;
-      for (const { drop } of waiting.splice(0)) drop();
-    },
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const socket of sockets) socket.destroy();
-        server.close(() => resolve());
-      }),
-  };
-}
 
 let origin: Origin;
 let upstream: RecordingUpstream;
-let gate: Awaited<ReturnType<typeof startGate>>;
+let gate: TcpGate;
 let proxy: RunningProxy;
 
 beforeAll(async () => {
   origin = await startOrigin();
   upstream = await startRecordingUpstream();
-  gate = await startGate(upstream.port);
+  gate = await startTcpGate(upstream.port, { held: true });
   gate.release();
   proxy = await startStickyport(
     {
