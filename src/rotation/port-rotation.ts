@@ -87,8 +87,12 @@ export class PortRotation implements ScanOutcome {
     const port = this.state.port;
     // A rule already rotated this session away: the request goes again on the new one (or not).
     if (this.last?.from === sessionId) return wantsRetry ? this.retrying(rule, this.last.promise) : undefined;
-    // Another rotation (the API, another instance, expiry) already ended this session.
-    if (sessionId !== this.state.session?.id) return undefined;
+    // Another rotation (the API, another instance, expiry) already ended this session: there is
+    // nothing left to rotate, but a rule that fires on one event still sends the request once
+    // more, on the session the port has now, before the client sees the failure.
+    if (sessionId !== this.state.session?.id) {
+      return wantsRetry && rule.consecutive <= 1 ? this.retrying(rule, Promise.resolve()) : undefined;
+    }
     if (this.countsFor !== sessionId) {
       this.counts.fill(0);
       this.countsFor = sessionId;
