@@ -1,4 +1,4 @@
-import { isIP } from 'node:net';
+import { isExitAddress } from '../session/session.js';
 
 /** What an echo answer says about the caller. */
 export interface EchoedIdentity {
@@ -37,15 +37,6 @@ export function parseEchoAnswer(body: string): EchoedIdentity | { readonly probl
   const ip = unbracket(text);
   if (isExitAddress(ip)) return { ip };
   return { problem: `answered ${describe(text)}, which is neither an IP address nor JSON with an "ip" field` };
-}
-
-/**
- * An address a remote server can have seen. isIP() also takes an IPv6 zone ("fe80::1%eth0",
- * the zone of any length): that names an interface of the echo server's own machine, never
- * an exit, and would go into the store and every log line about the session.
- */
-function isExitAddress(text: string): boolean {
-  return isIP(text) !== 0 && !text.includes('%');
 }
 
 function unbracket(text: string): string {

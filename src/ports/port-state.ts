@@ -13,6 +13,18 @@ import type { Mapping } from './mapping.js';
 // one is taken as it is (see load()).
 const MAX_STALE_READS = 32;
 
+/** Times a request may lose its session to clients asking for other parameters before its 409. */
+export const CONTESTED_LIMIT = 3;
+
+/** The 409 for a port whose clients keep asking, at the same moment, for different parameters. */
+export function parametersConflict(port: number): StickyportError {
+  return new StickyportError(
+    'PARAMETERS_CONFLICT',
+    `port ${port} holds one session, and other clients keep asking it for other parameters: give each set of parameters a port of its own`,
+    { status: 409 },
+  );
+}
+
 /** A session as traffic uses it: its id, the routes rendered for it, the tunnels bound to it. */
 export interface Binding {
   /** The session; replaced only by the same session (same id) with what was learnt of it (its exit). */
@@ -263,13 +275,7 @@ export class PortState {
         });
         // Ours, unless a client asking for other parameters rotated the port again meanwhile.
         if (this.binding?.session === renewed) return this.binding;
-        if (++contested >= 3) {
-          throw new StickyportError(
-            'PARAMETERS_CONFLICT',
-            `port ${this.port} holds one session, and other clients keep asking it for other parameters: give each set of parameters a port of its own`,
-            { status: 409 },
-          );
-        }
+        if (++contested >= CONTESTED_LIMIT) throw parametersConflict(this.port);
         continue;
       }
       if (binding.entry && this.mustMove(binding.entry)) {

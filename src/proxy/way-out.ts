@@ -2,7 +2,7 @@ import type net from 'node:net';
 import type { HostRuleConfig } from '../config/load.js';
 import { StickyportError } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
-import type { Binding, PortState } from '../ports/port-state.js';
+import { CONTESTED_LIMIT, parametersConflict, type Binding, type PortState } from '../ports/port-state.js';
 import { hostForRules } from '../rules/host-pattern.js';
 import type { SessionParams } from '../session/parameters.js';
 import { RetiredBeforeSent, type OpenTunnel, type UpstreamRoute } from '../upstream/route.js';
@@ -76,7 +76,7 @@ export async function openTunnelFor(
       opened = await way.route.openTunnel(way.hostname, way.port, way.bound ? () => state.carries(current) : undefined);
     } catch (error) {
       if (error instanceof RetiredBeforeSent) {
-        if (params !== undefined && ++contested >= 3) throw parametersConflict(state);
+        if (params !== undefined && ++contested >= CONTESTED_LIMIT) throw parametersConflict(state.port);
         continue;
       }
       if (!(error instanceof StickyportError)) throw error;
@@ -98,14 +98,6 @@ export async function openTunnelFor(
     opened.reads.socket.destroy();
     // Sent out again with its own parameters, it may rotate the port back: clients asking for
     // other parameters at the same moment would toss it to and fro for ever (as load() bounds).
-    if (params !== undefined && ++contested >= 3) throw parametersConflict(state);
+    if (params !== undefined && ++contested >= CONTESTED_LIMIT) throw parametersConflict(state.port);
   }
-}
-
-function parametersConflict(state: PortState): StickyportError {
-  return new StickyportError(
-    'PARAMETERS_CONFLICT',
-    `port ${state.port} holds one session, and other clients keep asking it for other parameters: give each set of parameters a port of its own`,
-    { status: 409 },
-  );
 }

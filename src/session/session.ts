@@ -43,12 +43,20 @@ function isTime(value: unknown): value is number {
   return typeof value === 'number' && Number.isFinite(value) && Math.abs(value) <= MAX_TIME;
 }
 
+/**
+ * An address a remote server can have seen: an exit. isIP() also takes an IPv6 zone
+ * ("fe80::1%eth0", the zone of any length): that names an interface of the echo server's own
+ * machine, never an exit, and would go into the store and every log line about the session.
+ */
+export function isExitAddress(text: string): boolean {
+  return isIP(text) !== 0 && !text.includes('%');
+}
+
 /** What is wrong with a stored `exit`, or undefined. */
 export function exitProblem(exit: unknown): string | undefined {
   if (typeof exit !== 'object' || exit === null || Array.isArray(exit)) return 'exit is not an object';
   const { ip, country, seenAt, ...rest } = exit as Record<string, unknown>;
-  // No IPv6 zone: isIP() takes one of any length, and an echo answer never holds one (echo-answer.ts).
-  if (typeof ip !== 'string' || isIP(ip) === 0 || ip.includes('%')) return 'exit.ip is not an IP address';
+  if (typeof ip !== 'string' || !isExitAddress(ip)) return 'exit.ip is not an IP address';
   if (country !== undefined && (typeof country !== 'string' || !COUNTRY.test(country))) return 'exit.country is not a two-letter country code';
   if (!isTime(seenAt)) return 'exit.seenAt is not a time';
   if (Object.keys(rest).length > 0) return `exit has unknown fields (${Object.keys(rest).slice(0, 3).join(', ')})`;
