@@ -73,6 +73,23 @@ export function openTunnel(port: number, authority: string, headers: Record<stri
   });
 }
 
+/** Sends a CONNECT to `authority` (host:port) through the proxy at `port` and resolves with its status; an opened tunnel is closed at once. */
+export function connectStatus(port: number, authority: string, headers: http.OutgoingHttpHeaders = {}): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, method: 'CONNECT', path: authority, headers, agent: false });
+    req.once('connect', (res, socket) => {
+      socket.destroy();
+      resolve(res.statusCode!);
+    });
+    req.once('response', (res) => {
+      res.resume();
+      resolve(res.statusCode!);
+    });
+    req.once('error', reject);
+    req.end();
+  });
+}
+
 /** A plain HTTP GET sent inside an open tunnel; `authority` (host:port) goes into the Host header. */
 export function getThroughTunnel(socket: net.Socket, authority: string, path = '/'): Promise<Answer> {
   return new Promise((resolve, reject) => {

@@ -1,6 +1,5 @@
-import http from 'node:http';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { request } from '../helpers/client.js';
+import { connectStatus, request } from '../helpers/client.js';
 import type { Origin } from '../helpers/origin.js';
 import type { RecordingUpstream } from '../helpers/recording-upstream.js';
 import { startCountryStack, type Stack } from '../helpers/stack.js';
@@ -23,19 +22,7 @@ beforeAll(async () => {
 afterAll(() => stack?.stop());
 
 function connect(port: number, country: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, method: 'CONNECT', path: `127.0.0.1:${origin.port}`, headers: { 'X-Stickyport-Session-Params': `country=${country}` }, agent: false });
-    req.once('connect', (res, socket) => {
-      socket.destroy();
-      resolve(res.statusCode!);
-    });
-    req.once('response', (res) => {
-      res.resume();
-      resolve(res.statusCode!);
-    });
-    req.once('error', reject);
-    req.end();
-  });
+  return connectStatus(port, `127.0.0.1:${origin.port}`, { 'X-Stickyport-Session-Params': `country=${country}` });
 }
 
 it('60 requests at once, three countries: one answer each, each sent with its own country', async () => {

@@ -1,6 +1,5 @@
-import http from 'node:http';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { basic, request } from '../helpers/client.js';
+import { basic, connectStatus, request } from '../helpers/client.js';
 import { startOrigin, type Origin } from '../helpers/origin.js';
 import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
 import { startStickyport, type RunningProxy } from '../helpers/stickyport.js';
@@ -39,19 +38,7 @@ afterAll(async () => {
 });
 
 function connect(port: number, country: string, tag: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, method: 'CONNECT', path: `127.0.0.1:${origin.port}`, agent: false, headers: { 'proxy-authorization': basic(`scraper-country-${country}`, 'pw'), 'x-tag': tag } });
-    req.once('connect', (res, socket) => {
-      socket.destroy();
-      resolve(res.statusCode!);
-    });
-    req.once('response', (res) => {
-      res.resume();
-      resolve(res.statusCode!);
-    });
-    req.once('error', reject);
-    req.end();
-  });
+  return connectStatus(port, `127.0.0.1:${origin.port}`, { 'proxy-authorization': basic(`scraper-country-${country}`, 'pw'), 'x-tag': tag });
 }
 
 it('logins de, control-header rotations with fr and API rotations to jp: one answer each, every request out with its own country', async () => {

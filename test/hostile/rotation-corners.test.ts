@@ -225,9 +225,12 @@ describe('rotation across route kinds', () => {
     bypassWs.destroy();
   });
 
-  it('SOCKS5 client, SOCKS upstream: a rotation while the upstream handshake is held sends the tunnel out again on the new session and closes the old upstream connection', async () => {
-    expect((await request(socksPort, `${origin.url}/warm-held`)).status).toBe(200);
-    const baseline = socksGate.open;
+  /**
+   * Holds the SOCKS upstream's gate and sends a SOCKS5 CONNECT to the origin through the SOCKS
+   * port; resolves with the client once the upstream connection is held at the gate (on failure
+   * the client is closed and the gate released).
+   */
+  async function heldSocksConnect(): Promise<RawClient> {
     socksGate.hold();
     const client = await RawClient.connect(socksPort);
     try {
@@ -235,6 +238,19 @@ describe('rotation across route kinds', () => {
       expect([...(await client.read(2))]).toEqual([5, 0]);
       client.send(request5({ host: '127.0.0.1', port: origin.port }));
       await socksGate.arrived();
+      return client;
+    } catch (error) {
+      client.destroy();
+      socksGate.release();
+      throw error;
+    }
+  }
+
+  it('SOCKS5 client, SOCKS upstream: a rotation while the upstream handshake is held sends the tunnel out again on the new session and closes the old upstream connection', async () => {
+    expect((await request(socksPort, `${origin.url}/warm-held`)).status).toBe(200);
+    const baseline = socksGate.open;
+    const client = await heldSocksConnect();
+    try {
       const before = socks.usernames.length;
       const { session_id: renewed } = await apiJson<{ session_id: string }>(socksPort, '/session/new');
       socksGate.release();
@@ -265,13 +281,8 @@ describe('rotation across route kinds', () => {
   it('strict: a tunnel held at TCP level during a rotation never shows the old id at the upstream after the answer', async () => {
     expect((await request(socksPort, `${origin.url}/warm-strict`)).status).toBe(200);
     const old = idOf(socks.usernames.at(-1)!)!;
-    socksGate.hold();
-    const client = await RawClient.connect(socksPort);
+    const client = await heldSocksConnect();
     try {
-      client.send(greeting(0));
-      expect([...(await client.read(2))]).toEqual([5, 0]);
-      client.send(request5({ host: '127.0.0.1', port: origin.port }));
-      await socksGate.arrived();
       await apiJson(socksPort, '/session/new');
       const before = socks.usernames.length;
       socksGate.release();
