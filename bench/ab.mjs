@@ -16,7 +16,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { httpLoad, pickTool } from './lib/load-http.mjs';
 import { startSquid, squidPath } from './lib/peers.mjs';
-import { cpuMs, forkServer, sleep, stopAll } from './lib/procs.mjs';
+import { cpuSplitMs, forkServer, sleep, stopAll } from './lib/procs.mjs';
 import { startStickyport } from './lib/stickyport.mjs';
 import { connectCycles, connectRequest } from './lib/tunnels.mjs';
 
@@ -81,18 +81,22 @@ try {
   for (let r = 0; r < rounds; r++) {
     for (let i = 0; i < candidates.length; i++) {
       const c = candidates[(i + r) % candidates.length];
-      const before = cpuMs(c.pid);
+      const [user0, sys0] = cpuSplitMs(c.pid);
       const [done, perS] = await measure(c, seconds);
-      const perK = ((cpuMs(c.pid) - before) / done) * 1000;
-      results.get(c).push({ perK, perS });
-      process.stdout.write(`round ${r + 1} ${c.label}: ${perK.toFixed(1)} CPU ms/1k, ${perS.toFixed(0)}/s\n`);
+      const [user1, sys1] = cpuSplitMs(c.pid);
+      const userK = ((user1 - user0) / done) * 1000;
+      const sysK = ((sys1 - sys0) / done) * 1000;
+      const perK = userK + sysK;
+      results.get(c).push({ perK, perS, userK, sysK });
+      process.stdout.write(`round ${r + 1} ${c.label}: ${perK.toFixed(1)} CPU ms/1k (user ${userK.toFixed(1)}, system ${sysK.toFixed(1)}), ${perS.toFixed(0)}/s\n`);
       await sleep(200);
     }
   }
   process.stdout.write(`\nmedian CPU ms per 1 000 ${connectMode ? 'CONNECT cycles' : 'requests'}:\n`);
   const median = (values) => values.slice().sort((a, b) => a - b)[values.length >> 1];
   for (const [c, runs] of results) {
-    process.stdout.write(`  ${median(runs.map((r) => r.perK)).toFixed(1)}  ${c.label}\n`);
+    const m = (key) => median(runs.map((r) => r[key])).toFixed(1);
+    process.stdout.write(`  ${m('perK')}  ${c.label}  (user ${m('userK')}, system ${m('sysK')})\n`);
   }
   // Each round measures every candidate back to back: the ratio within a round sees the same
   // neighbours on a shared machine, so its median is steadier than a ratio of medians.

@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { httpLoad, pickTool, toolVersion } from './lib/load-http.mjs';
-import { cpuMs, forkServer, memory, noiseMeter, sleep, stop, stopAll } from './lib/procs.mjs';
+import { cpuMs, cpuSplitMs, forkServer, memory, noiseMeter, sleep, stop, stopAll } from './lib/procs.mjs';
 import { startSquid, startTinyproxy, squidPath, tinyproxyPath } from './lib/peers.mjs';
 import { ALL_CANDIDATES, buildTable, evaluateTargets, formatTargets, median } from './lib/report.mjs';
 import { startStickyport, WITH_MAPPINGS } from './lib/stickyport.mjs';
@@ -96,10 +96,16 @@ function noiseNote(noise) {
 
 /** CPU of the proxy process (none for provider only) and of the provider around `fn`. */
 async function withCpu(candidate, providerPid, fn) {
-  const proxy0 = candidate.pid ? cpuMs(candidate.pid) : undefined;
+  const proxy0 = candidate.pid ? cpuSplitMs(candidate.pid) : undefined;
   const provider0 = cpuMs(providerPid);
   const result = await fn();
-  result.cpuMs = candidate.pid ? cpuMs(candidate.pid) - proxy0 : undefined;
+  if (candidate.pid) {
+    const [user, system] = cpuSplitMs(candidate.pid);
+    result.cpuMs = user - proxy0[0] + (system - proxy0[1]);
+    // The kernel's share (system calls, loopback TCP): the same work for every candidate that
+    // moves the same bytes, so the part a proxy's own design decides is the rest.
+    result.systemCpuMs = system - proxy0[1];
+  }
   result.providerCpuMs = cpuMs(providerPid) - provider0;
   return result;
 }
@@ -202,6 +208,7 @@ async function measureCandidates(candidates, provider, origin, tool) {
         best: Math.max(...hs.map((r) => r.rps)),
         median: median(hs.map((r) => r.rps)),
         cpuPer1k: c.pid ? median(hs.map((r) => (r.cpuMs / r.requests) * 1000)) : undefined,
+        systemCpuPer1k: c.pid ? median(hs.map((r) => (r.systemCpuMs / r.requests) * 1000)) : undefined,
         providerCpuPer1k: median(hs.map((r) => (r.providerCpuMs / r.requests) * 1000)),
         runs: hs.map(({ summary, ...r }) => r),
       },
@@ -210,6 +217,7 @@ async function measureCandidates(candidates, provider, origin, tool) {
         best: Math.max(...cs.map((r) => r.cyclesPerS)),
         median: median(cs.map((r) => r.cyclesPerS)),
         cpuPer1k: c.pid ? median(cs.map((r) => (r.cpuMs / Math.max(1, r.cycles)) * 1000)) : undefined,
+        systemCpuPer1k: c.pid ? median(cs.map((r) => (r.systemCpuMs / Math.max(1, r.cycles)) * 1000)) : undefined,
         runs: cs.map(({ summary, ...r }) => r),
       },
       bulk: {

@@ -80,6 +80,13 @@ export function cpuMs(pid) {
 
 export const CLOCK_TICKS = 100;
 
+/** [user ms, system ms] of one process so far: where its CPU goes (own code vs kernel). */
+export function cpuSplitMs(pid) {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return [Number(fields[11]) * (1000 / CLOCK_TICKS), Number(fields[12]) * (1000 / CLOCK_TICKS)];
+}
+
 /** { rssMb, hwmMb } from /proc/PID/status. */
 export function memory(pid) {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
