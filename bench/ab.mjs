@@ -3,7 +3,7 @@
 // cycle: connect, CONNECT, one GET through the tunnel, close), the steady figure (PERF.md): each
 // build as its own process chained to the bench provider, measured in interleaved rounds under
 // the same load, optionally beside Squid. For trying a change before a full `npm run bench`.
-//   node bench/ab.mjs [--rounds=3] [--seconds=4] [--squid] [--hop] [--connect] [--mappings] [--warm-http=S] DIST_MAIN_A[%PORTS][+mappings][#NODE_FLAGS][@SETTINGS.json] [DIST_MAIN_B ...]
+//   node bench/ab.mjs [--rounds=3] [--seconds=4] [--squid] [--hop] [--raw-hop] [--connect] [--mappings] [--warm-http=S] DIST_MAIN_A[%PORTS][+mappings][#NODE_FLAGS][@SETTINGS.json] [DIST_MAIN_B ...]
 // (--mappings: each build with 2 mappings and host rules, see bench/lib/stickyport.mjs; or one
 // build only, written DIST_MAIN+mappings, beside the same build without; @SETTINGS.json: a
 // settings file over the bench's own, e.g. bench/settings/observe-on.json or bench/settings/rules-not-firing.json)
@@ -54,6 +54,11 @@ try {
   if (process.argv.includes('--hop')) {
     const hop = await forkServer(path.join(HERE, 'lib/minimal-hop.mjs'), [String(provider.port), 'customer-acme-session-hop', 'secret'], { logDir, name: 'hop' });
     candidates.push({ label: 'minimal hop', port: hop.port, pid: hop.pid });
+  }
+  // --raw-hop (with --connect): the floor of any Node CONNECT proxy, no HTTP server at all.
+  if (process.argv.includes('--raw-hop')) {
+    const raw = await forkServer(path.join(HERE, 'lib/raw-hop.mjs'), [String(provider.port), 'customer-acme-session-raw', 'secret'], { logDir, name: 'raw-hop' });
+    candidates.push({ label: 'raw Node hop (net only)', port: raw.port, pid: raw.pid });
   }
   if (process.argv.includes('--squid') && squidPath) {
     const squid = await startSquid({ providerPort: provider.port, user: 'customer-acme-session-squid', password: 'secret', logDir });

@@ -1,0 +1,71 @@
+// The floor of any Node CONNECT proxy (own process): no http.Server and no parser at all, only
+// net sockets. It reads the client's head up to CRLFCRLF, takes the target from the request
+// line by hand, opens the provider with net.connect, sends CONNECT with the login, waits for
+// the provider's head, answers 200 and relays with 'data' handlers and write(), pausing on a
+// full write buffer. No limits, no timers, no error answers beyond closing: what Node itself
+// costs per CONNECT cycle (two net.Sockets, their reads, writes and close), measured beside
+// Squid by `node bench/ab.mjs --connect --raw-hop`. Plain HTTP is not served.
+// Usage (fork): raw-hop.mjs PROVIDER_PORT USER PASSWORD
+import net from 'node:net';
+import { ESTABLISHED } from './proxy-util.mjs';
+
+const [providerPort, user, password] = [Number(process.argv[2]), process.argv[3], process.argv[4]];
+const AUTH = `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+const HEAD_END = Buffer.from('\r\n\r\n');
+
+/** Calls onHead(headText, rest) once the socket has sent a whole head; closes it past 16 KiB. */
+function readHead(socket, onHead) {
+  let buffer;
+  const onData = (chunk) => {
+    buffer = buffer === undefined ? chunk : Buffer.concat([buffer, chunk]);
+    const end = buffer.indexOf(HEAD_END);
+    if (end < 0) {
+      if (buffer.length > 16_384) socket.destroy();
+      return;
+    }
+    socket.removeListener('data', onData);
+    onHead(buffer.latin1Slice(0, end), buffer.subarray(end + 4));
+  };
+  socket.on('data', onData);
+}
+
+/** One direction of the relay, with backpressure. */
+function relay(from, to) {
+  from.on('data', (chunk) => {
+    if (!to.write(chunk)) from.pause();
+  });
+  to.on('drain', () => from.resume());
+  from.on('end', () => to.end());
+}
+
+const server = net.createServer({ noDelay: true, allowHalfOpen: true }, (client) => {
+  client.on('error', () => {});
+  readHead(client, (head, early) => {
+    const space = head.indexOf(' ');
+    const target = head.slice(space + 1, head.indexOf(' ', space + 1));
+    if (!head.startsWith('CONNECT ') || target.length === 0) {
+      client.destroy();
+      return;
+    }
+    const upstream = net.connect({ host: '127.0.0.1', port: providerPort, noDelay: true, allowHalfOpen: true });
+    upstream.on('error', () => client.destroy());
+    client.once('close', () => upstream.destroy());
+    upstream.once('close', () => client.destroy());
+    upstream.write(`CONNECT ${target} HTTP/1.1\r\nHost: ${target}\r\nProxy-Authorization: ${AUTH}\r\n\r\n`);
+    readHead(upstream, (status, rest) => {
+      if (!status.startsWith('HTTP/1.1 200')) {
+        client.end('HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n');
+        upstream.destroy();
+        return;
+      }
+      client.write(ESTABLISHED);
+      if (rest.length > 0) client.write(rest);
+      if (early.length > 0) upstream.write(early);
+      relay(client, upstream);
+      relay(upstream, client);
+    });
+  });
+});
+
+server.listen(0, '127.0.0.1', () => process.send({ ready: true, port: server.address().port }));
+process.on('disconnect', () => process.exit(0));
