@@ -57,6 +57,7 @@ try {
   }
   // --raw-hop (with --connect): the floor of any Node CONNECT proxy, no HTTP server at all.
   if (process.argv.includes('--raw-hop')) {
+    if (!connectMode) throw new Error('--raw-hop serves CONNECT only: add --connect');
     const raw = await forkServer(path.join(HERE, 'lib/raw-hop.mjs'), [String(provider.port), 'customer-acme-session-raw', 'secret'], { logDir, name: 'raw-hop' });
     candidates.push({ label: 'raw Node hop (net only)', port: raw.port, pid: raw.pid });
   }
