@@ -7,27 +7,10 @@
 // Squid by `node bench/ab.mjs --connect --raw-hop`. Plain HTTP is not served.
 // Usage (fork): raw-hop.mjs PROVIDER_PORT USER PASSWORD
 import net from 'node:net';
-import { ESTABLISHED } from './proxy-util.mjs';
+import { ESTABLISHED, readHead } from './proxy-util.mjs';
 
 const [providerPort, user, password] = [Number(process.argv[2]), process.argv[3], process.argv[4]];
 const AUTH = `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
-const HEAD_END = Buffer.from('\r\n\r\n');
-
-/** Calls onHead(headText, rest) once the socket has sent a whole head; closes it past 16 KiB. */
-function readHead(socket, onHead) {
-  let buffer;
-  const onData = (chunk) => {
-    buffer = buffer === undefined ? chunk : Buffer.concat([buffer, chunk]);
-    const end = buffer.indexOf(HEAD_END);
-    if (end < 0) {
-      if (buffer.length > 16_384) socket.destroy();
-      return;
-    }
-    socket.removeListener('data', onData);
-    onHead(buffer.latin1Slice(0, end), buffer.subarray(end + 4));
-  };
-  socket.on('data', onData);
-}
 
 /** One direction of the relay, with backpressure. */
 function relay(from, to) {
