@@ -3,7 +3,7 @@
 // cycle: connect, CONNECT, one GET through the tunnel, close), the steady figure (PERF.md): each
 // build as its own process chained to the bench provider, measured in interleaved rounds under
 // the same load, optionally beside Squid. For trying a change before a full `npm run bench`.
-//   node bench/ab.mjs [--rounds=3] [--seconds=4] [--squid] [--hop] [--raw-hop] [--connect] [--mappings] [--warm-http=S] DIST_MAIN_A[%PORTS][+mappings][#NODE_FLAGS][@SETTINGS.json] [DIST_MAIN_B ...]
+//   node bench/ab.mjs [--rounds=3] [--seconds=4] [--squid] [--hop] [--undici-hop] [--raw-hop] [--connect] [--mappings] [--warm-http=S] DIST_MAIN_A[%PORTS][+mappings][#NODE_FLAGS][@SETTINGS.json] [DIST_MAIN_B ...]
 // (--mappings: each build with 2 mappings and host rules, see bench/lib/stickyport.mjs; or one
 // build only, written DIST_MAIN+mappings, beside the same build without; @SETTINGS.json: a
 // settings file over the bench's own, e.g. bench/settings/observe-on.json or bench/settings/rules-not-firing.json)
@@ -54,6 +54,12 @@ try {
   if (process.argv.includes('--hop')) {
     const hop = await forkServer(path.join(HERE, 'lib/minimal-hop.mjs'), [String(provider.port), 'customer-acme-session-hop', 'secret'], { logDir, name: 'hop' });
     candidates.push({ label: 'minimal hop', port: hop.port, pid: hop.pid });
+  }
+  // --undici-hop (plain HTTP): http.Server + one undici Pool, stickyport's engine with no policy.
+  if (process.argv.includes('--undici-hop')) {
+    if (connectMode) throw new Error('--undici-hop serves plain HTTP only: drop --connect');
+    const hop = await forkServer(path.join(HERE, 'lib/undici-hop.mjs'), [String(provider.port), 'customer-acme-session-undici', 'secret'], { logDir, name: 'undici-hop' });
+    candidates.push({ label: 'undici hop', port: hop.port, pid: hop.pid });
   }
   // --raw-hop (with --connect): the floor of any Node CONNECT proxy, no HTTP server at all.
   if (process.argv.includes('--raw-hop')) {

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Profiles ONE proxy process under one kind of bench load and prints its top self-time
 // functions. Run `npm run build` first.
-//   node bench/profile.mjs [http|connect|socks|bulk|api|all|http,bulk,...] [--target=stickyport|bare|hop] [--seconds=8] [--settings=FILE] [--node-flags=--a,--b]
+//   node bench/profile.mjs [http|connect|socks|bulk|api|all|http,bulk,...] [--target=stickyport|bare|hop|undici|raw] [--seconds=8] [--settings=FILE] [--node-flags=--a,--b]
 // --settings: a JSON file over stickyport's bench configuration (as bench/ab.mjs takes), stdout to /dev/null.
 // The proxy runs with `node --cpu-prof`; the .cpuprofile stays in the printed folder (open it in
 // Chrome DevTools > Performance, or VS Code). With several loads, each one's samples are
@@ -65,8 +65,10 @@ async function main() {
     proxy = await startStickyport({ count: 100, providerPort: provider.port, logDir, name: 'stickyport', extraArgs: cpuProf, settings });
     proxy.port = proxy.portStart;
   } else {
-    const script = target === 'bare' ? 'bare-proxy-chain.mjs' : 'minimal-hop.mjs';
-    const args = target === 'bare' ? [`http://customer-acme-session-bare:secret@127.0.0.1:${provider.port}`] : [String(provider.port), 'customer-acme-session-hop', 'secret'];
+    const scripts = { bare: 'bare-proxy-chain.mjs', hop: 'minimal-hop.mjs', undici: 'undici-hop.mjs', raw: 'raw-hop.mjs' };
+    const script = scripts[target];
+    if (!script) throw new Error(`--target must be stickyport, ${Object.keys(scripts).join(', ')}`);
+    const args = target === 'bare' ? [`http://customer-acme-session-bare:secret@127.0.0.1:${provider.port}`] : [String(provider.port), `customer-acme-session-${target}`, 'secret'];
     // fork() cannot pass --cpu-prof through IPC readiness here, so spawn and wait for the port instead.
     const child = spawnTracked(process.execPath, [...cpuProf, path.join(HERE, 'lib/profile-target.mjs'), script, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
     const port = await new Promise((resolve) => child.stdout.once('data', (d) => resolve(Number(String(d).trim()))));

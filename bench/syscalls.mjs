@@ -2,7 +2,7 @@
 // System calls one proxy process makes per operation, counted by `strace -c` (Debian's strace):
 // N CONNECT cycles (connect, CONNECT, one GET, close) one after another, or with --http N
 // keep-alive plain-HTTP requests on one connection. Run `npm run build` first.
-//   node bench/syscalls.mjs [stickyport|squid|hop|raw|DIST_MAIN] [--http]
+//   node bench/syscalls.mjs [stickyport|squid|hop|raw|undici|DIST_MAIN] [--http]
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import net from 'node:net';
@@ -26,8 +26,8 @@ try {
   let pid;
   if (which === 'squid') {
     ({ port, pid } = await startSquid({ providerPort: provider.port, user: 'customer-acme-session-squid', password: 'secret', logDir }));
-  } else if (which === 'hop' || which === 'raw') {
-    const file = which === 'hop' ? 'lib/minimal-hop.mjs' : 'lib/raw-hop.mjs';
+  } else if (which === 'hop' || which === 'raw' || which === 'undici') {
+    const file = { hop: 'lib/minimal-hop.mjs', raw: 'lib/raw-hop.mjs', undici: 'lib/undici-hop.mjs' }[which];
     ({ port, pid } = await forkServer(path.join(HERE, file), [String(provider.port), `customer-acme-session-${which}`, 'secret'], { logDir, name: which }));
   } else {
     if (which !== 'stickyport') process.env.BENCH_STICKYPORT_MAIN = path.resolve(which);
