@@ -3,13 +3,14 @@
 // cycle: connect, CONNECT, one GET through the tunnel, close), the steady figure (PERF.md): each
 // build as its own process chained to the bench provider, measured in interleaved rounds under
 // the same load, optionally beside Squid. For trying a change before a full `npm run bench`.
-//   node bench/ab.mjs [--rounds=3] [--seconds=4] [--squid] [--hop] [--undici-hop] [--raw-hop] [--connect] [--mappings] [--warm-http=S] DIST_MAIN_A[%PORTS][+mappings][#NODE_FLAGS][@SETTINGS.json] [DIST_MAIN_B ...]
+//   node bench/ab.mjs [--rounds=3] [--seconds=4] [--pin] [--together] [--squid] [--hop] [--undici-hop] [--raw-hop] [--connect] [--mappings] [--warm-http=S] DIST_MAIN_A[%PORTS][+mappings][#NODE_FLAGS][@SETTINGS.json] [DIST_MAIN_B ...]
 // (--mappings: each build with 2 mappings and host rules, see bench/lib/stickyport.mjs; or one
 // build only, written DIST_MAIN+mappings, beside the same build without; @SETTINGS.json: a
 // settings file over the bench's own, e.g. bench/settings/observe-on.json or bench/settings/rules-not-firing.json)
 // e.g. cp -r dist /tmp/dist-before; (change, npm run build); node bench/ab.mjs /tmp/dist-before/main.js dist/main.js
 // A candidate's SETTINGS.json goes over the bench's configuration, and its stdout to /dev/null:
 //   node bench/ab.mjs dist/main.js@bench/settings/observe-off.json dist/main.js@bench/settings/observe-on.json
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -30,6 +31,13 @@ if (mains.length === 0) mains.push(path.join(HERE, '../dist/main.js'));
 
 const logDir = mkdtempSync(path.join(os.tmpdir(), 'stickyport-ab-'));
 const tool = pickTool();
+// --pin: the load tool, origin and provider on CPU 0, each candidate alone on CPU 1. Nothing
+// else then competes for the measured process's core, which takes most of the round-to-round
+// spread out of CPU per request (two builds' difference becomes visible at a few per cent);
+// throughput is then the load side's, not the candidate's.
+const pin = process.argv.includes('--pin');
+const pinTo = (pid, cpu) => execFileSync('taskset', ['-a', '-pc', String(cpu), String(pid)], { stdio: 'ignore' });
+if (pin) pinTo(process.pid, 0);
 try {
   const origin = await forkServer(path.join(HERE, 'lib/origin.mjs'), [], { logDir, name: 'origin' });
   const provider = await forkServer(path.join(HERE, 'lib/provider.mjs'), [], { logDir, name: 'provider' });
@@ -71,6 +79,7 @@ try {
     const squid = await startSquid({ providerPort: provider.port, user: 'customer-acme-session-squid', password: 'secret', logDir });
     candidates.push({ label: 'Squid', port: squid.port, pid: squid.pid });
   }
+  if (pin) for (const c of candidates) pinTo(c.pid, 1);
   const results = new Map(candidates.map((c) => [c, []]));
   const connect = connectRequest(originHost);
   const request = Buffer.from(`GET / HTTP/1.1\r\nHost: ${originHost}\r\n\r\n`);
@@ -90,19 +99,28 @@ try {
   if (warmHttp > 0) {
     for (const c of candidates) await httpLoad(tool, { port: c.port, path: `http://${originHost}/`, host: originHost, connections: 50, durationS: warmHttp });
   }
+  // One candidate's window: its CPU (user, system) over the operations it served.
+  const measured = async (c, r) => {
+    const [user0, sys0] = cpuSplitMs(c.pid);
+    const [done, perS] = await measure(c, seconds);
+    const [user1, sys1] = cpuSplitMs(c.pid);
+    const userK = ((user1 - user0) / done) * 1000;
+    const sysK = ((sys1 - sys0) / done) * 1000;
+    const perK = userK + sysK;
+    results.get(c).push({ perK, perS, userK, sysK });
+    process.stdout.write(`round ${r + 1} ${c.label}: ${perK.toFixed(1)} CPU ms/1k (user ${userK.toFixed(1)}, system ${sysK.toFixed(1)}), ${perS.toFixed(0)}/s\n`);
+  };
+  // --together: every candidate under load in the same window (a load tool each), so that the
+  // machine's drift over minutes, which moves one build by 20-40 % between rounds here, hits all
+  // of them alike; they share the two cores, so compare the ratios, not the absolute figures.
+  const together = process.argv.includes('--together');
   for (let r = 0; r < rounds; r++) {
-    for (let i = 0; i < candidates.length; i++) {
-      const c = candidates[(i + r) % candidates.length];
-      const [user0, sys0] = cpuSplitMs(c.pid);
-      const [done, perS] = await measure(c, seconds);
-      const [user1, sys1] = cpuSplitMs(c.pid);
-      const userK = ((user1 - user0) / done) * 1000;
-      const sysK = ((sys1 - sys0) / done) * 1000;
-      const perK = userK + sysK;
-      results.get(c).push({ perK, perS, userK, sysK });
-      process.stdout.write(`round ${r + 1} ${c.label}: ${perK.toFixed(1)} CPU ms/1k (user ${userK.toFixed(1)}, system ${sysK.toFixed(1)}), ${perS.toFixed(0)}/s\n`);
-      await sleep(200);
+    if (together) {
+      await Promise.all(candidates.map((c) => measured(c, r)));
+    } else {
+      for (let i = 0; i < candidates.length; i++) await measured(candidates[(i + r) % candidates.length], r);
     }
+    await sleep(200);
   }
   process.stdout.write(`\nmedian CPU ms per 1 000 ${connectMode ? 'CONNECT cycles' : 'requests'}:\n`);
   const median = (values) => values.slice().sort((a, b) => a - b)[values.length >> 1];

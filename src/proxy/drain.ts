@@ -8,36 +8,83 @@ import type { Logger } from '../logging/logger.js';
  * already stopped accepting). When the drain time is over, a forwarded request still waiting
  * for its upstream gets a 503 instead of a bare close; everything else is then cut.
  */
+/**
+ * An answer the drain may have to give, linked into its list while it waits. The links live on
+ * the entry (a forwarded request's Exchange is one) rather than in a Set of responses: hashing
+ * and rehashing a Set that every request enters and leaves cost about a tenth of a plain
+ * request's CPU (bench/ab.mjs --together).
+ */
+export interface DrainEntry {
+  readonly response: http.ServerResponse;
+  drainPrev: DrainEntry | undefined;
+  drainNext: DrainEntry | undefined;
+  drainLinked: boolean;
+}
+
+/** An entry for a response that has none of its own (a session API answer). */
+export function drainEntry(response: http.ServerResponse): DrainEntry {
+  return { response, drainPrev: undefined, drainNext: undefined, drainLinked: false };
+}
+
 export class Drain {
   active = false;
-  private readonly waiting = new Set<http.ServerResponse>();
+  private first: DrainEntry | undefined;
 
   constructor(
     private readonly server: http.Server,
     private readonly log: Logger,
   ) {}
 
-  /** A forwarded request whose answer has not begun yet. */
-  track(response: http.ServerResponse): void {
-    this.waiting.add(response);
-    if (this.active) response.shouldKeepAlive = false;
+  /** A forwarded request whose answer has not begun yet (again: no change). */
+  track(entry: DrainEntry): void {
+    if (this.active) entry.response.shouldKeepAlive = false;
+    if (entry.drainLinked) return;
+    entry.drainLinked = true;
+    entry.drainPrev = undefined;
+    entry.drainNext = this.first;
+    if (this.first) this.first.drainPrev = entry;
+    this.first = entry;
   }
 
   /** Its answer began, or it is over. */
-  untrack(response: http.ServerResponse): void {
-    this.waiting.delete(response);
+  untrack(entry: DrainEntry): void {
+    if (!entry.drainLinked) return;
+    entry.drainLinked = false;
+    const { drainPrev, drainNext } = entry;
+    if (drainPrev) drainPrev.drainNext = drainNext;
+    else this.first = drainNext;
+    if (drainNext) drainNext.drainPrev = drainPrev;
+    entry.drainPrev = undefined;
+    entry.drainNext = undefined;
+  }
+
+  /** The responses still waiting, unlinked when `clear`. */
+  private waiting(clear: boolean): http.ServerResponse[] {
+    const responses: http.ServerResponse[] = [];
+    for (let entry = this.first; entry; ) {
+      responses.push(entry.response);
+      const next = entry.drainNext;
+      if (clear) {
+        entry.drainLinked = false;
+        entry.drainPrev = undefined;
+        entry.drainNext = undefined;
+      }
+      entry = next;
+    }
+    if (clear) this.first = undefined;
+    return responses;
   }
 
   begin(): void {
     this.active = true;
-    for (const response of this.waiting) response.shouldKeepAlive = false;
+    for (const response of this.waiting(false)) response.shouldKeepAlive = false;
     this.server.closeIdleConnections();
   }
 
   /** Answers 503 to what is still waiting; resolves once those answers are written (or 200 ms). */
   async end(): Promise<void> {
     const answers: Array<Promise<void>> = [];
-    for (const response of this.waiting) {
+    for (const response of this.waiting(true)) {
       if (response.headersSent || response.destroyed) continue;
       const error = new StickyportError('STOPPING', 'stickyport is stopping: the upstream did not answer in time', { status: 503 });
       this.log.info({ code: error.code }, error.message);
@@ -50,7 +97,6 @@ export class Drain {
       });
       answers.push(new Promise((resolve) => response.end(body, () => resolve())));
     }
-    this.waiting.clear();
     if (answers.length === 0) return;
     await Promise.race([Promise.all(answers), new Promise((resolve) => setTimeout(resolve, 200).unref())]);
   }

@@ -9,7 +9,7 @@ import type { PortRotation } from '../rotation/port-rotation.js';
 import type { SessionParams } from '../session/parameters.js';
 import { upstreamFailure, upstreamStatusFailure } from '../upstream/upstream-errors.js';
 import type { DispatchHandler, HttpTarget, OutgoingRequest, UpstreamRoute } from '../upstream/route.js';
-import type { Drain } from './drain.js';
+import type { Drain, DrainEntry } from './drain.js';
 import { responseHeadersBack, trailerPairs } from './hop-headers.js';
 import { portOf } from './listener-pool.js';
 import { joinSockets } from './tunnel.js';
@@ -80,7 +80,7 @@ interface PendingHead {
  * once). Until then a broken answer (bad chunk framing, a body where none may be) is still a
  * clean 502, and the head and the first bytes leave in one write.
  */
-class Exchange implements DispatchHandler {
+class Exchange implements DispatchHandler, DrainEntry {
   private route!: UpstreamRoute;
   private abort: ((error?: Error) => void) | undefined;
   private pending: PendingHead | undefined;
@@ -109,10 +109,14 @@ class Exchange implements DispatchHandler {
   /** A rotation rule is replacing the session: this attempt is dropped, the request goes again after it. */
   private ruleRetry: Promise<unknown> | undefined;
   private ruleRetried = false;
+  // Links in the drain's list of answers not begun yet (drain.ts).
+  drainPrev: DrainEntry | undefined = undefined;
+  drainNext: DrainEntry | undefined = undefined;
+  drainLinked = false;
 
   constructor(
     private readonly request: http.IncomingMessage,
-    private readonly response: http.ServerResponse,
+    readonly response: http.ServerResponse,
     private readonly target: HttpTarget,
     private readonly outgoing: OutgoingRequest,
     private readonly options: ForwardOptions,
@@ -126,9 +130,9 @@ class Exchange implements DispatchHandler {
     this.startedAt = observed ? performance.now() : 0;
     this.port = observed ? portOf(request.socket) : 0;
     this.bodyCount = observed && outgoing.body !== null ? countBody(request) : undefined;
-    options.drain.track(response);
+    options.drain.track(this);
     response.once('close', () => {
-      options.drain.untrack(response);
+      options.drain.untrack(this);
       // Cut off before its end, or answered before its body was read in full (a 400 for a body
       // that stopped, an early 413): what is still on its way upstream is abandoned.
       if (!response.writableFinished || !request.complete) this.abort?.();
@@ -164,7 +168,7 @@ class Exchange implements DispatchHandler {
       if (verdict instanceof Promise) return this.retryByRule(verdict);
       this.scan = verdict;
     }
-    this.options.drain.untrack(this.response);
+    this.options.drain.untrack(this);
     if (this.startedAt !== 0) this.headAt = performance.now();
     const headers = responseHeadersBack(rawHeaders, status);
     if (this.options.exposeSessionHeader && this.carriesSession) headers.push('x-stickyport-session-id', this.route.sessionId);
@@ -255,7 +259,7 @@ class Exchange implements DispatchHandler {
     if (head === undefined) {
       upstream.destroy();
       this.done = true;
-      this.options.drain.untrack(this.response);
+      this.options.drain.untrack(this);
       fail(this.response, this.protocolError('answered the upgrade with a head that is not valid HTTP'), this.options.log);
       return;
     }
@@ -278,7 +282,7 @@ class Exchange implements DispatchHandler {
       return;
     }
     this.done = true;
-    this.options.drain.untrack(this.response);
+    this.options.drain.untrack(this);
     client.write(head);
     if (this.startedAt !== 0) this.switched = { socket: client, read: client.bytesRead, written: client.bytesWritten };
     joinSockets(client, upstream, this.options.idleTimeoutMs);
@@ -337,7 +341,7 @@ class Exchange implements DispatchHandler {
       this.response.removeListener('drain', this.resume);
       this.resume = undefined;
     }
-    this.options.drain.track(this.response);
+    this.options.drain.track(this);
     // undici calls onError at once, with the abort: sendAfterRotation goes on from there.
     this.abort?.();
     return false;

@@ -11,7 +11,7 @@ import type { Ports } from '../ports/ports.js';
 import type { SessionParams } from '../session/parameters.js';
 import type { HttpTarget, UpstreamRoute } from '../upstream/route.js';
 import { hostForUrl } from '../upstream/upstream-url.js';
-import { Drain } from './drain.js';
+import { Drain, drainEntry } from './drain.js';
 import { fail, forwardHttp, type ForwardOptions } from './forward.js';
 import { readSessionControl } from './control-headers.js';
 import { requestHeadersOut, unframeableRequest } from './hop-headers.js';
@@ -123,11 +123,12 @@ export class ProxyEngine extends Server {
       if (apiPath !== undefined) {
         // `/session/?ip=1` waits for an echo answer through the upstream, as a forwarded request
         // waits for its answer: a stop that outlasts it answers 503 STOPPING, not a bare close.
-        this.drain.track(response);
+        const waiting = drainEntry(response);
+        this.drain.track(waiting);
         try {
           await this.engine.api!.answer(request, response, apiPath, portOf(request.socket));
         } finally {
-          this.drain.untrack(response);
+          this.drain.untrack(waiting);
         }
         return;
       }

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { closed, request } from '../helpers/client.js';
 import { startStack } from '../helpers/stack.js';
 
-/** Sends a GET on `socket` and resolves with the raw answer head once it arrives. */
+/** Sends a GET on `socket` and resolves with the raw answer head once it arrives (or what came before a close). */
 function askRaw(socket: net.Socket, url: string): Promise<string> {
   return new Promise((resolve) => {
     let text = '';
@@ -16,6 +16,8 @@ function askRaw(socket: net.Socket, url: string): Promise<string> {
       }
     };
     socket.on('data', onData);
+    // Cut without an answer: what came, so that the expectation fails rather than the test hanging.
+    socket.once('close', () => resolve(text));
     socket.write(`GET ${url} HTTP/1.1\r\nHost: x\r\n\r\n`);
   });
 }
@@ -61,6 +63,25 @@ describe('stopping under load', () => {
       expect(cut).toMatch(/^HTTP\/1\.1 503/);
       expect(cut).toMatch(/x-stickyport-error: STOPPING/i);
       expect(cut).toMatch(/\r\nconnection: close\r\n/i);
+      await stopped;
+    } finally {
+      await stack.stop();
+    }
+  });
+
+  it('answers 503 to each request still waiting at its end, whichever of the waiting ones finished before', async () => {
+    const stack = await startStack({}, { portCount: 1 });
+    const { proxy, origin } = stack;
+    const [port] = proxy.ports as [number];
+    try {
+      // Answers in flight enter and leave the drain's list in any order: short ones between long ones.
+      const delays = [5000, 400, 300, 5000, 400, 300, 5000];
+      const sockets = await Promise.all(delays.map(() => connect(port)));
+      const answers = delays.map((ms, i) => askRaw(sockets[i]!, `${origin.url}/delay/${ms}`));
+      await stack.upstream.waitForRequests(delays.length);
+      const stopped = proxy.app.stop(1_000);
+      const heads = await Promise.all(answers);
+      expect(heads.map((head) => head.slice(9, 12))).toEqual(delays.map((ms) => (ms < 1000 ? '200' : '503')));
       await stopped;
     } finally {
       await stack.stop();
