@@ -1,7 +1,7 @@
 import { destinationOf, type Logger } from '../logging/logger.js';
 import { LineBatch } from './line-batch.js';
 import type { MappingOf } from './mappings.js';
-import { isFailure, withoutQuery, type RequestRecord } from './request-record.js';
+import { isFailure, withoutQuery, type Observe, type RequestRecord } from './request-record.js';
 
 export interface RequestLogSettings {
   /** Logging.Requests: every request, none, or failures only. */
@@ -72,7 +72,7 @@ export class RequestLog {
     this.batch.close();
   }
 
-  readonly observe = (record: RequestRecord): void => {
+  readonly observe: Observe = Object.assign((record: RequestRecord): void => {
     const { mode, urls } = this.settings;
     if (mode === false || (mode === 'errors' && !isFailure(record)) || !this.log.isLevelEnabled('info')) return;
     // The fields of requestFields(), in its order, written straight into the line.
@@ -83,5 +83,8 @@ export class RequestLog {
     line += `,"status":${record.status},"outcome":"${record.outcome}","bytesUp":${record.bytesUp},"bytesDown":${record.bytesDown},"durationMs":${ms(record.durationMs)}`;
     if (record.upstreamMs !== undefined) line += `,"upstreamMs":${ms(record.upstreamMs)}`;
     this.batch.write(`${line},"msg":"request completed"}\n`);
-  };
+  }, {
+    // A request starting while the log is off (or below its level) is not measured at all.
+    wanted: (): boolean => this.settings.mode !== false && this.log.isLevelEnabled('info'),
+  });
 }

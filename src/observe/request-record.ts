@@ -37,8 +37,17 @@ export interface RequestRecord {
   readonly upstreamMs: number | undefined;
 }
 
-/** Receives each finished request or tunnel; absent when nothing observes traffic. */
-export type Observe = (record: RequestRecord) => void;
+/**
+ * Receives each finished request or tunnel; absent when nothing observes traffic. `wanted`, when
+ * present, says whether records are wanted now (the request log alone, switched off or below
+ * its level, wants none): a traffic path asks once, when it starts, and then measures nothing.
+ */
+export type Observe = ((record: RequestRecord) => void) & { readonly wanted?: () => boolean };
+
+/** True when a request or tunnel starting now is to be measured and handed to `observe`. */
+export function observing(observe: Observe | undefined): observe is Observe {
+  return observe !== undefined && (observe.wanted === undefined || observe.wanted());
+}
 
 export const OK = 'OK';
 /** The client went away before its answer was complete (or closed a half-open tunnel). */

@@ -3,7 +3,7 @@ import type net from 'node:net';
 import type { Logger } from '../logging/logger.js';
 import { UpstreamError, type StickyportError } from '../errors.js';
 import { countBody, type BodyCount } from '../observe/body-count.js';
-import { CLIENT_CLOSED, OK, type Observe, type RequestRecord } from '../observe/request-record.js';
+import { CLIENT_CLOSED, OK, observing, type Observe, type RequestRecord } from '../observe/request-record.js';
 import type { BodyScan } from '../rotation/body-scan.js';
 import type { PortRotation } from '../rotation/port-rotation.js';
 import type { SessionParams } from '../session/parameters.js';
@@ -126,7 +126,7 @@ class Exchange implements DispatchHandler, DrainEntry {
   ) {
     // A route adds its own headers (the upstream login) to the list: keep the client's apart.
     this.headers = outgoing.headers;
-    const observed = options.observe !== undefined;
+    const observed = observing(options.observe);
     this.startedAt = observed ? performance.now() : 0;
     this.port = observed ? portOf(request.socket) : 0;
     this.bodyCount = observed && outgoing.body !== null ? countBody(request) : undefined;

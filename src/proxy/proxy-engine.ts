@@ -4,7 +4,7 @@ import { RequestError, Server, type PrepareRequestFunctionOpts, type PrepareRequ
 import type { ApiGateway } from '../api/api-gateway.js';
 import { StickyportError } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
-import { authorityOf, type Observe, type RequestKind } from '../observe/request-record.js';
+import { authorityOf, observing, type Observe, type RequestKind } from '../observe/request-record.js';
 import { observeRefusal, observeTunnel } from '../observe/tunnel-record.js';
 import type { Binding, PortState } from '../ports/port-state.js';
 import type { Ports } from '../ports/ports.js';
@@ -109,7 +109,7 @@ export class ProxyEngine extends Server {
   }
 
   override async onRequest(request: http.IncomingMessage, response: http.ServerResponse): Promise<void> {
-    const startedAt = this.engine.observe ? performance.now() : 0;
+    const startedAt = observing(this.engine.observe) ? performance.now() : 0;
     try {
       // Pipelined requests are taken one at a time: each waits until the answers before it are
       // written. Otherwise one connection pipelining hundreds of requests would open hundreds
@@ -168,7 +168,7 @@ export class ProxyEngine extends Server {
    * connection is bound to the session like a tunnel, so a rotation closes it.
    */
   async onUpgrade(request: http.IncomingMessage, socket: net.Socket, head: Buffer): Promise<void> {
-    const startedAt = this.engine.observe ? performance.now() : 0;
+    const startedAt = observing(this.engine.observe) ? performance.now() : 0;
     // An answer to a request pipelined before this one may still own the socket.
     await earlierAnswersWritten(socket);
     if (socket.destroyed) return;
@@ -206,7 +206,8 @@ export class ProxyEngine extends Server {
 
   override async onConnect(request: http.IncomingMessage, socket: net.Socket, head: Buffer): Promise<void> {
     const { observe } = this.engine;
-    let startedAt = observe ? performance.now() : 0;
+    const observed = observing(observe);
+    let startedAt = observed ? performance.now() : 0;
     let sessionId: string | undefined;
     try {
       // Opening the tunnel may take up to Upstream.ConnectTimeout; the tunnel re-arms the idle timer.
@@ -231,7 +232,7 @@ export class ProxyEngine extends Server {
       sessionId = binding.session.id;
       const opened = await openTunnelFor(state, binding, socket, hostname, port, this.engine.log, params);
       if (!opened) return;
-      if (observe) {
+      if (observed) {
         // The session it was bound to: a rotation while it opened may have sent it out on a new one.
         const start = { port: state.port, kind: 'connect' as const, host: request.url!, sessionId: state.session?.id ?? sessionId, startedAt, openedAt: performance.now() };
         observeTunnel(socket, head, ESTABLISHED.length, start, observe);

@@ -2,7 +2,7 @@ import type net from 'node:net';
 import type { LoginPolicy } from '../auth/client-auth.js';
 import { StickyportError } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
-import type { Observe } from '../observe/request-record.js';
+import { observing, type Observe } from '../observe/request-record.js';
 import { observeRefusal, observeTunnel } from '../observe/tunnel-record.js';
 import type { Ports } from '../ports/ports.js';
 import { portOf } from '../proxy/listener-pool.js';
@@ -49,10 +49,11 @@ export class SocksServer {
   async connect(socket: net.Socket, version: 4 | 5, target: Target, head: Buffer, login: Login | undefined): Promise<void> {
     const port = portOf(socket);
     const { log, api, observe } = this.options;
-    const startedAt = observe ? performance.now() : 0;
+    const observed = observing(observe);
+    const startedAt = observed ? performance.now() : 0;
     const refused = (error: unknown, sessionId?: string): void => {
       this.fail(socket, version, port, error);
-      if (observe) observeRefusal({ port, kind: `socks${version}`, method: 'CONNECT', host: authority(target), startedAt, sessionId }, error, observe);
+      if (observed) observeRefusal({ port, kind: `socks${version}`, method: 'CONNECT', host: authority(target), startedAt, sessionId }, error, observe);
     };
     if (log.isLevelEnabled('debug')) log.debug({ port, method: 'CONNECT', protocol: `socks${version}`, host: authority(target) }, 'request');
     if (api?.isApiHost(target.host)) {
@@ -72,7 +73,7 @@ export class SocksServer {
       const opened = await openTunnelFor(state, binding, socket, target.host, target.port, log, login?.params);
       if (!opened) return;
       const reply = version === 5 ? SOCKS5_SUCCEEDED : SOCKS4_SUCCEEDED;
-      if (observe) {
+      if (observed) {
         const start = { port, kind: `socks${version}` as const, host: authority(target), sessionId: state.session?.id ?? sessionId, startedAt, openedAt: performance.now() };
         observeTunnel(socket, head, reply.length, start, observe);
       }
