@@ -91,6 +91,7 @@ class Exchange implements DispatchHandler, DrainEntry {
   /** Requests sent so far; see mayRetry for when one more is allowed. */
   private attempts = 0;
   private resume: (() => void) | undefined;
+  private drainListened = false;
   private readonly headers: string[];
   // What the request record says; measured only while something observes traffic.
   private readonly startedAt: number;
@@ -131,7 +132,8 @@ class Exchange implements DispatchHandler, DrainEntry {
     this.port = observed ? portOf(request.socket) : 0;
     this.bodyCount = observed && outgoing.body !== null ? countBody(request) : undefined;
     options.drain.track(this);
-    response.once('close', () => {
+    // 'on', not 'once': a response emits 'close' once, and once() wraps and binds per request.
+    response.on('close', () => {
       options.drain.untrack(this);
       // Cut off before its end, or answered before its body was read in full (a 400 for a body
       // that stopped, an early 413): what is still on its way upstream is abandoned.
@@ -182,10 +184,7 @@ class Exchange implements DispatchHandler, DrainEntry {
       }
       return true;
     }
-    if (!this.resume) {
-      this.resume = resume;
-      this.response.on('drain', resume);
-    }
+    this.resume ??= resume;
     process.nextTick(flushHead, this);
     return true;
   }
@@ -201,7 +200,14 @@ class Exchange implements DispatchHandler, DrainEntry {
     if (this.pending && !this.writeHead()) return false;
     if (this.done) return false;
     this.bytesDown += chunk.length;
-    return this.response.write(chunk);
+    if (this.response.write(chunk)) return true;
+    // The client reads slower than the upstream sends: undici pauses until the client drained.
+    // Listened for only once that happens: most answers never need it.
+    if (!this.drainListened && this.resume) {
+      this.drainListened = true;
+      this.response.on('drain', this.resume);
+    }
+    return false;
   }
 
   // undici's types say string[]; client-h1 hands over the raw Buffers.
@@ -337,10 +343,9 @@ class Exchange implements DispatchHandler, DrainEntry {
     this.ruleRetry = rotation;
     this.ruleRetried = true;
     this.pending = undefined;
-    if (this.resume) {
-      this.response.removeListener('drain', this.resume);
-      this.resume = undefined;
-    }
+    if (this.resume && this.drainListened) this.response.removeListener('drain', this.resume);
+    this.resume = undefined;
+    this.drainListened = false;
     this.options.drain.track(this);
     // undici calls onError at once, with the abort: sendAfterRotation goes on from there.
     this.abort?.();

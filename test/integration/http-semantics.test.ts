@@ -1,5 +1,6 @@
 import { once } from 'node:events';
 import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { closed, request } from '../helpers/client.js';
@@ -171,6 +172,59 @@ describe.each(['direct', 'HTTP upstream', 'SOCKS5 upstream'])('HTTP semantics, %
     }
     // Client, proxy, upstream and origin share this process: 100 MB buffered anywhere would show.
     expect(rssPeak - rssBefore).toBeLessThan(60 * 1024 * 1024);
+  }, 60_000);
+
+  it('stops reading an answer from upstream while its client does not read, and relays all of it once it does', async () => {
+    // An origin of its own that writes 64 MiB as fast as it is read, counting what left it.
+    const total = 64 * 1024 * 1024;
+    let written = 0;
+    let finished!: () => void;
+    const allWritten = new Promise<void>((resolve) => (finished = resolve));
+    const source = http.createServer((_req, res) => {
+      res.writeHead(200, { 'content-length': total });
+      const chunk = Buffer.alloc(64 * 1024, 'd');
+      const pump = (): void => {
+        while (written < total) {
+          written += chunk.length;
+          if (!res.write(chunk)) return void res.once('drain', pump);
+        }
+        res.end(finished);
+      };
+      pump();
+    });
+    await new Promise<void>((resolve) => source.listen(0, '127.0.0.1', resolve));
+    const { port: sourcePort } = source.address() as AddressInfo;
+    try {
+      const response = await new Promise<http.IncomingMessage>((resolve, reject) => {
+        http.get({ host: '127.0.0.1', port: port(), path: `http://127.0.0.1:${sourcePort}/big`, agent: false }, resolve).on('error', reject);
+      });
+      let received = 0;
+      let paused = false;
+      const firstMiB = new Promise<void>((resolve) => {
+        response.on('data', (piece: Buffer) => {
+          received += piece.length;
+          if (received >= 1024 * 1024 && !paused) {
+            paused = true;
+            response.pause();
+            resolve();
+          }
+        });
+      });
+      await firstMiB;
+      // Without backpressure the proxy would read the whole answer into memory while the client
+      // sleeps, and the origin would be done at once; with it, the origin stalls a few MiB ahead.
+      const origin = await Promise.race([allWritten.then(() => 'all written'), new Promise((resolve) => setTimeout(resolve, 1_000, 'stalled'))]);
+      expect(origin).toBe('stalled');
+      expect(written - received).toBeLessThan(24 * 1024 * 1024);
+      const ended = once(response, 'end');
+      response.resume();
+      await ended;
+      expect(received).toBe(total);
+    } finally {
+      // The proxy keeps its upstream connection for the next request: close it here.
+      source.closeAllConnections();
+      await new Promise((resolve) => source.close(resolve));
+    }
   }, 60_000);
 });
 
