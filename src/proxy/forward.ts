@@ -131,15 +131,23 @@ class Exchange implements DispatchHandler, DrainEntry {
     this.startedAt = observed ? performance.now() : 0;
     this.port = observed ? portOf(request.socket) : 0;
     this.bodyCount = observed && outgoing.body !== null ? countBody(request) : undefined;
-    options.drain.track(this);
-    // 'on', not 'once': a response emits 'close' once, and once() wraps and binds per request.
-    response.on('close', () => {
+    const closed = (): void => {
       options.drain.untrack(this);
       // Cut off before its end, or answered before its body was read in full (a 400 for a body
       // that stopped, an early 413): what is still on its way upstream is abandoned.
       if (!response.writableFinished || !request.complete) this.abort?.();
       if (observed) options.observe!(this.record());
-    });
+    };
+    // The client may have gone while the request waited for its session (an async store, a
+    // renewal): its 'close' is behind it and would never come. Not tracked then, and closed
+    // once send() has run (onConnect aborts what it started).
+    if (response.closed) {
+      process.nextTick(closed);
+      return;
+    }
+    options.drain.track(this);
+    // 'on', not 'once': a response emits 'close' once, and once() wraps and binds per request.
+    response.on('close', closed);
   }
 
   send(route: UpstreamRoute): void {
