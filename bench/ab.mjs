@@ -3,7 +3,7 @@
 // cycle: connect, CONNECT, one GET through the tunnel, close), the steady figure (PERF.md): each
 // build as its own process chained to the bench provider, measured in interleaved rounds under
 // the same load, optionally beside Squid. For trying a change before a full `npm run bench`.
-//   node bench/ab.mjs [--rounds=3] [--seconds=4] [--pin] [--together] [--squid] [--hop] [--undici-hop] [--raw-hop] [--connect] [--mappings] [--warm-http=S] DIST_MAIN_A[%PORTS][+mappings][#NODE_FLAGS][@SETTINGS.json] [DIST_MAIN_B ...]
+//   node bench/ab.mjs [--rounds=3] [--seconds=4] [--pin] [--together] [--squid] [--hop] [--undici-hop] [--raw-hop] [--connect] [--mappings] [--warm-http=S] [--warm-connect=S] DIST_MAIN_A[%PORTS][+mappings][#NODE_FLAGS][@SETTINGS.json] [DIST_MAIN_B ...]
 // (--mappings: each build with 2 mappings and host rules, see bench/lib/stickyport.mjs; or one
 // build only, written DIST_MAIN+mappings, beside the same build without; @SETTINGS.json: a
 // settings file over the bench's own, e.g. bench/settings/observe-on.json or bench/settings/rules-not-firing.json)
@@ -98,6 +98,12 @@ try {
   const warmHttp = Number(arg('warm-http', 0));
   if (warmHttp > 0) {
     for (const c of candidates) await httpLoad(tool, { port: c.port, path: `http://${originHost}/`, host: originHost, connections: 50, durationS: warmHttp });
+  }
+  // --warm-connect=S: S seconds of CONNECT cycles on every candidate first (the full bench's
+  // warm-up runs half a second of them before its HTTP rounds).
+  const warmConnect = Number(arg('warm-connect', 0));
+  if (warmConnect > 0) {
+    for (const c of candidates) await connectCycles({ port: c.port, connect, request, concurrency: 50, durationMs: warmConnect * 1000 });
   }
   // One candidate's window: its CPU (user, system) over the operations it served.
   const measured = async (c, r) => {
