@@ -135,6 +135,12 @@ export class PortState {
     return this.binding?.tunnels.size ?? 0;
   }
 
+  /** current(), counted as used: the binding a client request goes out on now. */
+  take(params?: SessionParams): Binding | Promise<Binding> {
+    const binding = this.current(params);
+    return binding instanceof Promise ? binding.then((loaded) => this.use(loaded)) : this.use(binding);
+  }
+
   /** A client request goes out on `binding` (identity checks and keep-alive go by use). */
   use(binding: Binding): Binding {
     this.deps.used?.(this, binding);

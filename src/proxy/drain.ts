@@ -58,33 +58,18 @@ export class Drain {
     entry.drainNext = undefined;
   }
 
-  /** The responses still waiting, unlinked when `clear`. */
-  private waiting(clear: boolean): http.ServerResponse[] {
-    const responses: http.ServerResponse[] = [];
-    for (let entry = this.first; entry; ) {
-      responses.push(entry.response);
-      const next = entry.drainNext;
-      if (clear) {
-        entry.drainLinked = false;
-        entry.drainPrev = undefined;
-        entry.drainNext = undefined;
-      }
-      entry = next;
-    }
-    if (clear) this.first = undefined;
-    return responses;
-  }
-
   begin(): void {
     this.active = true;
-    for (const response of this.waiting(false)) response.shouldKeepAlive = false;
+    for (let entry = this.first; entry; entry = entry.drainNext) entry.response.shouldKeepAlive = false;
     this.server.closeIdleConnections();
   }
 
   /** Answers 503 to what is still waiting; resolves once those answers are written (or 200 ms). */
   async end(): Promise<void> {
     const answers: Array<Promise<void>> = [];
-    for (const response of this.waiting(true)) {
+    for (let entry = this.first; entry; entry = this.first) {
+      this.untrack(entry);
+      const { response } = entry;
       if (response.headersSent || response.destroyed) continue;
       const error = new StickyportError('STOPPING', 'stickyport is stopping: the upstream did not answer in time', { status: 503 });
       this.log.info({ code: error.code }, error.message);

@@ -137,7 +137,7 @@ export class ProxyEngine extends Server {
       if (state.mapping.config.rejectHttpProxy) throw httpRejected(state);
       const unframeable = unframeableRequest(request);
       if (unframeable) throw new RequestError(`cannot forward a request with ${unframeable}`, 400);
-      let prepared = this.prepared(request);
+      let prepared = this.prepared(request, state);
       if (prepared instanceof Promise) prepared = await prepared;
       const target = httpTarget(url, prepared.trgParsed);
       if (this.engine.log.isLevelEnabled('debug')) {
@@ -184,7 +184,7 @@ export class ProxyEngine extends Server {
       if (url[0] === '/' || this.engine.api?.match(url) !== undefined) throw new RequestError(RELATIVE_URL_HINT, 400);
       const state = this.engine.ports.get(portOf(socket));
       if (state.mapping.config.rejectHttpProxy) throw httpRejected(state);
-      let prepared = this.prepared(request);
+      let prepared = this.prepared(request, state);
       if (prepared instanceof Promise) prepared = await prepared;
       const target = httpTarget(url, prepared.trgParsed);
       const { binding, params } = prepared.chosen;
@@ -219,13 +219,13 @@ export class ProxyEngine extends Server {
           400,
         );
       }
-      let prepared = this.prepared(request);
+      const state = this.engine.ports.get(portOf(socket));
+      let prepared = this.prepared(request, state);
       if (prepared instanceof Promise) prepared = await prepared;
       const trgParsed = prepared.trgParsed;
       if (this.engine.log.isLevelEnabled('debug')) {
-        this.engine.log.debug({ port: portOf(socket), method: 'CONNECT', host: request.url }, 'request');
+        this.engine.log.debug({ port: state.port, method: 'CONNECT', host: request.url }, 'request');
       }
-      const state = this.engine.ports.get(portOf(socket));
       const hostname = unbracket(trgParsed.hostname);
       const port = Number(trgParsed.port);
       const { binding, params } = prepared.chosen;
@@ -288,9 +288,8 @@ export class ProxyEngine extends Server {
    * of prepareRequestHandling (about 5 % of a plain request's CPU; every other request, and
    * every 407, goes through proxy-chain's own path).
    */
-  private prepared(request: http.IncomingMessage): Prepared | Promise<Prepared> {
+  private prepared(request: http.IncomingMessage, state: PortState): Prepared | Promise<Prepared> {
     if (!request.headers['proxy-authorization']) {
-      const state = this.engine.ports.get(portOf(request.socket));
       const verdict = state.mapping.login.check('', '');
       if (verdict.ok) {
         const { trgParsed } = this.getHandlerOpts(request);
@@ -381,9 +380,8 @@ function armServerTimers(server: http.Server, options: ProxyEngineOptions): void
 
 /** The port's session for `params`, in use from now on: at once when the port already has it. */
 function chosenFor(state: PortState, params: SessionParams | undefined): Chosen | Promise<Chosen> {
-  const current = state.current(params);
-  if (current instanceof Promise) return current.then((binding) => ({ binding: state.use(binding), params }));
-  return { binding: state.use(current), params };
+  const binding = state.take(params);
+  return binding instanceof Promise ? binding.then((taken) => ({ binding: taken, params })) : { binding, params };
 }
 
 function httpRejected(state: PortState): StickyportError {

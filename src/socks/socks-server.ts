@@ -67,7 +67,7 @@ export class SocksServer {
     let sessionId: string | undefined;
     try {
       const state = this.options.ports.get(port);
-      const binding = state.use(await state.current(login?.params));
+      const binding = await state.take(login?.params);
       sessionId = binding.session.id;
       // Host rules applied, bound to the session once open, exactly as an HTTP CONNECT is.
       const opened = await openTunnelFor(state, binding, socket, target.host, target.port, log, login?.params);
