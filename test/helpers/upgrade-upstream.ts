@@ -2,7 +2,8 @@ import { once } from 'node:events';
 import http from 'node:http';
 import type net from 'node:net';
 import type { AddressInfo } from 'node:net';
-import type { RawClient } from './socks-client.js';
+import { apiJson } from './client.js';
+import { RawClient } from './socks-client.js';
 
 /** The upstream's answer that switches an upgrade to a WebSocket. */
 export const SWITCH = 'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n';
@@ -75,3 +76,18 @@ export async function readAnswerHead(client: RawClient): Promise<string> {
   }
   return head;
 }
+
+/**
+ * A WebSocket upgrade sent through `port`, held at the upstream, and the port rotated while it
+ * waits (GET /session/new): the client, and the sessions before and after.
+ */
+export async function upgradeAcrossRotation(upstream: UpgradeUpstream, port: number): Promise<{ client: RawClient; old: string | undefined; renewed: string }> {
+  const client = await RawClient.connect(port);
+  client.send(WEBSOCKET_UPGRADE);
+  await upstream.firstArrived();
+  const old = upstream.upgrades[0]!.session;
+  const { session_id: renewed } = await apiJson<{ session_id: string }>(port, '/session/new');
+  if (renewed === old) throw new Error(`/session/new kept the session ${old}`);
+  return { client, old, renewed };
+}
+

@@ -1,7 +1,6 @@
-import http from 'node:http';
-import net, { type AddressInfo } from 'node:net';
-import { once } from 'node:events';
+import net from 'node:net';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { startHttpTarget, type HttpTarget } from '../helpers/http-target.js';
 import { startAddressEcho, startExitProvider, type AddressEcho, type ExitProvider } from '../helpers/exit-provider.js';
 import { startStickyport } from '../helpers/stickyport.js';
 
@@ -9,14 +8,14 @@ import { startStickyport } from '../helpers/stickyport.js';
 // still in it at its end, rule retries (a 429 first) re-enter it, session API ?ip=1 checks wait
 // in it too. Each client gets its answer (200) or a 503 STOPPING, never a bare close.
 
-let target: http.Server;
+let target: HttpTarget;
 let targetPort: number;
 const tried = new Set<string>();
 let provider: ExitProvider;
 let echo: AddressEcho;
 
 beforeAll(async () => {
-  target = http.createServer((req, res) => {
+  target = await startHttpTarget((req, res) => {
     // /t/<id>/<delay>/<429 first?>
     const [, , id, delay, limited] = req.url!.split('/');
     const first = !tried.has(id!);
@@ -27,15 +26,12 @@ beforeAll(async () => {
     }
     setTimeout(() => res.writeHead(200, { 'content-type': 'text/plain' }).end('ok'), Number(delay)).unref();
   });
-  target.listen(0, '127.0.0.1');
-  await once(target, 'listening');
-  targetPort = (target.address() as AddressInfo).port;
+  targetPort = target.port;
   [provider, echo] = await Promise.all([startExitProvider(), startAddressEcho()]);
 });
 
 afterAll(async () => {
-  target.closeAllConnections();
-  await new Promise((resolve) => target.close(resolve));
+  await target?.close();
   provider.release();
   await Promise.all([provider.close(), echo.close()]);
 });

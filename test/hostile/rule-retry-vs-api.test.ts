@@ -1,7 +1,6 @@
 import http from 'node:http';
-import { once } from 'node:events';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { startHttpTarget, type HttpTarget } from '../helpers/http-target.js';
 import { apiJson, request } from '../helpers/client.js';
 import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
 import { startStickyport, upstreamUrl, type RunningProxy } from '../helpers/stickyport.js';
@@ -11,22 +10,20 @@ import { startStickyport, upstreamUrl, type RunningProxy } from '../helpers/stic
 // gets one answer; none sent after an API or control-header rotation answered carries an id
 // that existed before that answer, on its first try or its retry.
 
-let target: http.Server;
+let target: HttpTarget;
 let targetUrl: string;
 const tried = new Set<string>();
 let upstream: RecordingUpstream;
 let proxy: RunningProxy;
 
 beforeAll(async () => {
-  target = http.createServer((req, res) => {
+  target = await startHttpTarget((req, res) => {
     const first = !tried.has(req.url!);
     tried.add(req.url!);
     const status = req.url!.startsWith('/limited/') && first ? 429 : 200;
     res.writeHead(status, { 'content-type': 'text/plain' }).end(String(status));
   });
-  target.listen(0, '127.0.0.1');
-  await once(target, 'listening');
-  targetUrl = `http://127.0.0.1:${(target.address() as AddressInfo).port}`;
+  targetUrl = target.url;
   upstream = await startRecordingUpstream();
   proxy = await startStickyport(
     {
@@ -41,8 +38,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await proxy?.stop();
   await upstream?.close();
-  target.closeAllConnections();
-  await new Promise((resolve) => target.close(resolve));
+  await target?.close();
 });
 
 it('rotate-and-retry against API and control-header rotations: one answer each, nothing sent after an answer leaves with an older id', async () => {

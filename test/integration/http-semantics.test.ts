@@ -1,10 +1,10 @@
 import { once } from 'node:events';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { closed, request } from '../helpers/client.js';
 import { startOrigin, type Origin } from '../helpers/origin.js';
+import { startHttpTarget } from '../helpers/http-target.js';
 import { connectRaw } from '../helpers/raw.js';
 import { everyRoute, type RouteName } from '../helpers/every-route.js';
 
@@ -180,7 +180,7 @@ describe.each(['direct', 'HTTP upstream', 'SOCKS5 upstream'])('HTTP semantics, %
     let written = 0;
     let finished!: () => void;
     const allWritten = new Promise<void>((resolve) => (finished = resolve));
-    const source = http.createServer((_req, res) => {
+    const source = await startHttpTarget((_req, res) => {
       res.writeHead(200, { 'content-length': total });
       const chunk = Buffer.alloc(64 * 1024, 'd');
       const pump = (): void => {
@@ -192,11 +192,9 @@ describe.each(['direct', 'HTTP upstream', 'SOCKS5 upstream'])('HTTP semantics, %
       };
       pump();
     });
-    await new Promise<void>((resolve) => source.listen(0, '127.0.0.1', resolve));
-    const { port: sourcePort } = source.address() as AddressInfo;
     try {
       const response = await new Promise<http.IncomingMessage>((resolve, reject) => {
-        http.get({ host: '127.0.0.1', port: port(), path: `http://127.0.0.1:${sourcePort}/big`, agent: false }, resolve).on('error', reject);
+        http.get({ host: '127.0.0.1', port: port(), path: `${source.url}/big`, agent: false }, resolve).on('error', reject);
       });
       let received = 0;
       let paused = false;
@@ -221,9 +219,7 @@ describe.each(['direct', 'HTTP upstream', 'SOCKS5 upstream'])('HTTP semantics, %
       await ended;
       expect(received).toBe(total);
     } finally {
-      // The proxy keeps its upstream connection for the next request: close it here.
-      source.closeAllConnections();
-      await new Promise((resolve) => source.close(resolve));
+      await source.close();
     }
   }, 60_000);
 });

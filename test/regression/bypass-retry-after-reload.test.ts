@@ -1,11 +1,9 @@
-import { once } from 'node:events';
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import http from 'node:http';
 import type net from 'node:net';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { startHttpTarget, type HttpTarget } from '../helpers/http-target.js';
 import { createApp, type App } from '../../src/app.js';
 import { loadConfig } from '../../src/config/load.js';
 import { createLogger } from '../../src/logging/logger.js';
@@ -21,7 +19,7 @@ import { logSink, upstreamUrl } from '../helpers/stickyport.js';
 // object, the old bypass route was no longer recognised, and the retry went out on the
 // session's route, through the upstream, with an id.
 
-let target: http.Server;
+let target: HttpTarget;
 let targetPort: number;
 const held: net.Socket[] = [];
 let arrived: (() => void) | undefined;
@@ -33,16 +31,14 @@ let write: (upstream: RecordingUpstream) => void;
 
 beforeAll(async () => {
   // The bypassed target: the first request is held (the test breaks its connection), the others answered.
-  target = http.createServer((req, res) => {
+  target = await startHttpTarget((req, res) => {
     if (req.url === '/held' && held.length === 0) {
       held.push(req.socket);
       return arrived?.();
     }
     res.writeHead(200, { 'content-length': 2 }).end('ok');
   });
-  target.listen(0, '127.0.0.1');
-  await once(target, 'listening');
-  targetPort = (target.address() as AddressInfo).port;
+  targetPort = target.port;
   upstreamA = await startRecordingUpstream();
   upstreamB = await startRecordingUpstream();
   port = await freePort();
@@ -68,8 +64,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await app?.stop(100);
   for (const socket of held) socket.destroy();
-  target?.closeAllConnections();
-  await new Promise((resolve) => target?.close(resolve));
+  await target?.close();
   await upstreamA?.close();
   await upstreamB?.close();
 });

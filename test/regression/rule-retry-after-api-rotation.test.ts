@@ -1,7 +1,5 @@
-import { once } from 'node:events';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { startHttpTarget, type HttpTarget } from '../helpers/http-target.js';
 import { apiJson, request } from '../helpers/client.js';
 import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
 import { startStickyport, upstreamUrl, type RunningProxy } from '../helpers/stickyport.js';
@@ -10,7 +8,7 @@ import { startStickyport, upstreamUrl, type RunningProxy } from '../helpers/stic
 // the rule found its session gone ("another rotation already ended this session") and passed
 // the 429 on with no retry. The request now goes once more, on the port's new session.
 
-let target: http.Server;
+let target: HttpTarget;
 let targetUrl: string;
 /** The first request to /held is held until the test lets it answer (429). */
 let letAnswer: (() => void) | undefined;
@@ -22,7 +20,7 @@ let proxy: RunningProxy;
 beforeAll(async () => {
   heldArrived = new Promise((resolve) => (heldArrive = resolve));
   let first = true;
-  target = http.createServer((req, res) => {
+  target = await startHttpTarget((req, res) => {
     if (req.url === '/held' && first) {
       first = false;
       letAnswer = () => {
@@ -34,9 +32,7 @@ beforeAll(async () => {
     }
     res.writeHead(200, { 'content-type': 'text/plain' }).end('200');
   });
-  target.listen(0, '127.0.0.1');
-  await once(target, 'listening');
-  targetUrl = `http://127.0.0.1:${(target.address() as AddressInfo).port}`;
+  targetUrl = target.url;
   upstream = await startRecordingUpstream();
   proxy = await startStickyport(
     {
@@ -53,7 +49,7 @@ afterAll(async () => {
   letAnswer?.();
   await proxy?.stop();
   await upstream?.close();
-  await new Promise((resolve) => target?.close(resolve));
+  await target?.close();
 });
 
 it('a 429 that arrives after the API rotated the port is retried once on the new session; the client sees the 200', async () => {

@@ -1,8 +1,7 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { apiJson } from '../helpers/client.js';
-import { RawClient } from '../helpers/socks-client.js';
 import { startStickyport, upstreamUrl, type RunningProxy } from '../helpers/stickyport.js';
-import { readAnswerHead, startUpgradeUpstream, WEBSOCKET_UPGRADE, type UpgradeUpstream } from '../helpers/upgrade-upstream.js';
+import { readAnswerHead, startUpgradeUpstream, upgradeAcrossRotation, type UpgradeUpstream } from '../helpers/upgrade-upstream.js';
 
 // A WebSocket request is a GET without a body: when its upstream connection breaks before any
 // answer byte it is sent once more, on the port's *current* session (forward.ts mayRetry). When
@@ -27,13 +26,8 @@ afterAll(async () => {
 
 it('a WebSocket sent again on the new session after its first connection broke is answered and bound to the new session', async () => {
   const port = proxy.ports[0]!;
-  const client = await RawClient.connect(port);
+  const { client, renewed } = await upgradeAcrossRotation(upstream, port);
   try {
-    client.send(WEBSOCKET_UPGRADE);
-    await upstream.firstArrived();
-    const old = upstream.upgrades[0]!.session;
-    const { session_id: renewed } = await apiJson<{ session_id: string }>(port, '/session/new');
-    expect(renewed).not.toBe(old);
     // The first try's connection breaks before any answer byte: the GET goes once more.
     upstream.upgrades[0]!.socket.destroy();
 

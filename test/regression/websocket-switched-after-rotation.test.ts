@@ -1,8 +1,7 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { apiJson } from '../helpers/client.js';
-import { RawClient } from '../helpers/socks-client.js';
 import { startStickyport, upstreamUrl, type RunningProxy } from '../helpers/stickyport.js';
-import { readAnswerHead, startUpgradeUpstream, SWITCH, WEBSOCKET_UPGRADE, type UpgradeUpstream } from '../helpers/upgrade-upstream.js';
+import { readAnswerHead, startUpgradeUpstream, SWITCH, upgradeAcrossRotation, type UpgradeUpstream } from '../helpers/upgrade-upstream.js';
 
 // A WebSocket whose upgrade was on its way when the port rotated, and whose 101 came back after
 // the rotation answered: that connection carries the old identity and is dropped. The client
@@ -26,13 +25,8 @@ afterAll(async () => {
 
 it('a 101 that comes back after a rotation answered: the upgrade goes out again on the new session and the client gets its 101', async () => {
   const port = proxy.ports[0]!;
-  const client = await RawClient.connect(port);
+  const { client, old, renewed } = await upgradeAcrossRotation(upstream, port);
   try {
-    client.send(WEBSOCKET_UPGRADE);
-    await upstream.firstArrived();
-    const old = upstream.upgrades[0]!.session;
-    const { session_id: renewed } = await apiJson<{ session_id: string }>(port, '/session/new');
-    expect(renewed).not.toBe(old);
     upstream.upgrades[0]!.socket.write(SWITCH);
 
     const head = await readAnswerHead(client);
