@@ -71,12 +71,16 @@ const say = (text) => process.stdout.write(`[${((performance.now() - startedAt) 
 /** The candidates of this run, in table order (Squid and tinyproxy only when installed). */
 let CANDIDATES = ALL_CANDIDATES;
 
-/** Runs `fn` for every candidate, `rounds` times, rotating the order each round. */
-async function interleaved(candidates, rounds, what, fn) {
-  const runs = Object.fromEntries(CANDIDATES.map((k) => [k, []]));
+/**
+ * Runs `fn` for every candidate, `rounds` times, rotating the order each round; `tunnels`:
+ * a tunnel load, which the CONNECT-only candidates (the raw hop) take part in too.
+ */
+async function interleaved(candidates, rounds, what, fn, { tunnels = false } = {}) {
+  const keys = CANDIDATES.filter((k) => tunnels || !candidates[k].connectOnly);
+  const runs = Object.fromEntries(keys.map((k) => [k, []]));
   for (let r = 0; r < rounds; r++) {
-    for (let i = 0; i < CANDIDATES.length; i++) {
-      const key = CANDIDATES[(i + r) % CANDIDATES.length];
+    for (let i = 0; i < keys.length; i++) {
+      const key = keys[(i + r) % keys.length];
       const measureNoise = noise();
       const result = await fn(candidates[key]);
       result.noise = measureNoise();
@@ -127,7 +131,7 @@ function proxyGet(port, url, host, auth) {
 /** One request and one tunnel through every candidate (and the session API) before measuring. */
 async function sanityCheck(candidates, origin) {
   for (const c of Object.values(candidates)) {
-    const answer = await proxyGet(c.port, origin.url, origin.host, c.auth);
+    const answer = c.connectOnly ? { status: 200, body: 'bench origin' } : await proxyGet(c.port, origin.url, origin.host, c.auth);
     if (answer.status !== 200 || !answer.body.includes('bench origin')) {
       throw new Error(`${c.label}: GET ${origin.url} through port ${c.port} answered ${answer.status}: ${answer.body.slice(0, 200)}`);
     }
@@ -152,7 +156,7 @@ async function measureCandidates(candidates, provider, origin, tool) {
 
   if (cfg.warmS > 0) {
     for (const key of CANDIDATES) {
-      await load(candidates[key], CONNS, cfg.warmS);
+      if (!candidates[key].connectOnly) await load(candidates[key], CONNS, cfg.warmS);
       await connectCycles({ port: candidates[key].port, connect: candidates[key].connect, request: candidates[key].request, concurrency: CONNS, durationMs: 500 });
     }
     say('warm-up done');
@@ -177,12 +181,12 @@ async function measureCandidates(candidates, provider, origin, tool) {
     if (r.failed > 0) say(`WARNING ${c.label} CONNECT cycles: ${r.failed} failed`);
     r.summary = `${r.cyclesPerS.toFixed(0)} cycles/s, ${r.failed} failed`;
     return r;
-  });
+  }, { tunnels: true });
   const bulkRuns = await interleaved(candidates, cfg.bulkRounds, 'bulk    ', async (c) => {
     const r = await withCpu(c, provider.pid, () => bulk({ port: c.port, connect: c.connect, originHost: origin.host, bytes: cfg.bulkBytes }));
     r.summary = `${r.mbPerS.toFixed(0)} MB/s in ${r.seconds.toFixed(2)} s`;
     return r;
-  });
+  }, { tunnels: true });
 
   const sp = candidates.stickyport;
   const apiRuns = [];
@@ -204,7 +208,7 @@ async function measureCandidates(candidates, provider, origin, tool) {
     const bs = bulkRuns[key];
     out[key] = {
       label: c.label,
-      http: {
+      http: hs && {
         best: Math.max(...hs.map((r) => r.rps)),
         median: median(hs.map((r) => r.rps)),
         cpuPer1k: c.pid ? median(hs.map((r) => (r.cpuMs / r.requests) * 1000)) : undefined,
@@ -212,7 +216,7 @@ async function measureCandidates(candidates, provider, origin, tool) {
         providerCpuPer1k: median(hs.map((r) => (r.providerCpuMs / r.requests) * 1000)),
         runs: hs.map(({ summary, ...r }) => r),
       },
-      latency: { p50Ms: Math.min(...ls.map((r) => r.p50Ms)), p99Ms: Math.min(...ls.map((r) => r.p99Ms)), runs: ls.map(({ summary, ...r }) => r) },
+      latency: ls && { p50Ms: Math.min(...ls.map((r) => r.p50Ms)), p99Ms: Math.min(...ls.map((r) => r.p99Ms)), runs: ls.map(({ summary, ...r }) => r) },
       cycles: {
         best: Math.max(...cs.map((r) => r.cyclesPerS)),
         median: median(cs.map((r) => r.cyclesPerS)),
@@ -228,7 +232,7 @@ async function measureCandidates(candidates, provider, origin, tool) {
       peakRssMb: c.pid ? memory(c.pid).hwmMb : undefined,
     };
   }
-  for (const key of CANDIDATES) out[key].latency.addedMs = out[key].latency.p50Ms - out.provider.latency.p50Ms;
+  for (const key of CANDIDATES) if (out[key].latency) out[key].latency.addedMs = out[key].latency.p50Ms - out.provider.latency.p50Ms;
   out.provider.providerPeakRssMb = memory(provider.pid).hwmMb;
   const sessionApi = {
     best: Math.max(...apiRuns.map((r) => r.rps)),
@@ -334,7 +338,7 @@ function providerStats(provider) {
 
 function summarizeSessions(stats) {
   if (!stats) return undefined;
-  const fixed = { provideronly: 'provider', minimalhop: 'hop', bareproxychain: 'bare', squid: 'squid', tinyproxy: 'tinyproxy' };
+  const fixed = { provideronly: 'provider', minimalhop: 'hop', rawhop: 'raw', bareproxychain: 'bare', squid: 'squid', tinyproxy: 'tinyproxy' };
   const out = { totals: stats.totals, byCandidate: {}, stickyportSessions: 0, stickyportRequests: 0 };
   for (const [session, count] of Object.entries(stats.sessions)) {
     if (fixed[session]) out.byCandidate[fixed[session]] = count;
@@ -364,6 +368,8 @@ async function main() {
   const provider = await forkServer(lib('provider.mjs'), [], { logDir, name: 'provider' });
   const upstreamUser = (session) => `customer-acme-session-${session}`;
   const hop = await forkServer(lib('minimal-hop.mjs'), [String(provider.port), upstreamUser('minimalhop'), PASSWORD], { logDir, name: 'minimal-hop' });
+  // Node's own floor for a CONNECT cycle: net sockets only, no HTTP server (what bounds that row).
+  const raw = await forkServer(lib('raw-hop.mjs'), [String(provider.port), upstreamUser('rawhop'), PASSWORD], { logDir, name: 'raw-hop' });
   const bare = await forkServer(lib('bare-proxy-chain.mjs'), [`http://${upstreamUser('bareproxychain')}:${PASSWORD}@127.0.0.1:${provider.port}`], { logDir, name: 'bare-proxy-chain' });
   const sp = await startStickyport({ count: cfg.ports, providerPort: provider.port, logDir, name: 'stickyport' });
   // The peers a user would configure instead, when Debian's packages are installed.
@@ -373,18 +379,19 @@ async function main() {
   if (!squid) say('squid not installed (apt-get install -y squid): Squid is left out of this run');
   if (!tinyproxy) say('tinyproxy not installed (apt-get install -y tinyproxy): tinyproxy is left out of this run');
   const peers = [squid, tinyproxy].filter(Boolean);
-  for (const proc of [originProc, provider, hop, bare, sp, ...peers]) benchPids.add(proc.pid);
+  for (const proc of [originProc, provider, hop, raw, bare, sp, ...peers]) benchPids.add(proc.pid);
   say(
-    `origin :${originProc.port}, provider :${provider.port}, minimal hop :${hop.port}, bare proxy-chain :${bare.port}` +
+    `origin :${originProc.port}, provider :${provider.port}, minimal hop :${hop.port}, raw Node hop :${raw.port}, bare proxy-chain :${bare.port}` +
       `${squid ? `, Squid :${squid.port}` : ''}${tinyproxy ? `, tinyproxy :${tinyproxy.port}` : ''}, stickyport :${sp.portStart}-${sp.portEnd} (pid ${sp.pid})`,
   );
 
   const origin = { host: `127.0.0.1:${originProc.port}`, url: `http://127.0.0.1:${originProc.port}/` };
   const request = Buffer.from(`GET / HTTP/1.1\r\nHost: ${origin.host}\r\n\r\n`);
-  const candidate = (key, label, port, pid, auth) => ({ key, label, port, pid, auth, connect: connectRequest(origin.host, auth), request });
+  const candidate = (key, label, port, pid, auth, connectOnly = false) => ({ key, label, port, pid, auth, connectOnly, connect: connectRequest(origin.host, auth), request });
   const candidates = {
     provider: candidate('provider', 'provider only', provider.port, undefined, basic(upstreamUser('provideronly'))),
     hop: candidate('hop', 'minimal hop', hop.port, hop.pid),
+    raw: candidate('raw', 'raw Node hop', raw.port, raw.pid, undefined, true),
     bare: candidate('bare', 'bare proxy-chain', bare.port, bare.pid),
     stickyport: candidate('stickyport', 'stickyport', sp.portStart, sp.pid),
     ...(squid ? { squid: candidate('squid', 'Squid', squid.port, squid.pid) } : {}),
@@ -396,11 +403,11 @@ async function main() {
 
   const measured = await measureCandidates(candidates, provider, origin, tool);
   const socks = await measureSocks(candidates.stickyport, provider, origin);
-  for (const proc of [hop, bare, sp, ...peers]) {
+  for (const proc of [hop, raw, bare, sp, ...peers]) {
     await stop(proc.child);
     benchPids.delete(proc.pid);
   }
-  const loadNoise = Object.values(measured.candidates).flatMap((c) => [...c.http.runs, ...c.latency.runs, ...c.cycles.runs, ...c.bulk.runs].map((r) => r.noise)).filter(Boolean);
+  const loadNoise = Object.values(measured.candidates).flatMap((c) => [...(c.http?.runs ?? []), ...(c.latency?.runs ?? []), ...c.cycles.runs, ...c.bulk.runs].map((r) => r.noise)).filter(Boolean);
 
   const results = {
     meta: {

@@ -1,11 +1,15 @@
 // Turns the measurements into ONE table (candidates, then the stickyport / X ratios), the
 // PASS/MISS list of the targets, and the JSON written to bench/results/latest.json.
 
-/** Every candidate the bench knows, in table order; Squid and tinyproxy take part when installed. */
-export const ALL_CANDIDATES = ['provider', 'hop', 'bare', 'squid', 'tinyproxy', 'stickyport'];
+/**
+ * Every candidate the bench knows, in table order; Squid and tinyproxy take part when installed.
+ * The raw hop serves CONNECT only (no HTTP server): its HTTP cells stay empty.
+ */
+export const ALL_CANDIDATES = ['provider', 'hop', 'raw', 'bare', 'squid', 'tinyproxy', 'stickyport'];
 const LABELS = {
   provider: 'provider only',
   hop: 'minimal hop',
+  raw: 'raw Node hop',
   bare: 'bare proxy-chain',
   squid: 'Squid',
   tinyproxy: 'tinyproxy',
