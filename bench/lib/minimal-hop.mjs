@@ -4,7 +4,7 @@
 // what Node does. Usage (fork): minimal-hop.mjs PROVIDER_PORT USER PASSWORD
 import http from 'node:http';
 import net from 'node:net';
-import { ESTABLISHED, endToEnd, forwardRequest, readHead, splice } from './proxy-util.mjs';
+import { endToEnd, forwardRequest, splice, whenProviderAnswers } from './proxy-util.mjs';
 
 const [providerPort, user, password] = [Number(process.argv[2]), process.argv[3], process.argv[4]];
 const AUTH = `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
@@ -24,17 +24,7 @@ server.on('connect', (req, client, head) => {
   upstream.once('connect', () => {
     upstream.write(`CONNECT ${req.url} HTTP/1.1\r\nHost: ${req.url}\r\nProxy-Authorization: ${AUTH}\r\n\r\n`);
   });
-  readHead(upstream, (statusHead, rest) => {
-    if (!statusHead.startsWith('HTTP/1.1 200')) {
-      client.end('HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n');
-      upstream.destroy();
-      return;
-    }
-    client.write(ESTABLISHED);
-    if (rest.length > 0) client.write(rest);
-    if (head.length > 0) upstream.write(head);
-    splice(client, upstream);
-  });
+  whenProviderAnswers(upstream, client, head, () => splice(client, upstream));
 });
 
 server.keepAliveTimeout = 120_000;

@@ -1,4 +1,4 @@
-// Small helpers shared by the provider simulator and the minimal hop.
+// Small helpers shared by the provider simulator and the bench's own hops.
 import http from 'node:http';
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authorization', 'te', 'trailer', 'upgrade']);
@@ -49,6 +49,25 @@ export function splice(a, b) {
 }
 
 export const ESTABLISHED = 'HTTP/1.1 200 Connection Established\r\n\r\n';
+
+/**
+ * A hop's CONNECT once the provider has it: waits for the provider's head, answers the client
+ * 502 unless it is a 200, else 200, hands each side the bytes already read past the other's head
+ * (`early`: the client's), and calls `join` to relay from then on.
+ */
+export function whenProviderAnswers(upstream, client, early, join) {
+  readHead(upstream, (statusHead, rest) => {
+    if (!statusHead.startsWith('HTTP/1.1 200')) {
+      client.end('HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n');
+      upstream.destroy();
+      return;
+    }
+    client.write(ESTABLISHED);
+    if (rest.length > 0) client.write(rest);
+    if (early.length > 0) upstream.write(early);
+    join();
+  });
+}
 
 /** Sends `req` on with `options` and streams the answer into `res`; 502 if it fails before answering. */
 export function forwardRequest(req, res, options, onFailure) {

@@ -7,7 +7,7 @@
 // Squid by `node bench/ab.mjs --connect --raw-hop`. Plain HTTP is not served.
 // Usage (fork): raw-hop.mjs PROVIDER_PORT USER PASSWORD
 import net from 'node:net';
-import { ESTABLISHED, readHead } from './proxy-util.mjs';
+import { readHead, whenProviderAnswers } from './proxy-util.mjs';
 
 const [providerPort, user, password] = [Number(process.argv[2]), process.argv[3], process.argv[4]];
 const AUTH = `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
@@ -35,15 +35,7 @@ const server = net.createServer({ noDelay: true, allowHalfOpen: true }, (client)
     client.once('close', () => upstream.destroy());
     upstream.once('close', () => client.destroy());
     upstream.write(`CONNECT ${target} HTTP/1.1\r\nHost: ${target}\r\nProxy-Authorization: ${AUTH}\r\n\r\n`);
-    readHead(upstream, (status, rest) => {
-      if (!status.startsWith('HTTP/1.1 200')) {
-        client.end('HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n');
-        upstream.destroy();
-        return;
-      }
-      client.write(ESTABLISHED);
-      if (rest.length > 0) client.write(rest);
-      if (early.length > 0) upstream.write(early);
+    whenProviderAnswers(upstream, client, early, () => {
       relay(client, upstream);
       relay(upstream, client);
     });
