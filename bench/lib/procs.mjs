@@ -70,21 +70,20 @@ export function childEnv(extra = {}) {
   return { ...env, ...extra };
 }
 
-/** utime + stime of a process in ms (clock ticks of 1/100 s). */
-export function cpuMs(pid) {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  // fields[0] is field 3 (state): utime is field 14, stime field 15.
-  return (Number(fields[11]) + Number(fields[12])) * (1000 / CLOCK_TICKS);
-}
-
 export const CLOCK_TICKS = 100;
 
 /** [user ms, system ms] of one process so far: where its CPU goes (own code vs kernel). */
 export function cpuSplitMs(pid) {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // fields[0] is field 3 (state): utime is field 14, stime field 15 (clock ticks of 1/100 s).
   return [Number(fields[11]) * (1000 / CLOCK_TICKS), Number(fields[12]) * (1000 / CLOCK_TICKS)];
+}
+
+/** utime + stime of a process in ms. */
+export function cpuMs(pid) {
+  const [user, system] = cpuSplitMs(pid);
+  return user + system;
 }
 
 /** { rssMb, hwmMb } from /proc/PID/status. */
