@@ -10,7 +10,7 @@ import type { SessionParams } from '../session/parameters.js';
 import { upstreamFailure, upstreamStatusFailure } from '../upstream/upstream-errors.js';
 import type { DispatchHandler, HttpTarget, OutgoingRequest, UpstreamRoute } from '../upstream/route.js';
 import type { Drain, DrainEntry } from './drain.js';
-import { responseHeadersBack, trailerPairs } from './hop-headers.js';
+import { isOwnAnswerHeader, responseHeadersBack, trailerPairs } from './hop-headers.js';
 import { portOf } from './listener-pool.js';
 import { joinSockets } from './tunnel.js';
 
@@ -90,6 +90,14 @@ class Exchange implements DispatchHandler, DrainEntry {
   private done = false;
   /** Requests sent so far; see mayRetry for when one more is allowed. */
   private attempts = 0;
+  /** The upstream sent a byte of an answer to this attempt (undici: llhttp's message begin). */
+  private answerStarted = false;
+  /**
+   * Armed by the first interim (1xx) answer: undici restarts its wait for the head at each one,
+   * so an upstream sending 102 every second would hold the client forever. The final answer
+   * must follow within Upstream.ResponseTimeout.
+   */
+  private interimTimer: NodeJS.Timeout | undefined = undefined;
   private resume: (() => void) | undefined;
   private drainListened = false;
   private readonly headers: string[];
@@ -154,6 +162,7 @@ class Exchange implements DispatchHandler, DrainEntry {
     this.route = route;
     if (this.attempts === 0 && this.startedAt !== 0) this.sentAt = performance.now();
     this.attempts++;
+    this.answerStarted = false;
     route.dispatch(this.target, { ...this.outgoing, headers: this.headers.slice() }, this);
   }
 
@@ -162,9 +171,19 @@ class Exchange implements DispatchHandler, DrainEntry {
     if (this.response.destroyed || this.done) abort();
   }
 
+  /** The first byte of an answer: from here the request may have been acted on, it is not sent again. */
+  onResponseStarted(): void {
+    this.answerStarted = true;
+  }
+
   onHeaders(status: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
+    if (this.done) return true;
     // 1xx answers are for this hop (undici already refuses an unasked-for 100 or 101).
-    if (status < 200 || this.done) return true;
+    if (status < 200) {
+      this.interimTimer ??= setTimeout(interimTimedOut, this.route.timeouts.responseTimeoutMs, this);
+      return true;
+    }
+    this.stopInterimTimer();
     if (status === 407 && this.route.viaHttpProxy) {
       this.fail(upstreamStatusFailure(407, this.route.describePeer(this.target)));
       return false;
@@ -235,6 +254,7 @@ class Exchange implements DispatchHandler, DrainEntry {
   }
 
   onError(error: Error): void {
+    this.stopInterimTimer();
     this.scan?.abandon();
     this.scan = undefined;
     if (this.ruleRetry !== undefined) return this.sendAfterRotation();
@@ -250,7 +270,7 @@ class Exchange implements DispatchHandler, DrainEntry {
     }
     if (response.destroyed) return;
     // A head that was never written is simply dropped: the client gets the 502 instead.
-    const answered = this.pending !== undefined;
+    const answered = this.answerStarted || this.pending !== undefined;
     this.pending = undefined;
     if (!answered && this.mayRetry((error as NodeJS.ErrnoException).code ?? '')) {
       this.options.currentRoute(portOf(this.request.socket), this.route, this.params).then(
@@ -264,6 +284,7 @@ class Exchange implements DispatchHandler, DrainEntry {
 
   /** The upstream switched protocols (a WebSocket): pass its 101 on and join the two sockets. */
   onUpgrade(status: number, rawHeaders: Buffer[], upstream: net.Socket): void {
+    this.stopInterimTimer();
     const client = this.response.socket;
     if (this.done || !client || client.destroyed) {
       upstream.destroy();
@@ -320,6 +341,20 @@ class Exchange implements DispatchHandler, DrainEntry {
     }
     this.relaying = true;
     return true;
+  }
+
+  /** Only interim answers for Upstream.ResponseTimeout: a 504, and the connection goes. */
+  interimTimedOut(): void {
+    this.interimTimer = undefined;
+    const peer = this.route.describePeer(this.target);
+    // undici answers the abort with onError(error), synchronously: the client gets the 504.
+    this.abort?.(new UpstreamError('UPSTREAM_TIMEOUT', `${peer} sent only interim (1xx) answers within Upstream.ResponseTimeout`));
+  }
+
+  private stopInterimTimer(): void {
+    if (this.interimTimer === undefined) return;
+    clearTimeout(this.interimTimer);
+    this.interimTimer = undefined;
   }
 
   /** End of the tick that brought the head, and no body byte yet: show the head now. */
@@ -435,10 +470,14 @@ function switchingHead(status: number, rawHeaders: Buffer[]): string | undefined
     if (!TOKEN.test(name) || UNSAFE_HEAD_TEXT.test(value)) return undefined;
     const lower = name.toLowerCase();
     // Connection and Upgrade are what a 101 is about; the other hop-by-hop headers stop here.
-    if (lower === 'keep-alive' || lower === 'proxy-connection' || lower.startsWith('proxy-') || lower === 'transfer-encoding') continue;
+    if (lower === 'keep-alive' || lower === 'proxy-connection' || lower.startsWith('proxy-') || lower === 'transfer-encoding' || isOwnAnswerHeader(lower)) continue;
     head += `${name}: ${value}\r\n`;
   }
   return `${head}\r\n`;
+}
+
+function interimTimedOut(exchange: Exchange): void {
+  exchange.interimTimedOut();
 }
 
 function flushHead(exchange: Exchange): void {

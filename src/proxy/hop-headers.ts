@@ -29,6 +29,15 @@ const NEVER_NAMED = new Set(['content-length', 'transfer-encoding', 'host', 'clo
 const PLAIN_CONNECTION_VALUE = /^\s*(?:keep-alive|close)\s*$/i;
 
 /**
+ * X-Stickyport-* in an answer are this proxy's own words (X-Stickyport-Error on its failures,
+ * X-Stickyport-Session-Id): one from the upstream would pass for stickyport's, so it is dropped.
+ * `lower`: a lower-case header name.
+ */
+export function isOwnAnswerHeader(lower: string): boolean {
+  return lower.startsWith('x-stickyport-');
+}
+
+/**
  * Undefined when the request's framing can be passed on as exactly one request, else why not.
  * A Transfer-Encoding other than plain `chunked` cannot be re-framed without losing a coding,
  * and on HTTP/1.0 it is faulty framing (RFC 9112 6.1, 6.3): both are a 400, never a guess.
@@ -89,6 +98,7 @@ export function responseHeadersBack(raw: Buffer[], status: number): string[] {
       }
       continue;
     }
+    if (isOwnAnswerHeader(lower)) continue;
     headers.push(name, raw[i + 1]!.toString('latin1'));
   }
   if (named) dropNamed(headers, named);

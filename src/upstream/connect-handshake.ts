@@ -6,6 +6,9 @@ import type { UpstreamReads } from './upstream-reads.js';
 // An answer head longer than this is not a proxy speaking HTTP.
 const MAX_ANSWER_HEAD_BYTES = 16 * 1024;
 const END_OF_HEAD = Buffer.from('\r\n\r\n');
+// A head whose lines end in LF alone: llhttp refuses it on the plain-HTTP path, and waiting for
+// a CRLF CRLF that never comes would turn the answer into a timeout.
+const BARE_LF_END = Buffer.from('\n\n');
 // Three digits and then a space or the end of the line: "HTTP/1.1 2000" is not a 200.
 const STATUS_LINE = /^HTTP\/1\.[01] (\d{3})(?: |\r|$)/;
 
@@ -36,6 +39,7 @@ export function connectThroughProxy(reads: UpstreamReads, request: ConnectReques
   return new Promise((resolve, reject) => {
     let answer = Buffer.alloc(0);
     let settled = false;
+    let sent = false;
     const settle = (error?: Error): void => {
       if (settled) return;
       settled = true;
@@ -49,7 +53,10 @@ export function connectThroughProxy(reads: UpstreamReads, request: ConnectReques
         resolve();
       }
     };
-    const timer = setTimeout(() => settle(connectTimeout(request.peer, request.timeoutMs)), request.timeoutMs);
+    const timer = setTimeout(() => {
+      const { peer, timeoutMs } = request;
+      settle(sent ? new UpstreamError('UPSTREAM_TIMEOUT', `${peer} did not answer the CONNECT within ${timeoutMs} ms`) : connectTimeout(peer, timeoutMs));
+    }, request.timeoutMs);
     const onError = (error: Error): void => settle(upstreamFailure(error, request.peer));
     const onClose = (): void =>
       settle(new UpstreamError('UPSTREAM_RESET', `${request.peer} closed the connection before answering`));
@@ -61,12 +68,17 @@ export function connectThroughProxy(reads: UpstreamReads, request: ConnectReques
       // Interim answers (100, 103) may come first, several in one read: skip to the real one.
       for (;;) {
         const end = answer.indexOf(END_OF_HEAD);
-        if (end < 0) {
-          if (answer.length > MAX_ANSWER_HEAD_BYTES) {
-            settle(new UpstreamError('UPSTREAM_STATUS', `${request.peer} sent an answer head over ${MAX_ANSWER_HEAD_BYTES} bytes`));
-          }
-          return !settled;
+        const bareEnd = answer.indexOf(BARE_LF_END);
+        if (bareEnd >= 0 && (end < 0 || bareEnd < end)) {
+          settle(new UpstreamError('UPSTREAM_STATUS', `${request.peer} answered the CONNECT with something other than HTTP (lines ending in LF alone)`));
+          return false;
         }
+        // Checked on a complete head too: one that arrives in a single read is no smaller.
+        if (end > MAX_ANSWER_HEAD_BYTES || (end < 0 && answer.length > MAX_ANSWER_HEAD_BYTES)) {
+          settle(new UpstreamError('UPSTREAM_STATUS', `${request.peer} sent an answer head over ${MAX_ANSWER_HEAD_BYTES} bytes`));
+          return false;
+        }
+        if (end < 0) return true;
         const status = Number(STATUS_LINE.exec(answer.toString('latin1', 0, Math.min(end + 2, 32)))?.[1] ?? 0);
         if (status >= 100 && status < 200 && status !== 101) {
           answer = answer.subarray(end + END_OF_HEAD.length);
@@ -92,6 +104,7 @@ export function connectThroughProxy(reads: UpstreamReads, request: ConnectReques
       if (settled) return;
       // The port rotated while the connection came up: the old login never leaves.
       if (request.stillCarries && !request.stillCarries()) return settle(new RetiredBeforeSent());
+      sent = true;
       socket.write(`CONNECT ${request.authority} HTTP/1.1\r\nHost: ${request.authority}\r\n${auth}\r\n`);
     };
     if (request.readyEvent) socket.once(request.readyEvent, send);

@@ -16,7 +16,7 @@ export class DirectRoute implements UpstreamRoute {
 
   constructor(
     readonly sessionId: string,
-    private readonly timeouts: PoolTimeouts,
+    readonly timeouts: PoolTimeouts,
     private readonly guard: TargetGuard | undefined,
   ) {
     const options = poolOptions(timeouts);

@@ -21,7 +21,7 @@ export class HttpProxyRoute implements UpstreamRoute {
   constructor(
     readonly sessionId: string,
     private readonly endpoint: UpstreamEndpoint,
-    private readonly timeouts: PoolTimeouts,
+    readonly timeouts: PoolTimeouts,
   ) {
     const origin = `${endpoint.protocol}//${hostForUrl(endpoint.hostname)}:${endpoint.port}`;
     this.pool = new Pool(origin, poolOptions(timeouts));

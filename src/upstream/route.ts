@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { UpstreamReads } from './upstream-reads.js';
+import type { PoolTimeouts } from './pool-options.js';
 
 /** Where a plain HTTP request goes. */
 export interface HttpTarget {
@@ -60,6 +61,8 @@ export interface UpstreamRoute {
    * rejecting the template's credentials, not the target speaking.
    */
   readonly viaHttpProxy: boolean;
+  /** The connect, answer and idle limits of this route's connections (Upstream.*Timeout). */
+  readonly timeouts: PoolTimeouts;
   /** "upstream proxy host:port" or "target host:port", for error messages: never a password. */
   describePeer(target: { hostname: string; port: number }): string;
   /** Sends one request on this session's pool; `handler` receives undici's callbacks, errors included. */

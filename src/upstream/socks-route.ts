@@ -26,7 +26,7 @@ export class SocksRoute implements UpstreamRoute {
   constructor(
     readonly sessionId: string,
     endpoint: UpstreamEndpoint,
-    private readonly timeouts: PoolTimeouts,
+    readonly timeouts: PoolTimeouts,
   ) {
     this.peer = describeProxyPeer(endpoint);
     const socks4 = endpoint.protocol === 'socks4:' || endpoint.protocol === 'socks4a:';

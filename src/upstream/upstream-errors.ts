@@ -28,13 +28,21 @@ export function upstreamFailure(error: unknown, peer: string): StickyportError {
     case 'EPIPE':
       return new UpstreamError('UPSTREAM_RESET', `${peer} closed the connection before answering`, err);
     case 'UND_ERR_SOCKET':
-      // "other side closed", "bad upgrade" (a 101 nobody asked for), "bad response" (a 100 to a
-      // request that did not expect one): undici's own words say which.
+      // undici's own words tell a broken connection ("other side closed") from an answer it
+      // refused: a 101 nobody asked for ("bad upgrade"), a 100 ("bad response").
+      if (err.message === 'bad upgrade') {
+        return new UpstreamError('UPSTREAM_PROTOCOL', `${peer} switched protocols (101) on a request that did not ask to`, err);
+      }
+      if (err.message === 'bad response') {
+        return new UpstreamError('UPSTREAM_PROTOCOL', `${peer} answered with a 100 Continue nobody asked for`, err);
+      }
       return new UpstreamError('UPSTREAM_RESET', `${peer} broke off before a complete answer (${err.message})`, err);
     case 'UND_ERR_HEADERS_OVERFLOW':
       return new UpstreamError('UPSTREAM_PROTOCOL', `${peer} sent an answer head over the 16 KiB limit`, err);
     case 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH':
-      return new UpstreamError('UPSTREAM_PROTOCOL', `${peer} sent a body that does not match its Content-Length`, err);
+      // undici reports any answer that breaks after a Content-Length header this way (a second
+      // Content-Length, an invalid one), not only a body of another length.
+      return new UpstreamError('UPSTREAM_PROTOCOL', `${peer} sent an answer that does not match its Content-Length, or is not valid HTTP after it`, err);
     case 'EHOSTUNREACH':
     case 'ENETUNREACH':
       return new UpstreamError('UPSTREAM_UNREACHABLE', `${peer} is unreachable (${code})`, err);
@@ -43,6 +51,12 @@ export function upstreamFailure(error: unknown, peer: string): StickyportError {
   }
   if (code.startsWith('HPE_')) {
     return new UpstreamError('UPSTREAM_PROTOCOL', `${peer} answered with something that is not valid HTTP (${code})`, err);
+  }
+  // undici 7.30's parser errors carry no code (it looks llhttp's error name up by number in a
+  // table keyed by name): its name and llhttp's reason, in brackets at the end of the message.
+  if (err?.name === 'HTTPParserError') {
+    const reason = /\(([^()]*)\)$/.exec(err.message)?.[1] ?? 'invalid';
+    return new UpstreamError('UPSTREAM_PROTOCOL', `${peer} answered with something that is not valid HTTP (${reason})`, err);
   }
   if (/CERT|SIGNATURE|ERR_TLS|ERR_SSL/.test(code)) {
     return new UpstreamError('UPSTREAM_UNREACHABLE', `${peer} presented a TLS certificate that is not trusted (${code})`, err);

@@ -22,12 +22,16 @@ export interface HostileServer {
   readonly authority: string;
   /** Request heads received (request line and headers, latin1), in order of arrival. */
   readonly heads: string[];
-  /** Answers requests whose target contains `/case/<key>` (and no other character after the key) with `answer`. */
+  /**
+   * Answers requests whose target ends in `/case/<key>`, and CONNECTs to `<key>.case:<port>`,
+   * with `answer`.
+   */
   answer(key: string, answer: HostileAnswer): void;
   close(): Promise<void>;
 }
 
 const CASE_TARGET = /\/case\/([\w.-]+)$/;
+const CASE_AUTHORITY = /^([\w-]+)\.case:\d+$/;
 const HEAD_END = '\r\n\r\n';
 
 /** The answer to a request that names no case: a well-formed 200 echoing the target, kept alive. */
@@ -59,7 +63,7 @@ export async function startHostileServer(): Promise<HostileServer> {
         buffered = buffered.slice(end + HEAD_END.length);
         heads.push(head);
         const target = head.split('\r\n', 1)[0]!.split(' ')[1] ?? '';
-        const key = CASE_TARGET.exec(target)?.[1];
+        const key = CASE_TARGET.exec(target)?.[1] ?? CASE_AUTHORITY.exec(target)?.[1];
         const answer = key === undefined ? undefined : answers.get(key);
         if (!answer) {
           socket.write(fineAnswer(target));
