@@ -30,7 +30,32 @@ export function answerOrdered(response: http.ServerResponse, error: NodeJS.Errno
   response.end(body);
 }
 
-export type SocketWithAnswer = net.Socket & { _httpMessage?: http.ServerResponse | null };
+/** Node's own fields: the answer that owns the connection now, and whether it is the last. */
+export type SocketWithAnswer = net.Socket & { _httpMessage?: (http.ServerResponse & { _last?: boolean }) | null };
+
+/**
+ * The wait for this request's turn on its connection: a promise while an answer to a request
+ * pipelined before it is still being written, undefined when there is none (no tick is lost
+ * then). `own`: the request's own answer, if it has one (a CONNECT has none).
+ */
+export function answersAhead(socket: net.Socket, own?: http.ServerResponse): Promise<void> | undefined {
+  const earlier = (socket as SocketWithAnswer)._httpMessage;
+  if (!earlier || earlier === own || earlier.writableFinished) return undefined;
+  return earlierAnswersWritten(socket, own);
+}
+
+/**
+ * The connection closes, or will once what is written has left: an answer before this request
+ * ended it (an error answer, `Connection: close`). The request is dropped unanswered and never
+ * goes upstream: after that answer the client reads nothing more on this connection.
+ */
+export function connectionEnding(socket: net.Socket, own?: http.ServerResponse): boolean {
+  if (socket.destroyed || !socket.writable) return true;
+  // An answer whose bytes are all out counts as written (writableFinished) before its 'finish',
+  // where Node ends the connection: `_last` is Node's mark that it will.
+  const earlier = (socket as SocketWithAnswer)._httpMessage;
+  return earlier !== null && earlier !== undefined && earlier !== own && earlier._last === true;
+}
 
 /**
  * Resolves once every answer queued on the connection before `own` (or, without it, every

@@ -15,7 +15,7 @@ import { Drain, drainEntry } from './drain.js';
 import { fail, forwardHttp, type ForwardOptions } from './forward.js';
 import { readSessionControl } from './control-headers.js';
 import { requestHeadersOut, unframeableRequest } from './hop-headers.js';
-import { afterEarlierAnswers, answerOrdered, earlierAnswersWritten, type SocketWithAnswer } from './ordered-answers.js';
+import { afterEarlierAnswers, answerOrdered, answersAhead, connectionEnding } from './ordered-answers.js';
 import { httpTarget } from './http-target.js';
 import { portOf } from './listener-pool.js';
 import { ESTABLISHED, tunnel } from './tunnel.js';
@@ -114,9 +114,9 @@ export class ProxyEngine extends Server {
       // Pipelined requests are taken one at a time: each waits until the answers before it are
       // written. Otherwise one connection pipelining hundreds of requests would open hundreds
       // of upstream connections at once, past every connection limit.
-      const earlier = (request.socket as SocketWithAnswer)._httpMessage;
-      if (earlier && earlier !== response && !earlier.writableFinished) await earlierAnswersWritten(request.socket, response);
-      if (request.socket.destroyed) return;
+      const turn = answersAhead(request.socket, response);
+      if (turn) await turn;
+      if (connectionEnding(request.socket, response)) return;
       this.armRequestTimers(request);
       const url = request.url!;
       const apiPath = this.engine.api?.match(url);
@@ -170,8 +170,9 @@ export class ProxyEngine extends Server {
   async onUpgrade(request: http.IncomingMessage, socket: net.Socket, head: Buffer): Promise<void> {
     const startedAt = observing(this.engine.observe) ? performance.now() : 0;
     // An answer to a request pipelined before this one may still own the socket.
-    await earlierAnswersWritten(socket);
-    if (socket.destroyed) return;
+    const turn = answersAhead(socket);
+    if (turn) await turn;
+    if (connectionEnding(socket)) return;
     // Node hands the socket over with no response object: make one, for ordered error answers.
     const response = new http.ServerResponse(request);
     response.shouldKeepAlive = false;
@@ -210,6 +211,12 @@ export class ProxyEngine extends Server {
     let startedAt = observed ? performance.now() : 0;
     let sessionId: string | undefined;
     try {
+      // A CONNECT pipelined behind other requests waits for their answers like any request: its
+      // session is chosen after theirs (a /session/new before it counts), and its 200 and the
+      // tunnel's bytes never come before or between their answers.
+      const turn = answersAhead(socket);
+      if (turn) await turn;
+      if (connectionEnding(socket)) return;
       // Opening the tunnel may take up to Upstream.ConnectTimeout; the tunnel re-arms the idle timer.
       if (socket.timeout) socket.setTimeout(0);
       const apiHost = unbracket(request.url!.slice(0, request.url!.lastIndexOf(':')));

@@ -3,6 +3,7 @@ import type net from 'node:net';
 import type { ApiGateway } from '../api/api-gateway.js';
 import type { Logger } from '../logging/logger.js';
 import { portOf } from '../proxy/listener-pool.js';
+import { answersAhead, connectionEnding } from '../proxy/ordered-answers.js';
 import type { Login } from './socks-handshake.js';
 
 export interface SocksApiOptions {
@@ -68,6 +69,11 @@ export class SocksApi {
 
   private async answer(request: http.IncomingMessage, response: http.ServerResponse): Promise<void> {
     try {
+      // Pipelined calls are answered one at a time, in order, as through the engine: a
+      // /session/ behind a /session/new must see the new id.
+      const turn = answersAhead(request.socket, response);
+      if (turn) await turn;
+      if (connectionEnding(request.socket, response)) return;
       const url = request.url!;
       const path = url[0] === '/' ? url : this.gateway.match(url);
       if (path === undefined) {

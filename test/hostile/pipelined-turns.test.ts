@@ -1,0 +1,129 @@
+import net from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startOrigin, type Origin } from '../helpers/origin.js';
+import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
+import { socks5Connect } from '../helpers/socks-client.js';
+import { startStickyport, upstreamUrl, type RunningProxy } from '../helpers/stickyport.js';
+
+// Requests pipelined on one connection are taken one at a time, whatever their kind (README:
+// "each waits until the answers before it are written"). Each case here broke that before:
+// a CONNECT behind a slow answer went upstream at once, on the session of before a
+// /session/new pipelined between them, and its 200 could come before their answers; a request
+// behind one refused with 400-and-close still went upstream; and API calls pipelined inside a
+// SOCKS connection to portmapper:80 all ran at once.
+
+let origin: Origin;
+let upstream: RecordingUpstream;
+let proxy: RunningProxy;
+
+beforeAll(async () => {
+  origin = await startOrigin();
+  upstream = await startRecordingUpstream();
+  proxy = await startStickyport({ Upstream: { Url: upstreamUrl(upstream.port) } }, { portCount: 3 });
+});
+
+afterAll(async () => {
+  await proxy?.stop();
+  await upstream?.close();
+  await origin?.close();
+});
+
+/** Writes `bytes` in one write; resolves everything read once `done(text)` says so, or the connection closed, or 5 s passed. */
+function exchange(port: number, bytes: string, done: (text: string) => boolean): Promise<{ text: string; closed: boolean }> {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, '127.0.0.1', () => socket.write(bytes));
+    let text = '';
+    const finish = (closed: boolean): void => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve({ text, closed });
+    };
+    const timer = setTimeout(() => finish(false), 5_000);
+    socket.on('data', (chunk: Buffer) => {
+      text += chunk.toString('latin1');
+      if (done(text)) finish(false);
+    });
+    socket.on('error', () => undefined);
+    socket.once('close', () => finish(true));
+  });
+}
+
+const sessionOf = (text: string): string | undefined => /"session_id":"([^"]+)"/.exec(text)?.[1];
+
+describe('a CONNECT pipelined behind other requests', () => {
+  const slow = () => `GET ${origin.url}/delay/300 HTTP/1.1\r\nHost: 127.0.0.1:${origin.port}\r\n\r\n`;
+  const connect = () => `CONNECT 127.0.0.1:${origin.port} HTTP/1.1\r\nHost: 127.0.0.1:${origin.port}\r\n\r\n`;
+  const between: Array<[string, (port: number) => string]> = [
+    ['/session/new', () => 'GET http://portmapper/session/new HTTP/1.1\r\nHost: portmapper\r\n\r\n'],
+    ['/session/reset', () => 'GET http://portmapper/session/reset HTTP/1.1\r\nHost: portmapper\r\n\r\n'],
+  ];
+
+  for (const [name, middle] of between) {
+    it(`slow GET, ${name}, CONNECT in one write: the CONNECT leaves last, on the new session, and its 200 comes after both answers`, async () => {
+      const port = proxy.ports[0]!;
+      const seenBefore = upstream.seen.length;
+      const { text } = await exchange(port, slow() + middle(port) + connect(), (t) => t.includes('Connection Established'));
+      const seen = upstream.seen.slice(seenBefore);
+      const get = seen.find((s) => s.kind === 'http');
+      const tunnel = seen.find((s) => s.kind === 'connect');
+      expect(get && tunnel).toBeTruthy();
+      // In order on the wire: the slow answer, the API's, then the 200 of the tunnel.
+      const late = text.indexOf('late');
+      const api = text.indexOf(name === '/session/new' ? '"session_id"' : '"success":true');
+      const established = text.indexOf('HTTP/1.1 200 Connection Established');
+      expect(late).toBeGreaterThan(0);
+      expect(api).toBeGreaterThan(late);
+      expect(established).toBeGreaterThan(api);
+      // Left after the API call rotated the port: on the session it made, not the slow GET's.
+      expect(tunnel!.session).not.toBe(get!.session);
+      expect(tunnel!.at).toBeGreaterThan(get!.at);
+      if (name === '/session/new') expect(tunnel!.session).toBe(sessionOf(text));
+      else expect(tunnel!.session).toBe(proxy.app.ports.get(port).session?.id);
+    });
+  }
+});
+
+describe('a request pipelined behind one refused with 400 and a close', () => {
+  const next = (): string => `GET ${origin.url}/pipelined-after-400 HTTP/1.1\r\nHost: 127.0.0.1:${origin.port}\r\n\r\n`;
+  const REFUSED: Array<[string, string]> = [
+    ['Transfer-Encoding: gzip, chunked', 'POST http://a.test/refused HTTP/1.1\r\nHost: a.test\r\nTransfer-Encoding: gzip, chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n'],
+    ['Transfer-Encoding: identity, chunked', 'POST http://a.test/refused HTTP/1.1\r\nHost: a.test\r\nTransfer-Encoding: identity, chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n'],
+    ['HTTP/1.0 keep-alive with chunked', 'POST http://a.test/refused HTTP/1.0\r\nHost: a.test\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n'],
+    ['two Host headers', 'GET http://a.test/refused HTTP/1.1\r\nHost: a.test\r\nHost: b.test\r\n\r\n'],
+    ['a relative URL', 'GET /refused HTTP/1.1\r\nHost: a.test\r\n\r\n'],
+    ['an https:// URL', 'GET https://a.test/refused HTTP/1.1\r\nHost: a.test\r\n\r\n'],
+  ];
+
+  it(`${REFUSED.length} refusals: one 400, the close, and the request behind it never reaches the upstream`, async () => {
+    const wrong: string[] = [];
+    for (const [name, first] of REFUSED) {
+      const seenBefore = upstream.seen.length;
+      const { text, closed } = await exchange(proxy.ports[1]!, first + next(), () => false);
+      const statuses = [...text.matchAll(/HTTP\/1\.1 (\d{3})/g)].map((m) => m[1]).join(',');
+      const leaked = upstream.seen.slice(seenBefore).filter((s) => s.target.includes('pipelined-after-400')).length;
+      if (statuses !== '400' || !closed || leaked !== 0) wrong.push(`${name}: answers ${statuses}, closed ${closed}, sent upstream ${leaked} times`);
+    }
+    expect(wrong).toEqual([]);
+    // The count of what reached the origin says the same.
+    expect(origin.requests.filter((r) => r.url.includes('pipelined-after-400'))).toEqual([]);
+  });
+});
+
+describe('session API calls pipelined inside a SOCKS5 connection to portmapper:80', () => {
+  it('are answered one at a time, in order, as over HTTP', async () => {
+    const { code, client } = await socks5Connect(proxy.ports[2]!, { host: 'portmapper', port: 80 });
+    expect(code).toBe(0);
+    const calls = ['/session/new', '/session/', '/session/reset', '/session/', '/session/new', '/session/'];
+    client.send(calls.map((path) => `GET ${path} HTTP/1.1\r\nHost: portmapper\r\n\r\n`).join(''));
+    const answers: string[] = [];
+    for (let i = 0; i < calls.length; i++) answers.push((await client.readAnswer()).body);
+    client.destroy();
+    const [a1, a2, reset, b, c1, c2] = answers.map((body) => sessionOf(body) ?? body);
+    expect(reset).toContain('"success":true');
+    // A /session/ right after a /session/new sees the new id; after a reset a fresh one.
+    expect(a2).toBe(a1);
+    expect(b).not.toBe(a1);
+    expect(c1).not.toBe(b);
+    expect(c2).toBe(c1);
+  });
+});
