@@ -27,7 +27,11 @@ export class ApiGateway {
 
   /** True for a CONNECT to the API's virtual host, which it cannot answer. */
   isApiHost(hostname: string): boolean {
-    return this.options.domain !== '' && hostname.toLowerCase() === this.options.domain;
+    const { domain } = this.options;
+    // In any case, and with the root's trailing dot (`portmapper.` names the same host).
+    if (domain === '' || (hostname.length !== domain.length && hostname.length !== domain.length + 1)) return false;
+    const lower = hostname.toLowerCase();
+    return lower === domain || lower === `${domain}.`;
   }
 
   /** The path and query of an API request, or undefined when `url` is not one. */

@@ -1,3 +1,4 @@
+import { RequestError } from 'proxy-chain';
 import type { HttpTarget } from '../upstream/route.js';
 
 /**
@@ -15,9 +16,12 @@ export function httpTarget(url: string, parsed: URL): HttpTarget {
   const rest = url.slice(end);
   const path = rest === '' ? '/' : rest[0] === '?' ? `/${rest}` : rest;
   const hostname = parsed.hostname.startsWith('[') ? parsed.hostname.slice(1, -1) : parsed.hostname;
+  const port = parsed.port === '' ? 80 : Number(parsed.port);
+  // `http:///x`: URL finds a host in the path, but the request names none to send as Host.
+  if (authority === '' || port === 0) throw new RequestError('the URL names no host, or port 0: send http://host[:port]/path', 400);
   return {
     hostname,
-    port: parsed.port === '' ? 80 : Number(parsed.port),
+    port,
     authority,
     absoluteUrl: at < 0 && rest !== '' && rest[0] === '/' ? url : `http://${authority}${path}`,
     path,

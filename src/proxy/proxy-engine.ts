@@ -56,6 +56,11 @@ interface Prepared {
   readonly chosen: Chosen;
 }
 
+// Authority form only (RFC 9112 3.2.3): no user info, path or query, a port from 1 to 65535.
+const CONNECT_TARGET = /^(?:\[[0-9A-Fa-f:.]+\]|[^\s/?#@[\]:]+):(\d{1,5})$/;
+const BAD_CONNECT_TARGET = 'a CONNECT target is host:port, with a port from 1 to 65535 and nothing else';
+const API_SPELLING =
+  'the session API answers as http://HOST/session/ with no user info and no port other than 80: nothing was sent upstream';
 const RELATIVE_URL_HINT =
   'stickyport is a forward proxy: send absolute-URI requests through it, ' +
   'e.g. curl -x http://127.0.0.1:PORT http://example.com/';
@@ -140,6 +145,9 @@ export class ProxyEngine extends Server {
       let prepared = this.prepared(request, state);
       if (prepared instanceof Promise) prepared = await prepared;
       const target = httpTarget(url, prepared.trgParsed);
+      // The API's host spelled another way (`portmapper.`, with user info or port 080) is no
+      // target either: it must not leave for the upstream.
+      if (this.engine.api?.isApiHost(target.hostname)) throw new RequestError(API_SPELLING, 400);
       if (this.engine.log.isLevelEnabled('debug')) {
         this.engine.log.debug({ port: state.port, method: request.method, host: target.authority }, 'request');
       }
@@ -188,6 +196,7 @@ export class ProxyEngine extends Server {
       let prepared = this.prepared(request, state);
       if (prepared instanceof Promise) prepared = await prepared;
       const target = httpTarget(url, prepared.trgParsed);
+      if (this.engine.api?.isApiHost(target.hostname)) throw new RequestError(API_SPELLING, 400);
       const { binding, params } = prepared.chosen;
       const way = wayOut(state, binding, target.hostname, target.port, this.engine.log);
       const outgoing = {
@@ -219,6 +228,9 @@ export class ProxyEngine extends Server {
       if (connectionEnding(socket)) return;
       // Opening the tunnel may take up to Upstream.ConnectTimeout; the tunnel re-arms the idle timer.
       if (socket.timeout) socket.setTimeout(0);
+      const portText = CONNECT_TARGET.exec(request.url!)?.[1];
+      const targetPort = Number(portText ?? 0);
+      if (targetPort < 1 || targetPort > 65_535) throw new RequestError(BAD_CONNECT_TARGET, 400);
       const apiHost = unbracket(request.url!.slice(0, request.url!.lastIndexOf(':')));
       if (this.engine.api?.isApiHost(apiHost)) {
         throw new RequestError(

@@ -1,0 +1,109 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connectStatus } from '../helpers/client.js';
+import { startOrigin, type Origin } from '../helpers/origin.js';
+import { rawExchange, statusOf } from '../helpers/raw.js';
+import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
+import { socks5Connect } from '../helpers/socks-client.js';
+import { startStickyport, upstreamUrl, type RunningProxy } from '../helpers/stickyport.js';
+
+// Targets no proxy should pass on, and the session API's host spelled other ways: each is a
+// 400 (or the API's own answer) and nothing reaches the upstream. Before, a CONNECT with user
+// info, a path or port 0 went upstream, and so did `portmapper.` and `u:p@portmapper`.
+
+let origin: Origin;
+let upstream: RecordingUpstream;
+let proxy: RunningProxy;
+
+beforeAll(async () => {
+  origin = await startOrigin();
+  upstream = await startRecordingUpstream();
+  proxy = await startStickyport({ Upstream: { Url: upstreamUrl(upstream.port) } }, { portCount: 1 });
+});
+
+afterAll(async () => {
+  await proxy?.stop();
+  await upstream?.close();
+  await origin?.close();
+});
+
+/** Sends one request with `Connection: close`; its status, and how many requests reached the upstream meanwhile. */
+async function through(line: string, host: string): Promise<{ status: number; sent: number }> {
+  const before = upstream.seen.length;
+  const answer = await rawExchange(proxy.ports[0]!, `${line} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`);
+  return { status: statusOf(answer), sent: upstream.seen.length - before };
+}
+
+describe('CONNECT targets that are not host:port', () => {
+  const o = () => `127.0.0.1:${origin.port}`;
+  const BAD = (): string[] => [
+    `user@${o()}`,
+    `user:pw@${o()}`,
+    `${o()}/path`,
+    `${o()}?q=1`,
+    `${o()}#f`,
+    '127.0.0.1:0',
+    '127.0.0.1:00',
+    '127.0.0.1:65536',
+    '127.0.0.1:99999',
+    '127.0.0.1:123456',
+    '127.0.0.1:',
+    '127.0.0.1',
+    ':443',
+    '[::1]',
+    'a:b:443',
+  ];
+
+  it('each a 400, nothing sent upstream; a good target still opens (the control)', async () => {
+    const wrong: string[] = [];
+    for (const target of BAD()) {
+      const { status, sent } = await through(`CONNECT ${target}`, target);
+      if (status !== 400 || sent !== 0) wrong.push(`${target}: ${status}, ${sent} sent`);
+    }
+    expect(wrong).toEqual([]);
+    const before = upstream.seen.length;
+    expect(await connectStatus(proxy.ports[0]!, o())).toBe(200);
+    expect(upstream.seen.length - before).toBe(1);
+  });
+});
+
+describe("the session API's host spelled other ways", () => {
+  const SPELLINGS: Array<[string, string]> = [
+    ['CONNECT portmapper.:443', 'portmapper.:443'],
+    ['CONNECT PortMapper:80', 'portmapper:80'],
+    ['CONNECT user@portmapper:443', 'portmapper:443'],
+    ['GET http://portmapper./session/', 'portmapper.'],
+    ['GET http://PORTMAPPER./session/new', 'portmapper'],
+    ['GET http://u:p@portmapper/session/new', 'portmapper'],
+    ['GET http://portmapper:080/session/', 'portmapper'],
+    ['GET http://portmapper:8080/session/', 'portmapper'],
+    ['GET http://portmapper.:80/x', 'portmapper'],
+  ];
+
+  it(`${SPELLINGS.length} spellings: a 400 or the API's answer, never the upstream`, async () => {
+    const wrong: string[] = [];
+    for (const [line, host] of SPELLINGS) {
+      const { status, sent } = await through(line, host);
+      if (sent !== 0 || (status !== 400 && status !== 200)) wrong.push(`${line}: ${status}, ${sent} sent`);
+    }
+    expect(wrong).toEqual([]);
+  });
+
+  it('a SOCKS5 CONNECT to portmapper.:80 reaches the API, not the upstream', async () => {
+    const before = upstream.seen.length;
+    const { code, client } = await socks5Connect(proxy.ports[0]!, { host: 'portmapper.', port: 80 });
+    expect(code).toBe(0);
+    const answer = await client.send('GET /session/ HTTP/1.1\r\nHost: portmapper\r\n\r\n').readAnswer();
+    client.destroy();
+    expect(answer.status).toBe(200);
+    expect(JSON.parse(answer.body).session_id).toBe(proxy.app.ports.get(proxy.ports[0]!).session?.id);
+    expect(upstream.seen.length).toBe(before);
+  });
+});
+
+describe('plain-HTTP URLs with no host to send', () => {
+  it('http:///x and port 0: a 400, nothing sent; a good URL still goes (the control)', async () => {
+    expect(await through('GET http:///x', 'x')).toEqual({ status: 400, sent: 0 });
+    expect(await through(`GET http://127.0.0.1:0/`, '127.0.0.1:0')).toEqual({ status: 400, sent: 0 });
+    expect(await through(`GET ${origin.url}`, `127.0.0.1:${origin.port}`)).toEqual({ status: 200, sent: 1 });
+  });
+});
