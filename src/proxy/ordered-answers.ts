@@ -61,23 +61,33 @@ export function connectionEnding(socket: net.Socket, own?: http.ServerResponse):
  * Resolves once every answer queued on the connection before `own` (or, without it, every
  * answer queued) has been written, or the connection closed.
  */
-export function earlierAnswersWritten(socket: net.Socket, own?: http.ServerResponse): Promise<void> {
-  return new Promise((resolve) => {
-    const check = (): void => {
-      const earlier = (socket as SocketWithAnswer)._httpMessage;
-      if (!earlier || earlier === own || earlier.writableFinished || socket.destroyed) return resolve();
-      let called = false;
-      const next = (): void => {
-        if (called) return;
-        called = true;
-        // Node attaches the next queued answer to the socket as this one finishes.
-        setImmediate(check);
-      };
-      earlier.once('finish', next);
-      earlier.once('close', next);
-    };
-    check();
-  });
+export async function earlierAnswersWritten(socket: net.Socket, own?: http.ServerResponse): Promise<void> {
+  for (;;) {
+    const earlier = (socket as SocketWithAnswer)._httpMessage;
+    if (!earlier || earlier === own || earlier.writableFinished || socket.destroyed) return;
+    await answerDone(earlier);
+    // Node attaches the next queued answer to the socket as this one finishes.
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+}
+
+const doneAnswers = new WeakMap<http.ServerResponse, Promise<void>>();
+
+/**
+ * An answer's end ('finish', or 'close' when it was cut), one promise for every request that
+ * waits on it: a listener pair each would pass Node's 10-listener warning at 10 pipelined
+ * requests.
+ */
+function answerDone(answer: http.ServerResponse): Promise<void> {
+  let done = doneAnswers.get(answer);
+  if (done === undefined) {
+    done = new Promise((resolve) => {
+      answer.once('finish', resolve);
+      answer.once('close', resolve);
+    });
+    doneAnswers.set(answer, done);
+  }
+  return done;
 }
 
 /**

@@ -83,6 +83,30 @@ describe('a CONNECT pipelined behind other requests', () => {
   }
 });
 
+describe('many requests pipelined behind a slow one', () => {
+  it('30 behind a slow answer: all answered, in order, without a listener-leak warning', async () => {
+    const warnings: string[] = [];
+    const onWarning = (warning: Error): void => void warnings.push(warning.name);
+    process.on('warning', onWarning);
+    try {
+      const host = `127.0.0.1:${origin.port}`;
+      const requests = [`GET ${origin.url}/delay/200 HTTP/1.1\r\nHost: ${host}\r\n\r\n`];
+      for (let i = 0; i < 30; i++) requests.push(`GET ${origin.url}/bytes/${i + 1} HTTP/1.1\r\nHost: ${host}\r\n\r\n`);
+      const count = (t: string): number => t.split('HTTP/1.1 200').length - 1;
+      const { text } = await exchange(proxy.ports[1]!, requests.join(''), (t) => count(t) === requests.length);
+      expect(count(text)).toBe(requests.length);
+      // In order: each answer's Content-Length is one more than the one before (after the slow one's 4).
+      const lengths = [...text.matchAll(/content-length: (\d+)/gi)].map((m) => Number(m[1]));
+      expect(lengths).toEqual([4, ...Array.from({ length: 30 }, (_, i) => i + 1)]);
+      // Warnings are emitted on the next tick.
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(warnings).not.toContain('MaxListenersExceededWarning');
+    } finally {
+      process.off('warning', onWarning);
+    }
+  });
+});
+
 describe('a request pipelined behind one refused with 400 and a close', () => {
   const next = (): string => `GET ${origin.url}/pipelined-after-400 HTTP/1.1\r\nHost: 127.0.0.1:${origin.port}\r\n\r\n`;
   const REFUSED: Array<[string, string]> = [
