@@ -191,6 +191,9 @@ export class ProxyEngine extends Server {
       if (head.length > 0) socket.unshift(head);
       const url = request.url!;
       if (url[0] === '/' || this.engine.api?.match(url) !== undefined) throw new RequestError(RELATIVE_URL_HINT, 400);
+      // Node hands an upgrade over at the end of its head: a body would go out as the first
+      // bytes after the switch, not as the request's body. (A WebSocket handshake has none.)
+      if (hasBody(request)) throw new RequestError('an upgrade request with a body cannot be forwarded', 400);
       const state = this.engine.ports.get(portOf(socket));
       if (state.mapping.config.rejectHttpProxy) throw httpRejected(state);
       let prepared = this.prepared(request, state);

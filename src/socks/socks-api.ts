@@ -11,6 +11,7 @@ export interface SocksApiOptions {
   readonly idleTimeoutMs: number;
 }
 
+const NO_CONNECT = JSON.stringify({ error: 'method_not_allowed', message: 'the session API answers GET only' });
 const NOT_API = JSON.stringify({
   error: 'not_found',
   message: 'only the session API answers here: GET /session/, /session/reset or /session/new',
@@ -34,6 +35,8 @@ export class SocksApi {
     private readonly log: Logger,
   ) {
     this.server = http.createServer((request, response) => void this.answer(request, response));
+    // A CONNECT inside the API's connection is a method the API does not take: 405, as over HTTP.
+    this.server.on('connect', (_request: http.IncomingMessage, socket: net.Socket) => void refuseConnect(socket));
     this.server.headersTimeout = options.headersTimeoutMs;
     this.server.requestTimeout = 0;
     this.server.keepAliveTimeout = options.idleTimeoutMs;
@@ -87,4 +90,15 @@ export class SocksApi {
       response.destroy();
     }
   }
+}
+
+/** After the answers before it, in turn like any pipelined request; then the connection closes. */
+async function refuseConnect(socket: net.Socket): Promise<void> {
+  const turn = answersAhead(socket);
+  if (turn) await turn;
+  if (socket.destroyed) return;
+  socket.end(
+    'HTTP/1.1 405 Method Not Allowed\r\nallow: GET\r\ncontent-type: application/json; charset=utf-8\r\n' +
+      `content-length: ${Buffer.byteLength(NO_CONNECT)}\r\nconnection: close\r\n\r\n${NO_CONNECT}`,
+  );
 }

@@ -107,3 +107,15 @@ describe('plain-HTTP URLs with no host to send', () => {
     expect(await through(`GET ${origin.url}`, `127.0.0.1:${origin.port}`)).toEqual({ status: 200, sent: 1 });
   });
 });
+
+describe('an upgrade request with a body', () => {
+  it('is a 400 and nothing is sent: its body would go out as the bytes after the switch', async () => {
+    const before = upstream.seen.length;
+    const answer = await rawExchange(
+      proxy.ports[0]!,
+      `POST ${origin.url}/ws HTTP/1.1\r\nHost: 127.0.0.1:${origin.port}\r\nConnection: Upgrade\r\nUpgrade: h2c\r\nContent-Length: 5\r\n\r\nhello`,
+    );
+    expect(statusOf(answer)).toBe(400);
+    expect(upstream.seen.length).toBe(before);
+  });
+});

@@ -150,4 +150,16 @@ describe('session API calls pipelined inside a SOCKS5 connection to portmapper:8
     expect(c1).not.toBe(b);
     expect(c2).toBe(c1);
   });
+
+  it('a CONNECT among them: a 405 after the answers before it, then the close', async () => {
+    const { code, client } = await socks5Connect(proxy.ports[2]!, { host: 'portmapper', port: 80 });
+    expect(code).toBe(0);
+    client.send('GET /session/ HTTP/1.1\r\nHost: portmapper\r\n\r\nCONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n');
+    const first = await client.readAnswer();
+    const second = await client.readAnswer();
+    expect(first.status).toBe(200);
+    expect(second.status).toBe(405);
+    expect(second.body).toContain('method_not_allowed');
+    await client.untilClosed();
+  });
 });
