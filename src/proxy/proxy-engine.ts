@@ -61,6 +61,8 @@ const CONNECT_TARGET = /^(?:\[[0-9A-Fa-f:.]+\]|[^\s/?#@[\]:]+):(\d{1,5})$/;
 const BAD_CONNECT_TARGET = 'a CONNECT target is host:port, with a port from 1 to 65535 and nothing else';
 const API_SPELLING =
   'the session API answers as http://HOST/session/ with no user info and no port other than 80: nothing was sent upstream';
+// proxy-chain's words for a Proxy-Authorization it cannot read.
+const UNREADABLE_LOGIN = /"Proxy-Authorization" header/;
 const RELATIVE_URL_HINT =
   'stickyport is a forward proxy: send absolute-URI requests through it, ' +
   'e.g. curl -x http://127.0.0.1:PORT http://example.com/';
@@ -319,7 +321,17 @@ export class ProxyEngine extends Server {
         return chosen instanceof Promise ? chosen.then((c) => ({ trgParsed: trgParsed!, chosen: c })) : { trgParsed: trgParsed!, chosen };
       }
     }
-    return this.prepareRequestHandling(request).then(({ trgParsed, customTag }) => ({ trgParsed: trgParsed!, chosen: customTag as Chosen }));
+    return this.prepareRequestHandling(request).then(
+      ({ trgParsed, customTag }) => ({ trgParsed: trgParsed!, chosen: customTag as Chosen }),
+      (error: unknown) => {
+        // proxy-chain answers a login it cannot read (not Basic, no user:password) with a 400;
+        // where a login is required that is a wrong login: 407, with the Basic challenge.
+        if (state.mapping.login.required && error instanceof RequestError && error.statusCode === 400 && UNREADABLE_LOGIN.test(error.message)) {
+          throw new RequestError('Proxy login required: send Proxy-Authorization: Basic base64(user:password)', 407);
+        }
+        throw error;
+      },
+    );
   }
 
   /** proxy-chain's prepareRequestFunction: the client's login (407 without it), then choose(). */

@@ -119,3 +119,37 @@ describe('an upgrade request with a body', () => {
     expect(upstream.seen.length).toBe(before);
   });
 });
+
+describe('a Proxy-Authorization that is not a Basic login, where a login is required', () => {
+  let locked: RunningProxy;
+  beforeAll(async () => {
+    locked = await startStickyport(
+      { Upstream: { Url: upstreamUrl(upstream.port) }, Authentication: { Required: true, Username: 'client', Password: 'client-pass' } },
+      { portCount: 1 },
+    );
+  });
+  afterAll(async () => {
+    await locked?.stop();
+  });
+
+  const b64 = (text: string): string => Buffer.from(text).toString('base64');
+  const UNREADABLE = ['Bearer abc.def.ghi', 'Digest username="client"', 'Negotiate YIIB', 'Basic', 'Basic !!!', `Basic ${b64('no-colon')}`, 'client:client-pass'];
+
+  it(`${UNREADABLE.length} headers, plain and CONNECT: each a 407 with the Basic challenge, nothing sent; the right login goes (the control)`, async () => {
+    const wrong: string[] = [];
+    const o = `127.0.0.1:${origin.port}`;
+    for (const header of UNREADABLE) {
+      for (const line of [`GET ${origin.url}`, `CONNECT ${o}`]) {
+        const before = upstream.seen.length;
+        const answer = await rawExchange(locked.ports[0]!, `${line} HTTP/1.1\r\nHost: ${o}\r\nProxy-Authorization: ${header}\r\nConnection: close\r\n\r\n`);
+        const challenge = /\r\nproxy-authenticate: Basic realm=/i.test(answer);
+        if (statusOf(answer) !== 407 || !challenge || upstream.seen.length !== before) {
+          wrong.push(`${line.split(' ')[0]} with "${header}": ${statusOf(answer)}, challenge ${challenge}, ${upstream.seen.length - before} sent`);
+        }
+      }
+    }
+    expect(wrong).toEqual([]);
+    const right = await rawExchange(locked.ports[0]!, `GET ${origin.url} HTTP/1.1\r\nHost: ${o}\r\nProxy-Authorization: Basic ${b64('client:client-pass')}\r\nConnection: close\r\n\r\n`);
+    expect(statusOf(right)).toBe(200);
+  });
+});
