@@ -92,10 +92,15 @@ class Exchange implements DispatchHandler, DrainEntry {
   private attempts = 0;
   /** The upstream sent a byte of an answer to this attempt (undici: llhttp's message begin). */
   private answerStarted = false;
+  /** This attempt's request, body included, has been written upstream. */
+  private requestSent = false;
+  /** An interim (1xx) answer came for this attempt. */
+  private interimSeen = false;
   /**
-   * Armed by the first interim (1xx) answer: undici restarts its wait for the head at each one,
-   * so an upstream sending 102 every second would hold the client forever. The final answer
-   * must follow within Upstream.ResponseTimeout.
+   * Armed once an interim (1xx) answer came and the request is written in full: undici
+   * restarts its wait for the head at each interim one, so an upstream sending 102 every second
+   * would hold the client forever. The final answer must follow within Upstream.ResponseTimeout.
+   * (While the body still goes up, an interim answer such as 103 must not cut the upload.)
    */
   private interimTimer: NodeJS.Timeout | undefined = undefined;
   private resume: (() => void) | undefined;
@@ -163,6 +168,8 @@ class Exchange implements DispatchHandler, DrainEntry {
     if (this.attempts === 0 && this.startedAt !== 0) this.sentAt = performance.now();
     this.attempts++;
     this.answerStarted = false;
+    this.requestSent = false;
+    this.interimSeen = false;
     route.dispatch(this.target, { ...this.outgoing, headers: this.headers.slice() }, this);
   }
 
@@ -176,11 +183,17 @@ class Exchange implements DispatchHandler, DrainEntry {
     this.answerStarted = true;
   }
 
+  onRequestSent(): void {
+    this.requestSent = true;
+    if (this.interimSeen) this.armInterimTimer();
+  }
+
   onHeaders(status: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
     if (this.done) return true;
     // 1xx answers are for this hop (undici already refuses an unasked-for 100 or 101).
     if (status < 200) {
-      this.interimTimer ??= setTimeout(interimTimedOut, this.route.timeouts.responseTimeoutMs, this);
+      this.interimSeen = true;
+      if (this.requestSent) this.armInterimTimer();
       return true;
     }
     this.stopInterimTimer();
@@ -349,6 +362,10 @@ class Exchange implements DispatchHandler, DrainEntry {
     const peer = this.route.describePeer(this.target);
     // undici answers the abort with onError(error), synchronously: the client gets the 504.
     this.abort?.(new UpstreamError('UPSTREAM_TIMEOUT', `${peer} sent only interim (1xx) answers within Upstream.ResponseTimeout`));
+  }
+
+  private armInterimTimer(): void {
+    this.interimTimer ??= setTimeout(interimTimedOut, this.route.timeouts.responseTimeoutMs, this);
   }
 
   private stopInterimTimer(): void {

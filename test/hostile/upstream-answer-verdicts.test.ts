@@ -1,4 +1,5 @@
 import { once } from 'node:events';
+import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHostileServer, type HostileAfter, type HostileServer } from '../helpers/hostile-server.js';
@@ -116,11 +117,25 @@ describe('interim answers do not hold the client', () => {
 
   beforeAll(async () => {
     // Answers every request with a 102 every 100 ms, never a final answer (at most 60 of them).
+    // A POST to /upload instead gets a 103 at once and its 200 once the whole body is in.
     flood = net.createServer((socket) => {
       let timer: NodeJS.Timeout | undefined;
+      let received = '';
       socket.on('error', () => undefined);
       socket.on('close', () => clearInterval(timer));
       socket.on('data', (chunk: Buffer) => {
+        received += chunk.toString('latin1');
+        if (received.startsWith('POST ')) {
+          const end = received.indexOf('\r\n\r\n');
+          if (end < 0) return;
+          if (!received.includes('103 sent')) {
+            socket.write('HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n');
+            received += '103 sent';
+          }
+          const length = Number(/content-length: (\d+)/i.exec(received)?.[1]);
+          if (received.length - end - 4 - '103 sent'.length >= length) socket.end('HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nuploaded');
+          return;
+        }
         if (timer || !chunk.includes('\r\n\r\n')) return;
         floodRequests++;
         let sent = 0;
@@ -157,6 +172,31 @@ describe('interim answers do not hold the client', () => {
     expect(tookMs).toBeLessThan(RESPONSE_TIMEOUT_MS + 1_500);
     expect(floodRequests).toBe(1);
   });
+
+  it('an upload that takes longer than ResponseTimeout, with a 103 at its start: not cut, the 200 arrives', async () => {
+    const CHUNKS = 6;
+    const answer = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const request = http.request(
+        { host: '127.0.0.1', port: floodProxy.ports[0]!, method: 'POST', path: 'http://upload.example/upload', headers: { host: 'upload.example', 'content-length': CHUNKS * 100 }, agent: false },
+        (response) => {
+          let body = '';
+          response.setEncoding('latin1').on('data', (chunk: string) => (body += chunk));
+          response.on('end', () => resolve({ status: response.statusCode!, body }));
+        },
+      );
+      request.on('error', reject);
+      // A slow uploader: 100 bytes every 250 ms, twice ResponseTimeout in all.
+      let sent = 0;
+      const pace = setInterval(() => {
+        request.write('u'.repeat(100));
+        if (++sent === CHUNKS) {
+          clearInterval(pace);
+          request.end();
+        }
+      }, 250);
+    });
+    expect(answer).toEqual({ status: 200, body: 'uploaded' });
+  });
 });
 
 describe("an upstream's X-Stickyport-* headers never reach the client", () => {
@@ -173,6 +213,26 @@ describe("an upstream's X-Stickyport-* headers never reach the client", () => {
     // The upstream's own 502 is relayed as its answer, with only stickyport's session header.
     expect(answer.status).toBe(502);
     expect(own).toEqual([['x-stickyport-session-id', session]]);
+  });
+});
+
+describe("an upstream's X-Stickyport-* trailers never reach the client", () => {
+  it('forged trailers are dropped, the others relayed', async () => {
+    const key = `verdict-${caseNumber++}`;
+    hostile.answer(key, {
+      bytes: [`HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-Checksum\r\n\r\n${BODY.length.toString(16)}\r\n${BODY}\r\n0\r\nX-Stickyport-Error: UPSTREAM_TIMEOUT\r\nX-Stickyport-Session-Id: forged\r\nX-Checksum: abc\r\n\r\n`],
+      after: 'keep-alive',
+    });
+    const trailers = await new Promise<http.IncomingHttpHeaders>((resolve, reject) => {
+      const url = `http://${hostile.authority}/case/${key}`;
+      http
+        .get({ host: '127.0.0.1', port: proxy.ports[0]!, path: url, headers: { host: hostile.authority, te: 'trailers' }, agent: false }, (response) => {
+          response.resume();
+          response.on('end', () => resolve(response.trailers));
+        })
+        .on('error', reject);
+    });
+    expect(trailers).toEqual({ 'x-checksum': 'abc' });
   });
 });
 
@@ -196,6 +256,16 @@ describe('CONNECT answers', () => {
     const { answer, tookMs } = await connectCase('HTTP/1.1 200 OK\n\n', 'hold');
     expect(answer.kind === 'answer' ? `${answer.status} ${errorOf(answer)}` : describeAnswer(answer)).toBe('502 UPSTREAM_STATUS');
     expect(tookMs).toBeLessThan(CONNECT_TIMEOUT_MS);
+  });
+
+  it('heads with a bare LF anywhere (LF CRLF endings, a 407 so ended): 502 UPSTREAM_STATUS at once', async () => {
+    const wrong: string[] = [];
+    for (const head of ['HTTP/1.1 200 OK\n\r\n', 'HTTP/1.1 200 OK\r\nProxy-Agent: x\n\r\n', 'HTTP/1.1 407 No\r\nProxy-Authenticate: Basic\n\r\n', 'HTTP/1.1 200 OK\nVia: x\r\n\r\n']) {
+      const { answer, tookMs } = await connectCase(head, 'hold');
+      const verdict = answer.kind === 'answer' ? `${answer.status} ${errorOf(answer)}` : describeAnswer(answer);
+      if (verdict !== '502 UPSTREAM_STATUS' || tookMs >= CONNECT_TIMEOUT_MS) wrong.push(`${JSON.stringify(head)}: ${verdict} after ${tookMs.toFixed(0)} ms`);
+    }
+    expect(wrong).toEqual([]);
   });
 
   it('a 200 head over 16 KiB that arrives whole in one write: 502', async () => {
