@@ -33,15 +33,31 @@ export function answerOrdered(response: http.ServerResponse, error: NodeJS.Errno
 /** Node's own fields: the answer that owns the connection now, and whether it is the last. */
 export type SocketWithAnswer = net.Socket & { _httpMessage?: (http.ServerResponse & { _last?: boolean }) | null };
 
+// The answer to the latest request on a connection, so that the next one waits on it alone.
+const kLastAnswer = Symbol('stickyport.lastAnswer');
+// The connection's close, one promise for all its waiting requests.
+const kClosed = Symbol('stickyport.closed');
+type TurnSocket = SocketWithAnswer & { [kLastAnswer]?: http.ServerResponse; [kClosed]?: Promise<void> };
+
 /**
- * The wait for this request's turn on its connection: a promise while an answer to a request
- * pipelined before it is still being written, undefined when there is none (no tick is lost
- * then). `own`: the request's own answer, if it has one (a CONNECT has none).
+ * The wait for this request's turn on its connection: a promise while the answer to the request
+ * before it is still being written, undefined when there is none (no tick is lost then). Each
+ * request waits on the one before it only, so a pipeline of n requests costs n wake-ups, not
+ * n²/2. Called as the request arrives (requests arrive in order); `own`: its answer, if it has
+ * one (a CONNECT or an upgrade has none, and nothing follows them on the connection).
  */
 export function answersAhead(socket: net.Socket, own?: http.ServerResponse): Promise<void> | undefined {
-  const earlier = (socket as SocketWithAnswer)._httpMessage;
-  if (!earlier || earlier === own || earlier.writableFinished) return undefined;
-  return earlierAnswersWritten(socket, own);
+  const turns = socket as TurnSocket;
+  const previous = turns[kLastAnswer];
+  if (own !== undefined) turns[kLastAnswer] = own;
+  if (previous === undefined || previous === own || previous.writableFinished || socket.destroyed) return undefined;
+  return afterAnswer(turns, previous);
+}
+
+async function afterAnswer(socket: TurnSocket, previous: http.ServerResponse): Promise<void> {
+  await Promise.race([answerDone(previous), (socket[kClosed] ??= new Promise((resolve) => socket.once('close', resolve)))]);
+  // Node attaches the next queued answer to the socket as one finishes.
+  await new Promise((resolve) => setImmediate(resolve));
 }
 
 /**
@@ -57,37 +73,12 @@ export function connectionEnding(socket: net.Socket, own?: http.ServerResponse):
   return earlier !== null && earlier !== undefined && earlier !== own && earlier._last === true;
 }
 
-/**
- * Resolves once every answer queued on the connection before `own` (or, without it, every
- * answer queued) has been written, or the connection closed.
- */
-export async function earlierAnswersWritten(socket: net.Socket, own?: http.ServerResponse): Promise<void> {
-  for (;;) {
-    const earlier = (socket as SocketWithAnswer)._httpMessage;
-    if (!earlier || earlier === own || earlier.writableFinished || socket.destroyed) return;
-    await answerDone(earlier);
-    // Node attaches the next queued answer to the socket as this one finishes.
-    await new Promise((resolve) => setImmediate(resolve));
-  }
-}
-
-const doneAnswers = new WeakMap<http.ServerResponse, Promise<void>>();
-
-/**
- * An answer's end ('finish', or 'close' when it was cut), one promise for every request that
- * waits on it: a listener pair each would pass Node's 10-listener warning at 10 pipelined
- * requests.
- */
+/** An answer's end: 'finish', or 'close' when it was cut. */
 function answerDone(answer: http.ServerResponse): Promise<void> {
-  let done = doneAnswers.get(answer);
-  if (done === undefined) {
-    done = new Promise((resolve) => {
-      answer.once('finish', resolve);
-      answer.once('close', resolve);
-    });
-    doneAnswers.set(answer, done);
-  }
-  return done;
+  return new Promise((resolve) => {
+    answer.once('finish', resolve);
+    answer.once('close', resolve);
+  });
 }
 
 /**
