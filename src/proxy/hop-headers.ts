@@ -111,7 +111,10 @@ export function responseHeadersBack(raw: Buffer[], status: number): string[] {
 export function trailerPairs(raw: Array<Buffer | string>): Array<[string, string]> {
   const text = (item: Buffer | string): string => (typeof item === 'string' ? item : item.toString('latin1'));
   const pairs: Array<[string, string]> = [];
-  for (let i = 0; i < raw.length; i += 2) pairs.push([text(raw[i]!), text(raw[i + 1]!)]);
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = text(raw[i]!);
+    if (!isOwnAnswerHeader(name.toLowerCase())) pairs.push([name, text(raw[i + 1]!)]);
+  }
   return pairs;
 }
 

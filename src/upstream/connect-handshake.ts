@@ -6,9 +6,8 @@ import type { UpstreamReads } from './upstream-reads.js';
 // An answer head longer than this is not a proxy speaking HTTP.
 const MAX_ANSWER_HEAD_BYTES = 16 * 1024;
 const END_OF_HEAD = Buffer.from('\r\n\r\n');
-// A head whose lines end in LF alone: llhttp refuses it on the plain-HTTP path, and waiting for
-// a CRLF CRLF that never comes would turn the answer into a timeout.
-const BARE_LF_END = Buffer.from('\n\n');
+const LF = 0x0a;
+const CR = 0x0d;
 // Three digits and then a space or the end of the line: "HTTP/1.1 2000" is not a 200.
 const STATUS_LINE = /^HTTP\/1\.[01] (\d{3})(?: |\r|$)/;
 
@@ -68,8 +67,9 @@ export function connectThroughProxy(reads: UpstreamReads, request: ConnectReques
       // Interim answers (100, 103) may come first, several in one read: skip to the real one.
       for (;;) {
         const end = answer.indexOf(END_OF_HEAD);
-        const bareEnd = answer.indexOf(BARE_LF_END);
-        if (bareEnd >= 0 && (end < 0 || bareEnd < end)) {
+        // A line ending in LF alone: llhttp refuses it on the plain-HTTP path, and waiting for a
+        // CRLF CRLF that may never come would turn the answer into a timeout.
+        if (hasBareLf(answer, end < 0 ? answer.length : end)) {
           settle(new UpstreamError('UPSTREAM_STATUS', `${request.peer} answered the CONNECT with something other than HTTP (lines ending in LF alone)`));
           return false;
         }
@@ -110,4 +110,12 @@ export function connectThroughProxy(reads: UpstreamReads, request: ConnectReques
     if (request.readyEvent) socket.once(request.readyEvent, send);
     else send();
   });
+}
+
+/** An LF without its CR in the first `length` bytes of `bytes`. */
+function hasBareLf(bytes: Buffer, length: number): boolean {
+  for (let at = bytes.indexOf(LF); at >= 0 && at < length; at = bytes.indexOf(LF, at + 1)) {
+    if (at === 0 || bytes[at - 1] !== CR) return true;
+  }
+  return false;
 }
