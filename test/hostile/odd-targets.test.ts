@@ -1,29 +1,28 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectStatus } from '../helpers/client.js';
-import { startOrigin, type Origin } from '../helpers/origin.js';
+import type { Origin } from '../helpers/origin.js';
 import { rawExchange, statusOf } from '../helpers/raw.js';
-import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
+import type { RecordingUpstream } from '../helpers/recording-upstream.js';
 import { socks5Connect } from '../helpers/socks-client.js';
+import { startStack, type Stack } from '../helpers/stack.js';
 import { startStickyport, upstreamUrl, type RunningProxy } from '../helpers/stickyport.js';
 
 // Targets no proxy should pass on, and the session API's host spelled other ways: each is a
 // 400 (or the API's own answer) and nothing reaches the upstream. Before, a CONNECT with user
 // info, a path or port 0 went upstream, and so did `portmapper.` and `u:p@portmapper`.
 
+let stack: Stack;
 let origin: Origin;
 let upstream: RecordingUpstream;
 let proxy: RunningProxy;
 
 beforeAll(async () => {
-  origin = await startOrigin();
-  upstream = await startRecordingUpstream();
-  proxy = await startStickyport({ Upstream: { Url: upstreamUrl(upstream.port) } }, { portCount: 1 });
+  stack = await startStack({}, { portCount: 1 });
+  ({ origin, upstream, proxy } = stack);
 });
 
 afterAll(async () => {
-  await proxy?.stop();
-  await upstream?.close();
-  await origin?.close();
+  await stack?.stop();
 });
 
 /** Sends one request with `Connection: close`; its status, and how many requests reached the upstream meanwhile. */

@@ -1,9 +1,10 @@
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startOrigin, type Origin } from '../helpers/origin.js';
-import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
+import type { Origin } from '../helpers/origin.js';
+import type { RecordingUpstream } from '../helpers/recording-upstream.js';
 import { socks5Connect } from '../helpers/socks-client.js';
-import { startStickyport, upstreamUrl, type RunningProxy } from '../helpers/stickyport.js';
+import { startStack, type Stack } from '../helpers/stack.js';
+import type { RunningProxy } from '../helpers/stickyport.js';
 
 // Requests pipelined on one connection are taken one at a time, whatever their kind (README:
 // "each waits until the answers before it are written"). Each case here broke that before:
@@ -12,20 +13,18 @@ import { startStickyport, upstreamUrl, type RunningProxy } from '../helpers/stic
 // behind one refused with 400-and-close still went upstream; and API calls pipelined inside a
 // SOCKS connection to portmapper:80 all ran at once.
 
+let stack: Stack;
 let origin: Origin;
 let upstream: RecordingUpstream;
 let proxy: RunningProxy;
 
 beforeAll(async () => {
-  origin = await startOrigin();
-  upstream = await startRecordingUpstream();
-  proxy = await startStickyport({ Upstream: { Url: upstreamUrl(upstream.port) } }, { portCount: 3 });
+  stack = await startStack({}, { portCount: 3 });
+  ({ origin, upstream, proxy } = stack);
 });
 
 afterAll(async () => {
-  await proxy?.stop();
-  await upstream?.close();
-  await origin?.close();
+  await stack?.stop();
 });
 
 /** Writes `bytes` in one write; resolves everything read once `done(text)` says so, or the connection closed, or 5 s passed. */

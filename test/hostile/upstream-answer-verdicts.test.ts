@@ -114,11 +114,13 @@ describe('interim answers do not hold the client', () => {
   let floodPort = 0;
   let floodRequests = 0;
   let floodProxy: RunningProxy;
+  const floodSockets = new Set<net.Socket>();
 
   beforeAll(async () => {
     // Answers every request with a 102 every 100 ms, never a final answer (at most 60 of them).
     // A POST to /upload instead gets a 103 at once and its 200 once the whole body is in.
     flood = net.createServer((socket) => {
+      floodSockets.add(socket);
       let timer: NodeJS.Timeout | undefined;
       let received = '';
       socket.on('error', () => undefined);
@@ -156,7 +158,7 @@ describe('interim answers do not hold the client', () => {
 
   afterAll(async () => {
     await floodProxy?.stop();
-    flood?.closeAllConnections?.();
+    for (const socket of floodSockets) socket.destroy();
     await new Promise((resolve) => flood?.close(resolve));
   });
 
