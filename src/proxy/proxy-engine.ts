@@ -397,9 +397,6 @@ export class ProxyEngine extends Server {
  * one never does (the listener pool owns the sockets), so they are started by hand.
  */
 function armServerTimers(server: http.Server, options: ProxyEngineOptions): void {
-  // A client that sends its requests and then half-closes (FIN) still gets their answers, the
-  // last with Connection: close (Node's default drops them unanswered on the FIN).
-  (server as http.Server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
   server.headersTimeout = options.headersTimeoutMs;
   // Uploads and long answers are bounded by the upstream timeouts, not by the whole request.
   server.requestTimeout = 0;

@@ -37,8 +37,6 @@ export class SocksApi {
     this.server = http.createServer((request, response) => void this.answer(request, response));
     // A CONNECT inside the API's connection is a method the API does not take: 405, as over HTTP.
     this.server.on('connect', (_request: http.IncomingMessage, socket: net.Socket) => void refuseConnect(socket));
-    // Calls sent and then a half-close (FIN) are still answered, as through the engine.
-    (this.server as http.Server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
     this.server.headersTimeout = options.headersTimeoutMs;
     this.server.requestTimeout = 0;
     this.server.keepAliveTimeout = options.idleTimeoutMs;

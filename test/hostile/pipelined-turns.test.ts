@@ -162,23 +162,3 @@ describe('session API calls pipelined inside a SOCKS5 connection to portmapper:8
     await client.untilClosed();
   });
 });
-
-describe('a client that half-closes after its requests', () => {
-  it('gets every answer, in order, then the close (FIN after one request, and after two pipelined)', async () => {
-    const host = `127.0.0.1:${origin.port}`;
-    for (const count of [1, 2]) {
-      const text = await new Promise<string>((resolve, reject) => {
-        const socket = net.connect(proxy.ports[1]!, '127.0.0.1', () => {
-          const requests = Array.from({ length: count }, (_, i) => `GET ${origin.url}/bytes/${i + 3} HTTP/1.1\r\nHost: ${host}\r\n\r\n`);
-          socket.end(requests.join(''));
-        });
-        let read = '';
-        socket.on('data', (chunk: Buffer) => (read += chunk.toString('latin1')));
-        socket.on('error', reject);
-        socket.on('close', () => resolve(read));
-      });
-      const lengths = [...text.matchAll(/content-length: (\d+)/gi)].map((m) => Number(m[1]));
-      expect(lengths).toEqual(Array.from({ length: count }, (_, i) => i + 3));
-    }
-  });
-});
