@@ -179,6 +179,9 @@ export class ProxyEngine extends Server {
    */
   async onUpgrade(request: http.IncomingMessage, socket: net.Socket, head: Buffer): Promise<void> {
     const startedAt = observing(this.engine.observe) ? performance.now() : 0;
+    // The bytes read past the head go back on the socket at once: after a wait the client's FIN
+    // may have ended the stream, and unshifting then is an error that destroys the socket.
+    if (head.length > 0) socket.unshift(head);
     // An answer to a request pipelined before this one may still own the socket.
     const turn = answersAhead(socket);
     if (turn) await turn;
@@ -187,10 +190,9 @@ export class ProxyEngine extends Server {
     const response = new http.ServerResponse(request);
     response.shouldKeepAlive = false;
     response.assignSocket(socket);
-    response.once('finish', () => socket.end());
+    response.once('finish', () => closeAfterAnswer(socket, this.engine.idleTimeoutMs));
     try {
       if (socket.timeout) socket.setTimeout(0);
-      if (head.length > 0) socket.unshift(head);
       const url = request.url!;
       if (url[0] === '/' || this.engine.api?.match(url) !== undefined) throw new RequestError(RELATIVE_URL_HINT, 400);
       // Node hands an upgrade over at the end of its head: a body would go out as the first
@@ -427,6 +429,17 @@ function httpRejected(state: PortState): StickyportError {
 function retarget(target: HttpTarget, hostname: string, port: number): HttpTarget {
   if (hostname === target.hostname && port === target.port) return target;
   return { ...target, hostname, port, absoluteUrl: `http://${hostForUrl(hostname)}:${port}${target.path}` };
+}
+
+/**
+ * After an error answer to an upgrade: our side ends, what the client still sends is read and
+ * dropped (a paused socket would never see its FIN, and the listener keeps half-open sockets),
+ * and a client that never closes is cut after Listen.IdleTimeout.
+ */
+function closeAfterAnswer(socket: net.Socket, idleTimeoutMs: number): void {
+  socket.end();
+  socket.resume();
+  socket.setTimeout(idleTimeoutMs, () => socket.destroy());
 }
 
 function hasBody(request: http.IncomingMessage): boolean {

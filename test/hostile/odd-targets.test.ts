@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectStatus } from '../helpers/client.js';
 import type { Origin } from '../helpers/origin.js';
+import { eventually } from '../helpers/eventually.js';
 import { rawExchange, statusOf } from '../helpers/raw.js';
 import type { RecordingUpstream } from '../helpers/recording-upstream.js';
 import { socks5Connect } from '../helpers/socks-client.js';
@@ -116,6 +117,8 @@ describe('an upgrade request with a body', () => {
     );
     expect(statusOf(answer)).toBe(400);
     expect(upstream.seen.length).toBe(before);
+    // The client has closed: so does stickyport's side (it reads the body it refused, and the FIN).
+    await eventually(() => proxy.app.listeners.connectionCount(proxy.ports[0]!) === 0, 'the refused upgrade connection is closed');
   });
 });
 
