@@ -1,9 +1,10 @@
 import http from 'node:http';
 import type net from 'node:net';
+import { RequestError } from 'proxy-chain';
 import type { ApiGateway } from '../api/api-gateway.js';
 import type { Logger } from '../logging/logger.js';
 import { portOf } from '../proxy/listener-pool.js';
-import { answersAhead, connectionEnding } from '../proxy/ordered-answers.js';
+import { afterEarlierAnswers, answerOrdered, answersAhead, connectionEnding } from '../proxy/ordered-answers.js';
 import type { Login } from './socks-handshake.js';
 
 export interface SocksApiOptions {
@@ -37,6 +38,9 @@ export class SocksApi {
     this.server = http.createServer((request, response) => void this.answer(request, response));
     // A CONNECT inside the API's connection is a method the API does not take: 405, as over HTTP.
     this.server.on('connect', (_request: http.IncomingMessage, socket: net.Socket) => void refuseConnect(socket));
+    // Bytes that do not parse (more after a Connection: close, a broken body): the answers to
+    // the calls before them still go out, then the refusal (Node's own would cut them off).
+    this.server.on('clientError', (error: NodeJS.ErrnoException, socket: net.Socket) => refuseBroken(error, socket));
     this.server.headersTimeout = options.headersTimeoutMs;
     this.server.requestTimeout = 0;
     this.server.keepAliveTimeout = options.idleTimeoutMs;
@@ -100,5 +104,29 @@ async function refuseConnect(socket: net.Socket): Promise<void> {
   socket.end(
     'HTTP/1.1 405 Method Not Allowed\r\nallow: GET\r\ncontent-type: application/json; charset=utf-8\r\n' +
       `content-length: ${Buffer.byteLength(NO_CONNECT)}\r\nconnection: close\r\n\r\n${NO_CONNECT}`,
+  );
+}
+
+function refuseBroken(error: NodeJS.ErrnoException, socket: net.Socket): void {
+  if (error.code === 'ECONNRESET' || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const [status, code] =
+    error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'request_timeout'] : error.code === 'HPE_HEADER_OVERFLOW' ? [431, 'head_too_large'] : [400, 'bad_request'];
+  const body = JSON.stringify({ error: code, message: `malformed request (${error.code ?? 'parse error'})` });
+  const refuse = (): void => {
+    // An answer before it already closed the connection (Connection: close): nothing more to say.
+    if (!socket.writable) return void socket.destroy();
+    socket.end(
+      `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\ncontent-type: application/json; charset=utf-8\r\n` +
+        `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+    );
+  };
+  afterEarlierAnswers(
+    socket,
+    refuse,
+    // The broken bytes were this call's own body: it is the one refused.
+    (broken) => answerOrdered(broken, new RequestError(`malformed request body (${error.code ?? 'parse error'})`, 400), 'stickyport'),
   );
 }

@@ -1,10 +1,11 @@
-import net from 'node:net';
+import { once } from 'node:events';
+import net, { type AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Origin } from '../helpers/origin.js';
 import type { RecordingUpstream } from '../helpers/recording-upstream.js';
 import { socks5Connect } from '../helpers/socks-client.js';
 import { startStack, type Stack } from '../helpers/stack.js';
-import type { RunningProxy } from '../helpers/stickyport.js';
+import { startStickyport, type RunningProxy } from '../helpers/stickyport.js';
 
 // Requests pipelined on one connection are taken one at a time, whatever their kind (README:
 // "each waits until the answers before it are written"). Each case here broke that before:
@@ -150,6 +151,16 @@ describe('session API calls pipelined inside a SOCKS5 connection to portmapper:8
     expect(c2).toBe(c1);
   });
 
+  it('bytes after a call with Connection: close: that call is still answered, then the close', async () => {
+    const { code, client } = await socks5Connect(proxy.ports[2]!, { host: 'portmapper', port: 80 });
+    expect(code).toBe(0);
+    client.send('GET /session/ HTTP/1.1\r\nHost: portmapper\r\nConnection: close\r\n\r\nGET /session/ HTTP/1.1\r\nHost: portmapper\r\n\r\n');
+    const first = await client.readAnswer();
+    expect(first.status).toBe(200);
+    expect(sessionOf(first.body)).toBe(proxy.app.ports.get(proxy.ports[2]!).session?.id);
+    await client.untilClosed();
+  });
+
   it('a CONNECT among them: a 405 after the answers before it, then the close', async () => {
     const { code, client } = await socks5Connect(proxy.ports[2]!, { host: 'portmapper', port: 80 });
     expect(code).toBe(0);
@@ -160,5 +171,64 @@ describe('session API calls pipelined inside a SOCKS5 connection to portmapper:8
     expect(second.status).toBe(405);
     expect(second.body).toContain('method_not_allowed');
     await client.untilClosed();
+  });
+});
+
+describe('a WebSocket upgrade pipelined behind a slow answer, its first frame and a FIN in the same write', () => {
+  let raw: net.Server;
+  let wsProxy: RunningProxy;
+  const rawSockets = new Set<net.Socket>();
+
+  beforeAll(async () => {
+    // A raw upstream proxy: /slow is answered after 300 ms, an upgrade is switched at once and
+    // then echoes what it gets.
+    raw = net.createServer((socket) => {
+      rawSockets.add(socket);
+      socket.on('error', () => undefined);
+      let buffered = '';
+      let switched = false;
+      socket.on('data', (chunk: Buffer) => {
+        if (switched) return void socket.write(chunk);
+        buffered += chunk.toString('latin1');
+        for (let end = buffered.indexOf('\r\n\r\n'); end >= 0 && !switched; end = buffered.indexOf('\r\n\r\n')) {
+          const head = buffered.slice(0, end);
+          buffered = buffered.slice(end + 4);
+          if (/\r\nupgrade: websocket/i.test(head)) {
+            switched = true;
+            socket.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n');
+            if (buffered) socket.write(buffered);
+          } else {
+            setTimeout(() => socket.write('HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nslow'), 300);
+          }
+        }
+      });
+    });
+    raw.listen(0, '127.0.0.1');
+    await once(raw, 'listening');
+    const { port } = raw.address() as AddressInfo;
+    wsProxy = await startStickyport({ Upstream: { Url: `http://customer-acme-session-{session}:secret@127.0.0.1:${port}` } }, { portCount: 1 });
+  });
+
+  afterAll(async () => {
+    await wsProxy?.stop();
+    for (const socket of rawSockets) socket.destroy();
+    await new Promise((resolve) => raw?.close(resolve));
+  });
+
+  it('gets the slow answer, then the 101 and its frame echoed', async () => {
+    const text = await new Promise<string>((resolve, reject) => {
+      const socket = net.connect(wsProxy.ports[0]!, '127.0.0.1', () => {
+        socket.end(
+          'GET http://chat.test/slow HTTP/1.1\r\nHost: chat.test\r\n\r\n' +
+            'GET http://chat.test/socket HTTP/1.1\r\nHost: chat.test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+            'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\nframe-1',
+        );
+      });
+      let read = '';
+      socket.on('data', (chunk: Buffer) => (read += chunk.toString('latin1')));
+      socket.on('error', reject);
+      socket.on('close', () => resolve(read));
+    });
+    expect(text).toMatch(/^HTTP\/1\.1 200 OK\r\n[\s\S]*\r\n\r\nslowHTTP\/1\.1 101 [^\r]*\r\n[\s\S]*\r\n\r\nframe-1$/);
   });
 });
