@@ -434,12 +434,14 @@ function retarget(target: HttpTarget, hostname: string, port: number): HttpTarge
 /**
  * After an error answer to an upgrade: our side ends, what the client still sends is read and
  * dropped (a paused socket would never see its FIN, and the listener keeps half-open sockets),
- * and a client that never closes is cut after Listen.IdleTimeout.
+ * and a client that has not closed Listen.IdleTimeout later is cut: a fixed deadline, not an
+ * idle timer, which a client trickling bytes would hold off for good.
  */
 function closeAfterAnswer(socket: net.Socket, idleTimeoutMs: number): void {
   socket.end();
   socket.resume();
-  socket.setTimeout(idleTimeoutMs, () => socket.destroy());
+  const deadline = setTimeout(() => socket.destroy(), idleTimeoutMs);
+  socket.once('close', () => clearTimeout(deadline));
 }
 
 function hasBody(request: http.IncomingMessage): boolean {

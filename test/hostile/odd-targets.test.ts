@@ -1,3 +1,4 @@
+import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectStatus } from '../helpers/client.js';
 import type { Origin } from '../helpers/origin.js';
@@ -153,5 +154,41 @@ describe('a Proxy-Authorization that is not a Basic login, where a login is requ
     expect(wrong).toEqual([]);
     const right = await rawExchange(locked.ports[0]!, `GET ${origin.url} HTTP/1.1\r\nHost: ${o}\r\nProxy-Authorization: Basic ${b64('client:client-pass')}\r\nConnection: close\r\n\r\n`);
     expect(statusOf(right)).toBe(200);
+  });
+});
+
+describe('a client that keeps sending after its upgrade was refused', () => {
+  let short: RunningProxy;
+  beforeAll(async () => {
+    short = await startStickyport({ Upstream: { Url: upstreamUrl(upstream.port) }, Listen: { IdleTimeout: '1s' } }, { portCount: 1 });
+  });
+  afterAll(async () => {
+    await short?.stop();
+  });
+
+  it('is cut Listen.IdleTimeout after the answer, however often it trickles a byte', async () => {
+    const port = short.ports[0]!;
+    // Half-open kept: the client's side stays open after stickyport's FIN, and goes on writing.
+    const socket = net.connect({ port, host: '127.0.0.1', allowHalfOpen: true }, () =>
+      socket.write(`GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n`),
+    );
+    socket.on('error', () => undefined);
+    let answer = '';
+    socket.on('data', (chunk: Buffer) => (answer += chunk.toString('latin1')));
+    // A byte every 200 ms, for at most 5 s: an idle timer would never fire.
+    let sent = 0;
+    const trickle = setInterval(() => {
+      if (++sent > 25 || socket.destroyed) return clearInterval(trickle);
+      socket.write('x');
+    }, 200);
+    const startedAt = performance.now();
+    // 'close' itself, not events.once: the writes after the cut end in EPIPE, which once() would reject on.
+    await new Promise((resolve) => socket.once('close', resolve));
+    clearInterval(trickle);
+    expect(statusOf(answer)).toBe(400);
+    // Cut by stickyport (at IdleTimeout, 1 s), not by the end of the trickle (5 s).
+    expect(performance.now() - startedAt).toBeLessThan(4_000);
+    expect(sent).toBeLessThan(20);
+    await eventually(() => short.app.listeners.connectionCount(port) === 0, 'the connection is gone');
   });
 });
