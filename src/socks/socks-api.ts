@@ -1,10 +1,9 @@
 import http from 'node:http';
 import type net from 'node:net';
-import { RequestError } from 'proxy-chain';
 import type { ApiGateway } from '../api/api-gateway.js';
 import type { Logger } from '../logging/logger.js';
 import { portOf } from '../proxy/listener-pool.js';
-import { afterEarlierAnswers, answerOrdered, answersAhead, connectionEnding } from '../proxy/ordered-answers.js';
+import { afterEarlierAnswers, answersAhead, connectionEnding } from '../proxy/ordered-answers.js';
 import type { Login } from './socks-handshake.js';
 
 export interface SocksApiOptions {
@@ -127,6 +126,12 @@ function refuseBroken(error: NodeJS.ErrnoException, socket: net.Socket): void {
     socket,
     refuse,
     // The broken bytes were this call's own body: it is the one refused.
-    (broken) => answerOrdered(broken, new RequestError(`malformed request body (${error.code ?? 'parse error'})`, 400), 'stickyport'),
+    (broken) => {
+      if (broken.headersSent) return void broken.destroy();
+      const refusal = JSON.stringify({ error: 'bad_request', message: `malformed request body (${error.code ?? 'parse error'})` });
+      broken.shouldKeepAlive = false;
+      broken.writeHead(400, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(refusal) });
+      broken.end(refusal);
+    },
   );
 }

@@ -161,6 +161,16 @@ describe('session API calls pipelined inside a SOCKS5 connection to portmapper:8
     await client.untilClosed();
   });
 
+  it('a call whose body does not parse: a 400 in the API\'s JSON, then the close', async () => {
+    const { code, client } = await socks5Connect(proxy.ports[2]!, { host: 'portmapper', port: 80 });
+    expect(code).toBe(0);
+    client.send('POST /session/new HTTP/1.1\r\nHost: portmapper\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n');
+    const answer = await client.readAnswer();
+    expect(answer.status).toBe(400);
+    expect(JSON.parse(answer.body).error).toBe('bad_request');
+    await client.untilClosed();
+  });
+
   it('a CONNECT among them: a 405 after the answers before it, then the close', async () => {
     const { code, client } = await socks5Connect(proxy.ports[2]!, { host: 'portmapper', port: 80 });
     expect(code).toBe(0);
