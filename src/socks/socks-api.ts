@@ -99,11 +99,7 @@ export class SocksApi {
 async function refuseConnect(socket: net.Socket): Promise<void> {
   const turn = answersAhead(socket);
   if (turn) await turn;
-  if (socket.destroyed) return;
-  socket.end(
-    'HTTP/1.1 405 Method Not Allowed\r\nallow: GET\r\ncontent-type: application/json; charset=utf-8\r\n' +
-      `content-length: ${Buffer.byteLength(NO_CONNECT)}\r\nconnection: close\r\n\r\n${NO_CONNECT}`,
-  );
+  endWithJson(socket, 405, NO_CONNECT, 'allow: GET\r\n');
 }
 
 function refuseBroken(error: NodeJS.ErrnoException, socket: net.Socket): void {
@@ -114,14 +110,7 @@ function refuseBroken(error: NodeJS.ErrnoException, socket: net.Socket): void {
   const [status, code] =
     error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'request_timeout'] : error.code === 'HPE_HEADER_OVERFLOW' ? [431, 'head_too_large'] : [400, 'bad_request'];
   const body = JSON.stringify({ error: code, message: `malformed request (${error.code ?? 'parse error'})` });
-  const refuse = (): void => {
-    // An answer before it already closed the connection (Connection: close): nothing more to say.
-    if (!socket.writable) return void socket.destroy();
-    socket.end(
-      `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\ncontent-type: application/json; charset=utf-8\r\n` +
-        `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
-    );
-  };
+  const refuse = (): void => endWithJson(socket, status, body);
   afterEarlierAnswers(
     socket,
     refuse,
@@ -133,5 +122,17 @@ function refuseBroken(error: NodeJS.ErrnoException, socket: net.Socket): void {
       broken.writeHead(400, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(refusal) });
       broken.end(refusal);
     },
+  );
+}
+
+/**
+ * A last answer written on the socket itself (no request object to answer through), then the
+ * close; nothing when an answer before it already closed the connection (Connection: close).
+ */
+function endWithJson(socket: net.Socket, status: number, body: string, extraHeaders = ''): void {
+  if (!socket.writable) return void socket.destroy();
+  socket.end(
+    `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\n${extraHeaders}content-type: application/json; charset=utf-8\r\n` +
+      `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
   );
 }
