@@ -57,7 +57,7 @@ interface Prepared {
 }
 
 // Authority form only (RFC 9112 3.2.3): no user info, path or query, a port from 1 to 65535.
-const CONNECT_TARGET = /^(?:\[[0-9A-Fa-f:.]+\]|[^\s/?#@[\]:]+):(\d{1,5})$/;
+const CONNECT_TARGET = /^(\[[0-9A-Fa-f:.]+\]|[^\s/?#@[\]:]+):(\d{1,5})$/;
 const BAD_CONNECT_TARGET = 'a CONNECT target is host:port, with a port from 1 to 65535 and nothing else';
 const API_SPELLING =
   'the session API answers as http://HOST/session/ with no user info and no port other than 80: nothing was sent upstream';
@@ -235,10 +235,10 @@ export class ProxyEngine extends Server {
       if (connectionEnding(socket)) return;
       // Opening the tunnel may take up to Upstream.ConnectTimeout; the tunnel re-arms the idle timer.
       if (socket.timeout) socket.setTimeout(0);
-      const portText = CONNECT_TARGET.exec(request.url!)?.[1];
-      const targetPort = Number(portText ?? 0);
+      const authority = CONNECT_TARGET.exec(request.url!);
+      const targetPort = Number(authority?.[2] ?? 0);
       if (targetPort < 1 || targetPort > 65_535) throw new RequestError(BAD_CONNECT_TARGET, 400);
-      const apiHost = unbracket(request.url!.slice(0, request.url!.lastIndexOf(':')));
+      const apiHost = unbracket(authority![1]!);
       if (this.engine.api?.isApiHost(apiHost)) {
         throw new RequestError(
           `the session API answers plain HTTP only: GET http://${apiHost}/session/ through this port`,
