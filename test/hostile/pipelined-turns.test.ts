@@ -3,7 +3,7 @@ import net, { type AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Origin } from '../helpers/origin.js';
 import type { RecordingUpstream } from '../helpers/recording-upstream.js';
-import { socks5Connect } from '../helpers/socks-client.js';
+import { socks5Connect, type RawClient } from '../helpers/socks-client.js';
 import { startStack, type Stack } from '../helpers/stack.js';
 import { startStickyport, type RunningProxy } from '../helpers/stickyport.js';
 
@@ -134,9 +134,15 @@ describe('a request pipelined behind one refused with 400 and a close', () => {
 });
 
 describe('session API calls pipelined inside a SOCKS5 connection to portmapper:80', () => {
-  it('are answered one at a time, in order, as over HTTP', async () => {
+  /** A SOCKS5 connection to the API host through the third port, granted. */
+  async function apiOverSocks(): Promise<RawClient> {
     const { code, client } = await socks5Connect(proxy.ports[2]!, { host: 'portmapper', port: 80 });
     expect(code).toBe(0);
+    return client;
+  }
+
+  it('are answered one at a time, in order, as over HTTP', async () => {
+    const client = await apiOverSocks();
     const calls = ['/session/new', '/session/', '/session/reset', '/session/', '/session/new', '/session/'];
     client.send(calls.map((path) => `GET ${path} HTTP/1.1\r\nHost: portmapper\r\n\r\n`).join(''));
     const answers: string[] = [];
@@ -152,8 +158,7 @@ describe('session API calls pipelined inside a SOCKS5 connection to portmapper:8
   });
 
   it('bytes after a call with Connection: close: that call is still answered, then the close', async () => {
-    const { code, client } = await socks5Connect(proxy.ports[2]!, { host: 'portmapper', port: 80 });
-    expect(code).toBe(0);
+    const client = await apiOverSocks();
     client.send('GET /session/ HTTP/1.1\r\nHost: portmapper\r\nConnection: close\r\n\r\nGET /session/ HTTP/1.1\r\nHost: portmapper\r\n\r\n');
     const first = await client.readAnswer();
     expect(first.status).toBe(200);
@@ -162,8 +167,7 @@ describe('session API calls pipelined inside a SOCKS5 connection to portmapper:8
   });
 
   it('a call whose body does not parse: a 400 in the API\'s JSON, then the close', async () => {
-    const { code, client } = await socks5Connect(proxy.ports[2]!, { host: 'portmapper', port: 80 });
-    expect(code).toBe(0);
+    const client = await apiOverSocks();
     client.send('POST /session/new HTTP/1.1\r\nHost: portmapper\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n');
     const answer = await client.readAnswer();
     expect(answer.status).toBe(400);
@@ -172,8 +176,7 @@ describe('session API calls pipelined inside a SOCKS5 connection to portmapper:8
   });
 
   it('a CONNECT among them: a 405 after the answers before it, then the close', async () => {
-    const { code, client } = await socks5Connect(proxy.ports[2]!, { host: 'portmapper', port: 80 });
-    expect(code).toBe(0);
+    const client = await apiOverSocks();
     client.send('GET /session/ HTTP/1.1\r\nHost: portmapper\r\n\r\nCONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n');
     const first = await client.readAnswer();
     const second = await client.readAnswer();
