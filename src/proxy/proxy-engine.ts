@@ -307,6 +307,17 @@ export class ProxyEngine extends Server {
   }
 
   /**
+   * proxy-chain's last answer on a connection (a request that does not parse, a refused
+   * CONNECT): it ends our side and arms a 1 s idle timer, which a client trickling bytes would
+   * hold off for good, keeping its connection slot. What the client sends after it is read and
+   * dropped, and a fixed deadline cuts the connection, as after a refused upgrade.
+   */
+  override sendSocketResponse(socket: net.Socket, statusCode?: number, headers?: {}, message?: string): void {
+    super.sendSocketResponse(socket, statusCode, headers, message);
+    closeAfterAnswer(socket, this.engine.idleTimeoutMs);
+  }
+
+  /**
    * proxy-chain's preparation of a request: its parse of the target (getHandlerOpts: 400 for a
    * target it cannot parse), then the login it reads from Proxy-Authorization and the session
    * chosen for it (prepare). A request without a Proxy-Authorization header, on a port that asks

@@ -157,7 +157,10 @@ describe('a Proxy-Authorization that is not a Basic login, where a login is requ
   });
 });
 
-describe('a client that keeps sending after its upgrade was refused', () => {
+// After a last answer (a refused upgrade, a request that does not parse, a refused CONNECT) the
+// connection must go: a client that trickles bytes held it, and its connection slot, for good,
+// because the cut was an idle timer that each byte restarted.
+describe('a client that keeps sending after a last error answer', () => {
   let short: RunningProxy;
   beforeAll(async () => {
     short = await startStickyport({ Upstream: { Url: upstreamUrl(upstream.port) }, Listen: { IdleTimeout: '1s' } }, { portCount: 1 });
@@ -166,12 +169,18 @@ describe('a client that keeps sending after its upgrade was refused', () => {
     await short?.stop();
   });
 
-  it('is cut Listen.IdleTimeout after the answer, however often it trickles a byte', async () => {
+  const CASES: Array<[string, string, number]> = [
+    ['a refused upgrade', `GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n`, 400],
+    ['a request line that does not parse', 'GARBAGE GARBAGE\r\n\r\n', 400],
+    ['a header name with a space', 'GET http://x.test/ HTTP/1.1\r\nBad Header: x\r\n\r\n', 400],
+    ['a head over 16 KiB', `GET http://x.test/ HTTP/1.1\r\nX: ${'a'.repeat(20_000)}\r\n\r\n`, 431],
+    ['a CONNECT to port 0', 'CONNECT 127.0.0.1:0 HTTP/1.1\r\nHost: 127.0.0.1:0\r\n\r\n', 400],
+  ];
+
+  it.each(CASES)('after %s: cut Listen.IdleTimeout after the answer, however often it trickles a byte', async (_, bytes, status) => {
     const port = short.ports[0]!;
     // Half-open kept: the client's side stays open after stickyport's FIN, and goes on writing.
-    const socket = net.connect({ port, host: '127.0.0.1', allowHalfOpen: true }, () =>
-      socket.write(`GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n`),
-    );
+    const socket = net.connect({ port, host: '127.0.0.1', allowHalfOpen: true }, () => socket.write(bytes));
     socket.on('error', () => undefined);
     let answer = '';
     socket.on('data', (chunk: Buffer) => (answer += chunk.toString('latin1')));
@@ -185,7 +194,7 @@ describe('a client that keeps sending after its upgrade was refused', () => {
     // 'close' itself, not events.once: the writes after the cut end in EPIPE, which once() would reject on.
     await new Promise((resolve) => socket.once('close', resolve));
     clearInterval(trickle);
-    expect(statusOf(answer)).toBe(400);
+    expect(statusOf(answer)).toBe(status);
     // Cut by stickyport (at IdleTimeout, 1 s), not by the end of the trickle (5 s).
     expect(performance.now() - startedAt).toBeLessThan(4_000);
     expect(sent).toBeLessThan(20);
