@@ -1,3 +1,4 @@
+import { isLoopbackHost } from '../config/formats.js';
 import type { StickyportConfig } from '../config/load.js';
 
 type Read = (config: StickyportConfig) => unknown;
@@ -68,7 +69,6 @@ const AFTER_RESTART: ReadonlyArray<readonly [string, Read]> = [
   ['Listen.HeadersTimeout', (c) => c.listen.headersTimeoutMs],
   ['Listen.MaxConnectionsPerClient', (c) => c.listen.maxConnectionsPerClient],
   ['Listen.MaxConnectionsPerPort', (c) => c.listen.maxConnectionsPerPort],
-  ['Listen.AllowPrivateTargets', (c) => c.listen.allowPrivateTargets],
   ['Listen.AllowUnauthenticatedPublic', (c) => c.listen.allowUnauthenticatedPublic],
   ['Session.IdLength', (c) => c.session.idLength],
   ['Session.IdAlphabet', (c) => c.session.idAlphabet],
@@ -94,6 +94,8 @@ export interface ReloadPlan {
   readonly changed: string[];
   /** Keys whose new value waits for a restart. */
   readonly restartNeeded: string[];
+  /** Why the plan must not be applied at all (a port that would serve as an open proxy); else undefined. */
+  readonly refusal: string | undefined;
 }
 
 const differs = (read: Read, a: StickyportConfig, b: StickyportConfig): boolean => settingsText(read(a)) !== settingsText(read(b));
@@ -116,14 +118,22 @@ export function planReload(running: StickyportConfig, next: StickyportConfig): R
     ...changedMappingSettings(running, next),
     ...[...FOR_NEW_SESSIONS, ...AT_ONCE].filter(([, read]) => differs(read, running, next)).map(([key]) => key),
   ];
-  // The listen host of a mapping waits for a restart; everything else of it applies.
+  const restartNeeded = AFTER_RESTART.filter(([, read]) => differs(read, running, next)).map(([key]) => key);
+  // The listen host of a mapping waits for a restart, and so does what the configuration derived
+  // from it (private targets allowed on loopback): the new file was checked against its new host.
   const mappings = next.mappings.map((mapping) => {
     const before = running.mappings.find((old) => old.name === mapping.name);
-    return before && before.host !== mapping.host ? { ...mapping, host: before.host } : mapping;
+    if (!before || before.host === mapping.host) return mapping;
+    if (before.allowPrivateTargets !== mapping.allowPrivateTargets) {
+      const key = mapping.source ? `${mapping.source}.Listen.AllowPrivateTargets` : 'Listen.AllowPrivateTargets';
+      const at = changed.indexOf(key);
+      if (at >= 0) changed.splice(at, 1);
+      restartNeeded.push(key);
+    }
+    return { ...mapping, host: before.host, allowPrivateTargets: before.allowPrivateTargets };
   });
   const endpoints = endpointsOf({ ...next, mappings });
   if (JSON.stringify(endpointsOf(running)) !== JSON.stringify(endpoints)) changed.unshift('Listen.PortRange');
-  const restartNeeded = AFTER_RESTART.filter(([, read]) => differs(read, running, next)).map(([key]) => key);
   return {
     running: {
       ...running,
@@ -139,7 +149,26 @@ export function planReload(running: StickyportConfig, next: StickyportConfig): R
     endpoints,
     changed,
     restartNeeded,
+    refusal: openProxyRefusal(mappings, running.listen.allowUnauthenticatedPublic),
   };
+}
+
+/**
+ * Start-up refuses a public listen address without a client login; a reload must too, judged on
+ * the address the ports will keep (Listen.Host moves only with a restart) and on the running
+ * Listen.AllowUnauthenticatedPublic. Otherwise a file moving to 127.0.0.1 with the login off
+ * would open a port still bound to 0.0.0.0 to anyone.
+ */
+function openProxyRefusal(mappings: StickyportConfig['mappings'], allowUnauthenticatedPublic: boolean): string | undefined {
+  if (allowUnauthenticatedPublic) return undefined;
+  const open = mappings.find((mapping) => !isLoopbackHost(mapping.host) && !mapping.auth.required);
+  if (!open) return undefined;
+  const prefix = open.source ? `${open.source}.` : '';
+  const ports = open.portStart === open.portEnd ? `port ${open.portStart}` : `ports ${open.portStart}-${open.portEnd}`;
+  return (
+    `${prefix}Authentication.Required is false, but ${ports} still listen on ${open.host} (Listen.Host changes only at a restart): ` +
+    'that would be an open proxy. Keep the login on until a restart, or restart to change the address'
+  );
 }
 
 /** `10201-10250, 10260`: ports as ranges, for logs and answers. */

@@ -76,6 +76,7 @@ export class Reloader {
       return { applied: false, code: error.code, message: error.message };
     }
     const plan = planReload(current, next);
+    if (plan.refusal) return { applied: false, code: 'CONFIG_INVALID', message: plan.refusal };
     const { admin } = plan.running;
     if (admin.enabled && plan.ports.includes(admin.port)) {
       const range = `${next.listen.portStart}-${next.listen.portEnd}`;

@@ -7,7 +7,7 @@ import { createApp, type App } from '../../src/app.js';
 import { loadConfig } from '../../src/config/load.js';
 import { createLogger } from '../../src/logging/logger.js';
 import { adminClient, logged } from '../helpers/admin.js';
-import { openTunnel, request } from '../helpers/client.js';
+import { basic, openTunnel, request } from '../helpers/client.js';
 import { startEchoServer } from '../helpers/echo-server.js';
 import { eventually } from '../helpers/eventually.js';
 import { startOrigin, type Origin } from '../helpers/origin.js';
@@ -275,6 +275,41 @@ describe('reload: refusals and what waits for a restart', () => {
     // Logging.Level reaches every component's logger: the engine's debug line appears.
     await request(port, `${origin.url}/`);
     expect(logged(proxy.logs, 'request').some((line) => line.component === 'proxy' && line.level === 20)).toBe(true);
+  });
+
+  // Listen.Host waits for a restart, so a file that moves to 127.0.0.1 and drops the login would
+  // leave ports bound to 0.0.0.0 with no login: an open proxy. (Bound to 0.0.0.0 here with a
+  // login required; every request still goes to 127.0.0.1.)
+  it('refuses to drop the login of ports that keep a public address until a restart', async () => {
+    const login = { Required: true, Username: 'client', Password: 'client-pass' };
+    const proxy = await startReloadable(1, 1, { Listen: { Host: '0.0.0.0' }, Authentication: login });
+    const port = proxy.start;
+    proxy.write(settings(port, port, { Authentication: { Required: false } }));
+    const outcome = await proxy.app.reload('test');
+    expect(outcome).toMatchObject({ applied: false, code: 'CONFIG_INVALID' });
+    expect(outcome.applied === false && outcome.message).toMatch(/Authentication\.Required is false, but port \d+ still listen on 0\.0\.0\.0 .*open proxy/);
+    const before = upstreamA.seen.length;
+    expect((await request(port, `${origin.url}/`)).status).toBe(407);
+    // With the login kept, the same move applies, and the address waits for the restart.
+    proxy.write(settings(port, port, { Authentication: login }));
+    expect(await proxy.app.reload('test')).toMatchObject({ applied: true, restartNeeded: expect.arrayContaining(['Listen.Host']) });
+    expect((await request(port, `${origin.url}/`)).status).toBe(407);
+    expect(upstreamA.seen.length).toBe(before);
+  });
+
+  it('keeps the private-target rule of the address that runs until the address changes at a restart', async () => {
+    const login = { Required: true, Username: 'client', Password: 'client-pass' };
+    // Direct (no upstream) on 0.0.0.0: "auto" forbids private targets such as the origin on 127.0.0.1.
+    const direct = { Listen: { Host: '0.0.0.0' }, Authentication: login, Upstream: { Url: '' } };
+    const proxy = await startReloadable(1, 1, direct);
+    const port = proxy.start;
+    const auth = { headers: { 'proxy-authorization': basic('client', 'client-pass') } };
+    expect((await request(port, `${origin.url}/`, auth)).status).toBe(403);
+    proxy.write(settings(port, port, { Authentication: login, Upstream: { Url: '' } }));
+    expect(await proxy.app.reload('test')).toMatchObject({ applied: true, restartNeeded: expect.arrayContaining(['Listen.Host', 'Listen.AllowPrivateTargets']) });
+    // A new session takes the mapping's settings as they now run: still 0.0.0.0, still forbidden.
+    expect((await request(port, 'http://portmapper/session/new', auth)).status).toBe(200);
+    expect((await request(port, `${origin.url}/`, auth)).status).toBe(403);
   });
 
   it('Logging.Requests changes at once', async () => {
