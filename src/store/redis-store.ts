@@ -44,9 +44,11 @@ return ARGV[1]`;
 // Rounds of read-then-write when another instance rewrites the key in between each time.
 const MAX_CREATE_ROUNDS = 3;
 
+// The Buffer forms (ioredis defines one per script): a value is compared byte for byte. Read as
+// text, a value that is not UTF-8 would come back altered, never match, and stick for good.
 type ScriptedRedis = Redis & {
-  setUnlessChanged(key: string, ...args: string[]): Promise<string>;
-  setIfUnchanged(key: string, ...args: string[]): Promise<string | null>;
+  setUnlessChangedBuffer(key: string, ...args: Array<string | Buffer>): Promise<Buffer>;
+  setIfUnchangedBuffer(key: string, ...args: Array<string | Buffer>): Promise<Buffer | null>;
 };
 
 /**
@@ -112,7 +114,7 @@ export class RedisSessionStore implements SessionStore {
 
   get(port: number): Promise<Session | undefined> {
     return this.fallback.either(async () => {
-      const found = this.values.fromJson(port, await this.read(port));
+      const found = this.values.fromJson(port, asText(await this.read(port)));
       const session = found && isLive(found) ? found : undefined;
       this.fallback.remember(port, session);
       return session;
@@ -201,14 +203,14 @@ export class RedisSessionStore implements SessionStore {
     let seen = await this.read(port);
     let candidate: Session | undefined;
     for (let round = 0; round < MAX_CREATE_ROUNDS; round++) {
-      const found = this.values.fromJson(port, seen);
+      const found = this.values.fromJson(port, asText(seen));
       if (found && isLive(found)) return found;
       candidate ??= create();
       const ttl = ttlArgs(candidate);
       if (!ttl) return candidate; // already over: nothing to share
-      const json = JSON.stringify(candidate);
-      const stored = await this.client.setUnlessChanged(key, json, seen ?? '', ...ttl);
-      if (stored === json) return candidate;
+      const json = Buffer.from(JSON.stringify(candidate));
+      const stored = await this.client.setUnlessChangedBuffer(key, json, seen ?? '', ...ttl);
+      if (stored.equals(json)) return candidate;
       seen = stored; // another instance wrote first: its value decides, if it can be used
     }
     throw new StoreConflictError(port);
@@ -223,22 +225,22 @@ export class RedisSessionStore implements SessionStore {
     const key = this.key(session.port);
     let seen = await this.read(session.port);
     for (let round = 0; round < MAX_CREATE_ROUNDS; round++) {
-      const found = this.values.fromJson(session.port, seen);
+      const found = this.values.fromJson(session.port, asText(seen));
       if (!found || !isLive(found) || found.id !== session.id || seen === null) return undefined;
       const ttl = ttlArgs(session);
       if (!ttl) return undefined;
-      const json = JSON.stringify(session);
-      const stored = await this.client.setIfUnchanged(key, json, seen, ...ttl);
-      if (stored === json) return session;
+      const json = Buffer.from(JSON.stringify(session));
+      const stored = await this.client.setIfUnchangedBuffer(key, json, seen, ...ttl);
+      if (stored?.equals(json)) return session;
       seen = stored;
     }
     return undefined;
   }
 
-  /** The port's raw value; null when there is none, or when the key is not a string at all. */
-  private async read(port: number): Promise<string | null> {
+  /** The port's raw value, as bytes; null when there is none, or when the key is not a string at all. */
+  private async read(port: number): Promise<Buffer | null> {
     try {
-      return await this.client.get(this.key(port));
+      return await this.client.getBuffer(this.key(port));
     } catch (error) {
       if (replyCode(error) !== 'WRONGTYPE') throw error;
       this.values.report(port, '(a key that is not a string)', 'wrong Redis type');
@@ -282,6 +284,11 @@ export class RedisSessionStore implements SessionStore {
   private key(port: number): string {
     return `${this.prefix}${port}`;
   }
+}
+
+/** A stored value as text, for parsing only: bytes that are not UTF-8 then fail to parse. */
+function asText(value: Buffer | null): string | null {
+  return value === null ? null : value.toString('utf8');
 }
 
 /** ['PX', ms] for a session that expires, [] for one that never does, undefined once it is over. */

@@ -6,6 +6,7 @@ import { adminClient, startWithAdmin } from '../helpers/admin.js';
 import { freePort, freePortRange } from '../helpers/ports.js';
 import { startStickyport } from '../helpers/stickyport.js';
 import { apiJson, request } from '../helpers/client.js';
+import { startOrigin } from '../helpers/origin.js';
 import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
 import { describeRedis, itRedis, redisForSuite } from '../helpers/redis-server.js';
 
@@ -86,6 +87,49 @@ describeRedis('hostile session values in Redis', () => {
       }
     } finally {
       await proxy.stop();
+    }
+  });
+
+  // Bytes that are not UTF-8 came back altered when read as text: the conditional write then
+  // never matched what Redis held, and the port answered 500 (the API 503) until a /session/new.
+  itRedis('a Redis value that is not UTF-8 is the port\'s missing session too: replaced at the next request', async () => {
+    const proxy = await startStickyport(
+      {
+        Upstream: { Url: `http://customer-session-{session}:secret@127.0.0.1:${upstream.port}` },
+        Session: { IdLength: 8, IdAlphabet: ALPHABET },
+        SessionStore: { Type: 'redis', RedisUrl: redis.server.url, KeyPrefix: 'bytes:' },
+      },
+      { portCount: 1 },
+    );
+    const port = proxy.ports[0]!;
+    const origin = await startOrigin();
+    const json = (id: string): string => JSON.stringify({ ...good, id, port });
+    const CASES: Array<[string, Buffer]> = [
+      ['one byte 0xFF', Buffer.from([0xff])],
+      ['a cut two-byte sequence', Buffer.from([0xc3])],
+      ['an overlong slash', Buffer.from([0xc0, 0xaf])],
+      ['a lone surrogate', Buffer.from([0xed, 0xa0, 0x80])],
+      ['JSON with 0xFF in the id', Buffer.concat([Buffer.from(json('abcdefg').slice(0, 14)), Buffer.from([0xff]), Buffer.from(json('abcdefg').slice(14))])],
+      ['JSON then 0xFE', Buffer.concat([Buffer.from(json(ID)), Buffer.from([0xfe])])],
+    ];
+    try {
+      const wrong: string[] = [];
+      for (const [name, bytes] of CASES) {
+        await redis.raw.set(`bytes:port:${port}`, bytes, 'PX', 600_000);
+        const before = upstream.seen.length;
+        const answer = await request(port, `${origin.url}/`);
+        if (answer.status !== 200 || upstream.seen.length !== before + 1) wrong.push(`${name}: the request got ${answer.status}`);
+        const stored = await redis.raw.get(`bytes:port:${port}`);
+        const id = upstream.seen.at(-1)?.session;
+        if (!stored || !id || JSON.parse(stored).id !== id) wrong.push(`${name}: Redis holds ${JSON.stringify(stored)}, the upstream saw ${id}`);
+        const api = await request(port, 'http://portmapper/session/');
+        if (api.status !== 200 || JSON.parse(api.body).session_id !== id) wrong.push(`${name}: the API answered ${api.status} ${api.body}`);
+      }
+      expect(wrong).toEqual([]);
+      for (const line of proxy.logs) expect(line).not.toContain('BUG');
+    } finally {
+      await proxy.stop();
+      await origin.close();
     }
   });
 });
