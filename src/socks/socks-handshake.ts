@@ -163,6 +163,9 @@ export class SocksHandshake {
     socket.pause();
     socket.removeListener('data', this.onData);
     socket.removeListener('end', destroy);
+    // Opening the tunnel may take up to Upstream.ConnectTimeout, and the client is owed its
+    // reply: a shorter Listen.IdleTimeout must not cut it first. The tunnel re-arms the timer.
+    if (socket.timeout) socket.setTimeout(0);
     void this.server.connect(socket, version, target, head, this.login);
     return DONE;
   }

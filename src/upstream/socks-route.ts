@@ -4,6 +4,7 @@ import { SocksClient, type SocksProxy } from 'socks';
 import type { buildConnector } from 'undici';
 import { Agent } from './undici-parts.js';
 import { poolOptions, type PoolTimeouts } from './pool-options.js';
+import { UpstreamError } from '../errors.js';
 import { connectTimeout, upstreamFailure } from './upstream-errors.js';
 import { describeProxyPeer, type UpstreamEndpoint } from './upstream-url.js';
 import { UpstreamReads } from './upstream-reads.js';
@@ -102,13 +103,19 @@ export class SocksRoute implements UpstreamRoute {
           return !retired;
         });
       }
-      const { socket } = await SocksClient.createConnection({
+      const { socket, remoteHost } = await SocksClient.createConnection({
         proxy: this.proxy,
         command: 'connect',
         destination: { host, port },
         timeout: this.timeouts.connectTimeoutMs,
         ...(existing ? { existing_socket: existing } : {}),
       });
+      // A SOCKS5 reply with an address type the library does not know is taken as a success
+      // with its bytes left unread, which would reach the client as the tunnel's first bytes.
+      if (this.proxy.type === 5 && remoteHost === undefined) {
+        socket.destroy();
+        throw new UpstreamError('UPSTREAM_PROTOCOL', `${this.peer} answered the SOCKS5 request with an unknown address type`);
+      }
       // The handshake is over: writes go straight out again.
       if (existing) delete (existing as Partial<net.Socket>).write;
       socket.setNoDelay(true);

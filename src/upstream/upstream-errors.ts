@@ -1,3 +1,4 @@
+import { SocksClientError } from 'socks';
 import { StickyportError, UpstreamError } from '../errors.js';
 
 /**
@@ -64,17 +65,39 @@ export function upstreamFailure(error: unknown, peer: string): StickyportError {
   return socksFailure(err, peer) ?? new UpstreamError('UPSTREAM_UNREACHABLE', `${peer} failed: ${code || err?.message}`, err);
 }
 
-/** The `socks` library reports failures as messages only ("Socks5 Authentication failed", ...). */
+/**
+ * The `socks` library reports failures as messages only ("Socks5 Authentication failed", ...),
+ * in errors of its own class (whose `name` stays "Error").
+ */
 function socksFailure(err: Error, peer: string): UpstreamError | undefined {
-  if (err?.name !== 'SocksClientError') return undefined;
+  if (!(err instanceof SocksClientError)) return undefined;
   const message = err.message;
   if (/authentication failed/i.test(message)) {
     return new UpstreamError('UPSTREAM_AUTH', `${peer} rejected the credentials (SOCKS authentication failed)`, err);
   }
   if (/timed out/i.test(message)) return new UpstreamError('UPSTREAM_TIMEOUT', `${peer} timed out`, err);
-  if (/ECONNREFUSED|ConnectionRefused/.test(message)) return new UpstreamError('UPSTREAM_REFUSED', `${peer} refused the connection`, err);
+  if (/ECONNREFUSED/.test(message)) return new UpstreamError('UPSTREAM_REFUSED', `${peer} refused the connection`, err);
+  // "Socks5 proxy rejected connection - <the reply code's name>": the proxy's own verdict.
+  const reply = /rejected connection - (\w+)/.exec(message)?.[1];
+  if (reply !== undefined) return socks5Refusal(reply, peer, err);
+  if (/rejected/i.test(message)) return new UpstreamError('UPSTREAM_STATUS', `${peer} refused the tunnel (${message})`, err);
   if (/closed|ECONNRESET/i.test(message)) return new UpstreamError('UPSTREAM_RESET', `${peer} closed the connection before answering`, err);
   return new UpstreamError('UPSTREAM_UNREACHABLE', `${peer} failed: ${message}`, err);
+}
+
+/** A SOCKS5 reply code other than success, by the name the library gives it, as the HTTP client's failure. */
+function socks5Refusal(reply: string, peer: string, err: Error): UpstreamError {
+  switch (reply) {
+    case 'ConnectionRefused':
+      return new UpstreamError('UPSTREAM_REFUSED', `${peer} could not connect: the target refused (SOCKS5 reply ${reply})`, err);
+    case 'HostUnreachable':
+    case 'NetworkUnreachable':
+      return new UpstreamError('UPSTREAM_UNREACHABLE', `${peer} could not reach the target (SOCKS5 reply ${reply})`, err);
+    case 'TTLExpired':
+      return new UpstreamError('UPSTREAM_TIMEOUT', `${peer} timed out reaching the target (SOCKS5 reply ${reply})`, err);
+    default:
+      return new UpstreamError('UPSTREAM_STATUS', `${peer} refused the tunnel (SOCKS5 reply ${reply})`, err);
+  }
 }
 
 export function connectTimeout(peer: string, timeoutMs: number): UpstreamError {
