@@ -1,6 +1,7 @@
 import net from 'node:net';
 import tls from 'node:tls';
-import { Pool } from './undici-parts.js';
+import type { buildConnector as Connector, Dispatcher } from 'undici';
+import { buildConnector, Pool } from './undici-parts.js';
 import { connectThroughProxy } from './connect-handshake.js';
 import { poolOptions, type PoolTimeouts } from './pool-options.js';
 import { basicProxyAuthorization, describeProxyPeer, hostForUrl, type UpstreamEndpoint } from './upstream-url.js';
@@ -17,6 +18,8 @@ export class HttpProxyRoute implements UpstreamRoute {
   private readonly pool: Pool;
   private readonly authorization: string | undefined;
   private readonly peer: string;
+  /** For an https:// upstream, the name every request gives undici as its TLS server name. */
+  private readonly servername: string | undefined;
 
   constructor(
     readonly sessionId: string,
@@ -24,7 +27,18 @@ export class HttpProxyRoute implements UpstreamRoute {
     readonly timeouts: PoolTimeouts,
   ) {
     const origin = `${endpoint.protocol}//${hostForUrl(endpoint.hostname)}:${endpoint.port}`;
-    this.pool = new Pool(origin, poolOptions(timeouts));
+    const options = poolOptions(timeouts);
+    if (endpoint.protocol === 'https:') {
+      // undici names the TLS server after each request's Host header, the target's name: the
+      // provider's certificate would be checked against the target, and a pooled connection
+      // dropped at every change of target host. Every request names the provider instead (a
+      // constant, so connections are kept), and the connector sends SNI only for a host name.
+      this.servername = endpoint.hostname;
+      const sni = net.isIP(endpoint.hostname) ? undefined : endpoint.hostname;
+      const tlsConnect = buildConnector({ ...(options.connect as Connector.BuildOptions), servername: sni });
+      options.connect = (connectOptions, callback) => tlsConnect({ ...connectOptions, servername: sni }, callback);
+    }
+    this.pool = new Pool(origin, options);
     this.authorization = basicProxyAuthorization(endpoint);
     this.peer = describeProxyPeer(endpoint);
   }
@@ -36,7 +50,9 @@ export class HttpProxyRoute implements UpstreamRoute {
   dispatch(target: HttpTarget, request: OutgoingRequest, handler: DispatchHandler): void {
     const { headers } = request;
     if (this.authorization) headers.push('proxy-authorization', this.authorization);
-    this.pool.dispatch({ method: request.method, path: target.absoluteUrl, headers, body: request.body, upgrade: request.upgrade }, handler);
+    // `servername` is read by undici's Request, though its types do not list it.
+    const options: Dispatcher.DispatchOptions & { servername?: string } = { method: request.method, path: target.absoluteUrl, headers, body: request.body, upgrade: request.upgrade, servername: this.servername };
+    this.pool.dispatch(options, handler);
   }
 
   async openTunnel(hostname: string, port: number, stillCarries?: () => boolean): Promise<OpenTunnel> {
