@@ -5,7 +5,7 @@ import { Duplex } from 'node:stream';
 import tls from 'node:tls';
 import { StickyportError } from '../errors.js';
 import { upstreamFailure } from '../upstream/upstream-errors.js';
-import type { DispatchHandler, HttpTarget, OpenTunnel, UpstreamRoute } from '../upstream/route.js';
+import { RetiredBeforeSent, type DispatchHandler, type HttpTarget, type OpenTunnel, type UpstreamRoute } from '../upstream/route.js';
 import type { UpstreamReads } from '../upstream/upstream-reads.js';
 
 /** What a small request through a session's route brought back. */
@@ -25,6 +25,11 @@ export interface FetchOptions {
    * that a rotation closes it; false when the session is already gone.
    */
   readonly bindTunnel?: (socket: net.Socket) => boolean;
+  /**
+   * For https:// URLs: asked right before the tunnel handshake carries the session's login, as
+   * for a client's tunnel; false (the port rotated meanwhile) and nothing is sent.
+   */
+  readonly stillCarries?: () => boolean;
   /** Extra TLS options for https:// URLs (tests trust their own CA with it). */
   readonly tls?: tls.ConnectionOptions;
 }
@@ -98,11 +103,15 @@ function fetchPlain(route: UpstreamRoute, url: URL, options: FetchOptions): Prom
 async function fetchInTunnel(route: UpstreamRoute, url: URL, options: FetchOptions): Promise<Fetched> {
   const target = targetOf(url);
   const deadline = Date.now() + options.timeoutMs;
-  const opened = await withinDeadline(route.openTunnel(target.hostname, target.port), options.timeoutMs, () => tookTooLong(url, options));
+  const rotated = (): StickyportError => new StickyportError('UPSTREAM_RESET', 'the session rotated while its echo request was on its way', { status: 502 });
+  const opening = route.openTunnel(target.hostname, target.port, options.stillCarries).catch((error: unknown) => {
+    throw error instanceof RetiredBeforeSent ? rotated() : error;
+  });
+  const opened = await withinDeadline(opening, options.timeoutMs, () => tookTooLong(url, options));
   const socket = opened.reads.socket;
   if (options.bindTunnel && !options.bindTunnel(socket)) {
     socket.destroy();
-    throw new StickyportError('UPSTREAM_RESET', 'the session rotated while its echo request was on its way', { status: 502 });
+    throw rotated();
   }
   return new Promise((resolve, reject) => {
     const secure = tls.connect({ socket: tunnelStream(opened.reads), servername: isIP(target.hostname) ? undefined : target.hostname, ...options.tls });

@@ -118,6 +118,7 @@ export class ExitIdentity {
         timeoutMs: this.options.timeoutMs,
         maxBytes: ECHO_MAX_BYTES,
         bindTunnel: (socket) => state.bindTunnel(binding, socket),
+        stillCarries: () => state.carries(binding),
         tls: this.deps.tls,
       });
       if (fetched.status < 200 || fetched.status > 299) throw unavailable(`${url.host} answered ${fetched.status}`);
@@ -175,6 +176,7 @@ export class ExitIdentity {
           maxBytes: KEEP_ALIVE_MAX_BYTES,
           cut: true,
           bindTunnel: (socket) => state.bindTunnel(binding, socket),
+          stillCarries: () => state.carries(binding),
           tls: this.deps.tls,
         });
       }

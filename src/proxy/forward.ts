@@ -8,7 +8,7 @@ import type { BodyScan } from '../rotation/body-scan.js';
 import type { PortRotation } from '../rotation/port-rotation.js';
 import type { SessionParams } from '../session/parameters.js';
 import { upstreamFailure, upstreamStatusFailure } from '../upstream/upstream-errors.js';
-import type { DispatchHandler, HttpTarget, OutgoingRequest, UpstreamRoute } from '../upstream/route.js';
+import { RetiredBeforeSent, type DispatchHandler, type HttpTarget, type OutgoingRequest, type UpstreamRoute } from '../upstream/route.js';
 import type { Drain, DrainEntry } from './drain.js';
 import { isOwnAnswerHeader, responseHeadersBack, trailerPairs } from './hop-headers.js';
 import { portOf } from './listener-pool.js';
@@ -39,7 +39,8 @@ const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE']);
 // Connection-level failures where the request may never have reached the upstream.
 const RETRYABLE = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE']);
 // The route was retired (its session rotated) before the request went out on it: nothing was
-// sent, so any request goes out again, on the port's current route.
+// sent, so any request goes out again, on the port's current route. (So does an upgrade that was
+// waiting for a connection when it was retired: RetiredBeforeSent, from onConnect.)
 const NEVER_SENT = new Set(['UND_ERR_CLOSED', 'UND_ERR_DESTROYED']);
 
 /**
@@ -173,9 +174,17 @@ class Exchange implements DispatchHandler, DrainEntry {
     route.dispatch(this.target, { ...this.outgoing, headers: this.headers.slice() }, this);
   }
 
+  /** undici is about to write the request on a connection: the last moment before the login leaves. */
   onConnect(abort: (error?: Error) => void): void {
     this.abort = abort;
-    if (this.response.destroyed || this.done) abort();
+    if (this.response.destroyed || this.done) return abort();
+    // An upgrade whose port rotated while it waited in the pool for a connection (a graceful
+    // close still sends what was queued): sent now on the old session, its 101 would be refused
+    // (switched() is false) and the upgrade sent again on the new one, so the target would see
+    // two handshakes. Nothing is written; onError sends it once, on the port's session. (Plain
+    // requests go on the session they were sent for, as the README says: sending them again
+    // under a storm of rotations would fail them after a few tries.)
+    if (this.outgoing.upgrade !== undefined && this.carriesSession && this.route.retired) abort(new RetiredBeforeSent());
   }
 
   /** The first byte of an answer: from here the request may have been acted on, it is not sent again. */
@@ -285,7 +294,7 @@ class Exchange implements DispatchHandler, DrainEntry {
     // A head that was never written is simply dropped: the client gets the 502 instead.
     const answered = this.answerStarted || this.pending !== undefined;
     this.pending = undefined;
-    if (!answered && this.mayRetry((error as NodeJS.ErrnoException).code ?? '')) {
+    if (!answered && this.mayRetry(error)) {
       this.options.currentRoute(portOf(this.request.socket), this.route, this.params).then(
         (route) => this.send(route),
         (routeError: unknown) => this.fail(upstreamFailure(routeError, this.route.describePeer(this.target))),
@@ -385,8 +394,9 @@ class Exchange implements DispatchHandler, DrainEntry {
    * never sent (its route was retired first: up to 3 times), or it is idempotent, has no body
    * and the connection broke before any answer byte (once; RFC 9110 9.2.2).
    */
-  private mayRetry(code: string): boolean {
-    if (NEVER_SENT.has(code)) return this.attempts < 3;
+  private mayRetry(error: Error): boolean {
+    const code = (error as NodeJS.ErrnoException).code ?? '';
+    if (NEVER_SENT.has(code) || error instanceof RetiredBeforeSent) return this.attempts < 3;
     return this.attempts === 1 && RETRYABLE.has(code) && this.outgoing.body === null && IDEMPOTENT.has(this.outgoing.method);
   }
 

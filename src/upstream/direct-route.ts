@@ -11,6 +11,7 @@ import type { DispatchHandler, HttpTarget, OpenTunnel, OutgoingRequest, Upstream
  * (a keep-alive pool per target). With a guard, private and loopback targets are refused.
  */
 export class DirectRoute implements UpstreamRoute {
+  retired = false;
   readonly viaHttpProxy = false;
   private readonly agent: Agent;
 
@@ -60,10 +61,12 @@ export class DirectRoute implements UpstreamRoute {
   }
 
   close(): void {
+    this.retired = true;
     this.agent.close().catch(() => undefined);
   }
 
   destroy(): void {
+    this.retired = true;
     this.agent.destroy().catch(() => undefined);
   }
 }

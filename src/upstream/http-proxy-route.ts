@@ -14,6 +14,7 @@ import type { DispatchHandler, HttpTarget, OpenTunnel, OutgoingRequest, Upstream
  * handshake on a socket of their own.
  */
 export class HttpProxyRoute implements UpstreamRoute {
+  retired = false;
   readonly viaHttpProxy = true;
   private readonly pool: Pool;
   private readonly authorization: string | undefined;
@@ -75,10 +76,12 @@ export class HttpProxyRoute implements UpstreamRoute {
   }
 
   close(): void {
+    this.retired = true;
     this.pool.close().catch(() => undefined);
   }
 
   destroy(): void {
+    this.retired = true;
     this.pool.destroy().catch(() => undefined);
   }
 }

@@ -37,12 +37,13 @@ export interface OpenTunnel {
 }
 
 /**
- * A tunnel handshake given up before the session's login left, because the session was retired
- * meanwhile: the tunnel goes out again on the port's session now (way-out.ts), nothing failed.
+ * A tunnel handshake, or a pooled request that waited for a connection, given up before the
+ * session's login left, because the session was retired meanwhile: it goes out again on the
+ * port's session now (way-out.ts, forward.ts), nothing failed.
  */
 export class RetiredBeforeSent extends Error {
   constructor() {
-    super('the session was retired before the tunnel handshake carried its login');
+    super('the session was retired before its login was sent');
   }
 }
 
@@ -63,6 +64,8 @@ export interface UpstreamRoute {
   readonly viaHttpProxy: boolean;
   /** The connect, answer and idle limits of this route's connections (Upstream.*Timeout). */
   readonly timeouts: PoolTimeouts;
+  /** Set by close() or destroy(): a request still waiting for a connection is not sent on it. */
+  readonly retired: boolean;
   /** "upstream proxy host:port" or "target host:port", for error messages: never a password. */
   describePeer(target: { hostname: string; port: number }): string;
   /** Sends one request on this session's pool; `handler` receives undici's callbacks, errors included. */

@@ -18,6 +18,7 @@ import { RetiredBeforeSent, type DispatchHandler, type HttpTarget, type OpenTunn
  * own DNS picks the target's address); `socks5://` and `socks4://` resolve it here.
  */
 export class SocksRoute implements UpstreamRoute {
+  retired = false;
   readonly viaHttpProxy = false;
   private readonly agent: Agent;
   private readonly peer: string;
@@ -79,10 +80,12 @@ export class SocksRoute implements UpstreamRoute {
   }
 
   close(): void {
+    this.retired = true;
     this.agent.close().catch(() => undefined);
   }
 
   destroy(): void {
+    this.retired = true;
     this.agent.destroy().catch(() => undefined);
   }
 

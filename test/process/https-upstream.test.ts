@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { getThroughTunnel, openTunnel, request } from '../helpers/client.js';
+import { apiJson, getThroughTunnel, openTunnel, request } from '../helpers/client.js';
 import { startOrigin, type Origin } from '../helpers/origin.js';
 import { freePortRange } from '../helpers/ports.js';
+import { startTcpGate } from '../helpers/tcp-gate.js';
 import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
 import { selfSigned, type SelfSigned } from '../helpers/self-signed.js';
 import { spawnStickyport, writeConfig, type SpawnedStickyport } from '../helpers/spawn-stickyport.js';
@@ -30,7 +31,7 @@ afterAll(async () => {
   await origin.close();
 });
 
-async function start(env: NodeJS.ProcessEnv, provider = `localhost:${upstream.port}`): Promise<number> {
+async function start(env: NodeJS.ProcessEnv, provider = `localhost:${upstream.port}`, more: Record<string, unknown> = {}): Promise<number> {
   const port = await freePortRange(1);
   const proc = spawnStickyport(
     [
@@ -38,6 +39,8 @@ async function start(env: NodeJS.ProcessEnv, provider = `localhost:${upstream.po
       writeConfig({
         Listen: { PortRange: { Start: port, End: port } },
         Upstream: { Url: `https://customer-acme-session-{session}:secret@${provider}` },
+        SessionAPI: { Enabled: true },
+        ...more,
       }),
     ],
     env,
@@ -75,6 +78,61 @@ describe('HTTPS upstream proxy', () => {
     const seen = named.seen.slice(before);
     expect(seen.map((entry) => entry.target)).toEqual(['http://first.test/', 'http://second.test/', 'http://first.test/x']);
     expect(new Set(seen.map((entry) => entry.connectionId)).size).toBe(1);
+  });
+
+  // Requests queued in a session's pool while its connection's TLS handshake is on its way are
+  // written once the handshake is done, by the pool's graceful close even after a rotation. An
+  // upgrade then went out twice: on the old session, and again on the new one after its 101
+  // was refused.
+  it('an upgrade waiting for a pooled connection when the port rotates goes out once, on the new session', async () => {
+    const gate = await startTcpGate(named.port, { held: true });
+    try {
+      const port = await start({ NODE_EXTRA_CA_CERTS: tls.certFile }, `localhost:${gate.port}`);
+      const old = (await apiJson<{ session_id: string }>(port, '/session/')).session_id;
+      const before = named.seen.length;
+      const waiting = Promise.all([
+        request(port, `${origin.url}/`),
+        request(port, `${origin.url}/echo`, { method: 'POST', body: 'body that must arrive whole' }),
+        request(port, 'http://ws.test/socket', { headers: { connection: 'upgrade', upgrade: 'websocket' } }),
+      ]);
+      await gate.arrived();
+      const renewed = (await apiJson<{ session_id: string }>(port, '/session/new')).session_id;
+      expect(renewed).not.toBe(old);
+      gate.release();
+      const [get, post, upgrade] = await waiting;
+      expect(get.body).toBe('hello');
+      expect(post.body).toBe('body that must arrive whole');
+      // The provider's own refusal of ws.test: the upgrade reached it.
+      expect(upgrade.status).toBe(403);
+      // Each request once; the upgrade on the new session (plain requests go on the session
+      // they were sent for, as the README says).
+      const seen = named.seen.slice(before);
+      expect(seen.map((entry) => entry.kind).sort()).toEqual(['http', 'http', 'upgrade']);
+      expect(seen.find((entry) => entry.kind === 'upgrade')!.session).toBe(renewed);
+    } finally {
+      await gate.close();
+    }
+  });
+
+  // The exit-identity echo opens its own tunnel through the session's route: its CONNECT, too,
+  // asks at the moment it is written whether the session is still the port's.
+  it('an identity echo whose tunnel was opening when the port rotated sends nothing on the old session', async () => {
+    const gate = await startTcpGate(named.port, { held: true });
+    try {
+      const port = await start({ NODE_EXTRA_CA_CERTS: tls.certFile }, `localhost:${gate.port}`, { Identity: { EchoUrl: 'https://echo.test/' } });
+      const old = (await apiJson<{ session_id: string }>(port, '/session/')).session_id;
+      const before = named.seen.length;
+      const asking = request(port, 'http://portmapper/session/?ip=1');
+      await gate.arrived();
+      expect((await apiJson<{ session_id: string }>(port, '/session/new')).session_id).not.toBe(old);
+      gate.release();
+      const answer = await asking;
+      expect(answer.status).not.toBe(200);
+      expect(answer.body).toContain('rotated');
+      expect(named.seen.slice(before).filter((entry) => entry.session === old)).toEqual([]);
+    } finally {
+      await gate.close();
+    }
   });
 
   it('answers 502 naming the certificate problem when the upstream certificate is not trusted', async () => {
