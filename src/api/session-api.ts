@@ -106,6 +106,8 @@ export function createSessionApi(
       switch (action) {
         case 'current': {
           const binding = await state.current();
+          // Traffic's sessions are saved in the background; an id the API names must survive a crash.
+          await state.durable();
           if (!isTrue(call.query?.get('ip'))) return sessionAnswer(binding.session, state.mapping);
           const { identity } = options;
           if (!identity?.canCheck) return error(400, 'identity_off', 'Identity.EchoUrl is not set: there is nothing to ask the exit IP from');

@@ -5,7 +5,7 @@ export type StoreOperationListener = (operation: string, ok: boolean) => void;
 
 /**
  * A session store that counts its operations, for the metrics: the backend is untouched and
- * everything else passes through (remote changes, health). An operation that rejects counts
+ * everything else passes through (remote changes, health, flush). An operation that rejects counts
  * as an error; the Redis store serving from its local copy resolves, and counts as ok.
  */
 export class InstrumentedStore implements SessionStore {
@@ -54,6 +54,10 @@ export class InstrumentedStore implements SessionStore {
 
   health(): StoreHealth {
     return this.store.health?.() ?? { state: 'up', outages: 0 };
+  }
+
+  async flush(port: number): Promise<void> {
+    await this.store.flush?.(port);
   }
 
   private count<T>(operation: string, result: Promise<T>): Promise<T> {

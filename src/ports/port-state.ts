@@ -147,6 +147,11 @@ export class PortState {
     return binding;
   }
 
+  /** Resolves once the port's session would survive a crash: before the API names it. */
+  durable(): Promise<void> {
+    return this.deps.sessions.flush(this.port);
+  }
+
   /** True while `binding` is the port's: neither rotated nor expired. */
   holds(binding: Binding): boolean {
     return binding === this.binding;

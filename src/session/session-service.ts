@@ -30,6 +30,11 @@ export class SessionService {
     return session;
   }
 
+  /** The port's session made durable: the session API answers an id only once it would survive a crash. */
+  async flush(port: number): Promise<void> {
+    await this.store.flush?.(port);
+  }
+
   async peek(port: number): Promise<Session | undefined> {
     return this.store.get(port);
   }

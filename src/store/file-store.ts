@@ -1,9 +1,10 @@
-import { mkdir, readFile, rename } from 'node:fs/promises';
+import { lstat, mkdir, readFile, readlink, realpath, rename } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from '../logging/logger.js';
 import { isLive, type Session, type SessionIdRule } from '../session/session.js';
 import { removeStaleTemps, writeAtomically } from './atomic-file.js';
 import { MemorySessionStore } from './memory-store.js';
+import type { StoreHealth } from './session-store.js';
 import { StoredValues } from './stored-values.js';
 
 export interface FileStoreOptions {
@@ -19,14 +20,12 @@ export interface FileStoreOptions {
 /** Version 1 of the file: `{ "version": 1, "sessions": [Session, ...] }`. */
 const FORMAT_VERSION = 1;
 
-/** A replace or delete waiting for the write that makes it durable. */
+/** A replace or delete (or a flush) waiting for the write that makes it durable. */
 interface PendingChange {
   /** The change count once it was made: a write that began later saves `upTo >= change`. */
   readonly change: number;
-  readonly port: number;
-  /** The port's session before the change, and after it (undefined: none), to undo it if its write fails. */
-  readonly before: Session | undefined;
-  readonly left: Session | undefined;
+  /** What to undo if the write fails: the port, its session before the change and after it (undefined: none). A flush has none. */
+  readonly undo?: { readonly port: number; readonly before: Session | undefined; readonly left: Session | undefined };
   readonly resolve: () => void;
   readonly reject: (error: Error) => void;
 }
@@ -50,9 +49,15 @@ export class FileSessionStore extends MemorySessionStore {
   private readonly pending: PendingChange[] = [];
   private saving: Promise<void> | undefined;
   private failing = false;
-  /** False when the file on disk could not be read or moved aside: saving would destroy it. */
-  private persist = true;
+  /**
+   * Why nothing is saved: the file could not be read at start (or a corrupt one moved aside),
+   * and saving would destroy it. Changes the API would acknowledge are refused meanwhile; once
+   * the path holds no file at all, saving starts.
+   */
+  private unusable: string | undefined;
   private closing: Promise<void> | undefined;
+  /** Each port's session as the last successful write held it. */
+  private onDisk = new Map<number, Session>();
 
   private constructor(
     private readonly file: string,
@@ -66,7 +71,9 @@ export class FileSessionStore extends MemorySessionStore {
 
   /** Creates the folder if needed and loads the file, so that the store is ready to use. */
   static async open(options: FileStoreOptions): Promise<FileSessionStore> {
-    const file = path.resolve(options.path);
+    // A symlink is followed: the atomic rename would otherwise replace the link itself, and the
+    // file it points to (a mounted volume, say) would never get a session.
+    const file = await followLinks(path.resolve(options.path));
     const values = new StoredValues(options.idRule, options.log);
     const store = new FileSessionStore(file, options.log, values, options.write ?? writeAtomically, options.now ?? Date.now);
     try {
@@ -81,17 +88,19 @@ export class FileSessionStore extends MemorySessionStore {
   }
 
   override async replace(session: Session): Promise<Session> {
+    await this.usable();
     const before = this.sessions.get(session.port);
     await super.replace(session);
-    await this.durable(session.port, before, session);
+    await this.durable({ port: session.port, before, left: session });
     return session;
   }
 
   override async delete(port: number): Promise<boolean> {
+    await this.usable();
     const before = this.sessions.get(port);
     const existed = await super.delete(port);
     // Even when nothing was deleted here: an earlier change to the port may still be on its way.
-    await this.durable(port, before, undefined);
+    await this.durable({ port, before, left: undefined });
     return existed;
   }
 
@@ -106,18 +115,46 @@ export class FileSessionStore extends MemorySessionStore {
     return this.closing;
   }
 
+  /**
+   * Resolves once the port's session as it is now is on disk (at once when the last write held
+   * it): a session traffic created is saved before the session API names it. Rejects when the
+   * write fails or nothing is saved.
+   */
+  async flush(port: number): Promise<void> {
+    await this.usable();
+    if (this.sessions.get(port) === this.onDisk.get(port)) return;
+    return this.durable();
+  }
+
+  health(): StoreHealth {
+    // Serving from memory while the file cannot be written: the documented fallback of a file store.
+    return { state: this.unusable !== undefined || this.failing ? 'fallback' : 'up', outages: 0 };
+  }
+
   protected override changed(): void {
-    if (!this.persist) return;
+    if (this.unusable !== undefined) return;
     this.changes++;
     this.saving ??= this.save();
   }
 
+  /**
+   * Throws while the file is unusable (see `unusable`), unless the path now holds no file: then
+   * saving starts, with what memory holds.
+   */
+  private async usable(): Promise<void> {
+    if (this.unusable === undefined) return;
+    const code = await readFile(this.file).then(() => 'readable', (error: NodeJS.ErrnoException) => error.code ?? 'unreadable');
+    if (code !== 'ENOENT') throw new Error(`${this.unusable}: nothing is saved to it, so no change is acknowledged (${code} now)`);
+    this.log.info({ path: this.file }, 'the session file path is free now: saving sessions');
+    this.unusable = undefined;
+    this.changed();
+  }
+
   /** Resolves once a write that began after every change made so far is on disk. */
-  private durable(port: number, before: Session | undefined, left: Session | undefined): Promise<void> {
-    // Without persistence (logged at open) the store is a memory store: nothing to wait for.
-    if (!this.persist || this.savedChanges >= this.changes) return Promise.resolve();
+  private durable(undo?: PendingChange['undo']): Promise<void> {
+    if (this.savedChanges >= this.changes) return Promise.resolve();
     return new Promise((resolve, reject) => {
-      this.pending.push({ change: this.changes, port, before, left, resolve, reject });
+      this.pending.push({ change: this.changes, undo, resolve, reject });
       // A failed save ends its loop; this change must not wait for the next one to come along.
       this.saving ??= this.save();
     });
@@ -130,8 +167,9 @@ export class FileSessionStore extends MemorySessionStore {
       while (this.savedChanges < this.changes) {
         const upTo = this.changes;
         this.sweep();
+        const written = new Map(this.sessions);
         try {
-          await this.write(this.file, JSON.stringify({ version: FORMAT_VERSION, sessions: [...this.sessions.values()] }));
+          await this.write(this.file, JSON.stringify({ version: FORMAT_VERSION, sessions: [...written.values()] }));
         } catch (error) {
           // Logged once per failing streak; the next change (or close) tries again.
           if (!this.failing) this.log.error({ err: error, path: this.file }, 'cannot save the session file');
@@ -142,6 +180,7 @@ export class FileSessionStore extends MemorySessionStore {
           continue;
         }
         this.savedChanges = upTo;
+        this.onDisk = written;
         if (this.failing) this.log.info({ path: this.file }, 'session file saved again');
         this.failing = false;
         this.settle(upTo);
@@ -164,9 +203,10 @@ export class FileSessionStore extends MemorySessionStore {
     // Newest first, each only if the port still holds what it left: two failed renewals of one
     // port unwind to the session before both, and a session traffic created since is kept.
     for (const change of due.reverse()) {
-      if (this.sessions.get(change.port) === change.left) {
-        if (change.before) this.sessions.set(change.port, change.before);
-        else this.sessions.delete(change.port);
+      const { undo } = change;
+      if (undo && this.sessions.get(undo.port) === undo.left) {
+        if (undo.before) this.sessions.set(undo.port, undo.before);
+        else this.sessions.delete(undo.port);
       }
       const reason = (error as NodeJS.ErrnoException).code ?? error.message;
       change.reject(new Error(`the session file could not be saved (${reason}): the change was undone`, { cause: error }));
@@ -188,9 +228,10 @@ export class FileSessionStore extends MemorySessionStore {
     try {
       text = await readFile(this.file, 'utf8');
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
-      this.persist = false;
-      this.log.error({ err: error, path: this.file }, 'cannot read the session file: starting empty, sessions will not be saved');
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') return;
+      this.unusable = `the session file ${this.file} could not be read at start (${code ?? (error as Error).message})`;
+      this.log.error({ err: error, path: this.file }, 'cannot read the session file: starting empty; nothing is saved and /session/new, /session/reset are refused until the path holds no file or a readable one at a restart');
       return;
     }
     const entries = parseSessionFile(text);
@@ -202,6 +243,7 @@ export class FileSessionStore extends MemorySessionStore {
     const now = this.clock();
     const live = sessions.filter((session) => isLive(session, now));
     for (const session of live) this.sessions.set(session.port, session);
+    this.onDisk = new Map(this.sessions);
     this.log.info(
       { path: this.file, loaded: live.length, expired: sessions.length - live.length, unusable: entries.length - sessions.length },
       'sessions loaded',
@@ -215,9 +257,20 @@ export class FileSessionStore extends MemorySessionStore {
       await rename(this.file, aside);
       this.log.warn({ path: this.file, movedTo: aside }, 'the session file is corrupt: moved it aside, starting empty');
     } catch (error) {
-      this.persist = false;
-      this.log.error({ err: error, path: this.file }, 'the session file is corrupt and cannot be moved aside: starting empty, sessions will not be saved');
+      this.unusable = `the session file ${this.file} is corrupt and could not be moved aside`;
+      this.log.error({ err: error, path: this.file }, 'the session file is corrupt and cannot be moved aside: starting empty; nothing is saved and /session/new, /session/reset are refused until the path holds no file');
     }
+  }
+}
+
+/** `file` with its symlinks followed, even a dangling one (its target is created by the first save). */
+async function followLinks(file: string): Promise<string> {
+  try {
+    return await realpath(file);
+  } catch {
+    const link = await lstat(file).catch(() => undefined);
+    if (!link?.isSymbolicLink()) return file;
+    return path.resolve(path.dirname(file), await readlink(file));
   }
 }
 

@@ -52,6 +52,11 @@ export interface SessionStore {
   onRemoteChange?(listener: (port: number) => void): void;
   /** How the backend is doing, for /readyz and metrics; a store without it is always `up`. */
   health?(): StoreHealth;
+  /**
+   * Resolves once the port's session is as durable as the store makes anything (a file store's
+   * write on disk); rejects when it cannot be. Absent: every session already is.
+   */
+  flush?(port: number): Promise<void>;
 }
 
 /**

@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -190,8 +190,6 @@ describe('hostile session files', () => {
       // Each entry too deep for JSON.stringify and String(), the log line's description of it.
       ['an entry nested 200 000 deep', (file) => writeFileSync(file, `{"version":1,"sessions":[${'['.repeat(200_000)}${']'.repeat(200_000)}]}`)],
       ['an object entry nested 200 000 deep', (file) => writeFileSync(file, `{"version":1,"sessions":[{"port":${port},"id":${'['.repeat(200_000)}${']'.repeat(200_000)}}]}`)],
-      ['a directory', (file) => mkdirSync(file)],
-      ['a symlink to a directory', (file) => symlinkSync(mkdtempSync(path.join(tmpdir(), 'stickyport-dir-')), file)],
       ['a dangling symlink', (file) => symlinkSync(path.join(tmpdir(), 'stickyport-nowhere', 'x.json'), file)],
     ];
     for (const [name, make] of cases) {
@@ -209,6 +207,58 @@ describe('hostile session files', () => {
       }
     }
   }, 60_000);
+
+  // A path that cannot be read at start is never written over (it may hold sessions). Nothing is
+  // saved then, so nothing the API would name or change can be promised to survive a crash:
+  // the session API answers 503 (it answered 200 and saved nothing), traffic is served, and
+  // once the path holds no file, saving starts.
+  it('a directory, or a symlink to one, at the path: traffic served, the session API 503 naming the file, until the path is free', async () => {
+    const port = await freePortRange(2);
+    const cases: Array<[string, (file: string) => string]> = [
+      ['a directory', (file) => (mkdirSync(file), file)],
+      ['a symlink to a directory', (file) => {
+        const dir = mkdtempSync(path.join(tmpdir(), 'stickyport-dir-'));
+        symlinkSync(dir, file);
+        return dir;
+      }],
+    ];
+    for (const [name, make] of cases) {
+      const file = path.join(mkdtempSync(path.join(tmpdir(), 'stickyport-hostile-file-')), 'sessions.json');
+      const blocker = make(file);
+      const proxy = await startOn(file, port);
+      try {
+        expect((await request(port, 'http://127.0.0.1:9/x')).status, name).not.toBe(503);
+        for (const call of ['/session/', '/session/new', '/session/reset']) {
+          const answer = await request(port, `http://portmapper${call}`);
+          expect(answer.status, `${name} ${call}`).toBe(503);
+          expect(answer.body, `${name} ${call}`).toContain('could not be read at start');
+        }
+        expect((await proxy.admin.get('/readyz')).json.store, name).toEqual({ kind: 'file', state: 'fallback' });
+        // The directory goes (a symlink stays, and is followed: saves go where it points).
+        rmSync(blocker, { recursive: true });
+        const renewed = (await apiJson<{ session_id: string }>(port, '/session/new')).session_id;
+        expect(JSON.parse(readFileSync(file, 'utf8')).sessions.map((session: { id: string }) => session.id), name).toContain(renewed);
+        expect((await proxy.admin.get('/readyz')).json.store, name).toEqual({ kind: 'file', state: 'up' });
+      } finally {
+        await proxy.stop().catch(() => undefined);
+      }
+    }
+  });
+
+  it('a symlink to a file that does not exist yet: saves go to its target, the link stays', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'stickyport-hostile-file-'));
+    const target = path.join(dir, 'real', 'sessions.json');
+    const file = path.join(dir, 'sessions.json');
+    symlinkSync(target, file);
+    const proxy = await startOn(file);
+    try {
+      const renewed = (await apiJson<{ session_id: string }>(proxy.ports[0]!, '/session/new')).session_id;
+      expect(lstatSync(file).isSymbolicLink()).toBe(true);
+      expect(JSON.parse(readFileSync(target, 'utf8')).sessions.map((session: { id: string }) => session.id)).toContain(renewed);
+    } finally {
+      await proxy.stop();
+    }
+  });
 
   it('the file replaced by a directory while running: /session/new answers 503 and the port keeps its session; once the directory goes, saving resumes', async () => {
     const file = path.join(mkdtempSync(path.join(tmpdir(), 'stickyport-hostile-file-')), 'sessions.json');

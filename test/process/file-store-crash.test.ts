@@ -62,6 +62,23 @@ describe('the file store under kill -9 (node dist/main.js)', () => {
     expect(lost).toEqual([]);
   }, 90_000);
 
+  // GET /session/ on a port with no session creates one, as traffic would: the id it names must
+  // come back too (traffic's own sessions are saved in the background, and were lost 5 of 5).
+  it(`the id a GET /session/ created and answered survives a kill -9 right after the answer, ${ROUNDS} times of ${ROUNDS}`, async () => {
+    const { port, launch } = await setup();
+    let proc = await launch();
+    const lost: string[] = [];
+    for (let round = 0; round < ROUNDS; round++) {
+      expect(await apiJson(port, '/session/reset')).toEqual({ success: true });
+      const answered = (await apiJson<SessionAnswer>(port, '/session/')).session_id;
+      await crash(proc);
+      proc = await launch();
+      const after = (await apiJson<SessionAnswer>(port, '/session/')).session_id;
+      if (after !== answered) lost.push(`round ${round}: answered ${answered}, came back ${after}`);
+    }
+    expect(lost).toEqual([]);
+  }, 90_000);
+
   it(`an answered /session/reset survives a kill -9 right after the answer: the old id never comes back, ${ROUNDS} times of ${ROUNDS}`, async () => {
     const { port, storePath, launch } = await setup();
     let proc = await launch();

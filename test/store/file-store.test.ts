@@ -294,14 +294,19 @@ describe('FileSessionStore on disk', () => {
     await store.close();
   });
 
-  it('a path it cannot read is logged, and the store runs without touching it', async () => {
+  it('a path it cannot read is logged, and the store runs without touching it, refusing what it cannot save', async () => {
     const file = tempFile();
     mkdirSync(file, { recursive: true }); // a folder where the file should be
     const { opening, logged } = openStore(file);
     const store = await opening;
     await store.getOrCreate(8, () => makeSession(8));
+    // Nothing is saved: a change the API would acknowledge, or an id it would name, is refused.
+    await expect(store.replace(makeSession(8))).rejects.toThrow(/could not be read at start \(EISDIR\)/);
+    await expect(store.delete(8)).rejects.toThrow(/could not be read at start/);
+    await expect(store.flush(8)).rejects.toThrow(/could not be read at start/);
+    expect(store.health()).toEqual({ state: 'fallback', outages: 0 });
     await store.close();
-    expect(logged('cannot read the session file: starting empty, sessions will not be saved')).toHaveLength(1);
+    expect(logged('cannot read the session file: starting empty; nothing is saved and /session/new, /session/reset are refused until the path holds no file or a readable one at a restart')).toHaveLength(1);
     expect(readdirSync(file)).toEqual([]);
   });
 
