@@ -225,7 +225,7 @@ export const schema = {
       default: '',
       env: 'STICKYPORT_SESSION_KEEP_ALIVE_URL',
       sensitive: true,
-      masking: 'url-credentials',
+      masking: 'url-query',
     },
   },
   Identity: {
@@ -235,7 +235,7 @@ export const schema = {
       default: '',
       env: 'STICKYPORT_IDENTITY_ECHO_URL',
       sensitive: true,
-      masking: 'url-credentials',
+      masking: 'url-query',
     },
     CheckOnCreate: {
       doc: 'Ask the echo URL for a session\'s exit IP as soon as this instance starts using the session',

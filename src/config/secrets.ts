@@ -5,7 +5,8 @@
 
 export const MASK = '***';
 
-export type Masking = 'none' | 'all' | 'url-password' | 'url-credentials';
+/** `url-query`: a URL's credentials and its query (an echo URL's `?token=...`). */
+export type Masking = 'none' | 'all' | 'url-password' | 'url-credentials' | 'url-query';
 
 /**
  * The part of a URL that is secret, split the way stickyport's parsers split it: the
@@ -35,11 +36,18 @@ export function withoutSecret(text: string, secret: string | undefined): string 
   return secret ? text.split(secret).join(MASK) : text;
 }
 
+/** `url` with what follows its `?` (the query and any fragment) replaced by `***`. */
+export function withoutQuery(url: string): string {
+  const at = url.indexOf('?');
+  return at < 0 ? url : `${url.slice(0, at + 1)}${MASK}`;
+}
+
 /** The value for a message: JSON-ish, masked as its key requires, cut short when long. */
 export function showValue(value: unknown, masking: Masking): string {
   if (masking !== 'none' && typeof value === 'string' && value !== '') {
     if (masking === 'all') return MASK;
-    return JSON.stringify(withoutSecret(value, urlSecret(value, masking === 'url-credentials')));
+    const shown = withoutSecret(value, urlSecret(value, masking !== 'url-password'));
+    return JSON.stringify(masking === 'url-query' ? withoutQuery(shown) : shown);
   }
   if (masking === 'all' && value !== undefined && value !== null && typeof value !== 'string') return MASK;
   if (Array.isArray(value)) return 'an array';

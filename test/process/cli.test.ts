@@ -103,7 +103,12 @@ describe('stickyport with flags and no file', () => {
 describe('stickyport check', () => {
   it('prints each value with its origin, secrets masked, exit 0, listening on nothing', async () => {
     const first = await freePortRange(2);
-    const file = writeConfig({ SessionAPI: { Enabled: true, Password: 'apisecret' } });
+    const file = writeConfig({
+      SessionAPI: { Enabled: true, Password: 'apisecret' },
+      // An echo service's token rides in the query: shown as ?***.
+      Identity: { EchoUrl: 'https://echo.example/ip?token=echosecret' },
+      Session: { KeepAlive: '30s', KeepAliveUrl: 'https://ping.example/?key=pingsecret' },
+    });
     const { code, stdout, stderr } = await finished(
       ['check', '--config', file, '--ports', `${first}-${first + 1}`, '--upstream', 'http://acme-{session}:upsecret@gate.example:7777'],
       { STICKYPORT_AUTH_USERNAME: 'me', STICKYPORT_REDIS_URL: 'redis://:redissecret@cache:6379' },
@@ -117,7 +122,8 @@ describe('stickyport check', () => {
     expect(stdout).toMatch(/^ {2}SessionStore\.RedisUrl +"redis:\/\/:\*\*\*@cache:6379" +environment variable STICKYPORT_REDIS_URL$/m);
     expect(stdout).toMatch(/^ {2}Authentication\.Username +"me" +environment variable STICKYPORT_AUTH_USERNAME$/m);
     expect(stdout).toMatch(/^ {2}Listen\.Host +"127\.0\.0\.1" +default$/m);
-    expect(stdout).not.toMatch(/apisecret|upsecret|redissecret/);
+    expect(stdout).toMatch(/^ {2}Identity\.EchoUrl +"https:\/\/echo\.example\/ip\?\*\*\*" +--config /m);
+    expect(stdout).not.toMatch(/apisecret|upsecret|redissecret|echosecret|pingsecret/);
     for (const port of [first, first + 1]) expect(await bindable(port)).toBe(true);
   });
 

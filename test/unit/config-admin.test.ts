@@ -18,6 +18,15 @@ describe('Admin', () => {
     expect(load({ env: { STICKYPORT_ADMIN_PORT: 'auto' } }).admin.port).toBe(10200);
   });
 
+  // The server reads the token from "Authorization: Bearer TOKEN" up to the first space: one
+  // with a space passed `check` and could never unlock the API.
+  it.each(['two words', ' lead', 'tab\tinside', 'line\nbreak'])('refuses a token that cannot be sent as one Bearer word (%j), never showing it', (token) => {
+    const error = refusal({ config: { Admin: { Enabled: true, Token: token } } });
+    expect(error.keys).toEqual(['Admin.Token']);
+    expect(error.message).toContain('must be one word with no spaces or control characters');
+    expect(error.message).not.toContain(token);
+  });
+
   it('refuses a non-loopback host without a token, naming Admin.Token and the host', () => {
     const error = refusal({ config: { Admin: { Enabled: true, Host: '0.0.0.0' } } });
     expect(error.keys).toEqual(['Admin.Token']);
