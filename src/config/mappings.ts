@@ -137,6 +137,7 @@ function resolveMapping(view: View, raw: Settings, layers: ConfigLayers, problem
     idLength: session.IdLength,
     idAlphabet: session.IdAlphabet,
     problem,
+    originOf: (key: string) => layers.originOf(key),
   };
   const upstream = resolveUpstreamPlan({ ...planContext, get: (path) => view.get(path) }, problems);
   const own = view.sets('HostRules') ? (view.get('HostRules').value as Record_[]) : [];

@@ -20,6 +20,8 @@ export interface PlanContext {
   /** Parameters declared where this upstream leaves them out (a host rule takes its mapping's). */
   readonly inheritedParameters?: Readonly<Record<string, string>>;
   readonly problem: (key: string, text: string, value: unknown) => ConfigProblem;
+  /** The layer a key's value came from, when the configuration's layers know it. */
+  readonly originOf?: (key: string) => string | undefined;
 }
 
 /**
@@ -34,7 +36,10 @@ export function resolveUpstreamPlan(context: PlanContext, problems: ConfigProble
   const preset = get('Upstream.Preset');
   const named = [url.value !== '' && url, (urls.value as unknown[]).length > 0 && urls, preset.value !== '' && preset].filter(Boolean) as Setting[];
   if (named.length > 1) {
-    problems.push(context.problem(named[1]!.key, `and ${named[0]!.key} both name the upstream: give Url, Urls or Preset, one of them`, named[1]!.value));
+    // Each from its own layer (a file's Urls, a flag's --upstream): say where the other one came from too.
+    const otherOrigin = context.originOf?.(named[0]!.key);
+    const other = otherOrigin ? `${named[0]!.key} (from ${otherOrigin})` : named[0]!.key;
+    problems.push(context.problem(named[1]!.key, `and ${other} both name the upstream: give Url, Urls or Preset, one of them`, named[1]!.value));
     return { members: [], parameters: {} };
   }
   const declaredSetting = get('Upstream.Parameters');

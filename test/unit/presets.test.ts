@@ -70,6 +70,15 @@ describe('provider presets', () => {
     expect(error.message).toMatch(problem);
   });
 
+  it('names the layer of each of two upstreams from different layers (a file\'s Urls, the environment\'s Url)', () => {
+    const error = refusal({
+      appsettings: { Upstream: { Urls: ['http://a-{session}:p@h1:1', 'http://a-{session}:p@h2:2'] } },
+      env: { STICKYPORT_UPSTREAM_URL: 'http://b-{session}:secret@h3:3' },
+    });
+    expect(error.message).toMatch(/Upstream\.Urls = an array \(from .*appsettings\.json\): and Upstream\.Url \(from environment variable STICKYPORT_UPSTREAM_URL\) both name the upstream/);
+    expect(error.message).not.toContain('secret');
+  });
+
   it('declares country, state and city for a preset, with the defaults given', () => {
     const config = load({ config: { Upstream: { Preset: 'soax', ...account, Parameters: { country: 'us' } } } });
     expect(config.mappings[0]!.upstream.parameters).toEqual({ country: 'us', state: '', city: '' });
