@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { ConfigError } from '../errors.js';
-import { findJsonSyntaxError } from './json-syntax.js';
+import { findJsonSyntaxError, type JsonSyntaxError } from './json-syntax.js';
 import { MASK } from './secrets.js';
 
 /**
@@ -24,6 +24,9 @@ export function readSettingsFile(file: string): Record<string, unknown> {
     // Not V8's message: it quotes a snippet of the text around the error.
     throw new ConfigError(describeSyntaxError(file, text), [file]);
   }
+  // JSON.parse keeps the last of two equal keys; a settings file that says a thing twice is refused.
+  const repeated = findJsonSyntaxError(text, { duplicates: true });
+  if (repeated) throw new ConfigError(describeAt(file, text, repeated, 'is not a usable settings file'), [file]);
   if (typeof settings !== 'object' || settings === null || Array.isArray(settings)) {
     throw new ConfigError(
       `config file ${file} must hold a JSON object such as { "Listen": { ... } }, not ${kindOf(settings)}`,
@@ -51,11 +54,16 @@ const EXCERPT_CHARS = 100;
 function describeSyntaxError(file: string, text: string): string {
   const found = findJsonSyntaxError(text);
   if (!found) return `config file ${file} is not valid JSON`;
+  return describeAt(file, text, found, 'is not valid JSON');
+}
+
+/** `config file F <what>: line L, column C: <reason>`, with that line shown, its values masked. */
+function describeAt(file: string, text: string, found: JsonSyntaxError, what: string): string {
   const lineStart = text.lastIndexOf('\n', found.offset - 1) + 1;
   const lineEnd = text.indexOf('\n', found.offset) < 0 ? text.length : text.indexOf('\n', found.offset);
   const line = text.slice(0, lineStart).split('\n').length;
   const column = found.offset - lineStart + 1;
-  const heading = `config file ${file} is not valid JSON: line ${line}, column ${column}: ${found.reason}`;
+  const heading = `config file ${file} ${what}: line ${line}, column ${column}: ${found.reason}`;
   const source = text.slice(lineStart, lineEnd).replace(/\r$/, '');
   if (source.trim() === '') return heading;
   let { masked, caret } = maskLine(source, column - 1);

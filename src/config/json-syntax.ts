@@ -17,9 +17,15 @@ class Found extends Error {
   }
 }
 
+class TooDeep extends Error {}
+
 const MAX_DEPTH = 512;
 
-export function findJsonSyntaxError(text: string): JsonSyntaxError | undefined {
+/**
+ * With `duplicates`, a key given twice in one object is an error too: JSON.parse keeps the last
+ * one, so the first (a whole second "Authentication" section, say) would be ignored unsaid.
+ */
+export function findJsonSyntaxError(text: string, { duplicates = false } = {}): JsonSyntaxError | undefined {
   let i = 0;
   const fail = (reason: string, at = i): never => {
     throw new Found(at, at >= text.length ? `${reason}, but the file ends` : reason);
@@ -61,17 +67,30 @@ export function findJsonSyntaxError(text: string): JsonSyntaxError | undefined {
   };
 
   const value = (depth: number): void => {
-    if (depth > MAX_DEPTH) fail(`nested more than ${MAX_DEPTH} levels deep`);
+    if (depth > MAX_DEPTH) {
+      // Text JSON.parse took: deeper than any settings file, and the settings check says what is wrong with it.
+      if (duplicates) throw new TooDeep();
+      fail(`nested more than ${MAX_DEPTH} levels deep`);
+    }
     skipSpace();
     const char = text[i];
     if (char === undefined) fail('a value is expected');
-    else if (char === '{') members('}', () => {
-      skipSpace();
-      if (text[i] !== '"') fail(text[i] === "'" ? 'a key must be in double quotes, not single quotes' : 'a key in double quotes is expected');
-      string();
-      expect(':', 'a ":" is expected after the key');
-      value(depth + 1);
-    });
+    else if (char === '{') {
+      const keys = duplicates ? new Set<string>() : undefined;
+      members('}', () => {
+        skipSpace();
+        if (text[i] !== '"') fail(text[i] === "'" ? 'a key must be in double quotes, not single quotes' : 'a key in double quotes is expected');
+        const start = i;
+        string();
+        if (keys) {
+          const key = JSON.parse(text.slice(start, i)) as string;
+          if (keys.has(key)) fail(`${JSON.stringify(key)} is given twice in this object: only the last would count`, start);
+          keys.add(key);
+        }
+        expect(':', 'a ":" is expected after the key');
+        value(depth + 1);
+      });
+    }
     else if (char === '[') members(']', () => value(depth + 1));
     else if (char === '"') string();
     else if (char === '-' || (char >= '0' && char <= '9')) number();
@@ -106,6 +125,7 @@ export function findJsonSyntaxError(text: string): JsonSyntaxError | undefined {
     return undefined;
   } catch (error) {
     if (error instanceof Found) return { offset: error.offset, reason: error.reason };
+    if (error instanceof TooDeep) return undefined;
     throw error;
   }
 }

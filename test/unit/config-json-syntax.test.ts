@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { maskLine } from '../../src/config/json-file.js';
 import { findJsonSyntaxError } from '../../src/config/json-syntax.js';
-import { RawText, refusal } from './config-fixtures.js';
+import { load, RawText, refusal } from './config-fixtures.js';
 
 // V8's JSON.parse messages quote the text around the error: a password pasted in single quotes
 // ended up on the terminal. The loader says where and why in words of its own and shows the
@@ -59,6 +59,22 @@ describe('a settings file that is not JSON', () => {
     const caretLine = message.split('\n')[2]!;
     expect(excerpt[caretLine.indexOf('^')]).toBe("'");
     expect(message).not.toContain('hunter2');
+  });
+
+  // JSON.parse keeps the last of two equal keys: a second "Authentication" section (or a key
+  // written twice, however escaped) would silently replace the first.
+  it.each([
+    ['{\n  "Authentication": { "Required": true },\n  "Authentication": { "Required": false }\n}', 3, 3, 'Authentication'],
+    ['{ "Listen": { "Host": "127.0.0.1", "Host": "0.0.0.0" } }', 1, 36, 'Host'],
+    ['{ "Mappings": [ { "Name": "a", "N\\u0061me": "b" } ] }', 1, 32, 'Name'],
+  ])('refuses a key given twice in one object: %j', (text, line, column, key) => {
+    const message = refusal({ config: new RawText(text) }).message;
+    expect(message).toContain(`is not a usable settings file: line ${line}, column ${column}: "${key}" is given twice in this object: only the last would count`);
+    expect(message).not.toContain('0.0.0.0');
+  });
+
+  it('takes the same key in different objects', () => {
+    expect(load({ config: new RawText('{ "Listen": { "Host": "127.0.0.1" }, "Admin": { "Host": "127.0.0.1" } }') }).admin.host).toBe('127.0.0.1');
   });
 
   it('survives nesting far deeper than any settings file', () => {
