@@ -85,7 +85,8 @@ function duration(rules: DurationRules): ValueFormat {
     problem(value) {
       const ms = readDuration(value, rules.bareUnitMs);
       if (ms === undefined) return rules.unreadable;
-      if (ms < 0) return rules.zero ?? rules.negative ?? 'must not be negative (0 = never expires)';
+      // -0 too ("-0m"): a minus sign is a mistake, not a way to write 0 (which means "never").
+      if (ms < 0 || Object.is(ms, -0)) return rules.zero ?? rules.negative ?? 'must not be negative (0 = never expires)';
       if (Math.round(ms) === 0) {
         // A tiny positive value must not round into 0, which would mean "never" or "no timer".
         return ms > 0 ? `must be at least 1 ms${rules.zero ? '' : rules.negative ? ' (0 = off)' : ' (0 = never expires)'}` : rules.zero;

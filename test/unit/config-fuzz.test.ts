@@ -85,6 +85,9 @@ const CASES: Case[] = [
   ['lifetime 525601 minutes', lifetime(525_601), 'Listen.StickyProxyLifetime', /at most 365 days/],
   ['lifetime -1', lifetime(-1), 'Listen.StickyProxyLifetime', /must not be negative/],
   ['lifetime "-5m"', lifetime('-5m'), 'Listen.StickyProxyLifetime', /must not be negative/],
+  // -0 is not 0 ("never expires"): a minus sign is a mistake.
+  ['lifetime "-0m"', lifetime('-0m'), 'Listen.StickyProxyLifetime', /must not be negative/],
+  ['STICKYPORT_STICKY_LIFETIME=-0m', { env: { STICKYPORT_STICKY_LIFETIME: '-0m' } }, 'Listen.StickyProxyLifetime', /must not be negative/],
   ['lifetime "0.0001ms" (rounds to 0, which is "never")', lifetime('0.0001ms'), 'Listen.StickyProxyLifetime', /at least 1 ms/],
   ['lifetime "10 min"', lifetime('10 min'), 'Listen.StickyProxyLifetime', /unit/],
   ['lifetime null', lifetime(null), 'Listen.StickyProxyLifetime', /number of minutes/],
