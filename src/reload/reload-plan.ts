@@ -64,7 +64,6 @@ const AT_ONCE: ReadonlyArray<readonly [string, Read]> = [
  * A reload that changes one applies the rest and says which of these wait for a restart.
  */
 const AFTER_RESTART: ReadonlyArray<readonly [string, Read]> = [
-  ['Listen.Host', (c) => c.mappings.map((mapping) => [mapping.name, mapping.host])],
   ['Listen.IdleTimeout', (c) => c.listen.idleTimeoutMs],
   ['Listen.HeadersTimeout', (c) => c.listen.headersTimeoutMs],
   ['Listen.MaxConnectionsPerClient', (c) => c.listen.maxConnectionsPerClient],
@@ -121,9 +120,12 @@ export function planReload(running: StickyportConfig, next: StickyportConfig): R
   const restartNeeded = AFTER_RESTART.filter(([, read]) => differs(read, running, next)).map(([key]) => key);
   // The listen host of a mapping waits for a restart, and so does what the configuration derived
   // from it (private targets allowed on loopback): the new file was checked against its new host.
+  // The same mapping is the same name on the same ports: unnamed mappings are named by their
+  // place, so two swapped in the file are two mappings whose ports keep the host they listen on.
   const mappings = next.mappings.map((mapping) => {
-    const before = running.mappings.find((old) => old.name === mapping.name);
+    const before = running.mappings.find((old) => old.name === mapping.name && old.portStart === mapping.portStart && old.portEnd === mapping.portEnd);
     if (!before || before.host === mapping.host) return mapping;
+    if (!restartNeeded.includes('Listen.Host')) restartNeeded.unshift('Listen.Host');
     if (before.allowPrivateTargets !== mapping.allowPrivateTargets) {
       const key = mapping.source ? `${mapping.source}.Listen.AllowPrivateTargets` : 'Listen.AllowPrivateTargets';
       const at = changed.indexOf(key);

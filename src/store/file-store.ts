@@ -263,14 +263,27 @@ export class FileSessionStore extends MemorySessionStore {
   }
 }
 
-/** `file` with its symlinks followed, even a dangling one (its target is created by the first save). */
+// As many links as the kernel follows (Linux's MAXSYMLINKS) before it calls it a loop.
+const MAX_LINKS = 40;
+
+/**
+ * `file` with its symlinks followed to the end of the chain, even a dangling end (the first
+ * save creates it). A loop is not followed: `file` itself, which then cannot be read (ELOOP),
+ * and messages name the path as configured.
+ */
 async function followLinks(file: string): Promise<string> {
   try {
     return await realpath(file);
   } catch {
-    const link = await lstat(file).catch(() => undefined);
-    if (!link?.isSymbolicLink()) return file;
-    return path.resolve(path.dirname(file), await readlink(file));
+    let at = file;
+    for (let hops = 0; hops < MAX_LINKS; hops++) {
+      const link = await lstat(at).catch(() => undefined);
+      if (!link?.isSymbolicLink()) return at;
+      const target = await readlink(at).catch(() => undefined);
+      if (target === undefined) return file;
+      at = path.resolve(path.dirname(at), target);
+    }
+    return file;
   }
 }
 

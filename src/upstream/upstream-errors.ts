@@ -1,5 +1,6 @@
 import { SocksClientError } from 'socks';
 import { StickyportError, UpstreamError } from '../errors.js';
+import { RetiredBeforeSent } from './route.js';
 
 /**
  * Turns a failure on the way to `peer` (the upstream proxy, or the target itself when there is
@@ -9,6 +10,10 @@ import { StickyportError, UpstreamError } from '../errors.js';
  */
 export function upstreamFailure(error: unknown, peer: string): StickyportError {
   if (error instanceof StickyportError) return error;
+  if (error instanceof RetiredBeforeSent) {
+    // Not the upstream's failure: the port's session kept being replaced under the request.
+    return new UpstreamError('UPSTREAM_RESET', `the port's session was replaced each time the request was about to go to ${peer}: nothing was sent`, error);
+  }
   const err = error as NodeJS.ErrnoException;
   const code = err?.code ?? '';
   switch (code) {
@@ -78,7 +83,9 @@ function socksFailure(err: Error, peer: string): UpstreamError | undefined {
   if (/timed out/i.test(message)) return new UpstreamError('UPSTREAM_TIMEOUT', `${peer} timed out`, err);
   if (/ECONNREFUSED/.test(message)) return new UpstreamError('UPSTREAM_REFUSED', `${peer} refused the connection`, err);
   // "Socks5 proxy rejected connection - <the reply code's name>": the proxy's own verdict.
-  const reply = /rejected connection - (\w+)/.exec(message)?.[1];
+  // The library names the codes it knows; another code is "undefined" there.
+  const named = /rejected connection - (\w+)/.exec(message)?.[1];
+  const reply = named === 'undefined' ? 'of an unknown code' : named;
   if (reply !== undefined) return socks5Refusal(reply, peer, err);
   if (/rejected/i.test(message)) return new UpstreamError('UPSTREAM_STATUS', `${peer} refused the tunnel (${message})`, err);
   if (/closed|ECONNRESET/i.test(message)) return new UpstreamError('UPSTREAM_RESET', `${peer} closed the connection before answering`, err);

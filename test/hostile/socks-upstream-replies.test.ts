@@ -20,6 +20,8 @@ const REPLIES: Record<number, Buffer | 'silent' | 'truncated'> = {
   1004: Buffer.from([5, 4, 0, 1, 0, 0, 0, 0, 0, 0]),
   1005: Buffer.from([5, 6, 0, 1, 0, 0, 0, 0, 0, 0]),
   1006: Buffer.from([5, 1, 0, 1, 0, 0, 0, 0, 0, 0]),
+  // A code SOCKS5 does not define.
+  1009: Buffer.from([5, 9, 0, 1, 0, 0, 0, 0, 0, 0]),
   1007: 'truncated',
   1008: 'silent',
 };
@@ -32,6 +34,7 @@ const EXPECTED: Array<[number, string, number, string, number]> = [
   [1004, 'reply 04, host unreachable', 502, 'UPSTREAM_UNREACHABLE', 0x04],
   [1005, 'reply 06, TTL expired', 504, 'UPSTREAM_TIMEOUT', 0x06],
   [1006, 'reply 01, general failure', 502, 'UPSTREAM_STATUS', 0x01],
+  [1009, 'reply 09, a code SOCKS5 does not define', 502, 'UPSTREAM_STATUS', 0x01],
   [1007, 'half a reply, then FIN', 502, 'UPSTREAM_RESET', 0x01],
   [1008, 'no reply within ConnectTimeout', 504, 'UPSTREAM_TIMEOUT', 0x06],
 ];

@@ -260,6 +260,41 @@ describe('hostile session files', () => {
     }
   });
 
+  it('a chain of symlinks with a dangling end: saves go to the end, every link stays', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'stickyport-hostile-file-'));
+    const [first, middle, end] = ['a.json', 'b.json', 'c.json'].map((name) => path.join(dir, name)) as [string, string, string];
+    symlinkSync('b.json', first);
+    symlinkSync(end, middle);
+    const proxy = await startOn(first);
+    try {
+      const renewed = (await apiJson<{ session_id: string }>(proxy.ports[0]!, '/session/new')).session_id;
+      expect([lstatSync(first).isSymbolicLink(), lstatSync(middle).isSymbolicLink()]).toEqual([true, true]);
+      expect(JSON.parse(readFileSync(end, 'utf8')).sessions.map((session: { id: string }) => session.id)).toContain(renewed);
+    } finally {
+      await proxy.stop();
+    }
+  });
+
+  it('a symlink loop: the session API 503 naming the configured path; once that link goes, saves go there', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'stickyport-hostile-file-'));
+    const [file, other] = [path.join(dir, 'x.json'), path.join(dir, 'y.json')];
+    symlinkSync('y.json', file);
+    symlinkSync('x.json', other);
+    const proxy = await startOn(file);
+    try {
+      const refused = await request(proxy.ports[0]!, 'http://portmapper/session/');
+      expect(refused.status).toBe(503);
+      expect(refused.body).toContain(`${file} could not be read at start (ELOOP)`);
+      rmSync(file);
+      const renewed = (await apiJson<{ session_id: string }>(proxy.ports[0]!, '/session/new')).session_id;
+      expect(lstatSync(file).isFile()).toBe(true);
+      expect(lstatSync(other).isSymbolicLink()).toBe(true);
+      expect(JSON.parse(readFileSync(file, 'utf8')).sessions.map((session: { id: string }) => session.id)).toContain(renewed);
+    } finally {
+      await proxy.stop();
+    }
+  });
+
   it('the file replaced by a directory while running: /session/new answers 503 and the port keeps its session; once the directory goes, saving resumes', async () => {
     const file = path.join(mkdtempSync(path.join(tmpdir(), 'stickyport-hostile-file-')), 'sessions.json');
     const proxy = await startOn(file);

@@ -312,6 +312,26 @@ describe('reload: refusals and what waits for a restart', () => {
     expect((await request(port, `${origin.url}/`, auth)).status).toBe(403);
   });
 
+  // Unnamed mappings are named by their place: two swapped in the file were taken for two that
+  // changed address, and the reload was refused as an open proxy (or as ports in use).
+  it('two unnamed mappings swapped in the file change nothing', async () => {
+    const login = { Required: true, Username: 'client', Password: 'client-pass' };
+    const proxy = await startReloadable(1, 4);
+    const start = proxy.start;
+    const mappings = [
+      { Listen: { Host: '0.0.0.0', PortRange: { Start: start + 2, End: start + 2 } }, Authentication: login },
+      { Listen: { Host: '127.0.0.1', PortRange: { Start: start + 3, End: start + 3 } } },
+    ];
+    proxy.write({ ...settings(start, start), Mappings: mappings });
+    expect(await proxy.app.reload('test')).toMatchObject({ applied: true });
+    proxy.write({ ...settings(start, start), Mappings: [mappings[1], mappings[0]] });
+    const outcome = await proxy.app.reload('test');
+    expect(outcome).toMatchObject({ applied: true, added: '', removed: '' });
+    expect(outcome.applied && outcome.restartNeeded).not.toContain('Listen.Host');
+    expect((await request(start + 3, `${origin.url}/`)).status).toBe(200);
+    expect((await request(start + 2, `${origin.url}/`)).status).toBe(407);
+  });
+
   it('Logging.Requests changes at once', async () => {
     const proxy = await startReloadable(1, 1);
     const port = proxy.start;

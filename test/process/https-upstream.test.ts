@@ -114,6 +114,32 @@ describe('HTTPS upstream proxy', () => {
     }
   });
 
+  // Each time its connection comes up, the port has rotated again: after three tries the client
+  // gets a 502 that says so (it was reported as the provider unreachable, in internal words).
+  it('an upgrade that finds the port rotated each of three times gets a 502 UPSTREAM_RESET, and nothing reaches the upstream', async () => {
+    const gate = await startTcpGate(named.port, { held: true });
+    try {
+      const port = await start({ NODE_EXTRA_CA_CERTS: tls.certFile }, `localhost:${gate.port}`);
+      await apiJson(port, '/session/');
+      const before = named.seen.length;
+      const upgrade = request(port, 'http://ws.test/socket', { headers: { connection: 'upgrade', upgrade: 'websocket' } });
+      for (let round = 0; round < 3; round++) {
+        await gate.arrived();
+        await apiJson(port, '/session/new');
+        // The waiting connection goes on; the upgrade's next one waits again.
+        gate.release();
+        gate.hold();
+      }
+      const answer = await upgrade;
+      expect(answer.status).toBe(502);
+      expect(answer.headers['x-stickyport-error']).toBe('UPSTREAM_RESET');
+      expect(answer.body).toContain("the port's session was replaced each time the request was about to go to");
+      expect(named.seen.slice(before)).toEqual([]);
+    } finally {
+      await gate.close();
+    }
+  });
+
   // The exit-identity echo opens its own tunnel through the session's route: its CONNECT, too,
   // asks at the moment it is written whether the session is still the port's.
   it('an identity echo whose tunnel was opening when the port rotated sends nothing on the old session', async () => {
