@@ -105,6 +105,11 @@ export class ConfigError extends StickyportError {
 export class UpstreamError extends StickyportError {
   /** The status the upstream refused a tunnel with (UPSTREAM_STATUS, UPSTREAM_AUTH), for rotation rules. */
   readonly upstreamStatus?: number;
+  /**
+   * The refusal is the target's, passed on by a working upstream (a SOCKS5 reply 0x05): it says
+   * nothing against that upstream, so a pool does not cool it down for it.
+   */
+  byTarget?: boolean;
 
   constructor(code: ErrorCode, message: string, cause?: unknown, upstreamStatus?: number) {
     super(code, message, { status: code === 'UPSTREAM_TIMEOUT' ? 504 : 502, cause });

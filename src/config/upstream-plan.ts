@@ -73,7 +73,18 @@ export function resolveUpstreamPlan(context: PlanContext, problems: ConfigProble
       problems.push(context.problem(template.key, `is not a usable upstream proxy URL: ${withoutPasswordPieces((error as Error).message, urlSecret(raw))}`, raw));
     }
   }
-  return { members, parameters: Object.freeze({ ...parameters }) };
+  return { members, parameters: Object.freeze({ ...parameters }), separators: loginSeparators(templates.map((template) => template.value as string)) };
+}
+
+/** The characters of `_` and `.` that the user info of `templates` holds outside its placeholders. */
+function loginSeparators(templates: readonly string[]): string {
+  let found = '';
+  for (const template of templates) {
+    const userInfo = /^[a-z0-9+.-]+:\/\/([^@]*)@/i.exec(template)?.[1] ?? '';
+    const literal = userInfo.replace(/\{[a-z][a-z0-9_]*\}/g, '');
+    for (const char of '_.') if (literal.includes(char) && !found.includes(char)) found += char;
+  }
+  return found;
 }
 
 function presetPlan(
@@ -107,5 +118,6 @@ function presetPlan(
     port: context.get('Upstream.Port').value as number,
   };
   const member = presetMember(name, account, { lifetimeMs: context.lifetime.ms, params: defaults });
-  return { members: [member], parameters: Object.freeze(defaults) };
+  // iproyal splits its password on "_".
+  return { members: [member], parameters: Object.freeze(defaults), separators: name === 'iproyal' ? '_' : '' };
 }

@@ -85,6 +85,16 @@ export function authorityOf(url: string): string {
   return authority.slice(authority.lastIndexOf('@') + 1);
 }
 
+/**
+ * A CONNECT's target as recorded: `host:port`, without user info or anything after a `/`, `?`
+ * or `#` (a refused CONNECT may carry `user:pass@` or `?token=`, which never reach a record).
+ */
+export function connectAuthorityOf(target: string): string {
+  const end = target.search(/[/?#]/);
+  const authority = end < 0 ? target : target.slice(0, end);
+  return authority.slice(authority.lastIndexOf('@') + 1);
+}
+
 /** `path` without its query string (and fragment). */
 export function withoutQuery(path: string): string {
   const cut = path.search(/[?#]/);

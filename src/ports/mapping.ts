@@ -3,7 +3,7 @@ import type { HostRuleConfig, MappingConfig } from '../config/load.js';
 import type { Logger } from '../logging/logger.js';
 import { RuleBook, type RuleBookDeps } from '../rotation/rule-book.js';
 import { HostRuleSet } from '../rules/host-rules.js';
-import { effectiveParams, type SessionParams } from '../session/parameters.js';
+import { effectiveParams, type DeclaredParams, type SessionParams } from '../session/parameters.js';
 import { createSessionFactory, type Session, type SessionFactory } from '../session/session.js';
 import { directRoute, memberRoute, type RouteOptions } from '../upstream/create-route.js';
 import type { PoolTimeouts } from '../upstream/pool-options.js';
@@ -40,7 +40,7 @@ const bypassRoutes = new WeakSet<UpstreamRoute>();
 export class Mapping {
   readonly name: string;
   /** Declared parameter names (with defaults in `defaults`). */
-  readonly declared: ReadonlySet<string>;
+  readonly declared: DeclaredParams;
   readonly defaults: SessionParams;
   readonly login: LoginPolicy;
   readonly rules: HostRuleSet;
@@ -60,7 +60,9 @@ export class Mapping {
   ) {
     this.name = config.name;
     this.defaults = config.upstream.parameters;
-    this.declared = new Set(Object.keys(this.defaults));
+    // A host rule's own upstream renders the same parameters: its separators count too.
+    const separators = [config.upstream, ...config.hostRules.map((rule) => rule.upstream)].map((plan) => plan?.separators ?? '').join('');
+    this.declared = Object.assign(new Set(Object.keys(this.defaults)), { separators });
     this.login = new LoginPolicy(config.auth, this.declared);
     this.rules = new HostRuleSet(config.hostRules);
     this.rotation = config.rotationRules.length > 0 && deps.rotation ? new RuleBook(config.rotationRules, deps.rotation) : undefined;

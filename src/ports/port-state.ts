@@ -1,6 +1,6 @@
 import type net from 'node:net';
 import type { HostRuleConfig } from '../config/load.js';
-import { StickyportError } from '../errors.js';
+import { StickyportError, type UpstreamError } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
 import { sameParams, type SessionParams } from '../session/parameters.js';
 import { isLive, type Session } from '../session/session.js';
@@ -197,11 +197,11 @@ export class PortState {
     return route;
   }
 
-  /** A request through `route` failed with `error`: a refusal counts against its pool member. */
+  /** A request through `route` failed with `error`: the member's own refusal counts against it (not a target's it passed on). */
   upstreamFailed(route: UpstreamRoute, error: StickyportError): void {
     const binding = this.binding;
     const { pool } = this.mapping;
-    if (!pool || error.code !== 'UPSTREAM_REFUSED' || !binding || binding.route !== route || !binding.entry) return;
+    if (!pool || error.code !== 'UPSTREAM_REFUSED' || (error as UpstreamError).byTarget || !binding || binding.route !== route || !binding.entry) return;
     pool.refused(binding.entry);
   }
 

@@ -42,6 +42,8 @@ const RETRYABLE = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE']);
 // sent, so any request goes out again, on the port's current route. (So does an upgrade that was
 // waiting for a connection when it was retired: RetiredBeforeSent, from onConnect.)
 const NEVER_SENT = new Set(['UND_ERR_CLOSED', 'UND_ERR_DESTROYED']);
+// What an exchange is aborted with when its client went away first.
+const CLIENT_LEFT = new Error('the client closed its connection');
 
 /**
  * Plain HTTP through the port's session: the request goes out on the session's own undici
@@ -149,7 +151,7 @@ class Exchange implements DispatchHandler, DrainEntry {
       options.drain.untrack(this);
       // Cut off before its end, or answered before its body was read in full (a 400 for a body
       // that stopped, an early 413): what is still on its way upstream is abandoned.
-      if (!response.writableFinished || !request.complete) this.abort?.();
+      if (!response.writableFinished || !request.complete) this.abort?.(CLIENT_LEFT);
       if (observed) options.observe!(this.record());
     };
     // The client may have gone while the request waited for its session (an async store, a
@@ -279,6 +281,11 @@ class Exchange implements DispatchHandler, DrainEntry {
     this.stopInterimTimer();
     this.scan?.abandon();
     this.scan = undefined;
+    // Our own abort, the client having gone: no failure of the upstream's (the record says CLIENT_CLOSED).
+    if (error === CLIENT_LEFT) {
+      this.done = true;
+      return;
+    }
     if (this.ruleRetry !== undefined) return this.sendAfterRotation();
     // Done, or answered by someone else (a 400 for a request body that did not parse).
     if (this.done || this.response.writableEnded) return;

@@ -4,7 +4,7 @@ import { RequestError, Server, type PrepareRequestFunctionOpts, type PrepareRequ
 import type { ApiGateway } from '../api/api-gateway.js';
 import { StickyportError } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
-import { authorityOf, observing, type Observe, type RequestKind } from '../observe/request-record.js';
+import { authorityOf, connectAuthorityOf, observing, type Observe, type RequestKind } from '../observe/request-record.js';
 import { observeRefusal, observeTunnel } from '../observe/tunnel-record.js';
 import type { Binding, PortState } from '../ports/port-state.js';
 import type { Ports } from '../ports/ports.js';
@@ -19,6 +19,7 @@ import { afterEarlierAnswers, answerOrdered, answersAhead, connectionEnding } fr
 import { httpTarget } from './http-target.js';
 import { portOf } from './listener-pool.js';
 import { ESTABLISHED, tunnel } from './tunnel.js';
+import { canonicalHost } from './target-host.js';
 import { openTunnelFor, wayOut } from './way-out.js';
 
 export interface ProxyEngineOptions {
@@ -50,7 +51,7 @@ interface Chosen {
   readonly params: SessionParams | undefined;
 }
 
-/** A request as prepared: its target as proxy-chain parsed it, and the session chosen. */
+/** A request as prepared: its target as proxy-chain parsed it (plain HTTP), and the session chosen. */
 interface Prepared {
   readonly trgParsed: URL;
   readonly chosen: Chosen;
@@ -59,6 +60,8 @@ interface Prepared {
 // Authority form only (RFC 9112 3.2.3): no user info, path or query, a port from 1 to 65535.
 const CONNECT_TARGET = /^(\[[0-9A-Fa-f:.]+\]|[^\s/?#@[\]:]+):(\d{1,5})$/;
 const BAD_CONNECT_TARGET = 'a CONNECT target is host:port, with a port from 1 to 65535 and nothing else';
+const BAD_CONNECT_HOST = 'the CONNECT target\'s host is not a host name or address (an empty label, a character no host may hold, or over 253 characters)';
+const NO_TARGET = { trgParsed: undefined };
 const API_SPELLING =
   'the session API answers as http://HOST/session/ with no user info and no port other than 80: nothing was sent upstream';
 // proxy-chain's words for a Proxy-Authorization it cannot read.
@@ -236,8 +239,11 @@ export class ProxyEngine extends Server {
       // Opening the tunnel may take up to Upstream.ConnectTimeout; the tunnel re-arms the idle timer.
       if (socket.timeout) socket.setTimeout(0);
       const authority = CONNECT_TARGET.exec(request.url!);
-      const targetPort = Number(authority?.[2] ?? 0);
-      if (targetPort < 1 || targetPort > 65_535) throw new RequestError(BAD_CONNECT_TARGET, 400);
+      const port = Number(authority?.[2] ?? 0);
+      if (port < 1 || port > 65_535) throw new RequestError(BAD_CONNECT_TARGET, 400);
+      // One spelling of the host for host rules and the private-target check, as plain HTTP has.
+      const hostname = canonicalHost(authority![1]!);
+      if (hostname === undefined) throw new RequestError(BAD_CONNECT_HOST, 400);
       const apiHost = unbracket(authority![1]!);
       if (this.engine.api?.isApiHost(apiHost)) {
         throw new RequestError(
@@ -246,21 +252,18 @@ export class ProxyEngine extends Server {
         );
       }
       const state = this.engine.ports.get(portOf(socket));
-      let prepared = this.prepared(request, state);
+      let prepared = this.prepared(request, state, false);
       if (prepared instanceof Promise) prepared = await prepared;
-      const trgParsed = prepared.trgParsed;
       if (this.engine.log.isLevelEnabled('debug')) {
-        this.engine.log.debug({ port: state.port, method: 'CONNECT', host: request.url }, 'request');
+        this.engine.log.debug({ port: state.port, method: 'CONNECT', host: connectAuthorityOf(request.url!) }, 'request');
       }
-      const hostname = unbracket(trgParsed.hostname);
-      const port = Number(trgParsed.port);
       const { binding, params } = prepared.chosen;
       sessionId = binding.session.id;
       const opened = await openTunnelFor(state, binding, socket, hostname, port, this.engine.log, params);
       if (!opened) return;
       if (observed) {
         // The session it was bound to: a rotation while it opened may have sent it out on a new one.
-        const start = { port: state.port, kind: 'connect' as const, host: request.url!, sessionId: state.session?.id ?? sessionId, startedAt, openedAt: performance.now() };
+        const start = { port: state.port, kind: 'connect' as const, host: connectAuthorityOf(request.url!), sessionId: state.session?.id ?? sessionId, startedAt, openedAt: performance.now() };
         observeTunnel(socket, head, ESTABLISHED.length, start, observe);
         // The tunnel's close records it from here on.
         sessionId = undefined;
@@ -325,11 +328,12 @@ export class ProxyEngine extends Server {
    * of prepareRequestHandling (about 5 % of a plain request's CPU; every other request, and
    * every 407, goes through proxy-chain's own path).
    */
-  private prepared(request: http.IncomingMessage, state: PortState): Prepared | Promise<Prepared> {
+  private prepared(request: http.IncomingMessage, state: PortState, parseTarget = true): Prepared | Promise<Prepared> {
     if (!request.headers['proxy-authorization']) {
       const verdict = state.mapping.login.check('', '');
       if (verdict.ok) {
-        const { trgParsed } = this.getHandlerOpts(request);
+        // A CONNECT's target is read by onConnect itself (canonicalHost): no second parse.
+        const { trgParsed } = parseTarget ? this.getHandlerOpts(request) : NO_TARGET;
         const chosen = this.choose(state, request, verdict.params, '', '');
         return chosen instanceof Promise ? chosen.then((c) => ({ trgParsed: trgParsed!, chosen: c })) : { trgParsed: trgParsed!, chosen };
       }
@@ -385,7 +389,7 @@ export class ProxyEngine extends Server {
     const { observe } = this.engine;
     // startedAt is 0 once a tunnel's own close records it.
     if (observe && startedAt !== 0) {
-      const host = kind === 'connect' ? request.url! : authorityOf(request.url!);
+      const host = kind === 'connect' ? connectAuthorityOf(request.url!) : authorityOf(request.url!);
       observeRefusal({ port, kind, method: request.method!, host, startedAt, sessionId }, error, observe);
     }
     if (error instanceof StickyportError) {

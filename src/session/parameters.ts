@@ -10,6 +10,21 @@ import { StickyportError } from '../errors.js';
 /** A parameter value: what a client may set. "" (set explicitly to nothing) only from the API. */
 export const PARAMETER_VALUE = /^[A-Za-z0-9_]{1,64}$/;
 
+/**
+ * The parameter names a port declares, and the characters besides "-" its upstream's login puts
+ * between fields (see UpstreamPlan.separators): no value may hold one.
+ */
+export type DeclaredParams = ReadonlySet<string> & { readonly separators?: string };
+
+/** Why `value` cannot be a parameter value for `declared`'s upstream, or undefined. */
+function valueProblem(value: string, declared: DeclaredParams): string | undefined {
+  if (!PARAMETER_VALUE.test(value)) return 'values are 1-64 of A-Z a-z 0-9 _';
+  for (const char of declared.separators ?? '') {
+    if (value.includes(char)) return `this upstream's login separates its fields with "${char}", so a value must not hold one`;
+  }
+  return undefined;
+}
+
 /** Parameter values by name; "" = no value (the segment is dropped). */
 export type SessionParams = Readonly<Record<string, string>>;
 
@@ -48,7 +63,7 @@ export function splitLogin(username: string, declared: ReadonlySet<string>, conf
 }
 
 /** The parameters of a login's rest: `-name-value` pairs of declared names and safe values, or a 400. */
-export function loginParameters(rest: string, declared: ReadonlySet<string>): SessionParams {
+export function loginParameters(rest: string, declared: DeclaredParams): SessionParams {
   return readPairs(rest, declared);
 }
 
@@ -62,7 +77,7 @@ function firstDeclared(username: string, declared: ReadonlySet<string>): number 
   return first;
 }
 
-function readPairs(text: string, declared: ReadonlySet<string>): SessionParams {
+function readPairs(text: string, declared: DeclaredParams): SessionParams {
   const tokens = text.split('-');
   const params: Record<string, string> = {};
   for (let i = 0; i < tokens.length; i += 2) {
@@ -72,9 +87,8 @@ function readPairs(text: string, declared: ReadonlySet<string>): SessionParams {
       throw new ParameterError(`the proxy login names ${shown(tokens[i]!)}, which is not a declared parameter (declared: ${[...declared].join(', ') || 'none'})`);
     }
     if (value === undefined) throw new ParameterError(`the proxy login gives parameter ${name} no value: write -${name}-VALUE`);
-    if (!PARAMETER_VALUE.test(value)) {
-      throw new ParameterError(`the proxy login gives parameter ${name} the value ${shown(value)}: values are 1-64 of A-Z a-z 0-9 _`);
-    }
+    const problem = valueProblem(value, declared);
+    if (problem) throw new ParameterError(`the proxy login gives parameter ${name} the value ${shown(value)}: ${problem}`);
     if (Object.hasOwn(params, name)) throw new ParameterError(`the proxy login names parameter ${name} twice`);
     params[name] = value;
   }
@@ -85,7 +99,7 @@ function readPairs(text: string, declared: ReadonlySet<string>): SessionParams {
  * Parameters from the session API's query (`/session/new?country=de`): declared names only;
  * `pwd` is the API password, not a parameter. `country=` sets it to no value.
  */
-export function queryParameters(query: URLSearchParams, declared: ReadonlySet<string>): SessionParams | undefined {
+export function queryParameters(query: URLSearchParams, declared: DeclaredParams): SessionParams | undefined {
   const params: Record<string, string> = {};
   let any = false;
   for (const [name, value] of query) {
@@ -96,6 +110,8 @@ export function queryParameters(query: URLSearchParams, declared: ReadonlySet<st
     if (value !== '' && !PARAMETER_VALUE.test(value)) {
       throw new ParameterError(`parameter ${name} = ${shown(value)}: values are empty or 1-64 of A-Z a-z 0-9 _`);
     }
+    const problem = value === '' ? undefined : valueProblem(value, declared);
+    if (problem) throw new ParameterError(`parameter ${name} = ${shown(value)}: ${problem}`);
     params[name] = value;
     any = true;
   }
@@ -115,11 +131,11 @@ export function sameParams(a: SessionParams, b: SessionParams): boolean {
 }
 
 /** Why a stored `params` value cannot be used for a port declaring `declared`, or undefined. */
-export function storedParamsProblem(value: unknown, declared: ReadonlySet<string>): string | undefined {
+export function storedParamsProblem(value: unknown, declared: DeclaredParams): string | undefined {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'params is not an object';
   for (const [name, text] of Object.entries(value)) {
     if (!declared.has(name)) return `params names ${shown(name)}, which the port does not declare`;
-    if (typeof text !== 'string' || (text !== '' && !PARAMETER_VALUE.test(text))) return `params.${name} is not a safe value`;
+    if (typeof text !== 'string' || (text !== '' && valueProblem(text, declared))) return `params.${name} is not a safe value`;
   }
   return undefined;
 }

@@ -6,6 +6,7 @@ import { observing, type Observe } from '../observe/request-record.js';
 import { observeRefusal, observeTunnel } from '../observe/tunnel-record.js';
 import type { Ports } from '../ports/ports.js';
 import { portOf } from '../proxy/listener-pool.js';
+import { canonicalHost } from '../proxy/target-host.js';
 import { tunnel } from '../proxy/tunnel.js';
 import { openTunnelFor } from '../proxy/way-out.js';
 import { SocksHandshake, type Login } from './socks-handshake.js';
@@ -64,13 +65,18 @@ export class SocksServer {
         { status: 403 },
       ));
     }
+    // The one spelling an HTTP CONNECT's host gets too (`127.1` is 127.0.0.1 to rules and guard).
+    const host = canonicalHost(target.host);
+    if (host === undefined) {
+      return refused(new StickyportError('SOCKS_HANDSHAKE', `target name ${JSON.stringify(target.host.slice(0, 64))} is not a host name`, { status: 400 }));
+    }
     let sessionId: string | undefined;
     try {
       const state = this.options.ports.get(port);
       const binding = await state.take(login?.params);
       sessionId = binding.session.id;
       // Host rules applied, bound to the session once open, exactly as an HTTP CONNECT is.
-      const opened = await openTunnelFor(state, binding, socket, target.host, target.port, log, login?.params);
+      const opened = await openTunnelFor(state, binding, socket, host, target.port, log, login?.params);
       if (!opened) return;
       const reply = version === 5 ? SOCKS5_SUCCEEDED : SOCKS4_SUCCEEDED;
       if (observed) {

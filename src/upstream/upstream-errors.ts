@@ -95,8 +95,12 @@ function socksFailure(err: Error, peer: string): UpstreamError | undefined {
 /** A SOCKS5 reply code other than success, by the name the library gives it, as the HTTP client's failure. */
 function socks5Refusal(reply: string, peer: string, err: Error): UpstreamError {
   switch (reply) {
-    case 'ConnectionRefused':
-      return new UpstreamError('UPSTREAM_REFUSED', `${peer} could not connect: the target refused (SOCKS5 reply ${reply})`, err);
+    case 'ConnectionRefused': {
+      const refused = new UpstreamError('UPSTREAM_REFUSED', `${peer} could not connect: the target refused (SOCKS5 reply ${reply})`, err);
+      // Any client could make a member refuse so, by asking for a closed port: not a cooldown.
+      refused.byTarget = true;
+      return refused;
+    }
     case 'HostUnreachable':
     case 'NetworkUnreachable':
       return new UpstreamError('UPSTREAM_UNREACHABLE', `${peer} could not reach the target (SOCKS5 reply ${reply})`, err);

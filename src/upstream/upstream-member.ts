@@ -52,6 +52,12 @@ export interface UpstreamPlan {
   readonly members: readonly UpstreamMember[];
   /** Declared parameter names with their defaults ("" = none). */
   readonly parameters: SessionParams;
+  /**
+   * Characters besides "-" that this upstream's login puts between its fields ("_" for iproyal's
+   * password, or a template such as `acme_country_{country}_session_{session}`): a parameter
+   * value must not hold them, or it would add a field of the client's choosing.
+   */
+  readonly separators?: string;
 }
 
 export const DIRECT: UpstreamPlan = Object.freeze({ members: [], parameters: Object.freeze({}) });

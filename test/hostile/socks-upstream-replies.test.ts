@@ -1,5 +1,6 @@
 import type net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { apiJson } from '../helpers/client.js';
 import { rawExchange, statusOf } from '../helpers/raw.js';
 import { socks4Connect, socks5Connect } from '../helpers/socks-client.js';
 import { startStickyport, type RunningProxy } from '../helpers/stickyport.js';
@@ -114,6 +115,31 @@ describe('a hostile SOCKS5 upstream', () => {
     socks4.client.destroy();
     // ConnectTimeout is 1.5 s for each of the four: none waits for ResponseTimeout (5 s).
     expect(performance.now() - startedAt).toBeLessThan(4 * 1_500 + 2_000);
+  });
+
+  // A SOCKS5 reply 0x05 is the target refusing, passed on by a working member: any client could
+  // ask for a closed port three times and so cool the member down, moving every other port's
+  // session (and exit) off it.
+  it('a pool member passing on the target\'s refusals is not cooled down: the port keeps its session', async () => {
+    const second = await startHostileSocks();
+    const pooled = await startStickyport({
+      Upstream: {
+        Urls: [`socks5://customer-{session}:secret@127.0.0.1:${socks.port}`, `socks5://customer-{session}:secret@127.0.0.1:${second.port}`],
+        Cooldown: { Refusals: 2, Within: '30s', For: '60s' },
+      },
+      SessionAPI: { Enabled: true },
+      Logging: { Level: 'warn' },
+    }, { portCount: 1 });
+    try {
+      const port = pooled.ports[0]!;
+      const before = (await apiJson<{ session_id: string }>(port, '/session/')).session_id;
+      for (let i = 0; i < 4; i++) expect(await answerTo(port, 1003)).toEqual([502, 'UPSTREAM_REFUSED']);
+      expect((await apiJson<{ session_id: string }>(port, '/session/')).session_id).toBe(before);
+      expect(pooled.logs.join('\n')).not.toContain('cooling down');
+    } finally {
+      await pooled.stop();
+      await second.close();
+    }
   });
 
   it('a login the upstream refuses is UPSTREAM_AUTH (SOCKS5 0x01)', async () => {

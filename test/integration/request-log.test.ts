@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { logged } from '../helpers/admin.js';
 import { basic, closed, openTunnel, request } from '../helpers/client.js';
 import { eventually } from '../helpers/eventually.js';
+import { connectRaw, rawExchange, statusOf } from '../helpers/raw.js';
 import { startOrigin, type Origin } from '../helpers/origin.js';
 import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
 import { socks4Connect } from '../helpers/socks-client.js';
@@ -124,6 +125,32 @@ describe('the request log', () => {
       expect(upstreamAuth).toMatchObject({ status: 502, outcome: 'UPSTREAM_AUTH', sessionId: expect.any(String) });
       expect(relative).toMatchObject({ status: 400, outcome: 'BAD_REQUEST', host: '' });
       expect(proxy.logs.join('\n')).not.toMatch(/clientsecret|upsecret/);
+    });
+  });
+
+  // A refused CONNECT was logged with its raw target: user info and a query reached the log.
+  it('a refused CONNECT is logged as host:port only, never with the user info or query it carried', async () => {
+    await withProxy({}, async (proxy) => {
+      const port = proxy.ports[0]!;
+      const refused = await rawExchange(port, `CONNECT alice:S3CRETPW@127.0.0.1:${origin.port} HTTP/1.1\r\nHost: x\r\n\r\n`);
+      expect(statusOf(refused)).toBe(400);
+      expect(statusOf(await rawExchange(port, `CONNECT 127.0.0.1:${origin.port}?token=S3CRETTOKEN HTTP/1.1\r\nHost: x\r\n\r\n`))).toBe(400);
+      await eventually(() => completed(proxy).length === 2, 'two lines');
+      expect(completed(proxy).map((line) => line.host)).toEqual([`127.0.0.1:${origin.port}`, `127.0.0.1:${origin.port}`]);
+      expect(proxy.logs.join('\n')).not.toMatch(/S3CRET/);
+    });
+  });
+
+  // Our own abort, once the client had gone, was recorded as the upstream's failure.
+  it('a client that leaves mid-answer is CLIENT_CLOSED, not an upstream failure', async () => {
+    await withProxy({}, async (proxy) => {
+      const port = proxy.ports[0]!;
+      const socket = await connectRaw(port);
+      socket.write(`GET ${origin.url}/bytes/${64 * 1024 * 1024} HTTP/1.1\r\nHost: 127.0.0.1:${origin.port}\r\n\r\n`);
+      await new Promise((resolve) => socket.once('data', resolve));
+      socket.destroy();
+      await eventually(() => completed(proxy).length === 1, 'one line');
+      expect(completed(proxy)[0]).toMatchObject({ status: 200, outcome: 'CLIENT_CLOSED' });
     });
   });
 

@@ -168,3 +168,46 @@ describe('username parameters', () => {
     expect((await session()).session_id).toBe(id);
   });
 });
+
+// A value may hold "_" (Oxylabs writes new_york), but not for an upstream whose login separates
+// its fields with "_": iproyal's password, or a template such as acme_country_{country}_session_
+// {session}. There `de_session_CHOSEN` put a session id of the client's choosing into the login.
+describe('a parameter value holding the separator of its upstream', () => {
+  it('is a 400 with nothing sent, from the login and from the session API; elsewhere "_" is a value', async () => {
+    const underscored = await startStickyport({
+      Upstream: { Url: `http://acme_country_{country}_session_{session}:secret@127.0.0.1:${upstream.port}`, Parameters: { country: 'us' } },
+      Authentication: { ParseUsernameParameters: true },
+    }, { portCount: 1 });
+    try {
+      const on = underscored.ports[0]!;
+      const before = upstream.seen.length;
+      const refused = await request(on, `${origin.url}/`, { headers: login('scraper-country-de_session_CHOSEN') });
+      expect(refused.status).toBe(400);
+      expect(refused.body).toContain('separates its fields with "_"');
+      expect((await request(on, 'http://portmapper/session/new?country=de_session_CHOSEN')).status).toBe(400);
+      expect(upstream.seen.length).toBe(before);
+      expect((await request(on, `${origin.url}/`, { headers: login('scraper-country-de') })).status).toBe(200);
+      expect(upstream.seen.at(-1)!.username).toMatch(/^acme_country_de_session_[A-Za-z]+$/);
+    } finally {
+      await underscored.stop();
+    }
+    // The "-" template of this file takes new_york as one value.
+    expect((await get('scraper-country-us-city-new_york')).status).toBe(200);
+    expect(lastUser()).toMatch(/^customer-acme-country-us-city-new_york-session-/);
+  });
+
+  it('the iproyal preset, whose password is split on "_": refused before anything is sent', async () => {
+    const iproyal = await startStickyport({
+      Upstream: { Preset: 'iproyal', Username: 'account', Password: 'pw', Host: '127.0.0.1', Port: upstream.port },
+      Authentication: { ParseUsernameParameters: true },
+    }, { portCount: 1 });
+    try {
+      const before = upstream.seen.length;
+      const refused = await request(iproyal.ports[0]!, `${origin.url}/`, { headers: login('scraper-country-us_session_lifetime') });
+      expect(refused.status).toBe(400);
+      expect(upstream.seen.length).toBe(before);
+    } finally {
+      await iproyal.stop();
+    }
+  });
+});

@@ -1,0 +1,31 @@
+import { isIP } from 'node:net';
+import { ipv4Mapped } from '../rules/host-pattern.js';
+
+// RFC 1035: a name is at most 253 characters (255 octets on the wire). Longer is no host, and a
+// host rule's pattern should never be run over a client's 16 KB of text.
+export const MAX_HOST_LENGTH = 253;
+const EMPTY_LABEL = /^\.|\.\./;
+
+/**
+ * A tunnel target's host (a CONNECT authority's, a SOCKS name) as plain HTTP gets it from
+ * WHATWG URL, so that host rules and the private-target check see one spelling whichever way a
+ * client wrote it: lower case, percent escapes decoded, an IPv4 address in any form `inet_aton`
+ * takes (`127.1`, `0x7f.1`, `2130706433`) as a dotted quad, an IPv4-mapped IPv6 address as
+ * its IPv4 address; no brackets. Undefined when it is no host: a character no host name may hold
+ * (NUL, `%` undecoded, space), an empty label, or over 253 characters.
+ */
+export function canonicalHost(host: string): string | undefined {
+  if (host === '' || host.length > MAX_HOST_LENGTH + 2) return undefined;
+  const literal = host.startsWith('[') ? host : isIP(host) === 6 ? `[${host}]` : host;
+  let hostname: string;
+  try {
+    hostname = new URL(`http://${literal}/`).hostname;
+  } catch {
+    return undefined;
+  }
+  if (hostname.startsWith('[')) {
+    const address = hostname.slice(1, -1);
+    return ipv4Mapped(address) ?? address;
+  }
+  return hostname.length > MAX_HOST_LENGTH + 1 || EMPTY_LABEL.test(hostname) ? undefined : hostname;
+}
