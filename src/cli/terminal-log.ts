@@ -7,10 +7,19 @@ const OMITTED = new Set(['level', 'time', 'pid', 'hostname', 'name', 'msg']);
 
 export type LogRecord = Record<string, unknown> & { readonly level?: number; readonly msg?: string };
 
+// C0 and C1 controls and DEL: JSON.stringify escapes C0 only, and a terminal may act on the 8-bit
+// CSI (U+009B) a client put in a header value just as on ESC [.
+const CONTROLS = /[\u0000-\u001f\u007f-\u009f]/g;
+
+/** `text` with every control character written as \uXXXX: what reaches the terminal is only text. */
+export function inert(text: string): string {
+  return text.replace(CONTROLS, (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 function show(value: unknown): string {
-  if (typeof value === 'string') return /^[^\s"=]+$/.test(value) ? value : JSON.stringify(value);
-  if (typeof value === 'object' && value !== null && 'message' in value) return JSON.stringify((value as Error).message);
-  return JSON.stringify(value) ?? String(value);
+  if (typeof value === 'string') return inert(/^[^\s"=]+$/.test(value) ? value : JSON.stringify(value));
+  if (typeof value === 'object' && value !== null && 'message' in value) return inert(JSON.stringify((value as Error).message));
+  return inert(JSON.stringify(value) ?? String(value));
 }
 
 function size(bytes: unknown): string {
@@ -44,11 +53,11 @@ export function formatRecord(record: LogRecord, colours = false): string {
   let label = (LEVELS.get(level) ?? String(level)).padEnd(5);
   const colour = COLOURS.get(level);
   if (colours && colour) label = `\x1b[${colour}m${label}\x1b[39m`;
-  if (record.msg === 'request completed' && record.component === 'requests') return `${time} ${label} ${requestLine(record)}`;
+  if (record.msg === 'request completed' && record.component === 'requests') return `${time} ${label} ${inert(requestLine(record))}`;
   const fields = Object.entries(record)
     .filter(([key]) => !OMITTED.has(key))
     .map(([key, value]) => `${key}=${show(value)}`);
-  return [time, label, record.msg ?? '', ...fields].join(' ').trimEnd();
+  return [time, label, inert(record.msg ?? ''), ...fields].join(' ').trimEnd();
 }
 
 /**

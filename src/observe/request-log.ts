@@ -2,6 +2,7 @@ import { destinationOf, type Logger } from '../logging/logger.js';
 import { LineBatch } from './line-batch.js';
 import type { MappingOf } from './mappings.js';
 import { isFailure, withoutQuery, type Observe, type RequestRecord } from './request-record.js';
+import { quoted } from '../logging/quoted.js';
 
 export interface RequestLogSettings {
   /** Logging.Requests: every request, none, or failures only. */
@@ -78,8 +79,9 @@ export class RequestLog {
     // The fields of requestFields(), in its order, written straight into the line.
     let line = `{"level":30,"time":${record.endedAt}${this.head},"port":${record.port},"mapping":${JSON.stringify(this.mappingOf(record.port))}`;
     if (record.sessionId !== undefined) line += `,"sessionId":"${record.sessionId}"`;
-    line += `,"kind":"${record.kind}","method":${JSON.stringify(record.method)},"host":${JSON.stringify(record.host)}`;
-    if (record.path !== undefined) line += `,"path":${JSON.stringify(urls ? record.path : withoutQuery(record.path))}`;
+    // What the client wrote, with DEL and C1 controls escaped as well (quoted()).
+    line += `,"kind":"${record.kind}","method":${quoted(record.method)},"host":${quoted(record.host)}`;
+    if (record.path !== undefined) line += `,"path":${quoted(urls ? record.path : withoutQuery(record.path))}`;
     line += `,"status":${record.status},"outcome":"${record.outcome}","bytesUp":${record.bytesUp},"bytesDown":${record.bytesDown},"durationMs":${ms(record.durationMs)}`;
     if (record.upstreamMs !== undefined) line += `,"upstreamMs":${ms(record.upstreamMs)}`;
     this.batch.write(`${line},"msg":"request completed"}\n`);

@@ -1,6 +1,7 @@
 import type http from 'node:http';
 import { StickyportError } from '../errors.js';
 import { queryParameters, type SessionParams } from '../session/parameters.js';
+import { quoted } from '../logging/quoted.js';
 
 /** `X-Stickyport-Session: new`: rotate the port before this request. */
 export const SESSION_HEADER = 'x-stickyport-session';
@@ -30,7 +31,7 @@ export function readSessionControl(request: http.IncomingMessage, declared: Read
   if (session !== undefined && twice(request, SESSION_HEADER)) throw controlError(`${SESSION_HEADER} was sent twice: send it once, as "new"`);
   if (params !== undefined && twice(request, PARAMS_HEADER)) throw controlError(`${PARAMS_HEADER} was sent twice: send it once`);
   if (session !== undefined && session.trim().toLowerCase() !== 'new') {
-    throw controlError(`X-Stickyport-Session takes one value, "new" (rotate this port before the request), not ${JSON.stringify(session.slice(0, 20))}`);
+    throw controlError(`X-Stickyport-Session takes one value, "new" (rotate this port before the request), not ${quoted(session.slice(0, 20))}`);
   }
   return {
     renew: session !== undefined,

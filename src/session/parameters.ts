@@ -1,4 +1,5 @@
 import { StickyportError } from '../errors.js';
+import { quoted } from '../logging/quoted.js';
 
 /**
  * User name parameters (`country`, `city`, ...): declared with their defaults in
@@ -43,7 +44,7 @@ export interface SplitLogin {
   readonly rest: string | undefined;
 }
 
-const shown = (text: string): string => JSON.stringify(text.length > 40 ? `${text.slice(0, 40)}...` : text);
+const shown = (text: string): string => quoted(text.length > 40 ? `${text.slice(0, 40)}...` : text);
 
 /**
  * Splits `user-country-de-city-berlin`. With a configured user name (`user`), parameters follow

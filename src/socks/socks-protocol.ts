@@ -1,4 +1,5 @@
 import net from 'node:net';
+import { quoted } from '../logging/quoted.js';
 
 // The SOCKS wire format, server side: what a client sends (RFC 1928 for SOCKS5, RFC 1929 for
 // its user name and password login, the SOCKS4 and 4a protocol notes) and the replies. Pure
@@ -141,7 +142,7 @@ export function invalidTarget(target: Target): string | undefined {
   if (target.port === 0) return 'target port 0';
   if (!target.named) return undefined;
   if (net.isIP(target.host) !== 0) return undefined;
-  return HOST_NAME.test(target.host) ? undefined : `target name ${JSON.stringify(target.host.slice(0, 64))} is not a host name`;
+  return HOST_NAME.test(target.host) ? undefined : `target name ${quoted(target.host.slice(0, 64))} is not a host name`;
 }
 
 const ZERO_BOUND = [0x01, 0, 0, 0, 0, 0, 0];

@@ -13,6 +13,7 @@ import { SocksHandshake, type Login } from './socks-handshake.js';
 import type { SocksApi } from './socks-api.js';
 import { endWith, failureReply } from './socks-failures.js';
 import { SOCKS4_SUCCEEDED, SOCKS5_SUCCEEDED, type Target } from './socks-protocol.js';
+import { quoted } from '../logging/quoted.js';
 
 export interface SocksServerOptions {
   readonly ports: Ports;
@@ -68,7 +69,7 @@ export class SocksServer {
     // The one spelling an HTTP CONNECT's host gets too (`127.1` is 127.0.0.1 to rules and guard).
     const host = canonicalHost(target.host);
     if (host === undefined) {
-      return refused(new StickyportError('SOCKS_HANDSHAKE', `target name ${JSON.stringify(target.host.slice(0, 64))} is not a host name`, { status: 400 }));
+      return refused(new StickyportError('SOCKS_HANDSHAKE', `target name ${quoted(target.host.slice(0, 64))} is not a host name`, { status: 400 }));
     }
     let sessionId: string | undefined;
     try {

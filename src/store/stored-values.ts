@@ -1,5 +1,6 @@
 import type { Logger } from '../logging/logger.js';
 import { reviveSession, type Session, type SessionIdRule } from '../session/session.js';
+import { quoted } from '../logging/quoted.js';
 
 // Enough of a bad value to recognise it in the log, never a whole value someone else wrote.
 const SHOWN_CHARS = 40;
@@ -54,7 +55,7 @@ export class StoredValues {
 /** The value as text for the log line; never throws, whatever a file holds. */
 function describe(value: unknown): string {
   try {
-    return JSON.stringify(value) ?? String(value);
+    return typeof value === 'string' ? quoted(value) : (JSON.stringify(value) ?? String(value));
   } catch {
     // Nested too deep for JSON.stringify (String() of a deep array overflows the stack too):
     // throwing here would stop the whole file from loading, and start-up with it.

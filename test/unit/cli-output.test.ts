@@ -7,6 +7,7 @@ import type { FlagValue } from '../../src/config/flags.js';
 import { explainConfig, loadConfig } from '../../src/config/load.js';
 import { createLogger } from '../../src/logging/logger.js';
 import { folderWith } from './config-fixtures.js';
+import { quoted } from '../../src/logging/quoted.js';
 
 const configWith = (settings: unknown, flags: FlagValue[] = []) =>
   loadConfig({ cwd: folderWith({ 'appsettings.json': settings }), env: {}, flags });
@@ -116,6 +117,20 @@ describe('log lines on a terminal', () => {
     expect(formatRecord({ ...base, kind: 'connect', method: 'CONNECT', host: 'example.com:443', status: 502, outcome: 'UPSTREAM_REFUSED', bytesUp: 0, bytesDown: 0, durationMs: 3 })).toBe(
       '03:04:05 INFO  10201 CONNECT example.com:443 502 UPSTREAM_REFUSED 0 B down 0 B up 3 ms',
     );
+  });
+
+  // JSON.stringify leaves DEL and C1 controls as they are, and some terminals act on the 8-bit
+  // CSI (U+009B) as on ESC [: a client's header value could move the cursor or recolour lines.
+  it('write every control character a client sent as \\uXXXX, C1 and DEL included', () => {
+    const time = new Date(2026, 0, 2, 3, 4, 5).getTime();
+    const hostile = 'a\u009b31m\u001b[2J\u007f\u0085b';
+    const lines = [
+      formatRecord({ level: 30, time, msg: `refused ${hostile}`, value: hostile, other: `x ${hostile}` }),
+      formatRecord({ level: 30, time, component: 'requests', msg: 'request completed', port: 1, kind: 'http', method: 'GET', host: hostile, path: `/${hostile}`, status: 200, outcome: 'OK', bytesUp: 0, bytesDown: 0, durationMs: 1 }),
+    ];
+    for (const line of lines) expect(line).not.toMatch(/[\u0000-\u001f\u007f-\u009f]/);
+    expect(lines[0]).toContain('a\\u009b31m\\u001b[2J\\u007f\\u0085b');
+    expect(quoted(hostile)).toBe('"a\\u009b31m\\u001b[2J\\u007f\\u0085b"');
   });
 
   it('come through pino with its redaction, and hide what the banner says', () => {
