@@ -84,7 +84,12 @@ async function start(options: LoadOptions): Promise<void> {
   const log = createLogger(config.logLevel, terminal ? terminalDestination(process.stdout, saidByBanner) : undefined);
   for (const note of sessionPlaceholderNotes(config)) log.warn(note);
   // A reload reads the same layers again: the same files, environment and flags.
-  const app = await createApp(config, { log, loadConfig: () => loadConfig(options) });
+  const app = await createApp(config, { log, loadConfig: () => loadConfig(options) }).catch((error: unknown) => {
+    // The store cannot be used at all (a session file another process holds): nothing was bound.
+    if (!(error instanceof StickyportError)) throw error;
+    if (!terminal) log.fatal({ code: error.code }, error.message);
+    return exitWith(1, `stickyport: ${error.message}\n`);
+  });
   const started = app.start();
   stopOnSignals(app, started, log);
   try {

@@ -3,6 +3,8 @@ import path from 'node:path';
 import type { Logger } from '../logging/logger.js';
 import { isLive, type Session, type SessionIdRule } from '../session/session.js';
 import { removeStaleTemps, writeAtomically } from './atomic-file.js';
+import { lockSessionFile } from './file-lock.js';
+import { StickyportError } from '../errors.js';
 import { MemorySessionStore } from './memory-store.js';
 import type { StoreHealth } from './session-store.js';
 import { StoredValues } from './stored-values.js';
@@ -56,6 +58,8 @@ export class FileSessionStore extends MemorySessionStore {
    */
   private unusable: string | undefined;
   private closing: Promise<void> | undefined;
+  /** Removes the lock that keeps other processes off the file (file-lock.ts). */
+  private unlock: () => Promise<void> = async () => undefined;
   /** Each port's session as the last successful write held it. */
   private onDisk = new Map<number, Session>();
 
@@ -78,11 +82,18 @@ export class FileSessionStore extends MemorySessionStore {
     const store = new FileSessionStore(file, options.log, values, options.write ?? writeAtomically, options.now ?? Date.now);
     try {
       await mkdir(path.dirname(file), { recursive: true });
-      await store.removeStaleTemps();
     } catch (error) {
       // Not fatal: requests are still served; reading or saving the file then fails and says so.
       options.log.error({ err: error, path: file }, 'cannot create the session folder');
     }
+    // Another live process saving to this file refuses the start (StickyportError); a folder
+    // that cannot hold the lock is left to the reads and saves below, which say so.
+    store.unlock = await lockSessionFile(file).catch((error: unknown) => {
+      if (error instanceof StickyportError) throw error;
+      options.log.error({ err: error, path: file }, 'cannot lock the session file');
+      return async () => undefined;
+    });
+    await store.removeStaleTemps();
     await store.load();
     return store;
   }
@@ -107,10 +118,14 @@ export class FileSessionStore extends MemorySessionStore {
   override close(): Promise<void> {
     this.closing ??= (async () => {
       await super.close();
-      while (this.saving) await this.saving;
-      // The last save may have failed, or the last change came after it began.
-      if (this.savedChanges < this.changes) await (this.saving ??= this.save());
-      if (this.savedChanges < this.changes) throw new Error(`could not save the sessions to ${this.file}`);
+      try {
+        while (this.saving) await this.saving;
+        // The last save may have failed, or the last change came after it began.
+        if (this.savedChanges < this.changes) await (this.saving ??= this.save());
+        if (this.savedChanges < this.changes) throw new Error(`could not save the sessions to ${this.file}`);
+      } finally {
+        await this.unlock().catch(() => undefined);
+      }
     })();
     return this.closing;
   }

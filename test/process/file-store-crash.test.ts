@@ -73,6 +73,26 @@ describe('the file store under kill -9 (node dist/main.js)', () => {
     expect(lost).toEqual([]);
   }, 90_000);
 
+  // Two processes on one file overwrote each other's saves, each acknowledging what the other
+  // then lost. The second now refuses to start; a lock left by a kill -9 is taken over.
+  it('a second process on the same file refuses to start, naming the first; after a kill -9 of the first, a new one starts', async () => {
+    const { port, storePath, launch } = await setup();
+    const first = await launch();
+    const answered = (await apiJson<SessionAnswer>(port, '/session/new')).session_id;
+    const second = spawnStickyport(['--config', first.child.spawnargs.at(-1)!]);
+    running.push(second);
+    expect(await second.exited).toBe(1);
+    expect(second.stderr.join('')).toContain(`SessionStore.Path ${storePath} is in use by another stickyport (pid ${first.child.pid}`);
+    // The first one is untouched: it still answers, and its file holds what it answered.
+    expect((await apiJson<SessionAnswer>(port, '/session/')).session_id).toBe(answered);
+    await crash(first);
+    const third = await launch();
+    expect((await apiJson<SessionAnswer>(port, '/session/')).session_id).toBe(answered);
+    // A stop removes the lock.
+    expect(await third.stop()).toBe(0);
+    expect(existsSync(`${storePath}.lock`)).toBe(false);
+  }, 30_000);
+
   it(`an answered /session/reset survives a kill -9 right after the answer: the old id never comes back, ${ROUNDS} times of ${ROUNDS}`, async () => {
     const { port, storePath, launch } = await setup();
     let proc = await launch();
