@@ -201,7 +201,8 @@ describe('FileSessionStore on disk', () => {
     writing = false;
     await reader;
     expect(reads).toBeGreaterThan(0);
-    expect(readdirSync(path.dirname(file))).toEqual(['sessions.json']);
+    // And the lock that keeps other processes off the file while this one has it open.
+    expect(readdirSync(path.dirname(file)).sort()).toEqual(['sessions.json', 'sessions.json.lock']);
     expect(JSON.parse(readFileSync(file, 'utf8')).sessions).toHaveLength(50);
   });
 
@@ -289,7 +290,7 @@ describe('FileSessionStore on disk', () => {
     for (const name of [...stale, ...others]) writeFileSync(path.join(folder, name), 'partial');
     const { opening, logged } = openStore(file);
     const store = await opening;
-    expect(readdirSync(folder).sort()).toEqual([...others].sort());
+    expect(readdirSync(folder).sort()).toEqual([...others, 'sessions.json.lock'].sort());
     expect(logged('removed temp files of saves a crash interrupted')).toEqual([expect.objectContaining({ removed: expect.arrayContaining(stale) })]);
     await store.close();
   });
