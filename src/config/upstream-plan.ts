@@ -76,15 +76,18 @@ export function resolveUpstreamPlan(context: PlanContext, problems: ConfigProble
   return { members, parameters: Object.freeze({ ...parameters }), separators: loginSeparators(templates.map((template) => template.value as string)) };
 }
 
-/** The characters of `_` and `.` that the user info of `templates` holds outside its placeholders. */
+/**
+ * "_" when a template's login puts it next to a placeholder (`country_{country}_session`,
+ * percent-encoded or not): there it separates fields, and a value holding one would add a field.
+ * A "_" elsewhere (a customer id `hl_1a2b`, a password `my_secret`) separates nothing.
+ */
 function loginSeparators(templates: readonly string[]): string {
-  let found = '';
   for (const template of templates) {
     const userInfo = /^[a-z0-9+.-]+:\/\/([^@]*)@/i.exec(template)?.[1] ?? '';
-    const literal = userInfo.replace(/\{[a-z][a-z0-9_]*\}/g, '');
-    for (const char of '_.') if (literal.includes(char) && !found.includes(char)) found += char;
+    const decoded = userInfo.replace(/%5f/gi, '_');
+    if (/_\{[a-z][a-z0-9_]*\}|\{[a-z][a-z0-9_]*\}_/.test(decoded)) return '_';
   }
-  return found;
+  return '';
 }
 
 function presetPlan(

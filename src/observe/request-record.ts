@@ -90,9 +90,10 @@ export function authorityOf(url: string): string {
  * or `#` (a refused CONNECT may carry `user:pass@` or `?token=`, which never reach a record).
  */
 export function connectAuthorityOf(target: string): string {
-  const end = target.search(/[/?#]/);
-  const authority = end < 0 ? target : target.slice(0, end);
-  return authority.slice(authority.lastIndexOf('@') + 1);
+  // The last `@` first: a password may hold `/`, `?` or `#` itself.
+  const host = target.slice(target.lastIndexOf('@') + 1);
+  const end = host.search(/[/?#]/);
+  return end < 0 ? host : host.slice(0, end);
 }
 
 /** `path` without its query string (and fragment). */

@@ -1,6 +1,6 @@
 import { RequestError } from 'proxy-chain';
 import type { HttpTarget } from '../upstream/route.js';
-import { MAX_HOST_LENGTH } from './target-host.js';
+import { tooLong } from './target-host.js';
 
 /**
  * The target of an absolute-URI request, `http://host[:port]/path?query`. Where to connect
@@ -22,7 +22,7 @@ export function httpTarget(url: string, parsed: URL): HttpTarget {
   if (authority === '' || port === 0) throw new RequestError('the URL names no host, or port 0: send http://host[:port]/path', 400);
   // RFC 1035: no host name is longer (URL takes any length; host rules should never run over, and
   // remember, kilobytes a client chose).
-  if (hostname.length > MAX_HOST_LENGTH + 1) throw new RequestError(`the URL's host is over ${MAX_HOST_LENGTH} characters: no host name is that long`, 400);
+  if (tooLong(hostname)) throw new RequestError("the URL's host is over 253 characters: no host name is that long", 400);
   return {
     hostname,
     port,

@@ -244,8 +244,9 @@ export class ProxyEngine extends Server {
       // One spelling of the host for host rules and the private-target check, as plain HTTP has.
       const hostname = canonicalHost(authority![1]!);
       if (hostname === undefined) throw new RequestError(BAD_CONNECT_HOST, 400);
+      // The API's host in any spelling, raw (`portmapper.`) or once decoded (`%70ortmapper`).
       const apiHost = unbracket(authority![1]!);
-      if (this.engine.api?.isApiHost(apiHost)) {
+      if (this.engine.api && (this.engine.api.isApiHost(apiHost) || this.engine.api.isApiHost(hostname))) {
         throw new RequestError(
           `the session API answers plain HTTP only: GET http://${apiHost}/session/ through this port`,
           400,

@@ -3,7 +3,7 @@ import { ipv4Mapped } from '../rules/host-pattern.js';
 
 // RFC 1035: a name is at most 253 characters (255 octets on the wire). Longer is no host, and a
 // host rule's pattern should never be run over a client's 16 KB of text.
-export const MAX_HOST_LENGTH = 253;
+const MAX_HOST_LENGTH = 253;
 const EMPTY_LABEL = /^\.|\.\./;
 
 /**
@@ -27,5 +27,10 @@ export function canonicalHost(host: string): string | undefined {
     const address = hostname.slice(1, -1);
     return ipv4Mapped(address) ?? address;
   }
-  return hostname.length > MAX_HOST_LENGTH + 1 || EMPTY_LABEL.test(hostname) ? undefined : hostname;
+  return tooLong(hostname) || EMPTY_LABEL.test(hostname) ? undefined : hostname;
+}
+
+/** Over 253 characters, not counting a trailing dot. */
+export function tooLong(hostname: string): boolean {
+  return hostname.length - (hostname.endsWith('.') ? 1 : 0) > MAX_HOST_LENGTH;
 }

@@ -71,15 +71,16 @@ describe('names through an upstream', () => {
     expect(upstream.seen.length).toBe(before);
   });
 
-  it.each(['api.test%00', 'api.test..', '.api.test', 'a..b.test', `${'a'.repeat(250)}.test`, `${'-'.repeat(3_000)}x.ads.test`])('CONNECT %s: 400, nothing sent upstream', async (host) => {
+  // 254 characters is one too many (a trailing dot does not count); the API host, decoded, is no target.
+  it.each(['api.test%00', 'api.test..', '.api.test', 'a..b.test', `${'a'.repeat(249)}.test`, `${'-'.repeat(3_000)}x.ads.test`, '%70ortmapper', 'port%6Dapper', '%50ORTMAPPER', 'portmapper%2e'])('CONNECT %s: 400, nothing sent upstream', async (host) => {
     const before = upstream.seen.length;
     expect(await connectTo(viaUpstream.ports[0]!, `${host}:443`)).toBe(400);
     expect(upstream.seen.length).toBe(before);
   });
 
-  it('a plain request to a host over 253 characters: 400, nothing sent upstream', async () => {
+  it.each([`${'a'.repeat(249)}.test`, `${'a'.repeat(300)}.test`])('a plain request to a host over 253 characters (%#): 400, nothing sent upstream', async (host) => {
     const before = upstream.seen.length;
-    expect((await request(viaUpstream.ports[0]!, `http://${'a'.repeat(300)}.test/`)).status).toBe(400);
+    expect((await request(viaUpstream.ports[0]!, `http://${host}/`)).status).toBe(400);
     expect(upstream.seen.length).toBe(before);
   });
 
@@ -105,11 +106,12 @@ describe('glob patterns', () => {
     expect(wrong).toEqual([]);
   });
 
-  it('a pattern with a port is refused: hosts are matched without one', () => {
+  it('a pattern with a port is refused: hosts are matched without one (an IPv6 glob with one colon is no port)', () => {
     for (const pattern of ['evil.test:443', '*.star.test:*']) {
       const error = refusal({ config: { HostRules: [{ Pattern: pattern, Action: 'Deny' }] } });
       expect(error.message).toContain('matches the host name only, never a port');
     }
+    expect((compileHostPattern('fe80:*') as (host: string) => boolean)('fe80::1')).toBe(true);
   });
 
   it('a trailing dot, brackets and an IPv4-mapped address are matched as the host is', () => {

@@ -135,8 +135,10 @@ describe('the request log', () => {
       const refused = await rawExchange(port, `CONNECT alice:S3CRETPW@127.0.0.1:${origin.port} HTTP/1.1\r\nHost: x\r\n\r\n`);
       expect(statusOf(refused)).toBe(400);
       expect(statusOf(await rawExchange(port, `CONNECT 127.0.0.1:${origin.port}?token=S3CRETTOKEN HTTP/1.1\r\nHost: x\r\n\r\n`))).toBe(400);
-      await eventually(() => completed(proxy).length === 2, 'two lines');
-      expect(completed(proxy).map((line) => line.host)).toEqual([`127.0.0.1:${origin.port}`, `127.0.0.1:${origin.port}`]);
+      // A password holding "/" or "?" itself.
+      expect(statusOf(await rawExchange(port, `CONNECT alice:S3CRET/PW?x@127.0.0.1:${origin.port} HTTP/1.1\r\nHost: x\r\n\r\n`))).toBe(400);
+      await eventually(() => completed(proxy).length === 3, 'three lines');
+      expect(completed(proxy).map((line) => line.host)).toEqual([1, 2, 3].map(() => `127.0.0.1:${origin.port}`));
       expect(proxy.logs.join('\n')).not.toMatch(/S3CRET/);
     });
   });

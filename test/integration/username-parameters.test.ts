@@ -196,6 +196,28 @@ describe('a parameter value holding the separator of its upstream', () => {
     expect(lastUser()).toMatch(/^customer-acme-country-us-city-new_york-session-/);
   });
 
+  it.each([
+    // Percent-encoded "_" around the placeholders is the same separator.
+    ['acme%5Fcountry%5F{country}%5Fsession%5F{session}:secret', 400],
+    // A "_" away from the placeholders (a customer id, a password) separates nothing.
+    ['brd-customer-hl_1a2b3c-zone-res-country-{country}-session-{session}:secret', 200],
+    ['customer-country-{country}-session-{session}:my_secret', 200],
+  ])('template %s: new_york as a value gets %i', async (userInfo, status) => {
+    const password = userInfo.slice(userInfo.lastIndexOf(':') + 1);
+    const own = await startRecordingUpstream(password);
+    const proxyOf = await startStickyport({
+      Upstream: { Url: `http://${userInfo}@127.0.0.1:${own.port}`, Parameters: { country: 'us' } },
+      Authentication: { ParseUsernameParameters: true },
+    }, { portCount: 1 });
+    try {
+      expect((await request(proxyOf.ports[0]!, `${origin.url}/`, { headers: login('scraper-country-new_york') })).status).toBe(status);
+      expect(own.seen.length).toBe(status === 200 ? 1 : 0);
+    } finally {
+      await proxyOf.stop();
+      await own.close();
+    }
+  });
+
   it('the iproyal preset, whose password is split on "_": refused before anything is sent', async () => {
     const iproyal = await startStickyport({
       Upstream: { Preset: 'iproyal', Username: 'account', Password: 'pw', Host: '127.0.0.1', Port: upstream.port },
