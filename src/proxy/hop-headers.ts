@@ -107,13 +107,18 @@ export function responseHeadersBack(raw: Buffer[], status: number): string[] {
   return headers;
 }
 
+// Fields a trailer must not carry (RFC 9110 6.5.1: framing, routing, hop-by-hop): a client
+// merging trailers into the header would take them for the answer's own.
+const NOT_IN_TRAILERS = new Set([...HOP_BY_HOP, 'content-length', 'content-encoding', 'content-type', 'content-range', 'host']);
+
 /** Trailers of a chunked answer, as [name, value] pairs for ServerResponse.addTrailers. */
 export function trailerPairs(raw: Array<Buffer | string>): Array<[string, string]> {
   const text = (item: Buffer | string): string => (typeof item === 'string' ? item : item.toString('latin1'));
   const pairs: Array<[string, string]> = [];
   for (let i = 0; i < raw.length; i += 2) {
     const name = text(raw[i]!);
-    if (!isOwnAnswerHeader(name.toLowerCase())) pairs.push([name, text(raw[i + 1]!)]);
+    const lower = name.toLowerCase();
+    if (!isOwnAnswerHeader(lower) && !NOT_IN_TRAILERS.has(lower)) pairs.push([name, text(raw[i + 1]!)]);
   }
   return pairs;
 }
