@@ -16,13 +16,26 @@ export interface RedisStoreOptions {
   readonly idRule: SessionIdRule;
 }
 
+// A session's JSON is well under 1 KB. Values are read only this far (GETRANGE): a value of
+// hundreds of MB at one port's key took longer than commandTimeout to read, and the instance
+// took Redis for down. Past it, a value is no session.
+const MAX_VALUE_BYTES = 64 * 1024;
+
+// What a script compares with what the caller read: the key's first MAX_VALUE_BYTES + 1 bytes,
+// as the caller's GETRANGE read them (false when there is no key, or it is not a string).
+const READ_CURRENT = `
+local current = false
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  local read = redis.pcall('GETRANGE', KEYS[1], 0, ${MAX_VALUE_BYTES})
+  if type(read) == 'string' then current = read end
+end`;
+
 // Stores ARGV[1] (with the SET options from ARGV[3] on) unless the key changed since the caller
 // read ARGV[2] ('' when it read nothing); else returns what the key holds now. The caller judges
 // the value it read (fields, id rule, expiry by its own clock: Redis expires keys a few ms late),
 // so the script never parses a value: whatever someone wrote there, it cannot raise. A key of
 // another type holds no session either: SET replaces it.
-const SET_UNLESS_CHANGED = `
-local current = redis.pcall('GET', KEYS[1])
+const SET_UNLESS_CHANGED = `${READ_CURRENT}
 if type(current) == 'string' and current ~= ARGV[2] then
   return current
 end
@@ -32,8 +45,7 @@ return ARGV[1]`;
 // Stores ARGV[1] (with the SET options from ARGV[3] on) only while the key holds exactly ARGV[2];
 // else returns what it holds now (nil when nothing): an amendment never brings back a session
 // that was deleted or replaced meanwhile.
-const SET_IF_UNCHANGED = `
-local current = redis.pcall('GET', KEYS[1])
+const SET_IF_UNCHANGED = `${READ_CURRENT}
 if current ~= ARGV[2] then
   if type(current) == 'string' then return current end
   return false
@@ -165,12 +177,17 @@ export class RedisSessionStore implements SessionStore {
       // SCAN walks the keyspace in small steps; KEYS would block Redis for every other client.
       for await (const keys of this.client.scanStream({ match: `${escapeGlob(this.prefix)}*`, count: 200 })) {
         if ((keys as string[]).length === 0) continue;
-        const values = await this.client.mget(keys as string[]);
+        // GETRANGE, not MGET: a huge value is read only as far as a session could reach.
+        const batch = this.client.pipeline();
+        for (const key of keys as string[]) batch.getrangeBuffer(key, 0, MAX_VALUE_BYTES);
+        const values = (await batch.exec()) ?? [];
         (keys as string[]).forEach((key, i) => {
           const port = Number(key.slice(this.prefix.length));
           // A key that names no port is not one of ours, whatever it holds.
           if (!Number.isInteger(port) || port < 1 || port > 65_535) return;
-          const session = this.values.fromJson(port, values[i] ?? null);
+          const [error, value] = values[i] ?? [];
+          // Another type at a port key (WRONGTYPE) holds no session, like a missing value.
+          const session = error ? undefined : this.values.fromJson(port, asText((value as Buffer | undefined) ?? null));
           if (session && isLive(session)) sessions.push(session);
         });
       }
@@ -237,10 +254,15 @@ export class RedisSessionStore implements SessionStore {
     return undefined;
   }
 
-  /** The port's raw value, as bytes; null when there is none, or when the key is not a string at all. */
+  /**
+   * The port's raw value, as bytes, up to MAX_VALUE_BYTES + 1 of them; null when there is none
+   * (or it is empty), or when the key is not a string at all.
+   */
   private async read(port: number): Promise<Buffer | null> {
     try {
-      return await this.client.getBuffer(this.key(port));
+      const value = await this.client.getrangeBuffer(this.key(port), 0, MAX_VALUE_BYTES);
+      if (value.length > MAX_VALUE_BYTES) this.values.report(port, '(a value over 64 KiB)', 'too large');
+      return value.length === 0 ? null : value;
     } catch (error) {
       if (replyCode(error) !== 'WRONGTYPE') throw error;
       this.values.report(port, '(a key that is not a string)', 'wrong Redis type');
@@ -286,9 +308,12 @@ export class RedisSessionStore implements SessionStore {
   }
 }
 
-/** A stored value as text, for parsing only: bytes that are not UTF-8 then fail to parse. */
+/**
+ * A stored value as text, for parsing only: bytes that are not UTF-8 then fail to parse. One
+ * cut at MAX_VALUE_BYTES + 1 (reported when read) is no session.
+ */
 function asText(value: Buffer | null): string | null {
-  return value === null ? null : value.toString('utf8');
+  return value === null || value.length === 0 || value.length > MAX_VALUE_BYTES ? null : value.toString('utf8');
 }
 
 /** ['PX', ms] for a session that expires, [] for one that never does, undefined once it is over. */

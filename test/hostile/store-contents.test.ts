@@ -90,6 +90,36 @@ describeRedis('hostile session values in Redis', () => {
     }
   });
 
+  // A value of many MB at one port's key was read whole: past Redis' commandTimeout it counted as
+  // Redis being down, for every port. Values are read only as far as a session could reach.
+  itRedis('a Redis value of 8 MB costs its port only: read no further than 64 KiB, replaced, the store stays up', async () => {
+    const proxy = await startWithAdmin(
+      {
+        Upstream: { Url: `http://customer-session-{session}:secret@127.0.0.1:${upstream.port}` },
+        Session: { IdLength: 8, IdAlphabet: ALPHABET },
+        SessionStore: { Type: 'redis', RedisUrl: redis.server.url, KeyPrefix: 'huge:' },
+      },
+      { portCount: 2 },
+    );
+    const [port] = proxy.ports as [number, number];
+    const sent = async (): Promise<number> => Number(/total_net_output_bytes:(\d+)/.exec(await redis.raw.info('stats'))![1]);
+    try {
+      await redis.raw.set(`huge:port:${port}`, Buffer.alloc(8 * 1024 * 1024, 'x'), 'PX', 600_000);
+      const before = await sent();
+      const answer = await apiJson<{ session_id: string }>(port, '/session/');
+      expect(answer.session_id).toMatch(/^[A-Za-z0-9]{8}$/);
+      expect(JSON.parse((await redis.raw.get(`huge:port:${port}`))!).id).toBe(answer.session_id);
+      const all = await proxy.admin.get('/api/ports');
+      expect(all.status).toBe(200);
+      // What Redis sent stickyport meanwhile (and this test's own small reads): far below the 8 MB.
+      expect((await sent()) - before).toBeLessThan(1024 * 1024);
+      expect((await proxy.admin.get('/readyz')).json.store).toMatchObject({ state: 'up' });
+      expect(proxy.logs.some((line) => line.includes('too large'))).toBe(true);
+    } finally {
+      await proxy.stop();
+    }
+  });
+
   // Bytes that are not UTF-8 came back altered when read as text: the conditional write then
   // never matched what Redis held, and the port answered 500 (the API 503) until a /session/new.
   itRedis('a Redis value that is not UTF-8 is the port\'s missing session too: replaced at the next request', async () => {

@@ -55,7 +55,9 @@ describeRedis('RedisSessionStore and values it cannot use (Redis)', () => {
       for (const session of others) expect(await store.get(session.port)).toEqual(session);
 
       expect(logged(OUTAGE)).toEqual([]);
-      expect(logged(UNUSABLE).map((entry) => entry.port).sort((a, b) => a - b)).toEqual(badPorts);
+      // An empty string reads as no value at all (values are read with GETRANGE, which answers ""
+      // for a missing key too): replaced like the others, without a warning.
+      expect(logged(UNUSABLE).map((entry) => entry.port).sort((a, b) => a - b)).toEqual(badPorts.filter((port) => port !== 108));
     } finally {
       await store.close();
     }
