@@ -35,7 +35,7 @@ export function compileHostPattern(pattern: string): HostTest | string {
   if (lower === '') return 'must not be empty: a glob such as "*.example.com" or a regular expression between slashes';
   // Hosts are compared without port or trailing dot, and an IPv4-mapped IPv6 address as IPv4.
   // `evil.test:443`, `*.example.com:*`: a name and a port. (One colon can start an IPv6 glob, `fe80:*`.)
-  if (/^[^:]*\.[^:]*:(\d+|\*)$/.test(lower)) return 'matches the host name only, never a port: drop the ":" and what follows';
+  if (/^[^:]*\.[^:]*:(\d+|\*)$|^\[[^\]]*\]:(\d+|\*)$/.test(lower)) return 'matches the host name only, never a port: drop the ":" and what follows';
   const glob = (lower.length > 1 && lower.endsWith('.') ? lower.slice(0, -1) : lower).replace(/^\[(.*)\]$/, '$1');
   const mapped = glob.includes('*') ? undefined : ipv4Mapped(glob);
   if (mapped) return (host) => host === mapped;

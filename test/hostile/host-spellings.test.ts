@@ -107,7 +107,7 @@ describe('glob patterns', () => {
   });
 
   it('a pattern with a port is refused: hosts are matched without one (an IPv6 glob with one colon is no port)', () => {
-    for (const pattern of ['evil.test:443', '*.star.test:*']) {
+    for (const pattern of ['evil.test:443', '*.star.test:*', '[::1]:443']) {
       const error = refusal({ config: { HostRules: [{ Pattern: pattern, Action: 'Deny' }] } });
       expect(error.message).toContain('matches the host name only, never a port');
     }
