@@ -107,9 +107,15 @@ export function responseHeadersBack(raw: Buffer[], status: number): string[] {
   return headers;
 }
 
-// Fields a trailer must not carry (RFC 9110 6.5.1: framing, routing, hop-by-hop): a client
-// merging trailers into the header would take them for the answer's own.
-const NOT_IN_TRAILERS = new Set([...HOP_BY_HOP, 'content-length', 'content-encoding', 'content-type', 'content-range', 'host']);
+// Fields a trailer must not carry (RFC 9110 6.5.1: framing, routing, authentication, response
+// control, cookies, hop-by-hop): a client merging trailers into the head would take them for the
+// answer's own (a Location, a Set-Cookie arriving after the body).
+const NOT_IN_TRAILERS = new Set([
+  ...HOP_BY_HOP,
+  'content-length', 'content-encoding', 'content-type', 'content-range', 'content-location', 'content-disposition', 'host',
+  'authorization', 'www-authenticate', 'authentication-info', 'proxy-authentication-info', 'set-cookie', 'cookie',
+  'location', 'cache-control', 'expires', 'date', 'age', 'vary', 'retry-after', 'max-forwards', 'trailer',
+]);
 
 /** Trailers of a chunked answer, as [name, value] pairs for ServerResponse.addTrailers. */
 export function trailerPairs(raw: Array<Buffer | string>): Array<[string, string]> {

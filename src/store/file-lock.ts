@@ -1,4 +1,4 @@
-import { open, readFile, rm } from 'node:fs/promises';
+import { link, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { StickyportError } from '../errors.js';
 
 /**
@@ -7,39 +7,70 @@ import { StickyportError } from '../errors.js';
  * other then loses: the second refuses to start. A lock left by a process that died (kill -9)
  * is taken over. Within one process the file may be opened again (a store reopened after
  * close, tests), so a lock holding this pid counts as ours.
+ *
+ * The lock appears whole or not at all (a temp file with the pid, hard-linked into place, which
+ * fails if a lock is there): a racer never reads an empty lock and takes it for stale. A stale
+ * lock is renamed away before a new one is linked; only one racer's rename of it succeeds, and
+ * one that moved a lock it did not judge (a fresh one) puts it back.
  */
 export async function lockSessionFile(file: string): Promise<() => Promise<void>> {
   const lock = `${file}.lock`;
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      const handle = await open(lock, 'wx', 0o600);
-      await handle.writeFile(`${process.pid}\n`);
-      await handle.close();
-      return () => rm(lock, { force: true });
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+  const mine = `${process.pid}\n`;
+  const temp = `${lock}.${process.pid}.tmp`;
+  await writeFile(temp, mine, { mode: 0o600 });
+  try {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      try {
+        await link(temp, lock);
+        return async () => {
+          // Only our own lock: never one a later process took over.
+          if ((await readFile(lock, 'utf8').catch(() => '')) === mine) await rm(lock, { force: true });
+        };
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      }
+      if (!(await stat(lock)).isFile()) {
+        throw new StickyportError('STORE_UNAVAILABLE', `cannot lock ${file}: ${lock} is not a file; remove it`);
+      }
+      const held = await readFile(lock, 'utf8').catch(() => '');
+      const holder = Number.parseInt(held, 10);
+      if (holder === process.pid) return async () => undefined;
+      if (Number.isInteger(holder) && holder > 0 && (await isStickyport(holder))) {
+        throw new StickyportError(
+          'STORE_UNAVAILABLE',
+          `SessionStore.Path ${file} is in use by another stickyport (pid ${holder}, lock ${lock}): one process per file. ` +
+            'Give each instance a file of its own, or share sessions through SessionStore.Type "redis"',
+        );
+      }
+      // Left by a process that is gone: move it aside, unless another racer did first.
+      const aside = `${lock}.stale-${process.pid}`;
+      try {
+        await rename(lock, aside);
+      } catch {
+        continue;
+      }
+      const moved = await readFile(aside, 'utf8').catch(() => '');
+      // Not the stale lock judged above, but one a racer has just taken: give it back.
+      if (moved !== held) await link(aside, lock).catch(() => undefined);
+      await rm(aside, { force: true });
     }
-    const holder = Number.parseInt(await readFile(lock, 'utf8').catch(() => ''), 10);
-    if (holder === process.pid) return async () => undefined;
-    if (Number.isInteger(holder) && holder > 0 && alive(holder)) {
-      throw new StickyportError(
-        'STORE_UNAVAILABLE',
-        `SessionStore.Path ${file} is in use by another stickyport (pid ${holder}, lock ${lock}): one process per file. ` +
-          'Give each instance a file of its own, or share sessions through SessionStore.Type "redis"',
-      );
-    }
-    // Left by a process that is gone (or unreadable): take it over.
-    await rm(lock, { force: true });
+    throw new StickyportError('STORE_UNAVAILABLE', `cannot lock ${file}: other processes keep taking ${lock}`);
+  } finally {
+    await rm(temp, { force: true });
   }
-  throw new StickyportError('STORE_UNAVAILABLE', `cannot lock ${lock}: another process keeps creating it`);
 }
 
-function alive(pid: number): boolean {
+/**
+ * A live process that may be a stickyport: on Linux its command line names node or stickyport
+ * (after a reboot a dead stickyport's pid may belong to anything); elsewhere any live process.
+ */
+async function isStickyport(pid: number): Promise<boolean> {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (error) {
     // EPERM: it exists, as another user's process.
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
+    if ((error as NodeJS.ErrnoException).code !== 'EPERM') return false;
   }
+  const command = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => undefined);
+  return command === undefined || /node|stickyport/i.test(command);
 }

@@ -86,8 +86,9 @@ export class FileSessionStore extends MemorySessionStore {
       // Not fatal: requests are still served; reading or saving the file then fails and says so.
       options.log.error({ err: error, path: file }, 'cannot create the session folder');
     }
-    // Another live process saving to this file refuses the start (StickyportError); a folder
-    // that cannot hold the lock is left to the reads and saves below, which say so.
+    // Another live process saving to this file refuses the start (StickyportError), and so does
+    // a lock path that is no file; a folder that cannot hold the lock is left to the reads and
+    // saves below, which say so.
     store.unlock = await lockSessionFile(file).catch((error: unknown) => {
       if (error instanceof StickyportError) throw error;
       options.log.error({ err: error, path: file }, 'cannot lock the session file');

@@ -186,7 +186,9 @@ export class RedisSessionStore implements SessionStore {
           // A key that names no port is not one of ours, whatever it holds.
           if (!Number.isInteger(port) || port < 1 || port > 65_535) return;
           const [error, value] = values[i] ?? [];
-          // Another type at a port key (WRONGTYPE) holds no session, like a missing value.
+          // Another type at a port key (WRONGTYPE) holds no session, like a missing value; any
+          // other error (a timeout) is Redis failing, and the fallback takes the call.
+          if (error && replyCode(error) !== 'WRONGTYPE') throw error;
           const session = error ? undefined : this.values.fromJson(port, asText((value as Buffer | undefined) ?? null));
           if (session && isLive(session)) sessions.push(session);
         });

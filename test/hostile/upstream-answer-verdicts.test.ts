@@ -222,7 +222,7 @@ describe("an upstream's X-Stickyport-* trailers, and fields no trailer may carry
   it('forged and framing trailers are dropped, the others relayed', async () => {
     const key = `verdict-${caseNumber++}`;
     hostile.answer(key, {
-      bytes: [`HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-Checksum\r\n\r\n${BODY.length.toString(16)}\r\n${BODY}\r\n0\r\nX-Stickyport-Error: UPSTREAM_TIMEOUT\r\nX-Stickyport-Session-Id: forged\r\nTransfer-Encoding: gzip\r\nContent-Type: text/evil\r\nConnection: close\r\nX-Checksum: abc\r\n\r\n`],
+      bytes: [`HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-Checksum\r\n\r\n${BODY.length.toString(16)}\r\n${BODY}\r\n0\r\nX-Stickyport-Error: UPSTREAM_TIMEOUT\r\nX-Stickyport-Session-Id: forged\r\nTransfer-Encoding: gzip\r\nContent-Type: text/evil\r\nConnection: close\r\nSet-Cookie: sid=evil\r\nLocation: http://evil.test/\r\nWWW-Authenticate: Basic\r\nCache-Control: no-store\r\nX-Checksum: abc\r\n\r\n`],
       after: 'keep-alive',
     });
     const trailers = await new Promise<http.IncomingHttpHeaders>((resolve, reject) => {

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import net from 'node:net';
 import { Redis } from 'ioredis';
 import { afterEach, expect, it } from 'vitest';
 import { createLogger } from '../../src/logging/logger.js';
@@ -98,6 +99,35 @@ describeRedis('RedisSessionStore when Redis goes away', () => {
     relay.restore();
     await waitUntil(() => logged(RECOVERED).length > 0, 5_000, 'recovery');
     expect(JSON.parse((await redis.raw.get(key(5)))!)).toEqual(session);
+  });
+
+  // An ioredis pipeline answers a timed-out command with an error in its place, not a rejection:
+  // list() took those for "no session here" and answered an empty list, with Redis taken as up.
+  it('list() whose reads time out after the SCAN went through is an outage: the local sessions answer (Redis)', async () => {
+    const slow = await startRedisServer();
+    cleanups.push(() => slow.stop());
+    let holdReads = false;
+    // A relay that holds the client's GETRANGE commands 1.5 s (past the 1 s command timeout) when told to.
+    const relay = net.createServer((client) => {
+      const server = net.connect(Number(new URL(slow.url).port), '127.0.0.1');
+      client.on('error', () => server.destroy());
+      server.on('error', () => client.destroy());
+      server.pipe(client);
+      client.on('data', (chunk: Buffer) => {
+        if (holdReads && chunk.toString('latin1').toLowerCase().includes('getrange')) setTimeout(() => server.write(chunk), 1_500);
+        else server.write(chunk);
+      });
+    });
+    await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', () => resolve()));
+    cleanups.push(() => new Promise<void>((resolve) => relay.close(() => resolve())));
+    const { store, logged } = await openLogged(`redis://127.0.0.1:${(relay.address() as net.AddressInfo).port}`);
+    cleanups.push(() => store.close());
+    const made = await Promise.all([11, 12, 13].map((port) => store.getOrCreate(port, () => makeSession(port))));
+    holdReads = true;
+    const listed = await store.list();
+    expect(listed.map((session) => session.port).sort()).toEqual([11, 12, 13]);
+    expect(listed).toEqual(expect.arrayContaining(made));
+    expect(logged(OUTAGE)).toHaveLength(1);
   });
 
   it('a frozen Redis costs one command timeout, then requests go local until it thaws (Redis)', async () => {
