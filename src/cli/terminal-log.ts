@@ -1,4 +1,5 @@
 import type { DestinationStream } from 'pino';
+import { inert } from '../logging/quoted.js';
 
 const LEVELS = new Map([[10, 'TRACE'], [20, 'DEBUG'], [30, 'INFO'], [40, 'WARN'], [50, 'ERROR'], [60, 'FATAL']]);
 const COLOURS = new Map([[40, 33], [50, 31], [60, 31]]);
@@ -6,15 +7,6 @@ const COLOURS = new Map([[40, 33], [50, 31], [60, 31]]);
 const OMITTED = new Set(['level', 'time', 'pid', 'hostname', 'name', 'msg']);
 
 export type LogRecord = Record<string, unknown> & { readonly level?: number; readonly msg?: string };
-
-// C0 and C1 controls and DEL: JSON.stringify escapes C0 only, and a terminal may act on the 8-bit
-// CSI (U+009B) a client put in a header value just as on ESC [.
-const CONTROLS = /[\u0000-\u001f\u007f-\u009f]/g;
-
-/** `text` with every control character written as \uXXXX: what reaches the terminal is only text. */
-export function inert(text: string): string {
-  return text.replace(CONTROLS, (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`);
-}
 
 function show(value: unknown): string {
   if (typeof value === 'string') return inert(/^[^\s"=]+$/.test(value) ? value : JSON.stringify(value));

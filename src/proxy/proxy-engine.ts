@@ -51,9 +51,9 @@ interface Chosen {
   readonly params: SessionParams | undefined;
 }
 
-/** A request as prepared: its target as proxy-chain parsed it (plain HTTP), and the session chosen. */
+/** A request as prepared: its target as proxy-chain parsed it (plain HTTP only), and the session chosen. */
 interface Prepared {
-  readonly trgParsed: URL;
+  readonly trgParsed: URL | undefined;
   readonly chosen: Chosen;
 }
 
@@ -61,7 +61,6 @@ interface Prepared {
 const CONNECT_TARGET = /^(\[[0-9A-Fa-f:.]+\]|[^\s/?#@[\]:]+):(\d{1,5})$/;
 const BAD_CONNECT_TARGET = 'a CONNECT target is host:port, with a port from 1 to 65535 and nothing else';
 const BAD_CONNECT_HOST = 'the CONNECT target\'s host is not a host name or address (an empty label, a character no host may hold, or over 253 characters)';
-const NO_TARGET = { trgParsed: undefined };
 const API_SPELLING =
   'the session API answers as http://HOST/session/ with no user info and no port other than 80: nothing was sent upstream';
 // proxy-chain's words for a Proxy-Authorization it cannot read.
@@ -149,7 +148,7 @@ export class ProxyEngine extends Server {
       if (unframeable) throw new RequestError(`cannot forward a request with ${unframeable}`, 400);
       let prepared = this.prepared(request, state);
       if (prepared instanceof Promise) prepared = await prepared;
-      const target = httpTarget(url, prepared.trgParsed);
+      const target = httpTarget(url, prepared.trgParsed!);
       // The API's host spelled another way (`portmapper.`, with user info or port 080) is no
       // target either: it must not leave for the upstream.
       if (this.engine.api?.isApiHost(target.hostname)) throw new RequestError(API_SPELLING, 400);
@@ -205,7 +204,7 @@ export class ProxyEngine extends Server {
       if (state.mapping.config.rejectHttpProxy) throw httpRejected(state);
       let prepared = this.prepared(request, state);
       if (prepared instanceof Promise) prepared = await prepared;
-      const target = httpTarget(url, prepared.trgParsed);
+      const target = httpTarget(url, prepared.trgParsed!);
       if (this.engine.api?.isApiHost(target.hostname)) throw new RequestError(API_SPELLING, 400);
       const { binding, params } = prepared.chosen;
       const way = wayOut(state, binding, target.hostname, target.port, this.engine.log);
@@ -244,13 +243,10 @@ export class ProxyEngine extends Server {
       // One spelling of the host for host rules and the private-target check, as plain HTTP has.
       const hostname = canonicalHost(authority![1]!);
       if (hostname === undefined) throw new RequestError(BAD_CONNECT_HOST, 400);
-      // The API's host in any spelling, raw (`portmapper.`) or once decoded (`%70ortmapper`).
-      const apiHost = unbracket(authority![1]!);
-      if (this.engine.api && (this.engine.api.isApiHost(apiHost) || this.engine.api.isApiHost(hostname))) {
-        throw new RequestError(
-          `the session API answers plain HTTP only: GET http://${apiHost}/session/ through this port`,
-          400,
-        );
+      // The API's host in any spelling (`PORTMAPPER`, `portmapper.`, `%70ortmapper`): the
+      // canonical host is lower case and decoded, and isApiHost takes a trailing dot.
+      if (this.engine.api?.isApiHost(hostname)) {
+        throw new RequestError(`the session API answers plain HTTP only: GET http://${hostname}/session/ through this port`, 400);
       }
       const state = this.engine.ports.get(portOf(socket));
       let prepared = this.prepared(request, state, false);
@@ -334,13 +330,13 @@ export class ProxyEngine extends Server {
       const verdict = state.mapping.login.check('', '');
       if (verdict.ok) {
         // A CONNECT's target is read by onConnect itself (canonicalHost): no second parse.
-        const { trgParsed } = parseTarget ? this.getHandlerOpts(request) : NO_TARGET;
+        const trgParsed = parseTarget ? this.getHandlerOpts(request).trgParsed! : undefined;
         const chosen = this.choose(state, request, verdict.params, '', '');
-        return chosen instanceof Promise ? chosen.then((c) => ({ trgParsed: trgParsed!, chosen: c })) : { trgParsed: trgParsed!, chosen };
+        return chosen instanceof Promise ? chosen.then((c) => ({ trgParsed, chosen: c })) : { trgParsed, chosen };
       }
     }
     return this.prepareRequestHandling(request).then(
-      ({ trgParsed, customTag }) => ({ trgParsed: trgParsed!, chosen: customTag as Chosen }),
+      ({ trgParsed, customTag }) => ({ trgParsed: trgParsed ?? undefined, chosen: customTag as Chosen }),
       (error: unknown) => {
         // proxy-chain answers a login it cannot read (not Basic, no user:password) with a 400;
         // where a login is required that is a wrong login: 407, with the Basic challenge.
@@ -463,8 +459,4 @@ function closeAfterAnswer(socket: net.Socket, idleTimeoutMs: number): void {
 function hasBody(request: http.IncomingMessage): boolean {
   const length = request.headers['content-length'];
   return (length !== undefined && length !== '0') || request.headers['transfer-encoding'] !== undefined;
-}
-
-function unbracket(hostname: string): string {
-  return hostname.startsWith('[') ? hostname.slice(1, -1) : hostname;
 }
