@@ -90,17 +90,17 @@ describeRedis('hostile session values in Redis', () => {
     }
   });
 
+  /** Settings for a stickyport on this suite's Redis under `prefix`, through the recording upstream. */
+  const onRedis = (prefix: string) => ({
+    Upstream: { Url: `http://customer-session-{session}:secret@127.0.0.1:${upstream.port}` },
+    Session: { IdLength: 8, IdAlphabet: ALPHABET },
+    SessionStore: { Type: 'redis', RedisUrl: redis.server.url, KeyPrefix: prefix },
+  });
+
   // A value of many MB at one port's key was read whole: past Redis' commandTimeout it counted as
   // Redis being down, for every port. Values are read only as far as a session could reach.
   itRedis('a Redis value of 8 MB costs its port only: read no further than 64 KiB, replaced, the store stays up', async () => {
-    const proxy = await startWithAdmin(
-      {
-        Upstream: { Url: `http://customer-session-{session}:secret@127.0.0.1:${upstream.port}` },
-        Session: { IdLength: 8, IdAlphabet: ALPHABET },
-        SessionStore: { Type: 'redis', RedisUrl: redis.server.url, KeyPrefix: 'huge:' },
-      },
-      { portCount: 2 },
-    );
+    const proxy = await startWithAdmin(onRedis('huge:'), { portCount: 2 });
     const [port] = proxy.ports as [number, number];
     const sent = async (): Promise<number> => Number(/total_net_output_bytes:(\d+)/.exec(await redis.raw.info('stats'))![1]);
     try {
@@ -123,14 +123,7 @@ describeRedis('hostile session values in Redis', () => {
   // Bytes that are not UTF-8 came back altered when read as text: the conditional write then
   // never matched what Redis held, and the port answered 500 (the API 503) until a /session/new.
   itRedis('a Redis value that is not UTF-8 is the port\'s missing session too: replaced at the next request', async () => {
-    const proxy = await startStickyport(
-      {
-        Upstream: { Url: `http://customer-session-{session}:secret@127.0.0.1:${upstream.port}` },
-        Session: { IdLength: 8, IdAlphabet: ALPHABET },
-        SessionStore: { Type: 'redis', RedisUrl: redis.server.url, KeyPrefix: 'bytes:' },
-      },
-      { portCount: 1 },
-    );
+    const proxy = await startStickyport(onRedis('bytes:'), { portCount: 1 });
     const port = proxy.ports[0]!;
     const origin = await startOrigin();
     const json = (id: string): string => JSON.stringify({ ...good, id, port });
