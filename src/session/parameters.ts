@@ -17,9 +17,8 @@ export const PARAMETER_VALUE = /^[A-Za-z0-9_]{1,64}$/;
  */
 export type DeclaredParams = ReadonlySet<string> & { readonly separators?: string };
 
-/** Why `value` cannot be a parameter value for `declared`'s upstream, or undefined. */
-function valueProblem(value: string, declared: DeclaredParams): string | undefined {
-  if (!PARAMETER_VALUE.test(value)) return 'values are 1-64 of A-Z a-z 0-9 _';
+/** Why `value`, safe characters only, still cannot be a value for `declared`'s upstream, or undefined. */
+function separatorProblem(value: string, declared: DeclaredParams): string | undefined {
   for (const char of declared.separators ?? '') {
     if (value.includes(char)) return `this upstream's login separates its fields with "${char}", so a value must not hold one`;
   }
@@ -88,7 +87,7 @@ function readPairs(text: string, declared: DeclaredParams): SessionParams {
       throw new ParameterError(`the proxy login names ${shown(tokens[i]!)}, which is not a declared parameter (declared: ${[...declared].join(', ') || 'none'})`);
     }
     if (value === undefined) throw new ParameterError(`the proxy login gives parameter ${name} no value: write -${name}-VALUE`);
-    const problem = valueProblem(value, declared);
+    const problem = PARAMETER_VALUE.test(value) ? separatorProblem(value, declared) : 'values are 1-64 of A-Z a-z 0-9 _';
     if (problem) throw new ParameterError(`the proxy login gives parameter ${name} the value ${shown(value)}: ${problem}`);
     if (Object.hasOwn(params, name)) throw new ParameterError(`the proxy login names parameter ${name} twice`);
     params[name] = value;
@@ -111,7 +110,7 @@ export function queryParameters(query: URLSearchParams, declared: DeclaredParams
     if (value !== '' && !PARAMETER_VALUE.test(value)) {
       throw new ParameterError(`parameter ${name} = ${shown(value)}: values are empty or 1-64 of A-Z a-z 0-9 _`);
     }
-    const problem = value === '' ? undefined : valueProblem(value, declared);
+    const problem = value === '' ? undefined : separatorProblem(value, declared);
     if (problem) throw new ParameterError(`parameter ${name} = ${shown(value)}: ${problem}`);
     params[name] = value;
     any = true;
@@ -136,7 +135,7 @@ export function storedParamsProblem(value: unknown, declared: DeclaredParams): s
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'params is not an object';
   for (const [name, text] of Object.entries(value)) {
     if (!declared.has(name)) return `params names ${shown(name)}, which the port does not declare`;
-    if (typeof text !== 'string' || (text !== '' && valueProblem(text, declared))) return `params.${name} is not a safe value`;
+    if (typeof text !== 'string' || (text !== '' && (!PARAMETER_VALUE.test(text) || separatorProblem(text, declared) !== undefined))) return `params.${name} is not a safe value`;
   }
   return undefined;
 }
