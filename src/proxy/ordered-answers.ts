@@ -91,6 +91,13 @@ export function afterEarlierAnswers(
   then: () => void,
   broken: (response: http.ServerResponse) => void = () => socket.destroy(),
 ): void {
+  // The bytes that broke are the latest request's own body (its head parsed, its body not
+  // done): that request is the one refused, whether its answer is still owed or already given.
+  const last = (socket as TurnSocket)[kLastAnswer];
+  if (last !== undefined && !last.req.complete && !socket.destroyed) {
+    broken(last);
+    return;
+  }
   const earlier = (socket as SocketWithAnswer)._httpMessage;
   if (!earlier || earlier.writableFinished || socket.destroyed) {
     then();
@@ -109,4 +116,29 @@ export function afterEarlierAnswers(
   };
   earlier.once('finish', next);
   earlier.once('close', next);
+}
+
+/**
+ * After a connection's last answer: our side ends, what the client still sends is read and
+ * dropped (a paused socket would never see its FIN, and the listener keeps half-open sockets;
+ * a close with unread bytes would reset the connection under the answer), and a client that
+ * has not closed `deadlineMs` later is cut: a fixed deadline, not an idle timer, which a client
+ * trickling bytes would hold off for good.
+ */
+export function closeAfterAnswer(socket: net.Socket, deadlineMs: number): void {
+  socket.end();
+  socket.resume();
+  const deadline = setTimeout(() => socket.destroy(), deadlineMs);
+  socket.once('close', () => clearTimeout(deadline));
+}
+
+/**
+ * A request answered before its body was read (a 405, an upstream's early answer) whose body
+ * then did not parse: it had its one answer, so it gets no second one; the connection closes
+ * once that answer is out.
+ */
+export function closeOnceAnswered(response: http.ServerResponse, deadlineMs: number): void {
+  const { socket } = response.req;
+  if (response.writableFinished) closeAfterAnswer(socket, deadlineMs);
+  else response.once('finish', () => closeAfterAnswer(socket, deadlineMs));
 }

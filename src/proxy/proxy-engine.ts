@@ -15,7 +15,7 @@ import { Drain, drainEntry } from './drain.js';
 import { fail, forwardHttp, type ForwardOptions } from './forward.js';
 import { readSessionControl } from './control-headers.js';
 import { requestHeadersOut, unframeableRequest } from './hop-headers.js';
-import { afterEarlierAnswers, answerOrdered, answersAhead, connectionEnding } from './ordered-answers.js';
+import { afterEarlierAnswers, answerOrdered, answersAhead, closeAfterAnswer, closeOnceAnswered, connectionEnding } from './ordered-answers.js';
 import { httpTarget } from './http-target.js';
 import { portOf } from './listener-pool.js';
 import { ESTABLISHED, tunnel } from './tunnel.js';
@@ -301,8 +301,12 @@ export class ProxyEngine extends Server {
     afterEarlierAnswers(
       socket,
       () => this.sendSocketResponse(socket, status, {}, `${message}\n`),
-      // The broken bytes were this request's own body: it is the one refused.
-      (broken) => answerOrdered(broken, new RequestError(`malformed request body (${error.code ?? 'parse error'})`, 400), String(this.authRealm)),
+      // The broken bytes were this request's own body: it is the one refused, unless it was
+      // answered already (a 405, an upstream's early answer): one answer, then the close.
+      (broken) =>
+        broken.writableEnded
+          ? closeOnceAnswered(broken, this.engine.idleTimeoutMs)
+          : answerOrdered(broken, new RequestError(`malformed request body (${error.code ?? 'parse error'})`, 400), String(this.authRealm)),
     );
   }
 
@@ -441,19 +445,6 @@ function httpRejected(state: PortState): StickyportError {
 function retarget(target: HttpTarget, hostname: string, port: number): HttpTarget {
   if (hostname === target.hostname && port === target.port) return target;
   return { ...target, hostname, port, absoluteUrl: `http://${hostForUrl(hostname)}:${port}${target.path}` };
-}
-
-/**
- * After an error answer to an upgrade: our side ends, what the client still sends is read and
- * dropped (a paused socket would never see its FIN, and the listener keeps half-open sockets),
- * and a client that has not closed Listen.IdleTimeout later is cut: a fixed deadline, not an
- * idle timer, which a client trickling bytes would hold off for good.
- */
-function closeAfterAnswer(socket: net.Socket, idleTimeoutMs: number): void {
-  socket.end();
-  socket.resume();
-  const deadline = setTimeout(() => socket.destroy(), idleTimeoutMs);
-  socket.once('close', () => clearTimeout(deadline));
 }
 
 function hasBody(request: http.IncomingMessage): boolean {

@@ -3,7 +3,7 @@ import type net from 'node:net';
 import type { ApiGateway } from '../api/api-gateway.js';
 import type { Logger } from '../logging/logger.js';
 import { portOf } from '../proxy/listener-pool.js';
-import { afterEarlierAnswers, answersAhead, connectionEnding } from '../proxy/ordered-answers.js';
+import { afterEarlierAnswers, answersAhead, closeOnceAnswered, connectionEnding } from '../proxy/ordered-answers.js';
 import type { Login } from './socks-handshake.js';
 
 export interface SocksApiOptions {
@@ -39,7 +39,7 @@ export class SocksApi {
     this.server.on('connect', (_request: http.IncomingMessage, socket: net.Socket) => void refuseConnect(socket));
     // Bytes that do not parse (more after a Connection: close, a broken body): the answers to
     // the calls before them still go out, then the refusal (Node's own would cut them off).
-    this.server.on('clientError', (error: NodeJS.ErrnoException, socket: net.Socket) => refuseBroken(error, socket));
+    this.server.on('clientError', (error: NodeJS.ErrnoException, socket: net.Socket) => refuseBroken(error, socket, options.idleTimeoutMs));
     this.server.headersTimeout = options.headersTimeoutMs;
     this.server.requestTimeout = 0;
     this.server.keepAliveTimeout = options.idleTimeoutMs;
@@ -102,7 +102,7 @@ async function refuseConnect(socket: net.Socket): Promise<void> {
   endWithJson(socket, 405, NO_CONNECT, 'allow: GET\r\n');
 }
 
-function refuseBroken(error: NodeJS.ErrnoException, socket: net.Socket): void {
+function refuseBroken(error: NodeJS.ErrnoException, socket: net.Socket, idleTimeoutMs: number): void {
   if (error.code === 'ECONNRESET' || !socket.writable) {
     socket.destroy();
     return;
@@ -114,8 +114,10 @@ function refuseBroken(error: NodeJS.ErrnoException, socket: net.Socket): void {
   afterEarlierAnswers(
     socket,
     refuse,
-    // The broken bytes were this call's own body: it is the one refused.
+    // The broken bytes were this call's own body: it is the one refused, unless it was
+    // answered already (a 405 before its body was read): one answer, then the close.
     (broken) => {
+      if (broken.writableEnded) return closeOnceAnswered(broken, idleTimeoutMs);
       if (broken.headersSent) return void broken.destroy();
       const refusal = JSON.stringify({ error: 'bad_request', message: `malformed request body (${error.code ?? 'parse error'})` });
       broken.shouldKeepAlive = false;
