@@ -37,7 +37,29 @@ export type SocketWithAnswer = net.Socket & { _httpMessage?: (http.ServerRespons
 const kLastAnswer = Symbol('stickyport.lastAnswer');
 // The connection's close, one promise for all its waiting requests.
 const kClosed = Symbol('stickyport.closed');
-type TurnSocket = SocketWithAnswer & { [kLastAnswer]?: http.ServerResponse; [kClosed]?: Promise<void> };
+// How many of the connection's requests wait for their turn now.
+const kWaiting = Symbol('stickyport.waiting');
+// Whether the connection has the listener that keeps it stopped while too many wait.
+const kHeld = Symbol('stickyport.held');
+type TurnSocket = SocketWithAnswer & {
+  [kLastAnswer]?: http.ServerResponse;
+  [kClosed]?: Promise<void>;
+  [kWaiting]?: number;
+  [kHeld]?: boolean;
+  /** Node's mark that the server stopped reading the connection; its own read restarts skip it. */
+  _paused?: boolean;
+  parser?: { pause(): void; resume(): void } | null;
+};
+
+/**
+ * Requests a connection may have waiting for their turn before it is read no further: each
+ * waiting request is a parsed request and its answer object in memory, and a client that
+ * pipelines without reading its answers would otherwise pile up millions of them (the process
+ * ran out of memory). Node bounds only answers already written; this bounds the ones not yet
+ * begun, as Squid's pipeline_prefetch does. Past it, the rest stays in the kernel's buffers and
+ * the client's writes block: TCP's own backpressure. Reading resumes at half of it.
+ */
+export const MAX_WAITING_PER_CONNECTION = 64;
 
 /**
  * The wait for this request's turn on its connection: a promise while the answer to the request
@@ -51,13 +73,48 @@ export function answersAhead(socket: net.Socket, own?: http.ServerResponse): Pro
   const previous = turns[kLastAnswer];
   if (own !== undefined) turns[kLastAnswer] = own;
   if (previous === undefined || previous === own || previous.writableFinished || socket.destroyed) return undefined;
+  const waiting = (turns[kWaiting] ?? 0) + 1;
+  turns[kWaiting] = waiting;
+  if (waiting === MAX_WAITING_PER_CONNECTION) holdReading(turns);
   return afterAnswer(turns, previous);
 }
 
 async function afterAnswer(socket: TurnSocket, previous: http.ServerResponse): Promise<void> {
-  await Promise.race([answerDone(previous), (socket[kClosed] ??= new Promise((resolve) => socket.once('close', resolve)))]);
-  // Node attaches the next queued answer to the socket as one finishes.
-  await new Promise((resolve) => setImmediate(resolve));
+  try {
+    await Promise.race([answerDone(previous), (socket[kClosed] ??= new Promise((resolve) => socket.once('close', resolve)))]);
+    // Node attaches the next queued answer to the socket as one finishes.
+    await new Promise((resolve) => setImmediate(resolve));
+  } finally {
+    const waiting = socket[kWaiting]! - 1;
+    socket[kWaiting] = waiting;
+    if (waiting === MAX_WAITING_PER_CONNECTION >> 1) resumeReading(socket);
+  }
+}
+
+/**
+ * Stops reading the connection the way Node's server does when its written answers back up:
+ * `_paused` makes Node's own read restarts (after each parsed request) leave it stopped, and
+ * Node pauses its parser once the bytes in hand are parsed. Node's drain of the connection
+ * clears the mark and resumes; the 'resume' that follows stops it again while too many wait.
+ */
+function holdReading(socket: TurnSocket): void {
+  socket._paused = true;
+  socket.pause();
+  if (socket[kHeld]) return;
+  socket[kHeld] = true;
+  socket.on('resume', () => {
+    if ((socket[kWaiting] ?? 0) < MAX_WAITING_PER_CONNECTION || socket._paused) return;
+    socket._paused = true;
+    socket.pause();
+  });
+}
+
+/** Reads the connection again, as Node's drain does; not while Node itself holds it for answers not yet flushed. */
+function resumeReading(socket: TurnSocket): void {
+  if (!socket._paused || socket.destroyed || socket.writableNeedDrain) return;
+  socket._paused = false;
+  socket.parser?.resume();
+  socket.resume();
 }
 
 /**
