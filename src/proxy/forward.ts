@@ -46,6 +46,16 @@ const NEVER_SENT = new Set(['UND_ERR_CLOSED', 'UND_ERR_DESTROYED']);
 const CLIENT_LEFT = new Error('the client closed its connection');
 
 /**
+ * How much of an answer may wait for a slow client before the upstream is paused. Pausing at
+ * the first refused write (16 KiB) let an answer of tiny chunks grow without bound: undici,
+ * paused, puts the unparsed rest back on its socket, and its resume reads all of it plus a
+ * fresh read of up to 64 KiB, of which a write refused again after a few 1-byte chunks took
+ * only a few KiB (146 MB read ahead after 60 s, four clients reading as fast as they could).
+ * Relaying at least this much per resume takes more than one read brings.
+ */
+const RELAY_BUFFER = 128 * 1024;
+
+/**
  * Plain HTTP through the port's session: the request goes out on the session's own undici
  * pool and the answer streams back with backpressure both ways. Whatever the upstream (or, on
  * the direct route, any website) answers, the client gets that answer relayed, or a 502/504
@@ -251,7 +261,9 @@ class Exchange implements DispatchHandler, DrainEntry {
     if (this.pending && !this.writeHead()) return false;
     if (this.done) return false;
     this.bytesDown += chunk.length;
-    if (this.response.write(chunk)) return true;
+    // Paused only once RELAY_BUFFER is waiting for the client, not at the first refused write:
+    // see RELAY_BUFFER.
+    if (this.response.write(chunk) || this.response.writableLength < RELAY_BUFFER) return true;
     // The client reads slower than the upstream sends: undici pauses until the client drained.
     // Listened for only once that happens: most answers never need it.
     if (!this.drainListened && this.resume) {
