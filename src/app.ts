@@ -143,12 +143,15 @@ export async function createApp(config: StickyportConfig, deps: AppDeps): Promis
     ...timeouts,
     observe: observers.observe,
   });
+  const endpoints = endpointsOf(config);
   const limits = new ConnectionLimits(
     { perClient: config.listen.maxConnectionsPerClient, perPort: config.listen.maxConnectionsPerPort },
     log.child({ component: 'limits' }),
+    undefined,
+    endpoints.length + (config.admin.enabled ? 1 : 0),
   );
   const listeners = new ListenerPool({
-    endpoints: endpointsOf(config),
+    endpoints,
     idleTimeoutMs: config.listen.idleTimeoutMs,
     limits,
     // Every port speaks HTTP, SOCKS5 and SOCKS4/4a, told apart by the first byte.
@@ -243,6 +246,7 @@ export async function createApp(config: StickyportConfig, deps: AppDeps): Promis
           clientAuth: config.auth.required,
           maxConnectionsPerClient: limits.perClient || 'unlimited',
           maxConnectionsPerPort: limits.perPort || 'unlimited',
+          maxConnections: limits.total || 'unlimited',
           admin: admin ? `http://${hostForUrl(config.admin.host)}:${admin.address.port}/` : 'off',
         },
         'stickyport listening',

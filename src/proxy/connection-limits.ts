@@ -14,6 +14,9 @@ export interface LimitSettings {
 const AUTO_PER_CLIENT_SHARE = 1 / 4;
 const AUTO_PER_PORT_SHARE = 1 / 3;
 const AUTO_MINIMUM = 64;
+// Descriptors kept for the process's own work whatever the clients hold: the store's saves and
+// its Redis connection, the log, the admin server, DNS, pooled upstream connections.
+const RESERVED_DESCRIPTORS = 128;
 // How long refusals are summed up before the next log line: one line per burst, not per refusal.
 const REFUSAL_LOG_MS = 10_000;
 
@@ -25,6 +28,17 @@ export function openFileLimit(): number | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * All client connections together: each may cost two descriptors (a tunnel, or a request and its
+ * upstream connection), after the listening sockets and the reserve. Several client addresses
+ * within their own shares could otherwise take every descriptor together: upstream connections
+ * then failed with EMFILE, accepted connections were reset, and a file store could not save.
+ */
+function totalFor(fileLimit: number | undefined, listening: number): number {
+  if (fileLimit === undefined) return 0;
+  return Math.max(AUTO_MINIMUM, Math.floor((fileLimit - listening - RESERVED_DESCRIPTORS) / 2));
 }
 
 function resolve(value: number | 'auto', share: number, fileLimit: number | undefined): number {
@@ -40,6 +54,9 @@ function resolve(value: number | 'auto', share: number, fileLimit: number | unde
 export class ConnectionLimits {
   readonly perClient: number;
   readonly perPort: number;
+  /** All client connections together (0: no open-file limit known). */
+  readonly total: number;
+  private open = 0;
   private readonly byClient = new Map<string, number>();
   private readonly byPort = new Map<number, number>();
   private refusedTotal = 0;
@@ -50,9 +67,12 @@ export class ConnectionLimits {
     settings: LimitSettings,
     private readonly log: Logger,
     fileLimit = openFileLimit(),
+    /** Listening sockets the process holds (one per port, the admin server's). */
+    listening = 0,
   ) {
     this.perClient = resolve(settings.perClient, AUTO_PER_CLIENT_SHARE, fileLimit);
     this.perPort = resolve(settings.perPort, AUTO_PER_PORT_SHARE, fileLimit);
+    this.total = totalFor(fileLimit, listening);
   }
 
   /** Connections refused since start. */
@@ -69,17 +89,21 @@ export class ConnectionLimits {
         ? `client ${client} holds ${fromClient} connections (Listen.MaxConnectionsPerClient)`
         : this.perPort > 0 && onPort >= this.perPort
           ? `port ${port} holds ${onPort} connections (Listen.MaxConnectionsPerPort)`
-          : undefined;
+          : this.total > 0 && this.open >= this.total
+            ? `${this.open} client connections are open: the open-file limit (ulimit -n) leaves room for no more`
+            : undefined;
     if (over) {
       this.refusedOne(over);
       return over;
     }
     this.byClient.set(client, fromClient + 1);
     this.byPort.set(port, onPort + 1);
+    this.open++;
     return undefined;
   }
 
   release(client: string, port: number): void {
+    this.open--;
     const fromClient = (this.byClient.get(client) ?? 1) - 1;
     if (fromClient > 0) this.byClient.set(client, fromClient);
     else this.byClient.delete(client);
