@@ -94,20 +94,28 @@ async function afterAnswer(socket: TurnSocket, previous: http.ServerResponse): P
 /**
  * Stops reading the connection the way Node's server does when its written answers back up:
  * `_paused` makes Node's own read restarts (after each parsed request) leave it stopped, and
- * Node pauses its parser once the bytes in hand are parsed. Node's drain of the connection
+ * Node pauses its parser once the bytes in hand are parsed. The connection is first taken off
+ * the parser's direct reads (Node does so for any 'data' listener): read that way, bytes that
+ * still arrived went into the paused parser and broke it (HPE_PAUSED, the pipeline lost); read
+ * through the stream, a paused socket hands the parser nothing. Node's drain of the connection
  * clears the mark and resumes; the 'resume' that follows stops it again while too many wait.
  */
 function holdReading(socket: TurnSocket): void {
+  if (!socket[kHeld]) {
+    socket[kHeld] = true;
+    socket.on('data', readThroughStream);
+    socket.on('resume', () => {
+      if ((socket[kWaiting] ?? 0) < MAX_WAITING_PER_CONNECTION || socket._paused) return;
+      socket._paused = true;
+      socket.pause();
+    });
+  }
   socket._paused = true;
   socket.pause();
-  if (socket[kHeld]) return;
-  socket[kHeld] = true;
-  socket.on('resume', () => {
-    if ((socket[kWaiting] ?? 0) < MAX_WAITING_PER_CONNECTION || socket._paused) return;
-    socket._paused = true;
-    socket.pause();
-  });
 }
+
+/** Node's own 'data' listener feeds the parser; this one only moves the socket to stream reads. */
+function readThroughStream(): void {}
 
 /** Reads the connection again, as Node's drain does; not while Node itself holds it for answers not yet flushed. */
 function resumeReading(socket: TurnSocket): void {
