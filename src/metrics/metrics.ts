@@ -43,7 +43,7 @@ interface RecordCells {
   readonly port: number;
   readonly kind: string;
   readonly outcome: string;
-  readonly status: number;
+  readonly statusClass: string;
   readonly requests: CounterCell;
   readonly up: CounterCell;
   readonly down: CounterCell;
@@ -117,17 +117,20 @@ export class StickyportMetrics {
 
   /**
    * The request and byte cells of a record. Traffic comes in runs of the same kind, outcome
-   * and status: the cells of the last record are kept, so that most records look nothing up.
+   * and status class: the cells of the last record are kept, so that most records look nothing up.
+   * A cell is keyed by exactly the labels it is exported with: keyed by the exact status, 200
+   * and 201 made two series with the same labels, which Prometheus rejects as duplicates.
    */
   private cellsFor(mapping: string, record: RequestRecord): RecordCells {
     const last = this.lastCells;
     const port = this.options.perPortLabels ? record.port : 0;
-    if (last && last.mapping === mapping && last.port === port && last.kind === record.kind && last.outcome === record.outcome && last.status === record.status) {
+    const status = statusClass(record.status);
+    if (last && last.mapping === mapping && last.port === port && last.kind === record.kind && last.outcome === record.outcome && last.statusClass === status) {
       return last;
     }
     const where = port ? `${mapping}\0${port}` : mapping;
     const place: Record<string, string | number> = port ? { mapping, port } : { mapping };
-    const key = `${where}\0${record.kind}\0${record.outcome}\0${record.status}`;
+    const key = `${where}\0${record.kind}\0${record.outcome}\0${status}`;
     const up = `${where}\0up`;
     const down = `${where}\0down`;
     const cells: RecordCells = {
@@ -135,8 +138,8 @@ export class StickyportMetrics {
       port,
       kind: record.kind,
       outcome: record.outcome,
-      status: record.status,
-      requests: this.requests.find(key) ?? this.requests.add(key, { ...place, kind: record.kind, outcome: record.outcome, status_class: statusClass(record.status) }),
+      statusClass: status,
+      requests: this.requests.find(key) ?? this.requests.add(key, { ...place, kind: record.kind, outcome: record.outcome, status_class: status }),
       up: this.bytes.find(up) ?? this.bytes.add(up, { ...place, direction: 'up' }),
       down: this.bytes.find(down) ?? this.bytes.add(down, { ...place, direction: 'down' }),
     };
