@@ -121,8 +121,14 @@ export class FileSessionStore extends MemorySessionStore {
       await super.close();
       try {
         while (this.saving) await this.saving;
-        // The last save may have failed, or the last change came after it began.
-        if (this.savedChanges < this.changes) await (this.saving ??= this.save());
+        // Written even when every change was saved: the lock makes this process the file's
+        // owner, and what it holds in memory is the truth, while the file may have been
+        // spoiled, truncated or deleted since the last save. Not while the file is unusable:
+        // that one is never written over (see `unusable`).
+        if (this.unusable === undefined) {
+          this.changes++;
+          await (this.saving ??= this.save());
+        }
         if (this.savedChanges < this.changes) throw new Error(`could not save the sessions to ${this.file}`);
       } finally {
         await this.unlock().catch(() => undefined);

@@ -55,11 +55,12 @@ function heldWrites() {
   const started: Array<() => void> = [];
   let inFlight = 0;
   let maxInFlight = 0;
+  let holding = true;
   const write = async (_file: string, text: string): Promise<void> => {
     maxInFlight = Math.max(maxInFlight, ++inFlight);
     writes.push(text);
     started.shift()?.();
-    await new Promise<void>((resolve) => releases.push(resolve));
+    if (holding) await new Promise<void>((resolve) => releases.push(resolve));
     inFlight--;
   };
   return {
@@ -70,6 +71,11 @@ function heldWrites() {
     nextStart: () => new Promise<void>((resolve) => started.push(resolve)),
     /** Lets the oldest held write finish. */
     release: () => releases.shift()!(),
+    /** Lets every write finish, now and from now on (the write a close makes, say). */
+    free: () => {
+      holding = false;
+      for (const release of releases.splice(0)) release();
+    },
   };
 }
 
@@ -144,6 +150,7 @@ describe('FileSessionStore on disk', () => {
     expect(held.maxInFlight()).toBe(1);
     expect(held.writes).toHaveLength(2);
     expect(byPort(JSON.parse(held.writes[1]!).sessions)).toEqual(last);
+    held.free();
     await store.close();
   });
 
@@ -164,6 +171,7 @@ describe('FileSessionStore on disk', () => {
     expect(await deleted).toBe(true);
     expect(await again).toBe(false);
     expect(JSON.parse(held.writes[1]!).sessions).toEqual([]);
+    held.free();
     await store.close();
   });
 
@@ -175,7 +183,7 @@ describe('FileSessionStore on disk', () => {
     const session = await store.getOrCreate(30_600, () => makeSession(30_600));
     await started;
     expect(JSON.parse(held.writes[0]!).sessions).toEqual([session]);
-    held.release();
+    held.free();
     await store.close();
   });
 
