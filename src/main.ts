@@ -44,17 +44,33 @@ function configOrExit(options: LoadOptions): ConfigReport {
 /** The listening log line says what the banner says: on a terminal only the banner is shown. */
 const saidByBanner = (record: { msg?: string }): boolean => record.msg === 'stickyport listening';
 
+/** What the signal handlers act on: the app once createApp returned it, and its start. */
+interface Signals {
+  /** The app exists; returns whether a stop was asked for meanwhile (the handlers then stop it, and it must not start). */
+  created(app: App): boolean;
+  starting(started: Promise<void>): void;
+  readonly stopAsked: boolean;
+}
+
 /**
- * SIGINT and SIGTERM stop stickyport, from the moment a port may be bound: a SIGTERM sent as
- * soon as the listening line is read must not meet node's default action. A second one does.
+ * Signal handlers, installed before start-up awaits anything: node's default action for SIGINT,
+ * SIGTERM and SIGHUP ends the process, and start-up can take seconds (a Redis that does not
+ * answer). SIGINT and SIGTERM stop stickyport: during start-up once the step under way ends
+ * (the store is open: it and its file lock are closed without binding a port; or the ports are
+ * bound), exit 0 as any stop. A second one meets node's default action. SIGHUP re-reads the
+ * configuration once listening; during start-up it is ignored and logged (the start applies
+ * the configuration it read: a reload of it would have nothing to apply to yet).
  */
-function stopOnSignals(app: App, started: Promise<void>, log: Logger): void {
-  const shutdown = (signal: NodeJS.Signals): void => {
-    log.info({ signal }, 'stopping');
+function handleSignals(log: Logger): Signals {
+  let app: App | undefined;
+  let started: Promise<void> = Promise.resolve();
+  let listening = false;
+  let stopAsked = false;
+  const stop = (target: App, after: Promise<void>): void => {
     // A start that fails ends the process itself, with exit code 1.
-    started.then(async () => {
+    after.then(async () => {
       try {
-        await app.stop();
+        await target.stop();
       } catch (error) {
         log.error({ err: error }, 'stop failed');
         process.exit(1);
@@ -63,17 +79,41 @@ function stopOnSignals(app: App, started: Promise<void>, log: Logger): void {
       process.exit(0);
     }, () => undefined);
   };
+  const shutdown = (signal: NodeJS.Signals): void => {
+    log.info({ signal }, 'stopping');
+    stopAsked = true;
+    // Before createApp returned, created() stops it.
+    if (app) stop(app, started);
+  };
   process.once('SIGINT', shutdown);
   process.once('SIGTERM', shutdown);
-  // SIGHUP re-reads the configuration (the reload logs what it did, or why it refused).
   process.on('SIGHUP', () => {
-    started.then(() => app.reload('SIGHUP'), () => undefined).catch((error: unknown) => log.error({ err: error }, 'BUG: reload failed'));
+    if (!listening || !app) {
+      log.info({ signal: 'SIGHUP' }, 'SIGHUP during start-up ignored: the start applies the configuration it read; send it again once listening');
+      return;
+    }
+    // The reload logs what it did, or why it refused.
+    app.reload('SIGHUP').catch((error: unknown) => log.error({ err: error }, 'BUG: reload failed'));
   });
   // The last line of defence: every request path catches its own errors (and logs them with
   // the port as bugs), so reaching here is a bug too. One bad request must not take every
   // port down: log it and keep serving.
   process.on('uncaughtException', (error) => log.error({ err: error }, 'BUG: uncaught exception; still serving'));
   process.on('unhandledRejection', (reason) => log.error({ err: reason }, 'BUG: unhandled rejection; still serving'));
+  return {
+    created(created) {
+      app = created;
+      if (stopAsked) stop(created, started);
+      return stopAsked;
+    },
+    starting(start) {
+      started = start;
+      start.then(() => (listening = true), () => undefined);
+    },
+    get stopAsked() {
+      return stopAsked;
+    },
+  };
 }
 
 async function start(options: LoadOptions): Promise<void> {
@@ -82,6 +122,7 @@ async function start(options: LoadOptions): Promise<void> {
   // collector, `| npx pino-pretty`) gets pino's JSON lines.
   const terminal = process.stdout.isTTY === true;
   const log = createLogger(config.logLevel, terminal ? terminalDestination(process.stdout, saidByBanner) : undefined);
+  const signals = handleSignals(log);
   for (const note of sessionPlaceholderNotes(config)) log.warn(note);
   // A reload reads the same layers again: the same files, environment and flags.
   const app = await createApp(config, { log, loadConfig: () => loadConfig(options) }).catch((error: unknown) => {
@@ -90,8 +131,10 @@ async function start(options: LoadOptions): Promise<void> {
     if (!terminal) log.fatal({ code: error.code }, error.message);
     return exitWith(1, `stickyport: ${error.message}\n`);
   });
+  // Stopped during start-up: the handlers close what createApp opened, and nothing is bound.
+  if (signals.created(app)) return;
   const started = app.start();
-  stopOnSignals(app, started, log);
+  signals.starting(started);
   try {
     await started;
   } catch (error) {
@@ -100,7 +143,7 @@ async function start(options: LoadOptions): Promise<void> {
     await app.stop(0);
     exitWith(1, `stickyport: ${error.message}\n`);
   }
-  if (terminal) process.stdout.write(startupBanner(config, packageVersion()));
+  if (terminal && !signals.stopAsked) process.stdout.write(startupBanner(config, packageVersion()));
 }
 
 async function main(): Promise<void> {
