@@ -3,6 +3,7 @@ import { requestFields } from '../observe/request-log.js';
 import type { RequestRecord } from '../observe/request-record.js';
 import type { SessionChange } from '../session/session-service.js';
 import type { AdminContext } from './admin-context.js';
+import { EventSubscriber, MAX_UNSENT_BYTES, STALL_MS } from './event-subscriber.js';
 import { summaryView } from './port-view.js';
 
 // Requests reach a page in batches: a proxy serving 7 000 requests a second must not write
@@ -18,7 +19,9 @@ const PING_MS = 15_000;
  * (totals, every second). Nothing is gathered while no page listens.
  */
 export class EventStream {
-  private readonly clients = new Set<http.ServerResponse>();
+  private readonly clients = new Set<EventSubscriber>();
+  /** Clients dropped since start for not reading (event-subscriber.ts). */
+  private droppedClients = 0;
   private batch: RequestRecord[] = [];
   private dropped = 0;
   private readonly changes = new Map<number, SessionChange>();
@@ -38,14 +41,24 @@ export class EventStream {
       'x-accel-buffering': 'no',
     });
     response.flushHeaders();
+    // No idle timeout: the stream is quiet by design between events. A client that stops
+    // reading is dropped by its EventSubscriber instead.
     request.socket.setTimeout(0);
     request.socket.setNoDelay(true);
+    const remote = request.socket.remoteAddress;
+    const client = new EventSubscriber(response, (unsentBytes, reason) => {
+      this.droppedClients++;
+      this.context.log.warn(
+        { remote, unsentBytes, reason, maxUnsentBytes: MAX_UNSENT_BYTES, stallMs: STALL_MS, droppedClients: this.droppedClients },
+        'event stream client dropped: it does not read what it is sent',
+      );
+    });
     const recent = this.context.live.recent().slice(-MAX_BATCH);
-    send(response, 'summary', summaryView(this.context));
-    send(response, 'requests', { requests: recent.map((record) => this.fields(record)), dropped: 0 });
-    this.clients.add(response);
+    client.write(frame('summary', summaryView(this.context)));
+    client.write(frame('requests', { requests: recent.map((record) => this.fields(record)), dropped: 0 }));
+    this.clients.add(client);
     response.once('close', () => {
-      this.clients.delete(response);
+      this.clients.delete(client);
       if (this.clients.size === 0) this.idle();
     });
     if (this.clients.size === 1) this.listen();
@@ -53,7 +66,7 @@ export class EventStream {
 
   /** Ends every stream (the admin server stops). */
   close(): void {
-    for (const response of this.clients) response.end();
+    for (const client of this.clients) client.end();
     this.clients.clear();
     this.idle();
   }
@@ -71,7 +84,7 @@ export class EventStream {
     every(FLUSH_MS, () => this.flush());
     every(SUMMARY_MS, () => this.broadcast('summary', summaryView(this.context)));
     every(PING_MS, () => {
-      for (const response of this.clients) response.write(': ping\n\n');
+      for (const client of this.clients) client.write(': ping\n\n');
     });
   }
 
@@ -104,14 +117,10 @@ export class EventStream {
 
   private broadcast(event: string, data: unknown): void {
     const text = frame(event, data);
-    for (const response of this.clients) response.write(text);
+    for (const client of this.clients) client.write(text);
   }
 }
 
 function frame(event: string, data: unknown): string {
   return `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
-}
-
-function send(response: http.ServerResponse, event: string, data: unknown): void {
-  response.write(frame(event, data));
 }
