@@ -19,10 +19,12 @@ export interface RedisConnection {
   /** True when the connection can take commands (ioredis status 'ready'). */
   isReady(): boolean;
   ping(): Promise<unknown>;
-  /** SET NX for each session: where Redis already has a session for the port, Redis wins. */
+  /** Each session where Redis has none for the port; where it has one, Redis wins. */
   writeIfAbsent(sessions: readonly Session[]): Promise<WriteBackCounts>;
   /** SET (or DEL, for undefined) whatever Redis holds, and announce it; resolves with the count. */
   overwrite(changes: ReadonlyMap<number, Session | undefined>): Promise<number>;
+  /** The mark of Redis's data set: the same for as long as Redis keeps its data (see DATA_SET_MARK). */
+  dataSetMark(): Promise<string>;
 }
 
 /** The local copy: the last state Redis gave us while it answers, the only state while it does not. */
@@ -30,6 +32,10 @@ class LocalSessions extends MemorySessionStore {
   remember(port: number, session: Session | undefined): void {
     if (session) this.sessions.set(port, session);
     else this.sessions.delete(port);
+  }
+
+  holds(session: Session): boolean {
+    return this.sessions.get(session.port) === session;
   }
 
   snapshot(): Session[] {
@@ -41,17 +47,24 @@ class LocalSessions extends MemorySessionStore {
 /**
  * What keeps the Redis store serving while Redis does not answer: a local copy of the sessions,
  * an outage that is logged once however many requests fail, a probe that notices Redis is back,
- * and the write-back of the local sessions that ends the outage.
+ * and the write-back that ends the outage. Only what this instance made while Redis was away is
+ * written back: a session the local copy merely read from Redis may have been reset elsewhere
+ * since (a notice missed, a reconnect), and writing it back would undo that reset. Unless Redis
+ * lost its data set meanwhile (restarted empty): then every session of the local copy goes back.
  */
 export class RedisFallback {
   private readonly local = new LocalSessions();
   /** Rotations (replace, delete) acknowledged while Redis was away: they win over Redis on recovery. */
   private readonly acknowledged = new Map<number, Session | undefined>();
+  /** Sessions traffic created from the local copy while Redis was away: written where Redis has none. */
+  private readonly created = new Map<number, Session>();
   private outage = false;
   private outageCount = 0;
   private recovering = false;
   private probe: NodeJS.Timeout | undefined;
   private closed = false;
+  /** The mark of the data set the local copy was read from (undefined: none read yet). */
+  private dataSet: string | undefined;
 
   constructor(
     private readonly redis: RedisConnection,
@@ -82,8 +95,29 @@ export class RedisFallback {
    * so on recovery it is written over what Redis holds instead of yielding to it.
    */
   acknowledgedLocally<T>(port: number, session: Session | undefined, apply: () => Promise<T>): Promise<T> {
+    this.created.delete(port);
     this.acknowledged.set(port, session);
     return apply();
+  }
+
+  /** getOrCreate served from the local copy: a session made here is written back on recovery. */
+  createLocally(port: number, create: () => Session): Promise<Session> {
+    return this.local.getOrCreate(port, () => {
+      const session = create();
+      this.created.set(port, session);
+      return session;
+    });
+  }
+
+  /** Another instance changed the port's session: what the local copy held for it is stale. */
+  forget(port: number): void {
+    this.local.remember(port, undefined);
+    this.created.delete(port);
+  }
+
+  /** Notes which data set Redis holds, once it answers at start: recovery compares with it. */
+  async noteDataSet(): Promise<void> {
+    this.dataSet = await this.redis.dataSetMark();
   }
 
   /** True while Redis is away and sessions are served from the local copy. */
@@ -115,13 +149,18 @@ export class RedisFallback {
     this.recovering = true;
     try {
       await this.redis.ping();
+      const mark = await this.redis.dataSetMark();
+      const dataSetLost = this.dataSet !== undefined && mark !== this.dataSet;
+      this.dataSet = mark;
+      // Redis lost its data: what the local copy read from it is gone there, and goes back too.
+      if (dataSetLost) for (const session of this.local.snapshot()) if (!this.created.has(session.port)) this.created.set(session.port, session);
       const rotations = await this.writeBackRotations();
-      const { written, keptFromRedis } = await this.writeBackLocalSessions();
-      // No await between the last snapshot of the local copy and this line: nothing is missed.
+      const { written, keptFromRedis } = await this.writeBackCreated();
+      // No await since the last write-back round found nothing left: nothing made meanwhile is missed.
       if (this.acknowledged.size > 0) return; // a rotation came in meanwhile: next probe
       this.outage = false;
       clearInterval(this.probe);
-      this.log.info({ written, keptFromRedis, rotations }, 'Redis is back: local sessions reconciled');
+      this.log.info({ written, keptFromRedis, rotations, dataSetLost }, 'Redis is back: local sessions reconciled');
     } catch (error) {
       // Still away: the probe or the next 'ready' tries again.
       this.log.debug({ err: (error as Error).message }, 'Redis not back yet');
@@ -146,16 +185,17 @@ export class RedisFallback {
     return count;
   }
 
-  /** Repeats until a round finds nothing new: requests keep changing the local copy meanwhile. */
-  private async writeBackLocalSessions(): Promise<WriteBackCounts> {
-    const done = new Set<Session>();
+  /** Repeats until a round finds nothing new: requests keep creating sessions meanwhile. */
+  private async writeBackCreated(): Promise<WriteBackCounts> {
     let written = 0;
     let keptFromRedis = 0;
-    for (let todo = this.local.snapshot(); todo.length > 0; todo = this.local.snapshot().filter((s) => !done.has(s))) {
-      const counts = await this.redis.writeIfAbsent(todo);
+    while (this.created.size > 0) {
+      const todo = new Map(this.created);
+      // One the port no longer holds (rotated, expired, dropped) has nothing left to save.
+      const counts = await this.redis.writeIfAbsent([...todo.values()].filter((session) => this.local.holds(session)));
       written += counts.written;
       keptFromRedis += counts.keptFromRedis;
-      for (const session of todo) done.add(session);
+      for (const [port, session] of todo) if (this.created.get(port) === session) this.created.delete(port);
     }
     return { written, keptFromRedis };
   }

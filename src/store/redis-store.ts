@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { Redis } from 'ioredis';
 import type { Logger } from '../logging/logger.js';
@@ -53,6 +54,15 @@ end
 redis.call('SET', KEYS[1], ARGV[1], unpack(ARGV, 3))
 return ARGV[1]`;
 
+// The mark of Redis's data set at <prefix>data-set, made by the first instance that asks: it
+// lives as long as Redis keeps its data. An instance back from an outage that finds another
+// mark (or a new one) knows Redis lost its data, not that another instance reset the ports.
+const DATA_SET_MARK = `
+local mark = redis.call('GET', KEYS[1])
+if mark then return mark end
+redis.call('SET', KEYS[1], ARGV[1])
+return ARGV[1]`;
+
 // Rounds of read-then-write when another instance rewrites the key in between each time.
 const MAX_CREATE_ROUNDS = 3;
 
@@ -61,13 +71,14 @@ const MAX_CREATE_ROUNDS = 3;
 type ScriptedRedis = Redis & {
   setUnlessChangedBuffer(key: string, ...args: Array<string | Buffer>): Promise<Buffer>;
   setIfUnchangedBuffer(key: string, ...args: Array<string | Buffer>): Promise<Buffer | null>;
+  dataSetMark(key: string, mark: string): Promise<string>;
 };
 
 /**
  * Sessions in Redis, shared by every stickyport instance using the same URL and key prefix:
  * one key per port holding the session's JSON, with the session's expiry as the key's TTL.
  * If Redis stops answering, requests go on with a local copy (see RedisFallback), and when it
- * is back the local sessions are written back where Redis has none for the port. Replaces and
+ * is back the sessions made locally meanwhile are written back where Redis has none for the port. Replaces and
  * deletes are announced to the other instances at once (see RemoteChanges).
  */
 export class RedisSessionStore implements SessionStore {
@@ -91,6 +102,7 @@ export class RedisSessionStore implements SessionStore {
         ping: () => this.client.ping(),
         writeIfAbsent: (sessions) => this.writeIfAbsent(sessions),
         overwrite: (changes) => this.overwrite(changes),
+        dataSetMark: () => this.client.dataSetMark(`${options.keyPrefix}data-set`, randomBytes(8).toString('hex')),
       },
       this.log,
     );
@@ -104,6 +116,7 @@ export class RedisSessionStore implements SessionStore {
     }) as ScriptedRedis;
     this.client.defineCommand('setUnlessChanged', { numberOfKeys: 1, lua: SET_UNLESS_CHANGED });
     this.client.defineCommand('setIfUnchanged', { numberOfKeys: 1, lua: SET_IF_UNCHANGED });
+    this.client.defineCommand('dataSetMark', { numberOfKeys: 1, lua: DATA_SET_MARK });
     this.changes = new RemoteChanges(this.client, `${options.keyPrefix}changes`, this.log);
     // Without an 'error' listener, ioredis errors would crash the process.
     this.client.on('error', (error: Error) => this.fallback.startOutage(error));
@@ -117,6 +130,7 @@ export class RedisSessionStore implements SessionStore {
     // Resolves on 'ready'; rejects on the first error or after the timeout: either way, go on.
     await once(store.client, 'ready', { signal: AbortSignal.timeout(1_500) }).catch(() => undefined);
     if (store.client.status !== 'ready') store.fallback.startOutage(new Error('Redis did not answer at start-up'));
+    else await store.fallback.noteDataSet().catch((error: Error) => store.fallback.startOutage(error));
     return store;
   }
 
@@ -138,7 +152,7 @@ export class RedisSessionStore implements SessionStore {
       const session = await this.findOrCreate(port, create);
       this.fallback.remember(port, session);
       return session;
-    }, (local) => local.getOrCreate(port, create));
+    }, () => this.fallback.createLocally(port, create));
   }
 
   replace(session: Session): Promise<Session> {
@@ -199,7 +213,12 @@ export class RedisSessionStore implements SessionStore {
 
   /** Calls `listener` when another instance replaced or deleted a port's session (not for our own). */
   onRemoteChange(listener: RemoteChangeListener): void {
-    this.changes.listen(listener);
+    this.changes.listen((port) => {
+      // Whether or not this instance uses the port now: during a later outage it must not serve
+      // (nor would it write back) a session another instance has replaced or reset.
+      this.fallback.forget(port);
+      listener(port);
+    });
   }
 
   close(): Promise<void> {
