@@ -109,6 +109,17 @@ export class RedisFallback {
     });
   }
 
+  /**
+   * A session whose create script was sent but got no answer: Redis may still store it, so the
+   * local copy takes that very session (Redis told us the port had none): whichever side wins
+   * on recovery, the port keeps one id.
+   */
+  adopt(session: Session): Session {
+    this.local.remember(session.port, session);
+    this.created.set(session.port, session);
+    return session;
+  }
+
   /** Another instance changed the port's session: what the local copy held for it is stale. */
   forget(port: number): void {
     this.local.remember(port, undefined);

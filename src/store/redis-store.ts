@@ -148,11 +148,15 @@ export class RedisSessionStore implements SessionStore {
   }
 
   getOrCreate(port: number, create: () => Session): Promise<Session> {
+    // One candidate for both paths: a create script that timed out may still run in Redis later,
+    // and the port must then hold that same id here, not a second one made for the local copy.
+    let candidate: Session | undefined;
+    const once = (): Session => (candidate ??= create());
     return this.fallback.either(async () => {
-      const session = await this.findOrCreate(port, create);
+      const session = await this.findOrCreate(port, once);
       this.fallback.remember(port, session);
       return session;
-    }, () => this.fallback.createLocally(port, create));
+    }, async () => (candidate ? this.fallback.adopt(candidate) : this.fallback.createLocally(port, once)));
   }
 
   replace(session: Session): Promise<Session> {
@@ -307,20 +311,35 @@ export class RedisSessionStore implements SessionStore {
     return changes.size;
   }
 
-  /** SET NX for each session: where Redis already has a session for the port, Redis wins. */
+  /**
+   * Each session where Redis has no value for its port; where it has one, Redis wins, and the
+   * local copy takes it. A port that thereby changes id here is logged like a rotation: traffic
+   * of this instance left with the local id.
+   */
   private async writeIfAbsent(sessions: readonly Session[]): Promise<WriteBackCounts> {
-    const batch = this.client.pipeline();
-    for (const session of sessions) {
+    const pending = sessions.flatMap((session) => {
       const ttl = ttlArgs(session);
-      if (ttl) batch.call('SET', this.key(session.port), JSON.stringify(session), ...ttl, 'NX');
-    }
+      return ttl ? [{ session, json: Buffer.from(JSON.stringify(session)), ttl }] : [];
+    });
+    const batch = this.client.pipeline() as unknown as ScriptedRedis;
+    for (const { session, json, ttl } of pending) batch.setUnlessChangedBuffer(this.key(session.port), json, '', ...ttl);
+    const replies = (await (batch as unknown as ReturnType<Redis['pipeline']>).exec()) ?? [];
     let written = 0;
     let keptFromRedis = 0;
-    for (const [error, reply] of (await batch.exec()) ?? []) {
+    pending.forEach(({ session, json }, i) => {
+      const [error, reply] = replies[i] ?? [new Error('no reply')];
       if (error) throw error;
-      if (reply === 'OK') written++;
-      else keptFromRedis++;
-    }
+      if ((reply as Buffer).equals(json)) return void written++;
+      keptFromRedis++;
+      const found = this.values.fromJson(session.port, asText(reply as Buffer));
+      const held = found && isLive(found) ? found : undefined;
+      this.fallback.remember(session.port, held);
+      if (held?.id === session.id) return;
+      this.log.info(
+        { port: session.port, sessionId: held?.id, previousId: session.id, reason: 'Redis held another session after the outage' },
+        'session replaced',
+      );
+    });
     return { written, keptFromRedis };
   }
 

@@ -82,6 +82,8 @@ describeRedis('RedisSessionStore when Redis goes away', () => {
     expect(JSON.parse((await redis.raw.get(key(2)))!)).toEqual(local2);
     expect(await store.getOrCreate(3, () => makeSession(3))).toEqual(elsewhere3);
     expect(local3.id).not.toBe(elsewhere3.id);
+    // Traffic of this instance left on port 3 with its local id: the switch is logged like a rotation.
+    expect(logged('session replaced')).toEqual([expect.objectContaining({ port: 3, previousId: local3.id, sessionId: elsewhere3.id })]);
     // A second outage is a new outage: logged again, once.
     relay.cut();
     await store.getOrCreate(4, () => makeSession(4));
