@@ -13,7 +13,8 @@ import { createLogger, type Logger } from './logging/logger.js';
 /**
  * Process entry: the only file that reads argv, handles signals and sets exit codes.
  * Exit codes: 0 clean stop (or a valid `check`), 1 start-up failure (e.g. a port already in
- * use), 2 bad configuration or command line.
+ * use) or a stop that could not save what the store had acknowledged, 2 bad configuration or
+ * command line.
  */
 
 function exitWith(code: number, text: string): never {

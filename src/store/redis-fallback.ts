@@ -180,10 +180,25 @@ export class RedisFallback {
     }
   }
 
+  /**
+   * Stops serving. What the session API answered during an outage still only in memory gets one
+   * last try (each command bounded by the command timeout); if Redis refuses it, close rejects
+   * naming the ports and ids lost, so that the stop is reported failed. Sessions traffic created
+   * meanwhile are tried too, but losing them only means new ids, as after a crash.
+   */
   async close(): Promise<void> {
     this.closed = true;
     clearInterval(this.probe);
     await this.local.close();
+    if (this.acknowledged.size > 0) {
+      const unsaved = [...this.acknowledged].map(([port, session]) => `port ${port} (${session ? `session ${session.id}` : 'reset'})`);
+      try {
+        await this.writeBackRotations();
+      } catch (error) {
+        throw new Error(`Redis did not take what the session API answered while it was away: ${unsaved.join(', ')}: ${(error as Error).message}`, { cause: error });
+      }
+    }
+    await this.writeBackCreated().catch((error: Error) => this.log.warn({ err: error.message, ports: [...this.created.keys()] }, 'sessions made while Redis was away were not saved'));
   }
 
   /** The rotations acknowledged during the outage, written over Redis. */

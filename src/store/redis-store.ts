@@ -225,12 +225,16 @@ export class RedisSessionStore implements SessionStore {
     });
   }
 
+  /** Rejects when what the session API answered during an outage could not be saved (see RedisFallback.close). */
   close(): Promise<void> {
     this.closing ??= (async () => {
-      await this.fallback.close();
-      this.changes.close();
-      if (this.client.status === 'ready') await this.client.quit().catch(() => this.client.disconnect());
-      else this.client.disconnect();
+      try {
+        await this.fallback.close();
+      } finally {
+        this.changes.close();
+        if (this.client.status === 'ready') await this.client.quit().catch(() => this.client.disconnect());
+        else this.client.disconnect();
+      }
     })();
     return this.closing;
   }

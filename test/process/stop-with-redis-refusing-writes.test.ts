@@ -1,0 +1,54 @@
+// Regression (adversarial review): a /session/new answered while Redis refused writes (out of
+// memory) was silently dropped by a clean stop: SIGTERM exited 0, and after a restart the port
+// used the old id, though the README promises such a rotation "is not undone" and that stopping
+// flushes the store. The stop now tries once more to write it, and when Redis still refuses,
+// says so: exit 1, "stop failed", naming the port and the id that were not saved.
+import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { expect } from 'vitest';
+import { request } from '../helpers/client.js';
+import { startOrigin } from '../helpers/origin.js';
+import { freePortRange } from '../helpers/ports.js';
+import { startRecordingUpstream } from '../helpers/recording-upstream.js';
+import { describeRedis, itRedis, startRedisServer } from '../helpers/redis-server.js';
+import { spawnStickyport, writeConfig } from '../helpers/spawn-stickyport.js';
+import { upstreamUrl } from '../helpers/stickyport.js';
+
+describeRedis('stopping while Redis refuses writes', () => {
+  itRedis('a /session/new answered during the outage that Redis still refuses at stop: exit 1, naming the port and id (Redis)', async () => {
+    const [redis, origin, upstream, port] = await Promise.all([startRedisServer(), startOrigin(), startRecordingUpstream(), freePortRange(1)]);
+    const raw = new Redis(redis.url);
+    const keyPrefix = `oom-${randomBytes(4).toString('hex')}:`;
+    const proc = spawnStickyport([
+      '--config',
+      writeConfig({
+        Listen: { Host: '127.0.0.1', PortRange: { Start: port, End: port }, StickyProxyLifetime: 10 },
+        Upstream: { Url: upstreamUrl(upstream.port) },
+        SessionAPI: { Enabled: true, Domain: 'portmapper' },
+        SessionStore: { Type: 'redis', RedisUrl: redis.url, KeyPrefix: keyPrefix },
+      }),
+    ]);
+    try {
+      await proc.waitForLine(/stickyport listening/);
+      expect((await request(port, `${origin.url}/before`)).status).toBe(200);
+      const before = upstream.seen.at(-1)!.session;
+      await raw.config('SET', 'maxmemory', '1');
+      const answer = await request(port, 'http://portmapper/session/new');
+      expect(answer.status).toBe(200);
+      const renewed = (JSON.parse(answer.body) as { session_id: string }).session_id;
+      expect(renewed).not.toBe(before);
+
+      proc.child.kill('SIGTERM');
+      expect(await proc.exited).toBe(1);
+      const failed = proc.stdout.map((line) => JSON.parse(line) as { msg: string; err?: { message: string } }).find((entry) => entry.msg === 'stop failed');
+      expect(failed?.err?.message).toContain(`port ${port} (session ${renewed})`);
+      expect(proc.stdout.some((line) => line.includes('"msg":"stopped"'))).toBe(false);
+      // Redis still holds the old session: the failed stop is the only word of the loss.
+      expect(JSON.parse((await raw.get(`${keyPrefix}port:${port}`))!).id).toBe(before);
+    } finally {
+      await proc.stop('SIGKILL');
+      await raw.quit();
+      await Promise.all([origin.close(), upstream.close(), redis.stop()]);
+    }
+  }, 20_000);
+});
