@@ -189,7 +189,7 @@ export function withoutPasswordPieces(message: string, secret: string | undefine
 const redisUrl: ValueFormat = {
   name: 'redis-url',
   problem(value) {
-    const accepted = 'must be a URL like redis://[:password@]host:6379 or rediss://host:6380';
+    const accepted = 'must be a URL like redis://[:password@]host:6379[/db] or rediss://host:6380';
     if (typeof value !== 'string') return accepted;
     let url: URL;
     try {
@@ -198,10 +198,24 @@ const redisUrl: ValueFormat = {
       return `${accepted}; this one does not parse`;
     }
     // Not even the scheme is quoted: in "secret:word@host" it is part of a password.
-    return url.protocol === 'redis:' || url.protocol === 'rediss:' ? undefined : `${accepted}; other schemes are not Redis`;
+    if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') return `${accepted}; other schemes are not Redis`;
+    // ioredis reads the path (or ?db=) as the database number with parseInt: `/abc` was db 0
+    // behind unhandled rejections, `/9x` db 9. Only a plain number goes through.
+    const db = url.searchParams.get('db') ?? (url.pathname === '/' ? '' : url.pathname.slice(1));
+    if (url.pathname.length > 1 && url.searchParams.has('db')) return `${accepted}; give the database once, as the path`;
+    if (db !== '' && !isDatabaseIndex(db)) return `${accepted}; the path is the database number: /0 to /${MAX_REDIS_DB} (a Redis has /0 to /15 unless its databases setting says more)`;
+    return undefined;
   },
   fromEnv: asText,
 };
+
+// SELECT takes a signed 32-bit index; the server's own `databases` setting (16 by default) is
+// checked by the server itself, at start (see RedisSessionStore).
+const MAX_REDIS_DB = 2 ** 31 - 1;
+
+function isDatabaseIndex(text: string): boolean {
+  return /^(0|[1-9][0-9]{0,9})$/.test(text) && Number(text) <= MAX_REDIS_DB;
+}
 
 const RESERVED_PARAMETERS = new Set(['session', 'port', 'lifetime']);
 

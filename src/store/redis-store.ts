@@ -91,6 +91,8 @@ export class RedisSessionStore implements SessionStore {
   private readonly values: StoredValues;
   private readonly changes: RemoteChanges;
   private closing: Promise<void> | undefined;
+  /** The server's answer to SELECT on this connection (the URL's database), when it refused it. */
+  private refusedDatabase: string | undefined;
 
   private constructor(options: RedisStoreOptions) {
     this.log = options.log.child({ redis: redisEndpoint(options.url) });
@@ -98,7 +100,8 @@ export class RedisSessionStore implements SessionStore {
     this.values = new StoredValues(options.idRule, this.log);
     this.fallback = new RedisFallback(
       {
-        isReady: () => this.client.status === 'ready',
+        // A connection whose SELECT was refused is on database 0: never write there.
+        isReady: () => this.client.status === 'ready' && this.refusedDatabase === undefined,
         ping: () => this.client.ping(),
         writeIfAbsent: (sessions) => this.writeIfAbsent(sessions),
         overwrite: (changes) => this.overwrite(changes),
@@ -119,7 +122,12 @@ export class RedisSessionStore implements SessionStore {
     this.client.defineCommand('dataSetMark', { numberOfKeys: 1, lua: DATA_SET_MARK });
     this.changes = new RemoteChanges(this.client, `${options.keyPrefix}changes`, this.log);
     // Without an 'error' listener, ioredis errors would crash the process.
-    this.client.on('error', (error: Error) => this.fallback.startOutage(error));
+    this.client.on('error', (error: Error) => {
+      if (isSelectRefusal(error)) this.databaseRefused(error);
+      this.fallback.startOutage(error);
+    });
+    // Each connection SELECTs anew (ioredis sends it before anything else, the answer comes before 'ready').
+    this.client.on('connect', () => (this.refusedDatabase = undefined));
     this.client.on('close', () => this.fallback.startOutage(new Error('connection to Redis closed')));
     this.client.on('ready', () => void this.fallback.tryRecover());
   }
@@ -237,6 +245,21 @@ export class RedisSessionStore implements SessionStore {
       }
     })();
     return this.closing;
+  }
+
+  /**
+   * ioredis SELECTs the URL's database on connecting and only emits the refusal (a server with
+   * fewer databases): its commands would then go to database 0, another data set. The store
+   * stays in its outage instead, until a connection's SELECT succeeds.
+   */
+  private databaseRefused(error: Error): void {
+    if (this.refusedDatabase === undefined) {
+      this.log.error(
+        { key: 'SessionStore.RedisUrl', database: this.client.options.db, answer: error.message },
+        'Redis refused the database of SessionStore.RedisUrl: serving sessions from local memory, never from another database',
+      );
+    }
+    this.refusedDatabase = error.message;
   }
 
   /**
@@ -370,6 +393,11 @@ function ttlArgs(session: Session): string[] | undefined {
 
 function escapeGlob(text: string): string {
   return text.replace(/[*?[\]\\]/g, '\\$&');
+}
+
+/** The server's answer to the SELECT ioredis sends on connecting. */
+function isSelectRefusal(error: Error): boolean {
+  return (error as Error & { command?: { name?: string } }).command?.name === 'select';
 }
 
 /** host:port of a Redis URL, never its password. */

@@ -80,6 +80,25 @@ describe('configuration messages', () => {
     expect(error.message).not.toContain(secret);
   });
 
+  // ioredis reads the path as the database number with parseInt: `/abc` went to database 0
+  // behind unhandled rejections. Only a plain number 0..2^31-1 (SELECT's range) passes.
+  it.each(['redis://127.0.0.1:6379/abc', 'redis://127.0.0.1:6379/-1', 'redis://127.0.0.1:6379/3x', 'redis://127.0.0.1:6379/01', 'redis://127.0.0.1:6379/2147483648', 'redis://:hunter2@127.0.0.1:6379/1/2', 'redis://127.0.0.1:6379?db=abc', 'redis://127.0.0.1:6379/1?db=2'])(
+    'refuse a Redis URL whose database is not a plain number: %s',
+    (url) => {
+      const error = refusal({ config: { SessionStore: { Type: 'redis', RedisUrl: url } } });
+      expect(error.keys).toEqual(['SessionStore.RedisUrl']);
+      expect(lineAbout(error, 'SessionStore.RedisUrl')).toMatch(/^SessionStore\.RedisUrl = ".*" \(from --config override\.json\): must be a URL like redis:.*(database number: \/0 to \/2147483647|give the database once)/);
+      expect(error.message).not.toContain('hunter2');
+    },
+  );
+
+  it.each(['redis://127.0.0.1:6379', 'redis://127.0.0.1:6379/', 'redis://127.0.0.1:6379/0', 'redis://127.0.0.1:6379/15', 'redis://127.0.0.1:6379/99999', 'rediss://:pw@host:6380/2147483647', 'redis://127.0.0.1:6379?db=4'])(
+    'accept a Redis URL with no database or a plain number (the server judges its own range): %s',
+    (url) => {
+      expect(load({ config: { SessionStore: { Type: 'redis', RedisUrl: url } } }).store.redisUrl).toBe(url);
+    },
+  );
+
   it('show an upstream URL with only its password masked, so that the rest can be checked', () => {
     const error = refusal({ env: { STICKYPORT_UPSTREAM_URL: 'ftp://acme-{session}:hunter2@gate.example:21' } });
     expect(lineAbout(error, 'Upstream.Url')).toBe(

@@ -1,0 +1,55 @@
+// Regression (adversarial review): a RedisUrl naming a database the server does not have
+// (`/99999` on a Redis with the default 16) started as if all was well and wrote every session
+// into database 0: ioredis SELECTs on connecting and only emits the refusal, and its next
+// commands go to database 0. The store now stays in its outage (sessions served from local
+// memory, /readyz `fallback`), logs the server's answer naming SessionStore.RedisUrl, and never
+// writes to another database.
+import { randomBytes } from 'node:crypto';
+import { setTimeout as delay } from 'node:timers/promises';
+import { expect, it } from 'vitest';
+import { createLogger } from '../../src/logging/logger.js';
+import { RedisSessionStore } from '../../src/store/redis-store.js';
+import { describeRedis, redisForSuite } from '../helpers/redis-server.js';
+import { logSink } from '../helpers/stickyport.js';
+import { makeSession, TEST_ID_RULE } from './session-store.contract.js';
+
+describeRedis('RedisSessionStore on a database the server refuses (Redis)', () => {
+  const redis = redisForSuite();
+
+  it('serves from local memory and writes nothing to database 0, logging the refusal (Redis)', async () => {
+    const keyPrefix = `db-${randomBytes(4).toString('hex')}:`;
+    const sink = logSink();
+    const store = await RedisSessionStore.open({ url: `${redis.server.url}/99999`, keyPrefix, log: createLogger('debug', sink.stream), idRule: TEST_ID_RULE });
+    try {
+      const made = await store.getOrCreate(1, () => makeSession(1));
+      expect(await store.get(1)).toEqual(made);
+      await store.replace(makeSession(2));
+      // Long enough for 'ready' and a few recovery probes (500 ms apart) to have written it back.
+      await delay(1_500);
+      expect(store.health()).toMatchObject({ state: 'fallback' });
+      expect(await redis.raw.keys(`${keyPrefix}*`)).toEqual([]); // the test may use KEYS on its own tiny Redis
+      const entries = sink.lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+      expect(entries.filter((entry) => String(entry.msg).includes('SessionStore.RedisUrl'))).toEqual([
+        expect.objectContaining({ level: 50, key: 'SessionStore.RedisUrl', answer: expect.stringContaining('DB index is out of range') }),
+      ]);
+      expect(entries.some((entry) => String(entry.msg).startsWith('Redis is back'))).toBe(false);
+    } finally {
+      await store.close().catch(() => undefined);
+    }
+  });
+
+  it('a database the server has is used, and nothing lands in database 0 (Redis)', async () => {
+    const keyPrefix = `db-${randomBytes(4).toString('hex')}:`;
+    const store = await RedisSessionStore.open({ url: `${redis.server.url}/3`, keyPrefix, log: createLogger('silent'), idRule: TEST_ID_RULE });
+    try {
+      const made = await store.getOrCreate(1, () => makeSession(1));
+      expect(store.health()).toMatchObject({ state: 'up' });
+      expect(await redis.raw.keys(`${keyPrefix}*`)).toEqual([]);
+      await redis.raw.select(3);
+      expect(JSON.parse((await redis.raw.get(`${keyPrefix}port:1`))!)).toEqual(made);
+    } finally {
+      await redis.raw.select(0);
+      await store.close();
+    }
+  });
+});
