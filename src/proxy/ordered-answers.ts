@@ -72,6 +72,7 @@ export function answersAhead(socket: net.Socket, own?: http.ServerResponse): Pro
   const turns = socket as TurnSocket;
   const previous = turns[kLastAnswer];
   if (own !== undefined) turns[kLastAnswer] = own;
+  else if (turns[kHeld]) handOver(turns);
   if (previous === undefined || previous === own || previous.writableFinished || socket.destroyed) return undefined;
   const waiting = (turns[kWaiting] ?? 0) + 1;
   turns[kWaiting] = waiting;
@@ -104,20 +105,35 @@ function holdReading(socket: TurnSocket): void {
   if (!socket[kHeld]) {
     socket[kHeld] = true;
     socket.on('data', readThroughStream);
-    socket.on('resume', () => {
-      if ((socket[kWaiting] ?? 0) < MAX_WAITING_PER_CONNECTION || socket._paused) return;
-      socket._paused = true;
-      socket.pause();
-    });
+    socket.on('resume', keepHeld);
   }
   socket._paused = true;
   socket.pause();
+}
+
+function keepHeld(this: TurnSocket): void {
+  if ((this[kWaiting] ?? 0) < MAX_WAITING_PER_CONNECTION || this._paused) return;
+  this._paused = true;
+  this.pause();
 }
 
 /** Node's own 'data' listener feeds the parser; this one only moves the socket to stream reads. */
 function readThroughStream(): void {}
 
 /** Reads the connection again, as Node's drain does; not while Node itself holds it for answers not yet flushed. */
+/**
+ * A CONNECT or an upgrade takes a held connection over (Node has let it go, unread): its tunnel
+ * reads it once its turn comes. Node's mark would have Node's drain resume it meanwhile (the
+ * answers before it still flush), and bytes the client sent ahead of the 200 would then go to
+ * the listener above alone, and be lost.
+ */
+function handOver(socket: TurnSocket): void {
+  socket[kHeld] = false;
+  socket._paused = false;
+  socket.removeListener('data', readThroughStream);
+  socket.removeListener('resume', keepHeld);
+}
+
 function resumeReading(socket: TurnSocket): void {
   if (!socket._paused || socket.destroyed || socket.writableNeedDrain) return;
   socket._paused = false;

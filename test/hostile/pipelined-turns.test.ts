@@ -6,6 +6,7 @@ import type { RecordingUpstream } from '../helpers/recording-upstream.js';
 import { socks5Connect, type RawClient } from '../helpers/socks-client.js';
 import { startStack, type Stack } from '../helpers/stack.js';
 import { startStickyport, type RunningProxy } from '../helpers/stickyport.js';
+import { startEchoServer } from '../helpers/echo-server.js';
 
 // Requests pipelined on one connection are taken one at a time, whatever their kind (README:
 // "each waits until the answers before it are written"). Each case here broke that before:
@@ -243,5 +244,46 @@ describe('a WebSocket upgrade pipelined behind a slow answer, its first frame an
       socket.on('close', () => resolve(read));
     });
     expect(text).toMatch(/^HTTP\/1\.1 200 OK\r\n[\s\S]*\r\n\r\nslowHTTP\/1\.1 101 [^\r]*\r\n[\s\S]*\r\n\r\nframe-1$/);
+  });
+});
+
+describe('a CONNECT behind more pipelined requests than a connection may have waiting', () => {
+  // Past 64 waiting, the connection is held (not read). A CONNECT parsed then is handed to its
+  // tunnel; before the fix, Node's drain resumed the held connection while the answers before
+  // the CONNECT flushed, and tunnel bytes the client sent ahead of the 200 were read into
+  // nothing: the target never saw them.
+  it('its bytes sent before the 200 reach the target, and every answer before it comes first', async () => {
+    const echo = await startEchoServer();
+    try {
+      for (const waiting of [10, 70, 200]) {
+        const socket = net.connect(proxy.ports[0]!, '127.0.0.1');
+        socket.on('error', () => undefined);
+        let text = '';
+        const echoed = new Promise<void>((resolve, reject) => {
+          const timer = setTimeout(() => reject(new Error(`${waiting}: no echo of the early bytes in ${JSON.stringify(text.slice(-200))}`)), 10_000);
+          socket.on('data', (chunk: Buffer) => {
+            text += chunk.toString('latin1');
+            if (text.includes('EARLY-BYTES')) {
+              clearTimeout(timer);
+              resolve();
+            }
+          });
+        });
+        await once(socket, 'connect');
+        const get = `GET ${origin.url}/ HTTP/1.1\r\nHost: 127.0.0.1:${origin.port}\r\n\r\n`;
+        socket.write(`GET ${origin.url}/delay/300 HTTP/1.1\r\nHost: 127.0.0.1:${origin.port}\r\n\r\n${get.repeat(waiting)}CONNECT 127.0.0.1:${echo.port} HTTP/1.1\r\nHost: 127.0.0.1:${echo.port}\r\n\r\n`);
+        // In a later write, while the slow answer still holds every other one back.
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        socket.write('EARLY-BYTES');
+        await echoed;
+        socket.destroy();
+        const statuses = [...text.matchAll(/HTTP\/1\.1 (\d{3})/g)].map((m) => m[1]);
+        expect(statuses).toHaveLength(waiting + 2);
+        expect(statuses.every((status) => status === '200')).toBe(true);
+        expect(text.indexOf('Connection Established')).toBeLessThan(text.indexOf('EARLY-BYTES'));
+      }
+    } finally {
+      await echo.close();
+    }
   });
 });
