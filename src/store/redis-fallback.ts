@@ -34,8 +34,13 @@ class LocalSessions extends MemorySessionStore {
     else this.sessions.delete(port);
   }
 
-  holds(session: Session): boolean {
-    return this.sessions.get(session.port) === session;
+  /**
+   * The local copy's session for `session`'s port while it is still that session (same id):
+   * its latest version, which an identity check may have amended with the exit it saw.
+   */
+  stillHolding(session: Session): Session | undefined {
+    const held = this.sessions.get(session.port);
+    return held?.id === session.id ? held : undefined;
   }
 
   snapshot(): Session[] {
@@ -115,6 +120,11 @@ export class RedisFallback {
    * on recovery, the port keeps one id.
    */
   adopt(session: Session): Session {
+    // Two first requests at once each sent a script of their own: the first one adopted is the
+    // port's, here as in Redis (its script came first, and the later one finds the key taken).
+    const made = this.created.get(session.port);
+    const already = made && this.local.stillHolding(made);
+    if (already) return already;
     this.local.remember(session.port, session);
     this.created.set(session.port, session);
     return session;
@@ -217,8 +227,11 @@ export class RedisFallback {
     let keptFromRedis = 0;
     while (this.created.size > 0) {
       const todo = new Map(this.created);
-      // One the port no longer holds (rotated, expired, dropped) has nothing left to save.
-      const counts = await this.redis.writeIfAbsent([...todo.values()].filter((session) => this.local.holds(session)));
+      // One the port no longer holds (rotated, expired, dropped) has nothing left to save; one
+      // it still holds goes back as the local copy has it now (an identity check may have
+      // added its exit since: a copy of the same session, which must not count as another).
+      const held = [...todo.values()].map((session) => this.local.stillHolding(session)).filter((session) => session !== undefined);
+      const counts = await this.redis.writeIfAbsent(held);
       written += counts.written;
       keptFromRedis += counts.keptFromRedis;
       for (const [port, session] of todo) if (this.created.get(port) === session) this.created.delete(port);

@@ -6,6 +6,7 @@
 // won, and the port went out with an id never logged nor reported. The fallback now takes the
 // very session the script carried: whichever side wins, it is the same id.
 import { randomBytes } from 'node:crypto';
+import net, { type AddressInfo } from 'node:net';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, expect } from 'vitest';
 import { apiJson, request } from '../helpers/client.js';
@@ -53,6 +54,60 @@ describeRedis('a Redis that stalls writes past the command timeout (Redis)', () 
       expect(proxy.logs.filter((line) => line.includes('"session replaced"'))).toEqual([]);
     } finally {
       await proxy.stop();
+    }
+  }, 20_000);
+
+  // Review of the fix: each of two first requests at once sent a create script of its own, and
+  // each fell back to its own candidate: the upstream saw two ids for one port at the same
+  // moment, and the recovery then switched the port to the other one. Here a relay in front of
+  // Redis passes the reads and holds the scripts past the command timeout.
+  itRedis('two first requests at once whose scripts are held leave with one id, which the port keeps (Redis)', async () => {
+    let holdScripts = false;
+    const relay = net.createServer((client) => {
+      const server = net.connect(redis.port, '127.0.0.1');
+      let held: Buffer[] | undefined;
+      client.on('data', (chunk: Buffer) => {
+        if (held) return void held.push(chunk);
+        if (holdScripts && /evalsha|eval/i.test(chunk.toString('latin1'))) {
+          held = [chunk];
+          setTimeout(() => {
+            for (const piece of held!) server.write(piece);
+            held = undefined;
+          }, 2_500).unref();
+          return;
+        }
+        server.write(chunk);
+      });
+      server.pipe(client);
+      client.on('error', () => server.destroy());
+      server.on('error', () => client.destroy());
+      client.on('close', () => server.destroy());
+    });
+    await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
+    const keyPrefix = `stall2-${randomBytes(4).toString('hex')}:`;
+    const proxy = await startStickyport(
+      {
+        Upstream: { Url: upstreamUrl(upstream.port) },
+        SessionStore: { Type: 'redis', RedisUrl: `redis://127.0.0.1:${(relay.address() as AddressInfo).port}`, KeyPrefix: keyPrefix },
+      },
+      { portCount: 1 },
+    );
+    const [port] = proxy.ports as [number];
+    try {
+      holdScripts = true;
+      const answers = await Promise.all([request(port, `${origin.url}/twin-a`), request(port, `${origin.url}/twin-b`)]);
+      holdScripts = false;
+      expect(answers.map((answer) => answer.status)).toEqual([200, 200]);
+      const sessionOf = (path: string): string => upstream.seen.find((entry) => entry.target.endsWith(path))!.session!;
+      expect(sessionOf('/twin-b')).toBe(sessionOf('/twin-a'));
+
+      await eventually(() => proxy.logs.some((line) => line.includes('Redis is back')), 'the recovery is logged', 10_000);
+      expect(JSON.parse((await raw.get(`${keyPrefix}port:${port}`))!).id).toBe(sessionOf('/twin-a'));
+      expect((await apiJson<{ session_id: string }>(port, '/session/')).session_id).toBe(sessionOf('/twin-a'));
+      expect(proxy.logs.filter((line) => line.includes('"session replaced"'))).toEqual([]);
+    } finally {
+      await proxy.stop();
+      relay.close();
     }
   }, 20_000);
 });
