@@ -1,14 +1,13 @@
 // kill -9 right after the session API answered: what it answered must be what comes back.
 // The file store used to coalesce every save, so an answered /session/new or /session/reset
 // was still in memory when the process died (20 of 20 came back with the old id).
-import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { apiJson, request } from '../helpers/client.js';
 import { eventually } from '../helpers/eventually.js';
-import { freePortRange } from '../helpers/ports.js';
-import { spawnStickyport, writeConfig, type SpawnedStickyport } from '../helpers/spawn-stickyport.js';
+import { fileStoreProcess } from '../helpers/file-store-process.js';
+import { spawnStickyport, type SpawnedStickyport } from '../helpers/spawn-stickyport.js';
 
 interface SessionAnswer {
   session_id: string;
@@ -22,24 +21,7 @@ afterEach(async () => {
 });
 
 /** A file store in a fresh folder, two ports with the session API on, and a way to (re)start on them. */
-async function setup() {
-  const folder = mkdtempSync(path.join(tmpdir(), 'stickyport-crash-'));
-  const storePath = path.join(folder, 'sessions.json');
-  const start = await freePortRange(2);
-  const config = writeConfig({
-    Listen: { Host: '127.0.0.1', PortRange: { Start: start, End: start + 1 }, StickyProxyLifetime: 10 },
-    SessionAPI: { Enabled: true, Domain: 'portmapper' },
-    SessionStore: { Type: 'file', Path: storePath },
-    Logging: { Level: 'info' },
-  });
-  const launch = async (): Promise<SpawnedStickyport> => {
-    const proc = spawnStickyport(['--config', config]);
-    running.push(proc);
-    await proc.waitForLine(/"msg":"stickyport listening"/);
-    return proc;
-  };
-  return { folder, storePath, port: start, launch };
-}
+const setup = () => fileStoreProcess(running, 10);
 
 /** SIGKILL, as a crash would: no flush, no close. */
 async function crash(proc: SpawnedStickyport): Promise<void> {

@@ -2,13 +2,11 @@
 // deleted) and then a clean stop: the stop saved only when a change was unsaved, so the spoiled
 // file stayed, and the restart moved it aside (or found none) and lost the id the API had
 // answered, although the process held every session in memory and the lock on the file.
-import { mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
+import { readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { afterEach, expect, it } from 'vitest';
 import { apiJson } from '../helpers/client.js';
-import { freePortRange } from '../helpers/ports.js';
-import { spawnStickyport, writeConfig, type SpawnedStickyport } from '../helpers/spawn-stickyport.js';
+import { fileStoreProcess } from '../helpers/file-store-process.js';
+import type { SpawnedStickyport } from '../helpers/spawn-stickyport.js';
 
 const running: SpawnedStickyport[] = [];
 afterEach(async () => {
@@ -22,21 +20,7 @@ const SPOIL: Array<[string, (file: string) => void]> = [
 ];
 
 it.each(SPOIL)('a clean stop writes the sessions it holds over a session file %s meanwhile', async (_, spoil) => {
-  const folder = mkdtempSync(path.join(tmpdir(), 'stickyport-tamper-'));
-  const storePath = path.join(folder, 'sessions.json');
-  const start = await freePortRange(2);
-  const config = writeConfig({
-    Listen: { Host: '127.0.0.1', PortRange: { Start: start, End: start + 1 }, StickyProxyLifetime: 600 },
-    SessionAPI: { Enabled: true, Domain: 'portmapper' },
-    SessionStore: { Type: 'file', Path: storePath },
-    Logging: { Level: 'info' },
-  });
-  const launch = async (): Promise<SpawnedStickyport> => {
-    const proc = spawnStickyport(['--config', config]);
-    running.push(proc);
-    await proc.waitForLine(/"msg":"stickyport listening"/);
-    return proc;
-  };
+  const { folder, storePath, port: start, launch } = await fileStoreProcess(running, 600);
 
   const first = await launch();
   const answered = (await apiJson<{ session_id: string }>(start, '/session/new')).session_id;
