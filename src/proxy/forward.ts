@@ -56,6 +56,15 @@ const CLIENT_LEFT = new Error('the client closed its connection');
 const RELAY_BUFFER = 128 * 1024;
 
 /**
+ * Body pieces smaller than this are gathered and written to the client as one, once the read
+ * that brought them is parsed (or GATHER_LIMIT is reached): each write costs Node four buffered
+ * writes for a chunked answer, so an answer of 1-byte chunks held about 7 MB of write objects
+ * per slow client within RELAY_BUFFER. Gathered, it holds the bytes.
+ */
+const SMALL_PIECE = 4 * 1024;
+const GATHER_LIMIT = 64 * 1024;
+
+/**
  * Plain HTTP through the port's session: the request goes out on the session's own undici
  * pool and the answer streams back with backpressure both ways. Whatever the upstream (or, on
  * the direct route, any website) answers, the client gets that answer relayed, or a 502/504
@@ -118,6 +127,9 @@ class Exchange implements DispatchHandler, DrainEntry {
   private interimTimer: NodeJS.Timeout | undefined = undefined;
   private resume: (() => void) | undefined;
   private drainListened = false;
+  /** Small body pieces of the read being parsed, written together (see SMALL_PIECE). */
+  private gathered: Buffer[] | undefined = undefined;
+  private gatheredBytes = 0;
   private readonly headers: string[];
   // What the request record says; measured only while something observes traffic.
   private readonly startedAt: number;
@@ -261,10 +273,27 @@ class Exchange implements DispatchHandler, DrainEntry {
     if (this.pending && !this.writeHead()) return false;
     if (this.done) return false;
     this.bytesDown += chunk.length;
+    if (chunk.length < SMALL_PIECE || this.gathered !== undefined) {
+      // Once gathering, every piece joins it: the bytes stay in order.
+      if (this.gathered === undefined) {
+        this.gathered = [chunk];
+        queueMicrotask(() => this.writeGathered());
+      } else {
+        this.gathered.push(chunk);
+      }
+      this.gatheredBytes += chunk.length;
+      if (this.gatheredBytes >= GATHER_LIMIT) this.writeGathered();
+      if (this.response.writableLength + this.gatheredBytes < RELAY_BUFFER) return true;
+      return this.waitForClient();
+    }
     // Paused only once RELAY_BUFFER is waiting for the client, not at the first refused write:
     // see RELAY_BUFFER.
     if (this.response.write(chunk) || this.response.writableLength < RELAY_BUFFER) return true;
-    // The client reads slower than the upstream sends: undici pauses until the client drained.
+    return this.waitForClient();
+  }
+
+  /** The client reads slower than the upstream sends: undici pauses until the client drained. */
+  private waitForClient(): false {
     // Listened for only once that happens: most answers never need it.
     if (!this.drainListened && this.resume) {
       this.drainListened = true;
@@ -273,12 +302,24 @@ class Exchange implements DispatchHandler, DrainEntry {
     return false;
   }
 
+  private writeGathered(): void {
+    const gathered = this.gathered;
+    if (gathered === undefined) return;
+    this.gathered = undefined;
+    const bytes = this.gatheredBytes;
+    this.gatheredBytes = 0;
+    // Cut meanwhile (the upstream failed half way, the client left): nothing more goes out.
+    if (this.response.destroyed || this.response.writableEnded) return;
+    this.response.write(gathered.length === 1 ? gathered[0]! : Buffer.concat(gathered, bytes));
+  }
+
   // undici's types say string[]; client-h1 hands over the raw Buffers.
   onComplete(trailers: Array<Buffer | string> | null): void {
     this.scan?.end();
     this.scan = undefined;
     if (this.done || (this.pending && !this.writeHead())) return;
     this.done = true;
+    this.writeGathered();
     if (trailers && trailers.length > 0) {
       try {
         this.response.addTrailers(trailerPairs(trailers));

@@ -6,8 +6,11 @@
 // relay slowed down as the buffer grew). On the direct route and from an HTTP upstream that
 // passes the chunks on as they are,
 // what waits on the upstream socket now stays below 1 MiB.
+import { readFileSync } from 'node:fs';
 import net, { type AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePortRange } from '../helpers/ports.js';
+import { spawnStickyport, writeConfig } from '../helpers/spawn-stickyport.js';
 import { startStickyport, upstreamUrl, type RunningProxy } from '../helpers/stickyport.js';
 
 const CLIENT_BYTES = 6 * 1024 * 1024;
@@ -93,4 +96,41 @@ describe('an answer of endless 1-byte chunks, read by a fast client', () => {
     const most = await relayAndWatch(viaUpstream.ports[0]!, (target.address() as AddressInfo).port);
     expect(most).toBeLessThan(1024 * 1024);
   }, 20_000);
+});
+
+// Each write to a client costs Node four buffered writes for a chunked answer: relaying 1-byte
+// chunks one by one to clients that stopped reading held about 17 MB of write objects per
+// connection (100 such clients: 1.9 GB after 10 s). Small pieces of one read now go out as
+// one write.
+describe('answers of endless 1-byte chunks to 40 clients that stopped reading', () => {
+  it('cost the proxy little memory each: the pieces are written together', async () => {
+    const targetPort = (target.address() as AddressInfo).port;
+    const start = await freePortRange(1);
+    const proc = spawnStickyport(['--config', writeConfig({ Listen: { PortRange: { Start: start, End: start }, AllowPrivateTargets: true } })]);
+    const clients: net.Socket[] = [];
+    try {
+      await proc.waitForLine(/stickyport listening/);
+      const status = (): string => readFileSync(`/proc/${proc.child.pid}/status`, 'utf8');
+      const before = Number(/VmRSS:\s+(\d+)/.exec(status())![1]) / 1024;
+      // Each client reads the head, then stops reading: what the proxy takes from the target
+      // waits in the proxy until the kernel's buffers are full.
+      await Promise.all(
+        Array.from({ length: 40 }, () => {
+          const client = net.connect(start, '127.0.0.1');
+          clients.push(client);
+          client.on('error', () => undefined);
+          client.write(`GET http://127.0.0.1:${targetPort}/stalled HTTP/1.1\r\nHost: 127.0.0.1:${targetPort}\r\n\r\n`);
+          return new Promise<void>((resolve) => client.once('data', () => resolve(void client.pause())));
+        }),
+      );
+      // Four seconds of the targets pumping (each target connection stops after 20 s).
+      await new Promise((resolve) => setTimeout(resolve, 4_000));
+      const peak = Number(/VmHWM:\s+(\d+)/.exec(status())![1]) / 1024;
+      expect(peak - before).toBeLessThan(150);
+      expect(proc.child.exitCode).toBeNull();
+    } finally {
+      for (const client of clients) client.destroy();
+      await proc.stop('SIGKILL');
+    }
+  }, 30_000);
 });
