@@ -125,16 +125,38 @@ export class FileSessionStore extends MemorySessionStore {
         // owner, and what it holds in memory is the truth, while the file may have been
         // spoiled, truncated or deleted since the last save. Not while the file is unusable:
         // that one is never written over (see `unusable`).
+        const unsaved = this.savedChanges < this.changes;
         if (this.unusable === undefined) {
           this.changes++;
           await (this.saving ??= this.save());
         }
-        if (this.savedChanges < this.changes) throw new Error(`could not save the sessions to ${this.file}`);
+        // That last write failing (a full or read-only disk) loses nothing while the file still
+        // holds every session as memory does: the stop is not failed for it.
+        if (this.savedChanges < this.changes && (unsaved || !(await this.fileHoldsMemory()))) {
+          throw new Error(`could not save the sessions to ${this.file}`);
+        }
       } finally {
         await this.unlock().catch(() => undefined);
       }
     })();
     return this.closing;
+  }
+
+  /** Whether the file, read back now, names the very session ids memory holds, port by port. */
+  private async fileHoldsMemory(): Promise<boolean> {
+    try {
+      const parsed = JSON.parse(await readFile(this.file, 'utf8')) as { sessions?: Array<{ port?: unknown; id?: unknown; expiresAt?: unknown }> };
+      const onFile = parsed.sessions ?? [];
+      this.sweep();
+      const now = Date.now();
+      // Each session in memory is on file, and the file names no other live one (a reset undone).
+      return (
+        [...this.sessions].every(([port, session]) => onFile.some((entry) => entry.port === port && entry.id === session.id)) &&
+        onFile.every((entry) => this.sessions.get(entry.port as number)?.id === entry.id || (typeof entry.expiresAt === 'number' && entry.expiresAt <= now))
+      );
+    } catch {
+      return false;
+    }
   }
 
   /**

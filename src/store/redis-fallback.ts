@@ -134,6 +134,9 @@ export class RedisFallback {
   forget(port: number): void {
     this.local.remember(port, undefined);
     this.created.delete(port);
+    // A rotation elsewhere, later than one this instance acknowledged during its outage: the
+    // later one stands; written back on recovery, ours would undo it.
+    this.acknowledged.delete(port);
   }
 
   /** Notes which data set Redis holds, once it answers at start: recovery compares with it. */
@@ -200,13 +203,20 @@ export class RedisFallback {
     this.closed = true;
     clearInterval(this.probe);
     await this.local.close();
+    // A connection whose SELECT was refused would write into database 0: another data set.
+    const usable = this.redis.isReady();
     if (this.acknowledged.size > 0) {
       const unsaved = [...this.acknowledged].map(([port, session]) => `port ${port} (${session ? `session ${session.id}` : 'reset'})`);
       try {
+        if (!usable) throw new Error('Redis is not usable (unreachable, or its database refused)');
         await this.writeBackRotations();
       } catch (error) {
         throw new Error(`Redis did not take what the session API answered while it was away: ${unsaved.join(', ')}: ${(error as Error).message}`, { cause: error });
       }
+    }
+    if (!usable) {
+      if (this.created.size > 0) this.log.warn({ ports: [...this.created.keys()] }, 'sessions made while Redis was away were not saved');
+      return;
     }
     await this.writeBackCreated().catch((error: Error) => this.log.warn({ err: error.message, ports: [...this.created.keys()] }, 'sessions made while Redis was away were not saved'));
   }

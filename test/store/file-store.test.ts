@@ -330,4 +330,29 @@ describe('FileSessionStore on disk', () => {
     expect(logged('cannot create the session folder')).toHaveLength(1);
     expect(readFileSync(blocker, 'utf8')).toBe('a file where a folder should be');
   });
+
+  // The stop writes the file from memory even when every change is saved (the file may have been
+  // spoiled since). That write failing (a full or read-only disk) failed the stop although the
+  // file held every session: a false alarm. It fails only when something is truly lost.
+  it('a stop whose last write fails succeeds while the file holds every session, and fails when it does not', async () => {
+    let failWrites = false;
+    const failing = async (target: string, text: string): Promise<void> => {
+      if (failWrites) throw Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' });
+      const { writeAtomically } = await import('../../src/store/atomic-file.js');
+      return writeAtomically(target, text);
+    };
+    const intact = tempFile();
+    const first = await openStore(intact, { write: failing }).opening;
+    await first.replace(makeSession(3));
+    failWrites = true;
+    await expect(first.close()).resolves.toBeUndefined();
+
+    failWrites = false;
+    const spoiled = tempFile();
+    const second = await openStore(spoiled, { write: failing }).opening;
+    await second.replace(makeSession(4));
+    writeFileSync(spoiled, 'spoiled');
+    failWrites = true;
+    await expect(second.close()).rejects.toThrow(/could not save the sessions/);
+  });
 });

@@ -108,6 +108,40 @@ describeRedis('RedisSessionStore when Redis goes away', () => {
     expect(await store.getOrCreate(6, () => makeSession(6))).toEqual(checked);
   });
 
+  // Review: a rotation this instance acknowledged during its outage was written back at the
+  // recovery over a later one another instance made meanwhile (its notice arrived: only the
+  // commands were refused), undoing it. A notice now supersedes what was acknowledged here.
+  it('a later rotation elsewhere, noticed during the outage, stands at the recovery (Redis)', async () => {
+    const user = `ack${randomBytes(3).toString('hex')}`;
+    await redis.raw.call('ACL', 'SETUSER', user, 'on', '>pw', '~*', '&*', '+@all');
+    cleanups.push(() => redis.raw.call('ACL', 'DELUSER', user));
+    const prefix = `ack-${randomBytes(4).toString('hex')}:`;
+    const sink = logSink();
+    const here = await RedisSessionStore.open({
+      url: `redis://${user}:pw@127.0.0.1:${redis.server.port}`,
+      keyPrefix: prefix,
+      log: createLogger('debug', sink.stream),
+      idRule: TEST_ID_RULE,
+    });
+    cleanups.push(() => here.close().catch(() => undefined));
+    const elsewhere = await RedisSessionStore.open({ url: redis.server.url, keyPrefix: prefix, log: createLogger('silent'), idRule: TEST_ID_RULE });
+    cleanups.push(() => elsewhere.close());
+    const noticed = new Promise<void>((resolve) => here.onRemoteChange(() => resolve()));
+    await here.getOrCreate(7, () => makeSession(7));
+    // This instance's writes are refused (NOPERM starts an outage); its notices still come.
+    await redis.raw.call('ACL', 'SETUSER', user, '-@write');
+    const acknowledgedHere = makeSession(7);
+    await here.replace(acknowledgedHere);
+    expect(here.health()).toMatchObject({ state: 'fallback' });
+    const later = makeSession(7);
+    await elsewhere.replace(later);
+    await noticed;
+    await redis.raw.call('ACL', 'SETUSER', user, '+@write');
+    const recovered = () => sink.lines.some((line) => line.includes(RECOVERED));
+    await waitUntil(recovered, 5_000, 'recovery');
+    expect(JSON.parse((await redis.raw.get(`${prefix}port:7`))!).id).toBe(later.id);
+  });
+
   it('starts while Redis is unreachable, works locally, and catches up when Redis comes (Redis)', async () => {
     relay = await startTcpRelay(redis.server.port);
     cleanups.push(() => relay.close());
