@@ -76,7 +76,8 @@ export function answersAhead(socket: net.Socket, own?: http.ServerResponse): Pro
   if (previous === undefined || previous === own || previous.writableFinished || socket.destroyed) return undefined;
   const waiting = (turns[kWaiting] ?? 0) + 1;
   turns[kWaiting] = waiting;
-  if (waiting === MAX_WAITING_PER_CONNECTION) holdReading(turns);
+  // Never for a CONNECT or an upgrade: the connection is its tunnel's from now on.
+  if (waiting === MAX_WAITING_PER_CONNECTION && own !== undefined) holdReading(turns);
   return afterAnswer(turns, previous);
 }
 
