@@ -145,10 +145,12 @@ export async function createApp(config: StickyportConfig, deps: AppDeps): Promis
   });
   const endpoints = endpointsOf(config);
   const limits = new ConnectionLimits(
-    { perClient: config.listen.maxConnectionsPerClient, perPort: config.listen.maxConnectionsPerPort },
+    {
+      perClient: config.listen.maxConnectionsPerClient,
+      perPort: config.listen.maxConnectionsPerPort,
+      listening: endpoints.length + (config.admin.enabled ? 1 : 0),
+    },
     log.child({ component: 'limits' }),
-    undefined,
-    endpoints.length + (config.admin.enabled ? 1 : 0),
   );
   const listeners = new ListenerPool({
     endpoints,

@@ -6,6 +6,8 @@ export interface LimitSettings {
   readonly perClient: number | 'auto';
   /** Listen.MaxConnectionsPerPort. */
   readonly perPort: number | 'auto';
+  /** Listening sockets the process holds (one per port, the admin server's): their descriptors are not the clients'. */
+  readonly listening?: number;
 }
 
 // A tunnel costs two descriptors (client and upstream). With these shares of the open-file
@@ -67,12 +69,10 @@ export class ConnectionLimits {
     settings: LimitSettings,
     private readonly log: Logger,
     fileLimit = openFileLimit(),
-    /** Listening sockets the process holds (one per port, the admin server's). */
-    listening = 0,
   ) {
     this.perClient = resolve(settings.perClient, AUTO_PER_CLIENT_SHARE, fileLimit);
     this.perPort = resolve(settings.perPort, AUTO_PER_PORT_SHARE, fileLimit);
-    this.total = totalFor(fileLimit, listening);
+    this.total = totalFor(fileLimit, settings.listening ?? 0);
   }
 
   /** Connections refused since start. */

@@ -283,12 +283,12 @@ class Exchange implements DispatchHandler, DrainEntry {
       }
       this.gatheredBytes += chunk.length;
       if (this.gatheredBytes >= GATHER_LIMIT) this.writeGathered();
-      if (this.response.writableLength + this.gatheredBytes < RELAY_BUFFER) return true;
-      return this.waitForClient();
+    } else if (this.response.write(chunk)) {
+      return true;
     }
     // Paused only once RELAY_BUFFER is waiting for the client, not at the first refused write:
     // see RELAY_BUFFER.
-    if (this.response.write(chunk) || this.response.writableLength < RELAY_BUFFER) return true;
+    if (this.response.writableLength + this.gatheredBytes < RELAY_BUFFER) return true;
     return this.waitForClient();
   }
 

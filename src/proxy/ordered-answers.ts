@@ -121,7 +121,6 @@ function keepHeld(this: TurnSocket): void {
 /** Node's own 'data' listener feeds the parser; this one only moves the socket to stream reads. */
 function readThroughStream(): void {}
 
-/** Reads the connection again, as Node's drain does; not while Node itself holds it for answers not yet flushed. */
 /**
  * A CONNECT or an upgrade takes a held connection over (Node has let it go, unread): its tunnel
  * reads it once its turn comes. Node's mark would have Node's drain resume it meanwhile (the
@@ -135,6 +134,7 @@ function handOver(socket: TurnSocket): void {
   socket.removeListener('resume', keepHeld);
 }
 
+/** Reads the connection again, as Node's drain does; not while Node itself holds it for answers not yet flushed. */
 function resumeReading(socket: TurnSocket): void {
   if (!socket._paused || socket.destroyed || socket.writableNeedDrain) return;
   socket._paused = false;
@@ -164,17 +164,16 @@ function answerDone(answer: http.ServerResponse): Promise<void> {
 }
 
 /**
- * Runs `then` once every answer already queued on the connection has been written. An answer
- * whose request has not been read to its end yet can never be written (its body is what broke):
- * `broken` gets it instead.
+ * Runs `then` once every answer already queued on the connection has been written. When the
+ * bytes that broke were the latest request's own body (not read to its end), that request's
+ * answer goes to `broken` instead, whether it is still owed or already given.
  */
 export function afterEarlierAnswers(
   socket: net.Socket,
   then: () => void,
   broken: (response: http.ServerResponse) => void = () => socket.destroy(),
 ): void {
-  // The bytes that broke are the latest request's own body (its head parsed, its body not
-  // done): that request is the one refused, whether its answer is still owed or already given.
+  // Only the latest request can have a body in progress: its head parsed, the parser in its body.
   const last = (socket as TurnSocket)[kLastAnswer];
   if (last !== undefined && !last.req.complete && !socket.destroyed) {
     broken(last);
@@ -183,10 +182,6 @@ export function afterEarlierAnswers(
   const earlier = (socket as SocketWithAnswer)._httpMessage;
   if (!earlier || earlier.writableFinished || socket.destroyed) {
     then();
-    return;
-  }
-  if (!earlier.req.complete) {
-    broken(earlier);
     return;
   }
   let called = false;
