@@ -142,21 +142,19 @@ export class FileSessionStore extends MemorySessionStore {
     return this.closing;
   }
 
-  /** Whether the file, read back now, names the very session ids memory holds, port by port. */
+  /** Whether a restart would load from the file, read back now, the very sessions memory holds. */
   private async fileHoldsMemory(): Promise<boolean> {
-    try {
-      const parsed = JSON.parse(await readFile(this.file, 'utf8')) as { sessions?: Array<{ port?: unknown; id?: unknown; expiresAt?: unknown }> };
-      const onFile = parsed.sessions ?? [];
-      this.sweep();
-      const now = Date.now();
-      // Each session in memory is on file, and the file names no other live one (a reset undone).
-      return (
-        [...this.sessions].every(([port, session]) => onFile.some((entry) => entry.port === port && entry.id === session.id)) &&
-        onFile.every((entry) => this.sessions.get(entry.port as number)?.id === entry.id || (typeof entry.expiresAt === 'number' && entry.expiresAt <= now))
-      );
-    } catch {
-      return false;
-    }
+    const entries = parseSessionFile(await readFile(this.file, 'utf8').catch(() => ''));
+    if (!entries) return false;
+    const now = this.clock();
+    const loaded = new Map(
+      entries
+        .flatMap((entry) => this.values.fromValue(portOf(entry), entry) ?? [])
+        .filter((session) => isLive(session, now))
+        .map((session) => [session.port, session.id]),
+    );
+    this.sweep();
+    return loaded.size === this.sessions.size && [...this.sessions].every(([port, session]) => loaded.get(port) === session.id);
   }
 
   /**
