@@ -25,13 +25,14 @@ export function writeConfig(settings: unknown): string {
 
 /**
  * Runs the built entry point, `node dist/main.js ARGS`, in an empty folder (no appsettings.json).
- * `fileLimit` runs it under that open-file limit (`ulimit -n`).
+ * `fileLimit` runs it under that open-file limit (`ulimit -n`); `nodeArgs` go to node before the entry.
  */
-export function spawnStickyport(args: string[], env: NodeJS.ProcessEnv = {}, options: { fileLimit?: number } = {}): SpawnedStickyport {
+export function spawnStickyport(args: string[], env: NodeJS.ProcessEnv = {}, options: { fileLimit?: number; nodeArgs?: string[] } = {}): SpawnedStickyport {
   const cwd = mkdtempSync(path.join(tmpdir(), 'stickyport-cwd-'));
+  const entry = [...(options.nodeArgs ?? []), MAIN, ...args];
   const [command, commandArgs] = options.fileLimit
-    ? ['sh', ['-c', `ulimit -n ${options.fileLimit} && exec "$0" "$@"`, process.execPath, MAIN, ...args]]
-    : [process.execPath, [MAIN, ...args]];
+    ? ['sh', ['-c', `ulimit -n ${options.fileLimit} && exec "$0" "$@"`, process.execPath, ...entry]]
+    : [process.execPath, entry];
   const child = spawn(command, commandArgs as string[], {
     cwd,
     env: { PATH: process.env.PATH, ...env },
