@@ -56,8 +56,8 @@ function resolve(value: number | 'auto', share: number, fileLimit: number | unde
 export class ConnectionLimits {
   readonly perClient: number;
   readonly perPort: number;
-  /** All client connections together (0: no open-file limit known). */
-  readonly total: number;
+  private totalCap: number;
+  private listening: number;
   private open = 0;
   private readonly byClient = new Map<string, number>();
   private readonly byPort = new Map<number, number>();
@@ -68,11 +68,26 @@ export class ConnectionLimits {
   constructor(
     settings: LimitSettings,
     private readonly log: Logger,
-    fileLimit = openFileLimit(),
+    private readonly fileLimit = openFileLimit(),
   ) {
     this.perClient = resolve(settings.perClient, AUTO_PER_CLIENT_SHARE, fileLimit);
     this.perPort = resolve(settings.perPort, AUTO_PER_PORT_SHARE, fileLimit);
-    this.total = totalFor(fileLimit, settings.listening ?? 0);
+    this.listening = settings.listening ?? 0;
+    this.totalCap = totalFor(fileLimit, this.listening);
+  }
+
+  /** All client connections together (0: no open-file limit known). */
+  get total(): number {
+    return this.totalCap;
+  }
+
+  /**
+   * Ports bound or closed by a reload: each listening socket holds a descriptor the clients
+   * cannot have. Connections already open above a lowered cap stay; new ones wait for room.
+   */
+  listeningChanged(delta: number): void {
+    this.listening += delta;
+    this.totalCap = totalFor(this.fileLimit, this.listening);
   }
 
   /** Connections refused since start. */

@@ -234,6 +234,7 @@ export class ListenerPool {
     // closePort() takes each old listener out of the map at once, before the new ones go in.
     const closing = removed.map((port) => this.closePort(port));
     for (const [port, server] of bound) this.servers.set(port, server);
+    this.options.limits.listeningChanged(added.length - removed.length);
     await Promise.all(closing);
     return { added, removed };
   }

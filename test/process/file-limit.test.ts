@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -120,6 +120,41 @@ describe('node dist/main.js under ulimit -n 512, four clients opening tunnels to
       const id = (JSON.parse(rotated.body) as { session_id: string }).session_id;
       expect(readFileSync(file, 'utf8')).toContain(id);
       api.destroy();
+      expect(proc.child.exitCode).toBeNull();
+    } finally {
+      for (const socket of sockets.splice(0)) socket.destroy();
+      await proc?.stop('SIGKILL');
+      await origin.close();
+    }
+  });
+});
+
+// The cap was reckoned once, from the ports listening at start: 150 more ports bound by a
+// reload each held a descriptor the cap still gave to clients, and tunnels failed with EMFILE.
+describe('node dist/main.js under ulimit -n 512, after a reload binds 150 more ports', () => {
+  it('lowers the cap by what the new listeners hold: every tunnel it admits opens', async () => {
+    const origin = await startOrigin();
+    try {
+      const start = await freePortRange(154);
+      const settings = (end: number) => JSON.stringify({ Listen: { PortRange: { Start: start, End: end } } });
+      const config = writeConfig({});
+      writeFileSync(config, settings(start + 3));
+      proc = spawnStickyport(['--config', config], {}, { fileLimit: 512 });
+      expect(JSON.parse(await proc.waitForLine(/stickyport listening/)).maxConnections).toBe(190);
+
+      writeFileSync(config, settings(start + 153));
+      proc.child.kill('SIGHUP');
+      // (512 - 154 listening - 128 kept) / 2.
+      expect(JSON.parse(await proc.waitForLine(/the cap follows the ports/)).maxConnections).toBe(115);
+
+      const opening: Array<Promise<string>> = [];
+      for (let client = 2; client <= 5; client++) {
+        for (let i = 0; i < 60; i++) opening.push(tunnel(start + 4 + (i % 100), `127.0.0.${client}`, `127.0.0.1:${origin.port}`));
+      }
+      const outcomes = await Promise.all(opening);
+      expect({ failed: outcomes.filter((outcome) => outcome !== '200' && outcome !== 'closed') }).toEqual({ failed: [] });
+      expect(outcomes.filter((outcome) => outcome === '200').length).toBeLessThanOrEqual(115);
+      expect(outcomes.filter((outcome) => outcome === '200').length).toBeGreaterThan(90);
       expect(proc.child.exitCode).toBeNull();
     } finally {
       for (const socket of sockets.splice(0)) socket.destroy();
