@@ -258,7 +258,7 @@ class Exchange implements DispatchHandler, DrainEntry {
       return true;
     }
     this.resume ??= resume;
-    process.nextTick(flushHead, this);
+    process.nextTick(headAlone, this);
     return true;
   }
 
@@ -443,7 +443,12 @@ class Exchange implements DispatchHandler, DrainEntry {
     this.interimTimer = undefined;
   }
 
-  /** End of the tick that brought the head, and no body byte yet: show the head now. */
+  /** The head came without a body byte: it is still waiting to be written. */
+  get headPending(): boolean {
+    return this.pending !== undefined && !this.done;
+  }
+
+  /** A loop turn after the read that brought the head, and no body byte yet: show the head now. */
   flushPendingHead(): void {
     if (!this.pending || this.done) return;
     if (this.writeHead()) this.response.flushHeaders();
@@ -565,6 +570,21 @@ function switchingHead(status: number, rawHeaders: Buffer[]): string | undefined
 
 function interimTimedOut(exchange: Exchange): void {
   exchange.interimTimedOut();
+}
+
+/**
+ * End of the tick that brought the head. Most heads left with their first body bytes already;
+ * one that came alone waits for the next loop turn's check phase. A framing error later in the
+ * same read (a broken chunk size) has already destroyed undici's socket, but undici tells
+ * onError only from that socket's 'close', in the close phase of this turn, after this turn's
+ * immediates: written sooner, the head would turn that clean 502 into a 200 and a cut.
+ */
+function headAlone(exchange: Exchange): void {
+  if (exchange.headPending) setImmediate(nextTurn, exchange);
+}
+
+function nextTurn(exchange: Exchange): void {
+  setImmediate(flushHead, exchange);
 }
 
 function flushHead(exchange: Exchange): void {

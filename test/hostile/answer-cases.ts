@@ -241,7 +241,8 @@ export function framingCases(): AnswerCase[] {
 
   const chunked = `${ok}Transfer-Encoding: chunked\r\n\r\n`;
   for (const size of ['zz', '-a', '0xa', 'a a', '', 'ffffffffffffffffff', '10000000000000000']) {
-    add(`chunk size ${JSON.stringify(size)}`, `${chunked}${size}\r\n${BODY}\r\n0\r\n\r\n`, { allow: BROKEN });
+    // Broken before any body byte, in the read that brought the head: still a clean 502.
+    add(`chunk size ${JSON.stringify(size)}`, `${chunked}${size}\r\n${BODY}\r\n0\r\n\r\n`, { allow: ERROR });
   }
   for (const size of [' a', 'a ', 'A', '00a']) {
     add(`chunk size ${JSON.stringify(size)} (lenient)`, `${chunked}${size}\r\n${BODY}\r\n0\r\n\r\n`, { allow: ANY_SAFE, relay: GOOD });
@@ -250,7 +251,7 @@ export function framingCases(): AnswerCase[] {
     add(`chunk extension ${JSON.stringify(extension)}`, `${chunked}a${extension}\r\n${BODY}\r\n0\r\n\r\n`, { allow: RELAY, relay: GOOD });
   }
   for (const extension of [';\x00', ';\x01\x7f', ';\r', ';\n', `;${'x'.repeat(100 * 1024)}`, ';"unterminated']) {
-    add(`chunk extension garbage ${JSON.stringify(extension.slice(0, 12))}`, `${chunked}a${extension}\r\n${BODY}\r\n0\r\n\r\n`, { allow: ANY_SAFE, relay: GOOD });
+    add(`chunk extension garbage ${JSON.stringify(extension.slice(0, 12))}`, `${chunked}a${extension}\r\n${BODY}\r\n0\r\n\r\n`, { allow: RELAY_OR_ERROR, relay: GOOD });
   }
   add('chunk data longer than its size', `${chunked}a\r\n${BODY}XX\r\n0\r\n\r\n`, { allow: BROKEN });
   add('chunk data shorter than its size', `${chunked}a\r\nhostile\r\n0\r\n\r\n`, { allow: BROKEN });
