@@ -9,7 +9,8 @@ import { directRoute, memberRoute, type RouteOptions } from '../upstream/create-
 import type { PoolTimeouts } from '../upstream/pool-options.js';
 import type { UpstreamRoute } from '../upstream/route.js';
 import { TargetGuard } from '../upstream/target-guard.js';
-import { memberByHash, type UpstreamMember } from '../upstream/upstream-member.js';
+import { memberByHash, type UpstreamMember, type UpstreamPlan } from '../upstream/upstream-member.js';
+import { socks5LoginProblem } from '../upstream/upstream-url.js';
 import { UpstreamPool, type CooldownOptions, type PoolEntry } from '../upstream/upstream-pool.js';
 
 export interface MappingDeps {
@@ -61,8 +62,10 @@ export class Mapping {
     this.name = config.name;
     this.defaults = config.upstream.parameters;
     // A host rule's own upstream renders the same parameters: its separators count too.
-    const separators = [config.upstream, ...config.hostRules.map((rule) => rule.upstream)].map((plan) => plan?.separators ?? '').join('');
-    this.declared = Object.assign(new Set(Object.keys(this.defaults)), { separators });
+    const plans = [config.upstream, ...config.hostRules.map((rule) => rule.upstream)].filter((plan) => plan !== undefined);
+    const separators = plans.map((plan) => plan.separators ?? '').join('');
+    const loginProblem = socks5LoginCheck(plans, config, deps.idLength);
+    this.declared = Object.assign(new Set(Object.keys(this.defaults)), { separators, loginProblem });
     this.login = new LoginPolicy(config.auth, this.declared);
     this.rules = new HostRuleSet(config.hostRules);
     this.rotation = config.rotationRules.length > 0 && deps.rotation ? new RuleBook(config.rotationRules, deps.rotation) : undefined;
@@ -130,4 +133,23 @@ export class Mapping {
   destroy(): void {
     this.bypassRoute?.destroy();
   }
+}
+
+/**
+ * For a mapping with SOCKS5 members: why a set of parameter values would make one of their
+ * logins longer than SOCKS5 carries, checked with an id of the configured length on the
+ * mapping's widest port; the client then gets a 400 instead of a session nothing can open.
+ */
+function socks5LoginCheck(plans: readonly UpstreamPlan[], config: MappingConfig, idLength: number): ((params: SessionParams) => string | undefined) | undefined {
+  const socks5 = plans.flatMap((plan) => plan.members.filter((member) => member.protocol === 'socks5:' || member.protocol === 'socks5h:').map((member) => ({ plan, member })));
+  if (socks5.length === 0) return undefined;
+  const session = 'x'.repeat(idLength);
+  return (params) => {
+    for (const { plan, member } of socks5) {
+      const endpoint = member.render({ session, port: config.portEnd, lifetimeMs: config.lifetimeMs, params: effectiveParams(plan.parameters, params) });
+      const problem = socks5LoginProblem(endpoint);
+      if (problem) return problem;
+    }
+    return undefined;
+  };
 }

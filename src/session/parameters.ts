@@ -13,9 +13,21 @@ export const PARAMETER_VALUE = /^[A-Za-z0-9_]{1,64}$/;
 
 /**
  * The parameter names a port declares, and the characters besides "-" its upstream's login puts
- * between fields (see UpstreamPlan.separators): no value may hold one.
+ * between fields (see UpstreamPlan.separators): no value may hold one. `loginProblem` says why
+ * a whole set of values cannot be rendered into the upstream's login (a SOCKS5 user name over
+ * 255 bytes), or nothing.
  */
-export type DeclaredParams = ReadonlySet<string> & { readonly separators?: string };
+export type DeclaredParams = ReadonlySet<string> & {
+  readonly separators?: string;
+  readonly loginProblem?: (params: SessionParams) => string | undefined;
+};
+
+/** `params` as a whole, refused when the upstream's login could not carry them. */
+function checkedAsLogin(params: SessionParams, declared: DeclaredParams, from: string): SessionParams {
+  const problem = declared.loginProblem?.(params);
+  if (problem) throw new ParameterError(`${from}: with these values ${problem}`);
+  return params;
+}
 
 /** Why `value`, safe characters only, still cannot be a value for `declared`'s upstream, or undefined. */
 function separatorProblem(value: string, declared: DeclaredParams): string | undefined {
@@ -64,7 +76,7 @@ export function splitLogin(username: string, declared: ReadonlySet<string>, conf
 
 /** The parameters of a login's rest: `-name-value` pairs of declared names and safe values, or a 400. */
 export function loginParameters(rest: string, declared: DeclaredParams): SessionParams {
-  return readPairs(rest, declared);
+  return checkedAsLogin(readPairs(rest, declared), declared, 'the proxy login\'s parameters');
 }
 
 function firstDeclared(username: string, declared: ReadonlySet<string>): number {
@@ -115,7 +127,7 @@ export function queryParameters(query: URLSearchParams, declared: DeclaredParams
     params[name] = value;
     any = true;
   }
-  return any ? Object.freeze(params) : undefined;
+  return any ? checkedAsLogin(Object.freeze(params), declared, 'the parameters') : undefined;
 }
 
 /** The values a session renders: the defaults, overridden by what was set for it. */

@@ -6,7 +6,7 @@ import { Agent } from './undici-parts.js';
 import { poolOptions, type PoolTimeouts } from './pool-options.js';
 import { UpstreamError } from '../errors.js';
 import { connectTimeout, upstreamFailure } from './upstream-errors.js';
-import { describeProxyPeer, type UpstreamEndpoint } from './upstream-url.js';
+import { describeProxyPeer, socks5LoginProblem, type UpstreamEndpoint } from './upstream-url.js';
 import { UpstreamReads } from './upstream-reads.js';
 import { RetiredBeforeSent, type DispatchHandler, type HttpTarget, type OpenTunnel, type OutgoingRequest, type UpstreamRoute } from './route.js';
 
@@ -24,6 +24,8 @@ export class SocksRoute implements UpstreamRoute {
   private readonly peer: string;
   private readonly proxy: SocksProxy;
   private readonly remoteDns: boolean;
+  /** A login no SOCKS5 handshake can carry (parameters made it too long): every connection fails at once. */
+  private readonly loginProblem: string | undefined;
 
   constructor(
     readonly sessionId: string,
@@ -31,6 +33,7 @@ export class SocksRoute implements UpstreamRoute {
     readonly timeouts: PoolTimeouts,
   ) {
     this.peer = describeProxyPeer(endpoint);
+    this.loginProblem = socks5LoginProblem(endpoint);
     const socks4 = endpoint.protocol === 'socks4:' || endpoint.protocol === 'socks4a:';
     this.remoteDns = endpoint.protocol === 'socks5h:' || endpoint.protocol === 'socks4a:';
     this.proxy = {
@@ -94,6 +97,7 @@ export class SocksRoute implements UpstreamRoute {
    * `stillCarries`, RetiredBeforeSent when the session was retired before its login left.
    */
   private async connect(hostname: string, port: number, stillCarries?: () => boolean): Promise<net.Socket> {
+    if (this.loginProblem) throw new UpstreamError('UPSTREAM_AUTH', `${this.loginProblem}, nothing was sent to ${this.peer}`);
     let retired = false;
     try {
       const host = this.remoteDns || net.isIP(hostname) ? hostname : (await dns.lookup(hostname, { family: this.proxy.type === 4 ? 4 : 0 })).address;

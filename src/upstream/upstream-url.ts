@@ -122,8 +122,27 @@ export function parseUpstreamTemplate(raw: string, declared: DeclaredParameters 
     parameters: [...parameters],
   };
   // Render once with sample values so that a template that can never work fails at start-up.
-  renderUpstream(template, { session: 'sample', port: 1, lifetime: 1 });
+  const sample = renderUpstream(template, { session: 'sample', port: 1, lifetime: 1 });
+  const tooLong = socks5LoginProblem(sample);
+  if (tooLong) throw new Error(tooLong);
   return template;
+}
+
+/** RFC 1929: a SOCKS5 user name and password are 1-255 bytes each, their lengths one byte. */
+const SOCKS5_LOGIN_BYTES = 255;
+
+/**
+ * Why `endpoint`'s login cannot go out in a SOCKS5 handshake (a user name or password over 255
+ * bytes), or undefined. The `socks` library would throw a RangeError from inside its socket's
+ * data handler, past every caller, and the handshake would hang until its timeout.
+ */
+export function socks5LoginProblem(endpoint: UpstreamEndpoint): string | undefined {
+  if (endpoint.protocol !== 'socks5:' && endpoint.protocol !== 'socks5h:') return undefined;
+  const user = Buffer.byteLength(endpoint.username);
+  const password = Buffer.byteLength(endpoint.password);
+  if (user <= SOCKS5_LOGIN_BYTES && password <= SOCKS5_LOGIN_BYTES) return undefined;
+  const [what, bytes] = user > SOCKS5_LOGIN_BYTES ? ['user name', user] : ['password', password];
+  return `the SOCKS5 ${what} would be ${bytes} bytes long: SOCKS5 carries at most ${SOCKS5_LOGIN_BYTES} (RFC 1929)`;
 }
 
 export function renderUpstream(template: UpstreamTemplate, vars: TemplateVars): UpstreamEndpoint {
