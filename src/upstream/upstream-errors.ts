@@ -80,15 +80,23 @@ function socksFailure(err: Error, peer: string): UpstreamError | undefined {
   if (/authentication failed/i.test(message)) {
     return new UpstreamError('UPSTREAM_AUTH', `${peer} rejected the credentials (SOCKS authentication failed)`, err);
   }
+  if (/no accepted authentication type/i.test(message)) {
+    return new UpstreamError('UPSTREAM_AUTH', `${peer} accepts none of the SOCKS5 login methods offered (no login, or user name and password)`, err);
+  }
   if (/timed out/i.test(message)) return new UpstreamError('UPSTREAM_TIMEOUT', `${peer} timed out`, err);
   if (/ECONNREFUSED/.test(message)) return new UpstreamError('UPSTREAM_REFUSED', `${peer} refused the connection`, err);
   // "Socks5 proxy rejected connection - <the reply code's name>": the proxy's own verdict.
   // The library names the codes it knows; another code is "undefined" there.
   const named = /rejected connection - (\w+)/.exec(message)?.[1];
+  // "Granted" with another version byte than 5: a success code in a reply that is not SOCKS5's.
+  if (named === 'Granted') return new UpstreamError('UPSTREAM_PROTOCOL', `${peer} answered the SOCKS5 request with a reply of another SOCKS version`, err);
   const reply = named === 'undefined' ? 'of an unknown code' : named;
   if (reply !== undefined) return socks5Refusal(reply, peer, err);
   if (/rejected/i.test(message)) return new UpstreamError('UPSTREAM_STATUS', `${peer} refused the tunnel (${message})`, err);
   if (/closed|ECONNRESET/i.test(message)) return new UpstreamError('UPSTREAM_RESET', `${peer} closed the connection before answering`, err);
+  // "Received invalid Socks5 initial handshake (invalid socks version)", "... (unknown
+  // authentication type)": the peer answered, with something that is not SOCKS.
+  if (/^Received invalid/i.test(message)) return new UpstreamError('UPSTREAM_PROTOCOL', `${peer} answered with something that is not SOCKS (${message})`, err);
   return new UpstreamError('UPSTREAM_UNREACHABLE', `${peer} failed: ${message}`, err);
 }
 
