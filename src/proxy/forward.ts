@@ -1,6 +1,7 @@
 import http from 'node:http';
 import type net from 'node:net';
 import type { Logger } from '../logging/logger.js';
+import { quoted } from '../logging/quoted.js';
 import { UpstreamError, type StickyportError } from '../errors.js';
 import { countBody, type BodyCount } from '../observe/body-count.js';
 import { CLIENT_CLOSED, OK, observing, type Observe, type RequestRecord } from '../observe/request-record.js';
@@ -10,7 +11,7 @@ import type { SessionParams } from '../session/parameters.js';
 import { upstreamFailure, upstreamStatusFailure } from '../upstream/upstream-errors.js';
 import { RetiredBeforeSent, type DispatchHandler, type HttpTarget, type OutgoingRequest, type UpstreamRoute } from '../upstream/route.js';
 import type { Drain, DrainEntry } from './drain.js';
-import { isOwnAnswerHeader, responseHeadersBack, trailerPairs } from './hop-headers.js';
+import { isOwnAnswerHeader, responseHeadersBack, trailerPairs, transferCodings } from './hop-headers.js';
 import { portOf } from './listener-pool.js';
 import { joinSockets } from './tunnel.js';
 
@@ -238,6 +239,11 @@ class Exchange implements DispatchHandler, DrainEntry {
       this.fail(this.protocolError(`answered with status ${status}, which is not HTTP`));
       return false;
     }
+    const headers = responseHeadersBack(rawHeaders, status, status === 204 || status === 304 || this.outgoing.method === 'HEAD');
+    if (headers === undefined) {
+      this.fail(this.protocolError(`answered with Transfer-Encoding ${quoted(transferCodings(rawHeaders))}: only chunked is relayed, a body in another coding would reach the client undecoded`));
+      return false;
+    }
     if (this.rules !== undefined) {
       const verdict = this.rules.answered(this.route, status, rawHeaders, this.mayRetryByRule());
       if (verdict instanceof Promise) return this.retryByRule(verdict);
@@ -245,7 +251,6 @@ class Exchange implements DispatchHandler, DrainEntry {
     }
     this.options.drain.untrack(this);
     if (this.startedAt !== 0) this.headAt = performance.now();
-    const headers = responseHeadersBack(rawHeaders, status);
     if (this.options.exposeSessionHeader && this.carriesSession) headers.push('x-stickyport-session-id', this.route.sessionId);
     this.pending = { status, reason: asLatin1(statusText), headers };
     if (status === 204 || status === 304) {

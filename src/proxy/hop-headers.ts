@@ -81,9 +81,12 @@ export function requestHeadersOut(raw: string[], target: HttpTarget): string[] {
 /**
  * The headers of an upstream answer as the client gets them, from undici's raw Buffers. Only
  * Content-Length of the framing survives (when the answer was not chunked): Node frames the
- * rest for the client's own HTTP version.
+ * rest for the client's own HTTP version. Undefined when the answer's body carries a transfer
+ * coding other than chunked (`gzip`, `chunked, gzip`): undici undoes only chunked, and with the
+ * header dropped the client would take the still-coded bytes for the content. (`bodyless`: an
+ * answer to HEAD, a 204 or a 304, which has no body to be coded.)
  */
-export function responseHeadersBack(raw: Buffer[], status: number): string[] {
+export function responseHeadersBack(raw: Buffer[], status: number, bodyless = false): string[] | undefined {
   const headers: string[] = [];
   let named: string[] | undefined;
   let chunked = false;
@@ -91,8 +94,10 @@ export function responseHeadersBack(raw: Buffer[], status: number): string[] {
     const name = raw[i]!.toString('latin1');
     const lower = name.toLowerCase();
     if (HOP_BY_HOP.has(lower)) {
-      if (lower === 'transfer-encoding') chunked = true;
-      else if (lower === 'connection') {
+      if (lower === 'transfer-encoding') {
+        if (!bodyless && !onlyChunked(raw[i + 1]!.toString('latin1'))) return undefined;
+        chunked = true;
+      } else if (lower === 'connection') {
         const value = raw[i + 1]!.toString('latin1');
         if (!PLAIN_CONNECTION_VALUE.test(value)) (named ??= []).push(value);
       }
@@ -105,6 +110,21 @@ export function responseHeadersBack(raw: Buffer[], status: number): string[] {
   // A 204 has no body and must not say it has one (RFC 9110 8.6).
   if (chunked || status === 204) dropNamed(headers, ['content-length'], true);
   return headers;
+}
+
+/** `chunked`, in any case, with optional spaces, once or more: the only coding relayed. */
+function onlyChunked(value: string): boolean {
+  for (const token of value.split(',')) if (token.trim().toLowerCase() !== 'chunked') return false;
+  return true;
+}
+
+/** Every Transfer-Encoding value of an answer, for the message that refuses it. */
+export function transferCodings(raw: Buffer[]): string {
+  const values: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) {
+    if (raw[i]!.toString('latin1').toLowerCase() === 'transfer-encoding') values.push(raw[i + 1]!.toString('latin1'));
+  }
+  return values.join(', ');
 }
 
 // Fields a trailer must not carry (RFC 9110 6.5.1: framing, routing, authentication, response

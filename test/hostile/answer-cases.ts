@@ -277,10 +277,13 @@ export function framingCases(): AnswerCase[] {
   const raw = `a\r\n${BODY}\r\n0\r\n\r\n`;
   // A body read until close may be relayed as it came, or decoded if the proxy took it as chunked.
   const rawOrBody = { status: 200, bodies: [raw, BODY] };
-  for (const coding of ['gzip', 'identity', 'chunked, identity', 'xchunked', 'chunked;q=1', '"chunked"']) {
-    add(`Transfer-Encoding: ${coding}, body until close`, `${ok}Transfer-Encoding: ${coding}\r\n\r\n${raw}`, { allow: ANY_SAFE, relay: rawOrBody, after: 'close' });
+  // A coding other than chunked: its body would reach the client still coded, with the header
+  // that says so dropped (the client would take gzip bytes for the content): a 502.
+  for (const coding of ['gzip', 'identity', 'chunked, identity', 'chunked, gzip', 'gzip, chunked', 'xchunked', 'chunked;q=1', '"chunked"']) {
+    add(`Transfer-Encoding: ${coding}, body until close`, `${ok}Transfer-Encoding: ${coding}\r\n\r\n${raw}`, { allow: ERROR, after: 'close' });
   }
-  add('Transfer-Encoding: identity, chunked', `${ok}Transfer-Encoding: identity, chunked\r\n\r\n${raw}`, { allow: ANY_SAFE, relay: GOOD });
+  add('Transfer-Encoding: identity, chunked', `${ok}Transfer-Encoding: identity, chunked\r\n\r\n${raw}`, { allow: ERROR });
+  add('HEAD answered with Transfer-Encoding: gzip', `${ok}Transfer-Encoding: gzip\r\n\r\n`, { method: 'HEAD', allow: RELAY, relay: { status: 200, bodies: [''] } });
   for (const coding of ['CHUNKED', '  chunked  ']) {
     add(`Transfer-Encoding: ${JSON.stringify(coding)}`, `${ok}Transfer-Encoding: ${coding}\r\n\r\n${raw}`, { allow: RELAY, relay: GOOD });
   }

@@ -1,5 +1,6 @@
 import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
+import { eventually } from '../helpers/eventually.js';
 import type { RotationRuleConfig } from '../../src/config/rotation.js';
 import { parseEchoAnswer } from '../../src/identity/echo-answer.js';
 import { IdentityEvents } from '../../src/identity/identity-events.js';
@@ -99,7 +100,8 @@ describe('BodyScan', () => {
     scan.feed(body.subarray(0, 10), false);
     scan.feed(body.subarray(10), false);
     scan.end();
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    // The decoder answers asynchronously: wait for its verdict, whichever it is, then check it.
+    await eventually(() => found.seen.length > 0, 'the scan gave its verdict');
     expect(found.seen).toEqual(['found']);
   });
 
