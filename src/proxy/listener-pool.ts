@@ -41,7 +41,11 @@ const MEANINGS: Readonly<Record<string, string>> = {
   EADDRINUSE: 'in use by another program',
   EACCES: 'not permitted: ports below 1024 need root or CAP_NET_BIND_SERVICE',
   EADDRNOTAVAIL: 'not available: the address is not one of this machine\'s (Listen.Host)',
+  ENOTFOUND: 'not available: the host is not a name this machine resolves (Listen.Host)',
+  EAI_AGAIN: 'not available: the host\'s name could not be resolved now (Listen.Host)',
 };
+/** EADDRINUSE on a port this stickyport serves on another host (a reload moving it). */
+const HELD_BY_US = 'held by this stickyport\'s own listener on its old host, whose address the new one overlaps: move such a port with a restart, or with two reloads (remove it, then add it)';
 /** Pieces of a list of ports named before "and N more". */
 const MAX_PIECES = 6;
 
@@ -62,17 +66,20 @@ function portRanges(ports: readonly number[]): string[] {
  * per error code, what the code means, and for ports in use a command that names the holder.
  * `untried` are the ports not attempted once a batch had failed.
  */
-export function describeListenFailures(host: string, failures: ReadonlyMap<number, string>, untried: readonly number[] = []): string {
+export function describeListenFailures(host: string, failures: ReadonlyMap<number, string>, untried: readonly number[] = [], ours: ReadonlySet<number> = new Set()): string {
   const byCode = new Map<string, number[]>();
+  const heldByUs: number[] = [];
   for (const [port, code] of [...failures].sort(([a], [b]) => a - b)) {
-    byCode.set(code, [...(byCode.get(code) ?? []), port]);
+    if (code === 'EADDRINUSE' && ours.has(port)) heldByUs.push(port);
+    else byCode.set(code, [...(byCode.get(code) ?? []), port]);
   }
-  const parts = [...byCode].map(([code, ports]) => {
+  const part = (ports: number[], code: string, meaning: string | undefined): string => {
     const pieces = portRanges(ports);
     const shown = pieces.length > MAX_PIECES ? `${pieces.slice(0, MAX_PIECES).join(', ')} and ${pieces.length - MAX_PIECES} more ranges` : pieces.join(', ');
-    const meaning = MEANINGS[code];
     return `port${ports.length > 1 ? 's' : ''} ${shown} (${code})${meaning ? ` ${ports.length > 1 ? 'are' : 'is'} ${meaning}` : ''}`;
-  });
+  };
+  const parts = [...byCode].map(([code, ports]) => part(ports, code, MEANINGS[code]));
+  if (heldByUs.length > 0) parts.push(part(heldByUs, 'EADDRINUSE', HELD_BY_US));
   let text = `cannot listen on ${host}: ${parts.join('; ')}`;
   if (untried.length > 0) text += `; ${untried.length} more port${untried.length > 1 ? 's were' : ' was'} not tried`;
   const busy = byCode.get('EADDRINUSE');
@@ -86,14 +93,16 @@ export function describeListenFailures(host: string, failures: ReadonlyMap<numbe
 }
 
 /** LISTEN_FAILED's message over several hosts: one part per host, in the order first met. */
-function describeFailuresByHost(endpoints: readonly ListenEndpoint[], failures: ReadonlyMap<number, string>, untried: readonly ListenEndpoint[]): string {
+function describeFailuresByHost(endpoints: readonly ListenEndpoint[], failures: ReadonlyMap<number, string>, untried: readonly ListenEndpoint[], served: readonly ListenEndpoint[] = []): string {
   const hosts = [...new Set(endpoints.map((endpoint) => endpoint.host))];
   const hostOf = new Map(endpoints.map((endpoint) => [endpoint.port, endpoint.host]));
   return hosts
     .flatMap((host) => {
       const failed = new Map([...failures].filter(([port]) => hostOf.get(port) === host));
       const notTried = untried.filter((endpoint) => endpoint.host === host).map((endpoint) => endpoint.port);
-      if (failed.size > 0) return [describeListenFailures(host, failed, notTried)];
+      // Ports this stickyport already serves on another host: its own listener is the holder.
+      const ours = new Set(served.filter((endpoint) => endpoint.host !== host).map((endpoint) => endpoint.port));
+      if (failed.size > 0) return [describeListenFailures(host, failed, notTried, ours)];
       return notTried.length > 0 ? [`on ${host}, ${notTried.length} more port${notTried.length > 1 ? 's were' : ' was'} not tried`] : [];
     })
     .join('; ');
@@ -228,7 +237,7 @@ export class ListenerPool {
       await Promise.all([...bound.values()].map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
       // A stop that began while the new ports were being bound wins: none of them stays open.
       if (this.stopping) throw new StickyportError('LISTEN_FAILED', 'stickyport is stopping');
-      throw new StickyportError('LISTEN_FAILED', describeFailuresByHost(endpoints, failures, []));
+      throw new StickyportError('LISTEN_FAILED', describeFailuresByHost(endpoints, failures, [], this.endpointList));
     }
     this.endpointList = [...endpoints];
     // closePort() takes each old listener out of the map at once, before the new ones go in.

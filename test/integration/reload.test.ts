@@ -154,6 +154,19 @@ describe('reload: ports', () => {
     }
   });
 
+  it('refusing to move ports to an address that overlaps their own, it names stickyport as the holder, not "another program"', async () => {
+    const login = { Authentication: { Required: true, Username: 'u', Password: 'p' } };
+    const proxy = await startReloadable(2, 3, { ...login, Listen: { Host: '::ffff:127.0.0.1' } });
+    const { start } = proxy;
+    proxy.write(settings(start, start + 2, login));
+    const outcome = await proxy.app.reload('test');
+    expect(outcome).toMatchObject({ applied: false, code: 'LISTEN_FAILED' });
+    const message = outcome.applied === false ? outcome.message : '';
+    expect(message).toContain(`ports ${start}-${start + 1} (EADDRINUSE) are held by this stickyport's own listener on its old host`);
+    expect(message).not.toContain('another program');
+    expect(message).not.toContain('ss -ltnp');
+  });
+
   it('refuses a range over the admin server\'s port, which moves only with a restart', async () => {
     // Admin.Port "auto": the port below the first, here start - 1.
     const proxy = await startReloadable(2, 3, { Admin: { Enabled: true } }, 1);

@@ -28,3 +28,9 @@ describe('the LISTEN_FAILED message', () => {
     );
   });
 });
+
+it('says what ENOTFOUND means for Listen.Host: a host name nothing resolves', () => {
+  expect(describeListenFailures('no such host', new Map([[10201, 'ENOTFOUND']]))).toBe(
+    'cannot listen on no such host: port 10201 (ENOTFOUND) is not available: the host is not a name this machine resolves (Listen.Host)',
+  );
+});
