@@ -1,4 +1,5 @@
-import { lstat, mkdir, readFile, readlink, realpath, rename } from 'node:fs/promises';
+import { constants, type Stats } from 'node:fs';
+import { lstat, mkdir, open, readlink, realpath, rename, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from '../logging/logger.js';
 import { isLive, type Session, type SessionIdRule } from '../session/session.js';
@@ -21,6 +22,10 @@ export interface FileStoreOptions {
 
 /** Version 1 of the file: `{ "version": 1, "sessions": [Session, ...] }`. */
 const FORMAT_VERSION = 1;
+
+// A session's JSON is under 1 KB, and a port has one: 64 MiB holds one for every port there is.
+// A larger file is none of ours, and reading it whole (a /dev/zero never ends) fills memory.
+const MAX_FILE_BYTES = 64 * 1024 * 1024;
 
 /** A replace or delete (or a flush) waiting for the write that makes it durable. */
 interface PendingChange {
@@ -144,7 +149,7 @@ export class FileSessionStore extends MemorySessionStore {
 
   /** Whether a restart would load from the file, read back now, the very sessions memory holds. */
   private async fileHoldsMemory(): Promise<boolean> {
-    const entries = parseSessionFile(await readFile(this.file, 'utf8').catch(() => ''));
+    const entries = parseSessionFile(await readSessionFile(this.file).catch(() => ''));
     if (!entries) return false;
     const now = this.clock();
     const loaded = new Map(
@@ -185,7 +190,8 @@ export class FileSessionStore extends MemorySessionStore {
    */
   private async usable(): Promise<void> {
     if (this.unusable === undefined) return;
-    const code = await readFile(this.file).then(() => 'readable', (error: NodeJS.ErrnoException) => error.code ?? 'unreadable');
+    // A stat, not a read: the path may hold a FIFO (a read waits for a writer) or a huge file.
+    const code = await stat(this.file).then(kindOf, (error: NodeJS.ErrnoException) => error.code ?? 'unreadable');
     if (code !== 'ENOENT') throw new Error(`${this.unusable}: nothing is saved to it, so no change is acknowledged (${code} now)`);
     this.log.info({ path: this.file }, 'the session file path is free now: saving sessions');
     this.unusable = undefined;
@@ -268,7 +274,7 @@ export class FileSessionStore extends MemorySessionStore {
   private async load(): Promise<void> {
     let text: string;
     try {
-      text = await readFile(this.file, 'utf8');
+      text = await readSessionFile(this.file);
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
       if (code === 'ENOENT') return;
@@ -327,6 +333,47 @@ async function followLinks(file: string): Promise<string> {
     }
     return file;
   }
+}
+
+/**
+ * The text of the session file, read only from a regular file of at most MAX_FILE_BYTES; anything
+ * else rejects, saying what is there. Opened without blocking: an open of a FIFO for reading
+ * waits for a writer, in a thread no signal reaches, and start-up (and a stop) with it.
+ */
+async function readSessionFile(file: string): Promise<string> {
+  const handle = await open(file, constants.O_RDONLY | constants.O_NONBLOCK);
+  try {
+    const stats = await handle.stat();
+    if (stats.isDirectory()) throw Object.assign(new Error(`${file} is a directory`), { code: 'EISDIR' });
+    if (!stats.isFile()) throw new Error(`${kindOf(stats)}, not a regular file`);
+    const tooLarge = (size: number) => new Error(`larger than ${MAX_FILE_BYTES / 1024 / 1024} MiB (${size} bytes)`);
+    if (stats.size > MAX_FILE_BYTES) throw tooLarge(stats.size);
+    // Read no further than the limit, whatever the size said: a file may grow meanwhile.
+    const chunkSize = Math.min(1024 * 1024, Math.max(64 * 1024, stats.size + 1));
+    const chunks: Buffer[] = [];
+    let total = 0;
+    for (;;) {
+      const { bytesRead, buffer } = await handle.read({ buffer: Buffer.allocUnsafe(chunkSize) });
+      if (bytesRead === 0) break;
+      chunks.push(buffer.subarray(0, bytesRead));
+      total += bytesRead;
+      if (total > MAX_FILE_BYTES) throw tooLarge(total);
+    }
+    return Buffer.concat(chunks).toString('utf8');
+  } finally {
+    await handle.close();
+  }
+}
+
+/** What a path holds, in words for a message. */
+function kindOf(stats: Stats): string {
+  if (stats.isFile()) return 'a file';
+  if (stats.isDirectory()) return 'a directory';
+  if (stats.isFIFO()) return 'a FIFO';
+  if (stats.isCharacterDevice()) return 'a character device';
+  if (stats.isBlockDevice()) return 'a block device';
+  if (stats.isSocket()) return 'a socket';
+  return 'an odd file';
 }
 
 /**

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -317,6 +317,21 @@ describe('FileSessionStore on disk', () => {
     await store.close();
     expect(logged('cannot read the session file: starting empty; nothing is saved and /session/new, /session/reset are refused until the path holds no file or a readable one at a restart')).toHaveLength(1);
     expect(readdirSync(file)).toEqual([]);
+  });
+
+  // Read whole, a file of any size was taken into memory (a device like /dev/zero never ends):
+  // past what every port's session could fill, it is a path that cannot be read, left alone.
+  it('a file over 64 MiB is not read: a path it cannot read, never written over', async () => {
+    const file = tempFile();
+    mkdirSync(path.dirname(file), { recursive: true });
+    writeFileSync(file, JSON.stringify({ version: 1, sessions: [makeSession(8)] }));
+    truncateSync(file, 64 * 1024 * 1024 + 1); // sparse: no disk, no time
+    const { opening } = openStore(file);
+    const store = await opening;
+    expect(store.health()).toEqual({ state: 'fallback', outages: 0 });
+    await expect(store.replace(makeSession(8))).rejects.toThrow(/could not be read at start \(larger than 64 MiB \(67108865 bytes\)\)/);
+    await store.close();
+    expect(statSync(file).size).toBe(64 * 1024 * 1024 + 1);
   });
 
   it('a folder it cannot create is logged, and requests are still served', async () => {
