@@ -153,8 +153,8 @@ export class FileSessionStore extends MemorySessionStore {
     if (!entries) return false;
     const now = this.clock();
     const loaded = new Map(
-      entries
-        .flatMap((entry) => this.values.fromValue(portOf(entry), entry) ?? [])
+      this.values
+        .fromEntries(entries, portOf, true)
         .filter((session) => isLive(session, now))
         .map((session) => [session.port, session.id]),
     );
@@ -287,7 +287,7 @@ export class FileSessionStore extends MemorySessionStore {
       await this.moveAside();
       return;
     }
-    const sessions = entries.flatMap((entry) => this.values.fromValue(portOf(entry), entry) ?? []);
+    const sessions = this.values.fromEntries(entries, portOf);
     const now = this.clock();
     const live = sessions.filter((session) => isLive(session, now));
     for (const session of live) this.sessions.set(session.port, session);

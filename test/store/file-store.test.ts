@@ -289,6 +289,24 @@ describe('FileSessionStore on disk', () => {
     await store.close();
   });
 
+  // One warning per unusable entry: a 5 MB file of `{}` entries logged 1.7 million lines (372 MB)
+  // and took 11 s to start. A few are shown, the rest counted in one line.
+  it('a file of many unusable entries logs a few of them and one line with the count of the rest', async () => {
+    const file = tempFile();
+    mkdirSync(path.dirname(file), { recursive: true });
+    const kept = makeSession(8_001);
+    const junk = [...Array.from({ length: 50_000 }, () => ({})), ...Array.from({ length: 50_000 }, (_, i) => ({ port: 1 + (i % 60_000), id: 5 }))];
+    writeFileSync(file, JSON.stringify({ version: 1, sessions: [...junk, kept] }));
+    const { opening, logged, entries } = openStore(file);
+    const store = await opening;
+    expect(await store.list()).toEqual([kept]);
+    expect(logged('ignored an unusable stored session: the port gets a new one')).toHaveLength(10);
+    expect(logged('ignored more unusable stored sessions: only the first 10 were logged one by one')).toEqual([expect.objectContaining({ count: 99_990 })]);
+    expect(logged('sessions loaded')[0]).toMatchObject({ loaded: 1, unusable: 100_000 });
+    expect(entries().length).toBeLessThan(20);
+    await store.close();
+  });
+
   it('on open, removes the temp files an interrupted save left, and nothing else', async () => {
     const file = tempFile();
     const folder = path.dirname(file);
