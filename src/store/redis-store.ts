@@ -54,14 +54,28 @@ end
 redis.call('SET', KEYS[1], ARGV[1], unpack(ARGV, 3))
 return ARGV[1]`;
 
+// A mark is 16 hex characters; a longer string at the key is none of ours.
+const MAX_MARK_BYTES = 64;
+
 // The mark of Redis's data set at <prefix>data-set, made by the first instance that asks: it
 // lives as long as Redis keeps its data. An instance back from an outage that finds another
 // mark (or a new one) knows Redis lost its data, not that another instance reset the ports.
+// Returns { mark, what the key held when that was no mark ('' when it was one, or none) }. A key
+// of another type (a GET there raised WRONGTYPE, which every caller took for Redis being down,
+// for good) or a string no mark can be is a lost mark, replaced like a missing one.
 const DATA_SET_MARK = `
-local mark = redis.call('GET', KEYS[1])
-if mark then return mark end
+local held = redis.call('TYPE', KEYS[1]).ok
+if held == 'string' then
+  local length = redis.call('STRLEN', KEYS[1])
+  if length > 0 and length <= ${MAX_MARK_BYTES} then return { redis.call('GET', KEYS[1]), '' } end
+  held = length == 0 and 'an empty string' or 'a string of ' .. length .. ' bytes'
+elseif held == 'none' then
+  held = ''
+else
+  held = 'a ' .. held
+end
 redis.call('SET', KEYS[1], ARGV[1])
-return ARGV[1]`;
+return { ARGV[1], held }`;
 
 // Rounds of read-then-write when another instance rewrites the key in between each time.
 const MAX_CREATE_ROUNDS = 3;
@@ -71,7 +85,7 @@ const MAX_CREATE_ROUNDS = 3;
 type ScriptedRedis = Redis & {
   setUnlessChangedBuffer(key: string, ...args: Array<string | Buffer>): Promise<Buffer>;
   setIfUnchangedBuffer(key: string, ...args: Array<string | Buffer>): Promise<Buffer | null>;
-  dataSetMark(key: string, mark: string): Promise<string>;
+  dataSetMark(key: string, mark: string): Promise<[mark: string, replaced: string]>;
 };
 
 /**
@@ -105,7 +119,7 @@ export class RedisSessionStore implements SessionStore {
         ping: () => this.client.ping(),
         writeIfAbsent: (sessions) => this.writeIfAbsent(sessions),
         overwrite: (changes) => this.overwrite(changes),
-        dataSetMark: () => this.client.dataSetMark(`${options.keyPrefix}data-set`, randomBytes(8).toString('hex')),
+        dataSetMark: () => this.dataSetMark(`${options.keyPrefix}data-set`),
       },
       this.log,
     );
@@ -245,6 +259,20 @@ export class RedisSessionStore implements SessionStore {
       }
     })();
     return this.closing;
+  }
+
+  /** Redis's data-set mark (see DATA_SET_MARK); one that was no mark is replaced, and logged. */
+  private async dataSetMark(key: string): Promise<string> {
+    const [mark, replaced] = await this.client.dataSetMark(key, randomBytes(8).toString('hex'));
+    if (replaced) {
+      // Once: the key holds a mark from now on. Instances that read the old one take Redis for
+      // emptied at their next recovery, as after an eviction of the mark (see README).
+      this.log.warn(
+        { key, held: replaced },
+        'the data-set mark in Redis was no mark: replaced it with a new one; instances that knew the old one write back the sessions Redis lacks at their next recovery',
+      );
+    }
+    return mark;
   }
 
   /**

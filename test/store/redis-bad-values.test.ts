@@ -9,6 +9,7 @@ import { makeSession, TEST_ID_RULE, UNUSABLE, waitUntil } from './session-store.
 
 const OUTAGE = 'Redis is unreachable: serving sessions from local memory until it is back';
 const RECOVERED = 'Redis is back: local sessions reconciled';
+const MARK_REPLACED = 'the data-set mark in Redis was no mark: replaced it with a new one; instances that knew the old one write back the sessions Redis lacks at their next recovery';
 
 /** A store on `url` under a fresh prefix, with its log. */
 async function openLogged(url: string) {
@@ -75,6 +76,65 @@ describeRedis('RedisSessionStore and values it cannot use (Redis)', () => {
       expect(logged(UNUSABLE)[1].value).toBe(`${'x'.repeat(40)}... (10000 chars)`);
     } finally {
       await store.close();
+    }
+  });
+
+  // The mark script's GET raised WRONGTYPE on a key of another type, and every caller took that
+  // for Redis being down: a list at <prefix>data-set sent the store into an outage that never
+  // ended, serving a local id while Redis held the port's session. A mark that cannot be read
+  // is a lost mark: replaced, logged once.
+  it('a data-set mark of another type, or a string no mark can be, is replaced: no outage, the stored session served (Redis)', async () => {
+    const spoil: Array<[string, (key: string) => Promise<unknown>]> = [
+      ['a list', (key) => redis.raw.rpush(key, 'hostile')],
+      ['a hash', (key) => redis.raw.hset(key, 'a', 'b')],
+      ['a string of 1 MB', (key) => redis.raw.set(key, 'x'.repeat(1024 * 1024))],
+      ['an empty string', (key) => redis.raw.set(key, '')],
+    ];
+    for (const [name, write] of spoil) {
+      const prefix = `mark-${randomBytes(4).toString('hex')}:`;
+      const stored = makeSession(7);
+      await redis.raw.set(`${prefix}port:7`, JSON.stringify(stored), 'PX', 60_000);
+      await write(`${prefix}data-set`);
+      const sink = logSink();
+      const store = await RedisSessionStore.open({ url: redis.server.url, keyPrefix: prefix, log: createLogger('debug', sink.stream), idRule: TEST_ID_RULE });
+      const logged = (msg: string) => sink.lines.map((line) => JSON.parse(line)).filter((entry) => entry.msg === msg);
+      try {
+        expect(store.health(), name).toEqual({ state: 'up', outages: 0 });
+        expect(await store.get(7), name).toEqual(stored);
+        expect(logged(OUTAGE), name).toEqual([]);
+        expect(logged(MARK_REPLACED), name).toHaveLength(1);
+        expect(await redis.raw.type(`${prefix}data-set`), name).toBe('string');
+        expect((await redis.raw.get(`${prefix}data-set`))!, name).toMatch(/^[0-9a-f]{16}$/);
+      } finally {
+        await store.close();
+      }
+    }
+  });
+
+  it('a data-set mark turned into a list during an outage does not keep the outage going (Redis)', async () => {
+    const server = await startRedisServer();
+    const { Redis } = await import('ioredis');
+    const { store, logged, key } = await openLogged(server.url);
+    const mark = key(0).replace(/port:0$/, 'data-set');
+    try {
+      await store.getOrCreate(1, () => makeSession(1));
+      await server.kill();
+      const made = await store.getOrCreate(2, () => makeSession(2));
+      expect(store.health().state).toBe('fallback');
+      // Long enough for the store's reconnects to back off to 1 s apart: the list is in place
+      // well before its next attempt.
+      await new Promise((resolve) => setTimeout(resolve, 2_000));
+      await server.restart();
+      const admin = new Redis(server.url);
+      await admin.rpush(mark, 'hostile');
+      await admin.quit();
+      await waitUntil(() => logged(RECOVERED).length > 0 || logged('Redis not back yet').some((entry) => /WRONGTYPE/.test(entry.err)), 10_000, 'recovery');
+      expect(logged(RECOVERED)).toHaveLength(1);
+      expect(logged(MARK_REPLACED)).toHaveLength(1);
+      expect(await store.get(2)).toEqual(made);
+    } finally {
+      await store.close();
+      await server.stop();
     }
   });
 
