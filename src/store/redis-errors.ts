@@ -20,6 +20,14 @@ const SERVER_CANNOT_SERVE = new Set([
   'TRYAGAIN',
 ]);
 
+/** Codes of a refused login (the URL's user name or password): the server answers, but not us. */
+const LOGIN_REFUSED = new Set(['NOAUTH', 'WRONGPASS']);
+
+/** Whether Redis refused the login: an outage that names the login, not the network or the database. */
+export function refusedLogin(error: unknown): boolean {
+  return LOGIN_REFUSED.has(replyCode(error) ?? '');
+}
+
 /** Another instance rewrote a port's key between our read and our write, again and again. */
 export class StoreConflictError extends Error {
   constructor(port: number) {

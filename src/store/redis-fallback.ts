@@ -1,7 +1,7 @@
 import type { Logger } from '../logging/logger.js';
 import type { Session } from '../session/session.js';
 import { MemorySessionStore } from './memory-store.js';
-import { startsOutage } from './redis-errors.js';
+import { refusedLogin, startsOutage } from './redis-errors.js';
 import { StoreClosedError, type SessionStore } from './session-store.js';
 
 // While Redis is down, how often to check whether it answers again (besides ioredis's 'ready').
@@ -163,7 +163,15 @@ export class RedisFallback {
     if (this.closed || this.outage) return;
     this.outage = true;
     this.outageCount++;
-    this.log.error({ err: error.message }, 'Redis is unreachable: serving sessions from local memory until it is back');
+    // A refused login is no network trouble: named as what it is, the operator fixes the URL.
+    if (refusedLogin(error)) {
+      this.log.error(
+        { key: 'SessionStore.RedisUrl', err: error.message },
+        'Redis refused the login of SessionStore.RedisUrl (user name or password): serving sessions from local memory until it is accepted',
+      );
+    } else {
+      this.log.error({ err: error.message }, 'Redis is unreachable: serving sessions from local memory until it is back');
+    }
     this.probe = setInterval(() => void this.tryRecover(), RECOVERY_PROBE_MS);
     this.probe.unref();
   }

@@ -4,7 +4,7 @@ import { Redis } from 'ioredis';
 import type { Logger } from '../logging/logger.js';
 import { isLive, type Session, type SessionIdRule } from '../session/session.js';
 import { RemoteChanges, type RemoteChangeListener } from './redis-changes.js';
-import { replyCode, StoreConflictError } from './redis-errors.js';
+import { refusedLogin, replyCode, StoreConflictError } from './redis-errors.js';
 import { RedisFallback, type WriteBackCounts } from './redis-fallback.js';
 import type { SessionStore, StoreHealth } from './session-store.js';
 import { StoredValues } from './stored-values.js';
@@ -281,7 +281,9 @@ export class RedisSessionStore implements SessionStore {
    * stays in its outage instead, until a connection's SELECT succeeds.
    */
   private databaseRefused(error: Error): void {
-    if (this.refusedDatabase === undefined) {
+    // NOAUTH: the login before it was refused, which started the outage and named it; said here
+    // as a refused database, again at every reconnect, it hid the cause. The database may be fine.
+    if (this.refusedDatabase === undefined && !refusedLogin(error)) {
       this.log.error(
         { key: 'SessionStore.RedisUrl', database: this.client.options.db, answer: error.message },
         'Redis refused the database of SessionStore.RedisUrl: serving sessions from local memory, never from another database',

@@ -9,7 +9,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { expect, it } from 'vitest';
 import { createLogger } from '../../src/logging/logger.js';
 import { RedisSessionStore } from '../../src/store/redis-store.js';
-import { describeRedis, redisForSuite } from '../helpers/redis-server.js';
+import { describeRedis, redisForSuite, startRedisServer } from '../helpers/redis-server.js';
 import { logSink } from '../helpers/stickyport.js';
 import { makeSession, TEST_ID_RULE } from './session-store.contract.js';
 
@@ -54,6 +54,35 @@ describeRedis('RedisSessionStore on a database the server refuses (Redis)', () =
     } finally {
       await redis.raw.select(0);
       await store.close();
+    }
+  });
+
+  // A wrong password with a database in the URL: ioredis's SELECT was answered NOAUTH, taken for
+  // a database refusal, and logged so again at every reconnect, about once a second, forever;
+  // the login, the real cause, was never named.
+  it('a wrong password with a database in the URL is logged as a refused login, once, never as a refused database (Redis)', async () => {
+    const server = await startRedisServer();
+    const { Redis } = await import('ioredis');
+    const admin = new Redis(server.url);
+    await admin.config('SET', 'requirepass', 'right-password');
+    await admin.quit();
+    const sink = logSink();
+    const url = `redis://:wrong-password@127.0.0.1:${server.port}/3`;
+    const store = await RedisSessionStore.open({ url, keyPrefix: 'auth:', log: createLogger('debug', sink.stream), idRule: TEST_ID_RULE });
+    try {
+      expect(await store.getOrCreate(1, () => makeSession(1))).toMatchObject({ port: 1 });
+      // Several reconnects' worth (they back off to 1 s apart).
+      await delay(3_500);
+      expect(store.health()).toMatchObject({ state: 'fallback', outages: 1 });
+      const entries = sink.lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+      expect(entries.filter((entry) => String(entry.msg).includes('refused the database'))).toEqual([]);
+      const warned = entries.filter((entry) => (entry.level as number) >= 40);
+      expect(warned).toEqual([expect.objectContaining({ level: 50, msg: expect.stringContaining('login') })]);
+      expect(JSON.stringify(warned[0])).toMatch(/WRONGPASS|NOAUTH/);
+      expect(sink.lines.join('\n')).not.toContain('wrong-password');
+    } finally {
+      await store.close().catch(() => undefined);
+      await server.stop();
     }
   });
 });
