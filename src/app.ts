@@ -79,14 +79,15 @@ export async function createApp(config: StickyportConfig, deps: AppDeps): Promis
     });
   // The mappings served now: a reload replaces the list (and the ports take it up).
   let served = config.mappings.map((mapping) => makeMapping(mapping, config));
-  // What a stored session may hold, per port: the pool members and parameters of its mapping.
+  // What a stored session may hold, per port: the pool members and parameters of its mapping,
+  // and an expiry no further out than its lifetime allows.
   // (Asked already while the store opens, before the ports exist.)
   const storedRule: SessionIdRule = {
     idLength: config.session.idLength,
     idAlphabet: config.session.idAlphabet,
     portRule: (port) => {
       const mapping = served.find((candidate) => candidate.owns(port));
-      return mapping && { upstreamKeys: mapping.pool?.keys, parameters: mapping.declared };
+      return mapping && { upstreamKeys: mapping.pool?.keys, parameters: mapping.declared, lifetimeMs: mapping.config.lifetimeMs };
     },
   };
   const views = new Mappings(config);

@@ -113,7 +113,9 @@ export interface SessionIdRule {
    * What else a stored session of `port` may hold: the keys of the port's upstream pool (absent:
    * no pool, so no `upstream` field is expected) and its declared parameter names.
    */
-  readonly portRule?: (port: number) => { readonly upstreamKeys?: ReadonlySet<string>; readonly parameters: ReadonlySet<string> } | undefined;
+  readonly portRule?: (
+    port: number,
+  ) => { readonly upstreamKeys?: ReadonlySet<string>; readonly parameters: ReadonlySet<string>; readonly lifetimeMs?: number } | undefined;
 }
 
 /** True when `id` is exactly `idLength` characters, each from `idAlphabet`. */
@@ -146,10 +148,10 @@ export function reviveSession(value: unknown, rule: SessionIdRule, port?: number
   if (port !== undefined && ownPort !== port) return { problem: `stored under port ${port} but names port ${ownPort}` };
   if (!isTime(createdAt)) return { problem: 'createdAt is not a time' };
   if (expiresAt !== null && !isTime(expiresAt)) return { problem: 'expiresAt is neither a time nor null' };
-  const session: { -readonly [K in keyof Session]: Session[K] } = { id, port: ownPort, createdAt, expiresAt };
+  const portRule = rule.portRule?.(ownPort);
+  const session: { -readonly [K in keyof Session]: Session[K] } = { id, port: ownPort, createdAt, expiresAt: cappedExpiry(createdAt, expiresAt, portRule?.lifetimeMs) };
   // Values stored before pools and parameters existed have neither field: they load as they are.
   if (upstream !== undefined || params !== undefined) {
-    const portRule = rule.portRule?.(ownPort);
     if (upstream !== undefined) {
       if (typeof upstream !== 'string') return { problem: 'upstream is not a string' };
       // A member no longer in the pool (the configuration changed) is not one to go out through.
@@ -169,6 +171,17 @@ export function reviveSession(value: unknown, rule: SessionIdRule, port?: number
     return { session: withExit(session, exit as ExitIdentity) };
   }
   return { session: Object.freeze(session) };
+}
+
+/**
+ * A stored expiry no later than the port's lifetime (0: never expires) allows from createdAt. A
+ * hand-edited one far out (expiresAt 8.64e15) kept its id for good; a session stored while the
+ * lifetime was longer (or none) ends when the lifetime configured now says.
+ */
+function cappedExpiry(createdAt: number, expiresAt: number | null, lifetimeMs: number | undefined): number | null {
+  if (lifetimeMs === undefined || lifetimeMs <= 0) return expiresAt;
+  const cap = Math.min(createdAt + lifetimeMs, MAX_TIME);
+  return expiresAt === null || expiresAt > cap ? cap : expiresAt;
 }
 
 /** Milliseconds left, or undefined for a session that never expires. */

@@ -307,6 +307,29 @@ describe('FileSessionStore on disk', () => {
     await store.close();
   });
 
+  // A hand-edited expiry far past what the port's lifetime allows (createdAt -1e15, expiresAt
+  // 8.64e15) was loaded and served as it said: that id, for good. A stored expiry is capped at
+  // createdAt + the port's configured lifetime (a lifetime of 0, never, caps nothing).
+  it('a stored expiry is capped at createdAt plus the port\'s lifetime', async () => {
+    const file = tempFile();
+    mkdirSync(path.dirname(file), { recursive: true });
+    const now = Date.now();
+    const lifetimeMs = 600_000;
+    const entry = (port: number, id: string, createdAt: number, expiresAt: number | null) => ({ id, port, createdAt, expiresAt });
+    writeFileSync(file, JSON.stringify({ version: 1, sessions: [
+      entry(1, testId(), -1e15, 8.64e15),
+      entry(2, testId(), now, now + 10 * 365 * 86_400_000),
+      entry(3, testId(), now, null),
+      entry(4, testId(), now, now + 60_000),
+      entry(5, testId(), now, null),
+    ] }));
+    const idRule = { ...TEST_ID_RULE, portRule: (port: number) => ({ parameters: new Set<string>(), lifetimeMs: port === 5 ? 0 : lifetimeMs }) };
+    const store = await FileSessionStore.open({ path: file, log: createLogger('silent'), idRule });
+    const expiries = new Map((await store.list()).map((session) => [session.port, session.expiresAt]));
+    expect([...expiries].sort(([a], [b]) => a - b)).toEqual([[2, now + lifetimeMs], [3, now + lifetimeMs], [4, now + 60_000], [5, null]]);
+    await store.close();
+  });
+
   it('on open, removes the temp files an interrupted save left, and nothing else', async () => {
     const file = tempFile();
     const folder = path.dirname(file);
