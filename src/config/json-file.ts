@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync, type Stats } from 'node:fs';
 import { ConfigError } from '../errors.js';
 import { findJsonSyntaxError, type JsonSyntaxError } from './json-syntax.js';
 import { MASK } from './secrets.js';
@@ -9,12 +9,7 @@ import { MASK } from './secrets.js';
  * often one whose password was pasted with the wrong quotes.
  */
 export function readSettingsFile(file: string): Record<string, unknown> {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (error) {
-    throw new ConfigError(`cannot read config file ${file}: ${(error as Error).message}`, [file]);
-  }
+  let text = readText(file);
   // Editors on Windows may start a UTF-8 file with a byte-order mark, which JSON.parse refuses.
   text = text.replace(/^\uFEFF/, '');
   let settings: unknown;
@@ -34,6 +29,65 @@ export function readSettingsFile(file: string): Record<string, unknown> {
     );
   }
   return withoutSchemaReference(settings as Record<string, unknown>);
+}
+
+/** Far above any real settings file, far below what would strain memory (`/dev/zero` has no end). */
+export const MAX_SETTINGS_BYTES = 4 * 1024 * 1024;
+
+/**
+ * The file's text, from a regular file of at most MAX_SETTINGS_BYTES only. Reading runs
+ * synchronously, at start-up and in a running process's reload: a FIFO would block the event
+ * loop (every port, the admin server, the signal handlers) until something wrote into it, and
+ * a device may never end. Opened with O_NONBLOCK, since a plain open of a FIFO waits for a
+ * writer too; for a regular file the flag changes nothing.
+ */
+function readText(file: string): string {
+  const cannot = (error: unknown): ConfigError => new ConfigError(`cannot read config file ${file}: ${(error as Error).message}`, [file]);
+  let fd: number;
+  try {
+    fd = openSync(file, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0));
+  } catch (error) {
+    throw cannot(error);
+  }
+  try {
+    let stats: Stats;
+    try {
+      stats = fstatSync(fd);
+    } catch (error) {
+      throw cannot(error);
+    }
+    if (!stats.isFile()) {
+      throw new ConfigError(`config file ${file} is ${fileKind(stats)}, not a regular file: settings are read from regular files only`, [file]);
+    }
+    const tooLarge = (): ConfigError =>
+      new ConfigError(`config file ${file} is larger than ${MAX_SETTINGS_BYTES / 1024 / 1024} MiB, the most a settings file may hold`, [file]);
+    if (stats.size > MAX_SETTINGS_BYTES) throw tooLarge();
+    // One byte past the limit tells a file that grew since fstat.
+    const buffer = Buffer.alloc(Math.min(stats.size, MAX_SETTINGS_BYTES) + 1);
+    let length = 0;
+    try {
+      while (length < buffer.length) {
+        const read = readSync(fd, buffer, length, buffer.length - length, null);
+        if (read === 0) break;
+        length += read;
+      }
+    } catch (error) {
+      throw cannot(error);
+    }
+    if (length > MAX_SETTINGS_BYTES) throw tooLarge();
+    return buffer.toString('utf8', 0, length);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function fileKind(stats: Stats): string {
+  if (stats.isDirectory()) return 'a directory';
+  if (stats.isFIFO()) return 'a FIFO (named pipe)';
+  if (stats.isCharacterDevice()) return 'a character device';
+  if (stats.isBlockDevice()) return 'a block device';
+  if (stats.isSocket()) return 'a socket';
+  return 'something else';
 }
 
 function kindOf(value: unknown): string {

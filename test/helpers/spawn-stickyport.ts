@@ -24,11 +24,16 @@ export function writeConfig(settings: unknown): string {
 }
 
 /**
- * Runs the built entry point, `node dist/main.js ARGS`, in an empty folder (no appsettings.json).
- * `fileLimit` runs it under that open-file limit (`ulimit -n`); `nodeArgs` go to node before the entry.
+ * Runs the built entry point, `node dist/main.js ARGS`, in an empty folder (no appsettings.json),
+ * or in `cwd`. `fileLimit` runs it under that open-file limit (`ulimit -n`); `nodeArgs` go to
+ * node before the entry.
  */
-export function spawnStickyport(args: string[], env: NodeJS.ProcessEnv = {}, options: { fileLimit?: number; nodeArgs?: string[] } = {}): SpawnedStickyport {
-  const cwd = mkdtempSync(path.join(tmpdir(), 'stickyport-cwd-'));
+export function spawnStickyport(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+  options: { fileLimit?: number; nodeArgs?: string[]; cwd?: string } = {},
+): SpawnedStickyport {
+  const cwd = options.cwd ?? mkdtempSync(path.join(tmpdir(), 'stickyport-cwd-'));
   const entry = [...(options.nodeArgs ?? []), MAIN, ...args];
   const [command, commandArgs] = options.fileLimit
     ? ['sh', ['-c', `ulimit -n ${options.fileLimit} && exec "$0" "$@"`, process.execPath, ...entry]]

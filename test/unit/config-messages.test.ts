@@ -156,10 +156,10 @@ describe('configuration messages', () => {
     expect(error.message).toMatch(/nowhere\.json does not exist \(given as --config nowhere\.json\)/);
   });
 
-  it('name a config file that cannot be read', () => {
+  it('name a config file that is a directory', () => {
     const cwd = folderWith({});
     const error = refusalIn(cwd, {}, '.');
-    expect(error.message).toContain(`cannot read config file ${cwd}`);
+    expect(error.message).toBe(`config file ${cwd} is a directory, not a regular file: settings are read from regular files only`);
   });
 
   it('ignore a byte-order mark that a Windows editor put before the JSON', () => {
