@@ -36,18 +36,28 @@ export function withoutSecret(text: string, secret: string | undefined): string 
   return secret ? text.split(secret).join(MASK) : text;
 }
 
-/** `url` with what follows its `?` (the query and any fragment) replaced by `***`. */
+/**
+ * An echo URL as it may be shown: what follows its first `?` or `#` (the query, where an echo
+ * service's token goes, and any fragment) as `***`, and a login before the host masked. The
+ * query is cut off first: an `@` in it (`?user=me@example.com&token=...`) is not the end of a
+ * login, and taking it for one had masked the `?` away and shown the token. Without an `@`,
+ * only the authority can hold a password: `:8080/ip` is a port and a path.
+ */
 export function withoutQuery(url: string): string {
-  const at = url.indexOf('?');
-  return at < 0 ? url : `${url.slice(0, at + 1)}${MASK}`;
+  const cut = url.search(/[?#]/);
+  const head = cut < 0 ? url : url.slice(0, cut);
+  const login = head.includes('@') ? head : head.replace(/^(\s*[a-zA-Z][a-zA-Z0-9+.-]*:\/\/[^/]*).*$/s, '$1');
+  const shown = withoutSecret(head, urlSecret(login, true));
+  return cut < 0 ? shown : `${shown}${url[cut]}${MASK}`;
 }
 
 /** The value for a message: JSON-ish, masked as its key requires, cut short when long. */
 export function showValue(value: unknown, masking: Masking): string {
   if (masking !== 'none' && typeof value === 'string' && value !== '') {
     if (masking === 'all') return MASK;
+    if (masking === 'url-query') return JSON.stringify(withoutQuery(value));
     const shown = withoutSecret(value, urlSecret(value, masking !== 'url-password'));
-    return JSON.stringify(masking === 'url-query' ? withoutQuery(shown) : shown);
+    return JSON.stringify(shown);
   }
   if (masking === 'all' && value !== undefined && value !== null && typeof value !== 'string') return MASK;
   if (Array.isArray(value)) return 'an array';

@@ -127,6 +127,21 @@ describe('stickyport check', () => {
     for (const port of [first, first + 1]) expect(await bindable(port)).toBe(true);
   });
 
+  it('masks the query of an echo URL that holds an "@" (an e-mail address), in check and in the exit-2 message', async () => {
+    // An "@" in the query was taken for the end of a login: `https://***@example.com&token=SECRET`.
+    const echo = 'https://echo.example/ip?user=me@example.com&token=echosecret';
+    const checked = await finished(['check', '--config', writeConfig({ Identity: { EchoUrl: echo }, Session: { KeepAliveUrl: 'http://127.0.0.1:8080/ip#me@x&key=pingsecret' } })]);
+    expect(checked.stderr).toBe('');
+    expect(checked.code).toBe(0);
+    expect(checked.stdout).toMatch(/^ {2}Identity\.EchoUrl +"https:\/\/echo\.example\/ip\?\*\*\*" +--config /m);
+    // A port is not a password: shown, with the fragment masked.
+    expect(checked.stdout).toMatch(/^ {2}Session\.KeepAliveUrl +"http:\/\/127\.0\.0\.1:8080\/ip#\*\*\*" +--config /m);
+    const refused = await finished(['check'], { STICKYPORT_IDENTITY_ECHO_URL: echo.replace('https', 'ftp') });
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain('Identity.EchoUrl = "ftp://echo.example/ip?***" (from environment variable STICKYPORT_IDENTITY_ECHO_URL)');
+    expect(`${checked.stdout}${refused.stderr}`).not.toMatch(/echosecret|pingsecret/);
+  });
+
   it('refuses a bad configuration with exit 2 and the very message start-up gives', async () => {
     const args = ['--ports', '10300-10201', '--upstream', 'ftp://acme:hunter2@gate:21'];
     const env = { STICKYPORT_STICKY_LIFETIME: '10 min' };
