@@ -81,8 +81,10 @@ const store: ConfigFlag = {
     if (text === 'memory' || text === 'file' || text === 'redis') return { values: [['SessionStore.Type', text]] };
     if (text.startsWith('file:')) return { values: [['SessionStore.Type', 'file'], ['SessionStore.Path', text.slice(5)]] };
     if (/^rediss?:\/\//i.test(text)) return { values: [['SessionStore.Type', 'redis'], ['SessionStore.RedisUrl', text]] };
-    // Perhaps the URL of another database, with its password.
-    const masking = text.includes('://') ? 'url-credentials' : 'none';
+    // Perhaps the URL of another database, with its password: shown without it. A URL typed one
+    // slash short (`redis:/:pw@host`) or without a scheme (`:pw@host`) cannot be split reliably,
+    // so anything with an "@" or a scheme-like start is not shown at all.
+    const masking = text.includes('://') ? 'url-credentials' : text.includes('@') || /^[a-z][a-z0-9+.-]*:/i.test(text) ? 'all' : 'none';
     return { key: 'SessionStore.Type', problem: `must be ${STORES}`, masking };
   },
 };

@@ -96,6 +96,20 @@ describe('configuration flags', () => {
       'SessionStore.Type = "mongodb://admin:***@db:27017" (from flag --store): must be memory',
     );
   });
+
+  it.each(['redis:/:hunter2@127.0.0.1:6379', 'redis:hunter2@cache', ':hunter2@cache:6379', 'rediss:/cache?password=hunter2'])(
+    'mask a mistyped store URL without "://" whole: --store %s',
+    (text) => {
+      // Only values with "://" were masked: a URL one slash short was printed with its password.
+      const message = refusedWith([flag('store', text)]);
+      expect(message).toContain('SessionStore.Type = *** (from flag --store): must be memory, file, file:PATH, redis');
+      expect(message).not.toContain('hunter2');
+    },
+  );
+
+  it('show a --store value that is no URL attempt as it is', () => {
+    expect(refusedWith([flag('store', 'memroy')])).toContain('SessionStore.Type = "memroy" (from flag --store)');
+  });
 });
 
 describe('explainConfig', () => {
