@@ -51,7 +51,12 @@ export function parseCommandLine(args: readonly string[]): Command {
     if (token.value === undefined || (!token.inlineValue && token.value.startsWith('-') && token.value.length > 1)) {
       throw new UsageError(`${token.rawName} needs a value${example(token.name)}`);
     }
-    if (token.name === 'config') configPath = token.value;
+    if (token.name === 'config') {
+      // `--config="$CFG"` with CFG unset: running on ./appsettings.json or the defaults instead
+      // of the file meant would go unnoticed.
+      if (token.value === '') throw new UsageError(`${token.rawName} is empty: it needs a file${example('config')}`);
+      configPath = token.value;
+    }
     else flags.push({ name: token.name, text: token.value });
   }
   if (help) return { kind: 'help' };

@@ -53,6 +53,13 @@ describe('stickyport --help, --version and mistakes', () => {
     expect(await finished(['--version'])).toEqual({ code: 0, stdout: VERSION, stderr: '' });
   });
 
+  it('refuses an empty --config= with exit 2 naming it, instead of checking the defaults', async () => {
+    const { code, stdout, stderr } = await finished(['check', '--config=']);
+    expect(code).toBe(2);
+    expect(stdout).toBe('');
+    expect(stderr).toBe('stickyport: --config is empty: it needs a file: --config FILE\nRun stickyport --help to see every option.\n');
+  });
+
   it('refuses an unknown option with one message and exit 2, binding nothing', async () => {
     const { code, stdout, stderr } = await finished(['--prots', '10201-10210']);
     expect(code).toBe(2);

@@ -67,6 +67,11 @@ describe('the command line', () => {
     expect(parseCommandLine(['--lifetime=-5'])).toMatchObject({ flags: [{ name: 'lifetime', text: '-5' }] });
   });
 
+  it('refuses an empty --config: `--config="$CFG"` with CFG unset must not run on the defaults', () => {
+    expect(usageError(['check', '--config='])).toBe('--config is empty: it needs a file: --config FILE');
+    expect(usageError(['-c', ''])).toBe('-c is empty: it needs a file: --config FILE');
+  });
+
   it('refuses a value for a switch, an unknown command and a stray argument', () => {
     expect(usageError(['--session-api=yes'])).toBe('--session-api takes no value');
     expect(usageError(['chek'])).toBe('unknown command "chek"; did you mean check?');
