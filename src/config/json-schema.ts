@@ -72,9 +72,9 @@ function formatSchema(format: unknown): JsonSchema {
     case 'connect-status-list':
       return { oneOf: [...CONNECT_ITEM, { type: 'array', minItems: 1, items: { oneOf: CONNECT_ITEM } }] };
     case 'text':
-      return { type: 'string' };
+      return { type: 'string', pattern: '^[^\\u0000-\\u001f\\u007f]*$' };
     case 'non-empty-text':
-      return { type: 'string', minLength: 1 };
+      return { type: 'string', minLength: 1, pattern: '^[^\\u0000-\\u001f\\u007f]*$' };
     case 'api-domain':
       return { type: 'string', pattern: '^[a-zA-Z0-9.-]*$' };
     case 'store-type':

@@ -51,18 +51,21 @@ export function withoutQuery(url: string): string {
   return cut < 0 ? shown : `${shown}${url[cut]}${MASK}`;
 }
 
+/** JSON.stringify escapes C0 controls only; DEL and C1 controls are escaped too, for a terminal. */
+const quoted = (text: string): string =>
+  JSON.stringify(text).replace(/[\u007f-\u009f]/g, (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`);
+
 /** The value for a message: JSON-ish, masked as its key requires, cut short when long. */
 export function showValue(value: unknown, masking: Masking): string {
   if (masking !== 'none' && typeof value === 'string' && value !== '') {
     if (masking === 'all') return MASK;
-    if (masking === 'url-query') return JSON.stringify(withoutQuery(value));
-    const shown = withoutSecret(value, urlSecret(value, masking !== 'url-password'));
-    return JSON.stringify(shown);
+    if (masking === 'url-query') return quoted(withoutQuery(value));
+    return quoted(withoutSecret(value, urlSecret(value, masking !== 'url-password')));
   }
   if (masking === 'all' && value !== undefined && value !== null && typeof value !== 'string') return MASK;
   if (Array.isArray(value)) return 'an array';
   if (typeof value === 'object' && value !== null) return 'an object';
   if (value === undefined) return 'nothing';
-  const text = JSON.stringify(value);
+  const text = typeof value === 'string' ? quoted(value) : JSON.stringify(value);
   return text.length > 80 ? `${text.slice(0, 77)}..."` : text;
 }

@@ -135,6 +135,27 @@ function text(name: string, accepted: string, ok: (value: string) => boolean): V
   };
 }
 
+/** C0 controls and DEL: what JSON's `\u0000` escapes and environment variables can carry. */
+export const CONTROL_CHARACTER = /[\u0000-\u001f\u007f]/;
+
+/**
+ * Free text: a user name, a password, a path, an address. None of them has a use for a control
+ * character, and each goes where one does harm or is silently cut: a NUL in SessionStore.Path
+ * was a store failing on every write, a CR LF in a user name a broken header, `127.0.0.1\u0000`
+ * bound 127.0.0.1. The message shows the value JSON-escaped (or masked, when secret).
+ */
+function plainText(name: string, accepted: string, ok: (value: string) => boolean = () => true): ValueFormat {
+  return {
+    name,
+    problem(value) {
+      if (typeof value !== 'string' || !ok(value)) return `must be ${accepted}`;
+      if (CONTROL_CHARACTER.test(value)) return `must be ${accepted} without control characters (U+0000-U+001F, U+007F)`;
+      return undefined;
+    },
+    fromEnv: asText,
+  };
+}
+
 function oneOf(name: string, values: readonly string[]): ValueFormat & { readonly values: readonly string[] } {
   return { ...text(name, `one of: ${values.join(', ')}`, (value) => values.includes(value)), values };
 }
@@ -312,8 +333,8 @@ const FORMATS: readonly ValueFormat[] = [
   lifetime,
   timeout,
   interval,
-  text('text', 'a string', () => true),
-  text('non-empty-text', 'a non-empty string', (value) => value.trim() !== ''),
+  plainText('text', 'a string'),
+  plainText('non-empty-text', 'a non-empty string', (value) => value.trim() !== ''),
   text('api-domain', 'a host name (letters, digits, "." and "-") or "" (the port itself)', (value) => /^[a-zA-Z0-9.-]*$/.test(value)),
   text('mapping-name', 'a name of 1-64 letters, digits, ".", "_" or "-"', (value) => /^[A-Za-z0-9_.-]{1,64}$/.test(value)),
   text('rule-name', 'a name of 1-64 letters, digits, ".", "_" or "-"', (value) => /^[A-Za-z0-9_.-]{1,64}$/.test(value)),

@@ -169,6 +169,31 @@ describe('configuration messages', () => {
   });
 });
 
+describe('control characters in text keys', () => {
+  // A NUL in SessionStore.Path passed and the file store failed on every write; "127.0.0.1\u0000"
+  // bound 127.0.0.1; a CR LF in a preset's user name went into a header.
+  it('are refused, naming the key, the value JSON-escaped and the layer', () => {
+    const cwd = folderWith({
+      'appsettings.json': { SessionStore: { Path: 'data/x\u0000y.json' }, Upstream: { Preset: 'brightdata', Username: 'sp\r\nX', Password: 'pw' } },
+      'override.json': { Mappings: [{ Listen: { Host: '127.0.0.1\u0000', Port: 10500 } }] },
+    });
+    const error = refusalIn(cwd, { STICKYPORT_AUTH_USERNAME: 'a\u0001b', STICKYPORT_LISTEN_HOST: 'local\u007fhost' }, 'override.json');
+    const file = path.join(cwd, 'appsettings.json');
+    const without = 'without control characters (U+0000-U+001F, U+007F)';
+    expect(lineAbout(error, 'SessionStore.Path')).toBe(`SessionStore.Path = "data/x\\u0000y.json" (from ${file}): must be a non-empty string ${without}`);
+    expect(lineAbout(error, 'Upstream.Username')).toBe(`Upstream.Username = "sp\\r\\nX" (from ${file}): must be a string ${without}`);
+    expect(lineAbout(error, 'Authentication.Username')).toBe(`Authentication.Username = "a\\u0001b" (from environment variable STICKYPORT_AUTH_USERNAME): must be a string ${without}`);
+    expect(lineAbout(error, 'Listen.Host')).toBe(`Listen.Host = "local\\u007fhost" (from environment variable STICKYPORT_LISTEN_HOST): must be a non-empty string ${without}`);
+    expect(lineAbout(error, 'Mappings[0].Listen.Host')).toBe(`Mappings[0].Listen.Host = "127.0.0.1\\u0000" (from --config override.json): must be a non-empty string ${without}`);
+  });
+
+  it('in a secret are refused without showing it', () => {
+    const error = refusal({ env: { STICKYPORT_AUTH_PASSWORD: 'hunter2\u0007' } });
+    expect(lineAbout(error, 'Authentication.Password')).toBe('Authentication.Password = *** (from environment variable STICKYPORT_AUTH_PASSWORD): must be a string without control characters (U+0000-U+001F, U+007F)');
+    expect(error.message).not.toContain('hunter2');
+  });
+});
+
 describe('new keys', () => {
   it('default to 30 s headers, 4 s pool idle, "auto" connection limits and private targets on loopback', () => {
     const config = load({});
