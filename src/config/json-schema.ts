@@ -85,6 +85,9 @@ function formatSchema(format: unknown): JsonSchema {
       return { type: 'string', pattern: '^[A-Za-z0-9_]*$', minLength: 2, maxLength: 63 };
     case 'upstream-url':
       return { type: 'string', pattern: upstreamSchemePattern() };
+    // A host name, an IPv4 or an IPv6 address (which of them it is, is left to the loader).
+    case 'upstream-host':
+      return { type: 'string', pattern: '^[A-Za-z0-9_.:-]*$' };
     case 'redis-url':
       return { type: 'string', pattern: '^rediss?://' };
     case 'optional-port':

@@ -25,7 +25,7 @@ const UPSTREAM = {
   Preset: { doc: 'A provider whose sticky-session grammar stickyport renders: brightdata, oxylabs, decodo, iproyal, soax', format: 'preset' },
   Username: { doc: 'With Preset: the account user name as the provider\'s dashboard shows it', format: 'text' },
   Password: { doc: 'With Preset: the account password', format: 'text', sensitive: true },
-  Host: { doc: 'With Preset: another gateway host of the provider; "" = its main one', format: 'text' },
+  Host: { doc: 'With Preset: another gateway host of the provider; "" = its main one', format: 'upstream-host' },
   Port: { doc: 'With Preset: another gateway port; 0 = its main one', format: 'optional-port' },
 } as const;
 

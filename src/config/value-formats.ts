@@ -1,5 +1,5 @@
 import convict from 'convict';
-import { PARAMETER_NAME, parseUpstreamTemplate } from '../upstream/upstream-url.js';
+import { PARAMETER_NAME, hostNameProblem, parseUpstreamTemplate } from '../upstream/upstream-url.js';
 import { PRESET_NAMES } from '../upstream/presets.js';
 import { hostPatternProblem } from '../rules/host-pattern.js';
 import { PARAMETER_VALUE } from '../session/parameters.js';
@@ -266,6 +266,18 @@ const requestLog: ValueFormat = {
   envProblem: 'must be true, false, 1, 0 or errors (lower case)',
 };
 
+/** Upstream.Host: another gateway of a preset's provider, or "" for its main one. */
+const upstreamHost: ValueFormat = {
+  name: 'upstream-host',
+  problem(value) {
+    if (typeof value !== 'string') return 'must be "" (the preset\'s own) or a host name or IP address';
+    if (value === '') return undefined;
+    const problem = hostNameProblem(value);
+    return problem ? `must be "" (the preset's own) or a host name or IP address: ${problem}` : undefined;
+  },
+  fromEnv: asText,
+};
+
 const adminHost = text('admin-host', 'a host address such as "127.0.0.1", or "auto" (= Listen.Host)', (value) => value.trim() !== '');
 
 const adminPort: ValueFormat = {
@@ -355,6 +367,7 @@ const FORMATS: readonly ValueFormat[] = [
   hostPattern,
   idAlphabet,
   upstreamUrl,
+  upstreamHost,
   redisUrl,
   requestLog,
   adminHost,

@@ -1,3 +1,5 @@
+import { isIPv6 } from 'node:net';
+
 /**
  * Upstream URL templates: `scheme://user:password@host:port` in which `{session}`, `{port}` and
  * `{lifetime}` are replaced per session, and the declared user name parameters (`{country}`,
@@ -208,13 +210,33 @@ function splitHostPort(hostport: string, protocol: UpstreamProtocol): { hostname
     if (close < 0) throw new Error('unterminated IPv6 address');
     hostname = hostport.slice(1, close);
     port = hostport.slice(close + 1).replace(/^:/, '');
+    if (hostname !== '' && !isIPv6(hostname)) throw new Error(`"[${hostname}]" is not an IPv6 address`);
   } else {
     const colon = hostport.lastIndexOf(':');
     hostname = colon >= 0 ? hostport.slice(0, colon) : hostport;
     port = colon >= 0 ? hostport.slice(colon + 1) : '';
+    if (hostname.includes(':')) throw new Error(`an IPv6 address goes in brackets: [${hostname}]:port`);
   }
   if (hostname === '') throw new Error('host is missing');
+  const problem = hostNameProblem(hostname);
+  if (problem) throw new Error(problem);
   return { hostname, port: port === '' ? String(DEFAULT_PORTS[protocol]) : port };
+}
+
+const HOST_NAME = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\.?$/;
+
+/**
+ * Why `host` cannot be an upstream's host (Upstream.Url's, Upstream.Host), or undefined: a DNS
+ * name, an IPv4 or an IPv6 address. Checked with the configuration: a host such as "gate
+ * example" passed it, and then every request through it failed in undici as a bug (500).
+ * A placeholder stands for letters and digits (one that may not stand in the host is refused
+ * by the template's own check, with a message that says so).
+ */
+export function hostNameProblem(host: string): string | undefined {
+  if (isIPv6(host)) return undefined;
+  const sample = host.replace(ANY_PLACEHOLDER, 'x');
+  if (sample.length <= 253 && HOST_NAME.test(sample)) return undefined;
+  return `host ${JSON.stringify(host)} is not a host name (letters, digits, "-", "_" and dots) or an IP address`;
 }
 
 function decodeLenient(text: string): string {

@@ -117,6 +117,17 @@ describe('node dist/main.js with a bad configuration', () => {
     expect(stderr).toContain('Listen.StickyProxyLifetime = "2d" (from flag --lifetime): must be 1-1440 minutes for oxylabs (sesstime) (Upstream.Preset is oxylabs)');
   });
 
+  it('refuses an upstream host that is not a host name, in --upstream and in a preset\'s Upstream.Host', async () => {
+    // Both passed, and then every request was a 500 logged as a bug.
+    const flag = await refused((first, last) => ({ args: ['--ports', `${first}-${last}`, '--upstream', 'http://u-{session}:hunter2@gate example:7000'] }));
+    expect(flag.stderr).toContain('Upstream.Url = "http://u-{session}:***@gate example:7000" (from flag --upstream): is not a usable upstream proxy URL: host "gate example" is not a host name');
+    const preset = await refused((first, last) => ({
+      args: ['--preset', 'brightdata', '--ports', `${first}-${last}`],
+      env: { STICKYPORT_UPSTREAM_USERNAME: 'acme', STICKYPORT_UPSTREAM_PASSWORD: 'hunter2', STICKYPORT_UPSTREAM_HOST: 'gate example' },
+    }));
+    expect(preset.stderr).toContain('Upstream.Host = "gate example" (from environment variable STICKYPORT_UPSTREAM_HOST): must be "" (the preset\'s own) or a host name or IP address');
+  });
+
   it('refuses overlapping mappings, naming both', async () => {
     const { stderr } = await refused((first, last) => ({
       args: ['--config', writeConfig({ Mappings: [{ Name: 'a', Listen: { PortRange: range(first, last) } }, { Name: 'b', Listen: { Port: last } }] })],

@@ -53,6 +53,24 @@ describe('upstream URL templates', () => {
   it.each(['gate.example:7777', 'ftp://h:1', 'http://:1', 'http://h:99999', 'http://h:1/path'])('rejects %s', (url) => {
     expect(() => parseUpstreamTemplate(url)).toThrow();
   });
+
+  // A host that is not a host name passed, and every request through it was a 500 logged as a bug.
+  it.each([
+    ['http://u-{session}:pw@gate example:7000', 'host "gate example" is not a host name'],
+    ['socks5h://u:pw@gate\texample:1080', 'host "gate\\texample" is not a host name'],
+    ['http://u:pw@gate..example:1', 'host "gate..example" is not a host name'],
+    ['http://u:pw@[not-v6]:1', '"[not-v6]" is not an IPv6 address'],
+    ['http://u:pw@::1:7000', 'an IPv6 address goes in brackets: [::1]:port'],
+  ])('rejects the host of %s', (url, problem) => {
+    expect(() => parseUpstreamTemplate(url)).toThrow(problem);
+  });
+
+  it.each(['http://u:pw@gate_1.provider-x.example.:7000', 'http://u:pw@10.0.0.1:1', 'http://u:pw@[fe80::1]:1', 'http://u:pw@gate-{port}.example:1'])(
+    'accepts the host of %s',
+    (url) => {
+      expect(() => parseUpstreamTemplate(url)).not.toThrow();
+    },
+  );
 });
 
 describe('user name parameters in templates', () => {
