@@ -30,9 +30,9 @@ export interface AppDeps {
   readonly store?: SessionStore;
   /**
    * Reads the configuration again with the layers and flags start-up used (SIGHUP, POST
-   * /api/reload); throws ConfigError. Without it a reload is refused.
+   * /api/reload), given the running one; throws ConfigError. Without it a reload is refused.
    */
-  readonly loadConfig?: () => StickyportConfig;
+  readonly loadConfig?: (running: StickyportConfig) => StickyportConfig;
   /** Extra TLS options for https:// echo URLs (tests trust their own CA with it). */
   readonly tls?: import('node:tls').ConnectionOptions;
 }

@@ -143,8 +143,9 @@ async function start(options: LoadOptions, early: EarlySignals): Promise<void> {
   const log = createLogger(config.logLevel, terminal ? terminalDestination(process.stdout, saidByBanner) : undefined);
   const signals = handleSignals(log, early);
   for (const note of sessionPlaceholderNotes(config)) log.warn(note);
-  // A reload reads the same layers again: the same files, environment and flags.
-  const app = await createApp(config, { log, loadConfig: () => loadConfig(options) }).catch((error: unknown) => {
+  // A reload reads the same layers again: the same files, environment and flags; a file the
+  // running configuration was read from must still be there.
+  const app = await createApp(config, { log, loadConfig: (running) => loadConfig({ ...options, filesRead: running.sources }) }).catch((error: unknown) => {
     // The store cannot be used at all (a session file another process holds): nothing was bound.
     if (!(error instanceof StickyportError)) throw error;
     if (!terminal) log.fatal({ code: error.code }, error.message);

@@ -125,6 +125,13 @@ export interface LoadOptions {
   readonly configPath?: string;
   /** Configuration flags from the command line (`--ports`, ...): the last layer. */
   readonly flags?: readonly FlagValue[];
+  /**
+   * A reload's: the `sources` of the running configuration. A settings file among them that is
+   * gone now is refused, not skipped: skipped, its keys went back to the built-in defaults (no
+   * upstream, no host rules) in a reload that said it applied, when a deploy replaced the file
+   * by deleting and rewriting it.
+   */
+  readonly filesRead?: readonly string[];
 }
 
 /** What `stickyport check` shows: the configuration, each key's value and origin, each layer. */
@@ -159,6 +166,12 @@ export function explainConfig(options: LoadOptions = {}): ConfigReport {
   const layer = (file: string, origin: string, required: boolean): void => {
     if (!existsSync(file)) {
       if (required) throw new ConfigError(`config file ${file} does not exist (given as --config ${options.configPath})`, ['--config']);
+      if (options.filesRead?.includes(file)) {
+        throw new ConfigError(
+          `config file ${file} is gone: the running configuration was read from it, and a reload without it would put the built-in defaults in place of its keys. Put it back, or restart to run without it`,
+          [file],
+        );
+      }
       report.push({ name: file, detail: 'not found' });
       return;
     }

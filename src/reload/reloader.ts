@@ -25,7 +25,7 @@ export type ReloadOutcome =
 export interface ReloaderOptions {
   readonly log: Logger;
   /** Reads the configuration again, with the layers and flags of the start: throws ConfigError. */
-  readonly load: (() => StickyportConfig) | undefined;
+  readonly load: ((running: StickyportConfig) => StickyportConfig) | undefined;
   readonly running: () => StickyportConfig;
   /** Carries a plan out: binds and closes ports (or throws, changing nothing), swaps settings. */
   readonly apply: (plan: ReloadPlan) => Promise<{ added: number[]; removed: number[] }>;
@@ -70,7 +70,7 @@ export class Reloader {
     if (!load) return { applied: false, code: 'RELOAD_UNAVAILABLE', message: 'this instance was started without a configuration to read again' };
     let next: StickyportConfig;
     try {
-      next = load();
+      next = load(current);
     } catch (error) {
       if (!(error instanceof StickyportError)) throw error;
       return { applied: false, code: error.code, message: error.message };

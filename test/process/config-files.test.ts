@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -11,7 +11,9 @@ import { spawnStickyport, writeConfig, type SpawnedStickyport } from '../helpers
 // a FIFO at appsettings.json made `check` and start-up wait for a writer for ever, and a SIGHUP
 // froze a running process (every port, the admin server, SIGTERM) inside readFileSync;
 // `--config /dev/zero` read until std::bad_alloc. Now each is refused, naming the file: exit 2,
-// or a refused reload that leaves the running configuration in place.
+// or a refused reload that leaves the running configuration in place. And a reload while a file
+// the running configuration was read from is gone: it put the built-in defaults in place of the
+// file's keys (no upstream, no host rules) and said it applied; now it is refused.
 
 const running: SpawnedStickyport[] = [];
 afterEach(async () => {
@@ -94,5 +96,36 @@ describe('a settings file that is not a regular file, or too large', () => {
     expect((await admin.get('/healthz')).json).toMatchObject({ status: 'ok', ports: 1 });
     proc.child.kill('SIGTERM');
     expect(await exitWithin(proc)).toBe(0);
+  });
+});
+
+describe('a reload while a settings file the running configuration was read from is gone', () => {
+  it('is refused naming the file (SIGHUP logged, POST 422), keeps the running configuration, and applies once the file is back', async () => {
+    const cwd = folder();
+    const file = path.join(cwd, 'appsettings.json');
+    const settings = (requestUrls: boolean): string =>
+      JSON.stringify({ SessionAPI: { Enabled: true }, HostRules: [{ Pattern: 'blocked.example', Action: 'Deny' }], Logging: { RequestUrls: requestUrls } });
+    writeFileSync(file, settings(false));
+    const first = await freePortRange(1);
+    const adminPort = await freePort();
+    // Ports and the admin server from the environment: the defaults would bind 10201-10300.
+    const proc = spawn([], { STICKYPORT_PORT_START: String(first), STICKYPORT_PORT_END: String(first), STICKYPORT_ADMIN_ENABLED: 'true', STICKYPORT_ADMIN_PORT: String(adminPort) }, cwd);
+    await proc.waitForLine(/stickyport listening/);
+    rmSync(file);
+
+    proc.child.kill('SIGHUP');
+    const refused = JSON.parse(await proc.waitForLine(/configuration not reloaded/)) as { msg: string };
+    expect(refused.msg).toContain(`config file ${file} is gone: the running configuration was read from it`);
+    const admin = adminClient(adminPort);
+    const answer = await admin.post('/api/reload');
+    expect(answer.status).toBe(422);
+    expect(answer.json).toMatchObject({ applied: false, code: 'CONFIG_INVALID', message: expect.stringContaining(`config file ${file} is gone`) });
+    expect(proc.stdout.join('\n')).not.toContain('configuration reloaded');
+
+    writeFileSync(file, settings(true));
+    const applied = await admin.post('/api/reload');
+    expect(applied.status).toBe(200);
+    // Only what the file changed: the host rules and the session API were never dropped.
+    expect(applied.json).toMatchObject({ applied: true, changed: ['Logging.RequestUrls'] });
   });
 });
