@@ -18,6 +18,8 @@ export interface AdminCall {
 export interface AdminAnswer {
   readonly status: number;
   readonly body: unknown;
+  /** With a 405: the method the path answers, for the Allow header RFC 9110 requires. */
+  readonly allow?: string;
 }
 
 type Action = 'reset' | 'new';
@@ -134,7 +136,7 @@ export function createAdminApi(context: AdminContext): (call: AdminCall) => Prom
   return async (call) => {
     const { method, path } = call;
     const expect = (wanted: string, answer: () => AdminAnswer | Promise<AdminAnswer>): AdminAnswer | Promise<AdminAnswer> =>
-      method === wanted ? answer() : error(405, 'method_not_allowed', `${path} answers ${wanted} only`);
+      method === wanted ? answer() : { ...error(405, 'method_not_allowed', `${path} answers ${wanted} only`), allow: wanted };
 
     if (path === '/api/summary') return expect('GET', () => ({ status: 200, body: summaryView(context) }));
     if (path === '/api/ports') return expect('GET', () => listPorts(call.query));

@@ -95,20 +95,20 @@ export class AdminServer {
       return json(response, 403, { error: 'cross_origin', message: 'a POST from a page of another origin is refused' });
     }
     if (path === '/metrics') {
-      if (method !== 'GET') return json(response, 405, { error: 'method_not_allowed', message: '/metrics answers GET only' });
+      if (method !== 'GET') return json(response, 405, { error: 'method_not_allowed', message: '/metrics answers GET only' }, { allow: 'GET' });
       const text = await this.context.metrics.text();
       response.writeHead(200, { 'content-type': this.context.metrics.contentType, 'cache-control': 'no-store' });
       return void response.end(text);
     }
     if (path === '/api/events') {
-      if (method !== 'GET') return json(response, 405, { error: 'method_not_allowed', message: '/api/events answers GET only' });
+      if (method !== 'GET') return json(response, 405, { error: 'method_not_allowed', message: '/api/events answers GET only' }, { allow: 'GET' });
       return this.events.open(request, response);
     }
     const body = method === 'POST' ? await readJson(request) : undefined;
-    if (body instanceof Error) return json(response, 400, { error: 'bad_json', message: body.message });
+    if (body instanceof BodyRefused) return json(response, body.status, { error: body.code, message: body.message });
     const answer: AdminAnswer | undefined = await this.api({ method, path, query: url.searchParams, body, by: request.socket.remoteAddress ?? 'unknown' });
     if (!answer) return json(response, 404, { error: 'not_found', message: `no such admin path: ${path}` });
-    json(response, answer.status, answer.body);
+    json(response, answer.status, answer.body, answer.allow === undefined ? {} : { allow: answer.allow });
   }
 
   /** /healthz: the process runs and every port is bound. /readyz: the store answers, or serves from its fallback. */
@@ -155,12 +155,22 @@ function sameOrigin(request: http.IncomingMessage): boolean {
   }
 }
 
+/** A request body the API does not read: too large (413), or not JSON (400). */
+class BodyRefused extends Error {
+  constructor(readonly status: 400 | 413, readonly code: 'body_too_large' | 'bad_json', message: string) {
+    super(message);
+  }
+}
+
 async function readJson(request: http.IncomingMessage): Promise<unknown> {
+  // Too large is its own answer, 413, not a body that "is not JSON".
+  const tooLarge = (): BodyRefused => new BodyRefused(413, 'body_too_large', `the body is over ${MAX_BODY} bytes`);
+  if (Number(request.headers['content-length'] ?? 0) > MAX_BODY) return tooLarge();
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of request as AsyncIterable<Buffer>) {
     size += chunk.length;
-    if (size > MAX_BODY) return new Error(`the body is over ${MAX_BODY} bytes`);
+    if (size > MAX_BODY) return tooLarge();
     chunks.push(chunk);
   }
   const text = Buffer.concat(chunks).toString('utf8').trim();
@@ -168,13 +178,14 @@ async function readJson(request: http.IncomingMessage): Promise<unknown> {
   try {
     return JSON.parse(text) as unknown;
   } catch {
-    return new Error('the body is not JSON');
+    return new BodyRefused(400, 'bad_json', 'the body is not JSON');
   }
 }
 
-function json(response: http.ServerResponse, status: number, body: unknown): void {
+function json(response: http.ServerResponse, status: number, body: unknown, headers: http.OutgoingHttpHeaders = {}): void {
   const text = JSON.stringify(body);
   response.writeHead(status, {
+    ...headers,
     'content-type': 'application/json; charset=utf-8',
     'content-length': Buffer.byteLength(text),
     'cache-control': 'no-store',

@@ -202,11 +202,24 @@ describe('control', () => {
     expect((await admin.get('/api/ports')).json.ports.map((view: { session: unknown }) => view.session)).toEqual(before);
   });
 
-  it('answers wrong methods with 405 and unknown paths with 404', async () => {
-    expect((await admin.get('/api/sessions/reset')).status).toBe(405);
-    expect((await admin.post('/api/ports')).status).toBe(405);
-    expect((await admin.post('/metrics')).status).toBe(405);
+  it('answers wrong methods with 405 and the Allow header it must carry, and unknown paths with 404', async () => {
+    // RFC 9110 15.5.6: a 405 lists the methods the path answers; they came without one.
+    for (const [answer, allow] of [
+      [await admin.get('/api/sessions/reset'), 'POST'],
+      [await admin.post('/api/ports'), 'GET'],
+      [await admin.post('/metrics'), 'GET'],
+      [await admin.post('/api/events'), 'GET'],
+    ] as const) {
+      expect(answer.status).toBe(405);
+      expect(answer.headers.allow).toBe(allow);
+    }
     expect((await admin.get('/api/nothing')).status).toBe(404);
+  });
+
+  it('answers a body over 64 KiB with 413, not 400 bad_json', async () => {
+    const answer = await admin.post('/api/sessions/reset', { ports: [proxy.ports[0]], padding: 'x'.repeat(70_000) });
+    expect(answer.status).toBe(413);
+    expect(answer.json).toEqual({ error: 'body_too_large', message: 'the body is over 65536 bytes' });
   });
 });
 
