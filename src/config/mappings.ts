@@ -76,7 +76,7 @@ export function resolveMappings(raw: Settings, layers: ConfigLayers): { mappings
       : list.map((mapping, i) => mappingView(mapping, i, top));
   const mappings = views.map((view) => resolveMapping(view, raw, layers, problems));
   problems.push(...overlaps(mappings, views, layers));
-  if (list.length > 0) problems.push(...duplicateNames(mappings, views));
+  if (list.length > 0) problems.push(...duplicateNames(mappings, views, layers));
   if (list.length > 0 && views.every((view) => view.sets('Listen.PortRange') || view.sets('Listen.Port'))) {
     const origin = layers.originOf('Listen.PortRange.Start') ?? '';
     if (origin.startsWith('flag ')) {
@@ -175,7 +175,7 @@ function ports(view: View, layers: ConfigLayers, problems: ConfigProblem[]): [nu
   if (view.sets('Listen.Port')) {
     const port = view.get('Listen.Port');
     if (view.sets('Listen.PortRange')) {
-      problems.push({ key: `${view.source}.Listen.Port`, text: `and ${view.source}.Listen.PortRange both name the ports: give one`, origin: layers.originOf(port.key) });
+      problems.push({ key: `${view.source}.Listen.Port`, text: `and ${view.source}.Listen.PortRange both name the ports: give one`, origin: layers.originOf(port.key), shown: String(port.value) });
     }
     return [port.value as number, port.value as number];
   }
@@ -196,7 +196,7 @@ function hostRule(
   problems: ConfigProblem[],
 ): HostRuleConfig {
   const pattern = rule.Pattern as string | undefined;
-  if (pattern === undefined) problems.push({ key: `${source}.Pattern`, text: 'must be set: the host names the rule is for' });
+  if (pattern === undefined) problems.push({ key: `${source}.Pattern`, text: 'must be set: the host names the rule is for', origin: context.originOf?.(`${source}.Pattern`) });
   const compiled = compileHostPattern(pattern ?? '*');
   const action = (rule.Action as HostRuleConfig['action'] | undefined) ?? 'Allow';
   const upstreamSection = rule.Upstream as Record_ | undefined;
@@ -261,12 +261,13 @@ function overlaps(mappings: MappingConfig[], views: View[], layers: ConfigLayers
   return problems;
 }
 
-function duplicateNames(mappings: MappingConfig[], views: View[]): ConfigProblem[] {
+function duplicateNames(mappings: MappingConfig[], views: View[], layers: ConfigLayers): ConfigProblem[] {
   const seen = new Map<string, string>();
   const problems: ConfigProblem[] = [];
   mappings.forEach((mapping, i) => {
     const first = seen.get(mapping.name);
-    if (first) problems.push({ key: `${views[i]!.source}.Name`, text: `"${mapping.name}" is also the name of ${first}: names must differ` });
+    const key = `${views[i]!.source}.Name`;
+    if (first) problems.push({ key, text: `"${mapping.name}" is also the name of ${first}: names must differ`, origin: layers.originOf(key) });
     else seen.set(mapping.name, views[i]!.source);
   });
   return problems;

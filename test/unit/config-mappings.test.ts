@@ -59,9 +59,10 @@ describe('Mappings', () => {
     [{ Mappings: { Name: 'a' } }, 'Mappings', /must be a list of objects/],
     [{ Mappings: ['a'] }, 'Mappings[0]', /must be an object/],
     [{ Mappings: [{ Name: 'a b' }] }, 'Mappings[0].Name', /letters, digits/],
-    [{ Mappings: [{ Listen: { Port: 12000, PortRange: { Start: 12000, End: 12001 } } }] }, 'Mappings[0].Listen.Port', /both name the ports/],
+    [{ Mappings: [{ Listen: { Port: 12000, PortRange: { Start: 12000, End: 12001 } } }] }, 'Mappings[0].Listen.Port', /= 12000 \(from --config override.json\): and .* both name the ports/],
     [{ Mappings: [{ Listen: { PortRange: { Start: 12005, End: 12001 } } }] }, 'Mappings[0].Listen.PortRange', /reversed/],
-    [{ Mappings: [{ Name: 'a', Listen: { Port: 12000 } }, { Name: 'a', Listen: { Port: 12001 } }] }, 'Mappings[1].Name', /also the name of Mappings\[0\]/],
+    [{ Mappings: [{ Name: 'a', Listen: { Port: 12000 } }, { Name: 'a', Listen: { Port: 12001 } }] }, 'Mappings[1].Name', /\(from --config override.json\): "a" is also the name of Mappings\[0\]/],
+    [{ HostRules: [{ Action: 'Deny' }] }, 'HostRules[0].Pattern', /\(from --config override.json\): must be set/],
     // The password the mapping lacks is the top-level one it inherits: that key is named.
     [{ Mappings: [{ Listen: { Port: 12000 }, Authentication: { Required: true, Username: 'me' } }] }, 'Authentication.Password', /= "" \(from default\): must be set: Mappings\[0\]\.Authentication\.Required is true/],
     [{ Mappings: [{ Listen: { Port: 12000, Host: '0.0.0.0' } }] }, 'Mappings[0].Listen.Host', /open proxy/],
