@@ -21,7 +21,7 @@ function table(rows: ReadonlyArray<readonly string[]>): string[] {
 
 /** Things that are allowed but probably not meant, for `stickyport check` to point out. */
 export function configNotes(report: ConfigReport, env: NodeJS.ProcessEnv): string[] {
-  const notes: string[] = sessionPlaceholderNotes(report.config);
+  const notes: string[] = upstreamNotes(report.config);
   // A mistyped variable is not an error (the environment holds much else), but it is ignored.
   const known = [...LEAVES.values()].flatMap((leaf) => (leaf.env ? [leaf.env] : []));
   for (const name of Object.keys(env).filter((name) => name.startsWith('STICKYPORT_')).sort()) {
@@ -32,14 +32,23 @@ export function configNotes(report: ConfigReport, env: NodeJS.ProcessEnv): strin
   return notes;
 }
 
-/** An upstream without {session}: allowed (a plain chained proxy), but every port then shares one exit. */
-export function sessionPlaceholderNotes(config: StickyportConfig): string[] {
+/**
+ * Upstreams that are allowed but likely not what was meant, said at start-up and by `check`: one
+ * without {session} (a plain chained proxy: every port then shares one exit), and a SOCKS4 one
+ * with a password (SOCKS4 carries a user id only: the password is never sent).
+ */
+export function upstreamNotes(config: StickyportConfig): string[] {
   const notes: string[] = [];
   for (const mapping of config.mappings) {
     const where = mapping.source ? `${mapping.source}.Upstream` : 'Upstream';
     const key = mapping.upstream.members.length > 1 ? `${where}.Urls` : `${where}.Url`;
     if (mapping.upstream.members.some((member) => !member.hasSessionPlaceholder)) {
       notes.push(`${key} has no {session} placeholder: every port${mapping.source ? ` of mapping "${mapping.name}"` : ''} shares one upstream identity`);
+    }
+    const socks4 = mapping.upstream.members.filter((member) => member.protocol === 'socks4:' || member.protocol === 'socks4a:');
+    const sample = { session: 'sample', port: mapping.portStart, lifetimeMs: mapping.lifetimeMs, params: mapping.upstream.parameters };
+    if (socks4.some((member) => member.render(sample).password !== '')) {
+      notes.push(`${key} gives a SOCKS4 upstream a password: SOCKS4 carries a user id only, so the password is never sent (use socks5h:// for a login with a password)`);
     }
   }
   return notes;

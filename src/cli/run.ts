@@ -1,7 +1,7 @@
 import { createApp, type App } from '../app.js';
 import { parseCommandLine, UsageError, type Command } from './args.js';
 import { startupBanner } from './banner.js';
-import { checkReport, configNotes, sessionPlaceholderNotes } from './check.js';
+import { checkReport, configNotes, upstreamNotes } from './check.js';
 import { helpText } from './help.js';
 import { terminalDestination } from './terminal-log.js';
 import { packageVersion } from './version.js';
@@ -142,7 +142,7 @@ async function start(options: LoadOptions, early: EarlySignals): Promise<void> {
   const terminal = process.stdout.isTTY === true;
   const log = createLogger(config.logLevel, terminal ? terminalDestination(process.stdout, saidByBanner) : undefined);
   const signals = handleSignals(log, early);
-  for (const note of sessionPlaceholderNotes(config)) log.warn(note);
+  for (const note of upstreamNotes(config)) log.warn(note);
   // A reload reads the same layers again: the same files, environment and flags; a file the
   // running configuration was read from must still be there.
   const app = await createApp(config, { log, loadConfig: (running) => loadConfig({ ...options, filesRead: running.sources }) }).catch((error: unknown) => {

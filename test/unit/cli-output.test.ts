@@ -95,6 +95,19 @@ describe('stickyport check output', () => {
     expect(text).toContain('STICKYPORT_PORTSTART is not one stickyport reads, so it is ignored; did you mean STICKYPORT_PORT_START?');
     expect(text).not.toContain('hunter2');
   });
+
+  it('notes a SOCKS4 upstream given a password (SOCKS4 never sends one), without showing it', () => {
+    const cwd = folderWith({ 'appsettings.json': { Upstream: { Url: 'socks4a://cust-{session}:SOCKSPW@gate.example:1080' } } });
+    const report = explainConfig({ cwd, env: {} });
+    const notes = configNotes(report, {});
+    expect(notes).toEqual([expect.stringMatching(/^Upstream\.Url gives a SOCKS4 upstream a password: SOCKS4 carries a user id only, so the password is never sent/)]);
+    expect(notes.join('')).not.toContain('SOCKSPW');
+    // Without a password, or on SOCKS5, nothing to say.
+    for (const url of ['socks4a://cust-{session}@gate.example:1080', 'socks5h://cust-{session}:pw@gate.example:1080']) {
+      const quiet = explainConfig({ cwd: folderWith({ 'appsettings.json': { Upstream: { Url: url } } }), env: {} });
+      expect(configNotes(quiet, {})).toEqual([]);
+    }
+  });
 });
 
 describe('log lines on a terminal', () => {
