@@ -18,6 +18,7 @@ export interface AdminServerOptions {
 }
 
 const MAX_BODY = 64 * 1024;
+const NOT_A_PROXY = 'the admin server is not a proxy: send requests for its own paths (/, /metrics, /api/...)';
 
 /**
  * The operators' HTTP server, on a port of its own: the status page, `/metrics`, the ports and
@@ -49,6 +50,12 @@ export class AdminServer {
     });
     this.server.headersTimeout = 10_000;
     this.server.requestTimeout = 30_000;
+    // Node closes a CONNECT nobody listens for without a word: say why, as for an absolute URL.
+    this.server.on('connect', (_request: http.IncomingMessage, socket: net.Socket) => {
+      const body = JSON.stringify({ error: 'not_a_proxy', message: NOT_A_PROXY });
+      socket.on('error', () => socket.destroy());
+      socket.end(`HTTP/1.1 400 Bad Request\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+    });
   }
 
   /** Binds, or throws LISTEN_FAILED naming Admin.Port. */
@@ -76,17 +83,19 @@ export class AdminServer {
   }
 
   private async handle(request: http.IncomingMessage, response: http.ServerResponse): Promise<void> {
-    if (!request.url?.startsWith('/')) {
-      return json(response, 400, { error: 'not_a_proxy', message: 'the admin server is not a proxy: send requests for its own paths (/, /metrics, /api/...)' });
-    }
-    const url = new URL(request.url, 'http://admin');
+    if (!request.url?.startsWith('/')) return json(response, 400, { error: 'not_a_proxy', message: NOT_A_PROXY });
+    // Glued to a base rather than resolved against it: `//api/summary` would name a host "api".
+    const url = new URL(`http://admin${request.url}`);
     const path = url.pathname;
     const method = request.method ?? 'GET';
     if (!this.token && !this.addressedToUs(request)) {
       return json(response, 421, { error: 'misdirected', message: 'the admin server answers only requests to its own address or a loopback name' });
     }
     if (path === '/healthz' || path === '/readyz') return this.probe(path, response);
-    if ((method === 'GET' || method === 'HEAD') && isPageFile(path)) return servePageFile(path, response, method === 'HEAD');
+    if (isPageFile(path)) {
+      if (method === 'GET' || method === 'HEAD') return servePageFile(path, response, method === 'HEAD');
+      return json(response, 405, { error: 'method_not_allowed', message: `${path} answers GET and HEAD only` }, { allow: 'GET, HEAD' });
+    }
     if (this.token && !this.authorized(request)) {
       response.setHeader('www-authenticate', 'Bearer realm="stickyport admin"');
       return json(response, 401, { error: 'unauthorized', message: 'send Authorization: Bearer <Admin.Token>' });

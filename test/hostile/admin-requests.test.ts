@@ -172,6 +172,25 @@ describe('hostile admin requests', () => {
     expect((await proxy.admin.get('/healthz')).status).toBe(200);
   });
 
+  it('a CONNECT, another method on a page file, and a path starting with // each get a 4xx that says why', async () => {
+    const admin = proxy.admin.port;
+    // Node closed a CONNECT nobody listened for without an answer.
+    const connect = await raw(admin, `CONNECT 127.0.0.1:${port} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n\r\n`);
+    expect(statusOf(connect)).toBe(400);
+    expect(connect).toContain('"error":"not_a_proxy"');
+    // A page file named with PUT or POST was "no such path".
+    for (const method of ['PUT', 'POST', 'DELETE']) {
+      const answer = await raw(admin, `${method} / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
+      expect(statusOf(answer), method).toBe(405);
+      expect(answer.toLowerCase()).toContain('allow: get, head');
+    }
+    // `//api/summary` was read as host "api", path "/summary".
+    const doubled = await raw(admin, 'GET //api/summary HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n');
+    expect(statusOf(doubled)).toBe(404);
+    expect(doubled).toContain('no such admin path: //api/summary');
+    expect((await proxy.admin.get('/healthz')).status).toBe(200);
+  });
+
   it('many rotations of one port at once while requests flow through it: every call answers, the port ends on one session', async () => {
     const calls: Array<Promise<AdminAnswer>> = [];
     const traffic: Array<Promise<number>> = [];
