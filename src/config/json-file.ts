@@ -1,5 +1,6 @@
 import { closeSync, constants, fstatSync, openSync, readSync, type Stats } from 'node:fs';
 import { ConfigError } from '../errors.js';
+import { fileKind } from './file-kind.js';
 import { findJsonSyntaxError, type JsonSyntaxError } from './json-syntax.js';
 import { MASK } from './secrets.js';
 
@@ -79,15 +80,6 @@ function readText(file: string): string {
   } finally {
     closeSync(fd);
   }
-}
-
-function fileKind(stats: Stats): string {
-  if (stats.isDirectory()) return 'a directory';
-  if (stats.isFIFO()) return 'a FIFO (named pipe)';
-  if (stats.isCharacterDevice()) return 'a character device';
-  if (stats.isBlockDevice()) return 'a block device';
-  if (stats.isSocket()) return 'a socket';
-  return 'something else';
 }
 
 function kindOf(value: unknown): string {

@@ -1,10 +1,11 @@
-import { constants, type Stats } from 'node:fs';
+import { constants } from 'node:fs';
 import { lstat, mkdir, open, readlink, realpath, rename, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from '../logging/logger.js';
 import { isLive, type Session, type SessionIdRule } from '../session/session.js';
 import { removeStaleTemps, writeAtomically } from './atomic-file.js';
 import { lockSessionFile } from './file-lock.js';
+import { fileKind } from '../config/file-kind.js';
 import { StickyportError } from '../errors.js';
 import { MemorySessionStore } from './memory-store.js';
 import type { StoreHealth } from './session-store.js';
@@ -191,7 +192,7 @@ export class FileSessionStore extends MemorySessionStore {
   private async usable(): Promise<void> {
     if (this.unusable === undefined) return;
     // A stat, not a read: the path may hold a FIFO (a read waits for a writer) or a huge file.
-    const code = await stat(this.file).then(kindOf, (error: NodeJS.ErrnoException) => error.code ?? 'unreadable');
+    const code = await stat(this.file).then(fileKind, (error: NodeJS.ErrnoException) => error.code ?? 'unreadable');
     if (code !== 'ENOENT') throw new Error(`${this.unusable}: nothing is saved to it, so no change is acknowledged (${code} now)`);
     this.log.info({ path: this.file }, 'the session file path is free now: saving sessions');
     this.unusable = undefined;
@@ -345,7 +346,7 @@ async function readSessionFile(file: string): Promise<string> {
   try {
     const stats = await handle.stat();
     if (stats.isDirectory()) throw Object.assign(new Error(`${file} is a directory`), { code: 'EISDIR' });
-    if (!stats.isFile()) throw new Error(`${kindOf(stats)}, not a regular file`);
+    if (!stats.isFile()) throw new Error(`${fileKind(stats)}, not a regular file`);
     const tooLarge = (size: number) => new Error(`larger than ${MAX_FILE_BYTES / 1024 / 1024} MiB (${size} bytes)`);
     if (stats.size > MAX_FILE_BYTES) throw tooLarge(stats.size);
     // Read no further than the limit, whatever the size said: a file may grow meanwhile.
@@ -363,17 +364,6 @@ async function readSessionFile(file: string): Promise<string> {
   } finally {
     await handle.close();
   }
-}
-
-/** What a path holds, in words for a message. */
-function kindOf(stats: Stats): string {
-  if (stats.isFile()) return 'a file';
-  if (stats.isDirectory()) return 'a directory';
-  if (stats.isFIFO()) return 'a FIFO';
-  if (stats.isCharacterDevice()) return 'a character device';
-  if (stats.isBlockDevice()) return 'a block device';
-  if (stats.isSocket()) return 'a socket';
-  return 'an odd file';
 }
 
 /**
