@@ -89,14 +89,15 @@ export function requestHeadersOut(raw: string[], target: HttpTarget): string[] {
 export function responseHeadersBack(raw: Buffer[], status: number, bodyless = false): string[] | undefined {
   const headers: string[] = [];
   let named: string[] | undefined;
-  let chunked = false;
+  // Every Transfer-Encoding field, joined: two fields are one list (RFC 9110 5.3).
+  let codings: string | undefined;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!.toString('latin1');
     const lower = name.toLowerCase();
     if (HOP_BY_HOP.has(lower)) {
       if (lower === 'transfer-encoding') {
-        if (!bodyless && !onlyChunked(raw[i + 1]!.toString('latin1'))) return undefined;
-        chunked = true;
+        const value = raw[i + 1]!.toString('latin1');
+        codings = codings === undefined ? value : `${codings},${value}`;
       } else if (lower === 'connection') {
         const value = raw[i + 1]!.toString('latin1');
         if (!PLAIN_CONNECTION_VALUE.test(value)) (named ??= []).push(value);
@@ -106,16 +107,22 @@ export function responseHeadersBack(raw: Buffer[], status: number, bodyless = fa
     if (isOwnAnswerHeader(lower)) continue;
     headers.push(name, raw[i + 1]!.toString('latin1'));
   }
+  if (codings !== undefined && !bodyless && !chunkedOnce(codings)) return undefined;
   if (named) dropNamed(headers, named);
   // A 204 has no body and must not say it has one (RFC 9110 8.6).
-  if (chunked || status === 204) dropNamed(headers, ['content-length'], true);
+  if (codings !== undefined || status === 204) dropNamed(headers, ['content-length'], true);
   return headers;
 }
 
-/** `chunked`, in any case, with optional spaces, once or more: the only coding relayed. */
-function onlyChunked(value: string): boolean {
-  for (const token of value.split(',')) if (token.trim().toLowerCase() !== 'chunked') return false;
-  return true;
+/**
+ * The codings are chunked, once, and nothing else (in any case, with spaces; empty list elements
+ * before it are no codings). The parser decodes one chunked layer, and only when it comes last:
+ * `chunked, chunked` would reach the client still chunk-coded, `chunked,` not decoded at all.
+ */
+function chunkedOnce(codings: string): boolean {
+  if (codings === 'chunked') return true;
+  const tokens = codings.split(',').map((token) => token.trim().toLowerCase());
+  return tokens.at(-1) === 'chunked' && tokens.filter((token) => token !== '').length === 1;
 }
 
 /** Every Transfer-Encoding value of an answer, for the message that refuses it. */

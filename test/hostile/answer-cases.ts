@@ -279,7 +279,7 @@ export function framingCases(): AnswerCase[] {
   const rawOrBody = { status: 200, bodies: [raw, BODY] };
   // A coding other than chunked: its body would reach the client still coded, with the header
   // that says so dropped (the client would take gzip bytes for the content): a 502.
-  for (const coding of ['gzip', 'identity', 'chunked, identity', 'chunked, gzip', 'gzip, chunked', 'xchunked', 'chunked;q=1', '"chunked"']) {
+  for (const coding of ['gzip', 'identity', 'chunked, identity', 'chunked, gzip', 'gzip, chunked', 'xchunked', 'chunked;q=1', '"chunked"', 'chunked, chunked', 'chunked,']) {
     add(`Transfer-Encoding: ${coding}, body until close`, `${ok}Transfer-Encoding: ${coding}\r\n\r\n${raw}`, { allow: ERROR, after: 'close' });
   }
   add('Transfer-Encoding: identity, chunked', `${ok}Transfer-Encoding: identity, chunked\r\n\r\n${raw}`, { allow: ERROR });
@@ -287,7 +287,10 @@ export function framingCases(): AnswerCase[] {
   for (const coding of ['CHUNKED', '  chunked  ']) {
     add(`Transfer-Encoding: ${JSON.stringify(coding)}`, `${ok}Transfer-Encoding: ${coding}\r\n\r\n${raw}`, { allow: RELAY, relay: GOOD });
   }
-  add('Transfer-Encoding: chunked twice', `${ok}Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n${raw}`, { allow: ANY_SAFE, relay: GOOD });
+  // Two fields are one list: chunked twice, which one decoding cannot undo.
+  add('Transfer-Encoding: chunked twice', `${ok}Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n${raw}`, { allow: ERROR });
+  // An empty list element is no coding (RFC 9110 5.6.1).
+  add('Transfer-Encoding: ", chunked"', `${ok}Transfer-Encoding: , chunked\r\n\r\n${raw}`, { allow: RELAY, relay: GOOD });
   add('Transfer-Encoding folded, then close', `${ok}Transfer-Encoding:\r\n chunked\r\n\r\n${raw}`, { allow: ANY_SAFE, relay: rawOrBody, after: 'close' });
 
   const noBody = { status: 204, bodies: [''] };
