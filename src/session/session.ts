@@ -176,11 +176,12 @@ export function reviveSession(value: unknown, rule: SessionIdRule, port?: number
 /**
  * A stored expiry no later than the port's lifetime (0: never expires) allows from createdAt. A
  * hand-edited one far out (expiresAt 8.64e15) kept its id for good; a session stored while the
- * lifetime was longer (or none) ends when the lifetime configured now says.
+ * lifetime was longer (or none) ends when the lifetime configured now says. A createdAt in the
+ * future counts from now: it would push the cap out as far as it claims.
  */
 function cappedExpiry(createdAt: number, expiresAt: number | null, lifetimeMs: number | undefined): number | null {
   if (lifetimeMs === undefined || lifetimeMs <= 0) return expiresAt;
-  const cap = Math.min(createdAt + lifetimeMs, MAX_TIME);
+  const cap = Math.min(Math.min(createdAt, Date.now()) + lifetimeMs, MAX_TIME);
   return expiresAt === null || expiresAt > cap ? cap : expiresAt;
 }
 
