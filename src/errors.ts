@@ -10,6 +10,8 @@
  * - UPSTREAM_REFUSED       502: the upstream proxy (or direct target) refused the TCP connection
  * - UPSTREAM_UNREACHABLE   502: DNS or network error on the way to the upstream
  * - UPSTREAM_AUTH          502: the upstream proxy answered 407: its credentials were rejected
+ *                          (SOCKS5: a failed login, no login method it accepts, or a login
+ *                          longer than SOCKS5 carries, which is never sent)
  * - UPSTREAM_STATUS        502: the upstream proxy refused a CONNECT with another status
  * - UPSTREAM_RESET         502: the upstream closed the connection before answering
  * - UPSTREAM_TIMEOUT       504: no connection to the upstream within Upstream.ConnectTimeout, or
@@ -28,7 +30,8 @@
  *                          reply that says so, or closed
  * - BAD_PARAMETER          400: a user name parameter in the proxy login (or the session API's
  *                          query) that is not declared in Upstream.Parameters, or whose value is
- *                          not 1-64 of A-Z a-z 0-9 _; nothing was sent upstream
+ *                          not 1-64 of A-Z a-z 0-9 _, or values that would make a SOCKS5
+ *                          upstream's login longer than 255 bytes; nothing was sent upstream
  * - HOST_DENIED            403: a host rule with Action Deny matched the target; nothing was
  *                          sent upstream. The message names the rule (`HostRules[2]`)
  * - HTTP_REJECTED          403: a plain proxied HTTP request on a port whose mapping sets

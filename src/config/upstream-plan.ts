@@ -1,6 +1,6 @@
 import { presetIdProblem, presetLifetimeProblem, presetMember, PRESET_PARAMETERS, type PresetName } from '../upstream/presets.js';
 import { templateMember, type UpstreamMember, type UpstreamPlan } from '../upstream/upstream-member.js';
-import { parseUpstreamTemplate } from '../upstream/upstream-url.js';
+import { parseUpstreamTemplate, socks5LoginProblem } from '../upstream/upstream-url.js';
 import type { ConfigProblem } from './problems.js';
 import { urlSecret } from './secrets.js';
 import { withoutPasswordPieces } from './value-formats.js';
@@ -66,6 +66,10 @@ export function resolveUpstreamPlan(context: PlanContext, problems: ConfigProble
         problems.push(context.problem(`${declaredSetting.key}.${name}`, `is declared, but ${template.key} has no {${name}} placeholder to put it in`, parameters[name]));
       }
       const member = templateMember(parsed);
+      // The template alone was checked with a short sample id: its login with an id of the
+      // configured length, a five-digit port and the defaults must fit SOCKS5 too.
+      const tooLong = socks5LoginProblem(member.render({ session: 'x'.repeat(context.idLength), port: 65_535, lifetimeMs: context.lifetime.ms, params: parameters }));
+      if (tooLong) problems.push(context.problem(template.key, `with an id of Session.IdLength (${context.idLength}) and the default parameters, ${tooLong}`, raw));
       const twin = members.find((other) => other.key === member.key);
       if (twin) problems.push(context.problem(template.key, `has the same host and port (${member.key}) as another member: a pool tells its members apart by them`, raw));
       members.push(member);

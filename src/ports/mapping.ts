@@ -144,12 +144,23 @@ function socks5LoginCheck(plans: readonly UpstreamPlan[], config: MappingConfig,
   const socks5 = plans.flatMap((plan) => plan.members.filter((member) => member.protocol === 'socks5:' || member.protocol === 'socks5h:').map((member) => ({ plan, member })));
   if (socks5.length === 0) return undefined;
   const session = 'x'.repeat(idLength);
+  // Each set of values is rendered once for every member (a pool may have hundreds); clients
+  // send the same few sets again and again. Names and values hold neither "=" nor "&".
+  const verdicts = new Map<string, string | undefined>();
   return (params) => {
+    const key = Object.keys(params).map((name) => `${name}=${params[name]}`).join('&');
+    if (verdicts.has(key)) return verdicts.get(key);
+    let verdict: string | undefined;
     for (const { plan, member } of socks5) {
       const endpoint = member.render({ session, port: config.portEnd, lifetimeMs: config.lifetimeMs, params: effectiveParams(plan.parameters, params) });
-      const problem = socks5LoginProblem(endpoint);
-      if (problem) return problem;
+      verdict = socks5LoginProblem(endpoint);
+      if (verdict) break;
     }
-    return undefined;
+    if (verdicts.size >= VERDICTS_KEPT) verdicts.clear();
+    verdicts.set(key, verdict);
+    return verdict;
   };
 }
+
+/** Parameter sets whose SOCKS5 login length is remembered per mapping. */
+const VERDICTS_KEPT = 1024;

@@ -7,6 +7,7 @@ import { startStickyport, type RunningProxy } from '../helpers/stickyport.js';
 import { SocksRoute } from '../../src/upstream/socks-route.js';
 import { parseUpstreamTemplate } from '../../src/upstream/upstream-url.js';
 import { StickyportError } from '../../src/errors.js';
+import { load, refusal } from '../unit/config-fixtures.js';
 
 // A SOCKS5 login carries each of its user name and password in at most 255 bytes (RFC 1929).
 // A longer one, from the template or from parameters a client chose (`/session/new?city=...`),
@@ -74,6 +75,14 @@ it('a template whose SOCKS5 user name is already over 255 bytes is refused at co
   // SOCKS4 has no such length byte, and an HTTP login no such limit.
   expect(() => parseUpstreamTemplate(`socks4a://${'u'.repeat(260)}-{session}@127.0.0.1:1080`)).not.toThrow();
   expect(() => parseUpstreamTemplate(`http://${'u'.repeat(260)}-{session}:pw@127.0.0.1:1080`)).not.toThrow();
+});
+
+it('a template that fits with the sample id but not with an id of Session.IdLength is refused at configuration, not at every request', () => {
+  const url = `socks5h://${'u'.repeat(200)}-{session}:SECRETPW@127.0.0.1:1080`;
+  expect(load({ config: { Upstream: { Url: url }, Session: { IdLength: 8 } } }).mappings).toHaveLength(1);
+  const error = refusal({ config: { Upstream: { Url: url }, Session: { IdLength: 64 } } });
+  expect(error.message).toMatch(/Upstream\.Url = .*: with an id of Session\.IdLength \(64\) and the default parameters, the SOCKS5 user name would be 265 bytes long/);
+  expect(error.message).not.toContain('SECRETPW');
 });
 
 it('a route that still has such a login (a session stored before the template changed) fails at once, connecting nowhere', async () => {
