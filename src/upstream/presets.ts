@@ -1,6 +1,6 @@
 import type { SessionParams } from '../session/parameters.js';
 import type { MemberVars, UpstreamMember } from './upstream-member.js';
-import { hostForUrl } from './upstream-url.js';
+import { asciiHost, hostForUrl } from './upstream-url.js';
 
 /**
  * Provider presets: each renders its provider's documented sticky-session grammar, so that a
@@ -148,7 +148,7 @@ export function presetIdProblem(name: PresetName, idLength: number, idAlphabet: 
  */
 export function presetMember(name: PresetName, account: PresetAccount, shown: { lifetimeMs: number; params: SessionParams } = { lifetimeMs: 600_000, params: {} }): UpstreamMember {
   const preset = PRESETS[name];
-  const host = account.host || preset.host;
+  const host = asciiHost(account.host || preset.host);
   const port = account.port || preset.port;
   const sample: MemberVars = { session: '{session}', port: 0, ...shown };
   return {

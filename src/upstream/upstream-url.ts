@@ -1,4 +1,5 @@
 import { isIPv6 } from 'node:net';
+import { domainToASCII } from 'node:url';
 
 /**
  * Upstream URL templates: `scheme://user:password@host:port` in which `{session}`, `{port}` and
@@ -220,8 +221,20 @@ function splitHostPort(hostport: string, protocol: UpstreamProtocol): { hostname
   if (hostname === '') throw new Error('host is missing');
   const problem = hostNameProblem(hostname);
   if (problem) throw new Error(problem);
-  return { hostname, port: port === '' ? String(DEFAULT_PORTS[protocol]) : port };
+  return { hostname: asciiHost(hostname), port: port === '' ? String(DEFAULT_PORTS[protocol]) : port };
 }
+
+/**
+ * `host` as DNS and proxies take it: an internationalized name in its ASCII form (bücher.example
+ * is xn--bcher-kva.example), which a `socks5h://` upstream is sent and undici connects to.
+ */
+export function asciiHost(host: string): string {
+  if (!NON_ASCII.test(host) || host.includes('{')) return host;
+  return domainToASCII(host) || host;
+}
+
+// eslint-disable-next-line no-control-regex
+const NON_ASCII = /[^\x00-\x7f]/;
 
 const HOST_NAME = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\.?$/;
 
@@ -233,10 +246,13 @@ const HOST_NAME = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\.?$/;
  * by the template's own check, with a message that says so).
  */
 export function hostNameProblem(host: string): string | undefined {
-  if (isIPv6(host)) return undefined;
-  const sample = host.replace(ANY_PLACEHOLDER, 'x');
+  if (isIPv6(host)) {
+    // Node takes `fe80::1%lo` for an address; a URL cannot carry the zone, so every request failed.
+    return host.includes('%') ? `host ${JSON.stringify(host)} names an IPv6 zone, which an upstream URL cannot carry: use an address without one` : undefined;
+  }
+  const sample = asciiHost(host).replace(ANY_PLACEHOLDER, 'x');
   if (sample.length <= 253 && HOST_NAME.test(sample)) return undefined;
-  return `host ${JSON.stringify(host)} is not a host name (letters, digits, "-", "_" and dots) or an IP address`;
+  return `host ${JSON.stringify(host)} is not a host name (letters, digits, "-", "_" and dots, or an internationalized name) or an IP address`;
 }
 
 function decodeLenient(text: string): string {
