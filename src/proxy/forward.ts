@@ -263,7 +263,7 @@ class Exchange implements DispatchHandler, DrainEntry {
       return true;
     }
     this.resume ??= resume;
-    process.nextTick(headAlone, this);
+    process.nextTick(headAlone, this, this.attempts);
     return true;
   }
 
@@ -448,14 +448,17 @@ class Exchange implements DispatchHandler, DrainEntry {
     this.interimTimer = undefined;
   }
 
-  /** The head came without a body byte: it is still waiting to be written. */
-  get headPending(): boolean {
-    return this.pending !== undefined && !this.done;
+  /** The head of send number `attempt` came without a body byte: it is still waiting to be written. */
+  headPending(attempt: number): boolean {
+    return this.pending !== undefined && !this.done && this.attempts === attempt;
   }
 
-  /** A loop turn after the read that brought the head, and no body byte yet: show the head now. */
-  flushPendingHead(): void {
-    if (!this.pending || this.done) return;
+  /**
+   * A loop turn after the read that brought the head of send number `attempt`, and no body
+   * byte yet: show the head now. (A head of a later send, after a rotate-and-retry, waits its own turn.)
+   */
+  flushPendingHead(attempt: number): void {
+    if (!this.headPending(attempt)) return;
     if (this.writeHead()) this.response.flushHeaders();
   }
 
@@ -584,16 +587,17 @@ function interimTimedOut(exchange: Exchange): void {
  * onError only from that socket's 'close', in the close phase of this turn, after this turn's
  * immediates: written sooner, the head would turn that clean 502 into a 200 and a cut.
  */
-function headAlone(exchange: Exchange): void {
-  if (exchange.headPending) setImmediate(nextTurn, exchange);
+function headAlone(exchange: Exchange, attempt: number): void {
+  if (exchange.headPending(attempt)) setImmediate(waitOneMoreTurn, exchange, attempt);
 }
 
-function nextTurn(exchange: Exchange): void {
-  setImmediate(flushHead, exchange);
+/** Queued from the check phase, it runs in the next turn's: after this turn's close phase. */
+function waitOneMoreTurn(exchange: Exchange, attempt: number): void {
+  setImmediate(flushHead, exchange, attempt);
 }
 
-function flushHead(exchange: Exchange): void {
-  exchange.flushPendingHead();
+function flushHead(exchange: Exchange, attempt: number): void {
+  exchange.flushPendingHead(attempt);
 }
 
 /** undici decodes the reason phrase as UTF-8; Node writes header text as latin1: keep the bytes. */
