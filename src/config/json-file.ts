@@ -58,7 +58,7 @@ function readText(file: string): string {
       throw cannot(error);
     }
     if (!stats.isFile()) {
-      throw new ConfigError(`config file ${file} is ${fileKind(stats)}, not a regular file: settings are read from regular files only`, [file]);
+      throw new ConfigError(`config file ${file} is ${fileKind(stats)}, not a regular file: settings are read from regular files only, since a reload reads them again (a pipe such as <(...) or /dev/stdin could not be): write them to a file`, [file]);
     }
     const tooLarge = (): ConfigError =>
       new ConfigError(`config file ${file} is larger than ${MAX_SETTINGS_BYTES / 1024 / 1024} MiB, the most a settings file may hold`, [file]);

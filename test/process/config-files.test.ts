@@ -48,7 +48,7 @@ describe('a settings file that is not a regular file, or too large', () => {
     const file = fifoAt(path.join(cwd, 'appsettings.json'));
     const proc = spawn(['check'], {}, cwd);
     expect(await exitWithin(proc)).toBe(2);
-    expect(proc.stderr.join('')).toBe(`stickyport: config file ${file} is a FIFO (named pipe), not a regular file: settings are read from regular files only\n`);
+    expect(proc.stderr.join('')).toBe(`stickyport: config file ${file} is a FIFO (named pipe), not a regular file: settings are read from regular files only, since a reload reads them again (a pipe such as <(...) or /dev/stdin could not be): write them to a file\n`);
   });
 
   it('start with a FIFO as appsettings.<NODE_ENV>.json exits 2 naming it', async () => {

@@ -159,7 +159,7 @@ describe('configuration messages', () => {
   it('name a config file that is a directory', () => {
     const cwd = folderWith({});
     const error = refusalIn(cwd, {}, '.');
-    expect(error.message).toBe(`config file ${cwd} is a directory, not a regular file: settings are read from regular files only`);
+    expect(error.message).toBe(`config file ${cwd} is a directory, not a regular file: settings are read from regular files only, since a reload reads them again (a pipe such as <(...) or /dev/stdin could not be): write them to a file`);
   });
 
   it('ignore a byte-order mark that a Windows editor put before the JSON', () => {
