@@ -63,20 +63,23 @@ function readText(file: string): string {
     const tooLarge = (): ConfigError =>
       new ConfigError(`config file ${file} is larger than ${MAX_SETTINGS_BYTES / 1024 / 1024} MiB, the most a settings file may hold`, [file]);
     if (stats.size > MAX_SETTINGS_BYTES) throw tooLarge();
-    // One byte past the limit tells a file that grew since fstat.
-    const buffer = Buffer.alloc(Math.min(stats.size, MAX_SETTINGS_BYTES) + 1);
+    // Read to the end, not to the size fstat gave: a file may grow meanwhile, and some report
+    // none (/proc). Never past the limit.
+    const chunks: Buffer[] = [];
     let length = 0;
     try {
-      while (length < buffer.length) {
-        const read = readSync(fd, buffer, length, buffer.length - length, null);
+      for (;;) {
+        const chunk = Buffer.allocUnsafe(Math.min(Math.max(stats.size + 1, 64 * 1024), MAX_SETTINGS_BYTES + 1));
+        const read = readSync(fd, chunk, 0, chunk.length, null);
         if (read === 0) break;
+        chunks.push(chunk.subarray(0, read));
         length += read;
+        if (length > MAX_SETTINGS_BYTES) throw tooLarge();
       }
     } catch (error) {
-      throw cannot(error);
+      throw error instanceof ConfigError ? error : cannot(error);
     }
-    if (length > MAX_SETTINGS_BYTES) throw tooLarge();
-    return buffer.toString('utf8', 0, length);
+    return Buffer.concat(chunks, length).toString('utf8');
   } finally {
     closeSync(fd);
   }
