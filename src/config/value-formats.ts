@@ -212,6 +212,8 @@ const redisUrl: ValueFormat = {
   problem(value) {
     const accepted = 'must be a URL like redis://[:password@]host:6379[/db] or rediss://host:6380';
     if (typeof value !== 'string') return accepted;
+    // URL parsers drop a tab or newline without a word: the URL used would not be the one given.
+    if (CONTROL_CHARACTER.test(value)) return `${accepted}, without control characters (U+0000-U+001F, U+007F)`;
     let url: URL;
     try {
       url = new URL(value);
@@ -298,6 +300,7 @@ const echoUrl: ValueFormat = {
     const accepted = 'must be "" (off) or an http:// or https:// URL such as "http://api.ipify.org/" or "https://ifconfig.co/json"';
     if (typeof value !== 'string') return accepted;
     if (value === '') return undefined;
+    if (CONTROL_CHARACTER.test(value)) return `${accepted}, without control characters (U+0000-U+001F, U+007F)`;
     if (!URL.canParse(value)) return `${accepted}; this one does not parse`;
     const url = new URL(value);
     if (url.protocol !== 'http:' && url.protocol !== 'https:') return `${accepted}; ${url.protocol}// is another scheme`;

@@ -187,6 +187,22 @@ describe('control characters in text keys', () => {
     expect(lineAbout(error, 'Mappings[0].Listen.Host')).toBe(`Mappings[0].Listen.Host = "127.0.0.1\\u0000" (from --config override.json): must be a non-empty string ${without}`);
   });
 
+  // URL keys too: a URL parser drops a tab or newline without a word, and a CR LF in an upstream
+  // user name would go into a header. (The README said no text value holds one; these did.)
+  it('in URL keys are refused, without showing their passwords', () => {
+    const error = refusal({
+      config: {
+        Upstream: { Url: 'http://u-{session}:SECRET1@gate\t.example:8080' },
+        SessionStore: { Type: 'redis', RedisUrl: 'redis://:SECRET2@127.0.0.1:6379/\n1' },
+        Identity: { EchoUrl: 'http://echo.example/\r\nip' },
+      },
+    });
+    expect(lineAbout(error, 'Upstream.Url')).toMatch(/control character/);
+    expect(lineAbout(error, 'SessionStore.RedisUrl')).toMatch(/without control characters/);
+    expect(lineAbout(error, 'Identity.EchoUrl')).toMatch(/without control characters/);
+    expect(error.message).not.toMatch(/SECRET1|SECRET2/);
+  });
+
   it('in a secret are refused without showing it', () => {
     const error = refusal({ env: { STICKYPORT_AUTH_PASSWORD: 'hunter2\u0007' } });
     expect(lineAbout(error, 'Authentication.Password')).toBe('Authentication.Password = *** (from environment variable STICKYPORT_AUTH_PASSWORD): must be a string without control characters (U+0000-U+001F, U+007F)');
