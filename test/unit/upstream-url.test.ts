@@ -57,7 +57,8 @@ describe('upstream URL templates', () => {
   // A host that is not a host name passed, and every request through it was a 500 logged as a bug.
   it.each([
     ['http://u-{session}:pw@gate example:7000', 'host "gate example" is not a host name'],
-    ['socks5h://u:pw@gate\texample:1080', 'host "gate\\texample" is not a host name'],
+    ['socks5h://u:pw@gate\texample:1080', 'holds a control character'],
+    ['http://u-{session}\r\nX-Injected: 1:pw@gate.example:1080', 'holds a control character'],
     ['http://u:pw@gate..example:1', 'host "gate..example" is not a host name'],
     ['http://u:pw@[not-v6]:1', '"[not-v6]" is not an IPv6 address'],
     ['http://u:pw@::1:7000', 'an IPv6 address goes in brackets: [::1]:port'],
