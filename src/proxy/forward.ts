@@ -1,7 +1,6 @@
 import http from 'node:http';
 import type net from 'node:net';
 import type { Logger } from '../logging/logger.js';
-import { quoted } from '../logging/quoted.js';
 import { UpstreamError, type StickyportError } from '../errors.js';
 import { countBody, type BodyCount } from '../observe/body-count.js';
 import { CLIENT_CLOSED, OK, observing, type Observe, type RequestRecord } from '../observe/request-record.js';
@@ -241,7 +240,7 @@ class Exchange implements DispatchHandler, DrainEntry {
     }
     const headers = responseHeadersBack(rawHeaders, status, status === 204 || status === 304 || this.outgoing.method === 'HEAD');
     if (headers === undefined) {
-      this.fail(this.protocolError(`answered with Transfer-Encoding ${quoted(transferCodings(rawHeaders))}: only chunked is relayed, a body in another coding would reach the client undecoded`));
+      this.fail(this.protocolError(`answered with Transfer-Encoding ${transferCodings(rawHeaders)}: only chunked is relayed, a body in another coding would reach the client undecoded`));
       return false;
     }
     if (this.rules !== undefined) {

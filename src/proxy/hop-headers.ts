@@ -91,13 +91,16 @@ export function responseHeadersBack(raw: Buffer[], status: number, bodyless = fa
   let named: string[] | undefined;
   // Every Transfer-Encoding field, joined: two fields are one list (RFC 9110 5.3).
   let codings: string | undefined;
+  let framedByCoding = false;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!.toString('latin1');
     const lower = name.toLowerCase();
     if (HOP_BY_HOP.has(lower)) {
       if (lower === 'transfer-encoding') {
         const value = raw[i + 1]!.toString('latin1');
-        codings = codings === undefined ? value : `${codings},${value}`;
+        framedByCoding = true;
+        // A blank field adds no coding (the parser still decodes a chunked field before it).
+        if (!BLANK.test(value)) codings = codings === undefined ? value : `${codings},${value}`;
       } else if (lower === 'connection') {
         const value = raw[i + 1]!.toString('latin1');
         if (!PLAIN_CONNECTION_VALUE.test(value)) (named ??= []).push(value);
@@ -110,28 +113,37 @@ export function responseHeadersBack(raw: Buffer[], status: number, bodyless = fa
   if (codings !== undefined && !bodyless && !chunkedOnce(codings)) return undefined;
   if (named) dropNamed(headers, named);
   // A 204 has no body and must not say it has one (RFC 9110 8.6).
-  if (codings !== undefined || status === 204) dropNamed(headers, ['content-length'], true);
+  if (framedByCoding || status === 204) dropNamed(headers, ['content-length'], true);
   return headers;
 }
 
+const BLANK = /^[ \t]*$/;
+/** A list element as llhttp reads it: spaces or tabs before it, only spaces after it. */
+const ELEMENT_SPACE = /^[ \t]+| +$/g;
+
 /**
- * The codings are chunked, once, and nothing else (in any case, with spaces; empty list elements
- * before it are no codings). The parser decodes one chunked layer, and only when it comes last:
- * `chunked, chunked` would reach the client still chunk-coded, `chunked,` not decoded at all.
+ * The codings are chunked, once, and nothing else (in any case; empty list elements before it
+ * are no codings). llhttp decodes one chunked layer, and only when it comes last and is followed
+ * by nothing but spaces: `chunked, chunked` would reach the client still chunk-coded, and
+ * `chunked,` or `chunked<TAB>` not decoded at all. Anything it would not decode exactly once is
+ * refused, never relayed.
  */
 function chunkedOnce(codings: string): boolean {
   if (codings === 'chunked') return true;
-  const tokens = codings.split(',').map((token) => token.trim().toLowerCase());
+  const tokens = codings.split(',').map((token) => token.replace(ELEMENT_SPACE, '').toLowerCase());
   return tokens.at(-1) === 'chunked' && tokens.filter((token) => token !== '').length === 1;
 }
 
-/** Every Transfer-Encoding value of an answer, for the message that refuses it. */
+/**
+ * Every Transfer-Encoding value of an answer, quoted for the message that refuses it: bytes
+ * outside printable ASCII (a tab, a NBSP) are what made it refused, so they are shown as \\uXXXX.
+ */
 export function transferCodings(raw: Buffer[]): string {
   const values: string[] = [];
   for (let i = 0; i < raw.length; i += 2) {
     if (raw[i]!.toString('latin1').toLowerCase() === 'transfer-encoding') values.push(raw[i + 1]!.toString('latin1'));
   }
-  return values.join(', ');
+  return JSON.stringify(values.join(', ')).replace(/[^\x20-\x7e]/g, (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 // Fields a trailer must not carry (RFC 9110 6.5.1: framing, routing, authentication, response

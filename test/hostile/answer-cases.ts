@@ -289,8 +289,16 @@ export function framingCases(): AnswerCase[] {
   }
   // Two fields are one list: chunked twice, which one decoding cannot undo.
   add('Transfer-Encoding: chunked twice', `${ok}Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n${raw}`, { allow: ERROR });
-  // An empty list element is no coding (RFC 9110 5.6.1).
+  // An empty list element is no coding (RFC 9110 5.6.1), and a blank field none either.
   add('Transfer-Encoding: ", chunked"', `${ok}Transfer-Encoding: , chunked\r\n\r\n${raw}`, { allow: RELAY, relay: GOOD });
+  for (const blank of ['', '   ', '\t']) {
+    add(`Transfer-Encoding: chunked, then a field ${JSON.stringify(blank)}`, `${ok}Transfer-Encoding: chunked\r\nTransfer-Encoding:${blank}\r\n\r\n${raw}`, { allow: RELAY, relay: GOOD });
+  }
+  // llhttp decodes chunked only when nothing but spaces follows it: a tab or a NBSP (0xA0)
+  // after it, or a NBSP before it, leaves the body chunk-coded, which must not pass as content.
+  for (const spelling of ['chunked\t', 'chunked \t', 'chunked\xa0', '\xa0chunked']) {
+    add(`Transfer-Encoding: ${JSON.stringify(spelling)}`, `${ok}Transfer-Encoding: ${spelling}\r\n\r\n${raw}`, { allow: ERROR, after: 'close' });
+  }
   add('Transfer-Encoding folded, then close', `${ok}Transfer-Encoding:\r\n chunked\r\n\r\n${raw}`, { allow: ANY_SAFE, relay: rawOrBody, after: 'close' });
 
   const noBody = { status: 204, bodies: [''] };
