@@ -147,6 +147,9 @@ export function reviveSession(value: unknown, rule: SessionIdRule, port?: number
   if (typeof ownPort !== 'number' || !Number.isInteger(ownPort) || ownPort < 1 || ownPort > 65_535) return { problem: 'port is not a port number' };
   if (port !== undefined && ownPort !== port) return { problem: `stored under port ${port} but names port ${ownPort}` };
   if (!isTime(createdAt)) return { problem: 'createdAt is not a time' };
+  // A day of clock difference between instances sharing a store is allowed; more is no creation
+  // time, and would carry the lifetime cap below out as far as it claims.
+  if (createdAt > Date.now() + CLOCK_SLACK_MS) return { problem: 'createdAt is more than a day ahead of this machine\'s clock' };
   if (expiresAt !== null && !isTime(expiresAt)) return { problem: 'expiresAt is neither a time nor null' };
   const portRule = rule.portRule?.(ownPort);
   const session: { -readonly [K in keyof Session]: Session[K] } = { id, port: ownPort, createdAt, expiresAt: cappedExpiry(createdAt, expiresAt, portRule?.lifetimeMs) };
@@ -173,15 +176,17 @@ export function reviveSession(value: unknown, rule: SessionIdRule, port?: number
   return { session: Object.freeze(session) };
 }
 
+/** How far ahead of this clock a stored createdAt may be (another instance's clock). */
+const CLOCK_SLACK_MS = 86_400_000;
+
 /**
  * A stored expiry no later than the port's lifetime (0: never expires) allows from createdAt. A
  * hand-edited one far out (expiresAt 8.64e15) kept its id for good; a session stored while the
- * lifetime was longer (or none) ends when the lifetime configured now says. A createdAt in the
- * future counts from now: it would push the cap out as far as it claims.
+ * lifetime was longer (or none) ends when the lifetime configured now says.
  */
 function cappedExpiry(createdAt: number, expiresAt: number | null, lifetimeMs: number | undefined): number | null {
   if (lifetimeMs === undefined || lifetimeMs <= 0) return expiresAt;
-  const cap = Math.min(Math.min(createdAt, Date.now()) + lifetimeMs, MAX_TIME);
+  const cap = Math.min(createdAt + lifetimeMs, MAX_TIME);
   return expiresAt === null || expiresAt > cap ? cap : expiresAt;
 }
 
