@@ -82,13 +82,16 @@ export class LoginPolicy {
 
   /**
    * A proxy request's login: refused when a login is required and this is not it; else accepted
-   * with its parameters. Malformed parameters throw a ParameterError (400), only once the login
-   * itself was found right.
+   * with its parameters. Parameters choose the port's session (a new one when they differ), so
+   * where a login is configured they count only with its password, required or not: a wrong
+   * one is refused (407), not taken as no login. Malformed parameters throw a ParameterError
+   * (400), only once the login itself was found right.
    */
   check(username: string, password: string): LoginVerdict {
     if (!this.parse) return !this.required || this.auth!.matches(username, password) ? ACCEPTED : REFUSED;
     const split = splitLogin(username, this.declared, this.username);
-    if (this.required && !this.auth!.matches(split.base, password)) return REFUSED;
+    const mustMatch = this.required || (split.rest !== undefined && this.auth !== undefined);
+    if (mustMatch && !this.auth!.matches(split.base, password)) return REFUSED;
     return split.rest === undefined ? ACCEPTED : { ok: true, params: loginParameters(split.rest, this.declared) };
   }
 
