@@ -28,12 +28,38 @@ export function urlSecret(url: string, bareUserIsSecret = false): string | undef
   }
   const colon = rest.lastIndexOf(':');
   const tail = colon >= 0 ? rest.slice(colon + 1) : '';
-  return tail === '' || /^(\d+|\{port\})\/*$/.test(tail) ? undefined : tail;
+  return tail === '' || PORT_TAIL.test(tail) ? undefined : tail;
 }
 
-/** `text` with every occurrence of `secret` replaced by `***`. */
+/** A port (and what may follow it: a path such as Redis's `/3`, a query), not a password. */
+const PORT_TAIL = /^(\d+|\{port\})([/?].*)?$/s;
+
+/**
+ * `url` with its secret (as urlSecret finds it) masked where it stands, and only there: the same
+ * characters elsewhere in the URL (a one-letter password `p` in `http`) stay as they are.
+ */
+export function maskedUrl(url: string, bareUserIsSecret = false): string {
+  const match = /^(\s*[a-zA-Z][a-zA-Z0-9+.-]*:\/\/)(.*)$/s.exec(url);
+  if (!match) return url.trim() === '' ? url : MASK;
+  const [, scheme, rest] = match as unknown as [string, string, string];
+  const at = rest.lastIndexOf('@');
+  if (at >= 0) {
+    const colon = rest.slice(0, at).indexOf(':');
+    if (colon >= 0) return colon + 1 === at ? url : `${scheme}${rest.slice(0, colon + 1)}${MASK}${rest.slice(at)}`;
+    return bareUserIsSecret && at > 0 ? `${scheme}${MASK}${rest.slice(at)}` : url;
+  }
+  const colon = rest.lastIndexOf(':');
+  const tail = colon >= 0 ? rest.slice(colon + 1) : '';
+  return tail === '' || PORT_TAIL.test(tail) ? url : `${scheme}${rest.slice(0, colon + 1)}${MASK}`;
+}
+
+// Shorter secrets are masked only where a message quotes them: replaced everywhere, a one-letter
+// password garbled the message, and where the masks fell spelled it out.
+const SHORTEST_REPLACED = 4;
+
+/** `text` (a parser's message) with every occurrence of `secret` replaced by `***`. */
 export function withoutSecret(text: string, secret: string | undefined): string {
-  return secret ? text.split(secret).join(MASK) : text;
+  return secret && secret.length >= SHORTEST_REPLACED ? text.split(secret).join(MASK) : text;
 }
 
 /**
@@ -46,8 +72,8 @@ export function withoutSecret(text: string, secret: string | undefined): string 
 export function withoutQuery(url: string): string {
   const cut = url.search(/[?#]/);
   const head = cut < 0 ? url : url.slice(0, cut);
-  const login = head.includes('@') ? head : head.replace(/^(\s*[a-zA-Z][a-zA-Z0-9+.-]*:\/\/[^/]*).*$/s, '$1');
-  const shown = withoutSecret(head, urlSecret(login, true));
+  const authority = head.includes('@') ? undefined : /^(\s*[a-zA-Z][a-zA-Z0-9+.-]*:\/\/[^/]*)(.*)$/s.exec(head);
+  const shown = authority ? `${maskedUrl(authority[1]!, true)}${authority[2]}` : maskedUrl(head, true);
   return cut < 0 ? shown : `${shown}${url[cut]}${MASK}`;
 }
 
@@ -60,7 +86,7 @@ export function showValue(value: unknown, masking: Masking): string {
   if (masking !== 'none' && typeof value === 'string' && value !== '') {
     if (masking === 'all') return MASK;
     if (masking === 'url-query') return quoted(withoutQuery(value));
-    return quoted(withoutSecret(value, urlSecret(value, masking !== 'url-password')));
+    return quoted(maskedUrl(value, masking !== 'url-password'));
   }
   if (masking === 'all' && value !== undefined && value !== null && typeof value !== 'string') return MASK;
   if (Array.isArray(value)) return 'an array';
