@@ -188,7 +188,7 @@ export function explainConfig(options: LoadOptions = {}): ConfigReport {
   }
   const fromEnv = layers.fromEnvironment(env);
   const variables = [...LEAVES.values()].flatMap((leaf) => (leaf.env !== undefined && env[leaf.env] !== undefined ? [leaf.env] : []));
-  report.push({ name: 'environment', detail: variables.length > 0 ? variables.join(', ') : 'no STICKYPORT_* variable set' });
+  report.push({ name: 'environment', detail: variables.length > 0 ? variables.join(', ') : 'no STICKYPORT_* variable it reads is set' });
   if (Object.keys(fromEnv).length > 0) {
     settings.load(fromEnv);
     sources.push('environment');

@@ -149,7 +149,7 @@ describe('explainConfig', () => {
       { name: 'defaults', detail: 'built in' },
       { name: `${cwd}/appsettings.json`, detail: 'not found' },
       { name: `${cwd}/appsettings.staging.json`, detail: 'not found' },
-      { name: 'environment', detail: 'no STICKYPORT_* variable set' },
+      { name: 'environment', detail: 'no STICKYPORT_* variable it reads is set' },
       { name: 'flags', detail: 'none' },
     ]);
   });
