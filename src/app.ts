@@ -242,14 +242,15 @@ export async function createApp(config: StickyportConfig, deps: AppDeps): Promis
           ports: describeRanges(config),
           upstream: describeMembers(first!),
           ...(config.mappings.length > 1 || first!.source
-            ? { mappings: config.mappings.map((mapping) => ({ name: mapping.name, host: mapping.host, ports: `${mapping.portStart}-${mapping.portEnd}`, upstream: describeMembers(mapping), hostRules: mapping.hostRules.length, rotationRules: mapping.rotationRules.length })) }
+            ? { mappings: config.mappings.map((mapping) => ({ name: mapping.name, host: mapping.host, ports: `${mapping.portStart}-${mapping.portEnd}`, upstream: describeMembers(mapping), clientAuth: mapping.auth.required, hostRules: mapping.hostRules.length, rotationRules: mapping.rotationRules.length })) }
             : first!.rotationRules.length > 0 ? { rotationRules: first!.rotationRules.map((rule) => rule.name) } : {}),
           // The echo URL's host only: its query may hold a token.
           ...(config.identity.echoUrl ? { identity: new URL(config.identity.echoUrl).host, onDrift: config.identity.onDrift } : {}),
           ...(config.identity.keepAliveMs > 0 ? { keepAliveMs: config.identity.keepAliveMs } : {}),
           store: store.kind,
           sessionApi: config.sessionApi.enabled ? config.sessionApi.domain || '(port itself)' : 'off',
-          clientAuth: config.auth.required,
+          // Per mapping: the top-level key says nothing of a mapping that sets its own.
+          clientAuth: config.mappings.every((mapping) => mapping.auth.required) ? true : config.mappings.some((mapping) => mapping.auth.required) ? 'some mappings' : false,
           maxConnectionsPerClient: limits.perClient || 'unlimited',
           maxConnectionsPerPort: limits.perPort || 'unlimited',
           maxConnections: limits.total || 'unlimited',

@@ -50,7 +50,9 @@ export class HttpProxyRoute implements UpstreamRoute {
 
   dispatch(target: HttpTarget, request: OutgoingRequest, handler: DispatchHandler): void {
     const { headers } = request;
-    if (this.authorization) headers.push('proxy-authorization', this.authorization);
+    // First, not last: an upstream that keeps only so many header fields (Node keeps 2 000)
+    // would drop the login of a request carrying thousands, and answer 407.
+    if (this.authorization) headers.unshift('proxy-authorization', this.authorization);
     // `servername` is read by undici's Request, though its types do not list it.
     const options: Dispatcher.DispatchOptions & { servername?: string } = { method: request.method, path: target.absoluteUrl, headers, body: request.body, upgrade: request.upgrade, servername: this.servername };
     this.pool.dispatch(options, handler);
