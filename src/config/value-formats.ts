@@ -274,6 +274,8 @@ const upstreamHost: ValueFormat = {
   problem(value) {
     if (typeof value !== 'string') return 'must be "" (the preset\'s own) or a host name or IP address';
     if (value === '') return undefined;
+    // A preset fills no placeholder into its host: `{session}.gate` would be looked up as it is.
+    if (value.includes('{')) return 'must be "" (the preset\'s own) or a host name or IP address, without placeholders (a preset fills none into its host)';
     const problem = hostNameProblem(value);
     return problem ? `must be "" (the preset's own) or a host name or IP address: ${problem}` : undefined;
   },

@@ -159,7 +159,8 @@ export function renderUpstream(template: UpstreamTemplate, vars: TemplateVars): 
   }
   const endpoint: UpstreamEndpoint = {
     protocol: template.protocol,
-    hostname: fill(template.hostname),
+    // An internationalized host with a placeholder is turned to its ASCII form once filled.
+    hostname: asciiHost(fill(template.hostname)),
     port,
     username: fill(template.username),
     password: fill(template.password),
@@ -253,7 +254,7 @@ export function hostNameProblem(host: string): string | undefined {
     // Node takes `fe80::1%lo` for an address; a URL cannot carry the zone, so every request failed.
     return host.includes('%') ? `host ${JSON.stringify(host)} names an IPv6 zone, which an upstream URL cannot carry: use an address without one` : undefined;
   }
-  const sample = asciiHost(host).replace(ANY_PLACEHOLDER, 'x');
+  const sample = asciiHost(host.replace(ANY_PLACEHOLDER, 'x'));
   if (sample.length <= 253 && HOST_NAME.test(sample)) return undefined;
   return `host ${JSON.stringify(host)} is not a host name (letters, digits, "-", "_" and dots, or an internationalized name) or an IP address`;
 }

@@ -82,6 +82,9 @@ describe('upstream URL templates', () => {
     expect(parseUpstreamTemplate('http://u-{session}:pw@bücher.example:8080').hostname).toBe('xn--bcher-kva.example');
     expect(parseUpstreamTemplate('socks5h://u-{session}:pw@xn--bcher-kva.example:1080').hostname).toBe('xn--bcher-kva.example');
     expect(() => parseUpstreamTemplate('http://u:pw@bü cher.example:1')).toThrow('is not a host name');
+    // With a placeholder, the ASCII form is made once the placeholder is filled.
+    const template = parseUpstreamTemplate('http://u:pw@{session}.bücher.example:8080');
+    expect(renderUpstream(template, { ...vars, session: 'Abc' }).hostname).toBe('abc.xn--bcher-kva.example');
   });
 });
 
