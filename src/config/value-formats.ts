@@ -282,7 +282,7 @@ const upstreamHost: ValueFormat = {
   fromEnv: asText,
 };
 
-const adminHost = text('admin-host', 'a host address such as "127.0.0.1", or "auto" (= Listen.Host)', (value) => value.trim() !== '');
+const adminHost = plainText('admin-host', 'a host address such as "127.0.0.1", or "auto" (= Listen.Host)', (value) => value.trim() !== '');
 
 const adminPort: ValueFormat = {
   name: 'admin-port',

@@ -200,6 +200,8 @@ describe('control characters in text keys', () => {
     expect(lineAbout(error, 'Upstream.Url')).toMatch(/control character/);
     expect(lineAbout(error, 'SessionStore.RedisUrl')).toMatch(/without control characters/);
     expect(lineAbout(error, 'Identity.EchoUrl')).toMatch(/without control characters/);
+    // Admin.Host passed check and failed at start, blaming Listen.Host.
+    expect(lineAbout(refusal({ config: { Admin: { Enabled: true, Host: '127.0.0.1\n' } } }), 'Admin.Host')).toMatch(/without control characters/);
     expect(error.message).not.toMatch(/SECRET1|SECRET2/);
   });
 
