@@ -39,9 +39,13 @@ export class SessionService {
     return this.store.get(port);
   }
 
-  /** Removes the port's session: the next request through it gets a new id. */
+  /** Removes the port's session: the next request through it gets a new id. A reset of none ends nothing: not counted. */
   async reset(port: number): Promise<boolean> {
     const existed = await this.store.delete(port);
+    if (!existed) {
+      this.log.debug({ port }, 'session reset: the port had none');
+      return existed;
+    }
     this.log.info({ port }, 'session reset');
     this.onChange?.(port, 'reset');
     return existed;
@@ -52,11 +56,17 @@ export class SessionService {
     return this.store.amend(session);
   }
 
-  /** Replaces the port's session with `next` at once. */
+  /**
+   * Replaces the port's session with `next` at once. On a port that had none (after a reset, or
+   * an expiry) that is a creation, logged and counted as one, not a rotation.
+   */
   async renew(port: number, next: Session): Promise<Session> {
+    // Only what is logged and counted depends on it: a store that cannot answer leaves it "renewed".
+    const had = await this.store.get(port).then((session) => session !== undefined, () => true);
     const session = await this.store.replace(next);
-    this.log.info({ port, sessionId: session.id, expiresAt: isoTime(session.expiresAt), ...extras(session) }, 'session renewed');
-    this.onChange?.(port, 'renewed');
+    const change = had ? 'renewed' : 'created';
+    this.log.info({ port, sessionId: session.id, expiresAt: isoTime(session.expiresAt), ...extras(session) }, `session ${change}`);
+    this.onChange?.(port, change);
     return session;
   }
 
