@@ -70,7 +70,8 @@ export function resolveUpstreamPlan(context: PlanContext, problems: ConfigProble
       // configured length, a five-digit port and the defaults must fit SOCKS5 too.
       const tooLong = socks5LoginProblem(member.render({ session: 'x'.repeat(context.idLength), port: 65_535, lifetimeMs: context.lifetime.ms, params: parameters }));
       if (tooLong) problems.push(context.problem(template.key, `with an id of Session.IdLength (${context.idLength}) and the default parameters, ${tooLong}`, raw));
-      const twin = members.find((other) => other.key === member.key);
+      // Host names are case-blind, and a trailing dot names the same host: `Gate.example.:1` is `gate.example:1`.
+      const twin = members.find((other) => sameEndpoint(other.key, member.key));
       if (twin) problems.push(context.problem(template.key, `has the same host and port (${member.key}) as another member: a pool tells its members apart by them`, raw));
       members.push(member);
     } catch (error) {
@@ -127,4 +128,10 @@ function presetPlan(
   const member = presetMember(name, account, { lifetimeMs: context.lifetime.ms, params: defaults });
   // iproyal splits its password on "_".
   return { members: [member], parameters: Object.freeze(defaults), separators: name === 'iproyal' ? '_' : '' };
+}
+
+/** `host:port` keys of one endpoint, spelled with another case or a trailing dot. */
+function sameEndpoint(a: string, b: string): boolean {
+  const plain = (key: string): string => key.toLowerCase().replace(/\.(?=:[^:]*$)/, '');
+  return plain(a) === plain(b);
 }

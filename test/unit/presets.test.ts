@@ -64,6 +64,8 @@ describe('provider presets', () => {
     [{ Upstream: { Preset: 'oxylabs', Password: 'pw' } }, 'Upstream.Username', /must be set: Upstream.Preset is oxylabs/],
     [{ Upstream: { Preset: 'oxylabs', ...account, Parameters: { zip: '1' } } }, 'Upstream.Parameters.zip', /not a parameter the oxylabs preset knows \(it knows country, state, city\)/],
     [{ Upstream: { Preset: 'brightdata', ...account, Url: 'http://u-{session}:p@h:1' } }, 'Upstream.Preset', /both name the upstream/],
+    // One endpoint spelled twice (case, a trailing dot) passed as two members of one pool.
+    [{ Upstream: { Urls: ['http://a-{session}:p@Gate.example:1', 'http://a-{session}:p@gate.example.:1'] } }, 'Upstream.Urls[1]', /same host and port/],
     // A preset fills nothing into its host: every request went to "{session}.gate.example" (502).
     [{ Upstream: { Preset: 'brightdata', ...account, Host: '{session}.gate.example' } }, 'Upstream.Host', /without placeholders/],
   ])('refuses %j', (settings, key, problem) => {
