@@ -136,6 +136,7 @@ function resolveMapping(view: View, raw: Settings, layers: ConfigLayers, problem
     lifetime: { ...lifetime, ms: lifetimeMs },
     idLength: session.IdLength,
     idAlphabet: session.IdAlphabet,
+    portEnd,
     problem,
     originOf: (key: string) => layers.originOf(key),
   };

@@ -17,6 +17,8 @@ export interface PlanContext {
   readonly lifetime: Setting & { readonly ms: number };
   readonly idLength: number;
   readonly idAlphabet: string;
+  /** The mapping's highest local port, which `{port}` may render (65535 when unknown). */
+  readonly portEnd?: number;
   /** Parameters declared where this upstream leaves them out (a host rule takes its mapping's). */
   readonly inheritedParameters?: Readonly<Record<string, string>>;
   readonly problem: (key: string, text: string, value: unknown) => ConfigProblem;
@@ -67,8 +69,9 @@ export function resolveUpstreamPlan(context: PlanContext, problems: ConfigProble
       }
       const member = templateMember(parsed);
       // The template alone was checked with a short sample id: its login with an id of the
-      // configured length, a five-digit port and the defaults must fit SOCKS5 too.
-      const tooLong = socks5LoginProblem(member.render({ session: 'x'.repeat(context.idLength), port: 65_535, lifetimeMs: context.lifetime.ms, params: parameters }));
+      // configured length, the mapping's highest port and the defaults must fit SOCKS5 too.
+      const sample = { session: 'x'.repeat(context.idLength), port: context.portEnd ?? 65_535, lifetimeMs: context.lifetime.ms, params: parameters };
+      const tooLong = socks5LoginProblem(member.render(sample));
       if (tooLong) problems.push(context.problem(template.key, `with an id of Session.IdLength (${context.idLength}) and the default parameters, ${tooLong}`, raw));
       // Host names are case-blind, and a trailing dot names the same host: `Gate.example.:1` is `gate.example:1`.
       const twin = members.find((other) => sameEndpoint(other.key, member.key));

@@ -83,6 +83,12 @@ it('a template that fits with the sample id but not with an id of Session.IdLeng
   const error = refusal({ config: { Upstream: { Url: url }, Session: { IdLength: 64 } } });
   expect(error.message).toMatch(/Upstream\.Url = .*: with an id of Session\.IdLength \(64\) and the default parameters, the SOCKS5 user name would be 265 bytes long/);
   expect(error.message).not.toContain('SECRETPW');
+  // {port} renders the mapping's own highest port: with 8000 this login is 255 bytes, which fits
+  // (port 65535 would make it 256); one more byte of template does not.
+  const withPort = (length: number) => `socks5h://${'u'.repeat(length)}-{session}-{port}:pw@127.0.0.1:1080`;
+  const ports = { Start: 7990, End: 8000 };
+  expect(load({ config: { Upstream: { Url: withPort(237) }, Session: { IdLength: 12 }, Listen: { PortRange: ports } } }).mappings).toHaveLength(1);
+  expect(refusal({ config: { Upstream: { Url: withPort(238) }, Session: { IdLength: 12 }, Listen: { PortRange: ports } } }).message).toMatch(/256 bytes long/);
 });
 
 it('a route that still has such a login (a session stored before the template changed) fails at once, connecting nowhere', async () => {
