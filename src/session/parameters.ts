@@ -149,5 +149,8 @@ export function storedParamsProblem(value: unknown, declared: DeclaredParams): s
     if (!declared.has(name)) return `params names ${shown(name)}, which the port does not declare`;
     if (typeof text !== 'string' || (text !== '' && (!PARAMETER_VALUE.test(text) || separatorProblem(text, declared) !== undefined))) return `params.${name} is not a safe value`;
   }
-  return undefined;
+  // Values the upstream's login cannot carry now (a SOCKS5 template made longer since): served,
+  // the session would fail every request until it rotated.
+  const tooLong = declared.loginProblem?.(value as SessionParams);
+  return tooLong ? `with these params ${tooLong}` : undefined;
 }

@@ -334,6 +334,21 @@ describe('FileSessionStore on disk', () => {
     await store.close();
   });
 
+  // A session stored with parameters its upstream's login can no longer carry (a SOCKS5 template
+  // made longer since) was served, and every request through it failed until it rotated.
+  it('a stored session whose parameters the login can no longer carry is unusable: the port gets a new one', async () => {
+    const file = tempFile();
+    mkdirSync(path.dirname(file), { recursive: true });
+    const now = Date.now();
+    const entry = (port: number, city: string) => ({ id: testId(), port, createdAt: now, expiresAt: null, params: { city } });
+    writeFileSync(file, JSON.stringify({ version: 1, sessions: [entry(1, 'rome'), entry(2, 'x'.repeat(40))] }));
+    const declared = Object.assign(new Set(['city']), { loginProblem: (params: Record<string, string>) => ((params.city ?? '').length > 20 ? 'the SOCKS5 user name would be 270 bytes long' : undefined) });
+    const idRule = { ...TEST_ID_RULE, portRule: () => ({ parameters: declared }) };
+    const store = await FileSessionStore.open({ path: file, log: createLogger('silent'), idRule });
+    expect((await store.list()).map((session) => [session.port, session.params?.city])).toEqual([[1, 'rome']]);
+    await store.close();
+  });
+
   it('on open, removes the temp files an interrupted save left, and nothing else', async () => {
     const file = tempFile();
     const folder = path.dirname(file);
