@@ -85,9 +85,10 @@ function formatSchema(format: unknown): JsonSchema {
       return { type: 'string', pattern: '^[A-Za-z0-9_]*$', minLength: 2, maxLength: 63 };
     case 'upstream-url':
       return { type: 'string', pattern: upstreamSchemePattern() };
-    // A host name, an IPv4 or an IPv6 address (which of them it is, is left to the loader).
+    // A host name (an internationalized one too), an IPv4 or an IPv6 address: which of them, and
+    // whether it is one, is left to the loader; here only what none of them can hold.
     case 'upstream-host':
-      return { type: 'string', pattern: '^[A-Za-z0-9_.:-]*$' };
+      return { type: 'string', pattern: '^[^\\u0000-\\u0020\\u007f/@{}]*$' };
     case 'redis-url':
       return { type: 'string', pattern: '^rediss?://' };
     case 'optional-port':

@@ -1,5 +1,6 @@
 import { isIPv6 } from 'node:net';
 import { domainToASCII } from 'node:url';
+import { tooLong } from '../proxy/target-host.js';
 
 /**
  * Upstream URL templates: `scheme://user:password@host:port` in which `{session}`, `{port}` and
@@ -128,9 +129,8 @@ export function parseUpstreamTemplate(raw: string, declared: DeclaredParameters 
     parameters: [...parameters],
   };
   // Render once with sample values so that a template that can never work fails at start-up.
-  const sample = renderUpstream(template, { session: 'sample', port: 1, lifetime: 1 });
-  const tooLong = socks5LoginProblem(sample);
-  if (tooLong) throw new Error(tooLong);
+  // (Its SOCKS5 login length depends on Session.IdLength: config/upstream-plan.ts checks it.)
+  renderUpstream(template, { session: 'sample', port: 1, lifetime: 1 });
   return template;
 }
 
@@ -255,7 +255,7 @@ export function hostNameProblem(host: string): string | undefined {
     return host.includes('%') ? `host ${JSON.stringify(host)} names an IPv6 zone, which an upstream URL cannot carry: use an address without one` : undefined;
   }
   const sample = asciiHost(host.replace(ANY_PLACEHOLDER, 'x'));
-  if (sample.length <= 253 && HOST_NAME.test(sample)) return undefined;
+  if (!tooLong(sample) && HOST_NAME.test(sample)) return undefined;
   return `host ${JSON.stringify(host)} is not a host name (letters, digits, "-", "_" and dots, or an internationalized name) or an IP address`;
 }
 

@@ -70,11 +70,13 @@ describe('a SOCKS5 upstream whose login parameters would pass 255 bytes', () => 
 });
 
 it('a template whose SOCKS5 user name is already over 255 bytes is refused at configuration', () => {
-  expect(() => parseUpstreamTemplate(`socks5://${'u'.repeat(260)}-{session}:pw@127.0.0.1:1080`)).toThrow(/SOCKS5 user name would be 267 bytes long/);
-  expect(() => parseUpstreamTemplate(`socks5h://u-{session}:${'p'.repeat(256)}@127.0.0.1:1080`)).toThrow(/SOCKS5 password would be 256 bytes long/);
+  expect(refusal({ config: { Upstream: { Url: `socks5://${'u'.repeat(260)}-{session}:pw@127.0.0.1:1080` } } }).message).toMatch(/SOCKS5 user name would be 269 bytes long/);
+  expect(refusal({ config: { Upstream: { Url: `socks5h://u-{session}:${'p'.repeat(256)}@127.0.0.1:1080` } } }).message).toMatch(/SOCKS5 password would be 256 bytes long/);
   // SOCKS4 has no such length byte, and an HTTP login no such limit.
   expect(() => parseUpstreamTemplate(`socks4a://${'u'.repeat(260)}-{session}@127.0.0.1:1080`)).not.toThrow();
   expect(() => parseUpstreamTemplate(`http://${'u'.repeat(260)}-{session}:pw@127.0.0.1:1080`)).not.toThrow();
+  // Measured with the configured id length: 250 bytes and an id of 4 fit.
+  expect(load({ config: { Upstream: { Url: `socks5://${'u'.repeat(250)}{session}:pw@127.0.0.1:1080` }, Session: { IdLength: 4 } } }).mappings).toHaveLength(1);
 });
 
 it('a template that fits with the sample id but not with an id of Session.IdLength is refused at configuration, not at every request', () => {

@@ -86,6 +86,8 @@ describe('the JSON Schema and the loader agree', () => {
     { Mappings: [{ Listen: { Port: 12000 }, Upstream: { Urls: ['http://a-{session}:p@a:1', 'socks5h://b-{session}:p@b:1'] } }] },
     { Upstream: { Url: 'http://u-country-{country}-cityname-{city_name}-session-{session}:p@h:1', Parameters: { country: 'us', city_name: '' } } },
     { Upstream: { Preset: 'oxylabs', Username: 'acme', Password: 'pw', Port: 0, Cooldown: { Refusals: 5, Within: '1m', For: 120 } } },
+    // An internationalized host: the loader takes it (in its ASCII form), and so must the schema.
+    { Upstream: { Preset: 'oxylabs', Username: 'acme', Password: 'pw', Host: 'bücher.example' } },
     { HostRules: [{ Pattern: '*.example.com', Action: 'Bypass' }, { Pattern: '/(www\\.)?example\\.(com|org)/', Action: 'Deny' }] },
     { HostRules: [{ Pattern: 'api.example.com', OverrideHost: '10.0.0.1', OverridePort: 8080, Upstream: { Url: 'http://r-{session}:p@r:1' } }] },
     { Logging: { Requests: 'errors', RequestUrls: true } },
