@@ -3,7 +3,7 @@ import type { HostRuleConfig, MappingConfig } from '../config/load.js';
 import type { Logger } from '../logging/logger.js';
 import { RuleBook, type RuleBookDeps } from '../rotation/rule-book.js';
 import { HostRuleSet } from '../rules/host-rules.js';
-import { effectiveParams, type DeclaredParams, type SessionParams } from '../session/parameters.js';
+import { effectiveParams, PARAMETER_VALUE_MAX, type DeclaredParams, type SessionParams } from '../session/parameters.js';
 import { createSessionFactory, type Session, type SessionFactory } from '../session/session.js';
 import { directRoute, memberRoute, type RouteOptions } from '../upstream/create-route.js';
 import type { PoolTimeouts } from '../upstream/pool-options.js';
@@ -144,18 +144,24 @@ function socks5LoginCheck(plans: readonly UpstreamPlan[], config: MappingConfig,
   const socks5 = plans.flatMap((plan) => plan.members.filter((member) => member.protocol === 'socks5:' || member.protocol === 'socks5h:').map((member) => ({ plan, member })));
   if (socks5.length === 0) return undefined;
   const session = 'x'.repeat(idLength);
+  const problemWith = (params: SessionParams): string | undefined => {
+    for (const { plan, member } of socks5) {
+      const problem = socks5LoginProblem(member.render({ session, port: config.portEnd, lifetimeMs: config.lifetimeMs, params: effectiveParams(plan.parameters, params) }));
+      if (problem) return problem;
+    }
+    return undefined;
+  };
+  // Every declared parameter at its longest value (64 characters): when even that fits, no set
+  // of values can pass the limit, and requests are not checked at all (the usual case).
+  const names = new Set(plans.flatMap((plan) => Object.keys(plan.parameters)));
+  if (problemWith(Object.fromEntries([...names].map((name) => [name, 'x'.repeat(PARAMETER_VALUE_MAX)]))) === undefined) return undefined;
   // Each set of values is rendered once for every member (a pool may have hundreds); clients
   // send the same few sets again and again. Names and values hold neither "=" nor "&".
   const verdicts = new Map<string, string | undefined>();
   return (params) => {
     const key = Object.keys(params).map((name) => `${name}=${params[name]}`).join('&');
     if (verdicts.has(key)) return verdicts.get(key);
-    let verdict: string | undefined;
-    for (const { plan, member } of socks5) {
-      const endpoint = member.render({ session, port: config.portEnd, lifetimeMs: config.lifetimeMs, params: effectiveParams(plan.parameters, params) });
-      verdict = socks5LoginProblem(endpoint);
-      if (verdict) break;
-    }
+    const verdict = problemWith(params);
     if (verdicts.size >= VERDICTS_KEPT) verdicts.clear();
     verdicts.set(key, verdict);
     return verdict;

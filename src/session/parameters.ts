@@ -10,6 +10,8 @@ import { quoted } from '../logging/quoted.js';
 
 /** A parameter value: what a client may set. "" (set explicitly to nothing) only from the API. */
 export const PARAMETER_VALUE = /^[A-Za-z0-9_]{1,64}$/;
+/** The longest value PARAMETER_VALUE allows. */
+export const PARAMETER_VALUE_MAX = 64;
 
 /**
  * The parameter names a port declares, and the characters besides "-" its upstream's login puts
