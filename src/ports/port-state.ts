@@ -166,7 +166,7 @@ export class PortState {
   renew(params?: SessionParams): Promise<Session> {
     return this.rotate('renewed', async () => {
       const next = params ?? this.binding?.session.params;
-      const session = await this.deps.sessions.renew(this.port, this.mapping.newSession(this.port, next));
+      const session = await this.deps.sessions.renew(this.port, this.mapping.newSession(this.port, next), this.binding ? true : undefined);
       this.install(session);
       return session;
     });
@@ -302,7 +302,7 @@ export class PortState {
   private rotateTo(reason: string, params: SessionParams | undefined, avoid?: PoolEntry): Promise<Session> {
     const before = this.binding?.session;
     return this.rotate(reason, async () => {
-      const session = await this.deps.sessions.renew(this.port, this.mapping.newSession(this.port, params, avoid));
+      const session = await this.deps.sessions.renew(this.port, this.mapping.newSession(this.port, params, avoid), this.binding ? true : undefined);
       this.install(session);
       this.deps.log.info(
         { port: this.port, sessionId: session.id, previousId: before?.id, upstream: session.upstream, previousUpstream: before?.upstream, params: session.params, reason },

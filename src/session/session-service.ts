@@ -57,12 +57,14 @@ export class SessionService {
   }
 
   /**
-   * Replaces the port's session with `next` at once. On a port that had none (after a reset, or
+   * Replaces the port's session with `next` at once (`hadOne`: true when the caller knows the
+   * port had a session). On a port that had none (after a reset, or
    * an expiry) that is a creation, logged and counted as one, not a rotation.
    */
-  async renew(port: number, next: Session): Promise<Session> {
-    // Only what is logged and counted depends on it: a store that cannot answer leaves it "renewed".
-    const had = await this.store.get(port).then((session) => session !== undefined, () => true);
+  async renew(port: number, next: Session, hadOne?: boolean): Promise<Session> {
+    // Only what is logged and counted depends on it: the caller's word when it has a session
+    // bound (a rotation on a request's way), else one read; a store that cannot answer leaves it "renewed".
+    const had = hadOne ?? (await this.store.get(port).then((session) => session !== undefined, () => true));
     const session = await this.store.replace(next);
     const change = had ? 'renewed' : 'created';
     this.log.info({ port, sessionId: session.id, expiresAt: isoTime(session.expiresAt), ...extras(session) }, `session ${change}`);
