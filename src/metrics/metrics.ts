@@ -43,7 +43,8 @@ interface RecordCells {
   readonly port: number;
   readonly kind: string;
   readonly outcome: string;
-  readonly statusClass: string;
+  /** The status's hundreds digit (0: no status): compared as a number, the label is made on a miss. */
+  readonly statusHundreds: number;
   readonly requests: CounterCell;
   readonly up: CounterCell;
   readonly down: CounterCell;
@@ -124,10 +125,11 @@ export class StickyportMetrics {
   private cellsFor(mapping: string, record: RequestRecord): RecordCells {
     const last = this.lastCells;
     const port = this.options.perPortLabels ? record.port : 0;
-    const status = statusClass(record.status);
-    if (last && last.mapping === mapping && last.port === port && last.kind === record.kind && last.outcome === record.outcome && last.statusClass === status) {
+    const hundreds = Math.floor(record.status / 100);
+    if (last && last.mapping === mapping && last.port === port && last.kind === record.kind && last.outcome === record.outcome && last.statusHundreds === hundreds) {
       return last;
     }
+    const status = statusClass(record.status);
     const where = port ? `${mapping}\0${port}` : mapping;
     const place: Record<string, string | number> = port ? { mapping, port } : { mapping };
     const key = `${where}\0${record.kind}\0${record.outcome}\0${status}`;
@@ -138,7 +140,7 @@ export class StickyportMetrics {
       port,
       kind: record.kind,
       outcome: record.outcome,
-      statusClass: status,
+      statusHundreds: hundreds,
       requests: this.requests.find(key) ?? this.requests.add(key, { ...place, kind: record.kind, outcome: record.outcome, status_class: status }),
       up: this.bytes.find(up) ?? this.bytes.add(up, { ...place, direction: 'up' }),
       down: this.bytes.find(down) ?? this.bytes.add(down, { ...place, direction: 'down' }),
