@@ -20,7 +20,7 @@ export class EventSubscriber {
   private dropped = false;
 
   constructor(
-    readonly response: http.ServerResponse,
+    private readonly response: http.ServerResponse,
     /** Called once, when the client is dropped, with what was waiting for it. */
     private readonly onDrop: (unsentBytes: number, reason: 'unsent' | 'stalled') => void,
   ) {

@@ -33,7 +33,7 @@ export function readSettingsFile(file: string): Record<string, unknown> {
 }
 
 /** Far above any real settings file, far below what would strain memory (`/dev/zero` has no end). */
-export const MAX_SETTINGS_BYTES = 4 * 1024 * 1024;
+const MAX_SETTINGS_BYTES = 4 * 1024 * 1024;
 
 /**
  * The file's text, from a regular file of at most MAX_SETTINGS_BYTES only. Reading runs

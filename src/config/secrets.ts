@@ -3,6 +3,8 @@
  * into bug reports, so a password never reaches one: not in full, not as a snippet.
  */
 
+import { quoted } from '../logging/quoted.js';
+
 export const MASK = '***';
 
 /** `url-query`: a URL's credentials and its query (an echo URL's `?token=...`). */
@@ -77,9 +79,6 @@ export function withoutQuery(url: string): string {
   return cut < 0 ? shown : `${shown}${url[cut]}${MASK}`;
 }
 
-/** JSON.stringify escapes C0 controls only; DEL and C1 controls are escaped too, for a terminal. */
-const quoted = (text: string): string =>
-  JSON.stringify(text).replace(/[\u007f-\u009f]/g, (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`);
 
 /** The value for a message: JSON-ish, masked as its key requires, cut short when long. */
 export function showValue(value: unknown, masking: Masking): string {

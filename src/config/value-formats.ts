@@ -1,4 +1,5 @@
 import convict from 'convict';
+import { CONTROL_CHARACTER } from '../logging/quoted.js';
 import { PARAMETER_NAME, hostNameProblem, parseUpstreamTemplate } from '../upstream/upstream-url.js';
 import { PRESET_NAMES } from '../upstream/presets.js';
 import { hostPatternProblem } from '../rules/host-pattern.js';
@@ -135,8 +136,6 @@ function text(name: string, accepted: string, ok: (value: string) => boolean): V
   };
 }
 
-/** C0 controls and DEL: what JSON's `\u0000` escapes and environment variables can carry. */
-export const CONTROL_CHARACTER = /[\u0000-\u001f\u007f]/;
 
 /**
  * Free text: a user name, a password, a path, an address. None of them has a use for a control

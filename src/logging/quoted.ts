@@ -2,6 +2,10 @@
 // a log line may act on the 8-bit CSI (U+009B) a client put in a header value just as on ESC [.
 const CONTROLS = /[\u0000-\u001f\u007f-\u009f]/g;
 
+/** C0 controls and DEL: what no configured text value may hold (JSON's `\u0000` and environment variables can carry them). */
+// eslint-disable-next-line no-control-regex
+export const CONTROL_CHARACTER = /[\u0000-\u001f\u007f]/;
+
 /** `text` with every control character written as \uXXXX: what reaches a log or a terminal is only text. */
 export function inert(text: string): string {
   return text.replace(CONTROLS, (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`);

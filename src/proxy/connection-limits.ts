@@ -49,8 +49,10 @@ function resolve(value: number | 'auto', share: number, fileLimit: number | unde
 }
 
 /**
- * Counts open client connections per client address and per port, and refuses those over a
- * limit, so that one client cannot take every file descriptor and starve the other ports.
+ * Counts open client connections per client address, per port and all together, and refuses
+ * those over a limit, so that one client cannot take every file descriptor and starve the other
+ * ports, nor several clients together leave the process none (the total follows the ports
+ * listening).
  * Refusals are counted and logged once per burst.
  */
 export class ConnectionLimits {

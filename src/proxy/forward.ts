@@ -130,6 +130,8 @@ class Exchange implements DispatchHandler, DrainEntry {
   /** Small body pieces of the read being parsed, written together (see SMALL_PIECE). */
   private gathered: Buffer[] | undefined = undefined;
   private gatheredBytes = 0;
+  /** writeGathered bound once, for each read's microtask (made only by answers that gather). */
+  private gatheredWriter: (() => void) | undefined;
   private readonly headers: string[];
   // What the request record says; measured only while something observes traffic.
   private readonly startedAt: number;
@@ -281,7 +283,7 @@ class Exchange implements DispatchHandler, DrainEntry {
       // Once gathering, every piece joins it: the bytes stay in order.
       if (this.gathered === undefined) {
         this.gathered = [chunk];
-        queueMicrotask(() => this.writeGathered());
+        queueMicrotask((this.gatheredWriter ??= () => this.writeGathered()));
       } else {
         this.gathered.push(chunk);
       }

@@ -59,7 +59,7 @@ type TurnSocket = SocketWithAnswer & {
  * begun, as Squid's pipeline_prefetch does. Past it, the rest stays in the kernel's buffers and
  * the client's writes block: TCP's own backpressure. Reading resumes at half of it.
  */
-export const MAX_WAITING_PER_CONNECTION = 64;
+const MAX_WAITING_PER_CONNECTION = 64;
 
 /**
  * The wait for this request's turn on its connection: a promise while the answer to the request

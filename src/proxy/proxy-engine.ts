@@ -192,7 +192,7 @@ export class ProxyEngine extends Server {
     const response = new http.ServerResponse(request);
     response.shouldKeepAlive = false;
     response.assignSocket(socket);
-    response.once('finish', () => closeAfterAnswer(socket, this.engine.idleTimeoutMs));
+    closeOnceAnswered(response, this.engine.idleTimeoutMs);
     try {
       if (socket.timeout) socket.setTimeout(0);
       const url = request.url!;

@@ -92,7 +92,8 @@ type ScriptedRedis = Redis & {
  * Sessions in Redis, shared by every stickyport instance using the same URL and key prefix:
  * one key per port holding the session's JSON, with the session's expiry as the key's TTL.
  * If Redis stops answering, requests go on with a local copy (see RedisFallback), and when it
- * is back the sessions made locally meanwhile are written back where Redis has none for the port. Replaces and
+ * is back the sessions made locally meanwhile (all local ones, when Redis lost its data) are
+ * written back where Redis has none for the port. Replaces and
  * deletes are announced to the other instances at once (see RemoteChanges).
  */
 export class RedisSessionStore implements SessionStore {

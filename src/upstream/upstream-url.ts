@@ -1,5 +1,6 @@
 import { isIPv6 } from 'node:net';
 import { domainToASCII } from 'node:url';
+import { CONTROL_CHARACTER } from '../logging/quoted.js';
 import { tooLong } from '../proxy/target-host.js';
 
 /**
@@ -85,8 +86,7 @@ const NONE: ReadonlySet<string> = new Set();
 
 export function parseUpstreamTemplate(raw: string, declared: DeclaredParameters = NONE): UpstreamTemplate {
   // A CR LF in a user name would reach a header; a tab in a host is dropped by URL parsers.
-  // eslint-disable-next-line no-control-regex
-  if (/[\u0000-\u001f\u007f]/.test(raw)) throw new Error('holds a control character (U+0000-U+001F, U+007F): write the URL without one');
+  if (CONTROL_CHARACTER.test(raw)) throw new Error('holds a control character (U+0000-U+001F, U+007F): write the URL without one');
   const schemeMatch = /^([a-zA-Z][a-zA-Z0-9+.-]*):\/\/(.*)$/s.exec(raw.trim());
   if (!schemeMatch) throw new Error('must look like scheme://[user:password@]host:port');
   const protocol = SCHEMES[schemeMatch[1]!.toLowerCase()];
