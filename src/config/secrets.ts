@@ -10,49 +10,45 @@ export const MASK = '***';
 /** `url-query`: a URL's credentials and its query (an echo URL's `?token=...`). */
 export type Masking = 'none' | 'all' | 'url-password' | 'url-credentials' | 'url-query';
 
-/**
- * The part of a URL that is secret, split the way stickyport's parsers split it: the
- * credentials end at the last `@`, the user name at the first `:`. With `bareUserIsSecret`
- * (Redis: `redis://secret@host`), credentials without a `:` are secret as a whole.
- * A value that does not look like `scheme://...` at all is treated as secret entirely, and so
- * is a `:` tail that is not a port (`http://user:secret`, a URL whose host was forgotten).
- */
-export function urlSecret(url: string, bareUserIsSecret = false): string | undefined {
-  const match = /^\s*[a-zA-Z][a-zA-Z0-9+.-]*:\/\/(.*)$/s.exec(url);
-  if (!match) return url.trim() === '' ? undefined : url;
-  const rest = match[1]!;
-  const at = rest.lastIndexOf('@');
-  if (at >= 0) {
-    const credentials = rest.slice(0, at);
-    const colon = credentials.indexOf(':');
-    if (colon >= 0) return credentials.slice(colon + 1) || undefined;
-    return bareUserIsSecret ? credentials || undefined : undefined;
-  }
-  const colon = rest.lastIndexOf(':');
-  const tail = colon >= 0 ? rest.slice(colon + 1) : '';
-  return tail === '' || PORT_TAIL.test(tail) ? undefined : tail;
-}
-
 /** A port (and what may follow it: a path such as Redis's `/3`, a query), not a password. */
 const PORT_TAIL = /^(\d+|\{port\})([/?].*)?$/s;
 
 /**
- * `url` with its secret (as urlSecret finds it) masked where it stands, and only there: the same
- * characters elsewhere in the URL (a one-letter password `p` in `http`) stay as they are.
+ * Where a URL's secret stands, split the way stickyport's parsers split it: the credentials end
+ * at the last `@`, the user name at the first `:`. With `bareUserIsSecret` (Redis:
+ * `redis://secret@host`), credentials without a `:` are secret as a whole. A value that does not
+ * look like `scheme://...` at all is secret entirely ('all'), and so is a `:` tail that is not a
+ * port (`http://user:secret`, a URL whose host was forgotten). Undefined: nothing is secret.
  */
-export function maskedUrl(url: string, bareUserIsSecret = false): string {
+function secretSpan(url: string, bareUserIsSecret: boolean): readonly [number, number] | 'all' | undefined {
   const match = /^(\s*[a-zA-Z][a-zA-Z0-9+.-]*:\/\/)(.*)$/s.exec(url);
-  if (!match) return url.trim() === '' ? url : MASK;
-  const [, scheme, rest] = match as unknown as [string, string, string];
+  if (!match) return url.trim() === '' ? undefined : 'all';
+  const start = match[1]!.length;
+  const rest = match[2]!;
   const at = rest.lastIndexOf('@');
   if (at >= 0) {
     const colon = rest.slice(0, at).indexOf(':');
-    if (colon >= 0) return colon + 1 === at ? url : `${scheme}${rest.slice(0, colon + 1)}${MASK}${rest.slice(at)}`;
-    return bareUserIsSecret && at > 0 ? `${scheme}${MASK}${rest.slice(at)}` : url;
+    if (colon >= 0) return colon + 1 === at ? undefined : [start + colon + 1, start + at];
+    return bareUserIsSecret && at > 0 ? [start, start + at] : undefined;
   }
   const colon = rest.lastIndexOf(':');
   const tail = colon >= 0 ? rest.slice(colon + 1) : '';
-  return tail === '' || PORT_TAIL.test(tail) ? url : `${scheme}${rest.slice(0, colon + 1)}${MASK}`;
+  return tail === '' || PORT_TAIL.test(tail) ? undefined : [start + colon + 1, url.length];
+}
+
+/** The text of a URL's secret (see secretSpan), for a parser's messages to be cleaned of it. */
+export function urlSecret(url: string, bareUserIsSecret = false): string | undefined {
+  const span = secretSpan(url, bareUserIsSecret);
+  return span === 'all' ? url : span && url.slice(span[0], span[1]);
+}
+
+/**
+ * `url` with its secret masked where it stands, and only there: the same characters elsewhere in
+ * the URL (a one-letter password `p` in `http`) stay as they are.
+ */
+export function maskedUrl(url: string, bareUserIsSecret = false): string {
+  const span = secretSpan(url, bareUserIsSecret);
+  return span === 'all' ? MASK : span ? `${url.slice(0, span[0])}${MASK}${url.slice(span[1])}` : url;
 }
 
 // Shorter secrets are masked only where a message quotes them: replaced everywhere, a one-letter
