@@ -1,4 +1,5 @@
 import { ReplyError } from 'ioredis';
+import { StickyportError } from '../errors.js';
 
 /**
  * Error codes (the first word of a Redis error reply, part of the protocol) that say the server
@@ -29,9 +30,11 @@ export function refusedLogin(error: unknown): boolean {
 }
 
 /** Another instance rewrote a port's key between our read and our write, again and again. */
-export class StoreConflictError extends Error {
+export class StoreConflictError extends StickyportError {
   constructor(port: number) {
-    super(`the Redis key of port ${port} kept changing while a session was being created`);
+    // A 503 with its reason for the request that met it (it was a 500 logged as a bug): another
+    // writer keeps changing the key, which this instance cannot settle.
+    super('STORE_UNAVAILABLE', `the Redis key of port ${port} kept changing while a session was being created`, { status: 503 });
     this.name = 'StoreConflictError';
   }
 }
