@@ -178,9 +178,6 @@ export async function createApp(config: StickyportConfig, deps: AppDeps): Promis
     // Ports first, all or nothing; then what new sessions get; then what applies at once.
     apply: async (plan) => {
       const changed = await listeners.reconcile(plan.endpoints);
-      if (limits.total > 0 && changed.added.length + changed.removed.length > 0) {
-        log.info({ maxConnections: limits.total }, 'client connections together: the cap follows the ports now listening');
-      }
       for (const port of changed.removed) {
         ports.release(port);
         observers.forget(port);

@@ -88,8 +88,10 @@ export class ConnectionLimits {
    * cannot have. Connections already open above a lowered cap stay; new ones wait for room.
    */
   listeningChanged(delta: number): void {
+    if (delta === 0) return;
     this.listening += delta;
     this.totalCap = totalFor(this.fileLimit, this.listening);
+    if (this.totalCap > 0) this.log.info({ maxConnections: this.totalCap }, 'client connections together: the cap follows the ports now listening');
   }
 
   /** Connections refused since start. */
