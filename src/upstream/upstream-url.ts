@@ -106,6 +106,11 @@ export function parseUpstreamTemplate(raw: string, declared: DeclaredParameters 
   const colon = userinfo.indexOf(':');
   const username = decodeLenient(colon >= 0 ? userinfo.slice(0, colon) : userinfo);
   const password = colon >= 0 ? decodeLenient(userinfo.slice(colon + 1)) : '';
+  // Written as %0D%0A it passed the check above and reached the login decoded: the provider
+  // got a user name with a line break in it, and a SOCKS5 upstream those bytes as they are.
+  if (CONTROL_CHARACTER.test(username) || CONTROL_CHARACTER.test(password)) {
+    throw new Error('holds a percent-encoded control character (%00-%1F, %7F) in its user name or password: write the login without one');
+  }
   const { hostname, port } = splitHostPort(rest, protocol);
   const parameters = new Set<string>();
   for (const [placeholder, name] of raw.matchAll(ANY_PLACEHOLDER)) {
