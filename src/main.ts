@@ -10,9 +10,11 @@ import type { EarlySignals } from './cli/run.js';
 function recordSignals(): EarlySignals {
   let stop: NodeJS.Signals | undefined;
   let hups = 0;
-  // Once, as run.ts's own handlers: a second stop signal meets node's default action.
+  // Once, as run.ts's own handlers: a second stop signal, of either kind, meets node's default action.
   const onStop = (signal: NodeJS.Signals): void => {
     stop ??= signal;
+    process.removeListener('SIGINT', onStop);
+    process.removeListener('SIGTERM', onStop);
   };
   const onHup = (): void => {
     hups += 1;

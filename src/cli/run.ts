@@ -90,6 +90,10 @@ function handleSignals(log: Logger, early: EarlySignals): Signals {
     }, () => undefined);
   };
   const shutdown = (signal: NodeJS.Signals): void => {
+    // One stop: a second request of either kind (SIGINT after SIGTERM too) meets node's
+    // default action and ends the process at once, instead of running the stop again.
+    process.removeListener('SIGINT', shutdown);
+    process.removeListener('SIGTERM', shutdown);
     log.info({ signal }, 'stopping');
     stopAsked = true;
     // Before createApp returned, created() stops it.
@@ -110,10 +114,7 @@ function handleSignals(log: Logger, early: EarlySignals): Signals {
   // now, and a stop signal already seen is spent (a second one meets node's default action).
   early.release();
   for (let i = 0; i < early.hups; i++) hup();
-  if (early.stop) {
-    process.removeListener(early.stop, shutdown);
-    shutdown(early.stop);
-  }
+  if (early.stop) shutdown(early.stop);
   // The last line of defence: every request path catches its own errors (and logs them with
   // the port as bugs), so reaching here is a bug too. One bad request must not take every
   // port down: log it and keep serving.

@@ -69,3 +69,20 @@ it.each(['SIGTERM', 'SIGINT'] as const)('a %s during start-up stops it cleanly: 
   expect(await bindable(start)).toBe(true);
   expect(await bindable(start + 1)).toBe(true);
 }, 20_000);
+
+// SIGINT then SIGTERM ran the stop twice ("stopping", then "stopped" and exit twice): each
+// signal had its own once-handler. The README promises that a second stop request, of either
+// kind, meets node's default action: the process ends at once, by that signal.
+it.each([
+  ['SIGINT', 'SIGTERM'],
+  ['SIGTERM', 'SIGINT'],
+  ['SIGTERM', 'SIGTERM'],
+] as const)('a %s then a %s: the second one ends the process at once, by its signal', async (first, second) => {
+  const { proc } = await startingOnSilentRedis();
+  const killedBy = new Promise<NodeJS.Signals | null>((resolve) => proc.child.once('exit', (_code, signal) => resolve(signal)));
+  proc.child.kill(first);
+  await proc.waitForLine(/"msg":"stopping"/);
+  proc.child.kill(second);
+  expect(await killedBy).toBe(second);
+  expect(messages(proc).filter((msg) => msg === 'stopping')).toHaveLength(1);
+}, 20_000);
