@@ -51,4 +51,44 @@ describeRedis('stopping while Redis refuses writes', () => {
       await Promise.all([origin.close(), upstream.close(), redis.stop()]);
     }
   }, 20_000);
+
+  // The other side of the same stop: Redis takes writes again by the time of the SIGTERM (the
+  // recovery probe, every 500 ms, has most likely not run yet): the stop's last try writes the
+  // rotation, exit 0, and Redis holds the id the session API answered.
+  itRedis('a /session/new answered during the outage, Redis writable again at stop: exit 0, and Redis holds the new id (Redis)', async () => {
+    const [redis, origin, upstream, port] = await Promise.all([startRedisServer(), startOrigin(), startRecordingUpstream(), freePortRange(1)]);
+    const raw = new Redis(redis.url);
+    const keyPrefix = `oom-${randomBytes(4).toString('hex')}:`;
+    const proc = spawnStickyport([
+      '--config',
+      writeConfig({
+        Listen: { Host: '127.0.0.1', PortRange: { Start: port, End: port }, StickyProxyLifetime: 10 },
+        Upstream: { Url: upstreamUrl(upstream.port) },
+        SessionAPI: { Enabled: true, Domain: 'portmapper' },
+        SessionStore: { Type: 'redis', RedisUrl: redis.url, KeyPrefix: keyPrefix },
+      }),
+    ]);
+    try {
+      await proc.waitForLine(/stickyport listening/);
+      expect((await request(port, `${origin.url}/before`)).status).toBe(200);
+      const before = upstream.seen.at(-1)!.session;
+      await raw.config('SET', 'maxmemory', '1');
+      const answer = await request(port, 'http://portmapper/session/new');
+      expect(answer.status).toBe(200);
+      const renewed = (JSON.parse(answer.body) as { session_id: string }).session_id;
+      expect(renewed).not.toBe(before);
+      // Refused at the answer: Redis still has the old one.
+      expect(JSON.parse((await raw.get(`${keyPrefix}port:${port}`))!).id).toBe(before);
+
+      await raw.config('SET', 'maxmemory', '0');
+      proc.child.kill('SIGTERM');
+      expect(await proc.exited).toBe(0);
+      expect(proc.stdout.some((line) => line.includes('"msg":"stopped"'))).toBe(true);
+      expect(JSON.parse((await raw.get(`${keyPrefix}port:${port}`))!).id).toBe(renewed);
+    } finally {
+      await proc.stop('SIGKILL');
+      await raw.quit();
+      await Promise.all([origin.close(), upstream.close(), redis.stop()]);
+    }
+  }, 20_000);
 });
