@@ -111,7 +111,13 @@ export function createSessionApi(
           if (!isTrue(call.query?.get('ip'))) return sessionAnswer(binding.session, state.mapping);
           const { identity } = options;
           if (!identity?.canCheck) return error(400, 'identity_off', 'Identity.EchoUrl is not set: there is nothing to ask the exit IP from');
-          return sessionAnswer(await identity.check(state, binding, 'api'), state.mapping);
+          const checked = await identity.check(state, binding, 'api');
+          // Drift with Identity.OnDrift rotate gave the port a new session, not asked yet: the
+          // caller asked for an exit IP, so the new session's is asked for too.
+          if (checked.exit === undefined && checked.id !== binding.session.id) {
+            return sessionAnswer(await identity.check(state, await state.current(), 'api'), state.mapping);
+          }
+          return sessionAnswer(checked, state.mapping);
         }
         case 'reset':
           await state.reset();

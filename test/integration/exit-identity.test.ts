@@ -167,6 +167,9 @@ describe('drift: the same session id answering from another IP', () => {
     provider.swap(before.session_id);
     const after = await apiJson<SessionAnswer>(port!, '/session/?ip=1');
     expect(after.session_id).not.toBe(before.session_id);
+    // The answer to ?ip=1 names the exit of the session it answers with: the new one, asked
+    // through its own route (it answered without one).
+    expect(after.exit?.ip).toBe(provider.addressOf(after.session_id));
     const from = provider.seen.length;
     await request(port!, `${echo.url}/page`);
     expect(provider.seen[from]!.session).toBe(after.session_id);
