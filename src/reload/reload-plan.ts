@@ -1,21 +1,29 @@
 import { isLoopbackHost } from '../config/formats.js';
 import type { StickyportConfig } from '../config/load.js';
+import { memberMaterial } from '../upstream/upstream-member.js';
 
 type Read = (config: StickyportConfig) => unknown;
 
 /**
- * Settings as comparable text. Sets (rotation rules' ConnectStatus failures) become lists;
- * functions (compiled tests) drop out, so each keeps the text it was compiled from beside it.
+ * Settings as comparable text, for comparing only (an upstream's password is in it as a digest).
+ * Sets (rotation rules' ConnectStatus failures) become lists; functions (compiled tests) drop
+ * out, so each keeps the text it was compiled from beside it; an upstream member, whose login
+ * lives in its render function, brings the digest of what it renders from.
  */
 export function settingsText(value: unknown): string {
-  return JSON.stringify(value, (_key, inner: unknown) => (inner instanceof Set ? [...(inner as Set<unknown>)] : inner));
+  return JSON.stringify(value, (_key, inner: unknown) => {
+    if (inner instanceof Set) return [...(inner as Set<unknown>)];
+    const material = memberMaterial(inner);
+    return material === undefined ? inner : { ...(inner as object), material };
+  });
 }
 
 type MappingOf = StickyportConfig['mappings'][number];
 
 /** What a mapping's ports are served with, by the key that sets it (a mapping's own, or the top level's). */
 const MAPPING_SETTINGS: ReadonlyArray<readonly [string, (m: MappingOf) => unknown]> = [
-  ['Upstream.Url', (m) => m.upstream],
+  // The section: the upstream may be written as Url, Urls or a Preset with its account keys.
+  ['Upstream', (m) => m.upstream],
   ['Listen.StickyProxyLifetime', (m) => m.lifetimeMs],
   ['Authentication', (m) => m.auth],
   ['HostRules', (m) => m.hostRules],
@@ -25,8 +33,8 @@ const MAPPING_SETTINGS: ReadonlyArray<readonly [string, (m: MappingOf) => unknow
 ];
 
 /**
- * The mapping settings a reload changes, named as a user wrote them: `Upstream.Url` for the
- * one mapping of a configuration without `Mappings`, `Mappings[1].Upstream.Url` otherwise.
+ * The mapping settings a reload changes, named as a user wrote them: `Upstream` for the
+ * one mapping of a configuration without `Mappings`, `Mappings[1].Upstream` otherwise.
  * Mappings added or removed show as a change of the ports served.
  */
 function changedMappingSettings(running: StickyportConfig, next: StickyportConfig): string[] {

@@ -1,5 +1,5 @@
 import type { SessionParams } from '../session/parameters.js';
-import type { MemberVars, UpstreamMember } from './upstream-member.js';
+import { withMaterial, type MemberVars, type UpstreamMember } from './upstream-member.js';
 import { asciiHost, hostForUrl } from './upstream-url.js';
 
 /**
@@ -151,7 +151,7 @@ export function presetMember(name: PresetName, account: PresetAccount, shown: { 
   const host = asciiHost(account.host || preset.host);
   const port = account.port || preset.port;
   const sample: MemberVars = { session: '{session}', port: 0, ...shown };
-  return {
+  return withMaterial({
     key: `${hostForUrl(host)}:${port}`,
     protocol: 'http:',
     description: `${name} http://${preset.username(account.username, sample)}:***@${hostForUrl(host)}:${port}`,
@@ -163,5 +163,5 @@ export function presetMember(name: PresetName, account: PresetAccount, shown: { 
       username: preset.username(account.username, vars),
       password: preset.password(account.password, vars),
     }),
-  };
+  }, { name, host, port, username: account.username, password: account.password });
 }

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { SessionParams } from '../session/parameters.js';
 import {
   describeUpstream,
@@ -34,8 +35,31 @@ export interface UpstreamMember {
   render(vars: MemberVars): UpstreamEndpoint;
 }
 
+/**
+ * What tells two members apart for a reload: all they render from, the password included (as a
+ * digest), which `description` leaves out. A reload that changed only the password compared
+ * members by their JSON, found them equal and kept the old password. Held beside the member,
+ * not on it, so that no JSON of the configuration carries even the digest.
+ */
+const renderedFrom = new WeakMap<UpstreamMember, string>();
+
+/** The digest of all `member` renders from (see renderedFrom); undefined for anything else. */
+export function memberMaterial(value: unknown): string | undefined {
+  return typeof value === 'object' && value !== null ? renderedFrom.get(value as UpstreamMember) : undefined;
+}
+
+/** `member`, with the digest of what it renders from recorded. */
+export function withMaterial(member: UpstreamMember, material: unknown): UpstreamMember {
+  renderedFrom.set(member, createHash('sha256').update(JSON.stringify(material)).digest('base64'));
+  return member;
+}
+
 /** A member from a URL template. */
 export function templateMember(template: UpstreamTemplate): UpstreamMember {
+  return withMaterial(memberFrom(template), template);
+}
+
+function memberFrom(template: UpstreamTemplate): UpstreamMember {
   return {
     key: `${hostForUrl(template.hostname)}:${template.port}`,
     protocol: template.protocol,

@@ -190,7 +190,7 @@ describe('reload: sessions', () => {
     await request(start, `${origin.url}/`);
     const first = upstreamA.seen.at(-1)!.session;
     proxy.write(settings(start, start + 1, { Upstream: { Url: upstreamUrl(upstreamB.port) } }));
-    expect(await proxy.app.reload('test')).toMatchObject({ applied: true, changed: ['Upstream.Url'] });
+    expect(await proxy.app.reload('test')).toMatchObject({ applied: true, changed: ['Upstream'] });
     const seenByB = upstreamB.seen.length;
     await request(start, `${origin.url}/`);
     expect(upstreamA.seen.at(-1)!.session).toBe(first);
@@ -201,6 +201,32 @@ describe('reload: sessions', () => {
     await request(start, `${origin.url}/`);
     expect(upstreamB.seen.at(-1)!.session).not.toBe(first);
     expect(upstreamB.seen.length).toBe(seenByB + 2);
+  });
+
+  // A reload compared upstreams by their masked description, so a change of the password alone
+  // was "nothing changed" and every session went on with the old password until a restart.
+  it.each([
+    ['Upstream.Url', (port: number, password: string) => ({ Url: upstreamUrl(port, password) })],
+    ['Upstream.Urls', (port: number, password: string) => ({ Url: undefined, Urls: [upstreamUrl(port, password)] })],
+    ['Upstream.Password of a preset', (port: number, password: string) => ({ Url: undefined, Preset: 'iproyal', Username: 'account', Password: password, Host: '127.0.0.1', Port: port })],
+  ] as const)('a new password alone (%s) applies to sessions created from then on', async (_written, upstream) => {
+    const anyPassword = await startRecordingUpstream(() => true);
+    try {
+      const proxy = await startReloadable(1, 1, { Upstream: upstream(anyPassword.port, 'OldPw111') });
+      const port = proxy.start;
+      await request(port, `${origin.url}/`);
+      expect(anyPassword.seen.at(-1)!.password).toMatch(/^OldPw111/);
+      proxy.write(settings(port, port, { Upstream: upstream(anyPassword.port, 'NewPw222') }));
+      const outcome = await proxy.app.reload('test');
+      expect(outcome).toMatchObject({ applied: true, changed: ['Upstream'] });
+      // Nothing in the outcome or the log names either password.
+      expect(JSON.stringify(outcome) + proxy.logs.join('')).not.toMatch(/OldPw111|NewPw222/);
+      await proxy.app.ports.get(port).reset();
+      await request(port, `${origin.url}/`);
+      expect(anyPassword.seen.at(-1)!.password).toMatch(/^NewPw222/);
+    } finally {
+      await anyPassword.close();
+    }
   });
 
   it('a new lifetime applies to sessions created from then on', async () => {
