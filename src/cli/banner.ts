@@ -17,7 +17,7 @@ function describeStore(store: StickyportConfig['store'], cwd: string): string {
     case 'file':
       return `file ${path.resolve(cwd, store.path)}`;
     case 'redis':
-      return `redis ${showValue(store.redisUrl, 'url-credentials').slice(1, -1)}, key prefix ${store.keyPrefix}`;
+      return `redis ${showValue(store.redisUrl, 'redis-url').slice(1, -1)}, key prefix ${store.keyPrefix}`;
   }
 }
 

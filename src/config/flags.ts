@@ -84,7 +84,7 @@ const store: ConfigFlag = {
     // Perhaps the URL of another database, with its password: shown without it. A URL typed one
     // slash short (`redis:/:pw@host`) or without a scheme (`:pw@host`) cannot be split reliably,
     // so anything with an "@" or a scheme-like start is not shown at all.
-    const masking = text.includes('://') ? 'url-credentials' : text.includes('@') || /^[a-z][a-z0-9+.-]*:/i.test(text) ? 'all' : 'none';
+    const masking = text.includes('://') ? 'redis-url' : text.includes('@') || /^[a-z][a-z0-9+.-]*:/i.test(text) ? 'all' : 'none';
     return { key: 'SessionStore.Type', problem: `must be ${STORES}`, masking };
   },
 };

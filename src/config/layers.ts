@@ -117,7 +117,12 @@ function nodeAt(key: string): unknown {
 /** How a message or `stickyport check` may show the value of `key`. */
 export function maskingOf(key: string): Masking {
   const node = nodeAt(key) as { sensitive?: boolean; masking?: Masking } | undefined;
-  return node?.sensitive ? node.masking ?? 'all' : 'none';
+  if (node?.sensitive) return node.masking ?? 'all';
+  // A section or a list's entry written as a string is most often a URL or a login written one
+  // level too high (`"Upstream": "http://user:pw@..."` in a host rule, `"Authentication":
+  // "user:pw"`): shown as a URL with its credentials masked, or masked whole.
+  const section = node !== undefined && !isLeaf(node) && (!isStructured(node) || 'records' in node);
+  return section ? 'url-credentials' : 'none';
 }
 
 /** `Mappings[1].Listen.Port` -> `Mappings[1].Listen` -> `Mappings[1]` -> `Mappings`. */

@@ -308,7 +308,7 @@ export const schema = {
       default: 'redis://127.0.0.1:6379',
       env: 'STICKYPORT_REDIS_URL',
       sensitive: true,
-      masking: 'url-credentials',
+      masking: 'redis-url',
     },
     KeyPrefix: { doc: 'Redis key prefix', format: 'text', default: 'stickyport:', env: 'STICKYPORT_REDIS_KEY_PREFIX' },
   },

@@ -7,8 +7,11 @@ import { quoted } from '../logging/quoted.js';
 
 export const MASK = '***';
 
-/** `url-query`: a URL's credentials and its query (an echo URL's `?token=...`). */
-export type Masking = 'none' | 'all' | 'url-password' | 'url-credentials' | 'url-query';
+/**
+ * `url-query`: a URL's credentials and its query (an echo URL's `?token=...`). `redis-url`: a
+ * URL's credentials and its query's values but `db` and `family`.
+ */
+export type Masking = 'none' | 'all' | 'url-password' | 'url-credentials' | 'url-query' | 'redis-url';
 
 /** A port (and what may follow it: a path such as Redis's `/3`, a query), not a password. */
 const PORT_TAIL = /^(\d+|\{port\})([/?].*)?$/s;
@@ -76,11 +79,40 @@ export function withoutQuery(url: string): string {
 }
 
 
+// The query items of a Redis URL that are shown; ioredis takes any other as an option, `password`
+// and `username` among them (`redis://host:6379?password=...` logs in).
+const SHOWN_REDIS_OPTIONS = new Set(['db', 'family']);
+
+/**
+ * A Redis URL as it may be shown: its login masked, and the value of every query item but `db`
+ * and `family`. The query is cut off first, as in withoutQuery: an `@` in it is no login's end.
+ */
+export function maskedRedisUrl(url: string): string {
+  const cut = url.indexOf('?');
+  if (cut < 0) return maskedUrl(url, true);
+  const items = url.slice(cut + 1).split('&').map((item) => {
+    const equals = item.indexOf('=');
+    if (equals < 0) return item;
+    const name = item.slice(0, equals);
+    return SHOWN_REDIS_OPTIONS.has(decodedName(name)) ? item : `${name}=${MASK}`;
+  });
+  return `${maskedUrl(url.slice(0, cut), true)}?${items.join('&')}`;
+}
+
+function decodedName(name: string): string {
+  try {
+    return decodeURIComponent(name.replace(/\+/g, ' '));
+  } catch {
+    return name;
+  }
+}
+
 /** The value for a message: JSON-ish, masked as its key requires, cut short when long. */
 export function showValue(value: unknown, masking: Masking): string {
   if (masking !== 'none' && typeof value === 'string' && value !== '') {
     if (masking === 'all') return MASK;
     if (masking === 'url-query') return quoted(withoutQuery(value));
+    if (masking === 'redis-url') return quoted(maskedRedisUrl(value));
     return quoted(maskedUrl(value, masking !== 'url-password'));
   }
   if (masking === 'all' && value !== undefined && value !== null && typeof value !== 'string') return MASK;

@@ -1,7 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config/load.js';
+import { explainConfig, loadConfig } from '../../src/config/load.js';
 import { nearestKey } from '../../src/config/problems.js';
 import { ConfigError } from '../../src/errors.js';
 import { folderWith, load, refusal } from './config-fixtures.js';
@@ -105,6 +105,34 @@ describe('configuration messages', () => {
       'Upstream.Url = "ftp://acme-{session}:***@gate.example:21" (from environment variable STICKYPORT_UPSTREAM_URL): ' +
         'is not a usable upstream proxy URL: scheme "ftp" is not supported (use http, https, socks, socks4, socks4a, socks5, socks5h)',
     );
+  });
+
+  // ioredis takes any query item as an option: `?password=...` logs in, and was shown in full.
+  it('show a Redis URL with its query values masked, but db and family', () => {
+    const url = 'redis://127.0.0.1:6379/x?db=2&family=6&password=RedisPw777&pass%77ord=RedisPw778&username=me';
+    const error = refusal({ config: { SessionStore: { Type: 'redis', RedisUrl: url } } });
+    expect(lineAbout(error, 'SessionStore.RedisUrl')).toContain(
+      '= "redis://127.0.0.1:6379/x?db=2&family=6&password=***&pass%77ord=***&username=***" (from --config override.json)',
+    );
+    expect(error.message).not.toMatch(/RedisPw77/);
+    const checked = explainConfig({ cwd: folderWith({ 'appsettings.json': { SessionStore: { Type: 'redis', RedisUrl: 'rediss://h:6380?password=a@b&db=1' } } }), env: {} });
+    const shown = checked.values.find((row) => row.key === 'SessionStore.RedisUrl')!.shown;
+    expect(shown).toBe('"rediss://h:6380?password=***&db=1"');
+    expect(JSON.stringify([checked.values, checked.layers])).not.toContain('a@b');
+  });
+
+  // A section or a record written as a string (a URL one level too high, as ProxyMapService's
+  // ProxyServer was) was quoted whole, password included.
+  it.each([
+    [{ HostRules: [{ Pattern: '*.example.org', Upstream: 'http://user-{session}:TopSecretPw1@gate.example:7777' }] }, 'HostRules[0].Upstream', '"http://user-{session}:***@gate.example:7777"'],
+    [{ Mappings: [{ Listen: { Port: 31241 }, Upstream: 'http://user-{session}:TopSecretPw1@gate.example:7777' }] }, 'Mappings[0].Upstream', '"http://user-{session}:***@gate.example:7777"'],
+    [{ Mappings: [{ Listen: { Port: 31241 }, Authentication: 'scraper:TopSecretPw1' }] }, 'Mappings[0].Authentication', '"***"'],
+    [{ Mappings: ['http://u:TopSecretPw1@h:1'] }, 'Mappings[0]', '"http://u:***@h:1"'],
+    [{ HostRules: ['scraper:TopSecretPw1'] }, 'HostRules[0]', '"***"'],
+  ])('mask a section written as a string: %j', (config, key, shown) => {
+    const error = refusal({ config });
+    expect(lineAbout(error, key)).toContain(`${key} = ${shown} (from --config override.json): must be an object`);
+    expect(error.message).not.toContain('TopSecretPw1');
   });
 
   it('mask a password given through the environment', () => {
