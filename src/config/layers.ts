@@ -118,11 +118,12 @@ function nodeAt(key: string): unknown {
 export function maskingOf(key: string): Masking {
   const node = nodeAt(key) as { sensitive?: boolean; masking?: Masking } | undefined;
   if (node?.sensitive) return node.masking ?? 'all';
-  // A section or a list's entry written as a string is most often a URL or a login written one
-  // level too high (`"Upstream": "http://user:pw@..."` in a host rule, `"Authentication":
-  // "user:pw"`): shown as a URL with its credentials masked, or masked whole.
-  const section = node !== undefined && !isLeaf(node) && (!isStructured(node) || 'records' in node);
-  return section ? 'url-credentials' : 'none';
+  // A record (a mapping, a host rule) or a section inside one written as a string is most often a
+  // URL or a login written one level too high (`"Upstream": "http://user:pw@..."` in a host
+  // rule, `"Authentication": "user:pw"`): shown as a URL with its credentials masked, or masked
+  // whole. (A top-level section written as a string is named without its value.)
+  const inRecord = node !== undefined && !isLeaf(node) && (isStructured(node) ? 'records' in node : key.includes('['));
+  return inRecord ? 'url-credentials' : 'none';
 }
 
 /** `Mappings[1].Listen.Port` -> `Mappings[1].Listen` -> `Mappings[1]` -> `Mappings`. */
