@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { CONFIG_FLAGS, configFlagNamed, type FlagValue } from '../config/flags.js';
 import { nearestKey } from '../config/problems.js';
+import { maskingOfLooseText, showValue } from '../config/secrets.js';
 
 /** What the command line asks for. */
 export type Command =
@@ -64,11 +65,17 @@ export function parseCommandLine(args: readonly string[]): Command {
   const [command = 'start', ...extra] = positionals;
   if (command !== 'start' && !COMMANDS.includes(command)) {
     const meant = nearestKey(command, COMMANDS);
-    throw new UsageError(`unknown command ${JSON.stringify(command)}${meant ? `; did you mean ${meant}?` : ''}`);
+    throw new UsageError(`unknown command ${shown(command)}${meant ? `; did you mean ${meant}?` : ''}`);
   }
-  if (extra.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(extra[0])}`);
+  if (extra.length > 0) throw new UsageError(`unexpected argument ${shown(extra[0]!)}`);
   if (command === 'help') return { kind: 'help' };
   return { kind: command === 'check' ? 'check' : 'start', configPath, flags };
+}
+
+/** A stray argument as a message may show it: an upstream URL missing its flag, half of an unquoted password. */
+function shown(argument: string): string {
+  const masking = maskingOfLooseText(argument);
+  return masking === 'all' ? '(not shown: it may hold a password)' : showValue(argument, masking);
 }
 
 function unknownOption(rawName: string, name: string): UsageError {

@@ -1,4 +1,4 @@
-import type { Masking } from './secrets.js';
+import { maskingOfLooseText, type Masking } from './secrets.js';
 
 /**
  * Command-line flags for the common keys: the last configuration layer. A flag's value is text,
@@ -81,11 +81,8 @@ const store: ConfigFlag = {
     if (text === 'memory' || text === 'file' || text === 'redis') return { values: [['SessionStore.Type', text]] };
     if (text.startsWith('file:')) return { values: [['SessionStore.Type', 'file'], ['SessionStore.Path', text.slice(5)]] };
     if (/^rediss?:\/\//i.test(text)) return { values: [['SessionStore.Type', 'redis'], ['SessionStore.RedisUrl', text]] };
-    // Perhaps the URL of another database, with its password: shown without it. A URL typed one
-    // slash short (`redis:/:pw@host`) or without a scheme (`:pw@host`) cannot be split reliably,
-    // so anything with an "@" or a scheme-like start is not shown at all.
-    const masking = text.includes('://') ? 'redis-url' : text.includes('@') || /^[a-z][a-z0-9+.-]*:/i.test(text) ? 'all' : 'none';
-    return { key: 'SessionStore.Type', problem: `must be ${STORES}`, masking };
+    // Perhaps the URL of another database, with its password: shown without it.
+    return { key: 'SessionStore.Type', problem: `must be ${STORES}`, masking: maskingOfLooseText(text) };
   },
 };
 

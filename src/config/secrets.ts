@@ -107,6 +107,17 @@ function decodedName(name: string): string {
   }
 }
 
+/**
+ * How to show text that was meant as something else and may be a URL or a login (a stray
+ * command-line argument, a store flag that is no store): a URL with its credentials and query
+ * values masked; anything else with an "@" or a scheme-like start not at all (a URL typed one
+ * slash short, `:pw@host`, the half of an unquoted password after a space), the rest as it is.
+ */
+export function maskingOfLooseText(text: string): Masking {
+  if (text.includes('://')) return 'redis-url';
+  return text.includes('@') || /^[a-z][a-z0-9+.-]*:/i.test(text) ? 'all' : 'none';
+}
+
 /** The value for a message: JSON-ish, masked as its key requires, cut short when long. */
 export function showValue(value: unknown, masking: Masking): string {
   if (masking !== 'none' && typeof value === 'string' && value !== '') {

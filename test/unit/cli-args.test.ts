@@ -77,6 +77,16 @@ describe('the command line', () => {
     expect(usageError(['chek'])).toBe('unknown command "chek"; did you mean check?');
     expect(usageError(['check', 'extra'])).toBe('unexpected argument "extra"');
   });
+
+  // An upstream URL without its flag, or the half of an unquoted password after a space, was
+  // echoed whole, password included.
+  it('never shows the password in a stray argument', () => {
+    expect(usageError(['check', '--ports', '1', 'http://user-{session}:StrayPw123@gate.example:7777'])).toBe(
+      'unexpected argument "http://user-{session}:***@gate.example:7777"',
+    );
+    expect(usageError(['--upstream', 'http://user-{session}:p', 'w@gate.example:7777'])).toBe('unknown command (not shown: it may hold a password)');
+    expect(usageError(['check', 'redis:/:pw@host'])).toBe('unexpected argument (not shown: it may hold a password)');
+  });
 });
 
 describe('--help', () => {
