@@ -130,6 +130,7 @@ export function showValue(value: unknown, masking: Masking): string {
   if (Array.isArray(value)) return 'an array';
   if (typeof value === 'object' && value !== null) return 'an object';
   if (value === undefined) return 'nothing';
-  const text = typeof value === 'string' ? quoted(value) : JSON.stringify(value);
+  // JSON.stringify says null for a number too large for a double (1e400 reads as Infinity).
+  const text = typeof value === 'string' ? quoted(value) : typeof value === 'number' && !Number.isFinite(value) ? `${value} (beyond a number's range)` : JSON.stringify(value);
   return text.length > 80 ? `${text.slice(0, 77)}..."` : text;
 }

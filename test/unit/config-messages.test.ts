@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { explainConfig, loadConfig } from '../../src/config/load.js';
 import { nearestKey } from '../../src/config/problems.js';
 import { ConfigError } from '../../src/errors.js';
-import { folderWith, load, refusal } from './config-fixtures.js';
+import { folderWith, load, RawText, refusal } from './config-fixtures.js';
 
 function refusalIn(cwd: string, env: NodeJS.ProcessEnv, configPath?: string): ConfigError {
   try {
@@ -133,6 +133,12 @@ describe('configuration messages', () => {
     const error = refusal({ config });
     expect(lineAbout(error, key)).toContain(`${key} = ${shown} (from --config override.json): must be an object`);
     expect(error.message).not.toContain('TopSecretPw1');
+  });
+
+  // JSON reads 1e400 as Infinity, which JSON.stringify shows as null: the message named no value.
+  it('name a number beyond a double\'s range as such, not as null', () => {
+    const error = refusal({ config: new RawText('{ "Listen": { "PortRange": { "Start": 1e400, "End": 1 } } }') });
+    expect(lineAbout(error, 'Listen.PortRange.Start')).toContain("= Infinity (beyond a number's range) (from --config override.json)");
   });
 
   it('mask a password given through the environment', () => {
