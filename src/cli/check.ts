@@ -1,6 +1,7 @@
 import type { ConfigReport, StickyportConfig } from '../config/load.js';
 import { LEAVES } from '../config/layers.js';
 import { nearestKey } from '../config/problems.js';
+import type { MemberVars, UpstreamPlan } from '../upstream/upstream-member.js';
 
 const VALUE_COLUMN = 44;
 
@@ -38,20 +39,28 @@ export function configNotes(report: ConfigReport, env: NodeJS.ProcessEnv): strin
  * with a password (SOCKS4 carries a user id only: the password is never sent).
  */
 export function upstreamNotes(config: StickyportConfig): string[] {
-  const notes: string[] = [];
+  // A Set: the top-level host rules are every mapping's, and said once.
+  const notes = new Set<string>();
   for (const mapping of config.mappings) {
     const where = mapping.source ? `${mapping.source}.Upstream` : 'Upstream';
-    const key = mapping.upstream.members.length > 1 ? `${where}.Urls` : `${where}.Url`;
     if (mapping.upstream.members.some((member) => !member.hasSessionPlaceholder)) {
-      notes.push(`${key} has no {session} placeholder: every port${mapping.source ? ` of mapping "${mapping.name}"` : ''} shares one upstream identity`);
+      notes.add(`${where} has no {session} placeholder: every port${mapping.source ? ` of mapping "${mapping.name}"` : ''} shares one upstream identity`);
     }
-    const socks4 = mapping.upstream.members.filter((member) => member.protocol === 'socks4:' || member.protocol === 'socks4a:');
     const sample = { session: 'sample', port: mapping.portStart, lifetimeMs: mapping.lifetimeMs, params: mapping.upstream.parameters };
-    if (socks4.some((member) => member.render(sample).password !== '')) {
-      notes.push(`${key} gives a SOCKS4 upstream a password: SOCKS4 carries a user id only, so the password is never sent (use socks5h:// for a login with a password)`);
+    if (socks4WithPassword(mapping.upstream, sample)) notes.add(socks4Note(where));
+    for (const rule of mapping.hostRules) {
+      if (rule.upstream && socks4WithPassword(rule.upstream, { ...sample, params: rule.upstream.parameters })) notes.add(socks4Note(`${rule.source}.Upstream`));
     }
   }
-  return notes;
+  return [...notes];
+}
+
+function socks4WithPassword(plan: UpstreamPlan, sample: MemberVars): boolean {
+  return plan.members.some((member) => (member.protocol === 'socks4:' || member.protocol === 'socks4a:') && member.render(sample).password !== '');
+}
+
+function socks4Note(where: string): string {
+  return `${where} gives a SOCKS4 upstream a password: SOCKS4 carries a user id only, so the password is never sent (use socks5h:// for a login with a password)`;
 }
 
 /** The text `stickyport check` prints for a valid configuration. */

@@ -91,7 +91,7 @@ describe('stickyport check output', () => {
     expect(text).toMatch(/^ {2}Logging\.Level +"warn" +environment variable STICKYPORT_LOG_LEVEL$/m);
     expect(text).toMatch(new RegExp(`^ {2}Upstream\\.Url +"http://plain:\\*\\*\\*@gate\\.example:1" +${cwd}/appsettings\\.json$`, 'm'));
     expect(text).toMatch(/^ {2}Session\.IdLength +8 +default$/m);
-    expect(text).toContain('Notes:\n  Upstream.Url has no {session} placeholder');
+    expect(text).toContain('Notes:\n  Upstream has no {session} placeholder');
     expect(text).toContain('STICKYPORT_PORTSTART is not one stickyport reads, so it is ignored; did you mean STICKYPORT_PORT_START?');
     expect(text).not.toContain('hunter2');
   });
@@ -100,8 +100,24 @@ describe('stickyport check output', () => {
     const cwd = folderWith({ 'appsettings.json': { Upstream: { Url: 'socks4a://cust-{session}:SOCKSPW@gate.example:1080' } } });
     const report = explainConfig({ cwd, env: {} });
     const notes = configNotes(report, {});
-    expect(notes).toEqual([expect.stringMatching(/^Upstream\.Url gives a SOCKS4 upstream a password: SOCKS4 carries a user id only, so the password is never sent/)]);
+    expect(notes).toEqual([expect.stringMatching(/^Upstream gives a SOCKS4 upstream a password: SOCKS4 carries a user id only, so the password is never sent/)]);
     expect(notes.join('')).not.toContain('SOCKSPW');
+    // A host rule's own upstream, and an Upstream.Urls member, are said as well (once for a
+    // top-level rule, which every mapping has).
+    const elsewhere = explainConfig({
+      cwd: folderWith({
+        'appsettings.json': {
+          Upstream: { Urls: ['socks4a://cust-{session}:SOCKSPW@gate.example:1080'] },
+          Mappings: [{ Listen: { Port: 10300 } }, { Listen: { Port: 10301 } }],
+          HostRules: [{ Pattern: '*.example.org', Upstream: { Url: 'socks4://u-{session}:SOCKSPW@gate.example:1080' } }],
+        },
+      }),
+      env: {},
+    });
+    const said = configNotes(elsewhere, {});
+    expect(said.filter((note) => note.startsWith('HostRules[0].Upstream gives a SOCKS4 upstream a password'))).toHaveLength(1);
+    expect(said.some((note) => / gives a SOCKS4 upstream a password/.test(note) && !note.startsWith('HostRules'))).toBe(true);
+    expect(said.join('')).not.toContain('SOCKSPW');
     // Without a password, or on SOCKS5, nothing to say.
     for (const url of ['socks4a://cust-{session}@gate.example:1080', 'socks5h://cust-{session}:pw@gate.example:1080']) {
       const quiet = explainConfig({ cwd: folderWith({ 'appsettings.json': { Upstream: { Url: url } } }), env: {} });
