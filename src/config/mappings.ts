@@ -1,3 +1,4 @@
+import { canonicalHost } from '../proxy/target-host.js';
 import { compileHostPattern, type HostTest } from '../rules/host-pattern.js';
 import type { UpstreamPlan } from '../upstream/upstream-member.js';
 import { MINUTE_MS, isLoopbackHost, parseDuration } from './formats.js';
@@ -208,8 +209,15 @@ function hostRule(
   if (action === 'Bypass' && upstreamSection) {
     problems.push(context.problem(`${source}.Upstream`, 'is set on a Bypass rule, which connects directly: drop it, or make the Action Allow', upstreamSection));
   }
-  if (rule.OverrideHost !== undefined && !/^[A-Za-z0-9._:[\]-]+$/.test(rule.OverrideHost as string)) {
-    problems.push(context.problem(`${source}.OverrideHost`, 'must be a host name or an address', rule.OverrideHost));
+  // In the one spelling a client's target gets (tunnels: canonicalHost; plain HTTP: WHATWG URL):
+  // `127.1`, `0x7f.0.0.1` or `2130706433` as 127.0.0.1. Taken as written, the private-target
+  // check did not see an address in it, and undici's URL turned it into one that net.connect
+  // never looks up: a direct request reached the host's own loopback services.
+  let overrideHost: string | undefined;
+  if (rule.OverrideHost !== undefined) {
+    const written = rule.OverrideHost as string;
+    overrideHost = /^[A-Za-z0-9._:[\]-]+$/.test(written) ? canonicalHost(written) : undefined;
+    if (overrideHost === undefined) problems.push(context.problem(`${source}.OverrideHost`, 'must be a host name or an address', rule.OverrideHost));
   }
   let upstream: UpstreamPlan | undefined;
   if (upstreamSection) {
@@ -228,7 +236,7 @@ function hostRule(
     pattern: pattern ?? '',
     test: typeof compiled === 'string' ? () => false : compiled,
     action,
-    overrideHost: rule.OverrideHost as string | undefined,
+    overrideHost,
     overridePort: rule.OverridePort as number | undefined,
     upstream,
   };

@@ -69,6 +69,26 @@ describe('direct connections to private targets', () => {
     });
   });
 
+  // A host rule's OverrideHost written as another spelling of 127.0.0.1 passed the check, which
+  // saw no address in it, and undici's URL made it 127.0.0.1, which net.connect never looks up:
+  // plain HTTP reached the loopback origin (CONNECT and SOCKS were refused).
+  it('refuses a host rule\'s OverrideHost that spells a loopback address another way, on plain HTTP and CONNECT', async () => {
+    const spellings = ['127.1', '0x7f.0.0.1', '2130706433', '0177.0.0.1', '127.0.0.1.', '0x7f000001', '127.000.000.001', '[::ffff:127.0.0.1]'];
+    const HostRules = spellings.map((host, i) => ({ Pattern: `h${i}.test`, Action: i % 2 === 0 ? 'Allow' : 'Bypass', OverrideHost: host, OverridePort: origin.port }));
+    await withProxy({ Listen: { AllowPrivateTargets: false }, HostRules } as unknown as Record<string, Record<string, unknown>>, async (proxy) => {
+      const before = origin.requests.length;
+      for (const [i, host] of spellings.entries()) {
+        const answer = await request(proxy.ports[0]!, `http://h${i}.test/admin`);
+        expect(answer.status, host).toBe(403);
+        expect(answer.headers['x-stickyport-error'], host).toBe('TARGET_FORBIDDEN');
+        const tunnel = await openTunnel(proxy.ports[0]!, `h${i}.test:443`);
+        expect(tunnel.status, host).toBe(403);
+        tunnel.socket.destroy();
+      }
+      expect(origin.requests.length).toBe(before);
+    });
+  });
+
   it('a loopback listener allows them by default, and refuses them with AllowPrivateTargets false', async () => {
     await withProxy({}, async (proxy) => {
       expect((await request(proxy.ports[0]!, `http://localhost:${origin.port}/`)).status).toBe(200);
