@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { basic, openTunnel, request } from '../helpers/client.js';
 import { startOrigin, type Origin } from '../helpers/origin.js';
+import { rawExchange } from '../helpers/raw.js';
 import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
 import { startStickyport, upstreamUrl, type RunningProxy } from '../helpers/stickyport.js';
 
@@ -62,6 +63,27 @@ describe('client authentication', () => {
     const api = await send(guarded.ports[0]!, 'http://portmapper/session/');
     expect(api.status).toBe(407);
     expect(api.headers['proxy-authenticate']).toMatch(/^Basic/);
+  });
+
+  // The README's two kinds of 407: a forwarded request's closes the connection and drops what
+  // was pipelined behind it; the session API's keeps it open, as its other 4xx do, so that the
+  // client may ask again with its login on the same connection.
+  it('closes the connection after a forwarded request\'s 407, and keeps it open after the session API\'s', async () => {
+    const proxy = await startStickyport({
+      Upstream: { Url: upstreamUrl(upstream.port, UPSTREAM_PASSWORD) },
+      Authentication: { Required: true, Username: 'scraper', Password: CLIENT_PASSWORD },
+      SessionAPI: { Enabled: true, Domain: 'portmapper' },
+    });
+    try {
+      const withLogin = `Proxy-Authorization: ${login['proxy-authorization']}\r\n`;
+      const after = `GET http://portmapper/session/ HTTP/1.1\r\nHost: portmapper\r\n${withLogin}Connection: close\r\n\r\n`;
+      const api = await rawExchange(proxy.ports[0]!, `GET http://portmapper/session/new HTTP/1.1\r\nHost: portmapper\r\n\r\n${after}`);
+      expect(api.match(/HTTP\/1\.1 \d{3}/g)).toEqual(['HTTP/1.1 407', 'HTTP/1.1 200']);
+      const forwarded = await rawExchange(proxy.ports[0]!, `GET ${origin.url}/ HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n${after}`);
+      expect(forwarded.match(/HTTP\/1\.1 \d{3}/g)).toEqual(['HTTP/1.1 407']);
+    } finally {
+      await proxy.stop();
+    }
   });
 
   it('lets a correct login through, and never forwards it upstream', async () => {
