@@ -18,6 +18,16 @@ export interface AdminServerOptions {
 }
 
 const MAX_BODY = 64 * 1024;
+/**
+ * Admin connections at once, and from one address. They come out of the descriptors the proxy
+ * ports' limits keep for the process's own work (proxy/connection-limits.ts): uncounted, 600
+ * idle admin connections, which need no token, made tunnels fail with EMFILE. Per address, so
+ * that one client holding its share leaves room for the probes and a status page.
+ */
+const MAX_CONNECTIONS = 64;
+const MAX_CONNECTIONS_PER_CLIENT = 16;
+/** Node checks head and request timeouts this often (its default, 30 s, tripled the 10 s head limit). */
+const TIMEOUT_CHECK_MS = 1_000;
 const NOT_A_PROXY = 'the admin server is not a proxy: send requests for its own paths (/, /metrics, /api/...)';
 
 /**
@@ -50,11 +60,33 @@ export class AdminServer {
     });
     this.server.headersTimeout = 10_000;
     this.server.requestTimeout = 30_000;
+    (this.server as http.Server & { connectionsCheckingInterval: number }).connectionsCheckingInterval = TIMEOUT_CHECK_MS;
+    this.server.maxConnections = MAX_CONNECTIONS;
+    this.limitPerClient();
     // Node closes a CONNECT nobody listens for without a word: say why, as for an absolute URL.
     this.server.on('connect', (_request: http.IncomingMessage, socket: net.Socket) => {
       const body = JSON.stringify({ error: 'not_a_proxy', message: NOT_A_PROXY });
       socket.on('error', () => socket.destroy());
       socket.end(`HTTP/1.1 400 Bad Request\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+    });
+  }
+
+  /** Closes at once a connection from an address that holds MAX_CONNECTIONS_PER_CLIENT already. */
+  private limitPerClient(): void {
+    const byClient = new Map<string, number>();
+    this.server.on('connection', (socket: net.Socket) => {
+      const client = socket.remoteAddress ?? '';
+      const held = byClient.get(client) ?? 0;
+      if (held >= MAX_CONNECTIONS_PER_CLIENT) {
+        socket.destroy();
+        return;
+      }
+      byClient.set(client, held + 1);
+      socket.once('close', () => {
+        const left = byClient.get(client)! - 1;
+        if (left > 0) byClient.set(client, left);
+        else byClient.delete(client);
+      });
     });
   }
 
