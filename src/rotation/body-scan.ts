@@ -1,10 +1,21 @@
 import zlib from 'node:zlib';
 import type { RotationRuleConfig } from '../config/rotation.js';
 
-/** Where a body scan reports: a marker found (for a rule), or none in the window, for the session the answer came on. */
+/**
+ * Where a body scan reports: a marker found (for a rule), or none in the window, for the session
+ * the answer came on. With no marker found, a scan that has a `then` rule (a rule after the body
+ * rules in the list, which the answer's head already matched) hands the answer to it.
+ */
 export interface ScanOutcome {
   found(rule: RotationRuleConfig, sessionId: string, retryable: boolean): Promise<unknown> | undefined;
   clean(sessionId: string): void;
+  thenRule?(then: ThenRule, sessionId: string, retryable: boolean): Promise<unknown> | undefined;
+}
+
+/** The rule an answer goes to when no marker is found, and the event's name for the log. */
+export interface ThenRule {
+  readonly rule: RotationRuleConfig;
+  readonly trigger: string;
 }
 
 /** The content codings the scan can undo; another coding is not scanned. */
@@ -50,9 +61,11 @@ export class BodyScan {
     private readonly sessionId: string,
     /** The longest marker's length, less one: how much of one chunk a marker may start in. */
     private readonly overlap: number,
+    /** The rule that takes the answer when none of `rules` finds its marker (see ScanOutcome). */
+    private readonly then?: ThenRule,
   ) {
     if (coding !== 'identity') {
-      this.decoder = makeDecoder(coding, (decoded) => this.search(decoded, false), () => this.finish(), () => this.abandon());
+      this.decoder = makeDecoder(coding, (decoded) => this.search(decoded, false), () => this.finish(false), () => this.abandon());
     }
   }
 
@@ -81,7 +94,7 @@ export class BodyScan {
       if (this.fed < this.limit * 4) this.decoder.end();
       return;
     }
-    this.finish();
+    this.finish(false);
   }
 
   /** The answer failed or was cut off: nothing to report. */
@@ -104,18 +117,18 @@ export class BodyScan {
         return this.outcome.found(rule, this.sessionId, retryable);
       }
     }
-    if (this.seen >= this.limit) {
-      this.finish();
-      return undefined;
-    }
+    if (this.seen >= this.limit) return this.finish(retryable);
     this.last = text;
     return undefined;
   }
 
-  private finish(): void {
-    if (this.done) return;
+  /** No marker in the window: a success, or the `then` rule's event (a retry when it is due and still possible). */
+  private finish(retryable: boolean): Promise<unknown> | undefined {
+    if (this.done) return undefined;
     this.abandon();
+    if (this.then && this.outcome.thenRule) return this.outcome.thenRule(this.then, this.sessionId, retryable);
     this.outcome.clean(this.sessionId);
+    return undefined;
   }
 }
 

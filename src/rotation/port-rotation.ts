@@ -2,7 +2,7 @@ import type { RotationRuleConfig } from '../config/rotation.js';
 import { UpstreamError, type StickyportError } from '../errors.js';
 import type { PortState } from '../ports/port-state.js';
 import type { UpstreamRoute } from '../upstream/route.js';
-import { BodyScan, scanCoding, type ScanOutcome } from './body-scan.js';
+import { BodyScan, scanCoding, type ScanOutcome, type ThenRule } from './body-scan.js';
 import type { RuleBook } from './rule-book.js';
 import type { ConnectFailure } from './rule-values.js';
 
@@ -34,28 +34,52 @@ export class PortRotation implements ScanOutcome {
   ) {
     this.counts = new Uint16Array(book.rules.length);
     this.coolUntil = new Float64Array(book.rules.length);
-    this.answerRules = [...book.head, ...book.body];
+    this.answerRules = book.answers;
   }
 
-  /** An answer's head came back through `route`; `retryable`: its request may be sent again. */
+  /**
+   * An answer's head came back through `route`; `retryable`: its request may be sent again. The
+   * rules are walked in their order: the first whose Status and Header hold takes the answer at
+   * once, unless rules with BodyContains before it hold too: then the body is scanned for their
+   * markers first, and the answer goes to that rule only when none is found.
+   */
   answered(route: UpstreamRoute, status: number, raw: Buffer[], retryable: boolean): AnswerVerdict {
-    const { head, body } = this.book;
-    for (let i = 0; i < head.length; i++) {
-      const rule = head[i]!;
-      if (matchesHead(rule, status, raw)) {
-        return this.event(rule, route.sessionId, rule.status ? `status ${status}` : `header ${rule.header!.name}`, retryable, this.answerRules);
+    const { answers, body } = this.book;
+    // No rule with BodyContains: the first that holds takes it.
+    if (body.length === 0) {
+      for (let i = 0; i < answers.length; i++) {
+        const rule = answers[i]!;
+        if (matchesHead(rule, status, raw)) return this.event(rule, route.sessionId, headTrigger(rule, status), retryable, this.answerRules);
       }
+      if (this.dirty) this.clean(route.sessionId);
+      return undefined;
     }
-    if (body.length > 0) {
-      let candidates: readonly RotationRuleConfig[] | undefined = this.book.bodyAlways;
-      if (candidates === undefined) {
-        for (const rule of body) if (matchesHead(rule, status, raw)) ((candidates ??= []) as RotationRuleConfig[]).push(rule);
+    let candidates: RotationRuleConfig[] | undefined;
+    for (let i = 0; i < answers.length; i++) {
+      const rule = answers[i]!;
+      if (!matchesHead(rule, status, raw)) continue;
+      if (rule.bodyContains) {
+        (candidates ??= []).push(rule);
+        continue;
       }
-      const coding = candidates && scanCoding(headerValue(raw, 'content-type'), headerValue(raw, 'content-encoding'));
-      if (coding) return new BodyScan(candidates!, this.book.deps.bodyScanBytes, coding, this, route.sessionId, this.book.markerOverlap);
+      const then: ThenRule = { rule, trigger: headTrigger(rule, status) };
+      // A body that cannot be scanned holds no marker: the rule takes it now.
+      return (candidates && this.scan(candidates, raw, route, then)) ?? this.event(rule, route.sessionId, then.trigger, retryable, this.answerRules);
     }
-    if (this.dirty) this.clean(route.sessionId, this.answerRules);
+    const scan = candidates && this.scan(candidates, raw, route);
+    if (scan) return scan;
+    if (this.dirty) this.clean(route.sessionId);
     return undefined;
+  }
+
+  private scan(candidates: readonly RotationRuleConfig[], raw: Buffer[], route: UpstreamRoute, then?: ThenRule): BodyScan | undefined {
+    const coding = scanCoding(headerValue(raw, 'content-type'), headerValue(raw, 'content-encoding'));
+    return coding && new BodyScan(candidates, this.book.deps.bodyScanBytes, coding, this, route.sessionId, this.book.markerOverlap, then);
+  }
+
+  /** A body scan found none of its markers, and a rule after them had matched the answer's head. */
+  thenRule(then: ThenRule, sessionId: string, retryable: boolean): Promise<unknown> | undefined {
+    return this.event(then.rule, sessionId, then.trigger, retryable, this.answerRules);
   }
 
   /** A tunnel through `route` could not be opened; a retry to wait for when a rule says so. */
@@ -71,9 +95,9 @@ export class PortRotation implements ScanOutcome {
     return undefined;
   }
 
-  /** A tunnel through `route` opened: a success for the CONNECT rules' counts. */
+  /** A tunnel through `route` opened: a success on the port. */
   tunnelOpened(route: UpstreamRoute): void {
-    if (this.dirty) this.clean(route.sessionId, this.book.connect);
+    if (this.dirty) this.clean(route.sessionId);
   }
 
   /**
@@ -131,12 +155,19 @@ export class PortRotation implements ScanOutcome {
     return this.event(rule, sessionId, `body contains ${JSON.stringify(rule.bodyContains!.toString('utf8'))}`, retryable, this.answerRules);
   }
 
-  /** A body scan read its window without a marker: a success. */
-  clean(sessionId: string, kind: readonly RotationRuleConfig[] = this.answerRules): void {
+  /**
+   * A success on the port (an answer no rule took, a body scanned without a marker, a tunnel
+   * opened): every rule's run of events in a row ends, whatever kind of traffic it watches.
+   */
+  clean(sessionId: string): void {
     if (!this.dirty || this.countsFor !== sessionId) return;
-    for (const rule of kind) this.counts[this.book.indexOf(rule)] = 0;
-    this.dirty = this.counts.some((count) => count > 0);
+    this.counts.fill(0);
+    this.dirty = false;
   }
+}
+
+function headTrigger(rule: RotationRuleConfig, status: number): string {
+  return rule.status ? `status ${status}` : `header ${rule.header!.name}`;
 }
 
 function matchesHead(rule: RotationRuleConfig, status: number, raw: Buffer[]): boolean {

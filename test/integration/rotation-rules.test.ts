@@ -163,6 +163,65 @@ describe('rotation rules on plain-HTTP answers', () => {
   });
 });
 
+describe('rule order and what counts as a success', () => {
+  // Rules watching only the head were all asked before any rule with BodyContains, whatever
+  // the list said: a 403 with a captcha went to the patient rule below the eager one.
+  it('a BodyContains rule before a Status rule decides first: a captcha 403 is retried, a plain 403 goes on to the rule below', async () => {
+    const { ports: [port] } = await start([
+      { Name: 'captcha', When: { Status: [403], BodyContains: 'captcha' }, Action: 'rotate-and-retry' },
+      { Name: 'three-403', When: { Status: [403], Consecutive: 3 }, Cooldown: 0 },
+    ]);
+    const first = await sessionOf(port!);
+    banSession(first);
+    let body = '<html>captcha</html>';
+    answerBanned(() => ({ status: 403, headers: { 'content-type': 'text/html' }, body }));
+    const from = provider.seen.length;
+    const answer = await request(port!, `${echo.url}${page}`);
+    expect(answer.body).toBe('ok');
+    expect(sent(from).map((seen) => seen.session === first)).toEqual([true, false]);
+    expect(proxy!.app.events.counts).toMatchObject({ ruleRetries: 1 });
+    // No marker: the answer goes on to the second rule, which acts at its third in a row.
+    const second = await sessionOf(port!);
+    banSession(second);
+    body = '<html>forbidden</html>';
+    for (let i = 0; i < 2; i++) expect((await request(port!, `${echo.url}${page}`)).status).toBe(403);
+    expect(await sessionOf(port!)).toBe(second);
+    const rotated = nextEvent('rule-rotation');
+    expect((await request(port!, `${echo.url}${page}`)).status).toBe(403);
+    expect(await rotated).toMatchObject({ rule: 'three-403', previousId: second, trigger: 'status 403' });
+  });
+
+  // "A success on the port starts the count again": a tunnel that opened did not end the run of
+  // an answer rule, nor a plain 200 that of a ConnectStatus rule.
+  it('a success of either kind ends every rule\'s run: a tunnel between 429s, a 200 between CONNECT refusals', async () => {
+    const { ports: [port] } = await start([
+      { Name: 'three-429', When: { Status: 429, Consecutive: 3 } },
+      { Name: 'three-403-tunnels', When: { ConnectStatus: [403], Consecutive: 3 } },
+    ]);
+    const first = await sessionOf(port!);
+    let failing = true;
+    echo.answer = (_address, path) => (path === page && failing ? { status: 429 } : undefined);
+    const target = `127.0.0.1:${echo.port}`;
+    const tunnelStatus = async (): Promise<number> => {
+      const tunnel = await openTunnel(port!, target);
+      tunnel.socket.destroy();
+      return tunnel.status;
+    };
+    await request(port!, `${echo.url}${page}`);
+    await request(port!, `${echo.url}${page}`);
+    expect(await tunnelStatus()).toBe(200);
+    await request(port!, `${echo.url}${page}`);
+    expect(await sessionOf(port!)).toBe(first);
+    failing = false;
+    provider.decide = (seen) => (seen.kind === 'connect' && seen.session === first ? { status: 403 } : undefined);
+    expect(await tunnelStatus()).toBe(502);
+    expect(await tunnelStatus()).toBe(502);
+    expect((await request(port!, `${echo.url}${page}`)).status).toBe(200);
+    expect(await tunnelStatus()).toBe(502);
+    expect(await sessionOf(port!)).toBe(first);
+  });
+});
+
 describe('rotate-and-retry', () => {
   it('a GET refused on the old session is sent once more on the new one: the client sees only the success', async () => {
     const { ports: [port] } = await start([{ Name: 'banned', When: { Status: 429 }, Action: 'rotate-and-retry' }], { SessionAPI: { Enabled: true, ExposeSessionHeader: true } });
