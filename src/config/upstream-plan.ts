@@ -47,7 +47,7 @@ export function resolveUpstreamPlan(context: PlanContext, problems: ConfigProble
   const declaredSetting = get('Upstream.Parameters');
   const ownParameters = declaredSetting.value as Record<string, string>;
   const parameters = Object.keys(ownParameters).length > 0 || !context.inheritedParameters ? ownParameters : context.inheritedParameters;
-  if (preset.value !== '') return presetPlan(context, preset, parameters, declaredSetting.key, problems);
+  if (preset.value !== '') return withDefaultsChecked(presetPlan(context, preset, parameters, declaredSetting.key, problems), context, declaredSetting.key, ownParameters, problems);
   const templates: Setting[] =
     url.value !== '' ? [url] : (urls.value as string[]).map((value, i) => ({ value, key: `${urls.key}[${i}]` }));
   if (templates.length === 0) {
@@ -81,7 +81,23 @@ export function resolveUpstreamPlan(context: PlanContext, problems: ConfigProble
       problems.push(context.problem(template.key, `is not a usable upstream proxy URL: ${withoutPasswordPieces((error as Error).message, urlSecret(raw))}`, raw));
     }
   }
-  return { members, parameters: Object.freeze({ ...parameters }), separators: loginSeparators(templates.map((template) => template.value as string)) };
+  const plan = { members, parameters: Object.freeze({ ...parameters }), separators: loginSeparators(templates.map((template) => template.value as string)) };
+  return withDefaultsChecked(plan, context, declaredSetting.key, ownParameters, problems);
+}
+
+/**
+ * `plan`, with a problem for each default of its own (`own`: inherited ones are checked where
+ * they are declared) that holds a character its login separates fields with: a client sending
+ * such a value gets a 400, and the default went into every session's login unchecked, adding a
+ * field there (`de_session_FIXED` gave every port the same first session field).
+ */
+function withDefaultsChecked(plan: UpstreamPlan, context: PlanContext, key: string, own: Readonly<Record<string, string>>, problems: ConfigProblem[]): UpstreamPlan {
+  for (const char of plan.separators ?? '') {
+    for (const [name, value] of Object.entries(own)) {
+      if (value.includes(char)) problems.push(context.problem(`${key}.${name}`, `holds "${char}", which this upstream's login separates its fields with: a value must not hold one`, value));
+    }
+  }
+  return plan;
 }
 
 /**

@@ -179,15 +179,22 @@ export function renderUpstream(template: UpstreamTemplate, vars: TemplateVars): 
 }
 
 /**
- * `text` with its placeholders filled. A parameter without a value drops the segment it stands
- * in (`-country-{country}`, `_city-{city}`: a separator, a word, a separator, the placeholder).
+ * The segment a placeholder stands in, dropped with it when the parameter has no value:
+ * - a separator, a word, a separator, the placeholder: `-country-{country}`, `_city-{city}`;
+ * - the same with a word holding "_" between "-" or "." separators: `-zip_code-{zip_code}` (with
+ *   "_" as the separator, `_code-{zip_code}` alone went, leaving `-zip` to read as a field);
+ * - at the very start, the word, the placeholder and the separator after it: `country-{country}-`
+ *   (`country--session-...` was left).
  */
+const SEGMENT = /[-.][A-Za-z0-9]+(?:_[A-Za-z0-9]+)+[-.]\{([a-z][a-z0-9_]*)\}|[-_.][A-Za-z0-9]+[-_.]\{([a-z][a-z0-9_]*)\}|^[A-Za-z0-9]+[-_.]\{([a-z][a-z0-9_]*)\}[-_.]?/g;
+
+/** `text` with its placeholders filled; a parameter without a value drops its segment (SEGMENT). */
 function fillPlaceholders(text: string, vars: TemplateVars): string {
   if (!text.includes('{')) return text;
   const value = (name: string): string | undefined =>
     name === 'session' ? vars.session : name === 'port' ? String(vars.port) : name === 'lifetime' ? String(vars.lifetime) : vars.params?.[name] || undefined;
   return text
-    .replace(/[-_.][A-Za-z0-9]+[-_.]\{([a-z][a-z0-9_]*)\}/g, (segment, name: string) => (value(name) === undefined ? '' : segment))
+    .replace(SEGMENT, (segment, a: string | undefined, b: string | undefined, c: string | undefined) => (value((a ?? b ?? c)!) === undefined ? '' : segment))
     .replace(ANY_PLACEHOLDER, (_, name: string) => value(name) ?? '');
 }
 

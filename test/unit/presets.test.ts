@@ -66,6 +66,10 @@ describe('provider presets', () => {
     [{ Upstream: { Preset: 'brightdata', ...account, Url: 'http://u-{session}:p@h:1' } }, 'Upstream.Preset', /both name the upstream/],
     // One endpoint spelled twice (case, a trailing dot) passed as two members of one pool.
     [{ Upstream: { Urls: ['http://a-{session}:p@Gate.example:1', 'http://a-{session}:p@gate.example.:1'] } }, 'Upstream.Urls[1]', /same host and port/],
+    // A default holding the login's field separator went into every session's login unchecked
+    // (a client sending the same value gets a 400): an extra field, the same for every port.
+    [{ Upstream: { Preset: 'iproyal', ...account, Parameters: { city: 'new_york' } } }, 'Upstream.Parameters.city', /holds "_", which this upstream's login separates its fields with/],
+    [{ Upstream: { Url: 'http://acme_country_{country}_session_{session}:p@h:1', Parameters: { country: 'de_session_FIXED' } } }, 'Upstream.Parameters.country', /holds "_"/],
     // A preset fills nothing into its host: every request went to "{session}.gate.example" (502).
     [{ Upstream: { Preset: 'brightdata', ...account, Host: '{session}.gate.example' } }, 'Upstream.Host', /without placeholders/],
   ])('refuses %j', (settings, key, problem) => {

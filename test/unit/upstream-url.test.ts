@@ -108,6 +108,21 @@ describe('user name parameters in templates', () => {
     expect(none.password).toBe('pw');
   });
 
+  // A label holding "_" lost only its tail (`customer-acme-zip-session-X`: a provider reads
+  // zip=session), and a segment at the very start left its separators (`country--session-X`).
+  it.each([
+    ['customer-acme-zip_code-{zip_code}-session-{session}', 'customer-acme-session-S1', 'customer-acme-zip_code-10115-session-S1'],
+    ['country-{country}-session-{session}', 'session-S1', 'country-de-session-S1'],
+    ['acme_country_{country}_session_{session}', 'acme_session_S1', 'acme_country_de_session_S1'],
+    ['customer-acme_country_{country}-session-{session}', 'customer-acme-session-S1', 'customer-acme_country_de-session-S1'],
+    ['pw_country-{country}_session-{session}', 'pw_session-S1', 'pw_country-de_session-S1'],
+    ['u.zip_code.{zip_code}.session.{session}', 'u.session.S1', 'u.zip_code.10115.session.S1'],
+  ])('drops the whole segment of %s', (user, without, withValues) => {
+    const parsed = parseUpstreamTemplate(`http://${user}:pw@gate:7777`, new Set(['country', 'zip_code']));
+    expect(renderUpstream(parsed, { ...vars, session: 'S1' }).username).toBe(without);
+    expect(renderUpstream(parsed, { ...vars, session: 'S1', params: { country: 'de', zip_code: '10115' } }).username).toBe(withValues);
+  });
+
   it('lists the parameters a template uses', () => {
     expect(template.parameters).toEqual(['country', 'city']);
   });
