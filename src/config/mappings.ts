@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { canonicalHost } from '../proxy/target-host.js';
 import { compileHostPattern, type HostTest } from '../rules/host-pattern.js';
 import type { UpstreamPlan } from '../upstream/upstream-member.js';
@@ -216,8 +217,13 @@ function hostRule(
   let overrideHost: string | undefined;
   if (rule.OverrideHost !== undefined) {
     const written = rule.OverrideHost as string;
-    overrideHost = /^[A-Za-z0-9._:[\]-]+$/.test(written) ? canonicalHost(written) : undefined;
-    if (overrideHost === undefined) problems.push(context.problem(`${source}.OverrideHost`, 'must be a host name or an address', rule.OverrideHost));
+    // A port after the host (`127.0.0.1:8080`, `[::1]:8080`) was dropped without a word.
+    const withPort = written.startsWith('[') ? !written.endsWith(']') : isIP(written) !== 6 && written.includes(':');
+    overrideHost = /^[A-Za-z0-9._:[\]-]+$/.test(written) && !withPort ? canonicalHost(written) : undefined;
+    if (overrideHost === undefined) {
+      const text = withPort ? 'must be a host name or an address without a port: give the port as OverridePort' : 'must be a host name or an address';
+      problems.push(context.problem(`${source}.OverrideHost`, text, rule.OverrideHost));
+    }
   }
   let upstream: UpstreamPlan | undefined;
   if (upstreamSection) {

@@ -355,7 +355,7 @@ const FORMATS: readonly ValueFormat[] = [
   text('mapping-name', 'a name of 1-64 letters, digits, ".", "_" or "-"', (value) => /^[A-Za-z0-9_.-]{1,64}$/.test(value)),
   text('rule-name', 'a name of 1-64 letters, digits, ".", "_" or "-"', (value) => /^[A-Za-z0-9_.-]{1,64}$/.test(value)),
   text('header-name', 'a header name: 1-100 letters, digits or !#$%&\'*+-.^_`|~', (value) => HEADER_NAME.test(value)),
-  text('body-marker', 'text of 1-256 characters', (value) => value.length >= 1 && value.length <= 256),
+  text('body-marker', 'text of 1-256 characters, without control characters (U+0000-U+001F, U+007F)', (value) => value.length >= 1 && value.length <= 256 && !CONTROL_CHARACTER.test(value)),
   echoUrl,
   statusList,
   connectStatusList,

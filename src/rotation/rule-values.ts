@@ -1,3 +1,4 @@
+import { CONTROL_CHARACTER } from '../logging/quoted.js';
 /**
  * The values a rotation rule's `When` is written with, read once at start-up: status lists
  * (`429`, `"5xx"`, `"500-504"`, or a list of them), CONNECT outcomes (statuses, `"refused"`,
@@ -94,6 +95,8 @@ export function headerValueTest(value: string | undefined): TextTest {
 /** What is wrong with a header `Value`, or undefined. */
 export function headerValueProblem(value: unknown): string | undefined {
   if (typeof value !== 'string' || value === '') return 'must be text the header value contains, or a regular expression between slashes';
+  // No header value holds one (a regular expression writes a tab as \t).
+  if (CONTROL_CHARACTER.test(value)) return 'must be text or a regular expression without control characters (U+0000-U+001F, U+007F): write \\t in a regular expression for a tab';
   if (value.startsWith('/') && value.lastIndexOf('/') > 0) {
     try {
       slashed(value);

@@ -63,6 +63,10 @@ describe('Mappings', () => {
     [{ Mappings: [{ Listen: { PortRange: { Start: 12005, End: 12001 } } }] }, 'Mappings[0].Listen.PortRange', /reversed/],
     [{ Mappings: [{ Name: 'a', Listen: { Port: 12000 } }, { Name: 'a', Listen: { Port: 12001 } }] }, 'Mappings[1].Name', /\(from --config override.json\): "a" is also the name of Mappings\[0\]/],
     [{ HostRules: [{ Action: 'Deny' }] }, 'HostRules[0].Pattern', /\(from --config override.json\): must be set/],
+    // Its port was dropped without a word: traffic went to the client's port instead.
+    [{ HostRules: [{ Pattern: 'a.test', OverrideHost: '127.0.0.1:18201' }] }, 'HostRules[0].OverrideHost', /without a port: give the port as OverridePort/],
+    [{ HostRules: [{ Pattern: 'a.test', OverrideHost: '[::1]:8080' }] }, 'HostRules[0].OverrideHost', /without a port/],
+    [{ HostRules: [{ Pattern: 'a.test', OverrideHost: 'gate.example:80' }] }, 'HostRules[0].OverrideHost', /without a port/],
     // The password the mapping lacks is the top-level one it inherits: that key is named.
     [{ Mappings: [{ Listen: { Port: 12000 }, Authentication: { Required: true, Username: 'me' } }] }, 'Authentication.Password', /= "" \(from default\): must be set: Mappings\[0\]\.Authentication\.Required is true/],
     [{ Mappings: [{ Listen: { Port: 12000, Host: '0.0.0.0' } }] }, 'Mappings[0].Listen.Host', /open proxy/],

@@ -57,6 +57,10 @@ describe('Rotation.Rules', () => {
     [{ Rotation: { Rules: [{ When: { Consecutive: 3 } }] } }, 'Rotation.Rules[0].When', /Status, Header, BodyContains or ConnectStatus/],
     [{ Rotation: { Rules: [{ When: { Header: { Value: 'x' } } }] } }, 'Rotation.Rules[0].When.Header.Name', /must be set/],
     [{ Rotation: { Rules: [{ When: { Header: { Name: 'x', Value: '/(/' } } }] } }, 'Rotation.Rules[0].When.Header.Value', /regular expression/],
+    // "No text value may hold a control character": rule texts passed with one.
+    [{ Rotation: { Rules: [{ When: { Header: { Name: 'x', Value: 'a\r\nb' } } }] } }, 'Rotation.Rules[0].When.Header.Value', /without control characters/],
+    [{ Rotation: { Rules: [{ When: { Header: { Name: 'x', Value: '/a\u0007/' } } }] } }, 'Rotation.Rules[0].When.Header.Value', /without control characters/],
+    [{ Rotation: { Rules: [{ When: { BodyContains: 'a\u0000b' } }] } }, 'Rotation.Rules[0].When.BodyContains', /without control characters/],
     [{ Rotation: { Rules: [{ When: { Status: 429 }, Action: 'retry' }] } }, 'Rotation.Rules[0].Action', /rotate, rotate-and-retry/],
     [{ Rotation: { Rules: [{ When: { Status: 429 }, Cooldown: -1 }] } }, 'Rotation.Rules[0].Cooldown', /negative \(0 = off\)/],
     [{ Rotation: { Rules: [{ When: { Status: 429, Consecutive: 0 } }] } }, 'Rotation.Rules[0].When.Consecutive', /1-1000/],
