@@ -321,8 +321,11 @@ class Exchange implements DispatchHandler, DrainEntry {
 
   // undici's types say string[]; client-h1 hands over the raw Buffers.
   onComplete(trailers: Array<Buffer | string> | null): void {
-    this.scan?.end();
+    const scan = this.scan;
     this.scan = undefined;
+    // A rule that takes an answer once no marker was found may still retry one whose head is held.
+    const retry = scan?.end(this.pending !== undefined && !this.done && this.mayRetryByRule());
+    if (retry !== undefined) return this.retryCompleted(retry);
     if (this.done || (this.pending && !this.writeHead())) return;
     this.done = true;
     this.writeGathered();
@@ -484,6 +487,19 @@ class Exchange implements DispatchHandler, DrainEntry {
 
   /** Drops this attempt (its answer is never relayed) and sends the request again once `rotation` settles. */
   private retryByRule(rotation: Promise<unknown>): false {
+    this.dropAttempt(rotation);
+    // undici calls onError at once, with the abort: sendAfterRotation goes on from there.
+    this.abort?.();
+    return false;
+  }
+
+  /** retryByRule for an answer undici has finished: nothing is left to abort (nor an onError to go on from). */
+  private retryCompleted(rotation: Promise<unknown>): void {
+    this.dropAttempt(rotation);
+    this.sendAfterRotation();
+  }
+
+  private dropAttempt(rotation: Promise<unknown>): void {
     this.ruleRetry = rotation;
     this.ruleRetried = true;
     this.pending = undefined;
@@ -491,9 +507,6 @@ class Exchange implements DispatchHandler, DrainEntry {
     this.resume = undefined;
     this.drainListened = false;
     this.options.drain.track(this);
-    // undici calls onError at once, with the abort: sendAfterRotation goes on from there.
-    this.abort?.();
-    return false;
   }
 
   private sendAfterRotation(): void {

@@ -52,6 +52,7 @@ export class BodyScan {
   private last: Buffer | undefined;
   private decoder: zlib.Gunzip | zlib.Inflate | zlib.BrotliDecompress | undefined;
   private fed = 0;
+  private readonly coding: Coding;
 
   constructor(
     private readonly rules: readonly RotationRuleConfig[],
@@ -64,14 +65,27 @@ export class BodyScan {
     /** The rule that takes the answer when none of `rules` finds its marker (see ScanOutcome). */
     private readonly then?: ThenRule,
   ) {
+    this.coding = coding;
     if (coding !== 'identity') {
-      this.decoder = makeDecoder(coding, (decoded) => this.search(decoded, false), () => this.finish(false), () => this.abandon());
+      // A body that does not decode holds no marker to find: the answer goes on to `then`, if any.
+      this.decoder = makeDecoder(coding, (decoded) => this.search(decoded, false), () => this.finish(false), () => this.finish(false));
     }
   }
 
-  /** A body chunk on its way to the client; a retry to make instead of relaying, when one is due. */
+  /**
+   * A body chunk on its way to the client; a retry to make instead of relaying, when one is due.
+   * `retryable`: nothing of the answer has reached the client, and its request may be sent again.
+   * A `then` rule that would retry cannot wait for the window: the answer's head leaves with
+   * these first bytes. It decides on them (a compressed chunk decoded here and now, as far as it
+   * decodes): no marker in them, and the answer is its.
+   */
   feed(chunk: Buffer, retryable: boolean): Promise<unknown> | undefined {
     if (this.done) return undefined;
+    const decideNow = retryable && this.then?.rule.action === 'rotate-and-retry';
+    if (this.decoder && decideNow) {
+      const found = this.search(decodedAsFarAsItGoes(this.coding as Exclude<Coding, 'identity'>, chunk, this.limit), true);
+      return this.done ? found : this.finish(true);
+    }
     if (this.decoder) {
       // Compressed input beyond four windows is not needed to fill the window. The decoder is
       // ended there rather than dropped: it works behind the feed, so what it was given may
@@ -83,18 +97,23 @@ export class BodyScan {
       else this.decoder.end(chunk.subarray(0, room));
       return undefined;
     }
-    return this.search(chunk, retryable);
+    const found = this.search(chunk, retryable);
+    if (this.done || !decideNow) return found;
+    return this.finish(true);
   }
 
-  /** The body ended: no marker was in it. */
-  end(): void {
-    if (this.done) return;
-    if (this.decoder) {
+  /**
+   * The body ended: no marker was in it. `retryable` as for feed(): an answer with no body (or
+   * one whose bytes are all still held) may still be retried by a `then` rule.
+   */
+  end(retryable = false): Promise<unknown> | undefined {
+    if (this.done) return undefined;
+    if (this.decoder && this.fed > 0) {
       // Already ended when four windows of input came: its 'end' reports.
       if (this.fed < this.limit * 4) this.decoder.end();
-      return;
+      return undefined;
     }
-    this.finish(false);
+    return this.finish(retryable);
   }
 
   /** The answer failed or was cut off: nothing to report. */
@@ -129,6 +148,21 @@ export class BodyScan {
     if (this.then && this.outcome.thenRule) return this.outcome.thenRule(this.then, this.sessionId, retryable);
     this.outcome.clean(this.sessionId);
     return undefined;
+  }
+}
+
+/**
+ * What a compressed chunk decodes to on its own, at once, at most four windows of it (a chunk
+ * that decodes to more, or not at all, gives what could be read of it, or nothing).
+ */
+function decodedAsFarAsItGoes(coding: Exclude<Coding, 'identity'>, chunk: Buffer, limit: number): Buffer {
+  const maxOutputLength = limit * 4;
+  try {
+    if (coding === 'br') return zlib.brotliDecompressSync(chunk, { finishFlush: zlib.constants.BROTLI_OPERATION_FLUSH, maxOutputLength });
+    const options = { finishFlush: zlib.constants.Z_SYNC_FLUSH, maxOutputLength };
+    return coding === 'gzip' ? zlib.gunzipSync(chunk, options) : zlib.inflateSync(chunk, options);
+  } catch {
+    return Buffer.alloc(0);
   }
 }
 

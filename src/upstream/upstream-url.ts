@@ -181,12 +181,14 @@ export function renderUpstream(template: UpstreamTemplate, vars: TemplateVars): 
 /**
  * The segment a placeholder stands in, dropped with it when the parameter has no value:
  * - a separator, a word, a separator, the placeholder: `-country-{country}`, `_city-{city}`;
- * - the same with a word holding "_" between "-" or "." separators: `-zip_code-{zip_code}` (with
- *   "_" as the separator, `_code-{zip_code}` alone went, leaving `-zip` to read as a field);
- * - at the very start, the word, the placeholder and the separator after it: `country-{country}-`
- *   (`country--session-...` was left).
+ * - between `-` or `.` separators, the parameter's own name holding "_": `-zip_code-{zip_code}`
+ *   (as a word, only `_code-{zip_code}` went, leaving `-zip` to read as a field);
+ * - at the very start, the parameter's own name, its placeholder and the separator after it:
+ *   `country-{country}-` (`country--session-...` was left).
+ * Only the parameter's own name may hold "_" or stand first: any other word there may be
+ * literal text (`pw-XY_country-{country}`, an account name `acct-{country}`), never dropped.
  */
-const SEGMENT = /[-.][A-Za-z0-9]+(?:_[A-Za-z0-9]+)+[-.]\{([a-z][a-z0-9_]*)\}|[-_.][A-Za-z0-9]+[-_.]\{([a-z][a-z0-9_]*)\}|^[A-Za-z0-9]+[-_.]\{([a-z][a-z0-9_]*)\}[-_.]?/g;
+const SEGMENT = /[-.](?<own>[a-z][a-z0-9]*(?:_[a-z0-9]+)+)[-.]\{\k<own>\}|[-_.][A-Za-z0-9]+[-_.]\{(?<name>[a-z][a-z0-9_]*)\}|^(?<first>[a-z][a-z0-9_]*)[-_.]\{\k<first>\}[-_.]?/g;
 
 /** `text` with its placeholders filled; a parameter without a value drops its segment (SEGMENT). */
 function fillPlaceholders(text: string, vars: TemplateVars): string {
@@ -194,7 +196,10 @@ function fillPlaceholders(text: string, vars: TemplateVars): string {
   const value = (name: string): string | undefined =>
     name === 'session' ? vars.session : name === 'port' ? String(vars.port) : name === 'lifetime' ? String(vars.lifetime) : vars.params?.[name] || undefined;
   return text
-    .replace(SEGMENT, (segment, a: string | undefined, b: string | undefined, c: string | undefined) => (value((a ?? b ?? c)!) === undefined ? '' : segment))
+    .replace(SEGMENT, (segment: string, ...rest: unknown[]) => {
+      const { own, name, first } = rest.at(-1) as Record<string, string | undefined>;
+      return value((own ?? name ?? first)!) === undefined ? '' : segment;
+    })
     .replace(ANY_PLACEHOLDER, (_, name: string) => value(name) ?? '');
 }
 

@@ -191,6 +191,58 @@ describe('rule order and what counts as a success', () => {
     expect(await rotated).toMatchObject({ rule: 'three-403', previousId: second, trigger: 'status 403' });
   });
 
+  // Waiting for the whole window before asking the later rule made its rotate-and-retry a plain
+  // rotate for nearly every answer: the head had left with the first body bytes by then.
+  it.each([
+    ['no body', ''],
+    ['a short text body', 'slow down'],
+  ])('a retrying Status rule after a BodyContains rule still retries an answer with %s and no marker', async (_, body) => {
+    const { ports: [port] } = await start([
+      { Name: 'captcha', When: { BodyContains: 'captcha' } },
+      { Name: 'limited', When: { Status: [429] }, Action: 'rotate-and-retry' },
+    ]);
+    const first = await sessionOf(port!);
+    banSession(first);
+    answerBanned(() => ({ status: 429, headers: { 'content-type': 'text/plain' }, body }));
+    const from = provider.seen.length;
+    const answer = await request(port!, `${echo.url}${page}`);
+    expect(answer.status).toBe(200);
+    expect(sent(from).map((seen) => seen.session === first)).toEqual([true, false]);
+  });
+
+  it('the BodyContains rule before it still takes an answer whose first bytes hold its marker, compressed or not', async () => {
+    const { ports: [port] } = await start([
+      { Name: 'captcha', When: { BodyContains: 'captcha' }, Cooldown: 0 },
+      { Name: 'limited', When: { Status: [429] }, Action: 'rotate-and-retry' },
+    ]);
+    for (const gzipped of [false, true]) {
+      const before = await sessionOf(port!);
+      banSession(before);
+      const page429 = Buffer.from('<html>captcha</html>');
+      answerBanned(() => ({ status: 429, headers: { 'content-type': 'text/html', ...(gzipped ? { 'content-encoding': 'gzip' } : {}) }, body: gzipped ? gzipSync(page429) : page429 }));
+      const rotated = nextEvent('rule-rotation');
+      const from = provider.seen.length;
+      // The captcha rule rotates without retrying: the client gets the 429 it matched.
+      expect((await request(port!, `${echo.url}${page}`)).status).toBe(429);
+      expect(await rotated).toMatchObject({ rule: 'captcha', previousId: before, retried: false });
+      expect(sent(from)).toHaveLength(1);
+    }
+  });
+
+  // A body labelled gzip that is not: the scan gave up, and the answer went to no rule at all.
+  it('an answer whose body does not decode goes on to the rule after the BodyContains rule', async () => {
+    const { ports: [port] } = await start([
+      { Name: 'captcha', When: { BodyContains: 'captcha' } },
+      { Name: 'limited', When: { Status: [429] } },
+    ]);
+    const first = await sessionOf(port!);
+    banSession(first);
+    answerBanned(() => ({ status: 429, headers: { 'content-type': 'text/html', 'content-encoding': 'gzip' }, body: 'not gzip at all' }));
+    const rotated = nextEvent('rule-rotation');
+    await request(port!, `${echo.url}${page}`);
+    expect(await rotated).toMatchObject({ rule: 'limited', previousId: first });
+  });
+
   // "A success on the port starts the count again": a tunnel that opened did not end the run of
   // an answer rule, nor a plain 200 that of a ConnectStatus rule.
   it('a success of either kind ends every rule\'s run: a tunnel between 429s, a 200 between CONNECT refusals', async () => {

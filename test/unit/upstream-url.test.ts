@@ -117,6 +117,14 @@ describe('user name parameters in templates', () => {
     ['customer-acme_country_{country}-session-{session}', 'customer-acme-session-S1', 'customer-acme_country_de-session-S1'],
     ['pw_country-{country}_session-{session}', 'pw_session-S1', 'pw_country-de_session-S1'],
     ['u.zip_code.{zip_code}.session.{session}', 'u.session.S1', 'u.zip_code.10115.session.S1'],
+    // Literal text is never taken for a segment: an account name, a password holding - or . before the label.
+    ['acct-{country}-session-{session}', 'acct--session-S1', 'acct-de-session-S1'],
+    ['user-{country}', 'user-', 'user-de'],
+    ['team-a1_b2-{country}-x-{session}', 'team-a1-x-S1', 'team-a1_b2-de-x-S1'],
+    ['s3cr3t-XY_country-{country}_session-{session}', 's3cr3t-XY_session-S1', 's3cr3t-XY_country-de_session-S1'],
+    ['my.pass_country-{country}_session-{session}', 'my.pass_session-S1', 'my.pass_country-de_session-S1'],
+    ['brd-customer-c1-zone-z1-country-{country}-session-{session}', 'brd-customer-c1-zone-z1-session-S1', 'brd-customer-c1-zone-z1-country-de-session-S1'],
+    ['customer-c1-cc-{country}-sessid-{session}', 'customer-c1-sessid-S1', 'customer-c1-cc-de-sessid-S1'],
   ])('drops the whole segment of %s', (user, without, withValues) => {
     const parsed = parseUpstreamTemplate(`http://${user}:pw@gate:7777`, new Set(['country', 'zip_code']));
     expect(renderUpstream(parsed, { ...vars, session: 'S1' }).username).toBe(without);
