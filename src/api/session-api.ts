@@ -115,7 +115,13 @@ export function createSessionApi(
           // Drift with Identity.OnDrift rotate gave the port a new session, not asked yet: the
           // caller asked for an exit IP, so the new session's is asked for too.
           if (checked.exit === undefined && checked.id !== binding.session.id) {
-            return sessionAnswer(await identity.check(state, await state.current(), 'api'), state.mapping);
+            const renewed = await state.current();
+            // The port has its new session whatever this check gives: named without an exit when it fails.
+            const answered = await identity.check(state, renewed, 'api').catch((error: unknown) => {
+              if (error instanceof StickyportError && error.code === 'IDENTITY_UNAVAILABLE') return renewed.session;
+              throw error;
+            });
+            return sessionAnswer(answered, state.mapping);
           }
           return sessionAnswer(checked, state.mapping);
         }

@@ -63,11 +63,15 @@ export function parseCommandLine(args: readonly string[]): Command {
   if (help) return { kind: 'help' };
   if (version) return { kind: 'version' };
   const [command = 'start', ...extra] = positionals;
+  // With a URL or a login on the line, a stray word may be the middle of an unquoted password
+  // (`--upstream http://u:three word secret@host:1`): none is shown then.
+  const loginOnLine = args.some((arg) => arg.includes('://') || arg.includes('@'));
+  const shownArgument = (argument: string): string => (loginOnLine && !argument.includes('://') ? NOT_SHOWN : shown(argument));
   if (command !== 'start' && !COMMANDS.includes(command)) {
     const meant = nearestKey(command, COMMANDS);
-    throw new UsageError(`unknown command ${shown(command)}${meant ? `; did you mean ${meant}?` : ''}`);
+    throw new UsageError(`unknown command ${shownArgument(command)}${meant ? `; did you mean ${meant}?` : ''}`);
   }
-  if (extra.length > 0) throw new UsageError(`unexpected argument ${shown(extra[0]!)}`);
+  if (extra.length > 0) throw new UsageError(`unexpected argument ${shownArgument(extra[0]!)}`);
   if (command === 'help') return { kind: 'help' };
   return { kind: command === 'check' ? 'check' : 'start', configPath, flags };
 }
@@ -75,8 +79,10 @@ export function parseCommandLine(args: readonly string[]): Command {
 /** A stray argument as a message may show it: an upstream URL missing its flag, half of an unquoted password. */
 function shown(argument: string): string {
   const masking = maskingOfLooseText(argument);
-  return masking === 'all' ? '(not shown: it may hold a password)' : showValue(argument, masking);
+  return masking === 'all' ? NOT_SHOWN : showValue(argument, masking);
 }
+
+const NOT_SHOWN = '(not shown: it may hold a password)';
 
 function unknownOption(rawName: string, name: string): UsageError {
   const known = Object.keys(OPTIONS);

@@ -84,19 +84,36 @@ export function withoutQuery(url: string): string {
 const SHOWN_REDIS_OPTIONS = new Set(['db', 'family']);
 
 /**
- * A Redis URL as it may be shown: its login masked, and the value of every query item but `db`
- * and `family`. The query is cut off first, as in withoutQuery: an `@` in it is no login's end.
+ * A Redis URL as it may be shown. Two readings of where its secrets stand are masked together,
+ * since the text may be neither well formed nor meant as either: stickyport's (the login ends at
+ * the last "@", so a "?" typed inside a password is part of it) and WHATWG URL's, as ioredis
+ * reads it (the query starts at the first "?", and ioredis takes every item as an option:
+ * `?password=` logs in); there every value but `db`'s and `family`'s is masked, an item without
+ * a value whole, and a fragment.
  */
 export function maskedRedisUrl(url: string): string {
+  const span = secretSpan(url, true);
+  if (span === 'all') return MASK;
+  const hidden = new Uint8Array(url.length);
+  if (span) hidden.fill(1, span[0], span[1]);
   const cut = url.indexOf('?');
-  if (cut < 0) return maskedUrl(url, true);
-  const items = url.slice(cut + 1).split('&').map((item) => {
-    const equals = item.indexOf('=');
-    if (equals < 0) return item;
-    const name = item.slice(0, equals);
-    return SHOWN_REDIS_OPTIONS.has(decodedName(name)) ? item : `${name}=${MASK}`;
-  });
-  return `${maskedUrl(url.slice(0, cut), true)}?${items.join('&')}`;
+  const hash = url.indexOf('#', cut < 0 ? 0 : cut);
+  if (cut >= 0) {
+    let at = cut + 1;
+    for (const item of url.slice(at, hash < 0 ? url.length : hash).split('&')) {
+      const equals = item.indexOf('=');
+      const name = equals < 0 ? item : item.slice(0, equals);
+      if (!SHOWN_REDIS_OPTIONS.has(decodedName(name))) hidden.fill(1, equals < 0 ? at : at + equals + 1, at + item.length);
+      at += item.length + 1;
+    }
+  }
+  if (hash >= 0) hidden.fill(1, hash + 1);
+  let shown = '';
+  for (let i = 0; i < url.length; i++) {
+    if (!hidden[i]) shown += url[i];
+    else if (i === 0 || !hidden[i - 1]) shown += MASK;
+  }
+  return shown;
 }
 
 function decodedName(name: string): string {

@@ -177,6 +177,18 @@ describe('drift: the same session id answering from another IP', () => {
     expect(replaced).toMatchObject({ reason: 'exit drift', previousId: before.session_id, sessionId: after.session_id });
   });
 
+  // The second check failing turned the whole answer into a 502, though the port had rotated.
+  it('with OnDrift rotate, answers the new session without exit when its own check fails', async () => {
+    const { ports: [port] } = await start({ OnDrift: 'rotate' });
+    const before = await apiJson<SessionAnswer>(port!, '/session/?ip=1');
+    provider.swap(before.session_id);
+    provider.decide = (seen) => (seen.session !== before.session_id ? { status: 502 } : undefined);
+    const after = await apiJson<SessionAnswer>(port!, '/session/?ip=1');
+    expect(after.session_id).not.toBe(before.session_id);
+    expect(after.exit).toBeUndefined();
+    expect(proxy!.app.ports.peek(port!)!.session!.id).toBe(after.session_id);
+  });
+
   it('is found by the checks made every Identity.CheckEvery while the port is used, with no API call', async () => {
     const { ports: [port] } = await start({ CheckEvery: '150ms', OnDrift: 'log' });
     const seenFirst = nextEvent(proxy!, 'exit-seen');

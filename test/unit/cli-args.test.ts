@@ -86,6 +86,9 @@ describe('the command line', () => {
     );
     expect(usageError(['--upstream', 'http://user-{session}:p', 'w@gate.example:7777'])).toBe('unknown command (not shown: it may hold a password)');
     expect(usageError(['check', 'redis:/:pw@host'])).toBe('unexpected argument (not shown: it may hold a password)');
+    // The middle word of an unquoted password: with a URL on the line, no stray word is shown.
+    expect(usageError(['check', '--upstream', 'http://u:three', 'word', 'secret@127.0.0.1:1'])).toBe('unexpected argument (not shown: it may hold a password)');
+    expect(usageError(['--upstream', 'http://u:three', 'word', 'secret@127.0.0.1:1'])).toBe('unknown command (not shown: it may hold a password)');
   });
 });
 

@@ -1,7 +1,9 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { maskingOf } from '../../src/config/layers.js';
 import { explainConfig, loadConfig } from '../../src/config/load.js';
+import { showValue } from '../../src/config/secrets.js';
 import { nearestKey } from '../../src/config/problems.js';
 import { ConfigError } from '../../src/errors.js';
 import { folderWith, load, RawText, refusal } from './config-fixtures.js';
@@ -115,9 +117,14 @@ describe('configuration messages', () => {
       '= "redis://127.0.0.1:6379/x?db=2&family=6&password=***&pass%77ord=***&username=***" (from --config override.json)',
     );
     expect(error.message).not.toMatch(/RedisPw77/);
+    // A "?" typed inside the password did not end it for the mask.
+    for (const typed of ['redis://:pa?ss3cret@127.0.0.1:6379', 'redis://u:pa?db=ss3cret@h:1', 'rediss://:a?b=c&ss3cret@h', 'redis://h:1?password%3Dss3cret', 'redis://:pw@h:1#ss3cret']) {
+      expect(showValue(typed, maskingOf('SessionStore.RedisUrl'))).not.toContain('ss3cret');
+    }
     const checked = explainConfig({ cwd: folderWith({ 'appsettings.json': { SessionStore: { Type: 'redis', RedisUrl: 'rediss://h:6380?password=a@b&db=1' } } }), env: {} });
     const shown = checked.values.find((row) => row.key === 'SessionStore.RedisUrl')!.shown;
-    expect(shown).toBe('"rediss://h:6380?password=***&db=1"');
+    // Read as a login up to the last "@" too (a "?" typed in a password): masked either way.
+    expect(shown).toBe('"rediss://h:***&db=1"');
     expect(JSON.stringify([checked.values, checked.layers])).not.toContain('a@b');
   });
 
