@@ -7,7 +7,7 @@ import { StickyportError } from '../errors.js';
 import { describeListenFailures } from '../proxy/listener-pool.js';
 import type { AdminContext } from './admin-context.js';
 import { createAdminApi, type AdminAnswer } from './admin-api.js';
-import { EventStream } from './event-stream.js';
+import { EventStream, MAX_STREAMS } from './event-stream.js';
 import { isPageFile, servePageFile } from './static-page.js';
 
 export interface AdminServerOptions {
@@ -21,8 +21,10 @@ const MAX_BODY = 64 * 1024;
 /**
  * Admin connections at once, and from one address. They come out of the descriptors the proxy
  * ports' limits keep for the process's own work (proxy/connection-limits.ts): uncounted, 600
- * idle admin connections, which need no token, made tunnels fail with EMFILE. Per address, so
- * that one client holding its share leaves room for the probes and a status page.
+ * idle admin connections, which need no token, made tunnels fail with EMFILE. Per address (not
+ * loopback, which every local client shares: pages, Prometheus, probes), so that one remote
+ * client holding its share leaves room for the probes; event streams, which stay open, take at
+ * most half of the whole (event-stream.ts).
  */
 const MAX_CONNECTIONS = 64;
 const MAX_CONNECTIONS_PER_CLIENT = 16;
@@ -73,20 +75,14 @@ export class AdminServer {
 
   /** Closes at once a connection from an address that holds MAX_CONNECTIONS_PER_CLIENT already. */
   private limitPerClient(): void {
-    const byClient = new Map<string, number>();
+    const shares = new AddressShares(MAX_CONNECTIONS_PER_CLIENT);
     this.server.on('connection', (socket: net.Socket) => {
       const client = socket.remoteAddress ?? '';
-      const held = byClient.get(client) ?? 0;
-      if (held >= MAX_CONNECTIONS_PER_CLIENT) {
+      if (!shares.admit(client)) {
         socket.destroy();
         return;
       }
-      byClient.set(client, held + 1);
-      socket.once('close', () => {
-        const left = byClient.get(client)! - 1;
-        if (left > 0) byClient.set(client, left);
-        else byClient.delete(client);
-      });
+      socket.once('close', () => shares.release(client));
     });
   }
 
@@ -143,6 +139,9 @@ export class AdminServer {
     }
     if (path === '/api/events') {
       if (method !== 'GET') return json(response, 405, { error: 'method_not_allowed', message: '/api/events answers GET only' }, { allow: 'GET' });
+      if (this.events.full) {
+        return json(response, 503, { error: 'too_many_streams', message: `${MAX_STREAMS} event streams are open, the most the admin server keeps: close a status page` }, { 'retry-after': '10' });
+      }
       return this.events.open(request, response);
     }
     const body = method === 'POST' ? await readJson(request) : undefined;
@@ -221,6 +220,39 @@ async function readJson(request: http.IncomingMessage): Promise<unknown> {
   } catch {
     return new BodyRefused(400, 'bad_json', 'the body is not JSON');
   }
+}
+
+/**
+ * Connections per client address, each at most `max`; loopback addresses are not counted (every
+ * local client shares them: the total cap alone bounds them).
+ */
+export class AddressShares {
+  private readonly held = new Map<string, number>();
+
+  constructor(private readonly max: number) {}
+
+  /** Takes a share for `address`; false when it holds `max` already. */
+  admit(address: string): boolean {
+    const client = plainAddress(address);
+    if (isLoopbackHost(client)) return true;
+    const held = this.held.get(client) ?? 0;
+    if (held >= this.max) return false;
+    this.held.set(client, held + 1);
+    return true;
+  }
+
+  release(address: string): void {
+    const client = plainAddress(address);
+    if (isLoopbackHost(client)) return;
+    const left = (this.held.get(client) ?? 1) - 1;
+    if (left > 0) this.held.set(client, left);
+    else this.held.delete(client);
+  }
+}
+
+/** An IPv4 client of a dual-stack listener as its IPv4 address (`::ffff:127.0.0.1` is loopback). */
+function plainAddress(address: string): string {
+  return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
 }
 
 function json(response: http.ServerResponse, status: number, body: unknown, headers: http.OutgoingHttpHeaders = {}): void {

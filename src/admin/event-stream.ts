@@ -12,6 +12,11 @@ const FLUSH_MS = 250;
 const MAX_BATCH = 100;
 const SUMMARY_MS = 1_000;
 const PING_MS = 15_000;
+/**
+ * Streams open at once: each holds one of the admin server's 64 connections for good, and open
+ * pages (or a loop opening streams) must leave the rest to the probes, /metrics and the API.
+ */
+export const MAX_STREAMS = 32;
 
 /**
  * Server-Sent Events for the status page (`GET /api/events`): `requests` (the live log, in
@@ -32,6 +37,11 @@ export class EventStream {
     context.onSessionChange((port, change) => {
       if (this.clients.size > 0) this.changes.set(port, change);
     });
+  }
+
+  /** Whether another stream may open now (MAX_STREAMS). */
+  get full(): boolean {
+    return this.clients.size >= MAX_STREAMS;
   }
 
   open(request: http.IncomingMessage, response: http.ServerResponse): void {

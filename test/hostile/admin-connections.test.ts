@@ -1,6 +1,7 @@
 import http from 'node:http';
 import net from 'node:net';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AddressShares } from '../../src/admin/admin-server.js';
 import { startWithAdmin, type AdminClient } from '../helpers/admin.js';
 import { openTunnel } from '../helpers/client.js';
 import { startOrigin, type Origin } from '../helpers/origin.js';
@@ -9,8 +10,9 @@ import { upstreamUrl, type RunningProxy } from '../helpers/stickyport.js';
 
 // The admin server took any number of connections, which need no token and were held for half
 // a minute before their 408: 600 idle ones took the descriptors the proxy ports' limits count
-// on, and tunnels failed with EMFILE. It now takes 64 at once, 16 from one address, and closes
-// the rest at accept; the proxy ports never notice.
+// on, and tunnels failed with EMFILE. It now holds 64 at once (16 from one remote address), of
+// which event streams take at most 32, and closes the rest at accept; the proxy ports never
+// notice.
 
 let origin: Origin;
 let upstream: RecordingUpstream;
@@ -28,45 +30,65 @@ afterAll(async () => {
   await Promise.all([origin?.close(), upstream?.close()]);
 });
 
-/** A connection to the admin port from `from`: whether the server kept it (true) or closed it at once (false). */
-function idleConnection(from: string): Promise<boolean> {
+/** A connection to the admin port sending `head`: whether the server answered it (true) or closed it at once (false). */
+function admitted(head: string): Promise<boolean> {
   return new Promise((resolve) => {
-    const socket = net.connect({ host: '127.0.0.1', port: proxy.admin.port, localAddress: from });
+    const socket = net.connect({ host: '127.0.0.1', port: proxy.admin.port });
     held.push(socket);
-    // Closed at accept with the probe already sent: a reset.
+    // Closed at accept with the head already sent: a reset.
     socket.once('error', () => resolve(false));
     socket.once('close', () => resolve(false));
-    // The server closes a refused one at accept; a kept one answers the probe sent on it.
-    socket.once('connect', () => socket.write(`GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:${proxy.admin.port}\r\n\r\n`));
-    socket.once('data', () => resolve(true));
+    socket.once('connect', () => socket.write(head));
+    socket.once('data', (chunk: Buffer) => resolve(chunk.toString('latin1').startsWith('HTTP/1.1 200')));
   });
 }
 
-function healthz(from: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const request = http.get({ host: '127.0.0.1', port: proxy.admin.port, path: '/healthz', localAddress: from, agent: false }, (response) => {
+const probe = (): string => `GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:${proxy.admin.port}\r\n\r\n`;
+const stream = (): string => `GET /api/events HTTP/1.1\r\nHost: 127.0.0.1:${proxy.admin.port}\r\n\r\n`;
+
+function healthz(): Promise<number> {
+  return new Promise((resolve) => {
+    const request = http.get({ host: '127.0.0.1', port: proxy.admin.port, path: '/healthz', agent: false }, (response) => {
       response.resume();
       resolve(response.statusCode!);
     });
-    request.on('error', reject);
+    request.on('error', () => resolve(0));
   });
 }
 
-it('keeps 16 connections from one address and 64 in all; the rest are closed at accept, probes from elsewhere still answer, tunnels still open', async () => {
-  const fromOne = await Promise.all(Array.from({ length: 20 }, () => idleConnection('127.0.0.2')));
-  expect(fromOne.filter(Boolean)).toHaveLength(16);
-  // Another address still gets in.
-  expect(await healthz('127.0.0.3')).toBe(200);
-  for (const from of ['127.0.0.3', '127.0.0.4', '127.0.0.5']) {
-    expect((await Promise.all(Array.from({ length: 16 }, () => idleConnection(from)))).every(Boolean)).toBe(true);
-  }
-  // 64 held: one more, from anywhere, is closed at once.
-  expect(await idleConnection('127.0.0.6')).toBe(false);
-  // The proxy port is untouched by all of it.
+it('event streams take at most 32 connections: the 33rd gets 503, and probes still answer', async () => {
+  expect((await Promise.all(Array.from({ length: 32 }, () => admitted(stream())))).every(Boolean)).toBe(true);
+  const refused = await new Promise<string>((resolve) => {
+    http.get({ host: '127.0.0.1', port: proxy.admin.port, path: '/api/events', agent: false }, (response) => {
+      response.resume();
+      resolve(`${response.statusCode} ${response.headers['retry-after']}`);
+    });
+  });
+  expect(refused).toBe('503 10');
+  expect(await healthz()).toBe(200);
+});
+
+it('holds 64 connections in all; one more is closed at accept, while the proxy port serves as before', async () => {
+  // 32 streams are held from the test before: 32 more connections fill the admin server.
+  expect((await Promise.all(Array.from({ length: 32 }, () => admitted(probe())))).every(Boolean)).toBe(true);
+  expect(await admitted(probe())).toBe(false);
   const tunnel = await openTunnel(proxy.ports[0]!, `127.0.0.1:${origin.port}`);
   expect(tunnel.status).toBe(200);
   tunnel.socket.destroy();
   // Letting go of them makes room again.
   for (const socket of held.splice(0)) socket.destroy();
-  await expect.poll(() => healthz('127.0.0.6').catch(() => 0)).toBe(200);
+  await expect.poll(() => healthz()).toBe(200);
+});
+
+describe('shares per client address', () => {
+  it('admits 16 from one remote address, then none until one closes; loopback is not counted', () => {
+    const shares = new AddressShares(16);
+    for (let i = 0; i < 16; i++) expect(shares.admit('10.1.2.3')).toBe(true);
+    expect(shares.admit('10.1.2.3')).toBe(false);
+    expect(shares.admit('::ffff:10.1.2.3')).toBe(false);
+    expect(shares.admit('10.1.2.4')).toBe(true);
+    shares.release('10.1.2.3');
+    expect(shares.admit('10.1.2.3')).toBe(true);
+    for (let i = 0; i < 100; i++) expect(shares.admit(i % 2 ? '127.0.0.1' : '::ffff:127.0.0.1')).toBe(true);
+  });
 });
