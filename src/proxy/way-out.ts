@@ -1,6 +1,6 @@
 import type net from 'node:net';
 import type { HostRuleConfig } from '../config/load.js';
-import { StickyportError } from '../errors.js';
+import { StickyportError, UpstreamError } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
 import { CONTESTED_LIMIT, parametersConflict, type Binding, type PortState } from '../ports/port-state.js';
 import { hostForRules } from '../rules/host-pattern.js';
@@ -67,8 +67,19 @@ export async function openTunnelFor(
   const rules = book && book.connect.length > 0 ? book.forPort(state) : undefined;
   let retried = false;
   let contested = 0;
+  let rotatedAway = 0;
+  const askedAt = performance.now();
   for (let current = binding; ; current = await state.current(params)) {
     const way = wayOut(state, current, hostname, port, log);
+    // Sent out again after each rotation, each time with a fresh ConnectTimeout: rotations
+    // coming faster than the upstream answers a CONNECT held the client for as long as they
+    // came. Past ConnectTimeout since the client asked, the next rotation ends the wait.
+    if (rotatedAway > 0 && performance.now() - askedAt >= way.route.timeouts.connectTimeoutMs) {
+      throw new UpstreamError(
+        'UPSTREAM_TIMEOUT',
+        `the tunnel did not open within Upstream.ConnectTimeout (${way.route.timeouts.connectTimeoutMs} ms): the port's session was replaced ${rotatedAway} times while it opened`,
+      );
+    }
     let opened: OpenTunnel;
     try {
       // A session's login leaves only while it is the port's: a rotation that lands while the
@@ -77,6 +88,7 @@ export async function openTunnelFor(
     } catch (error) {
       if (error instanceof RetiredBeforeSent) {
         if (params !== undefined && ++contested >= CONTESTED_LIMIT) throw parametersConflict(state.port);
+        rotatedAway++;
         continue;
       }
       if (!(error instanceof StickyportError)) throw error;
@@ -96,6 +108,7 @@ export async function openTunnelFor(
     }
     if (!way.bound || state.bindTunnel(current, socket)) return opened;
     opened.reads.socket.destroy();
+    rotatedAway++;
     // Sent out again with its own parameters, it may rotate the port back: clients asking for
     // other parameters at the same moment would toss it to and fro for ever (as load() bounds).
     if (params !== undefined && ++contested >= CONTESTED_LIMIT) throw parametersConflict(state.port);

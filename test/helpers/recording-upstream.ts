@@ -24,6 +24,8 @@ export interface RecordingUpstream {
   readonly port: number;
   readonly seen: SeenRequest[];
   mode: UpstreamMode;
+  /** How long each CONNECT waits before it is answered (0: at once). */
+  connectDelayMs: number;
   /** Session ids seen, in order. */
   sessions(): Array<string | undefined>;
   /** Connections currently open to this upstream (client side). */
@@ -142,6 +144,12 @@ export async function startRecordingUpstream(
       return;
     }
     if (upstream.mode === 'stall') return;
+    if (upstream.connectDelayMs > 0) setTimeout(answerConnect, upstream.connectDelayMs, req, socket, head, ok);
+    else answerConnect(req, socket, head, ok);
+  });
+
+  function answerConnect(req: http.IncomingMessage, socket: net.Socket, head: Buffer, ok: SeenRequest | undefined): void {
+    if (socket.destroyed) return;
     if (upstream.mode === 'reset') {
       socket.destroy();
       return;
@@ -171,7 +179,7 @@ export async function startRecordingUpstream(
       socket.pipe(target);
       target.pipe(socket);
     });
-  });
+  }
 
   // A WebSocket (or any upgrade) sent as an absolute-URI request: passed on to the target in
   // origin form, then the bytes both ways.
@@ -209,6 +217,7 @@ export async function startRecordingUpstream(
     port,
     seen,
     mode: 'ok',
+    connectDelayMs: 0,
     sessions: () => seen.map((entry) => entry.session),
     openConnections: () => sockets.size,
     waitForRequests: (count) =>
