@@ -79,8 +79,8 @@ export function withoutQuery(url: string): string {
 }
 
 
-// The query items of a Redis URL that are shown; ioredis takes any other as an option, `password`
-// and `username` among them (`redis://host:6379?password=...` logs in).
+// The query items of a Redis URL that are shown, when their value is a number; ioredis takes any
+// other as an option, `password` and `username` among them (`redis://host:6379?password=...` logs in).
 const SHOWN_REDIS_OPTIONS = new Set(['db', 'family']);
 
 /**
@@ -103,7 +103,9 @@ export function maskedRedisUrl(url: string): string {
     for (const item of url.slice(at, hash < 0 ? url.length : hash).split('&')) {
       const equals = item.indexOf('=');
       const name = equals < 0 ? item : item.slice(0, equals);
-      if (!SHOWN_REDIS_OPTIONS.has(decodedName(name))) hidden.fill(1, equals < 0 ? at : at + equals + 1, at + item.length);
+      // Shown only as a number: `?db=1?password=...` (a "?" typed for "&") is one value to ioredis.
+      const shown = SHOWN_REDIS_OPTIONS.has(decodedName(name)) && /^\d{1,10}$/.test(item.slice(equals + 1));
+      if (!shown) hidden.fill(1, equals < 0 ? at : at + equals + 1, at + item.length);
       at += item.length + 1;
     }
   }

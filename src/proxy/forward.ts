@@ -240,13 +240,14 @@ class Exchange implements DispatchHandler, DrainEntry {
       this.fail(this.protocolError(`answered with status ${status}, which is not HTTP`));
       return false;
     }
-    const headers = responseHeadersBack(rawHeaders, status, status === 204 || status === 304 || this.outgoing.method === 'HEAD');
+    const bodiless = status === 204 || status === 304 || this.outgoing.method === 'HEAD';
+    const headers = responseHeadersBack(rawHeaders, status, bodiless);
     if (headers === undefined) {
       this.fail(this.protocolError(`answered with Transfer-Encoding ${transferCodings(rawHeaders)}: only chunked is relayed, a body in another coding would reach the client undecoded`));
       return false;
     }
     if (this.rules !== undefined) {
-      const verdict = this.rules.answered(this.route, status, rawHeaders, this.mayRetryByRule());
+      const verdict = this.rules.answered(this.route, status, rawHeaders, this.mayRetryByRule(), bodiless);
       if (verdict instanceof Promise) return this.retryByRule(verdict);
       this.scan = verdict;
     }

@@ -69,17 +69,23 @@ export async function openTunnelFor(
   let contested = 0;
   let rotatedAway = 0;
   const askedAt = performance.now();
+  // Sent out again after each rotation, each time with a fresh ConnectTimeout: rotations coming
+  // faster than the upstream answers a CONNECT held the client for as long as they came. Past
+  // ConnectTimeout since the client asked, the next rotation ends the wait. (A rule's own retry,
+  // once, is not held to it.)
+  const rotatedMeanwhile = (route: UpstreamRoute): void => {
+    rotatedAway++;
+    const { connectTimeoutMs } = route.timeouts;
+    if (performance.now() - askedAt < connectTimeoutMs) return;
+    throw new UpstreamError(
+      'UPSTREAM_TIMEOUT',
+      `the tunnel did not open within Upstream.ConnectTimeout (${connectTimeoutMs} ms): the port's session was replaced ${rotatedAway} times while it opened`,
+    );
+  };
   for (let current = binding; ; current = await state.current(params)) {
+    // The client left while a session was found or the tunnel sent out again: nothing more goes out for it.
+    if (socket.destroyed) return undefined;
     const way = wayOut(state, current, hostname, port, log);
-    // Sent out again after each rotation, each time with a fresh ConnectTimeout: rotations
-    // coming faster than the upstream answers a CONNECT held the client for as long as they
-    // came. Past ConnectTimeout since the client asked, the next rotation ends the wait.
-    if (rotatedAway > 0 && performance.now() - askedAt >= way.route.timeouts.connectTimeoutMs) {
-      throw new UpstreamError(
-        'UPSTREAM_TIMEOUT',
-        `the tunnel did not open within Upstream.ConnectTimeout (${way.route.timeouts.connectTimeoutMs} ms): the port's session was replaced ${rotatedAway} times while it opened`,
-      );
-    }
     let opened: OpenTunnel;
     try {
       // A session's login leaves only while it is the port's: a rotation that lands while the
@@ -88,7 +94,7 @@ export async function openTunnelFor(
     } catch (error) {
       if (error instanceof RetiredBeforeSent) {
         if (params !== undefined && ++contested >= CONTESTED_LIMIT) throw parametersConflict(state.port);
-        rotatedAway++;
+        rotatedMeanwhile(way.route);
         continue;
       }
       if (!(error instanceof StickyportError)) throw error;
@@ -108,7 +114,7 @@ export async function openTunnelFor(
     }
     if (!way.bound || state.bindTunnel(current, socket)) return opened;
     opened.reads.socket.destroy();
-    rotatedAway++;
+    rotatedMeanwhile(way.route);
     // Sent out again with its own parameters, it may rotate the port back: clients asking for
     // other parameters at the same moment would toss it to and fro for ever (as load() bounds).
     if (params !== undefined && ++contested >= CONTESTED_LIMIT) throw parametersConflict(state.port);

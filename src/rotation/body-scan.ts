@@ -10,6 +10,8 @@ export interface ScanOutcome {
   found(rule: RotationRuleConfig, sessionId: string, retryable: boolean): Promise<unknown> | undefined;
   clean(sessionId: string): void;
   thenRule?(then: ThenRule, sessionId: string, retryable: boolean): Promise<unknown> | undefined;
+  /** Whether `then`'s event now would retry the request (its count reached, not cooling down). */
+  thenRetries?(then: ThenRule, sessionId: string): boolean;
 }
 
 /** The rule an answer goes to when no marker is found, and the event's name for the log. */
@@ -52,7 +54,6 @@ export class BodyScan {
   private last: Buffer | undefined;
   private decoder: zlib.Gunzip | zlib.Inflate | zlib.BrotliDecompress | undefined;
   private fed = 0;
-  private readonly coding: Coding;
 
   constructor(
     private readonly rules: readonly RotationRuleConfig[],
@@ -65,7 +66,6 @@ export class BodyScan {
     /** The rule that takes the answer when none of `rules` finds its marker (see ScanOutcome). */
     private readonly then?: ThenRule,
   ) {
-    this.coding = coding;
     if (coding !== 'identity') {
       // A body that does not decode holds no marker to find: the answer goes on to `then`, if any.
       this.decoder = makeDecoder(coding, (decoded) => this.search(decoded, false), () => this.finish(false), () => this.finish(false));
@@ -75,17 +75,16 @@ export class BodyScan {
   /**
    * A body chunk on its way to the client; a retry to make instead of relaying, when one is due.
    * `retryable`: nothing of the answer has reached the client, and its request may be sent again.
-   * A `then` rule that would retry cannot wait for the window: the answer's head leaves with
-   * these first bytes. It decides on them (a compressed chunk decoded here and now, as far as it
-   * decodes): no marker in them, and the answer is its.
+   * A `then` rule whose event would retry the request now cannot wait for the window: the
+   * answer's head leaves with these first bytes. It decides on them: no marker in them, and the
+   * answer is its. A compressed body's markers are known only later (its decoder works behind
+   * the feed, and decoding here, in the loop, would let any website stall every port): there
+   * such a rule decides on the first bytes unread.
    */
   feed(chunk: Buffer, retryable: boolean): Promise<unknown> | undefined {
     if (this.done) return undefined;
-    const decideNow = retryable && this.then?.rule.action === 'rotate-and-retry';
-    if (this.decoder && decideNow) {
-      const found = this.search(decodedAsFarAsItGoes(this.coding as Exclude<Coding, 'identity'>, chunk, this.limit), true);
-      return this.done ? found : this.finish(true);
-    }
+    const decideNow = retryable && this.then !== undefined && this.outcome.thenRetries?.(this.then, this.sessionId) === true;
+    if (this.decoder && decideNow) return this.finish(true);
     if (this.decoder) {
       // Compressed input beyond four windows is not needed to fill the window. The decoder is
       // ended there rather than dropped: it works behind the feed, so what it was given may
@@ -148,21 +147,6 @@ export class BodyScan {
     if (this.then && this.outcome.thenRule) return this.outcome.thenRule(this.then, this.sessionId, retryable);
     this.outcome.clean(this.sessionId);
     return undefined;
-  }
-}
-
-/**
- * What a compressed chunk decodes to on its own, at once, at most four windows of it (a chunk
- * that decodes to more, or not at all, gives what could be read of it, or nothing).
- */
-function decodedAsFarAsItGoes(coding: Exclude<Coding, 'identity'>, chunk: Buffer, limit: number): Buffer {
-  const maxOutputLength = limit * 4;
-  try {
-    if (coding === 'br') return zlib.brotliDecompressSync(chunk, { finishFlush: zlib.constants.BROTLI_OPERATION_FLUSH, maxOutputLength });
-    const options = { finishFlush: zlib.constants.Z_SYNC_FLUSH, maxOutputLength };
-    return coding === 'gzip' ? zlib.gunzipSync(chunk, options) : zlib.inflateSync(chunk, options);
-  } catch {
-    return Buffer.alloc(0);
   }
 }
 

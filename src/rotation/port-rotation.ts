@@ -41,9 +41,10 @@ export class PortRotation implements ScanOutcome {
    * An answer's head came back through `route`; `retryable`: its request may be sent again. The
    * rules are walked in their order: the first whose Status and Header hold takes the answer at
    * once, unless rules with BodyContains before it hold too: then the body is scanned for their
-   * markers first, and the answer goes to that rule only when none is found.
+   * markers first, and the answer goes to that rule only when none is found. `bodiless`: the
+   * answer has no body (HEAD, 204, 304), so the rules with BodyContains cannot take it.
    */
-  answered(route: UpstreamRoute, status: number, raw: Buffer[], retryable: boolean): AnswerVerdict {
+  answered(route: UpstreamRoute, status: number, raw: Buffer[], retryable: boolean, bodiless = false): AnswerVerdict {
     const { answers, body } = this.book;
     // No rule with BodyContains: the first that holds takes it.
     if (body.length === 0) {
@@ -59,7 +60,8 @@ export class PortRotation implements ScanOutcome {
       const rule = answers[i]!;
       if (!matchesHead(rule, status, raw)) continue;
       if (rule.bodyContains) {
-        (candidates ??= []).push(rule);
+        // An answer that has no body (HEAD, 204, 304) holds no marker: the rules after it decide.
+        if (!bodiless) (candidates ??= []).push(rule);
         continue;
       }
       const then: ThenRule = { rule, trigger: headTrigger(rule, status) };
@@ -75,6 +77,18 @@ export class PortRotation implements ScanOutcome {
   private scan(candidates: readonly RotationRuleConfig[], raw: Buffer[], route: UpstreamRoute, then?: ThenRule): BodyScan | undefined {
     const coding = scanCoding(headerValue(raw, 'content-type'), headerValue(raw, 'content-encoding'));
     return coding && new BodyScan(candidates, this.book.deps.bodyScanBytes, coding, this, route.sessionId, this.book.markerOverlap, then);
+  }
+
+  /** Whether `then`'s event on `sessionId` now would retry: the same tests as event(), without counting. */
+  thenRetries(then: ThenRule, sessionId: string): boolean {
+    const { rule } = then;
+    if (rule.action !== 'rotate-and-retry') return false;
+    if (this.last?.from === sessionId) return true;
+    if (sessionId !== this.state.session?.id) return rule.consecutive <= 1;
+    const i = this.book.indexOf(rule);
+    if (Date.now() < this.coolUntil[i]!) return false;
+    const count = this.countsFor === sessionId ? this.counts[i]! : 0;
+    return count + 1 >= rule.consecutive;
   }
 
   /** A body scan found none of its markers, and a rule after them had matched the answer's head. */

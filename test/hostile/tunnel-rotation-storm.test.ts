@@ -1,3 +1,4 @@
+import net from 'node:net';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { openTunnel } from '../helpers/client.js';
 import { startOrigin, type Origin } from '../helpers/origin.js';
@@ -63,6 +64,29 @@ it.each(['CONNECT', 'SOCKS5'] as const)('a %s tunnel under rotations faster than
     const connects = upstream.seen.slice(from).filter((seen) => seen.kind === 'connect');
     expect(connects.length).toBeGreaterThan(1);
     expect(connects.length).toBeLessThanOrEqual(rotations + 1);
+  } finally {
+    upstream.connectDelayMs = 0;
+  }
+});
+
+// A client that left while its tunnel was being sent out again still had CONNECTs sent for it
+// on each new session, until the deadline.
+it('a client that leaves while its tunnel is opening gets no further CONNECT sent for it after a rotation', async () => {
+  upstream.connectDelayMs = 300;
+  try {
+    const port = proxy.ports[0]!;
+    const from = upstream.seen.length;
+    const client = net.connect(port, '127.0.0.1', () => client.write(`CONNECT 127.0.0.1:${origin.port} HTTP/1.1\r\nHost: 127.0.0.1:${origin.port}\r\n\r\n`));
+    client.on('error', () => undefined);
+    await expect.poll(() => upstream.seen.length > from).toBe(true);
+    // The port rotates while the CONNECT waits for its answer, and the client goes (a reset: one
+    // that only half-closes may still want its answer, and is served as the README says).
+    await proxy.app.ports.get(port).renew();
+    client.resetAndDestroy();
+    const sentBefore = upstream.seen.length;
+    // Long enough for the answer (300 ms) and a re-send to show.
+    await new Promise((resolve) => setTimeout(resolve, 900));
+    expect(upstream.seen.length).toBe(sentBefore);
   } finally {
     upstream.connectDelayMs = 0;
   }

@@ -210,10 +210,10 @@ describe('rule order and what counts as a success', () => {
     expect(sent(from).map((seen) => seen.session === first)).toEqual([true, false]);
   });
 
-  it('the BodyContains rule before it still takes an answer whose first bytes hold its marker, compressed or not', async () => {
+  it('the BodyContains rule before it still takes an answer whose first bytes hold its marker; a compressed one goes to the retrying rule unread', async () => {
     const { ports: [port] } = await start([
       { Name: 'captcha', When: { BodyContains: 'captcha' }, Cooldown: 0 },
-      { Name: 'limited', When: { Status: [429] }, Action: 'rotate-and-retry' },
+      { Name: 'limited', When: { Status: [429] }, Action: 'rotate-and-retry', Cooldown: 0 },
     ]);
     for (const gzipped of [false, true]) {
       const before = await sessionOf(port!);
@@ -222,11 +222,51 @@ describe('rule order and what counts as a success', () => {
       answerBanned(() => ({ status: 429, headers: { 'content-type': 'text/html', ...(gzipped ? { 'content-encoding': 'gzip' } : {}) }, body: gzipped ? gzipSync(page429) : page429 }));
       const rotated = nextEvent('rule-rotation');
       const from = provider.seen.length;
-      // The captcha rule rotates without retrying: the client gets the 429 it matched.
-      expect((await request(port!, `${echo.url}${page}`)).status).toBe(429);
-      expect(await rotated).toMatchObject({ rule: 'captcha', previousId: before, retried: false });
-      expect(sent(from)).toHaveLength(1);
+      const answer = await request(port!, `${echo.url}${page}`);
+      if (!gzipped) {
+        // The captcha rule rotates without retrying: the client gets the 429 it matched.
+        expect(answer.status).toBe(429);
+        expect(await rotated).toMatchObject({ rule: 'captcha', previousId: before, retried: false });
+        expect(sent(from)).toHaveLength(1);
+      } else {
+        // Its markers would be known only after the head had to leave: the retrying rule takes it.
+        expect(answer.status).toBe(200);
+        expect(await rotated).toMatchObject({ rule: 'limited', previousId: before, retried: true });
+        expect(sent(from)).toHaveLength(2);
+      }
     }
+  });
+
+  // A retrying rule that would not retry now (its Consecutive not reached, or cooling down)
+  // decided on the first bytes all the same, and a marker further in was never seen.
+  it('a later rule that would not retry now leaves the answer to the BodyContains rule\'s whole window', async () => {
+    const rules = [
+      { Name: 'captcha', When: { BodyContains: 'captcha' } },
+      { Name: 'limited', When: { Status: [429], Consecutive: 3 }, Action: 'rotate-and-retry' },
+    ];
+    const { ports: [port] } = await start(rules, { Rotation: { Rules: rules, BodyScanKiB: 256 } });
+    const first = await sessionOf(port!);
+    banSession(first);
+    // The marker 150 KB in: far past the first read.
+    const body = `<html>${'x'.repeat(150_000)} captcha </html>`;
+    answerBanned(() => ({ status: 429, headers: { 'content-type': 'text/html' }, body }));
+    const rotated = nextEvent('rule-rotation');
+    expect((await request(port!, `${echo.url}${page}`)).status).toBe(429);
+    expect(await rotated).toMatchObject({ rule: 'captcha', previousId: first });
+  });
+
+  // HEAD, 204 and 304 are answered at their head: the rule after a BodyContains rule only rotated.
+  it('an answer with no body goes straight to the rule after the BodyContains rule, which retries it', async () => {
+    const { ports: [port] } = await start([
+      { Name: 'captcha', When: { BodyContains: 'captcha' } },
+      { Name: 'blocked', When: { Status: [204] }, Action: 'rotate-and-retry' },
+    ]);
+    const first = await sessionOf(port!);
+    banSession(first);
+    answerBanned(() => ({ status: 204 }));
+    const from = provider.seen.length;
+    expect((await request(port!, `${echo.url}${page}`)).status).toBe(200);
+    expect(sent(from).map((seen) => seen.session === first)).toEqual([true, false]);
   });
 
   // A body labelled gzip that is not: the scan gave up, and the answer went to no rule at all.

@@ -118,7 +118,7 @@ describe('configuration messages', () => {
     );
     expect(error.message).not.toMatch(/RedisPw77/);
     // A "?" typed inside the password did not end it for the mask.
-    for (const typed of ['redis://:pa?ss3cret@127.0.0.1:6379', 'redis://u:pa?db=ss3cret@h:1', 'rediss://:a?b=c&ss3cret@h', 'redis://h:1?password%3Dss3cret', 'redis://:pw@h:1#ss3cret']) {
+    for (const typed of ['redis://:pa?ss3cret@127.0.0.1:6379', 'redis://u:pa?db=ss3cret@h:1', 'rediss://:a?b=c&ss3cret@h', 'redis://h:1?password%3Dss3cret', 'redis://:pw@h:1#ss3cret', 'redis://127.0.0.1:6379/?family=4?password=ss3cret', 'redis://h:1?db=1?password=ss3cret']) {
       expect(showValue(typed, maskingOf('SessionStore.RedisUrl'))).not.toContain('ss3cret');
     }
     const checked = explainConfig({ cwd: folderWith({ 'appsettings.json': { SessionStore: { Type: 'redis', RedisUrl: 'rediss://h:6380?password=a@b&db=1' } } }), env: {} });
