@@ -68,3 +68,23 @@ export function observeRefusal(request: RefusedRequest, error: unknown, observe:
     upstreamMs: undefined,
   });
 }
+
+/**
+ * Records a tunnel whose client went away before it opened (the upstream side then opened, or
+ * failed, for no one): `CLIENT_CLOSED`, as a plain request cut by its client, not the upstream's
+ * error, which nobody was answered with.
+ */
+export function observeClientGone(request: RefusedRequest, observe: Observe): void {
+  observe({
+    ...request,
+    sessionId: request.sessionId,
+    status: 0,
+    outcome: CLIENT_CLOSED,
+    message: 'the client closed its connection before the tunnel opened',
+    bytesUp: 0,
+    bytesDown: 0,
+    endedAt: Date.now(),
+    durationMs: performance.now() - request.startedAt,
+    upstreamMs: undefined,
+  });
+}

@@ -5,7 +5,7 @@ import type { ApiGateway } from '../api/api-gateway.js';
 import { StickyportError } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
 import { authorityOf, connectAuthorityOf, observing, type Observe, type RequestKind } from '../observe/request-record.js';
-import { observeRefusal, observeTunnel } from '../observe/tunnel-record.js';
+import { observeClientGone, observeRefusal, observeTunnel } from '../observe/tunnel-record.js';
 import type { Binding, PortState } from '../ports/port-state.js';
 import type { Ports } from '../ports/ports.js';
 import type { SessionParams } from '../session/parameters.js';
@@ -257,7 +257,10 @@ export class ProxyEngine extends Server {
       const { binding, params } = prepared.chosen;
       sessionId = binding.session.id;
       const opened = await openTunnelFor(state, binding, socket, hostname, port, this.engine.log, params);
-      if (!opened) return;
+      if (!opened) {
+        if (observed) observeClientGone({ port: state.port, kind: 'connect', method: 'CONNECT', host: connectAuthorityOf(request.url!), startedAt, sessionId }, observe);
+        return;
+      }
       if (observed) {
         // The session it was bound to: a rotation while it opened may have sent it out on a new one.
         const start = { port: state.port, kind: 'connect' as const, host: connectAuthorityOf(request.url!), sessionId: state.session?.id ?? sessionId, startedAt, openedAt: performance.now() };
@@ -268,6 +271,11 @@ export class ProxyEngine extends Server {
       }
       await tunnel(socket, head, opened, this.engine.idleTimeoutMs);
     } catch (error) {
+      // Gone before its tunnel opened: what failed then was answered to no one.
+      if (socket.destroyed && observed && startedAt !== 0) {
+        observeClientGone({ port: portOf(socket), kind: 'connect', method: 'CONNECT', host: connectAuthorityOf(request.url!), startedAt, sessionId }, observe);
+        startedAt = 0;
+      }
       this.answerError(request, undefined, error, 'connect', startedAt, sessionId);
     }
   }

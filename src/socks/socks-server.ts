@@ -3,7 +3,7 @@ import type { LoginPolicy } from '../auth/client-auth.js';
 import { StickyportError } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
 import { observing, type Observe } from '../observe/request-record.js';
-import { observeRefusal, observeTunnel } from '../observe/tunnel-record.js';
+import { observeClientGone, observeRefusal, observeTunnel } from '../observe/tunnel-record.js';
 import type { Ports } from '../ports/ports.js';
 import { portOf } from '../proxy/listener-pool.js';
 import { canonicalHost } from '../proxy/target-host.js';
@@ -54,8 +54,13 @@ export class SocksServer {
     const observed = observing(observe);
     const startedAt = observed ? performance.now() : 0;
     const refused = (error: unknown, sessionId?: string): void => {
+      // Gone before its tunnel opened: what failed then was answered to no one.
+      const gone = socket.destroyed;
       this.fail(socket, version, port, error);
-      if (observed) observeRefusal({ port, kind: `socks${version}`, method: 'CONNECT', host: authority(target), startedAt, sessionId }, error, observe);
+      if (!observed) return;
+      const request = { port, kind: `socks${version}` as const, method: 'CONNECT', host: authority(target), startedAt, sessionId };
+      if (gone) observeClientGone(request, observe);
+      else observeRefusal(request, error, observe);
     };
     if (log.isLevelEnabled('debug')) log.debug({ port, method: 'CONNECT', protocol: `socks${version}`, host: authority(target) }, 'request');
     if (api?.isApiHost(target.host)) {
@@ -78,7 +83,10 @@ export class SocksServer {
       sessionId = binding.session.id;
       // Host rules applied, bound to the session once open, exactly as an HTTP CONNECT is.
       const opened = await openTunnelFor(state, binding, socket, host, target.port, log, login?.params);
-      if (!opened) return;
+      if (!opened) {
+        if (observed) observeClientGone({ port, kind: `socks${version}`, method: 'CONNECT', host: authority(target), startedAt, sessionId }, observe);
+        return;
+      }
       const reply = version === 5 ? SOCKS5_SUCCEEDED : SOCKS4_SUCCEEDED;
       if (observed) {
         const start = { port, kind: `socks${version}` as const, host: authority(target), sessionId: state.session?.id ?? sessionId, startedAt, openedAt: performance.now() };

@@ -5,7 +5,7 @@ import { eventually } from '../helpers/eventually.js';
 import { connectRaw, rawExchange, statusOf } from '../helpers/raw.js';
 import { startOrigin, type Origin } from '../helpers/origin.js';
 import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
-import { socks4Connect } from '../helpers/socks-client.js';
+import { greeting, RawClient, request5, socks4Connect } from '../helpers/socks-client.js';
 import { startStickyport, upstreamUrl, type RunningProxy, type Settings } from '../helpers/stickyport.js';
 
 // One info line per finished request or tunnel, with the fields the issue lists, whether or not
@@ -153,6 +153,45 @@ describe('the request log', () => {
       socket.destroy();
       await eventually(() => completed(proxy).length === 1, 'one line');
       expect(completed(proxy)[0]).toMatchObject({ status: 200, outcome: 'CLIENT_CLOSED' });
+    });
+  });
+
+  // A tunnel whose client reset before it opened got no line at all (the upstream then opened
+  // it for no one), or the upstream's later failure, which no one was answered with.
+  it.each(['opens', 'fails'] as const)('a tunnel whose client leaves before it opens is CLIENT_CLOSED (the upstream then %s)', async (then) => {
+    await withProxy({ Upstream: { Url: upstreamUrl(upstream.port, 'upsecret'), ConnectTimeout: then === 'fails' ? '400ms' : '10s' } }, async (proxy) => {
+      upstream.connectDelayMs = then === 'fails' ? 5_000 : 300;
+      try {
+        const from = upstream.seen.length;
+        const socket = await connectRaw(proxy.ports[0]!);
+        socket.on('error', () => undefined);
+        socket.write(`CONNECT 127.0.0.1:${origin.port} HTTP/1.1\r\nHost: 127.0.0.1:${origin.port}\r\n\r\n`);
+        await eventually(() => upstream.seen.length > from, 'the CONNECT upstream');
+        socket.resetAndDestroy();
+        await eventually(() => completed(proxy).length === 1, 'one line');
+        expect(completed(proxy)[0]).toMatchObject({ kind: 'connect', status: 0, outcome: 'CLIENT_CLOSED' });
+      } finally {
+        upstream.connectDelayMs = 0;
+      }
+    });
+  });
+
+  it('a SOCKS5 tunnel whose client leaves before it opens is CLIENT_CLOSED too', async () => {
+    await withProxy({ Upstream: { Url: upstreamUrl(upstream.port, 'upsecret'), ConnectTimeout: '400ms' } }, async (proxy) => {
+      upstream.connectDelayMs = 5_000;
+      try {
+        const from = upstream.seen.length;
+        const client = await RawClient.connect(proxy.ports[0]!);
+        client.send(greeting(0));
+        await client.read(2);
+        client.send(request5({ host: '127.0.0.1', port: origin.port }));
+        await eventually(() => upstream.seen.length > from, 'the CONNECT upstream');
+        client.socket.resetAndDestroy();
+        await eventually(() => completed(proxy).length === 1, 'one line');
+        expect(completed(proxy)[0]).toMatchObject({ kind: 'socks5', status: 0, outcome: 'CLIENT_CLOSED' });
+      } finally {
+        upstream.connectDelayMs = 0;
+      }
     });
   });
 
