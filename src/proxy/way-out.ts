@@ -64,7 +64,8 @@ export async function openTunnelFor(
   params?: SessionParams,
 ): Promise<OpenTunnel | undefined> {
   const book = state.mapping.rotation;
-  const rules = book && book.connect.length > 0 ? book.forPort(state) : undefined;
+  // Any rules at all: a tunnel that opens is a success, which ends the runs of answer rules too.
+  const rules = book && (book.connect.length > 0 || book.watchesAnswers) ? book.forPort(state) : undefined;
   let retried = false;
   let contested = 0;
   let rotatedAway = 0;

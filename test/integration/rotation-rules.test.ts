@@ -314,6 +314,20 @@ describe('rule order and what counts as a success', () => {
   });
 });
 
+// Tunnels were watched only on a mapping with a ConnectStatus rule: without one, a tunnel that
+// opened did not end an answer rule's run.
+it('a tunnel that opens ends an answer rule\'s run on a mapping without ConnectStatus rules', async () => {
+  const { ports: [port] } = await start([{ Name: 'two-5xx', When: { Status: ['5xx'], Consecutive: 2 } }]);
+  const first = await sessionOf(port!);
+  echo.answer = (_address, path) => (path === page ? { status: 500 } : undefined);
+  await request(port!, `${echo.url}${page}`);
+  const tunnel = await openTunnel(port!, `127.0.0.1:${echo.port}`);
+  expect(tunnel.status).toBe(200);
+  tunnel.socket.destroy();
+  await request(port!, `${echo.url}${page}`);
+  expect(await sessionOf(port!)).toBe(first);
+});
+
 describe('rotate-and-retry', () => {
   it('a GET refused on the old session is sent once more on the new one: the client sees only the success', async () => {
     const { ports: [port] } = await start([{ Name: 'banned', When: { Status: 429 }, Action: 'rotate-and-retry' }], { SessionAPI: { Enabled: true, ExposeSessionHeader: true } });
