@@ -45,22 +45,6 @@ export class TargetForbiddenError extends StickyportError {
   }
 }
 
-// What inet_aton and WHATWG URL also read as an IPv4 address: `127.1`, `0x7f.0.0.1`,
-// `2130706433`, `0177.0.0.1`, `127.0.0.1.`. net.isIP takes none of them for an address, and
-// undici's URL turns each into a dotted quad that net.connect then never looks up.
-const MAYBE_IPV4 = /^[0-9a-fx.]+$/i;
-
-/** `hostname` as the IPv4 address URL reads it as, or undefined when it is a name. */
-function otherIPv4Spelling(hostname: string): string | undefined {
-  if (!MAYBE_IPV4.test(hostname)) return undefined;
-  try {
-    const parsed = new URL(`http://${hostname}/`).hostname;
-    return net.isIP(parsed) === 4 ? parsed : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 type LookupCallback = (error: NodeJS.ErrnoException | null, address: string | dns.LookupAddress[], family?: number) => void;
 
 /**
@@ -71,11 +55,15 @@ type LookupCallback = (error: NodeJS.ErrnoException | null, address: string | dn
 export class TargetGuard {
   private readonly blocked = privateRanges();
 
-  /** The error for a literal address that is not allowed, or undefined. */
+  /**
+   * The error for a literal address that is not allowed, or undefined. Hosts come here in their
+   * one canonical spelling (tunnels: proxy/target-host.ts; plain HTTP: WHATWG URL; a host rule's
+   * OverrideHost: read the same way with the configuration), so `127.1` arrives as 127.0.0.1.
+   */
   check(hostname: string): TargetForbiddenError | undefined {
-    const address = net.isIP(hostname) !== 0 ? hostname : otherIPv4Spelling(hostname);
-    if (address === undefined) return undefined;
-    return this.blocked.check(address, net.isIP(address) === 6 ? 'ipv6' : 'ipv4') ? new TargetForbiddenError(hostname, address) : undefined;
+    const family = net.isIP(hostname);
+    if (family === 0) return undefined;
+    return this.blocked.check(hostname, family === 6 ? 'ipv6' : 'ipv4') ? new TargetForbiddenError(hostname, hostname) : undefined;
   }
 
   /** A net.connect `lookup` that fails with TargetForbiddenError when any answer is private. */
