@@ -1,7 +1,6 @@
-import { closeSync, constants, fstatSync, openSync, readSync, type Stats } from 'node:fs';
 import { ConfigError } from '../errors.js';
-import { fileKind } from './file-kind.js';
 import { findJsonSyntaxError, type JsonSyntaxError } from './json-syntax.js';
+import { FileTooLarge, NotARegularFile, readRegularFileSync } from './regular-file.js';
 import { MASK } from './secrets.js';
 
 /**
@@ -36,52 +35,21 @@ export function readSettingsFile(file: string): Record<string, unknown> {
 const MAX_SETTINGS_BYTES = 4 * 1024 * 1024;
 
 /**
- * The file's text, from a regular file of at most MAX_SETTINGS_BYTES only. Reading runs
- * synchronously, at start-up and in a running process's reload: a FIFO would block the event
- * loop (every port, the admin server, the signal handlers) until something wrote into it, and
- * a device may never end. Opened with O_NONBLOCK, since a plain open of a FIFO waits for a
- * writer too; for a regular file the flag changes nothing.
+ * The file's text, from a regular file of at most MAX_SETTINGS_BYTES only (config/regular-file.ts).
+ * Read synchronously, at start-up and in a running process's reload: a FIFO would block the
+ * event loop (every port, the admin server, the signal handlers).
  */
 function readText(file: string): string {
-  const cannot = (error: unknown): ConfigError => new ConfigError(`cannot read config file ${file}: ${(error as Error).message}`, [file]);
-  let fd: number;
   try {
-    fd = openSync(file, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0));
+    return readRegularFileSync(file, MAX_SETTINGS_BYTES);
   } catch (error) {
-    throw cannot(error);
-  }
-  try {
-    let stats: Stats;
-    try {
-      stats = fstatSync(fd);
-    } catch (error) {
-      throw cannot(error);
+    if (error instanceof NotARegularFile) {
+      throw new ConfigError(`config file ${file} is ${error.kind}, not a regular file: settings are read from regular files only, since a reload reads them again (a pipe such as <(...) or /dev/stdin could not be): write them to a file`, [file]);
     }
-    if (!stats.isFile()) {
-      throw new ConfigError(`config file ${file} is ${fileKind(stats)}, not a regular file: settings are read from regular files only, since a reload reads them again (a pipe such as <(...) or /dev/stdin could not be): write them to a file`, [file]);
+    if (error instanceof FileTooLarge) {
+      throw new ConfigError(`config file ${file} is larger than ${MAX_SETTINGS_BYTES / 1024 / 1024} MiB, the most a settings file may hold`, [file]);
     }
-    const tooLarge = (): ConfigError =>
-      new ConfigError(`config file ${file} is larger than ${MAX_SETTINGS_BYTES / 1024 / 1024} MiB, the most a settings file may hold`, [file]);
-    if (stats.size > MAX_SETTINGS_BYTES) throw tooLarge();
-    // Read to the end, not to the size fstat gave: a file may grow meanwhile, and some report
-    // none (/proc). Never past the limit.
-    const chunks: Buffer[] = [];
-    let length = 0;
-    try {
-      for (;;) {
-        const chunk = Buffer.allocUnsafe(Math.min(Math.max(stats.size + 1, 64 * 1024), MAX_SETTINGS_BYTES + 1));
-        const read = readSync(fd, chunk, 0, chunk.length, null);
-        if (read === 0) break;
-        chunks.push(chunk.subarray(0, read));
-        length += read;
-        if (length > MAX_SETTINGS_BYTES) throw tooLarge();
-      }
-    } catch (error) {
-      throw error instanceof ConfigError ? error : cannot(error);
-    }
-    return Buffer.concat(chunks, length).toString('utf8');
-  } finally {
-    closeSync(fd);
+    throw new ConfigError(`cannot read config file ${file}: ${(error as Error).message}`, [file]);
   }
 }
 

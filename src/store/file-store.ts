@@ -1,11 +1,11 @@
-import { constants } from 'node:fs';
-import { lstat, mkdir, open, readlink, realpath, rename, stat } from 'node:fs/promises';
+import { lstat, mkdir, readlink, realpath, rename, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from '../logging/logger.js';
 import { isLive, type Session, type SessionIdRule } from '../session/session.js';
 import { removeStaleTemps, writeAtomically } from './atomic-file.js';
 import { lockSessionFile } from './file-lock.js';
 import { fileKind } from '../config/file-kind.js';
+import { readRegularFile } from '../config/regular-file.js';
 import { StickyportError } from '../errors.js';
 import { MemorySessionStore } from './memory-store.js';
 import type { StoreHealth } from './session-store.js';
@@ -336,34 +336,9 @@ async function followLinks(file: string): Promise<string> {
   }
 }
 
-/**
- * The text of the session file, read only from a regular file of at most MAX_FILE_BYTES; anything
- * else rejects, saying what is there. Opened without blocking: an open of a FIFO for reading
- * waits for a writer, in a thread no signal reaches, and start-up (and a stop) with it.
- */
-async function readSessionFile(file: string): Promise<string> {
-  const handle = await open(file, constants.O_RDONLY | constants.O_NONBLOCK);
-  try {
-    const stats = await handle.stat();
-    if (stats.isDirectory()) throw Object.assign(new Error(`${file} is a directory`), { code: 'EISDIR' });
-    if (!stats.isFile()) throw new Error(`${fileKind(stats)}, not a regular file`);
-    const tooLarge = (size: number) => new Error(`larger than ${MAX_FILE_BYTES / 1024 / 1024} MiB (${size} bytes)`);
-    if (stats.size > MAX_FILE_BYTES) throw tooLarge(stats.size);
-    // Read no further than the limit, whatever the size said: a file may grow meanwhile.
-    const chunkSize = Math.min(1024 * 1024, Math.max(64 * 1024, stats.size + 1));
-    const chunks: Buffer[] = [];
-    let total = 0;
-    for (;;) {
-      const { bytesRead, buffer } = await handle.read({ buffer: Buffer.allocUnsafe(chunkSize) });
-      if (bytesRead === 0) break;
-      chunks.push(buffer.subarray(0, bytesRead));
-      total += bytesRead;
-      if (total > MAX_FILE_BYTES) throw tooLarge(total);
-    }
-    return Buffer.concat(chunks).toString('utf8');
-  } finally {
-    await handle.close();
-  }
+/** The session file's text: a regular file of at most MAX_FILE_BYTES (config/regular-file.ts). */
+function readSessionFile(file: string): Promise<string> {
+  return readRegularFile(file, MAX_FILE_BYTES);
 }
 
 /**
