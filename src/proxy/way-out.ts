@@ -70,19 +70,6 @@ export async function openTunnelFor(
   let contested = 0;
   let rotatedAway = 0;
   const askedAt = performance.now();
-  // Sent out again after each rotation, each time with a fresh ConnectTimeout: rotations coming
-  // faster than the upstream answers a CONNECT held the client for as long as they came. Past
-  // ConnectTimeout since the client asked, the next rotation ends the wait. (A rule's own retry,
-  // once, is not held to it.)
-  const rotatedMeanwhile = (route: UpstreamRoute): void => {
-    rotatedAway++;
-    const { connectTimeoutMs } = route.timeouts;
-    if (performance.now() - askedAt < connectTimeoutMs) return;
-    throw new UpstreamError(
-      'UPSTREAM_TIMEOUT',
-      `the tunnel did not open within Upstream.ConnectTimeout (${connectTimeoutMs} ms): the port's session was replaced ${rotatedAway} times while it opened`,
-    );
-  };
   for (let current = binding; ; current = await state.current(params)) {
     // The client left while a session was found or the tunnel sent out again: nothing more goes out for it.
     if (socket.destroyed) return undefined;
@@ -95,7 +82,7 @@ export async function openTunnelFor(
     } catch (error) {
       if (error instanceof RetiredBeforeSent) {
         if (params !== undefined && ++contested >= CONTESTED_LIMIT) throw parametersConflict(state.port);
-        rotatedMeanwhile(way.route);
+        checkDeadline(way.route, askedAt, ++rotatedAway);
         continue;
       }
       if (!(error instanceof StickyportError)) throw error;
@@ -115,9 +102,24 @@ export async function openTunnelFor(
     }
     if (!way.bound || state.bindTunnel(current, socket)) return opened;
     opened.reads.socket.destroy();
-    rotatedMeanwhile(way.route);
+    checkDeadline(way.route, askedAt, ++rotatedAway);
     // Sent out again with its own parameters, it may rotate the port back: clients asking for
     // other parameters at the same moment would toss it to and fro for ever (as load() bounds).
     if (params !== undefined && ++contested >= CONTESTED_LIMIT) throw parametersConflict(state.port);
   }
+}
+
+/**
+ * A tunnel is sent out again after each rotation, each time with a fresh ConnectTimeout:
+ * rotations coming faster than the upstream answers a CONNECT held the client for as long as
+ * they came. Past ConnectTimeout since the client asked (`askedAt`), it is not sent out again.
+ * (A rule's own retry, once, is not held to it.)
+ */
+function checkDeadline(route: UpstreamRoute, askedAt: number, rotatedAway: number): void {
+  const { connectTimeoutMs } = route.timeouts;
+  if (performance.now() - askedAt < connectTimeoutMs) return;
+  throw new UpstreamError(
+    'UPSTREAM_TIMEOUT',
+    `the tunnel did not open within Upstream.ConnectTimeout (${connectTimeoutMs} ms): the port's session was replaced ${rotatedAway} times while it opened`,
+  );
 }
