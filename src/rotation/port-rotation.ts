@@ -79,16 +79,26 @@ export class PortRotation implements ScanOutcome {
     return coding && new BodyScan(candidates, this.book.deps.bodyScanBytes, coding, this, route.sessionId, this.book.markerOverlap, then);
   }
 
-  /** Whether `then`'s event on `sessionId` now would retry: the same tests as event(), without counting. */
+  /** Whether `then`'s event on `sessionId` now would retry the request (event() decides by the same standing). */
   thenRetries(then: ThenRule, sessionId: string): boolean {
     const { rule } = then;
     if (rule.action !== 'rotate-and-retry') return false;
-    if (this.last?.from === sessionId) return true;
-    if (sessionId !== this.state.session?.id) return rule.consecutive <= 1;
+    const standing = this.standing(rule, sessionId, Date.now());
+    return standing === 'joins' || standing === 'acts' || (standing === 'gone' && rule.consecutive <= 1);
+  }
+
+  /**
+   * Where an event of `rule` on `sessionId` stands: it joins the rotation a rule already started
+   * from that session; the session is gone (another rotation ended it); the rule is cooling down;
+   * it only counts toward Consecutive; or it acts.
+   */
+  private standing(rule: RotationRuleConfig, sessionId: string, now: number): 'joins' | 'gone' | 'cooling' | 'counts' | 'acts' {
+    if (this.last?.from === sessionId) return 'joins';
+    if (sessionId !== this.state.session?.id) return 'gone';
     const i = this.book.indexOf(rule);
-    if (Date.now() < this.coolUntil[i]!) return false;
+    if (now < this.coolUntil[i]!) return 'cooling';
     const count = this.countsFor === sessionId ? this.counts[i]! : 0;
-    return count + 1 >= rule.consecutive;
+    return count + 1 < rule.consecutive ? 'counts' : 'acts';
   }
 
   /** A body scan found none of its markers, and a rule after them had matched the answer's head. */
@@ -123,28 +133,28 @@ export class PortRotation implements ScanOutcome {
     const wantsRetry = retryable && rule.action === 'rotate-and-retry';
     const { events, log } = this.book.deps;
     const port = this.state.port;
+    const now = Date.now();
+    const standing = this.standing(rule, sessionId, now);
     // A rule already rotated this session away: the request goes again on the new one (or not).
-    if (this.last?.from === sessionId) return wantsRetry ? this.retrying(rule, this.last.promise) : undefined;
+    if (standing === 'joins') return wantsRetry ? this.retrying(rule, this.last!.promise) : undefined;
     // Another rotation (the API, another instance, expiry) already ended this session: there is
     // nothing left to rotate, but a rule that fires on one event still sends the request once
     // more, on the session the port has now, before the client sees the failure.
-    if (sessionId !== this.state.session?.id) {
-      return wantsRetry && rule.consecutive <= 1 ? this.retrying(rule, Promise.resolve()) : undefined;
-    }
+    if (standing === 'gone') return wantsRetry && rule.consecutive <= 1 ? this.retrying(rule, Promise.resolve()) : undefined;
     if (this.countsFor !== sessionId) {
       this.counts.fill(0);
       this.countsFor = sessionId;
     }
-    const i = this.book.indexOf(rule);
-    const now = Date.now();
-    if (now < this.coolUntil[i]!) {
+    if (standing === 'cooling') {
       if (log.isLevelEnabled('debug')) log.debug({ port, rule: rule.name, trigger, sessionId }, 'rotation rule matched, held by its cooldown');
       return undefined;
     }
+    const i = this.book.indexOf(rule);
     // In a row: this event breaks the run of every other rule of its kind.
     for (const other of kind) if (other !== rule) this.counts[this.book.indexOf(other)] = 0;
     this.dirty = true;
-    if (++this.counts[i]! < rule.consecutive) return undefined;
+    this.counts[i]!++;
+    if (standing === 'counts') return undefined;
     this.counts.fill(0);
     this.dirty = false;
     this.coolUntil[i] = now + rule.cooldownMs;
