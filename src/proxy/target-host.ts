@@ -5,6 +5,15 @@ import { ipv4Mapped } from '../rules/host-pattern.js';
 // host rule's pattern should never be run over a client's 16 KB of text.
 const MAX_HOST_LENGTH = 253;
 const EMPTY_LABEL = /^\.|\.\./;
+// Hosts WHATWG URL gives back unchanged, so no URL need be parsed for them (a CONNECT's host
+// is one of these nearly always; the parse was 2 % of a CONNECT cycle's CPU): a dotted quad
+// without leading zeros, or lower-case names of letters, digits and hyphens whose labels are
+// not empty (a trailing dot aside), none starting `xn--` (URL checks those as punycode), the
+// last not a number (URL would read the whole host as an IPv4 address).
+const DOTTED_QUAD = /^(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$/;
+const PLAIN_NAME = /^(?:[a-z0-9-]+\.)*([a-z0-9-]+)\.?$/;
+const NUMBER_LABEL = /^(?:\d+|0x[0-9a-f]*)$/;
+const PUNYCODE_LABEL = /(?:^|\.)xn--/;
 
 /**
  * A tunnel target's host (a CONNECT authority's, a SOCKS name) as plain HTTP gets it from
@@ -15,6 +24,12 @@ const EMPTY_LABEL = /^\.|\.\./;
  * (NUL, `%` undecoded, space), an empty label, or over 253 characters.
  */
 export function canonicalHost(host: string): string | undefined {
+  if (host === '' || host.length > MAX_HOST_LENGTH + 2) return undefined;
+  return alreadyCanonical(host) ? host : canonicalHostByUrl(host);
+}
+
+/** canonicalHost's answer from WHATWG URL alone, for any host (the reference its shortcut is tested against). */
+export function canonicalHostByUrl(host: string): string | undefined {
   if (host === '' || host.length > MAX_HOST_LENGTH + 2) return undefined;
   const literal = host.startsWith('[') ? host : isIP(host) === 6 ? `[${host}]` : host;
   let hostname: string;
@@ -28,6 +43,12 @@ export function canonicalHost(host: string): string | undefined {
     return ipv4Mapped(address) ?? address;
   }
   return tooLong(hostname) || EMPTY_LABEL.test(hostname) ? undefined : hostname;
+}
+
+function alreadyCanonical(host: string): boolean {
+  if (DOTTED_QUAD.test(host)) return true;
+  const name = PLAIN_NAME.exec(host);
+  return name !== null && !NUMBER_LABEL.test(name[1]!) && !PUNYCODE_LABEL.test(host) && !tooLong(host);
 }
 
 /** Over 253 characters, not counting a trailing dot. */
