@@ -23,6 +23,7 @@ export class EventSubscriber {
     private readonly response: http.ServerResponse,
     /** Called once, when the client is dropped, with what was waiting for it. */
     private readonly onDrop: (unsentBytes: number, reason: 'unsent' | 'stalled') => void,
+    private readonly stallMs = STALL_MS,
   ) {
     response.once('close', () => this.clearStall());
   }
@@ -32,7 +33,7 @@ export class EventSubscriber {
     const accepted = this.response.write(text);
     if (this.response.writableLength > MAX_UNSENT_BYTES) return this.drop('unsent');
     if (accepted || this.stall) return;
-    this.stall = setTimeout(() => this.drop('stalled'), STALL_MS);
+    this.stall = setTimeout(() => this.drop('stalled'), this.stallMs);
     this.stall.unref();
     this.response.once('drain', () => this.clearStall());
   }
