@@ -8,6 +8,7 @@ import type { SessionService } from '../session/session-service.js';
 import type { UpstreamRoute } from '../upstream/route.js';
 import type { PoolEntry } from '../upstream/upstream-pool.js';
 import type { Mapping } from './mapping.js';
+import { cutTunnel } from './tunnel-cut.js';
 
 // Store reads of a port's session thrown away because it changed meanwhile, before the last
 // one is taken as it is (see load()).
@@ -374,7 +375,8 @@ export class PortState {
     binding.route.close();
     for (const route of binding.ruleRoutes?.values() ?? []) route.close();
     const tunnels = binding.tunnels.size;
-    for (const socket of binding.tunnels) socket.destroy();
+    // Reset, not ended: nothing the old tunnels hold leaves after this (tunnel-cut.ts).
+    for (const socket of binding.tunnels) cutTunnel(socket);
     binding.tunnels.clear();
     this.deps.log.debug({ port: this.port, sessionId: binding.session.id, reason, closedTunnels: tunnels }, 'session retired');
   }

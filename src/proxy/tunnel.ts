@@ -2,6 +2,7 @@ import { once } from 'node:events';
 import type http from 'node:http';
 import type net from 'node:net';
 import type { OpenTunnel } from '../upstream/route.js';
+import { joinedTo, resetSocket, wasCut } from '../ports/tunnel-cut.js';
 import type { UpstreamReads } from '../upstream/upstream-reads.js';
 
 export const ESTABLISHED = Buffer.from('HTTP/1.1 200 Connection Established\r\n\r\n');
@@ -22,9 +23,12 @@ export async function tunnel(
   const { reads } = opened;
   const upstream = reads.socket;
   if (client.destroyed) {
-    upstream.destroy();
+    // Cut by a rotation while the upstream side opened: nothing may leave on it.
+    if (wasCut(client)) resetSocket(upstream);
+    else upstream.destroy();
     return;
   }
+  joinedTo(client, upstream);
   // Node's server disarms the idle timer when a keep-alive connection starts its next request;
   // a tunnel opened as that request must idle out like any other.
   client.setTimeout(idleTimeoutMs);
@@ -84,6 +88,7 @@ function relayToClient(reads: UpstreamReads, client: net.Socket): void {
  */
 export function joinSockets(client: net.Socket, upstream: net.Socket, idleTimeoutMs: number): void {
   client.setTimeout(idleTimeoutMs);
+  joinedTo(client, upstream);
   upstream.on('error', () => client.destroy());
   client.on('error', () => upstream.destroy());
   client.once('close', () => upstream.destroy());

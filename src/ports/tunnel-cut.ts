@@ -1,0 +1,50 @@
+import type net from 'node:net';
+
+const CUT = Symbol('stickyport.tunnelCut');
+interface CutState {
+  cut: boolean;
+  upstream: net.Socket | undefined;
+}
+type Marked = net.Socket & { [CUT]?: CutState };
+
+/**
+ * How a rotation closes a tunnel (port-state.ts, retire): both sockets are reset at once. Ending
+ * or destroying a socket lets the kernel still send what it holds: on a slow upstream link that
+ * was megabytes of a client's upload leaving on the old session after the rotation was
+ * answered, ended by a clean FIN, so the provider saw a complete upload. A reset drops it.
+ */
+export function cutTunnel(client: net.Socket): void {
+  const state = stateOf(client);
+  state.cut = true;
+  if (state.upstream) resetSocket(state.upstream);
+  resetSocket(client);
+}
+
+/** The tunnel's upstream side, once joined to `client`: a cut resets it with the client. */
+export function joinedTo(client: net.Socket, upstream: net.Socket): void {
+  stateOf(client).upstream = upstream;
+}
+
+/** True once a rotation cut this client socket: an upstream side opened for it is reset, not ended. */
+export function wasCut(client: net.Socket): boolean {
+  return (client as Marked)[CUT]?.cut === true;
+}
+
+/**
+ * Closes `socket` with a TCP reset, dropping what it still holds for its peer. A TLS socket is
+ * only destroyed: Node resets plain TCP sockets only (and resetting the TCP socket under a live
+ * TLS socket crashed Node 20).
+ */
+export function resetSocket(socket: net.Socket): void {
+  if (socket.destroyed) return;
+  try {
+    socket.resetAndDestroy();
+  } catch {
+    socket.destroy();
+  }
+}
+
+function stateOf(client: net.Socket): CutState {
+  const marked = client as Marked;
+  return (marked[CUT] ??= { cut: false, upstream: undefined });
+}
