@@ -41,7 +41,7 @@ export interface SessionJson {
 export function sessionJson(session: Session, now: number = Date.now(), mapping?: Mapping): SessionJson {
   const json: { -readonly [K in keyof SessionJson]: SessionJson[K] } = {
     session_id: session.id,
-    expires_at: session.expiresAt === null ? null : new Date(session.expiresAt).toUTCString(),
+    expires_at: session.expiresAt === null ? null : expiryDate(session.expiresAt),
     expired: session.expiresAt !== null && session.expiresAt <= now,
   };
   if (mapping?.config.source) json.mapping = mapping.name;
@@ -64,8 +64,17 @@ export function sessionHeaders(session: Session, mapping: Mapping): Record<strin
     'x-session-id': session.id,
     'x-session-time': String(Math.round((mapping.config.lifetimeMs / 60_000) * 1000) / 1000),
   };
-  if (session.expiresAt !== null) headers['x-expires-at'] = new Date(session.expiresAt).toUTCString();
+  if (session.expiresAt !== null) headers['x-expires-at'] = expiryDate(session.expiresAt);
   return headers;
+}
+
+/**
+ * An expiry as an RFC 1123 date, which has whole seconds: rounded up, never down. Rounded down,
+ * a client moving on at the announced time still got the old session for up to a second (and
+ * `/session/` then said `expired: false` beside an expiry in the past).
+ */
+export function expiryDate(expiresAt: number): string {
+  return new Date(Math.ceil(expiresAt / 1000) * 1000).toUTCString();
 }
 
 function sessionAnswer(session: Session, mapping: Mapping): ApiAnswer {
