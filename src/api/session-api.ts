@@ -69,7 +69,8 @@ export function sessionHeaders(session: Session, mapping: Mapping): Record<strin
 }
 
 /**
- * An expiry as an RFC 1123 date, which has whole seconds: rounded up, never down. Rounded down,
+ * An expiry as an RFC 1123 date, which has whole seconds: rounded up, so that by the announced
+ * time the session has expired. Rounded down,
  * a client moving on at the announced time still got the old session for up to a second (and
  * `/session/` then said `expired: false` beside an expiry in the past).
  */
