@@ -21,6 +21,12 @@ const SERVER_CANNOT_SERVE = new Set([
   'TRYAGAIN',
 ]);
 
+/**
+ * A command refused by the user's ACL inside one of the store's scripts: Redis 7 answers that
+ * as ERR, not NOPERM, but it is the same refusal, which no other port would escape either.
+ */
+const SCRIPT_REFUSED = /^ERR The user executing the script can't /;
+
 /** Codes of a refused login (the URL's user name or password): the server answers, but not us. */
 const LOGIN_REFUSED = new Set(['NOAUTH', 'WRONGPASS']);
 
@@ -52,6 +58,7 @@ export function replyCode(error: unknown): string | undefined {
  */
 export function startsOutage(error: unknown): boolean {
   const code = replyCode(error);
+  if (code === 'ERR' && SCRIPT_REFUSED.test((error as Error).message)) return true;
   if (code !== undefined) return SERVER_CANNOT_SERVE.has(code);
   if (error instanceof StoreConflictError) return false;
   // A bug of ours is not Redis being away: hiding it behind an outage would hide it for good.

@@ -25,13 +25,39 @@ export interface RedisConnection {
   overwrite(changes: ReadonlyMap<number, Session | undefined>): Promise<number>;
   /** The mark of Redis's data set: the same for as long as Redis keeps its data (see DATA_SET_MARK). */
   dataSetMark(): Promise<string>;
+  /** The data set's count of rotations (see COUNTED_WRITE). */
+  rotationCount(): Promise<number>;
+  /** Raises the count to `floor` if it is below; resolves with the count. */
+  raiseRotationCount(floor: number): Promise<number>;
 }
 
 /** The local copy: the last state Redis gave us while it answers, the only state while it does not. */
 class LocalSessions extends MemorySessionStore {
+  /** Ports Redis (or a reset here) last said have no session: known empty, not merely unknown. */
+  private readonly empty = new Set<number>();
+
   remember(port: number, session: Session | undefined): void {
-    if (session) this.sessions.set(port, session);
-    else this.sessions.delete(port);
+    if (session) {
+      this.sessions.set(port, session);
+      this.empty.delete(port);
+    } else {
+      this.sessions.delete(port);
+      this.empty.add(port);
+    }
+  }
+
+  /** Nothing known of the port any more (another instance changed it). */
+  drop(port: number): void {
+    this.sessions.delete(port);
+    this.empty.delete(port);
+  }
+
+  /** What the local copy knows of each port: its live session, or undefined for one known empty. */
+  knownStates(): Map<number, Session | undefined> {
+    const states = new Map<number, Session | undefined>();
+    for (const port of this.empty) states.set(port, undefined);
+    for (const session of this.snapshot()) states.set(session.port, session);
+    return states;
   }
 
   /**
@@ -70,6 +96,8 @@ export class RedisFallback {
   private closed = false;
   /** The mark of the data set the local copy was read from (undefined: none read yet). */
   private dataSet: string | undefined;
+  /** The highest count of rotations Redis answered this instance (see COUNTED_WRITE). */
+  private rotationsSeen = 0;
 
   constructor(
     private readonly redis: RedisConnection,
@@ -132,7 +160,7 @@ export class RedisFallback {
 
   /** Another instance changed the port's session: what the local copy held for it is stale. */
   forget(port: number): void {
-    this.local.remember(port, undefined);
+    this.local.drop(port);
     this.created.delete(port);
     // A rotation elsewhere, later than one this instance acknowledged during its outage: the
     // later one stands; written back on recovery, ours would undo it.
@@ -142,6 +170,12 @@ export class RedisFallback {
   /** Notes which data set Redis holds, once it answers at start: recovery compares with it. */
   async noteDataSet(): Promise<void> {
     this.dataSet = await this.redis.dataSetMark();
+    this.noteRotationCount(await this.redis.rotationCount());
+  }
+
+  /** A count of rotations Redis answered (a rotation's write, or at start). */
+  noteRotationCount(count: number): void {
+    if (count > this.rotationsSeen) this.rotationsSeen = count;
   }
 
   /** True while Redis is away and sessions are served from the local copy. */
@@ -184,15 +218,30 @@ export class RedisFallback {
       const mark = await this.redis.dataSetMark();
       const dataSetLost = this.dataSet !== undefined && mark !== this.dataSet;
       this.dataSet = mark;
+      const count = await this.redis.rotationCount();
+      // Redis came back with older data (restarted from an older snapshot or append-only file):
+      // its count of rotations is below one it answered this instance, so rotations acknowledged
+      // since are undone there, and the sessions they replaced are back. What this instance
+      // knows of each port is newer: written over Redis like a rotation acknowledged meanwhile.
+      const rolledBack = !dataSetLost && count < this.rotationsSeen;
+      if (rolledBack) {
+        for (const [port, session] of this.local.knownStates()) if (!this.acknowledged.has(port)) this.acknowledged.set(port, session);
+        this.log.warn(
+          { rotations: count, rotationsSeen: this.rotationsSeen },
+          'Redis came back with older data than it had answered (its count of rotations went down): writing this instance\'s sessions over it, so that no acknowledged rotation is undone',
+        );
+      }
       // Redis lost its data: what the local copy read from it is gone there, and goes back too.
       if (dataSetLost) for (const session of this.local.snapshot()) if (!this.created.has(session.port)) this.created.set(session.port, session);
       const rotations = await this.writeBackRotations();
       const { written, keptFromRedis } = await this.writeBackCreated();
+      // The count is again at least what this instance saw, so the next recovery compares anew.
+      if (count < this.rotationsSeen) await this.redis.raiseRotationCount(this.rotationsSeen);
       // No await since the last write-back round found nothing left: nothing made meanwhile is missed.
       if (this.acknowledged.size > 0) return; // a rotation came in meanwhile: next probe
       this.outage = false;
       clearInterval(this.probe);
-      this.log.info({ written, keptFromRedis, rotations, dataSetLost }, 'Redis is back: local sessions reconciled');
+      this.log.info({ written, keptFromRedis, rotations, dataSetLost, rolledBack }, 'Redis is back: local sessions reconciled');
     } catch (error) {
       // Still away: the probe or the next 'ready' tries again.
       this.log.debug({ err: (error as Error).message }, 'Redis not back yet');

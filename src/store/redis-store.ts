@@ -77,6 +77,36 @@ end
 redis.call('SET', KEYS[1], ARGV[1])
 return { ARGV[1], held }`;
 
+// The data set's count of rotations, at <prefix>rotations, read as a number: a value there that
+// is none (another type, or a string written by hand) counts as 0, never raising.
+const READ_COUNT = `
+local count = 0
+if redis.call('TYPE', KEYS[2]).ok == 'string' and redis.call('STRLEN', KEYS[2]) <= 20 then
+  count = tonumber(redis.call('GET', KEYS[2])) or 0
+end`;
+
+// A rotation's write: SETs the port's key to ARGV[1] (with the SET options from ARGV[2] on), or
+// DELs it when ARGV[1] is empty, and counts it in KEYS[2]. Returns { the new count, the DEL's
+// reply (1 for a SET) }. An instance back from an outage that finds the count below one it was
+// answered knows Redis came back with older data (a restart from an older snapshot), in which
+// rotations it acknowledged are undone: see RedisFallback.tryRecover.
+const COUNTED_WRITE = `${READ_COUNT}
+local changed = 1
+if ARGV[1] == '' then changed = redis.call('DEL', KEYS[1]) else redis.call('SET', KEYS[1], ARGV[1], unpack(ARGV, 2)) end
+count = count + 1
+redis.call('SET', KEYS[2], string.format('%d', count))
+return { count, changed }`;
+
+// The count (KEYS[2]; KEYS[1] unused), raised to ARGV[1] when it is below: after a recovery that
+// wrote back what Redis had lost, the count is again no lower than one an instance saw.
+const RAISE_COUNT = `${READ_COUNT}
+local floor = tonumber(ARGV[1]) or 0
+if count < floor then
+  redis.call('SET', KEYS[2], string.format('%d', floor))
+  count = floor
+end
+return count`;
+
 // Rounds of read-then-write when another instance rewrites the key in between each time.
 const MAX_CREATE_ROUNDS = 3;
 
@@ -86,6 +116,8 @@ type ScriptedRedis = Redis & {
   setUnlessChangedBuffer(key: string, ...args: Array<string | Buffer>): Promise<Buffer>;
   setIfUnchangedBuffer(key: string, ...args: Array<string | Buffer>): Promise<Buffer | null>;
   dataSetMark(key: string, mark: string): Promise<[mark: string, replaced: string]>;
+  countedWrite(key: string, countKey: string, value: string, ...setOptions: string[]): Promise<[count: number, changed: number]>;
+  raiseCount(key: string, countKey: string, floor: string): Promise<number>;
 };
 
 /**
@@ -103,6 +135,8 @@ export class RedisSessionStore implements SessionStore {
   private readonly fallback: RedisFallback;
   private readonly log: Logger;
   private readonly prefix: string;
+  /** Where the data set counts rotations (see COUNTED_WRITE). */
+  private readonly countKey: string;
   private readonly values: StoredValues;
   private readonly changes: RemoteChanges;
   private closing: Promise<void> | undefined;
@@ -112,6 +146,7 @@ export class RedisSessionStore implements SessionStore {
   private constructor(options: RedisStoreOptions) {
     this.log = options.log.child({ redis: redisEndpoint(options.url) });
     this.prefix = `${options.keyPrefix}port:`;
+    this.countKey = `${options.keyPrefix}rotations`;
     this.values = new StoredValues(options.idRule, this.log);
     this.fallback = new RedisFallback(
       {
@@ -121,6 +156,8 @@ export class RedisSessionStore implements SessionStore {
         writeIfAbsent: (sessions) => this.writeIfAbsent(sessions),
         overwrite: (changes) => this.overwrite(changes),
         dataSetMark: () => this.dataSetMark(`${options.keyPrefix}data-set`),
+        rotationCount: () => this.client.raiseCount(this.countKey, this.countKey, '0'),
+        raiseRotationCount: (floor) => this.client.raiseCount(this.countKey, this.countKey, String(floor)),
       },
       this.log,
     );
@@ -135,6 +172,8 @@ export class RedisSessionStore implements SessionStore {
     this.client.defineCommand('setUnlessChanged', { numberOfKeys: 1, lua: SET_UNLESS_CHANGED });
     this.client.defineCommand('setIfUnchanged', { numberOfKeys: 1, lua: SET_IF_UNCHANGED });
     this.client.defineCommand('dataSetMark', { numberOfKeys: 1, lua: DATA_SET_MARK });
+    this.client.defineCommand('countedWrite', { numberOfKeys: 2, lua: COUNTED_WRITE });
+    this.client.defineCommand('raiseCount', { numberOfKeys: 2, lua: RAISE_COUNT });
     this.changes = new RemoteChanges(this.client, `${options.keyPrefix}changes`, this.log);
     // Without an 'error' listener, ioredis errors would crash the process.
     this.client.on('error', (error: Error) => {
@@ -184,10 +223,9 @@ export class RedisSessionStore implements SessionStore {
 
   replace(session: Session): Promise<Session> {
     return this.fallback.either(async () => {
-      const key = this.key(session.port);
       const ttl = ttlArgs(session);
-      if (ttl) await this.client.call('SET', key, JSON.stringify(session), ...ttl);
-      else await this.client.del(key);
+      const [count] = await this.client.countedWrite(this.key(session.port), this.countKey, ttl ? JSON.stringify(session) : '', ...(ttl ?? []));
+      this.fallback.noteRotationCount(count);
       this.fallback.remember(session.port, session);
       // Changes made while Redis is down stay local (the fallback path): nobody to tell.
       this.changes.announce(session.port);
@@ -205,10 +243,11 @@ export class RedisSessionStore implements SessionStore {
 
   delete(port: number): Promise<boolean> {
     return this.fallback.either(async () => {
-      const deleted = (await this.client.del(this.key(port))) > 0;
+      const [count, deleted] = await this.client.countedWrite(this.key(port), this.countKey, '');
+      this.fallback.noteRotationCount(count);
       this.fallback.remember(port, undefined);
       this.changes.announce(port);
-      return deleted;
+      return deleted > 0;
     }, (local) => this.fallback.acknowledgedLocally(port, undefined, () => local.delete(port)));
   }
 
@@ -358,13 +397,15 @@ export class RedisSessionStore implements SessionStore {
    * and announced to the other instances: an answered /session/new must not be undone.
    */
   private async overwrite(changes: ReadonlyMap<number, Session | undefined>): Promise<number> {
-    const batch = this.client.pipeline();
+    const batch = this.client.pipeline() as unknown as ScriptedRedis;
     for (const [port, session] of changes) {
       const ttl = session ? ttlArgs(session) : undefined;
-      if (session && ttl) batch.call('SET', this.key(port), JSON.stringify(session), ...ttl);
-      else batch.del(this.key(port));
+      batch.countedWrite(this.key(port), this.countKey, session && ttl ? JSON.stringify(session) : '', ...(ttl ?? []));
     }
-    for (const [error] of (await batch.exec()) ?? []) if (error) throw error;
+    for (const [error, reply] of (await (batch as unknown as ReturnType<Redis['pipeline']>).exec()) ?? []) {
+      if (error) throw error;
+      this.fallback.noteRotationCount((reply as [number, number])[0]);
+    }
     for (const port of changes.keys()) this.changes.announce(port);
     return changes.size;
   }

@@ -58,7 +58,7 @@ export interface RedisServer {
   readonly url: string;
   /** SIGKILL, as a crash would; resolves once the process is gone. */
   kill(): Promise<void>;
-  /** Starts a fresh, empty server on the same port (after `kill`). */
+  /** Starts the server again on the same port (after `kill`): empty, or with what a SAVE last wrote. */
   restart(): Promise<void>;
   /** SIGSTOP / SIGCONT: a server that keeps its connections but answers nothing. */
   freeze(): void;

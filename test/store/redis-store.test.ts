@@ -42,14 +42,17 @@ describeRedis('RedisSessionStore on a real Redis', () => {
     },
   });
 
-  it('keeps one key per port under the prefix (and the data-set mark), with the session expiry as the key TTL (Redis)', async () => {
+  it('keeps one key per port under the prefix (and the data-set mark and count of rotations), with the session expiry as the key TTL (Redis)', async () => {
     const prefix = newPrefix();
     const store = await open(prefix);
     const timed = await store.getOrCreate(1, () => makeSession(1, 60_000));
     const forever = await store.replace(makeSession(2, null));
     const keys = await redis.raw.keys(`${prefix}*`); // the test may use KEYS on its own tiny Redis
-    expect(keys.sort()).toEqual([`${prefix}data-set`, `${prefix}port:1`, `${prefix}port:2`]);
+    expect(keys.sort()).toEqual([`${prefix}data-set`, `${prefix}port:1`, `${prefix}port:2`, `${prefix}rotations`]);
     expect(await redis.raw.pttl(`${prefix}data-set`)).toBe(-1);
+    // The replace was counted (the creation is not a rotation); the count never expires.
+    expect(await redis.raw.get(`${prefix}rotations`)).toBe('1');
+    expect(await redis.raw.pttl(`${prefix}rotations`)).toBe(-1);
     const ttl = await redis.raw.pttl(`${prefix}port:1`);
     expect(ttl).toBeGreaterThan(59_000);
     expect(ttl).toBeLessThanOrEqual(60_000);
