@@ -253,12 +253,17 @@ export class FileSessionStore extends MemorySessionStore {
     // port unwind to the session before both, and a session traffic created since is kept.
     for (const change of due.reverse()) {
       const { undo } = change;
+      let undone = false;
       if (undo && this.sessions.get(undo.port) === undo.left) {
         if (undo.before) this.sessions.set(undo.port, undo.before);
         else this.sessions.delete(undo.port);
+        undone = true;
       }
       const reason = (error as NodeJS.ErrnoException).code ?? error.message;
-      change.reject(new Error(`the session file could not be saved (${reason}): the change was undone`, { cause: error }));
+      // Only a change that was taken back says so: a flush (a session traffic made, still in
+      // use) and a change already overtaken were not undone, only left unsaved.
+      const outcome = undone ? 'the change was undone' : 'what the port uses now is not saved yet';
+      change.reject(new Error(`the session file could not be saved (${reason}): ${outcome}`, { cause: error }));
     }
   }
 

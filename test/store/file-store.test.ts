@@ -258,6 +258,9 @@ describe('FileSessionStore on disk', () => {
     expect(await store.get(50_001)).toEqual(created[1]);
     expect(await store.get(50_100)).toBeUndefined();
     expect(await store.getOrCreate(50_002, () => makeSession(50_002))).toEqual(created[2]);
+    // A flush (the API naming a session traffic made) undoes nothing: it says so, and the port keeps it.
+    await expect(store.flush(50_003)).rejects.toThrow(/could not be saved \(ENOSPC\): what the port uses now is not saved yet$/);
+    expect(await store.get(50_003)).toEqual(created[3]);
     expect(logged('cannot save the session file')).toHaveLength(1);
 
     broken = false;
