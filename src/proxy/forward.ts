@@ -568,6 +568,10 @@ class Exchange implements DispatchHandler, DrainEntry {
     this.abort?.(error);
     // The request's socket may be detached by now (an upload cut short): the response's is not.
     if (this.options.upstreamFailed && this.response.socket) this.options.upstreamFailed(portOf(this.response.socket), this.route, error);
+    // A failure while the body still comes (the upstream reset mid-upload): the rest of the body
+    // is read by no one (undici stopped reading it), so the connection cannot carry a next
+    // request. The answer closes it, as an early answer does (writeHead).
+    if (this.outgoing.body !== null && !this.request.complete) this.response.shouldKeepAlive = false;
     fail(this.response, error, this.options.log);
   }
 }
