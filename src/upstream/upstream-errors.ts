@@ -64,6 +64,13 @@ export function upstreamFailure(error: unknown, peer: string): StickyportError {
     const reason = /\(([^()]*)\)$/.exec(err.message)?.[1] ?? 'invalid';
     return new UpstreamError('UPSTREAM_PROTOCOL', `${peer} answered with something that is not valid HTTP (${reason})`, err);
   }
+  // undici checks its parser's state with assert(): an answer that breaks one of those checks
+  // (a 101 without the Upgrade header that makes it a switch) is the upstream's broken answer,
+  // not an unreachable upstream.
+  if (code === 'ERR_ASSERTION') {
+    const what = /assert\(upgrade\)/.test(err.message) ? 'switched protocols (101) without the Upgrade header a switch needs' : 'sent an answer its HTTP client could not take';
+    return new UpstreamError('UPSTREAM_PROTOCOL', `${peer} ${what}`, err);
+  }
   if (/CERT|SIGNATURE|ERR_TLS|ERR_SSL/.test(code)) {
     return new UpstreamError('UPSTREAM_UNREACHABLE', `${peer} presented a TLS certificate that is not trusted (${code})`, err);
   }

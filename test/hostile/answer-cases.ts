@@ -335,6 +335,9 @@ export function informationalCases(): AnswerCase[] {
   add('101 to a plain GET, then frames', `${switching}\x81\x05hello`, { allow: ERROR, after: 'hold' });
   add('101 to a plain GET, then a 200, then close', `${switching}${final}`, { allow: ERROR, after: 'close' });
   add('101 without headers, then close', 'HTTP/1.1 101 Switching Protocols\r\n\r\n', { allow: ERROR, after: 'close' });
+  add('101 without headers, then silence', 'HTTP/1.1 101 Switching Protocols\r\n\r\n', { allow: ERROR, after: 'hold' });
+  add('101 with Upgrade alone, then close', 'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n', { allow: ERROR, after: 'close' });
+  add('101 with Connection alone, then silence', 'HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n\r\n', { allow: ERROR, after: 'hold' });
   return cases;
 }
 

@@ -128,7 +128,9 @@ function outcomeOf(one: AnswerCase, answer: WireAnswer): Outcome | undefined {
     const reason = answer.body.toString('latin1');
     const short = reason.length > 0 && reason.length <= 300 && /^[\x20-\x7e\n]+$/.test(reason);
     const status = answer.status === 502 || (answer.status === 504 && error === 'UPSTREAM_TIMEOUT');
-    return status && short && /^[A-Z][A-Z_]+$/.test(error) ? 'error' : undefined;
+    // An upstream that answered was reached: never UPSTREAM_UNREACHABLE or UPSTREAM_REFUSED.
+    const named = /^[A-Z][A-Z_]+$/.test(error) && error !== 'UPSTREAM_UNREACHABLE' && error !== 'UPSTREAM_REFUSED';
+    return status && short && named ? 'error' : undefined;
   }
   const { relay } = one;
   if (!relay || answer.status !== relay.status || !relay.bodies.includes(answer.body.toString('latin1'))) return undefined;
