@@ -73,6 +73,13 @@ export function connectThroughProxy(reads: UpstreamReads, request: ConnectReques
           settle(new UpstreamError('UPSTREAM_STATUS', `${request.peer} answered the CONNECT with something other than HTTP (lines ending in LF alone)`));
           return false;
         }
+        // Judged as the bytes come, not once a CRLF CRLF arrives: a peer that greets in another
+        // protocol (an SMTP banner, a TLS record) and waits would otherwise hold the client
+        // until Upstream.ConnectTimeout for an answer that is already wrong.
+        if (!couldStartStatusLine(answer) || hasBareCr(answer, end < 0 ? answer.length : end)) {
+          settle(new UpstreamError('UPSTREAM_STATUS', `${request.peer} answered the CONNECT with something other than HTTP`));
+          return false;
+        }
         // Checked on a complete head too: one that arrives in a single read is no smaller.
         if (end > MAX_ANSWER_HEAD_BYTES || (end < 0 && answer.length > MAX_ANSWER_HEAD_BYTES)) {
           settle(new UpstreamError('UPSTREAM_STATUS', `${request.peer} sent an answer head over ${MAX_ANSWER_HEAD_BYTES} bytes`));
@@ -110,6 +117,25 @@ export function connectThroughProxy(reads: UpstreamReads, request: ConnectReques
     if (request.readyEvent) socket.once(request.readyEvent, send);
     else send();
   });
+}
+
+// What the first bytes of a status line may be, position by position: "HTTP/1.", 0 or 1, a space,
+// three digits, then a space or the CR of a line with no reason phrase.
+const STATUS_LINE_START = ['H', 'T', 'T', 'P', '/', '1', '.', '01', ' ', '0123456789', '0123456789', '0123456789', ' \r'];
+
+/** Whether `bytes` (maybe only a few of them so far) can still be the start of a status line. */
+function couldStartStatusLine(bytes: Buffer): boolean {
+  const length = Math.min(bytes.length, STATUS_LINE_START.length);
+  for (let i = 0; i < length; i++) if (!STATUS_LINE_START[i]!.includes(String.fromCharCode(bytes[i]!))) return false;
+  return true;
+}
+
+/** A CR not followed by its LF in the first `length` bytes of `bytes` (a last CR may await its LF). */
+function hasBareCr(bytes: Buffer, length: number): boolean {
+  for (let at = bytes.indexOf(CR); at >= 0 && at < length; at = bytes.indexOf(CR, at + 1)) {
+    if (at + 1 < bytes.length && bytes[at + 1] !== LF) return true;
+  }
+  return false;
 }
 
 /** An LF without its CR in the first `length` bytes of `bytes`. */

@@ -2,6 +2,7 @@ import { once } from 'node:events';
 import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connectStatus } from '../helpers/client.js';
 import { startHostileServer, type HostileAfter, type HostileServer } from '../helpers/hostile-server.js';
 import { startStickyport, type RunningProxy } from '../helpers/stickyport.js';
 import { describeAnswer, headerOf, WireConnection, type WireAnswer } from './wire.js';
@@ -268,6 +269,22 @@ describe('CONNECT answers', () => {
       if (verdict !== '502 UPSTREAM_STATUS' || tookMs >= CONNECT_TIMEOUT_MS) wrong.push(`${JSON.stringify(head)}: ${verdict} after ${tookMs.toFixed(0)} ms`);
     }
     expect(wrong).toEqual([]);
+  });
+
+  it('a greeting in another protocol, or a head ending in CR alone, left waiting: 502 UPSTREAM_STATUS at once', async () => {
+    const wrong: string[] = [];
+    const GREETINGS = ['220 smtp.example ESMTP ready\r\n', '-ERR unknown command\r\n', '\x16\x03\x01\x00\x05hello', 'SSH-2.0-OpenSSH_9.2\r\n', 'HTTP/2 200\r\n',
+      'HTTP/1.1 2000 OK\r\n', 'HTTP/1.1 200 OK\r\r', 'HTTP/1.1 200 OK\rX: y\r\n\r\n', 'http/1.1 200 OK\r\n', 'HTTP/1.1 20x OK\r\n'];
+    for (const greeting of GREETINGS) {
+      const { answer, tookMs } = await connectCase(greeting, 'hold');
+      const verdict = answer.kind === 'answer' ? `${answer.status} ${errorOf(answer)}` : describeAnswer(answer);
+      if (verdict !== '502 UPSTREAM_STATUS' || tookMs >= CONNECT_TIMEOUT_MS) wrong.push(`${JSON.stringify(greeting)}: ${verdict} after ${tookMs.toFixed(0)} ms`);
+    }
+    expect(wrong).toEqual([]);
+    // The control: a good answer, in two writes that part it mid status line, opens the tunnel.
+    const key = `verdict-${caseNumber++}`;
+    hostile.answer(key, { bytes: ['HTTP/1.1 2', '00 Connection established\r\n\r\n'], after: 'hold' });
+    expect(await connectStatus(proxy.ports[1]!, `${key}.case:443`)).toBe(200);
   });
 
   it('a 200 head over 16 KiB that arrives whole in one write: 502', async () => {
