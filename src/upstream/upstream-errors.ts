@@ -28,8 +28,10 @@ export function upstreamFailure(error: unknown, peer: string): StickyportError {
     case 'UND_ERR_CONNECT_TIMEOUT':
       return new UpstreamError('UPSTREAM_TIMEOUT', `no connection to ${peer} within Upstream.ConnectTimeout`, err);
     case 'UND_ERR_HEADERS_TIMEOUT':
+      // Maybe nothing, maybe part of a head, or a head a byte at a time: no whole head in time.
+      return new UpstreamError('UPSTREAM_TIMEOUT', `${peer} sent no complete answer head within Upstream.ResponseTimeout`, err);
     case 'UND_ERR_BODY_TIMEOUT':
-      return new UpstreamError('UPSTREAM_TIMEOUT', `${peer} sent nothing within Upstream.ResponseTimeout`, err);
+      return new UpstreamError('UPSTREAM_TIMEOUT', `${peer} sent nothing more of its answer for Upstream.ResponseTimeout`, err);
     case 'ECONNRESET':
     case 'EPIPE':
       return new UpstreamError('UPSTREAM_RESET', `${peer} closed the connection before answering`, err);

@@ -239,6 +239,15 @@ describe("an upstream's X-Stickyport-* trailers, and fields no trailer may carry
   });
 });
 
+describe('answers that stall', () => {
+  it('half a head, then silence: 504 UPSTREAM_TIMEOUT that says no complete head came (not "sent nothing")', async () => {
+    const { answer, sent } = await getCase('HTTP/1.1 200 OK\r\nContent-Le', 'hold');
+    expect(answer.kind === 'answer' ? `${answer.status} ${errorOf(answer)}` : describeAnswer(answer)).toBe('504 UPSTREAM_TIMEOUT');
+    expect(answer.kind === 'answer' ? answer.body.toString() : '').toMatch(/sent no complete answer head within Upstream\.ResponseTimeout/);
+    expect(sent).toBe(1);
+  });
+});
+
 describe('CONNECT answers', () => {
   /** A CONNECT through the first port to a case target; the answer and how long it took. */
   async function connectCase(bytes: string, after: HostileAfter): Promise<{ answer: WireAnswer; tookMs: number }> {
