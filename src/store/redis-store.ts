@@ -192,8 +192,34 @@ export class RedisSessionStore implements SessionStore {
     // Resolves on 'ready'; rejects on the first error or after the timeout: either way, go on.
     await once(store.client, 'ready', { signal: AbortSignal.timeout(1_500) }).catch(() => undefined);
     if (store.client.status !== 'ready') store.fallback.startOutage(new Error('Redis did not answer at start-up'));
-    else await store.fallback.noteDataSet().catch((error: Error) => store.fallback.startOutage(error));
+    else {
+      await store.fallback.noteDataSet().catch((error: Error) => store.fallback.startOutage(error));
+      await store.compareIdRule(options.keyPrefix, options.idRule);
+    }
     return store;
+  }
+
+  /**
+   * Leaves this instance's id rule at <prefix>id-rule and warns when another instance left a
+   * different one: each would take the other's ids for unusable and replace them on every
+   * request, so the port's identity would change with every request (a rolling restart that
+   * changes Session.IdLength or Session.IdAlphabet does this until the last old instance stops).
+   */
+  private async compareIdRule(keyPrefix: string, rule: SessionIdRule): Promise<void> {
+    const key = `${keyPrefix}id-rule`;
+    const ours = `${rule.idLength}:${rule.idAlphabet}`;
+    try {
+      const theirs = await this.client.getset(key, ours);
+      if (theirs === null || theirs === ours) return;
+      const [length, ...alphabet] = theirs.split(':');
+      this.log.warn(
+        { key, idLength: rule.idLength, idAlphabet: rule.idAlphabet, otherIdLength: length?.slice(0, 12), otherIdAlphabet: alphabet.join(':').slice(0, 128) },
+        'another instance on this Redis and KeyPrefix made ids by another Session.IdLength or Session.IdAlphabet: while both run, each replaces the other\'s ids on every request; give every instance sharing a KeyPrefix the same Session settings',
+      );
+    } catch (error) {
+      // A key of another type there (written by hand): the comparison is only advice.
+      this.log.debug({ key, err: (error as Error).message }, 'could not compare the session id rule');
+    }
   }
 
   health(): StoreHealth {

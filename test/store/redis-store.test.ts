@@ -42,13 +42,31 @@ describeRedis('RedisSessionStore on a real Redis', () => {
     },
   });
 
-  it('keeps one key per port under the prefix (and the data-set mark and count of rotations), with the session expiry as the key TTL (Redis)', async () => {
+  it('warns once at start when another instance on the prefix makes ids by another rule; not when the rule is the same (Redis)', async () => {
+    const prefix = newPrefix();
+    const WARNING = "another instance on this Redis and KeyPrefix made ids by another Session.IdLength or Session.IdAlphabet: while both run, each replaces the other's ids on every request; give every instance sharing a KeyPrefix the same Session settings";
+    const openLogged = async (idRule: typeof TEST_ID_RULE) => {
+      const sink = logSink();
+      const store = await RedisSessionStore.open({ url: redis.server.url, keyPrefix: prefix, log: createLogger('debug', sink.stream), idRule });
+      const warnings = () => sink.lines.map((line) => JSON.parse(line)).filter((entry) => entry.msg === WARNING);
+      return { store, warnings };
+    };
+    const first = await openLogged(TEST_ID_RULE);
+    const same = await openLogged(TEST_ID_RULE);
+    const longer = await openLogged({ ...TEST_ID_RULE, idLength: TEST_ID_RULE.idLength + 2 });
+    expect(first.warnings()).toEqual([]);
+    expect(same.warnings()).toEqual([]);
+    expect(longer.warnings()).toEqual([expect.objectContaining({ level: 40, idLength: TEST_ID_RULE.idLength + 2, otherIdLength: String(TEST_ID_RULE.idLength) })]);
+    for (const { store } of [first, same, longer]) await store.close();
+  });
+
+  it('keeps one key per port under the prefix (and the data-set mark, count of rotations and id rule), with the session expiry as the key TTL (Redis)', async () => {
     const prefix = newPrefix();
     const store = await open(prefix);
     const timed = await store.getOrCreate(1, () => makeSession(1, 60_000));
     const forever = await store.replace(makeSession(2, null));
     const keys = await redis.raw.keys(`${prefix}*`); // the test may use KEYS on its own tiny Redis
-    expect(keys.sort()).toEqual([`${prefix}data-set`, `${prefix}port:1`, `${prefix}port:2`, `${prefix}rotations`]);
+    expect(keys.sort()).toEqual([`${prefix}data-set`, `${prefix}id-rule`, `${prefix}port:1`, `${prefix}port:2`, `${prefix}rotations`]);
     expect(await redis.raw.pttl(`${prefix}data-set`)).toBe(-1);
     // The replace was counted (the creation is not a rotation); the count never expires.
     expect(await redis.raw.get(`${prefix}rotations`)).toBe('1');
