@@ -166,14 +166,15 @@ describe('session expiry', () => {
       const from = upstream.seen.length;
       await request(port, `${origin.url}/`);
       const first = await apiJson<{ session_id: string; expires_at: string }>(port, '/session/');
+      // Announced rounded up to its second: the real expiry is within the second before.
       const expiresAt = Date.parse(first.expires_at);
-      expect(expiresAt - Date.now()).toBeLessThanOrEqual(1_000);
+      expect(expiresAt - Date.now()).toBeLessThanOrEqual(2_000);
 
       const tunnel = await openTunnel(port, `127.0.0.1:${origin.port}`);
       expect(tunnel.status).toBe(200);
       await closed(tunnel.socket);
       // The expiry timer closed it: not before the session's expiry second.
-      expect(Date.now()).toBeGreaterThanOrEqual(expiresAt);
+      expect(Date.now()).toBeGreaterThan(expiresAt - 1_000);
 
       await request(port, `${origin.url}/`);
       const ids = sessionsSince(from);
