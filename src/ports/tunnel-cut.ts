@@ -1,11 +1,9 @@
 import type net from 'node:net';
 
+const UPSTREAM = Symbol('stickyport.tunnelUpstream');
 const CUT = Symbol('stickyport.tunnelCut');
-interface CutState {
-  cut: boolean;
-  upstream: net.Socket | undefined;
-}
-type Marked = net.Socket & { [CUT]?: CutState };
+// Two fields on the client socket rather than one object per tunnel: nothing allocated per tunnel.
+type Marked = net.Socket & { [UPSTREAM]?: net.Socket; [CUT]?: true };
 
 /**
  * How a rotation closes a tunnel (port-state.ts, retire): both sockets are reset at once. Ending
@@ -14,20 +12,21 @@ type Marked = net.Socket & { [CUT]?: CutState };
  * answered, ended by a clean FIN, so the provider saw a complete upload. A reset drops it.
  */
 export function cutTunnel(client: net.Socket): void {
-  const state = stateOf(client);
-  state.cut = true;
-  if (state.upstream) resetSocket(state.upstream);
+  const marked = client as Marked;
+  marked[CUT] = true;
+  const upstream = marked[UPSTREAM];
+  if (upstream) resetSocket(upstream);
   resetSocket(client);
 }
 
 /** The tunnel's upstream side, once joined to `client`: a cut resets it with the client. */
 export function joinedTo(client: net.Socket, upstream: net.Socket): void {
-  stateOf(client).upstream = upstream;
+  (client as Marked)[UPSTREAM] = upstream;
 }
 
 /** True once a rotation cut this client socket: an upstream side opened for it is reset, not ended. */
 export function wasCut(client: net.Socket): boolean {
-  return (client as Marked)[CUT]?.cut === true;
+  return (client as Marked)[CUT] === true;
 }
 
 /**
@@ -42,9 +41,4 @@ export function resetSocket(socket: net.Socket): void {
   } catch {
     socket.destroy();
   }
-}
-
-function stateOf(client: net.Socket): CutState {
-  const marked = client as Marked;
-  return (marked[CUT] ??= { cut: false, upstream: undefined });
 }
