@@ -375,8 +375,12 @@ export class PortState {
     binding.route.close();
     for (const route of binding.ruleRoutes?.values() ?? []) route.close();
     const tunnels = binding.tunnels.size;
-    // Reset, not ended: nothing the old tunnels hold leaves after this (tunnel-cut.ts).
-    for (const socket of binding.tunnels) cutTunnel(socket);
+    // A rotation resets them: nothing the old tunnels hold leaves after this (tunnel-cut.ts).
+    // A stop is no rotation: its tunnels close as the listener pool closes every connection.
+    for (const socket of binding.tunnels) {
+      if (reason === 'shutdown') socket.destroy();
+      else cutTunnel(socket);
+    }
     binding.tunnels.clear();
     this.deps.log.debug({ port: this.port, sessionId: binding.session.id, reason, closedTunnels: tunnels }, 'session retired');
   }

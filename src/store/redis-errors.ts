@@ -27,6 +27,12 @@ const SERVER_CANNOT_SERVE = new Set([
  */
 const SCRIPT_REFUSED = /^ERR The user executing the script can't /;
 
+/** Whether the user's ACL refused a command or key (NOPERM, or its ERR form inside a script). */
+export function refusedByAcl(error: unknown): boolean {
+  const code = replyCode(error);
+  return code === 'NOPERM' || (code === 'ERR' && SCRIPT_REFUSED.test((error as Error).message));
+}
+
 /** Codes of a refused login (the URL's user name or password): the server answers, but not us. */
 const LOGIN_REFUSED = new Set(['NOAUTH', 'WRONGPASS']);
 

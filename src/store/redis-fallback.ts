@@ -1,7 +1,7 @@
 import type { Logger } from '../logging/logger.js';
 import type { Session } from '../session/session.js';
 import { MemorySessionStore } from './memory-store.js';
-import { refusedLogin, startsOutage } from './redis-errors.js';
+import { refusedByAcl, refusedLogin, startsOutage } from './redis-errors.js';
 import { StoreClosedError, type SessionStore } from './session-store.js';
 
 // While Redis is down, how often to check whether it answers again (besides ioredis's 'ready').
@@ -27,14 +27,20 @@ export interface RedisConnection {
   dataSetMark(): Promise<string>;
   /** The data set's count of rotations (see COUNTED_WRITE). */
   rotationCount(): Promise<number>;
-  /** Raises the count to `floor` if it is below; resolves with the count. */
-  raiseRotationCount(floor: number): Promise<number>;
+  /** Puts what this instance knows back where Redis holds something older; resolves with the ports changed. */
+  restoreIfOlder(states: ReadonlyMap<number, KnownState>): Promise<number>;
+}
+
+/** What the local copy knows of a port: its session, or that it had none since `since` (ms since the epoch). */
+export interface KnownState {
+  readonly session: Session | undefined;
+  readonly since: number;
 }
 
 /** The local copy: the last state Redis gave us while it answers, the only state while it does not. */
 class LocalSessions extends MemorySessionStore {
-  /** Ports Redis (or a reset here) last said have no session: known empty, not merely unknown. */
-  private readonly empty = new Set<number>();
+  /** Ports Redis (or a reset here) said have no session, and since when: known empty, not merely unknown. */
+  private readonly empty = new Map<number, number>();
 
   remember(port: number, session: Session | undefined): void {
     if (session) {
@@ -42,7 +48,7 @@ class LocalSessions extends MemorySessionStore {
       this.empty.delete(port);
     } else {
       this.sessions.delete(port);
-      this.empty.add(port);
+      if (!this.empty.has(port)) this.empty.set(port, Date.now());
     }
   }
 
@@ -53,10 +59,10 @@ class LocalSessions extends MemorySessionStore {
   }
 
   /** What the local copy knows of each port: its live session, or undefined for one known empty. */
-  knownStates(): Map<number, Session | undefined> {
-    const states = new Map<number, Session | undefined>();
-    for (const port of this.empty) states.set(port, undefined);
-    for (const session of this.snapshot()) states.set(session.port, session);
+  knownStates(): Map<number, KnownState> {
+    const states = new Map<number, KnownState>();
+    for (const [port, since] of this.empty) states.set(port, { session: undefined, since });
+    for (const session of this.snapshot()) states.set(session.port, { session, since: session.createdAt });
     return states;
   }
 
@@ -203,6 +209,13 @@ export class RedisFallback {
         { key: 'SessionStore.RedisUrl', err: error.message },
         'Redis refused the login of SessionStore.RedisUrl (user name or password): serving sessions from local memory until it is accepted',
       );
+    } else if (refusedByAcl(error)) {
+      // A user whose ACL allows only some of the store's keys or commands: named as such (the
+      // store uses every key under SessionStore.KeyPrefix, scripts and pub/sub).
+      this.log.error(
+        { key: 'SessionStore.RedisUrl', err: error.message },
+        'Redis refused a command or key to the user of SessionStore.RedisUrl (its ACL): serving sessions from local memory until it is allowed; the user needs every key under SessionStore.KeyPrefix, its changes channel, and the read, write, scripting and pub/sub commands',
+      );
     } else {
       this.log.error({ err: error.message }, 'Redis is unreachable: serving sessions from local memory until it is back');
     }
@@ -221,27 +234,33 @@ export class RedisFallback {
       const count = await this.redis.rotationCount();
       // Redis came back with older data (restarted from an older snapshot or append-only file):
       // its count of rotations is below one it answered this instance, so rotations acknowledged
-      // since are undone there, and the sessions they replaced are back. What this instance
-      // knows of each port is newer: written over Redis like a rotation acknowledged meanwhile.
+      // since may be undone there. What this instance knows of each port goes back where Redis
+      // holds something older (restoreIfOlder); a session made since, by another instance back
+      // sooner, stands. The count is not raised: another instance that saw it higher must find
+      // it lower too, and put back what it knows.
       const rolledBack = !dataSetLost && count < this.rotationsSeen;
+      let restored = 0;
       if (rolledBack) {
-        for (const [port, session] of this.local.knownStates()) if (!this.acknowledged.has(port)) this.acknowledged.set(port, session);
+        const known = this.local.knownStates();
+        // Those acknowledged or made during this outage are written back below, as always.
+        for (const port of [...this.acknowledged.keys(), ...this.created.keys()]) known.delete(port);
+        restored = await this.redis.restoreIfOlder(known);
         this.log.warn(
-          { rotations: count, rotationsSeen: this.rotationsSeen },
-          'Redis came back with older data than it had answered (its count of rotations went down): writing this instance\'s sessions over it, so that no acknowledged rotation is undone',
+          { rotations: count, restored },
+          'Redis came back with older data than it had answered (its count of rotations went down): put back what this instance knew of each port where Redis held something older',
         );
       }
+      // From here on compared with this data set's count (lower after a loss, or a restore).
+      this.rotationsSeen = count;
       // Redis lost its data: what the local copy read from it is gone there, and goes back too.
       if (dataSetLost) for (const session of this.local.snapshot()) if (!this.created.has(session.port)) this.created.set(session.port, session);
       const rotations = await this.writeBackRotations();
       const { written, keptFromRedis } = await this.writeBackCreated();
-      // The count is again at least what this instance saw, so the next recovery compares anew.
-      if (count < this.rotationsSeen) await this.redis.raiseRotationCount(this.rotationsSeen);
       // No await since the last write-back round found nothing left: nothing made meanwhile is missed.
       if (this.acknowledged.size > 0) return; // a rotation came in meanwhile: next probe
       this.outage = false;
       clearInterval(this.probe);
-      this.log.info({ written, keptFromRedis, rotations, dataSetLost, rolledBack }, 'Redis is back: local sessions reconciled');
+      this.log.info({ written, keptFromRedis, rotations, dataSetLost, rolledBack, restored }, 'Redis is back: local sessions reconciled');
     } catch (error) {
       // Still away: the probe or the next 'ready' tries again.
       this.log.debug({ err: (error as Error).message }, 'Redis not back yet');

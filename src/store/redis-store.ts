@@ -5,7 +5,7 @@ import type { Logger } from '../logging/logger.js';
 import { isLive, type Session, type SessionIdRule } from '../session/session.js';
 import { RemoteChanges, type RemoteChangeListener } from './redis-changes.js';
 import { refusedLogin, replyCode, StoreConflictError } from './redis-errors.js';
-import { RedisFallback, type WriteBackCounts } from './redis-fallback.js';
+import { RedisFallback, type KnownState, type WriteBackCounts } from './redis-fallback.js';
 import type { SessionStore, StoreHealth } from './session-store.js';
 import { StoredValues } from './stored-values.js';
 
@@ -79,10 +79,13 @@ return { ARGV[1], held }`;
 
 // The data set's count of rotations, at <prefix>rotations, read as a number: a value there that
 // is none (another type, or a string written by hand) counts as 0, never raising.
+// Only digits count ("inf", "1e300" or 20 digits would pass Lua's tonumber and stick the count
+// at a value string.format cannot write back).
 const READ_COUNT = `
 local count = 0
-if redis.call('TYPE', KEYS[2]).ok == 'string' and redis.call('STRLEN', KEYS[2]) <= 20 then
-  count = tonumber(redis.call('GET', KEYS[2])) or 0
+if redis.call('TYPE', KEYS[2]).ok == 'string' and redis.call('STRLEN', KEYS[2]) <= 15 then
+  local held = redis.call('GET', KEYS[2])
+  if string.match(held, '^%d+$') then count = tonumber(held) end
 end`;
 
 // A rotation's write: SETs the port's key to ARGV[1] (with the SET options from ARGV[2] on), or
@@ -97,15 +100,18 @@ count = count + 1
 redis.call('SET', KEYS[2], string.format('%d', count))
 return { count, changed }`;
 
-// The count (KEYS[2]; KEYS[1] unused), raised to ARGV[1] when it is below: after a recovery that
-// wrote back what Redis had lost, the count is again no lower than one an instance saw.
-const RAISE_COUNT = `${READ_COUNT}
-local floor = tonumber(ARGV[1]) or 0
-if count < floor then
-  redis.call('SET', KEYS[2], string.format('%d', floor))
-  count = floor
-end
+// The count alone (KEYS[2]; KEYS[1] unused).
+const READ_ONLY_COUNT = `${READ_COUNT}
 return count`;
+
+// Deletes KEYS[1] only while it holds exactly ARGV[1] (as READ_CURRENT reads it): a reset put
+// back after Redis lost it never deletes a session written since.
+const DEL_IF_UNCHANGED = `${READ_CURRENT}
+if current == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+  return 1
+end
+return 0`;
 
 // Rounds of read-then-write when another instance rewrites the key in between each time.
 const MAX_CREATE_ROUNDS = 3;
@@ -117,7 +123,8 @@ type ScriptedRedis = Redis & {
   setIfUnchangedBuffer(key: string, ...args: Array<string | Buffer>): Promise<Buffer | null>;
   dataSetMark(key: string, mark: string): Promise<[mark: string, replaced: string]>;
   countedWrite(key: string, countKey: string, value: string, ...setOptions: string[]): Promise<[count: number, changed: number]>;
-  raiseCount(key: string, countKey: string, floor: string): Promise<number>;
+  readCount(key: string, countKey: string): Promise<number>;
+  delIfUnchangedBuffer(key: string, held: Buffer): Promise<number>;
 };
 
 /**
@@ -156,8 +163,8 @@ export class RedisSessionStore implements SessionStore {
         writeIfAbsent: (sessions) => this.writeIfAbsent(sessions),
         overwrite: (changes) => this.overwrite(changes),
         dataSetMark: () => this.dataSetMark(`${options.keyPrefix}data-set`),
-        rotationCount: () => this.client.raiseCount(this.countKey, this.countKey, '0'),
-        raiseRotationCount: (floor) => this.client.raiseCount(this.countKey, this.countKey, String(floor)),
+        rotationCount: () => this.client.readCount(this.countKey, this.countKey),
+        restoreIfOlder: (states) => this.restoreIfOlder(states),
       },
       this.log,
     );
@@ -173,7 +180,8 @@ export class RedisSessionStore implements SessionStore {
     this.client.defineCommand('setIfUnchanged', { numberOfKeys: 1, lua: SET_IF_UNCHANGED });
     this.client.defineCommand('dataSetMark', { numberOfKeys: 1, lua: DATA_SET_MARK });
     this.client.defineCommand('countedWrite', { numberOfKeys: 2, lua: COUNTED_WRITE });
-    this.client.defineCommand('raiseCount', { numberOfKeys: 2, lua: RAISE_COUNT });
+    this.client.defineCommand('readCount', { numberOfKeys: 2, lua: READ_ONLY_COUNT });
+    this.client.defineCommand('delIfUnchanged', { numberOfKeys: 1, lua: DEL_IF_UNCHANGED });
     this.changes = new RemoteChanges(this.client, `${options.keyPrefix}changes`, this.log);
     // Without an 'error' listener, ioredis errors would crash the process.
     this.client.on('error', (error: Error) => {
@@ -434,6 +442,42 @@ export class RedisSessionStore implements SessionStore {
     }
     for (const port of changes.keys()) this.changes.announce(port);
     return changes.size;
+  }
+
+  /**
+   * What this instance knows of each port, put back where Redis holds something older: Redis
+   * came back with older data (see RedisFallback.tryRecover). A port's session goes back where
+   * Redis has none or one created before it; a port known empty since a moment is emptied where
+   * Redis holds a session created before that moment. A session created since (another instance
+   * rotated the port after Redis came back) stands, and the local copy takes it. Each write is
+   * conditional on the value just read, is not counted as a rotation, and is announced.
+   */
+  private async restoreIfOlder(states: ReadonlyMap<number, KnownState>): Promise<number> {
+    let restored = 0;
+    for (const [port, known] of states) {
+      const key = this.key(port);
+      const seen = await this.read(port);
+      const found = this.values.fromJson(port, asText(seen));
+      const held = found && isLive(found) ? found : undefined;
+      const { session } = known;
+      if (session) {
+        const ttl = ttlArgs(session);
+        if (held?.id === session.id || (held && held.createdAt >= session.createdAt) || !ttl) {
+          this.fallback.remember(port, held);
+          continue;
+        }
+        const json = Buffer.from(JSON.stringify(session));
+        const stored = await this.client.setUnlessChangedBuffer(key, json, seen ?? '', ...ttl);
+        if (!stored.equals(json)) continue; // written meanwhile: that one stands, read at the next request
+        this.fallback.remember(port, session);
+      } else {
+        if (!held || held.createdAt >= known.since || seen === null) continue;
+        if ((await this.client.delIfUnchangedBuffer(key, seen)) !== 1) continue;
+      }
+      restored++;
+      this.changes.announce(port);
+    }
+    return restored;
   }
 
   /**

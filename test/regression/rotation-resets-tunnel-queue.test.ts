@@ -55,6 +55,7 @@ async function startSlowProvider(): Promise<SlowProvider> {
 
 let provider: SlowProvider;
 let proxy: RunningProxy;
+let stopped = false;
 
 beforeAll(async () => {
   provider = await startSlowProvider();
@@ -62,7 +63,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await proxy?.stop();
+  if (!stopped) await proxy?.stop();
   await provider?.close();
 });
 
@@ -146,4 +147,21 @@ it.each(['CONNECT', 'SOCKS5'] as const)('a rotation resets an old %s tunnel hold
   expect(readAfterAnswer).toBeLessThanOrEqual(reachedBeforeRotation);
   // The client's tunnel was cut, not ended as if complete.
   expect(await clientEnd).toBe('ECONNRESET');
+});
+
+// Last: it stops the proxy. A stop is no rotation: its tunnels close plainly, with a FIN both ways
+// (an adversarial review found the upstream side reset at a stop once the rotation's cut existed).
+it('a stop closes an open tunnel with a FIN on the provider side, not a reset', async () => {
+  const tunnelled = provider.nextTunnel();
+  const client = await openTunnelBy('CONNECT', proxy.ports[0]!);
+  const upstreamSide = await tunnelled;
+  const upstreamEnd = new Promise<string>((resolve) => {
+    upstreamSide.on('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? 'error'));
+    upstreamSide.on('end', () => resolve('end'));
+  });
+  upstreamSide.resume();
+  stopped = true;
+  await proxy.stop();
+  expect(await upstreamEnd).toBe('end');
+  client.destroy();
 });

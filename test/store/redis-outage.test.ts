@@ -142,6 +142,23 @@ describeRedis('RedisSessionStore when Redis goes away', () => {
     expect(JSON.parse((await redis.raw.get(`${prefix}port:7`))!).id).toBe(later.id);
   });
 
+  it('a user whose ACL allows only the port keys is logged as the ACL refusing, not as Redis unreachable (Redis)', async () => {
+    const user = `acl${randomBytes(3).toString('hex')}`;
+    const prefix = `acl-${randomBytes(4).toString('hex')}:`;
+    await redis.raw.call('ACL', 'SETUSER', user, 'on', '>pw', `~${prefix}port:*`, `~${prefix}data-set`, `&${prefix}changes`, '+@all');
+    cleanups.push(() => redis.raw.call('ACL', 'DELUSER', user));
+    const sink = logSink();
+    const store = await RedisSessionStore.open({ url: `redis://${user}:pw@127.0.0.1:${redis.server.port}`, keyPrefix: prefix, log: createLogger('debug', sink.stream), idRule: TEST_ID_RULE });
+    cleanups.push(() => store.close().catch(() => undefined));
+    // The session API's rotation still answers, from local memory.
+    await store.replace(makeSession(8));
+    expect(store.health()).toMatchObject({ state: 'fallback' });
+    const errors = sink.lines.map((line) => JSON.parse(line)).filter((entry) => entry.level === 50);
+    expect(errors.map((entry) => entry.msg)).toEqual([expect.stringMatching(/^Redis refused a command or key to the user of SessionStore\.RedisUrl \(its ACL\)/)]);
+    expect(errors[0].key).toBe('SessionStore.RedisUrl');
+    expect(sink.lines.join('\n')).not.toContain(`${user}:pw`);
+  });
+
   it('starts while Redis is unreachable, works locally, and catches up when Redis comes (Redis)', async () => {
     relay = await startTcpRelay(redis.server.port);
     cleanups.push(() => relay.close());
