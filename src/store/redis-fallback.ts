@@ -25,45 +25,13 @@ export interface RedisConnection {
   overwrite(changes: ReadonlyMap<number, Session | undefined>): Promise<number>;
   /** The mark of Redis's data set: the same for as long as Redis keeps its data (see DATA_SET_MARK). */
   dataSetMark(): Promise<string>;
-  /** The data set's count of rotations (see COUNTED_WRITE). */
-  rotationCount(): Promise<number>;
-  /** Puts what this instance knows back where Redis holds something older; resolves with the ports changed. */
-  restoreIfOlder(states: ReadonlyMap<number, KnownState>): Promise<number>;
-}
-
-/** What the local copy knows of a port: its session, or that it had none since `since` (ms since the epoch). */
-export interface KnownState {
-  readonly session: Session | undefined;
-  readonly since: number;
 }
 
 /** The local copy: the last state Redis gave us while it answers, the only state while it does not. */
 class LocalSessions extends MemorySessionStore {
-  /** Ports Redis (or a reset here) said have no session, and since when: known empty, not merely unknown. */
-  private readonly empty = new Map<number, number>();
-
   remember(port: number, session: Session | undefined): void {
-    if (session) {
-      this.sessions.set(port, session);
-      this.empty.delete(port);
-    } else {
-      this.sessions.delete(port);
-      if (!this.empty.has(port)) this.empty.set(port, Date.now());
-    }
-  }
-
-  /** Nothing known of the port any more (another instance changed it). */
-  drop(port: number): void {
-    this.sessions.delete(port);
-    this.empty.delete(port);
-  }
-
-  /** What the local copy knows of each port: its live session, or undefined for one known empty. */
-  knownStates(): Map<number, KnownState> {
-    const states = new Map<number, KnownState>();
-    for (const [port, since] of this.empty) states.set(port, { session: undefined, since });
-    for (const session of this.snapshot()) states.set(session.port, { session, since: session.createdAt });
-    return states;
+    if (session) this.sessions.set(port, session);
+    else this.sessions.delete(port);
   }
 
   /**
@@ -102,8 +70,8 @@ export class RedisFallback {
   private closed = false;
   /** The mark of the data set the local copy was read from (undefined: none read yet). */
   private dataSet: string | undefined;
-  /** The highest count of rotations Redis answered this instance (see COUNTED_WRITE). */
-  private rotationsSeen = 0;
+  /** The outage whose ACL refusal was logged (one line per outage). */
+  private aclLogged = 0;
 
   constructor(
     private readonly redis: RedisConnection,
@@ -166,7 +134,7 @@ export class RedisFallback {
 
   /** Another instance changed the port's session: what the local copy held for it is stale. */
   forget(port: number): void {
-    this.local.drop(port);
+    this.local.remember(port, undefined);
     this.created.delete(port);
     // A rotation elsewhere, later than one this instance acknowledged during its outage: the
     // later one stands; written back on recovery, ours would undo it.
@@ -176,12 +144,6 @@ export class RedisFallback {
   /** Notes which data set Redis holds, once it answers at start: recovery compares with it. */
   async noteDataSet(): Promise<void> {
     this.dataSet = await this.redis.dataSetMark();
-    this.noteRotationCount(await this.redis.rotationCount());
-  }
-
-  /** A count of rotations Redis answered (a rotation's write, or at start). */
-  noteRotationCount(count: number): void {
-    if (count > this.rotationsSeen) this.rotationsSeen = count;
   }
 
   /** True while Redis is away and sessions are served from the local copy. */
@@ -210,12 +172,7 @@ export class RedisFallback {
         'Redis refused the login of SessionStore.RedisUrl (user name or password): serving sessions from local memory until it is accepted',
       );
     } else if (refusedByAcl(error)) {
-      // A user whose ACL allows only some of the store's keys or commands: named as such (the
-      // store uses every key under SessionStore.KeyPrefix, scripts and pub/sub).
-      this.log.error(
-        { key: 'SessionStore.RedisUrl', err: error.message },
-        'Redis refused a command or key to the user of SessionStore.RedisUrl (its ACL): serving sessions from local memory until it is allowed; the user needs every key under SessionStore.KeyPrefix, its changes channel, and the read, write, scripting and pub/sub commands',
-      );
+      this.aclRefusal(error);
     } else {
       this.log.error({ err: error.message }, 'Redis is unreachable: serving sessions from local memory until it is back');
     }
@@ -231,27 +188,6 @@ export class RedisFallback {
       const mark = await this.redis.dataSetMark();
       const dataSetLost = this.dataSet !== undefined && mark !== this.dataSet;
       this.dataSet = mark;
-      const count = await this.redis.rotationCount();
-      // Redis came back with older data (restarted from an older snapshot or append-only file):
-      // its count of rotations is below one it answered this instance, so rotations acknowledged
-      // since may be undone there. What this instance knows of each port goes back where Redis
-      // holds something older (restoreIfOlder); a session made since, by another instance back
-      // sooner, stands. The count is not raised: another instance that saw it higher must find
-      // it lower too, and put back what it knows.
-      const rolledBack = !dataSetLost && count < this.rotationsSeen;
-      let restored = 0;
-      if (rolledBack) {
-        const known = this.local.knownStates();
-        // Those acknowledged or made during this outage are written back below, as always.
-        for (const port of [...this.acknowledged.keys(), ...this.created.keys()]) known.delete(port);
-        restored = await this.redis.restoreIfOlder(known);
-        this.log.warn(
-          { rotations: count, restored },
-          'Redis came back with older data than it had answered (its count of rotations went down): put back what this instance knew of each port where Redis held something older',
-        );
-      }
-      // From here on compared with this data set's count (lower after a loss, or a restore).
-      this.rotationsSeen = count;
       // Redis lost its data: what the local copy read from it is gone there, and goes back too.
       if (dataSetLost) for (const session of this.local.snapshot()) if (!this.created.has(session.port)) this.created.set(session.port, session);
       const rotations = await this.writeBackRotations();
@@ -260,8 +196,10 @@ export class RedisFallback {
       if (this.acknowledged.size > 0) return; // a rotation came in meanwhile: next probe
       this.outage = false;
       clearInterval(this.probe);
-      this.log.info({ written, keptFromRedis, rotations, dataSetLost, rolledBack, restored }, 'Redis is back: local sessions reconciled');
+      this.log.info({ written, keptFromRedis, rotations, dataSetLost }, 'Redis is back: local sessions reconciled');
     } catch (error) {
+      // A user's ACL refusing what the recovery needs is no network trouble: said once, as such.
+      if (refusedByAcl(error)) this.aclRefusal(error as Error);
       // Still away: the probe or the next 'ready' tries again.
       this.log.debug({ err: (error as Error).message }, 'Redis not back yet');
     } finally {
@@ -295,6 +233,19 @@ export class RedisFallback {
       return;
     }
     await this.writeBackCreated().catch((error: Error) => this.log.warn({ err: error.message, ports: [...this.created.keys()] }, 'sessions made while Redis was away were not saved'));
+  }
+
+  /**
+   * A user whose ACL allows only some of the store's keys or commands, logged once per outage:
+   * the store uses every key under SessionStore.KeyPrefix, scripts, pub/sub and PING.
+   */
+  private aclRefusal(error: Error): void {
+    if (this.aclLogged === this.outageCount) return;
+    this.aclLogged = this.outageCount;
+    this.log.error(
+      { key: 'SessionStore.RedisUrl', err: error.message },
+      'Redis refused a command or key to the user of SessionStore.RedisUrl (its ACL): serving sessions from local memory until it is allowed; the user needs every key under SessionStore.KeyPrefix, its changes channel, and the read, write, scripting, pub/sub and connection (PING) commands',
+    );
   }
 
   /** The rotations acknowledged during the outage, written over Redis. */

@@ -5,7 +5,7 @@ import type { Logger } from '../logging/logger.js';
 import { isLive, type Session, type SessionIdRule } from '../session/session.js';
 import { RemoteChanges, type RemoteChangeListener } from './redis-changes.js';
 import { refusedLogin, replyCode, StoreConflictError } from './redis-errors.js';
-import { RedisFallback, type KnownState, type WriteBackCounts } from './redis-fallback.js';
+import { RedisFallback, type WriteBackCounts } from './redis-fallback.js';
 import type { SessionStore, StoreHealth } from './session-store.js';
 import { StoredValues } from './stored-values.js';
 
@@ -77,42 +77,6 @@ end
 redis.call('SET', KEYS[1], ARGV[1])
 return { ARGV[1], held }`;
 
-// The data set's count of rotations, at <prefix>rotations, read as a number: a value there that
-// is none (another type, or a string written by hand) counts as 0, never raising.
-// Only digits count ("inf", "1e300" or 20 digits would pass Lua's tonumber and stick the count
-// at a value string.format cannot write back).
-const READ_COUNT = `
-local count = 0
-if redis.call('TYPE', KEYS[2]).ok == 'string' and redis.call('STRLEN', KEYS[2]) <= 15 then
-  local held = redis.call('GET', KEYS[2])
-  if string.match(held, '^%d+$') then count = tonumber(held) end
-end`;
-
-// A rotation's write: SETs the port's key to ARGV[1] (with the SET options from ARGV[2] on), or
-// DELs it when ARGV[1] is empty, and counts it in KEYS[2]. Returns { the new count, the DEL's
-// reply (1 for a SET) }. An instance back from an outage that finds the count below one it was
-// answered knows Redis came back with older data (a restart from an older snapshot), in which
-// rotations it acknowledged are undone: see RedisFallback.tryRecover.
-const COUNTED_WRITE = `${READ_COUNT}
-local changed = 1
-if ARGV[1] == '' then changed = redis.call('DEL', KEYS[1]) else redis.call('SET', KEYS[1], ARGV[1], unpack(ARGV, 2)) end
-count = count + 1
-redis.call('SET', KEYS[2], string.format('%d', count))
-return { count, changed }`;
-
-// The count alone (KEYS[2]; KEYS[1] unused).
-const READ_ONLY_COUNT = `${READ_COUNT}
-return count`;
-
-// Deletes KEYS[1] only while it holds exactly ARGV[1] (as READ_CURRENT reads it): a reset put
-// back after Redis lost it never deletes a session written since.
-const DEL_IF_UNCHANGED = `${READ_CURRENT}
-if current == ARGV[1] then
-  redis.call('DEL', KEYS[1])
-  return 1
-end
-return 0`;
-
 // Rounds of read-then-write when another instance rewrites the key in between each time.
 const MAX_CREATE_ROUNDS = 3;
 
@@ -122,9 +86,6 @@ type ScriptedRedis = Redis & {
   setUnlessChangedBuffer(key: string, ...args: Array<string | Buffer>): Promise<Buffer>;
   setIfUnchangedBuffer(key: string, ...args: Array<string | Buffer>): Promise<Buffer | null>;
   dataSetMark(key: string, mark: string): Promise<[mark: string, replaced: string]>;
-  countedWrite(key: string, countKey: string, value: string, ...setOptions: string[]): Promise<[count: number, changed: number]>;
-  readCount(key: string, countKey: string): Promise<number>;
-  delIfUnchangedBuffer(key: string, held: Buffer): Promise<number>;
 };
 
 /**
@@ -142,8 +103,6 @@ export class RedisSessionStore implements SessionStore {
   private readonly fallback: RedisFallback;
   private readonly log: Logger;
   private readonly prefix: string;
-  /** Where the data set counts rotations (see COUNTED_WRITE). */
-  private readonly countKey: string;
   private readonly values: StoredValues;
   private readonly changes: RemoteChanges;
   private closing: Promise<void> | undefined;
@@ -153,7 +112,6 @@ export class RedisSessionStore implements SessionStore {
   private constructor(options: RedisStoreOptions) {
     this.log = options.log.child({ redis: redisEndpoint(options.url) });
     this.prefix = `${options.keyPrefix}port:`;
-    this.countKey = `${options.keyPrefix}rotations`;
     this.values = new StoredValues(options.idRule, this.log);
     this.fallback = new RedisFallback(
       {
@@ -163,8 +121,6 @@ export class RedisSessionStore implements SessionStore {
         writeIfAbsent: (sessions) => this.writeIfAbsent(sessions),
         overwrite: (changes) => this.overwrite(changes),
         dataSetMark: () => this.dataSetMark(`${options.keyPrefix}data-set`),
-        rotationCount: () => this.client.readCount(this.countKey, this.countKey),
-        restoreIfOlder: (states) => this.restoreIfOlder(states),
       },
       this.log,
     );
@@ -179,9 +135,6 @@ export class RedisSessionStore implements SessionStore {
     this.client.defineCommand('setUnlessChanged', { numberOfKeys: 1, lua: SET_UNLESS_CHANGED });
     this.client.defineCommand('setIfUnchanged', { numberOfKeys: 1, lua: SET_IF_UNCHANGED });
     this.client.defineCommand('dataSetMark', { numberOfKeys: 1, lua: DATA_SET_MARK });
-    this.client.defineCommand('countedWrite', { numberOfKeys: 2, lua: COUNTED_WRITE });
-    this.client.defineCommand('readCount', { numberOfKeys: 2, lua: READ_ONLY_COUNT });
-    this.client.defineCommand('delIfUnchanged', { numberOfKeys: 1, lua: DEL_IF_UNCHANGED });
     this.changes = new RemoteChanges(this.client, `${options.keyPrefix}changes`, this.log);
     // Without an 'error' listener, ioredis errors would crash the process.
     this.client.on('error', (error: Error) => {
@@ -225,7 +178,7 @@ export class RedisSessionStore implements SessionStore {
         'another instance on this Redis and KeyPrefix made ids by another Session.IdLength or Session.IdAlphabet: while both run, each replaces the other\'s ids on every request; give every instance sharing a KeyPrefix the same Session settings',
       );
     } catch (error) {
-      // A key of another type there (written by hand): the comparison is only advice.
+      // A key of another type there (written by hand), or a user without it: the comparison is only advice.
       this.log.debug({ key, err: (error as Error).message }, 'could not compare the session id rule');
     }
   }
@@ -257,9 +210,10 @@ export class RedisSessionStore implements SessionStore {
 
   replace(session: Session): Promise<Session> {
     return this.fallback.either(async () => {
+      const key = this.key(session.port);
       const ttl = ttlArgs(session);
-      const [count] = await this.client.countedWrite(this.key(session.port), this.countKey, ttl ? JSON.stringify(session) : '', ...(ttl ?? []));
-      this.fallback.noteRotationCount(count);
+      if (ttl) await this.client.call('SET', key, JSON.stringify(session), ...ttl);
+      else await this.client.del(key);
       this.fallback.remember(session.port, session);
       // Changes made while Redis is down stay local (the fallback path): nobody to tell.
       this.changes.announce(session.port);
@@ -277,11 +231,10 @@ export class RedisSessionStore implements SessionStore {
 
   delete(port: number): Promise<boolean> {
     return this.fallback.either(async () => {
-      const [count, deleted] = await this.client.countedWrite(this.key(port), this.countKey, '');
-      this.fallback.noteRotationCount(count);
+      const deleted = (await this.client.del(this.key(port))) > 0;
       this.fallback.remember(port, undefined);
       this.changes.announce(port);
-      return deleted > 0;
+      return deleted;
     }, (local) => this.fallback.acknowledgedLocally(port, undefined, () => local.delete(port)));
   }
 
@@ -431,53 +384,15 @@ export class RedisSessionStore implements SessionStore {
    * and announced to the other instances: an answered /session/new must not be undone.
    */
   private async overwrite(changes: ReadonlyMap<number, Session | undefined>): Promise<number> {
-    const batch = this.client.pipeline() as unknown as ScriptedRedis;
+    const batch = this.client.pipeline();
     for (const [port, session] of changes) {
       const ttl = session ? ttlArgs(session) : undefined;
-      batch.countedWrite(this.key(port), this.countKey, session && ttl ? JSON.stringify(session) : '', ...(ttl ?? []));
+      if (session && ttl) batch.call('SET', this.key(port), JSON.stringify(session), ...ttl);
+      else batch.del(this.key(port));
     }
-    for (const [error, reply] of (await (batch as unknown as ReturnType<Redis['pipeline']>).exec()) ?? []) {
-      if (error) throw error;
-      this.fallback.noteRotationCount((reply as [number, number])[0]);
-    }
+    for (const [error] of (await batch.exec()) ?? []) if (error) throw error;
     for (const port of changes.keys()) this.changes.announce(port);
     return changes.size;
-  }
-
-  /**
-   * What this instance knows of each port, put back where Redis holds something older: Redis
-   * came back with older data (see RedisFallback.tryRecover). A port's session goes back where
-   * Redis has none or one created before it; a port known empty since a moment is emptied where
-   * Redis holds a session created before that moment. A session created since (another instance
-   * rotated the port after Redis came back) stands, and the local copy takes it. Each write is
-   * conditional on the value just read, is not counted as a rotation, and is announced.
-   */
-  private async restoreIfOlder(states: ReadonlyMap<number, KnownState>): Promise<number> {
-    let restored = 0;
-    for (const [port, known] of states) {
-      const key = this.key(port);
-      const seen = await this.read(port);
-      const found = this.values.fromJson(port, asText(seen));
-      const held = found && isLive(found) ? found : undefined;
-      const { session } = known;
-      if (session) {
-        const ttl = ttlArgs(session);
-        if (held?.id === session.id || (held && held.createdAt >= session.createdAt) || !ttl) {
-          this.fallback.remember(port, held);
-          continue;
-        }
-        const json = Buffer.from(JSON.stringify(session));
-        const stored = await this.client.setUnlessChangedBuffer(key, json, seen ?? '', ...ttl);
-        if (!stored.equals(json)) continue; // written meanwhile: that one stands, read at the next request
-        this.fallback.remember(port, session);
-      } else {
-        if (!held || held.createdAt >= known.since || seen === null) continue;
-        if ((await this.client.delIfUnchangedBuffer(key, seen)) !== 1) continue;
-      }
-      restored++;
-      this.changes.announce(port);
-    }
-    return restored;
   }
 
   /**

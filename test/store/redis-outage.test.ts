@@ -142,10 +142,10 @@ describeRedis('RedisSessionStore when Redis goes away', () => {
     expect(JSON.parse((await redis.raw.get(`${prefix}port:7`))!).id).toBe(later.id);
   });
 
-  it('a user whose ACL allows only the port keys is logged as the ACL refusing, not as Redis unreachable (Redis)', async () => {
+  it('a user whose ACL allows only the port keys is logged as the ACL refusing, once, not as Redis unreachable (Redis)', async () => {
     const user = `acl${randomBytes(3).toString('hex')}`;
     const prefix = `acl-${randomBytes(4).toString('hex')}:`;
-    await redis.raw.call('ACL', 'SETUSER', user, 'on', '>pw', `~${prefix}port:*`, `~${prefix}data-set`, `&${prefix}changes`, '+@all');
+    await redis.raw.call('ACL', 'SETUSER', user, 'on', '>pw', `~${prefix}port:*`, `&${prefix}changes`, '+@all');
     cleanups.push(() => redis.raw.call('ACL', 'DELUSER', user));
     const sink = logSink();
     const store = await RedisSessionStore.open({ url: `redis://${user}:pw@127.0.0.1:${redis.server.port}`, keyPrefix: prefix, log: createLogger('debug', sink.stream), idRule: TEST_ID_RULE });
@@ -157,6 +157,25 @@ describeRedis('RedisSessionStore when Redis goes away', () => {
     expect(errors.map((entry) => entry.msg)).toEqual([expect.stringMatching(/^Redis refused a command or key to the user of SessionStore\.RedisUrl \(its ACL\)/)]);
     expect(errors[0].key).toBe('SessionStore.RedisUrl');
     expect(sink.lines.join('\n')).not.toContain(`${user}:pw`);
+  });
+
+  it('a recovery the ACL refuses (PING not allowed) is logged once as the ACL refusing, not left at debug (Redis)', async () => {
+    const user = `png${randomBytes(3).toString('hex')}`;
+    const prefix = `png-${randomBytes(4).toString('hex')}:`;
+    await redis.raw.call('ACL', 'SETUSER', user, 'on', '>pw', `~${prefix}*`, `&${prefix}changes`, '+@all', '-ping');
+    cleanups.push(() => redis.raw.call('ACL', 'DELUSER', user));
+    const sink = logSink();
+    const store = await RedisSessionStore.open({ url: `redis://${user}:pw@127.0.0.1:${redis.server.port}`, keyPrefix: prefix, log: createLogger('debug', sink.stream), idRule: TEST_ID_RULE });
+    cleanups.push(() => store.close().catch(() => undefined));
+    await store.replace(makeSession(9));
+    expect(store.health()).toMatchObject({ state: 'up' });
+    // A dropped connection: the recovery's PING is refused, probe after probe.
+    await redis.raw.call('CLIENT', 'KILL', 'USER', user);
+    const entries = () => sink.lines.map((line) => JSON.parse(line));
+    await waitUntil(() => entries().filter((entry) => entry.msg === 'Redis not back yet').length >= 3, 5_000, 'three refused recoveries');
+    const acl = entries().filter((entry) => entry.level === 50 && /^Redis refused a command or key to the user of SessionStore\.RedisUrl \(its ACL\)/.test(entry.msg));
+    expect(acl).toHaveLength(1);
+    expect(acl[0].err).toMatch(/NOPERM/);
   });
 
   it('starts while Redis is unreachable, works locally, and catches up when Redis comes (Redis)', async () => {

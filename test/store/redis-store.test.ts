@@ -60,38 +60,14 @@ describeRedis('RedisSessionStore on a real Redis', () => {
     for (const { store } of [first, same, longer]) await store.close();
   });
 
-  it('a count of rotations that is no count (inf, nan, 1e300, 20 digits, a sign, a fraction, a list) counts from 0 again (Redis)', async () => {
-    const wrong: string[] = [];
-    for (const junk of ['inf', 'nan', '1e300', '99999999999999999999', '-5', '3.5', ' 7', 'abc', '', '0x10']) {
-      const prefix = newPrefix();
-      await redis.raw.set(`${prefix}rotations`, junk);
-      const store = await open(prefix);
-      await store.replace(makeSession(1));
-      await store.replace(makeSession(1));
-      const count = await redis.raw.get(`${prefix}rotations`);
-      if (count !== '2') wrong.push(`${JSON.stringify(junk)}: ${JSON.stringify(count)}`);
-      await store.close();
-    }
-    const listPrefix = newPrefix();
-    await redis.raw.rpush(`${listPrefix}rotations`, 'x');
-    const store = await open(listPrefix);
-    await store.replace(makeSession(1));
-    expect(await redis.raw.get(`${listPrefix}rotations`)).toBe('1');
-    await store.close();
-    expect(wrong).toEqual([]);
-  });
-
-  it('keeps one key per port under the prefix (and the data-set mark, count of rotations and id rule), with the session expiry as the key TTL (Redis)', async () => {
+  it('keeps one key per port under the prefix (and the data-set mark and id rule), with the session expiry as the key TTL (Redis)', async () => {
     const prefix = newPrefix();
     const store = await open(prefix);
     const timed = await store.getOrCreate(1, () => makeSession(1, 60_000));
     const forever = await store.replace(makeSession(2, null));
     const keys = await redis.raw.keys(`${prefix}*`); // the test may use KEYS on its own tiny Redis
-    expect(keys.sort()).toEqual([`${prefix}data-set`, `${prefix}id-rule`, `${prefix}port:1`, `${prefix}port:2`, `${prefix}rotations`]);
+    expect(keys.sort()).toEqual([`${prefix}data-set`, `${prefix}id-rule`, `${prefix}port:1`, `${prefix}port:2`]);
     expect(await redis.raw.pttl(`${prefix}data-set`)).toBe(-1);
-    // The replace was counted (the creation is not a rotation); the count never expires.
-    expect(await redis.raw.get(`${prefix}rotations`)).toBe('1');
-    expect(await redis.raw.pttl(`${prefix}rotations`)).toBe(-1);
     const ttl = await redis.raw.pttl(`${prefix}port:1`);
     expect(ttl).toBeGreaterThan(59_000);
     expect(ttl).toBeLessThanOrEqual(60_000);
