@@ -142,14 +142,20 @@ describeRedis('RedisSessionStore when Redis goes away', () => {
     expect(JSON.parse((await redis.raw.get(`${prefix}port:7`))!).id).toBe(later.id);
   });
 
-  it('a user whose ACL allows only the port keys is logged as the ACL refusing, once, not as Redis unreachable (Redis)', async () => {
+  /** A store on a prefix of its own, as a Redis user whose ACL is `rules(prefix)`; its log at debug. */
+  const openAsAclUser = async (rules: (prefix: string) => string[]) => {
     const user = `acl${randomBytes(3).toString('hex')}`;
-    const prefix = `acl-${randomBytes(4).toString('hex')}:`;
-    await redis.raw.call('ACL', 'SETUSER', user, 'on', '>pw', `~${prefix}port:*`, `&${prefix}changes`, '+@all');
+    const prefix = `${user}:`;
+    await redis.raw.call('ACL', 'SETUSER', user, 'on', '>pw', ...rules(prefix));
     cleanups.push(() => redis.raw.call('ACL', 'DELUSER', user));
     const sink = logSink();
     const store = await RedisSessionStore.open({ url: `redis://${user}:pw@127.0.0.1:${redis.server.port}`, keyPrefix: prefix, log: createLogger('debug', sink.stream), idRule: TEST_ID_RULE });
     cleanups.push(() => store.close().catch(() => undefined));
+    return { user, sink, store };
+  };
+
+  it('a user whose ACL allows only the port keys is logged as the ACL refusing, once, not as Redis unreachable (Redis)', async () => {
+    const { user, sink, store } = await openAsAclUser((prefix) => [`~${prefix}port:*`, `&${prefix}changes`, '+@all']);
     // The session API's rotation still answers, from local memory.
     await store.replace(makeSession(8));
     expect(store.health()).toMatchObject({ state: 'fallback' });
@@ -160,13 +166,7 @@ describeRedis('RedisSessionStore when Redis goes away', () => {
   });
 
   it('a recovery the ACL refuses (PING not allowed) is logged once as the ACL refusing, not left at debug (Redis)', async () => {
-    const user = `png${randomBytes(3).toString('hex')}`;
-    const prefix = `png-${randomBytes(4).toString('hex')}:`;
-    await redis.raw.call('ACL', 'SETUSER', user, 'on', '>pw', `~${prefix}*`, `&${prefix}changes`, '+@all', '-ping');
-    cleanups.push(() => redis.raw.call('ACL', 'DELUSER', user));
-    const sink = logSink();
-    const store = await RedisSessionStore.open({ url: `redis://${user}:pw@127.0.0.1:${redis.server.port}`, keyPrefix: prefix, log: createLogger('debug', sink.stream), idRule: TEST_ID_RULE });
-    cleanups.push(() => store.close().catch(() => undefined));
+    const { user, sink, store } = await openAsAclUser((prefix) => [`~${prefix}*`, `&${prefix}changes`, '+@all', '-ping']);
     await store.replace(makeSession(9));
     expect(store.health()).toMatchObject({ state: 'up' });
     // A dropped connection: the recovery's PING is refused, probe after probe.
