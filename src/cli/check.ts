@@ -2,6 +2,7 @@ import type { ConfigReport, StickyportConfig } from '../config/load.js';
 import { LEAVES } from '../config/layers.js';
 import { nearestKey } from '../config/problems.js';
 import type { MemberVars, UpstreamPlan } from '../upstream/upstream-member.js';
+import { inert } from '../logging/quoted.js';
 
 const VALUE_COLUMN = 44;
 
@@ -28,7 +29,7 @@ export function configNotes(report: ConfigReport, env: NodeJS.ProcessEnv): strin
   for (const name of Object.keys(env).filter((name) => name.startsWith('STICKYPORT_')).sort()) {
     if (known.includes(name)) continue;
     const meant = nearestKey(name, known);
-    notes.push(`environment variable ${name} is not one stickyport reads, so it is ignored${meant ? `; did you mean ${meant}?` : ''}`);
+    notes.push(`environment variable ${inert(name)} is not one stickyport reads, so it is ignored${meant ? `; did you mean ${meant}?` : ''}`);
   }
   return notes;
 }

@@ -83,7 +83,11 @@ function describeAt(file: string, text: string, found: JsonSyntaxError, what: st
   const heading = `config file ${file} ${what}: line ${line}, column ${column}: ${found.reason}`;
   const source = text.slice(lineStart, lineEnd).replace(/\r$/, '');
   if (source.trim() === '') return heading;
-  let { masked, caret } = maskLine(source, column - 1);
+  // A string opening this line is a key only after `{` or `,` (or at the file's start): after a
+  // `:` it is a value, a password on its own line included.
+  const before = text.slice(0, lineStart).trimEnd();
+  const keyAtStart = before === '' || before.endsWith('{') || before.endsWith(',');
+  let { masked, caret } = maskLine(source, column - 1, keyAtStart);
   if (masked.length > EXCERPT_CHARS) {
     const from = Math.max(0, Math.min(caret - EXCERPT_CHARS / 2, masked.length - EXCERPT_CHARS));
     masked = `${from > 0 ? '...' : ''}${masked.slice(from, from + EXCERPT_CHARS)}...`;
@@ -93,6 +97,8 @@ function describeAt(file: string, text: string, found: JsonSyntaxError, what: st
 }
 
 const PUNCTUATION = '{}[],:';
+// What a settings key (or a parameter's name) is made of; anything else in key position is masked.
+const KEY_TEXT = /^[A-Za-z0-9_$.-]{1,64}$/;
 const WORD_END = /[\s{}[\],:"']/;
 
 /**
@@ -101,10 +107,10 @@ const WORD_END = /[\s{}[\],:"']/;
  * quoted string or a bare name that follows `{`, `,` or the line start and precedes `:`.
  * `caret` is where `index` of the line ends up in the masked one.
  */
-export function maskLine(line: string, index: number): { masked: string; caret: number } {
+export function maskLine(line: string, index: number, keyAtStart = true): { masked: string; caret: number } {
   let masked = '';
   let caret = -1;
-  let keyExpected = true;
+  let keyExpected = keyAtStart;
   let i = 0;
   while (i < line.length) {
     const start = i;
@@ -122,7 +128,9 @@ export function maskLine(line: string, index: number): { masked: string; caret: 
       while (end < line.length && line[end] !== char) end += line[end] === '\\' ? 2 : 1;
       const closed = end < line.length;
       i = closed ? end + 1 : line.length;
-      const isKey = keyExpected && nextNonSpace(line, i) === ':';
+      // Shown only when it looks like a settings key: a URL or a password typed with a stray
+      // `:` after it is in key position too, and must stay masked.
+      const isKey = keyExpected && closed && KEY_TEXT.test(line.slice(start + 1, end)) && nextNonSpace(line, i) === ':';
       piece = isKey ? line.slice(start, i) : `${char}${MASK}${closed ? char : ''}`;
       keyExpected = false;
     } else {

@@ -1,4 +1,5 @@
 import { ConfigError } from '../errors.js';
+import { inert } from '../logging/quoted.js';
 
 /**
  * One thing wrong with the configuration, said so that a new user can fix it: the key, the
@@ -19,7 +20,9 @@ export interface ConfigProblem {
 export function describeProblem(problem: ConfigProblem): string {
   const value = problem.shown === undefined ? '' : ` = ${problem.shown}`;
   const origin = problem.origin === undefined ? '' : ` (from ${problem.origin})`;
-  return `${problem.key}${value}${origin}: ${problem.text}`;
+  // A key may be the user's own text (an unknown key, a parameter's name): its control
+  // characters are written out, as a value's are, so a terminal never acts on them.
+  return `${inert(problem.key)}${value}${origin}: ${problem.text}`;
 }
 
 /** One error for all the problems, so that a user fixes them in one round. */

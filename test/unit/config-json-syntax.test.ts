@@ -38,6 +38,9 @@ describe('a settings file that is not JSON', () => {
     ['a secret in a bad escape', '{ "Authentication": { "Password": "hun\\qter2" } }', /line 1, column 39: an unknown escape/],
     ['a secret in a number-like value', '{ "SessionAPI": { "Password": 0123456 } }', /a number that is not JSON/],
     ['a control character in a secret', '{ "SessionAPI": { "Password": "hunter2\u0001" } }', /control character/],
+    // A stray ":" puts a value in key position: a URL in a list, a password on a line of its own.
+    ['a URL with a password in a list, a colon for a comma', '{ "Upstream": { "Urls": [\n    "http://a-{session}:hunter2@gate1.example:7777":\n    "x" ] } }', /line 2, column \d+: a "," or "]" is expected/],
+    ['a password on its own line after its key, with a stray colon', '{ "SessionAPI": { "Password":\n    "hunter2": "x" } }', /line 2, column \d+: a "," or "}" is expected/],
     ['text after the end', '{ "SessionAPI": { "Password": "x" } } hunter2', /line 1, column 39: more text after the end/],
     ['a missing colon before a secret', '{ "SessionAPI": { "Password" "hunter2" } }', /a ":" is expected after the key/],
     ['a file that ends early', '{ "SessionAPI": {\n  "Password": "hunter2",\n', /line 3, column 1: a key in double quotes is expected, but the file ends/],
@@ -141,8 +144,15 @@ describe('maskLine', () => {
     ['  "Password" "hunter2": 1', '  "***" "***": ***'],
     ['  // old: hunter2', '  *** ***: ***'],
     ['\t"Password":\t"hun\\"ter2"', ' "Password": "***"'],
+    ['  "http://u:hunter2@h:1": 1', '  "***": ***'],
+    ['  "hunter2 pw": 1', '  "***": ***'],
   ])('masks %j as %j', (line, masked) => {
     expect(maskLine(line, 0).masked).toBe(masked);
+  });
+
+  it('after a ":" on the line before, a string opening the line is a value, whatever follows it', () => {
+    expect(maskLine('    "hunter2": "x" } }', 0, false).masked).toBe('    "***": "***" } }');
+    expect(maskLine('    "Password": "x"', 0, true).masked).toBe('    "Password": "***"');
   });
 
   it('moves the caret to the start of a masked value, and keeps it inside kept text', () => {
@@ -151,5 +161,14 @@ describe('maskLine', () => {
     expect(maskLine(line, line.indexOf('}')).caret).toBe(`  "Password": '***' `.length);
     expect(maskLine(line, 4).caret).toBe(4);
     expect(maskLine(line, line.length).caret).toBe(`  "Password": '***' }`.length);
+  });
+});
+
+describe('control characters in keys', () => {
+  it('an unknown key or a parameter name holding ESC, BEL or CSI is shown with them written out, as a value would be', () => {
+    const error = refusal({ config: new RawText('{ "Listen": { "Ho\\u001b[31mst\\u0007": 1 }, "Upstream": { "Url": "http://u-{session}-{c}:p@h:1", "Parameters": { "c\\u009b2J": "us" } } }') });
+    // Its lines apart (LF), no control character.
+    expect(error.message).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/);
+    expect(error.message).toContain('Ho\\u001b[31mst\\u0007');
   });
 });
