@@ -40,8 +40,14 @@ const MAPPING_SETTINGS: ReadonlyArray<readonly [string, (m: MappingOf) => unknow
 function changedMappingSettings(running: StickyportConfig, next: StickyportConfig): string[] {
   const keys: string[] = [];
   for (const mapping of next.mappings) {
-    const before = running.mappings.find((old) => old.name === mapping.name);
-    if (!before) continue;
+    // By name; a mapping renamed on the same ports is the one that served its first port (its
+    // sessions stay, so what changed with the name must be said too).
+    let before = running.mappings.find((old) => old.name === mapping.name);
+    if (!before) {
+      before = running.mappings.find((old) => old.host === mapping.host && old.portStart <= mapping.portStart && mapping.portStart <= old.portEnd);
+      if (!before) continue;
+      keys.push(mapping.source ? `${mapping.source}.Name` : 'Name');
+    }
     for (const [key, read] of MAPPING_SETTINGS) {
       if (settingsText(read(before)) !== settingsText(read(mapping))) keys.push(mapping.source ? `${mapping.source}.${key}` : key);
     }
