@@ -29,14 +29,19 @@ export function failureReply(version: 4 | 5, error: unknown): Buffer {
   return socks5Reply(error instanceof StickyportError ? socks5ReplyCode(error.code) : REPLY.generalFailure);
 }
 
-/** Writes `reply` and closes: at once when the client has closed its side, else within a second. */
+/**
+ * Writes `reply` and closes: at once when the client has closed its side, else a second later
+ * at the latest. A fixed deadline, not an idle timer: a client trickling a byte now and then
+ * reset the idle timer and held a refused connection (and its descriptor) for good.
+ */
 export function endWith(socket: net.Socket, reply: Buffer | undefined): void {
   if (socket.destroyed) return;
   // Whatever the client still sends is read and dropped, so that its FIN is seen.
   socket.removeAllListeners('data');
   socket.once('end', () => socket.destroy());
   socket.resume();
-  socket.setTimeout(1_000, () => socket.destroy());
+  const deadline = setTimeout(() => socket.destroy(), 1_000);
+  socket.once('close', () => clearTimeout(deadline));
   if (reply) socket.end(reply);
   else socket.destroy();
 }
