@@ -119,7 +119,11 @@ export class AdminServer {
     if (!this.token && !this.addressedToUs(request)) {
       return json(response, 421, { error: 'misdirected', message: 'the admin server answers only requests to its own address or a loopback name' });
     }
-    if (path === '/healthz' || path === '/readyz') return this.probe(path, response);
+    if (path === '/healthz' || path === '/readyz') {
+      // Probes read only; HEAD for checkers that send it (Node answers it without the body).
+      if (method === 'GET' || method === 'HEAD') return this.probe(path, response);
+      return json(response, 405, { error: 'method_not_allowed', message: `${path} answers GET and HEAD only` }, { allow: 'GET, HEAD' });
+    }
     if (isPageFile(path)) {
       if (method === 'GET' || method === 'HEAD') return servePageFile(path, response, method === 'HEAD');
       return json(response, 405, { error: 'method_not_allowed', message: `${path} answers GET and HEAD only` }, { allow: 'GET, HEAD' });

@@ -47,6 +47,14 @@ describe('probes', () => {
     expect(ready.status).toBe(200);
     expect(ready.json).toEqual({ status: 'ready', accepting: true, store: { kind: 'memory', state: 'up' } });
   });
+
+  it('the probes answer GET and HEAD; any other method is a 405 naming them', async () => {
+    for (const path of ['/healthz', '/readyz']) {
+      const post = await admin.post(path, {});
+      expect(post.status, path).toBe(405);
+      expect(post.headers.allow, path).toBe('GET, HEAD');
+    }
+  });
 });
 
 describe('probes of an instance stopping, and of one whose Redis is away', () => {
