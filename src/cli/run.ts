@@ -5,7 +5,7 @@ import { checkReport, configNotes, upstreamNotes } from './check.js';
 import { helpText } from './help.js';
 import { terminalDestination } from './terminal-log.js';
 import { packageVersion } from './version.js';
-import { explainConfig, loadConfig, type ConfigReport, type LoadOptions } from '../config/load.js';
+import { explainConfig, reloadLoader, type ConfigReport, type LoadOptions } from '../config/load.js';
 import { ConfigError, StickyportError } from '../errors.js';
 import { createLogger, type Logger } from '../logging/logger.js';
 
@@ -146,7 +146,7 @@ async function start(options: LoadOptions, early: EarlySignals): Promise<void> {
   for (const note of upstreamNotes(config)) log.warn(note);
   // A reload reads the same layers again: the same files, environment and flags; a file the
   // running configuration was read from must still be there.
-  const app = await createApp(config, { log, loadConfig: (running) => loadConfig({ ...options, filesRead: running.sources }) }).catch((error: unknown) => {
+  const app = await createApp(config, { log, loadConfig: reloadLoader(options) }).catch((error: unknown) => {
     // The store cannot be used at all (a session file another process holds): nothing was bound.
     if (!(error instanceof StickyportError)) throw error;
     if (!terminal) log.fatal({ code: error.code }, error.message);

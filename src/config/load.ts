@@ -132,6 +132,13 @@ export interface LoadOptions {
    * by deleting and rewriting it.
    */
   readonly filesRead?: readonly string[];
+  /**
+   * A reload's: the session id rule in force. Session.IdLength and Session.IdAlphabet change only
+   * with a restart, so upstreams (a preset's id limits, a SOCKS5 login's length) are checked
+   * against the running rule, not the file's: checked against the file's, a reload put iproyal
+   * in force with 12-character ids, which start-up refuses.
+   */
+  readonly sessionInForce?: { readonly idLength: number; readonly idAlphabet: string };
 }
 
 /** What `stickyport check` shows: the configuration, each key's value and origin, each layer. */
@@ -151,6 +158,11 @@ export interface ConfigReport {
  */
 export function loadConfig(options: LoadOptions = {}): StickyportConfig {
   return explainConfig(options).config;
+}
+
+/** What a reload loads: the same layers, the running configuration's files and session id rule. */
+export function reloadLoader(options: LoadOptions): (running: StickyportConfig) => StickyportConfig {
+  return (running) => loadConfig({ ...options, filesRead: running.sources, sessionInForce: running.session });
 }
 
 /** {@link loadConfig}, also saying where each value came from. */
@@ -207,7 +219,9 @@ export function explainConfig(options: LoadOptions = {}): ConfigReport {
   // Rules across keys only make sense once each key holds a value of its own kind.
   let mappings: MappingConfig[] = [];
   if (layers.problems.length === 0) {
-    const resolved = resolveMappings(raw as unknown as Record<string, unknown>, layers);
+    const inForce = options.sessionInForce;
+    const checkedWith = inForce ? { ...raw, Session: { ...raw.Session, IdLength: inForce.idLength, IdAlphabet: inForce.idAlphabet } } : raw;
+    const resolved = resolveMappings(checkedWith as unknown as Record<string, unknown>, layers);
     mappings = resolved.mappings;
     layers.problems.push(...resolved.problems, ...identityProblems(raw as unknown as Record<string, unknown>, layers));
     if (resolved.problems.length === 0) layers.problems.push(...adminProblems(raw, layers, mappings));

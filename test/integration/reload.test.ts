@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createApp, type App } from '../../src/app.js';
-import { loadConfig } from '../../src/config/load.js';
+import { loadConfig, reloadLoader } from '../../src/config/load.js';
 import { createLogger } from '../../src/logging/logger.js';
 import { adminClient, logged } from '../helpers/admin.js';
 import { basic, openTunnel, request } from '../helpers/client.js';
@@ -63,10 +63,11 @@ async function startReloadable(count: number, reserved: number, more: Record<str
   const dir = mkdtempSync(path.join(tmpdir(), 'stickyport-reload-'));
   const write = (value: object): void => writeFileSync(path.join(dir, 'appsettings.json'), JSON.stringify(value));
   write(settings(start, start + count - 1, more));
-  const load = () => loadConfig({ cwd: dir, env: {} });
+  const options = { cwd: dir, env: {} };
   const sink = logSink();
-  const config = load();
-  const app = await createApp(config, { log: createLogger(config.logLevel, sink.stream), loadConfig: load });
+  const config = loadConfig(options);
+  // The reload's loader as the command line makes it (the running sources and session id rule).
+  const app = await createApp(config, { log: createLogger(config.logLevel, sink.stream), loadConfig: reloadLoader(options) });
   await app.start();
   running.push(app);
   return { app, start, logs: sink.lines, write };
@@ -384,6 +385,20 @@ describe('reload: refusals and what waits for a restart', () => {
     const outcome = await proxy.app.reload('test');
     expect(outcome).toMatchObject({ applied: true, added: '', removed: '' });
     expect(outcome.applied && outcome.changed).toEqual(['Mappings[0].Name', 'Mappings[0].Authentication']);
+  });
+
+  // Session.IdLength waits for a restart, but a reload checked a preset against the file's new
+  // value: iproyal went in force with the running 12-character ids, which start-up refuses.
+  it('a preset is checked against the session id rule in force, not the one waiting for a restart', async () => {
+    const proxy = await startReloadable(1, 1, { Session: { IdLength: 12 } });
+    proxy.write(settings(proxy.start, proxy.start, {
+      Session: { IdLength: 8 },
+      Upstream: { Url: undefined, Preset: 'iproyal', Username: 'acme', Password: 'pw', Host: '127.0.0.1', Port: upstreamA.port },
+    }));
+    const outcome = await proxy.app.reload('test');
+    expect(outcome.applied).toBe(false);
+    expect(JSON.stringify(outcome)).toMatch(/Session\.IdLength/);
+    expect(JSON.stringify(outcome)).not.toContain('"pw"');
   });
 
   it('Logging.Requests changes at once', async () => {
