@@ -258,7 +258,7 @@ export class ProxyEngine extends Server {
       sessionId = binding.session.id;
       const opened = await openTunnelFor(state, binding, socket, hostname, port, this.engine.log, params);
       if (!opened) {
-        if (observed) observeClientGone({ port: state.port, kind: 'connect', method: 'CONNECT', host: connectAuthorityOf(request.url!), startedAt, sessionId }, observe);
+        if (observed) connectClientGone(request, startedAt, sessionId, observe);
         return;
       }
       if (observed) {
@@ -273,7 +273,7 @@ export class ProxyEngine extends Server {
     } catch (error) {
       // Gone before its tunnel opened: what failed then was answered to no one.
       if (socket.destroyed && observed && startedAt !== 0) {
-        observeClientGone({ port: portOf(socket), kind: 'connect', method: 'CONNECT', host: connectAuthorityOf(request.url!), startedAt, sessionId }, observe);
+        connectClientGone(request, startedAt, sessionId, observe);
         startedAt = 0;
       }
       this.answerError(request, undefined, error, 'connect', startedAt, sessionId);
@@ -442,6 +442,12 @@ function armServerTimers(server: http.Server, options: ProxyEngineOptions): void
 function chosenFor(state: PortState, params: SessionParams | undefined): Chosen | Promise<Chosen> {
   const binding = state.take(params);
   return binding instanceof Promise ? binding.then((taken) => ({ binding: taken, params })) : { binding, params };
+}
+
+/** Records a CONNECT whose client left before its tunnel opened: nothing was answered to anyone. */
+function connectClientGone(request: http.IncomingMessage, startedAt: number, sessionId: string | undefined, observe: Observe): void {
+  const host = connectAuthorityOf(request.url!);
+  observeClientGone({ port: portOf(request.socket), kind: 'connect', method: 'CONNECT', host, startedAt, sessionId }, observe);
 }
 
 function httpRejected(state: PortState): StickyportError {

@@ -64,7 +64,7 @@ export function replyCode(error: unknown): string | undefined {
  */
 export function startsOutage(error: unknown): boolean {
   const code = replyCode(error);
-  if (code === 'ERR' && SCRIPT_REFUSED.test((error as Error).message)) return true;
+  if (refusedByAcl(error)) return true;
   if (code !== undefined) return SERVER_CANNOT_SERVE.has(code);
   if (error instanceof StoreConflictError) return false;
   // A bug of ours is not Redis being away: hiding it behind an outage would hide it for good.

@@ -67,16 +67,17 @@ export function connectThroughProxy(reads: UpstreamReads, request: ConnectReques
       // Interim answers (100, 103) may come first, several in one read: skip to the real one.
       for (;;) {
         const end = answer.indexOf(END_OF_HEAD);
-        // A line ending in LF alone: llhttp refuses it on the plain-HTTP path, and waiting for a
-        // CRLF CRLF that may never come would turn the answer into a timeout.
-        if (hasBareLf(answer, end < 0 ? answer.length : end)) {
+        // A line ending in LF alone (or a CR alone): llhttp refuses it on the plain-HTTP path,
+        // and waiting for a CRLF CRLF that may never come would turn the answer into a timeout.
+        const bare = bareLineEnd(answer, end < 0 ? answer.length : end);
+        if (bare === LF) {
           settle(new UpstreamError('UPSTREAM_STATUS', `${request.peer} answered the CONNECT with something other than HTTP (lines ending in LF alone)`));
           return false;
         }
         // Judged as the bytes come, not once a CRLF CRLF arrives: a peer that greets in another
         // protocol (an SMTP banner, a TLS record) and waits would otherwise hold the client
         // until Upstream.ConnectTimeout for an answer that is already wrong.
-        if (!couldStartStatusLine(answer) || hasBareCr(answer, end < 0 ? answer.length : end)) {
+        if (bare === CR || !couldStartStatusLine(answer)) {
           settle(new UpstreamError('UPSTREAM_STATUS', `${request.peer} answered the CONNECT with something other than HTTP`));
           return false;
         }
@@ -130,18 +131,16 @@ function couldStartStatusLine(bytes: Buffer): boolean {
   return true;
 }
 
-/** A CR not followed by its LF in the first `length` bytes of `bytes` (a last CR may await its LF). */
-function hasBareCr(bytes: Buffer, length: number): boolean {
-  for (let at = bytes.indexOf(CR); at >= 0 && at < length; at = bytes.indexOf(CR, at + 1)) {
-    if (at + 1 < bytes.length && bytes[at + 1] !== LF) return true;
-  }
-  return false;
-}
-
-/** An LF without its CR in the first `length` bytes of `bytes`. */
-function hasBareLf(bytes: Buffer, length: number): boolean {
+/**
+ * A line end in the first `length` bytes of `bytes` that is not CRLF: an LF without its CR (LF,
+ * said first), or a CR followed by anything but LF (CR; a last CR may still await its LF).
+ */
+function bareLineEnd(bytes: Buffer, length: number): typeof CR | typeof LF | undefined {
   for (let at = bytes.indexOf(LF); at >= 0 && at < length; at = bytes.indexOf(LF, at + 1)) {
-    if (at === 0 || bytes[at - 1] !== CR) return true;
+    if (at === 0 || bytes[at - 1] !== CR) return LF;
   }
-  return false;
+  for (let at = bytes.indexOf(CR); at >= 0 && at < length; at = bytes.indexOf(CR, at + 1)) {
+    if (at + 1 < bytes.length && bytes[at + 1] !== LF) return CR;
+  }
+  return undefined;
 }
