@@ -150,6 +150,9 @@ export interface ConfigReport {
   readonly layers: ReadonlyArray<{ readonly name: string; readonly detail: string }>;
 }
 
+/** The origin named for a Session id key a reload checked against: its value at start-up, in force until a restart. */
+const IN_FORCE = 'the running process: Session.IdLength and Session.IdAlphabet change only with a restart';
+
 /**
  * Layers, later wins: schema defaults, appsettings.json, appsettings.<NODE_ENV>.json,
  * STICKYPORT_* environment variables, the --config file, then command-line flags. All problems
@@ -223,7 +226,10 @@ export function explainConfig(options: LoadOptions = {}): ConfigReport {
     const checkedWith = inForce ? { ...raw, Session: { ...raw.Session, IdLength: inForce.idLength, IdAlphabet: inForce.idAlphabet } } : raw;
     const resolved = resolveMappings(checkedWith as unknown as Record<string, unknown>, layers);
     mappings = resolved.mappings;
-    layers.problems.push(...resolved.problems, ...identityProblems(raw as unknown as Record<string, unknown>, layers));
+    // The value judged is the running one, not the file's: say so, or the message sends the
+    // operator to a file that already holds what the check asks for.
+    const named = inForce ? resolved.problems.map((problem) => (problem.key.startsWith('Session.Id') ? { ...problem, origin: IN_FORCE } : problem)) : resolved.problems;
+    layers.problems.push(...named, ...identityProblems(raw as unknown as Record<string, unknown>, layers));
     if (resolved.problems.length === 0) layers.problems.push(...adminProblems(raw, layers, mappings));
   }
   if (layers.problems.length > 0) throw configErrorFor(layers.problems);

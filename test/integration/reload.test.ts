@@ -399,6 +399,8 @@ describe('reload: refusals and what waits for a restart', () => {
     expect(outcome.applied).toBe(false);
     expect(JSON.stringify(outcome)).toMatch(/Session\.IdLength/);
     expect(JSON.stringify(outcome)).not.toContain('"pw"');
+    // The value judged is the running 12, which the file no longer holds: the message says so.
+    expect(JSON.stringify(outcome)).toMatch(/Session\.IdLength = 12 \(from the running process/);
   });
 
   it('Logging.Requests changes at once', async () => {
