@@ -53,14 +53,14 @@ export class SocksServer {
     const { log, api, observe } = this.options;
     const observed = observing(observe);
     const startedAt = observed ? performance.now() : 0;
+    const record = (sessionId: string | undefined) => ({ port, kind: `socks${version}` as const, method: 'CONNECT', host: authority(target), startedAt, sessionId });
     const refused = (error: unknown, sessionId?: string): void => {
       // Gone before its tunnel opened: what failed then was answered to no one.
       const gone = socket.destroyed;
       this.fail(socket, version, port, error);
       if (!observed) return;
-      const request = { port, kind: `socks${version}` as const, method: 'CONNECT', host: authority(target), startedAt, sessionId };
-      if (gone) observeClientGone(request, observe);
-      else observeRefusal(request, error, observe);
+      if (gone) observeClientGone(record(sessionId), observe);
+      else observeRefusal(record(sessionId), error, observe);
     };
     if (log.isLevelEnabled('debug')) log.debug({ port, method: 'CONNECT', protocol: `socks${version}`, host: authority(target) }, 'request');
     if (api?.isApiHost(target.host)) {
@@ -84,7 +84,7 @@ export class SocksServer {
       // Host rules applied, bound to the session once open, exactly as an HTTP CONNECT is.
       const opened = await openTunnelFor(state, binding, socket, host, target.port, log, login?.params);
       if (!opened) {
-        if (observed) observeClientGone({ port, kind: `socks${version}`, method: 'CONNECT', host: authority(target), startedAt, sessionId }, observe);
+        if (observed) observeClientGone(record(sessionId), observe);
         return;
       }
       const reply = version === 5 ? SOCKS5_SUCCEEDED : SOCKS4_SUCCEEDED;
