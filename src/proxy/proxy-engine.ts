@@ -65,6 +65,14 @@ const API_SPELLING =
   'the session API answers as http://HOST/session/ with no user info and no port other than 80: nothing was sent upstream';
 // proxy-chain's words for a Proxy-Authorization it cannot read.
 const UNREADABLE_LOGIN = /"Proxy-Authorization" header/;
+/**
+ * Header fields one request may carry (HAProxy, Apache and Envoy allow about 100). The 16 KiB
+ * head limit counts names and values only: 15 000 empty fields fit in it and cost 0.7 MB of heap
+ * each as parsed strings, and 90 connections pipelining such requests, read nothing, took the
+ * process past its heap limit.
+ */
+export const MAX_HEADER_FIELDS = 256;
+const TOO_MANY_FIELDS = `too many header fields: at most ${MAX_HEADER_FIELDS}`;
 const RELATIVE_URL_HINT =
   'stickyport is a forward proxy: send absolute-URI requests through it, ' +
   'e.g. curl -x http://127.0.0.1:PORT http://example.com/';
@@ -126,6 +134,7 @@ export class ProxyEngine extends Server {
       const turn = answersAhead(request.socket, response);
       if (turn) await turn;
       if (connectionEnding(request.socket, response)) return;
+      if (tooManyFields(request)) throw new RequestError(TOO_MANY_FIELDS, 431);
       this.armRequestTimers(request);
       const url = request.url!;
       const apiPath = this.engine.api?.match(url);
@@ -194,6 +203,7 @@ export class ProxyEngine extends Server {
     response.assignSocket(socket);
     closeOnceAnswered(response, this.engine.idleTimeoutMs);
     try {
+      if (tooManyFields(request)) throw new RequestError(TOO_MANY_FIELDS, 431);
       if (socket.timeout) socket.setTimeout(0);
       const url = request.url!;
       if (url[0] === '/' || this.engine.api?.match(url) !== undefined) throw new RequestError(RELATIVE_URL_HINT, 400);
@@ -235,6 +245,7 @@ export class ProxyEngine extends Server {
       const turn = answersAhead(socket);
       if (turn) await turn;
       if (connectionEnding(socket)) return;
+      if (tooManyFields(request)) throw new RequestError(TOO_MANY_FIELDS, 431);
       // Opening the tunnel may take up to Upstream.ConnectTimeout; the tunnel re-arms the idle timer.
       if (socket.timeout) socket.setTimeout(0);
       const authority = CONNECT_TARGET.exec(request.url!);
@@ -418,6 +429,11 @@ export class ProxyEngine extends Server {
   }
 }
 
+/** More fields than MAX_HEADER_FIELDS: Node kept one past the limit (armServerTimers). */
+function tooManyFields(request: http.IncomingMessage): boolean {
+  return request.rawHeaders.length > 2 * MAX_HEADER_FIELDS;
+}
+
 /**
  * Node's header timer (408) and idle keep-alive sweep only run for a server that listens; this
  * one never does (the listener pool owns the sockets), so they are started by hand.
@@ -427,9 +443,10 @@ function armServerTimers(server: http.Server, options: ProxyEngineOptions): void
   // Uploads and long answers are bounded by the upstream timeouts, not by the whole request.
   server.requestTimeout = 0;
   server.keepAliveTimeout = options.idleTimeoutMs;
-  // Node keeps only the first 2 000 headers by default: a Content-Length after them would be
-  // lost while the parser still frames the body by it. The 16 KiB head limit bounds the count.
-  server.maxHeadersCount = 0;
+  // Node keeps the first fields only (2 000 by default) and drops the rest unseen, while its
+  // parser still frames the body by a Content-Length among them. One more than the limit is
+  // kept, so a request past it is seen (tooManyFields) and refused whole, never truncated.
+  server.maxHeadersCount = MAX_HEADER_FIELDS + 1;
   // Checked this often: a slow head gets its 408 within a second of the limit.
   (server as http.Server & { connectionsCheckingInterval: number }).connectionsCheckingInterval = Math.min(
     1_000,
