@@ -31,6 +31,8 @@ const MAX_CONNECTIONS_PER_CLIENT = 16;
 /** Node checks head and request timeouts this often (its default, 30 s, tripled the 10 s head limit). */
 const TIMEOUT_CHECK_MS = 1_000;
 const NOT_A_PROXY = 'the admin server is not a proxy: send requests for its own paths (/, /metrics, /api/...)';
+/** How long a refused CONNECT's socket may stay open after its 400, whatever the client does. */
+export const REFUSAL_DEADLINE_MS = 1_000;
 
 /**
  * The operators' HTTP server, on a port of its own: the status page, `/metrics`, the ports and
@@ -45,6 +47,8 @@ export class AdminServer {
   private readonly token: Secret | undefined;
   private readonly api: ReturnType<typeof createAdminApi>;
   private readonly events: EventStream;
+  /** CONNECTs answered 400, until their sockets close. */
+  private readonly refused = new Set<net.Socket>();
 
   constructor(
     private readonly context: AdminContext,
@@ -66,9 +70,20 @@ export class AdminServer {
     this.server.maxConnections = MAX_CONNECTIONS;
     this.limitPerClient();
     // Node closes a CONNECT nobody listens for without a word: say why, as for an absolute URL.
+    // Node no longer tracks the socket once it is handed over: it is held here, and closed at a
+    // fixed deadline, or a client that never closes its side kept it (and its connection slot,
+    // and a stop) for good.
     this.server.on('connect', (_request: http.IncomingMessage, socket: net.Socket) => {
       const body = JSON.stringify({ error: 'not_a_proxy', message: NOT_A_PROXY });
+      this.refused.add(socket);
+      const deadline = setTimeout(() => socket.destroy(), REFUSAL_DEADLINE_MS);
+      socket.once('close', () => {
+        clearTimeout(deadline);
+        this.refused.delete(socket);
+      });
       socket.on('error', () => socket.destroy());
+      // What it sends after the CONNECT is read and dropped.
+      socket.resume();
       socket.end(`HTTP/1.1 400 Bad Request\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
     });
   }
@@ -107,6 +122,7 @@ export class AdminServer {
     if (!this.server.listening) return;
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     this.server.closeAllConnections();
+    for (const socket of this.refused) socket.destroy();
     await closed;
   }
 
