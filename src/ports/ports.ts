@@ -30,6 +30,14 @@ export class Ports {
     return state;
   }
 
+  /**
+   * The port's state, or undefined once a reload has taken the port out: what was still under
+   * way on it (a retry, a failure to count) finds nothing rather than throwing.
+   */
+  served(port: number): PortState | undefined {
+    return this.states.get(port) ?? (this.mappings.some((mapping) => mapping.owns(port)) ? this.get(port) : undefined);
+  }
+
   /** The mapping `port` belongs to (ranges never overlap: the configuration refuses it). */
   mappingOf(port: number): Mapping {
     const mapping = this.mappings.find((candidate) => candidate.owns(port));

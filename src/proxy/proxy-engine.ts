@@ -99,8 +99,13 @@ export class ProxyEngine extends Server {
       idleTimeoutMs: engine.idleTimeoutMs,
       observe: engine.observe,
       exposeSessionHeader: engine.exposeSessionHeader,
-      currentRoute: (port, previous, params) => engine.ports.get(port).reroute(previous, params),
-      upstreamFailed: (port, route, error) => engine.ports.get(port).upstreamFailed(route, error),
+      // A reload may take the port out while a request on it waits for its answer.
+      currentRoute: async (port, previous, params) => {
+        const state = engine.ports.served(port);
+        if (!state) throw new StickyportError('STOPPING', `port ${port} is no longer served (a reload took it out): nothing more was sent`, { status: 503 });
+        return state.reroute(previous, params);
+      },
+      upstreamFailed: (port, route, error) => engine.ports.served(port)?.upstreamFailed(route, error),
     };
     armServerTimers(this.server, engine);
     this.server.on('upgrade', (request: http.IncomingMessage, socket: net.Socket, head: Buffer) => {

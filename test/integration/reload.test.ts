@@ -403,6 +403,25 @@ describe('reload: refusals and what waits for a restart', () => {
     expect(JSON.stringify(outcome)).toMatch(/Session\.IdLength = 12 \(from the running process/);
   });
 
+  // A reload that removed a port while a request on it waited for its answer: the request's
+  // connection upstream closed with the port's session, its retry asked for the port's current
+  // route, and the port's lookup threw inside undici's close handler (an uncaught exception).
+  it('a port removed while a request on it waits for its answer: that request ends, nothing throws, the kept port serves', async () => {
+    const proxy = await startReloadable(2, 2);
+    const removed = proxy.start + 1;
+    const before = upstreamA.seen.length;
+    const waiting = request(removed, `${origin.url}/delay/1500`).then(
+      (answer) => answer.status,
+      () => 0,
+    );
+    await eventually(() => upstreamA.seen.length > before, 'the request reached the upstream');
+    proxy.write(settings(proxy.start, proxy.start));
+    expect(await proxy.app.reload('test')).toMatchObject({ applied: true, removed: String(removed) });
+    expect([0, 502, 503]).toContain(await waiting);
+    expect((await request(proxy.start, `${origin.url}/`)).status).toBe(200);
+    expect(proxy.logs.filter((line) => line.includes('BUG'))).toEqual([]);
+  });
+
   it('Logging.Requests changes at once', async () => {
     const proxy = await startReloadable(1, 1);
     const port = proxy.start;
