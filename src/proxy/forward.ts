@@ -299,12 +299,19 @@ class Exchange implements DispatchHandler, DrainEntry {
     return this.waitForClient();
   }
 
-  /** The client reads slower than the upstream sends: undici pauses until the client drained. */
+  /**
+   * The client reads slower than the upstream sends: undici pauses until the client drained.
+   * From then on the client's idle timer runs (it was off while the answer was awaited, which
+   * the upstream timeouts bound): each write the client takes restarts it, and a client that
+   * takes nothing for Listen.IdleTimeout is cut off, with the upstream request, instead of
+   * holding both connections for good while no upstream timer can fire.
+   */
   private waitForClient(): false {
     // Listened for only once that happens: most answers never need it.
     if (!this.drainListened && this.resume) {
       this.drainListened = true;
       this.response.on('drain', this.resume);
+      this.response.socket?.setTimeout(this.options.idleTimeoutMs);
     }
     return false;
   }
