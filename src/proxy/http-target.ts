@@ -1,6 +1,6 @@
 import { RequestError } from 'proxy-chain';
 import type { HttpTarget } from '../upstream/route.js';
-import { tooLong } from './target-host.js';
+import { emptyLabel, tooLong } from './target-host.js';
 
 /**
  * The target of an absolute-URI request, `http://host[:port]/path?query`. Where to connect
@@ -23,6 +23,8 @@ export function httpTarget(url: string, parsed: URL): HttpTarget {
   // RFC 1035: no host name is longer (URL takes any length; host rules should never run over, and
   // remember, kilobytes a client chose).
   if (tooLong(hostname)) throw new RequestError("the URL's host is over 253 characters: no host name is that long", 400);
+  // As a CONNECT's: host rules would not see `api.test..` as api.test, nor the API `portmapper..`.
+  if (emptyLabel(hostname)) throw new RequestError("the URL's host has an empty label (as in a..b): it is no host name", 400);
   return {
     hostname,
     port,

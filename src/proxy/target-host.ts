@@ -42,13 +42,18 @@ export function canonicalHostByUrl(host: string): string | undefined {
     const address = hostname.slice(1, -1);
     return ipv4Mapped(address) ?? address;
   }
-  return tooLong(hostname) || EMPTY_LABEL.test(hostname) ? undefined : hostname;
+  return tooLong(hostname) || emptyLabel(hostname) ? undefined : hostname;
 }
 
 function alreadyCanonical(host: string): boolean {
   if (DOTTED_QUAD.test(host)) return true;
   const name = PLAIN_NAME.exec(host);
   return name !== null && !NUMBER_LABEL.test(name[1]!) && !PUNYCODE_LABEL.test(host) && !tooLong(host);
+}
+
+/** A name with an empty label (`a..b`, `.a`, `a..`): no host name, whichever way it came. */
+export function emptyLabel(hostname: string): boolean {
+  return EMPTY_LABEL.test(hostname);
 }
 
 /** Over 253 characters, not counting a trailing dot. */

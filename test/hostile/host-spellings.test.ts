@@ -78,6 +78,15 @@ describe('names through an upstream', () => {
     expect(upstream.seen.length).toBe(before);
   });
 
+  // Plain HTTP forwarded these (an adversarial pass): `api.test..` passed the Deny on api.test,
+  // and `portmapper..` went to the provider.
+  it.each(['api.test..', '.api.test', 'a..b.test', 'portmapper..', '..'])('a plain request to %s, a name with an empty label: 400, nothing sent upstream', async (host) => {
+    const before = upstream.seen.length;
+    const answer = await rawExchange(viaUpstream.ports[0]!, `GET http://${host}/ HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`);
+    expect(statusOf(answer)).toBe(400);
+    expect(upstream.seen.length).toBe(before);
+  });
+
   it.each([`${'a'.repeat(249)}.test`, `${'a'.repeat(300)}.test`])('a plain request to a host over 253 characters (%#): 400, nothing sent upstream', async (host) => {
     const before = upstream.seen.length;
     expect((await request(viaUpstream.ports[0]!, `http://${host}/`)).status).toBe(400);
