@@ -61,6 +61,10 @@ export class ApiGateway {
     port: number,
     login: { username: string; password: string } | undefined = parseBasic(request.headers['proxy-authorization']),
   ): Promise<void> {
+    if (madeByWebPage(request.headers)) {
+      write(response, { status: 403, body: { error: 'cross_site', message: CROSS_SITE } });
+      return;
+    }
     const policy = this.options.loginFor(port);
     const loginMatches = policy.matchesLogin(login);
     if (policy.required && !loginMatches) {
@@ -85,6 +89,21 @@ export class ApiGateway {
     });
     write(response, answer);
   }
+}
+
+const CROSS_SITE =
+  'the session API does not answer a request a web page made (it carries Sec-Fetch-Site, Origin or Referer): call it from a script, curl, or the address bar';
+
+/**
+ * A request a web page made the browser send: an image, a form, a fetch, a redirect, a link
+ * (browsers mark them with Sec-Fetch-Site other than `none`, older ones with Origin or Referer).
+ * Any page seen through a port could otherwise rotate it, set its parameters, or a
+ * browser's cached proxy login could authorize the call. What a user types in the address bar
+ * is `none` and carries neither; scripts and curl send none of the three.
+ */
+function madeByWebPage(headers: http.IncomingHttpHeaders): boolean {
+  const site = headers['sec-fetch-site'];
+  return (site !== undefined && site !== 'none') || headers.origin !== undefined || headers.referer !== undefined;
 }
 
 function write(response: http.ServerResponse, answer: ApiAnswer): void {
