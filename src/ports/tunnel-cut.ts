@@ -33,14 +33,15 @@ export function wasCut(client: net.Socket): boolean {
  * Closes `socket` with a TCP reset, dropping what it still holds for its peer. A TLS socket is
  * only destroyed: Node resets plain TCP sockets only (and resetting the TCP socket under a live
  * TLS socket crashed Node 20).
- * A socket already ended with nothing left in Node's buffer is only destroyed: its FIN may be
- * on its way out, and a reset then fails in Node 20 (EINVAL) after marking the socket destroyed,
- * leaving its descriptor open and 'close' never emitted. The kernel still sends what it had
- * queued: the socket was ended because its own side of the tunnel was complete.
+ * A socket ended with nothing left in Node's buffer whose FIN is still on its way out is only
+ * destroyed: a reset then fails in Node 20 (EINVAL) after marking the socket destroyed, leaving
+ * its descriptor open and 'close' never emitted. The kernel still sends what it had queued: the
+ * socket was ended because its own side of the tunnel was complete. Once the FIN has left
+ * ('finish'), the reset works again, and the peer's half left open is closed by it.
  */
 export function resetSocket(socket: net.Socket): void {
   if (socket.destroyed) return;
-  if (socket.writableEnded && socket.writableLength === 0) {
+  if (socket.writableEnded && !socket.writableFinished && socket.writableLength === 0) {
     socket.destroy();
     return;
   }

@@ -1,4 +1,5 @@
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import net, { type AddressInfo } from 'node:net';
 import { afterEach, expect, it } from 'vitest';
 import { resetSocket } from '../../src/ports/tunnel-cut.js';
@@ -21,7 +22,7 @@ async function pair(): Promise<{ near: net.Socket; far: net.Socket }> {
   servers.push(server);
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
-  const far = net.connect((server.address() as AddressInfo).port, '127.0.0.1');
+  const far = net.connect({ port: (server.address() as AddressInfo).port, host: '127.0.0.1', allowHalfOpen: true });
   far.pause();
   const [near] = (await once(server, 'connection')) as [net.Socket];
   await once(far, 'connect');
@@ -75,7 +76,12 @@ async function delivered(close: (near: net.Socket) => void): Promise<{ closed: b
   let bytes = 0;
   far.on('data', (chunk: Buffer) => (bytes += chunk.length));
   far.resume();
-  await once(far, 'close');
+  // A FIN ends it (it keeps its own side open), a reset closes it.
+  await new Promise((resolve) => {
+    far.once('end', resolve);
+    far.once('close', resolve);
+  });
+  far.destroy();
   return { closed, bytes };
 }
 
@@ -85,4 +91,34 @@ it('a socket ended with bytes still held is reset: what the kernel held for the 
   const reset = await delivered(resetSocket);
   expect(reset.closed).toBe(true);
   expect(reset.bytes).toBeLessThan(destroyed.bytes);
+});
+
+/** The kernel's TCP state of the local end on `port` (/proc/net/tcp): 08 is CLOSE_WAIT. */
+function tcpState(port: number): string | undefined {
+  const hex = port.toString(16).toUpperCase().padStart(4, '0');
+  for (const line of readFileSync('/proc/net/tcp', 'utf8').split('\n').slice(1)) {
+    const fields = line.trim().split(/\s+/);
+    if (fields[1]?.endsWith(`:${hex}`) && fields[1].startsWith('0100007F')) return fields[3];
+  }
+  return undefined;
+}
+
+it('a socket whose FIN has left is still reset: the peer, half open after that FIN, is closed too', async () => {
+  const { near, far } = await pair();
+  near.on('error', () => {});
+  far.on('error', () => {});
+  const farPort = far.localPort!;
+  near.end();
+  await once(near, 'finish');
+  // The peer got the FIN and keeps its own side open (CLOSE_WAIT), as a provider may.
+  far.resume();
+  await once(far, 'end');
+  expect(tcpState(farPort)).toBe('08');
+  resetSocket(near);
+  expect(await closes(near)).toBe(true);
+  // The reset takes the peer out of CLOSE_WAIT at once; a second FIN-less close would leave it there.
+  const until = Date.now() + 1_000;
+  while (tcpState(farPort) === '08' && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 10));
+  expect(tcpState(farPort)).not.toBe('08');
+  far.destroy();
 });
