@@ -10,7 +10,7 @@ export const ESTABLISHED = Buffer.from('HTTP/1.1 200 Connection Established\r\n\
 /**
  * Carries a client's CONNECT tunnel over an upstream side already open. Each side's FIN is
  * passed on (a client that sends its request and then FIN still gets the whole answer); an
- * error or reset on either side takes the other down, so no half-dead pair is left behind.
+ * error or reset on either side resets the other, so no half-dead pair is left behind.
  * `established` is what tells the client the tunnel is open: HTTP's 200, or a SOCKS reply.
  */
 export async function tunnel(
@@ -33,8 +33,10 @@ export async function tunnel(
   // a tunnel opened as that request must idle out like any other.
   client.setTimeout(idleTimeoutMs);
   upstream.setNoDelay(true);
-  upstream.on('error', () => client.destroy());
-  client.on('error', () => upstream.destroy());
+  // A reset (or any error) on one side is passed on as a reset: a plain close would give the
+  // other end a clean FIN, which it could take for the end of a whole transfer.
+  upstream.on('error', () => resetSocket(client));
+  client.on('error', () => resetSocket(upstream));
   client.once('close', () => upstream.destroy());
   // The upstream may end before the relay starts (it is read on while an earlier pipelined
   // answer goes out): its FIN then waits for the 200 and the bytes held, instead of cutting
@@ -84,13 +86,13 @@ function relayToClient(reads: UpstreamReads, client: net.Socket): void {
 
 /**
  * Joins a client socket to an upstream socket both ways (a WebSocket after its 101): FIN is
- * passed on each way, an error or reset on either side takes the other down.
+ * passed on each way, an error or reset on either side resets the other.
  */
 export function joinSockets(client: net.Socket, upstream: net.Socket, idleTimeoutMs: number): void {
   client.setTimeout(idleTimeoutMs);
   joinedTo(client, upstream);
-  upstream.on('error', () => client.destroy());
-  client.on('error', () => upstream.destroy());
+  upstream.on('error', () => resetSocket(client));
+  client.on('error', () => resetSocket(upstream));
   client.once('close', () => upstream.destroy());
   upstream.once('close', () => {
     if (!client.writableEnded) client.destroy();
