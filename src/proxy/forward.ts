@@ -127,6 +127,7 @@ class Exchange implements DispatchHandler, DrainEntry {
   private interimTimer: NodeJS.Timeout | undefined = undefined;
   private resume: (() => void) | undefined;
   private drainListened = false;
+  private clientDrained: (() => void) | undefined;
   /** Small body pieces of the read being parsed, written together (see SMALL_PIECE). */
   private gathered: Buffer[] | undefined = undefined;
   private gatheredBytes = 0;
@@ -301,19 +302,25 @@ class Exchange implements DispatchHandler, DrainEntry {
 
   /**
    * The client reads slower than the upstream sends: undici pauses until the client drained.
-   * From then on the client's idle timer runs (it was off while the answer was awaited, which
-   * the upstream timeouts bound): each write the client takes restarts it, and a client that
-   * takes nothing for Listen.IdleTimeout is cut off, with the upstream request, instead of
-   * holding both connections for good while no upstream timer can fire.
+   * While it waits, the client's idle timer runs (it is off while an answer comes, which the
+   * upstream timeouts bound, and they cannot fire while the relay waits for the client): a
+   * client that takes nothing for Listen.IdleTimeout is cut off with the upstream request,
+   * instead of holding both connections for good. Drained, the timer is off again, so an
+   * upstream pausing mid-body afterwards is judged by the upstream timeouts alone.
    */
   private waitForClient(): false {
+    this.response.socket?.setTimeout(this.options.idleTimeoutMs);
     // Listened for only once that happens: most answers never need it.
     if (!this.drainListened && this.resume) {
       this.drainListened = true;
-      this.response.on('drain', this.resume);
-      this.response.socket?.setTimeout(this.options.idleTimeoutMs);
+      this.response.on('drain', (this.clientDrained ??= () => this.onClientDrain()));
     }
     return false;
+  }
+
+  private onClientDrain(): void {
+    this.response.socket?.setTimeout(0);
+    this.resume?.();
   }
 
   private writeGathered(): void {
@@ -511,7 +518,7 @@ class Exchange implements DispatchHandler, DrainEntry {
     this.ruleRetry = rotation;
     this.ruleRetried = true;
     this.pending = undefined;
-    if (this.resume && this.drainListened) this.response.removeListener('drain', this.resume);
+    if (this.clientDrained && this.drainListened) this.response.removeListener('drain', this.clientDrained);
     this.resume = undefined;
     this.drainListened = false;
     this.options.drain.track(this);

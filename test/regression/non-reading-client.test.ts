@@ -1,4 +1,6 @@
-import net from 'node:net';
+import { once } from 'node:events';
+import http from 'node:http';
+import net, { type AddressInfo } from 'node:net';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { eventually } from '../helpers/eventually.js';
 import { startStack, type Stack } from '../helpers/stack.js';
@@ -52,3 +54,37 @@ it('a client that reads slowly but steadily gets the whole answer', async () => 
   expect(performance.now() - startedAt).toBeGreaterThan(2_000);
   expect(received).toBeGreaterThan(size);
 }, 30_000);
+
+// The first version of the fix left the timer armed once the relay had paused for the client:
+// an upstream that then paused mid-body for longer than IdleTimeout (within ResponseTimeout)
+// cut a client that was reading everything (a review found it). The timer runs only while the
+// answer waits for the client.
+it('a client that was slow once, then reads everything, is not cut while the upstream pauses mid-body', async () => {
+  const first = 8 * 1024 * 1024;
+  const rest = Buffer.alloc(1024, 'r');
+  const origin = http.createServer((_req, res) => {
+    res.writeHead(200, { 'content-length': first + rest.length });
+    res.write(Buffer.alloc(first, 'f'));
+    // Longer than Listen.IdleTimeout (1 s), well within Upstream.ResponseTimeout (2 s per read).
+    setTimeout(() => res.end(rest), 1_500);
+  });
+  origin.listen(0, '127.0.0.1');
+  await once(origin, 'listening');
+  const { port: originPort } = origin.address() as AddressInfo;
+  try {
+    const client = net.connect(stack.proxy.ports[0]!, '127.0.0.1');
+    client.on('error', () => undefined);
+    client.pause();
+    client.write(`GET http://127.0.0.1:${originPort}/ HTTP/1.1\r\nHost: 127.0.0.1:${originPort}\r\nConnection: close\r\n\r\n`);
+    // Slow at first (the relay pauses for it), then reading everything.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    let received = 0;
+    client.on('data', (chunk: Buffer) => (received += chunk.length));
+    client.resume();
+    await new Promise((resolve) => client.once('close', resolve));
+    expect(received).toBeGreaterThan(first + rest.length);
+  } finally {
+    origin.closeAllConnections();
+    origin.close();
+  }
+}, 15_000);
