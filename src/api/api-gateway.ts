@@ -95,11 +95,12 @@ const CROSS_SITE =
   'the session API does not answer a request a web page made (it carries Sec-Fetch-Site, Origin or Referer): call it from a script, curl, or the address bar';
 
 /**
- * A request a web page made the browser send: an image, a form, a fetch, a redirect, a link
- * (browsers mark them with Sec-Fetch-Site other than `none`, older ones with Origin or Referer).
- * Any page seen through a port could otherwise rotate it, set its parameters, or a
- * browser's cached proxy login could authorize the call. What a user types in the address bar
- * is `none` and carries neither; scripts and curl send none of the three.
+ * A request that shows a web page made the browser send it (an image, a form, a fetch, a link):
+ * Sec-Fetch-Site other than `none`, an Origin, a Referer. Any page seen through a port could
+ * otherwise rotate it or set its parameters. What a user types in the address bar carries none
+ * of them, nor do scripts and curl. Not a wall (README): browsers send Sec-Fetch-* only to
+ * secure or loopback hosts, not to `portmapper`, and a page may send no referrer; the API
+ * password is what keeps pages out.
  */
 function madeByWebPage(headers: http.IncomingHttpHeaders): boolean {
   const site = headers['sec-fetch-site'];
