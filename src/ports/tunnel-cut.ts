@@ -36,8 +36,8 @@ export function wasCut(client: net.Socket): boolean {
  * A socket ended with nothing left in Node's buffer whose FIN is still on its way out is only
  * destroyed: a reset then fails in Node 20 (EINVAL) after marking the socket destroyed, leaving
  * its descriptor open and 'close' never emitted. The kernel still sends what it had queued: the
- * socket was ended because its own side of the tunnel was complete. Once the FIN has left
- * ('finish'), the reset works again, and the peer's half left open is closed by it.
+ * socket was ended because its own side of the tunnel was complete. Once the shutdown is done
+ * ('finish': the FIN is the kernel's), the reset works again, and closes the peer's half left open.
  */
 export function resetSocket(socket: net.Socket): void {
   if (socket.destroyed) return;

@@ -14,6 +14,7 @@ import { hostForUrl } from '../upstream/upstream-url.js';
 import { Drain, drainEntry } from './drain.js';
 import { fail, forwardHttp, type ForwardOptions } from './forward.js';
 import { readSessionControl } from './control-headers.js';
+import { limitHeaderFields, TOO_MANY_FIELDS, tooManyFields } from './header-fields.js';
 import { requestHeadersOut, unframeableRequest } from './hop-headers.js';
 import { afterEarlierAnswers, answerOrdered, answersAhead, closeAfterAnswer, closeOnceAnswered, connectionEnding } from './ordered-answers.js';
 import { httpTarget } from './http-target.js';
@@ -65,14 +66,6 @@ const API_SPELLING =
   'the session API answers as http://HOST/session/ with no user info and no port other than 80: nothing was sent upstream';
 // proxy-chain's words for a Proxy-Authorization it cannot read.
 const UNREADABLE_LOGIN = /"Proxy-Authorization" header/;
-/**
- * Header fields one request may carry (HAProxy, Apache and Envoy allow about 100). The 16 KiB
- * head limit counts names and values only: 15 000 empty fields fit in it and cost 0.7 MB of heap
- * each as parsed strings, and 90 connections pipelining such requests, read nothing, took the
- * process past its heap limit.
- */
-export const MAX_HEADER_FIELDS = 256;
-const TOO_MANY_FIELDS = `too many header fields: at most ${MAX_HEADER_FIELDS}`;
 const RELATIVE_URL_HINT =
   'stickyport is a forward proxy: send absolute-URI requests through it, ' +
   'e.g. curl -x http://127.0.0.1:PORT http://example.com/';
@@ -434,11 +427,6 @@ export class ProxyEngine extends Server {
   }
 }
 
-/** More fields than MAX_HEADER_FIELDS: Node kept one past the limit (armServerTimers). */
-function tooManyFields(request: http.IncomingMessage): boolean {
-  return request.rawHeaders.length > 2 * MAX_HEADER_FIELDS;
-}
-
 /**
  * Node's header timer (408) and idle keep-alive sweep only run for a server that listens; this
  * one never does (the listener pool owns the sockets), so they are started by hand.
@@ -448,10 +436,7 @@ function armServerTimers(server: http.Server, options: ProxyEngineOptions): void
   // Uploads and long answers are bounded by the upstream timeouts, not by the whole request.
   server.requestTimeout = 0;
   server.keepAliveTimeout = options.idleTimeoutMs;
-  // Node keeps the first fields only (2 000 by default) and drops the rest unseen, while its
-  // parser still frames the body by a Content-Length among them. One more than the limit is
-  // kept, so a request past it is seen (tooManyFields) and refused whole, never truncated.
-  server.maxHeadersCount = MAX_HEADER_FIELDS + 1;
+  limitHeaderFields(server);
   // Checked this often: a slow head gets its 408 within a second of the limit.
   (server as http.Server & { connectionsCheckingInterval: number }).connectionsCheckingInterval = Math.min(
     1_000,

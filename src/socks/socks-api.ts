@@ -2,6 +2,7 @@ import http from 'node:http';
 import type net from 'node:net';
 import type { ApiGateway } from '../api/api-gateway.js';
 import type { Logger } from '../logging/logger.js';
+import { limitHeaderFields, TOO_MANY_FIELDS, tooManyFields } from '../proxy/header-fields.js';
 import { portOf } from '../proxy/listener-pool.js';
 import { afterEarlierAnswers, answersAhead, closeOnceAnswered, connectionEnding } from '../proxy/ordered-answers.js';
 import type { Login } from './socks-handshake.js';
@@ -41,6 +42,7 @@ export class SocksApi {
     // the calls before them still go out, then the refusal (Node's own would cut them off).
     this.server.on('clientError', (error: NodeJS.ErrnoException, socket: net.Socket) => refuseBroken(error, socket, options.idleTimeoutMs));
     this.server.headersTimeout = options.headersTimeoutMs;
+    limitHeaderFields(this.server);
     this.server.requestTimeout = 0;
     this.server.keepAliveTimeout = options.idleTimeoutMs;
     // Node starts its header timer for servers that listen; this one is handed sockets instead.
@@ -80,6 +82,13 @@ export class SocksApi {
       const turn = answersAhead(request.socket, response);
       if (turn) await turn;
       if (connectionEnding(request.socket, response)) return;
+      if (tooManyFields(request)) {
+        const body = JSON.stringify({ error: 'head_too_large', message: TOO_MANY_FIELDS });
+        response.shouldKeepAlive = false;
+        response.writeHead(431, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body) });
+        response.end(body);
+        return;
+      }
       const url = request.url!;
       const path = url[0] === '/' ? url : this.gateway.match(url);
       if (path === undefined) {

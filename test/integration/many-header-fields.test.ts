@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { MAX_HEADER_FIELDS } from '../../src/proxy/proxy-engine.js';
+import { MAX_HEADER_FIELDS } from '../../src/proxy/header-fields.js';
 import { rawExchange, statusOf } from '../helpers/raw.js';
+import { socks5Connect } from '../helpers/socks-client.js';
 import { startStack, type Stack } from '../helpers/stack.js';
 
 // The upstream login went after the client's header fields: a request carrying 2 500 of them
@@ -54,3 +55,20 @@ for (const [kind, head] of heads) {
     });
   }
 }
+
+it(`the session API inside a SOCKS5 connection: a call with more than ${MAX_HEADER_FIELDS} fields is a 431, the session unchanged`, async () => {
+  const port = stack.proxy.ports[1]!;
+  const session = stack.proxy.app.ports.get(port).session?.id;
+  const { code, client } = await socks5Connect(port, { host: 'portmapper', port: 80 });
+  try {
+    expect(code).toBe(0);
+    client.send(`GET /session/new HTTP/1.1\r\nHost: portmapper\r\n${fields(MAX_HEADER_FIELDS)}\r\n`);
+    const answer = await client.readAnswer();
+    expect(answer.status).toBe(431);
+    expect(answer.body).toMatch(/too many header fields/);
+    await client.untilClosed();
+    expect(stack.proxy.app.ports.get(port).session?.id).toBe(session);
+  } finally {
+    client.destroy();
+  }
+});
