@@ -1,34 +1,18 @@
 import { once } from 'node:events';
-import { mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import puppeteer, { type Browser } from 'puppeteer-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { apiJson } from '../helpers/client.js';
-import { CHROMIUM, describeWith } from '../helpers/external-clients.js';
+import { withChromium } from '../helpers/chromium.js';
+import { describeWith } from '../helpers/external-clients.js';
 import { startStickyport, type RunningProxy } from '../helpers/stickyport.js';
 
 // A page seen through a port, in a real browser, tries to rotate the port through the session
 // API (images and a no-cors fetch to http://portmapper/...): every such call is a 403 and the
 // session stays. The same browser typing the API's address gets its answer (the control: the
 // browser's requests do reach the API).
-const FLAGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--disable-domain-reliability',
-  '--no-pings',
-  '--disable-features=NetworkTimeServiceQuerying',
-  // Chromium sends loopback hosts around its proxy unless told not to.
-  '--proxy-bypass-list=<-loopback>',
-  '--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1',
-];
+// Chromium sends loopback hosts around its proxy unless told not to.
+const FLAGS = ['--disable-quic', '--proxy-bypass-list=<-loopback>'];
 
 const PAGE = `<!doctype html><title>loading</title>
 <img src="http://portmapper/session/new"><img src="http://portmapper/session/reset">
@@ -65,12 +49,9 @@ describeWith('chromium', 'a web page in Chromium against the session API of its 
     const port = proxy.ports[0]!;
     const { port: originPort } = origin.address() as AddressInfo;
     const { session_id: before } = await apiJson<{ session_id: string }>(port, '/session/');
-    const profile = mkdtempSync(path.join(tmpdir(), 'stickyport-chromium-'));
-    let browser: Browser | undefined;
     const apiStatuses: number[] = [];
     let apiRequests = 0;
-    try {
-      browser = await puppeteer.launch({ executablePath: CHROMIUM, headless: true, userDataDir: profile, args: [...FLAGS, `--proxy-server=http://127.0.0.1:${port}`], timeout: 30_000 });
+    await withChromium([...FLAGS, `--proxy-server=http://127.0.0.1:${port}`], async (browser) => {
       const page = await browser.newPage();
       page.on('request', (sent) => {
         if (sent.url().startsWith('http://portmapper/')) apiRequests++;
@@ -92,9 +73,6 @@ describeWith('chromium', 'a web page in Chromium against the session API of its 
       const { session_id: typedId } = JSON.parse((await typed!.text())) as { session_id: string };
       expect(typedId).not.toBe(before);
       expect((await apiJson<{ session_id: string }>(port, '/session/')).session_id).toBe(typedId);
-    } finally {
-      await browser?.close();
-      rmSync(profile, { recursive: true, force: true });
-    }
+    });
   }, 60_000);
 });

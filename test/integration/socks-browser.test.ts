@@ -1,13 +1,10 @@
 import { once } from 'node:events';
-import { mkdtempSync, rmSync } from 'node:fs';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import puppeteer, { type Browser } from 'puppeteer-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { apiJson } from '../helpers/client.js';
-import { CHROMIUM, describeWith } from '../helpers/external-clients.js';
+import { withChromium } from '../helpers/chromium.js';
+import { describeWith } from '../helpers/external-clients.js';
 import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
 import { selfSigned } from '../helpers/self-signed.js';
 import { startStickyport, upstreamUrl, type RunningProxy } from '../helpers/stickyport.js';
@@ -16,23 +13,8 @@ import { startStickyport, upstreamUrl, type RunningProxy } from '../helpers/stic
 // it makes) from a loopback origin through the port's session. Chromium sends names to a
 // SOCKS5 proxy; the host resolver rules make any local DNS lookup fail, so the page can only
 // load if the name went through unresolved.
-const FLAGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--ignore-certificate-errors',
-  // Chromium sends loopback hosts around its proxy unless told not to.
-  '--proxy-bypass-list=<-loopback>',
-  '--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1',
-  // The clock check Chromium makes over plain HTTP when a certificate is not trusted.
-  '--disable-features=NetworkTimeServiceQuerying',
-  '--disable-domain-reliability',
-  '--no-pings',
-];
+// Chromium sends loopback hosts around its proxy unless told not to; the certificate is self-signed.
+const FLAGS = ['--disable-quic', '--ignore-certificate-errors', '--proxy-bypass-list=<-loopback>'];
 
 const PAGE = `<!doctype html><title>stickyport socks test</title><p id="data">waiting</p>
 <script>fetch('/data').then((r) => r.text()).then((t) => { document.getElementById('data').textContent = t; });</script>`;
@@ -68,16 +50,7 @@ describeWith('chromium', 'Chromium headless as a SOCKS5 client', () => {
   it('loads an HTTPS page and its fetch through the port session', async () => {
     const port = proxy.ports[0]!;
     const { port: originPort } = origin.address() as AddressInfo;
-    const profile = mkdtempSync(path.join(tmpdir(), 'stickyport-chromium-'));
-    let browser: Browser | undefined;
-    try {
-      browser = await puppeteer.launch({
-        executablePath: CHROMIUM,
-        headless: true,
-        userDataDir: profile,
-        args: [...FLAGS, `--proxy-server=socks5://127.0.0.1:${port}`],
-        timeout: 30_000,
-      });
+    await withChromium([...FLAGS, `--proxy-server=socks5://127.0.0.1:${port}`], async (browser) => {
       const page = await browser.newPage();
       const response = await page.goto(`https://localhost:${originPort}/`, { waitUntil: 'load', timeout: 20_000 });
       expect(response?.status()).toBe(200);
@@ -85,10 +58,7 @@ describeWith('chromium', 'Chromium headless as a SOCKS5 client', () => {
       // Runs in the page: `document` is the browser's (this file is typed for Node).
       await page.waitForFunction("document.getElementById('data')?.textContent !== 'waiting'", { timeout: 10_000 });
       expect(await page.$eval('#data', (element) => element.textContent)).toBe('fetched through socks');
-    } finally {
-      await browser?.close();
-      rmSync(profile, { recursive: true, force: true });
-    }
+    });
     const { session_id: id } = await apiJson<{ session_id: string }>(port, '/session/');
     const connects = upstream.seen.filter((seen) => seen.target === `localhost:${originPort}`);
     expect(connects.length).toBeGreaterThanOrEqual(1);

@@ -6,6 +6,7 @@ import puppeteer, { type Browser, type Page } from 'puppeteer-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { startWithAdmin, type AdminClient } from '../helpers/admin.js';
 import { openTunnel, request } from '../helpers/client.js';
+import { QUIET_CHROMIUM } from '../helpers/chromium.js';
 import { CHROMIUM, describeWith } from '../helpers/external-clients.js';
 import { startOrigin, type Origin } from '../helpers/origin.js';
 import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
@@ -17,20 +18,7 @@ import { upstreamUrl, type RunningProxy } from '../helpers/stickyport.js';
 // STICKYPORT_SCREENSHOT=docs/status-page.png to write it (else it goes to a temporary folder).
 
 // Chromium's own background traffic stays off; every page here is on 127.0.0.1.
-const FLAGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--disable-features=NetworkTimeServiceQuerying',
-  '--disable-domain-reliability',
-  '--no-pings',
-  '--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1',
-  '--hide-scrollbars',
-  '--font-render-hinting=none',
-];
+const FLAGS = [...QUIET_CHROMIUM, '--hide-scrollbars', '--font-render-hinting=none'];
 
 const PORTS = 250;
 
