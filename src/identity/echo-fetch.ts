@@ -4,6 +4,7 @@ import type net from 'node:net';
 import { Duplex } from 'node:stream';
 import tls from 'node:tls';
 import { StickyportError } from '../errors.js';
+import { MAX_INTERIM_ANSWERS } from '../upstream/connect-handshake.js';
 import { upstreamFailure } from '../upstream/upstream-errors.js';
 import { RetiredBeforeSent, type DispatchHandler, type HttpTarget, type OpenTunnel, type UpstreamRoute } from '../upstream/route.js';
 import type { UpstreamReads } from '../upstream/upstream-reads.js';
@@ -58,6 +59,7 @@ function fetchPlain(route: UpstreamRoute, url: URL, options: FetchOptions): Prom
   return new Promise((resolve, reject) => {
     let abort: ((error?: Error) => void) | undefined;
     let status = 0;
+    let interims = 0;
     const chunks: Buffer[] = [];
     let size = 0;
     let settled = false;
@@ -77,6 +79,10 @@ function fetchPlain(route: UpstreamRoute, url: URL, options: FetchOptions): Prom
         if (settled) abortRequest();
       },
       onHeaders(code) {
+        if (code < 200 && ++interims > MAX_INTERIM_ANSWERS) {
+          settle(new StickyportError('UPSTREAM_PROTOCOL', `${url.host} sent more than ${MAX_INTERIM_ANSWERS} interim (1xx) answers`, { status: 502 }));
+          return false;
+        }
         status = code;
         return true;
       },

@@ -3,6 +3,7 @@ import type net from 'node:net';
 import type { Logger } from '../logging/logger.js';
 import { UpstreamError, type StickyportError } from '../errors.js';
 import { countBody, type BodyCount } from '../observe/body-count.js';
+import { MAX_INTERIM_ANSWERS } from '../upstream/connect-handshake.js';
 import { CLIENT_CLOSED, OK, observing, type Observe, type RequestRecord } from '../observe/request-record.js';
 import type { BodyScan } from '../rotation/body-scan.js';
 import type { PortRotation } from '../rotation/port-rotation.js';
@@ -117,7 +118,8 @@ class Exchange implements DispatchHandler, DrainEntry {
   /** This attempt's request, body included, has been written upstream. */
   private requestSent = false;
   /** An interim (1xx) answer came for this attempt. */
-  private interimSeen = false;
+  /** Interim (1xx) answers to this attempt so far. */
+  private interims = 0;
   /**
    * Armed once an interim (1xx) answer came and the request is written in full: undici
    * restarts its wait for the head at each interim one, so an upstream sending 102 every second
@@ -197,7 +199,7 @@ class Exchange implements DispatchHandler, DrainEntry {
     this.attempts++;
     this.answerStarted = false;
     this.requestSent = false;
-    this.interimSeen = false;
+    this.interims = 0;
     route.dispatch(this.target, { ...this.outgoing, headers: this.headers.slice() }, this);
   }
 
@@ -221,14 +223,19 @@ class Exchange implements DispatchHandler, DrainEntry {
 
   onRequestSent(): void {
     this.requestSent = true;
-    if (this.interimSeen) this.armInterimTimer();
+    if (this.interims > 0) this.armInterimTimer();
   }
 
   onHeaders(status: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
     if (this.done) return true;
     // 1xx answers are for this hop (undici already refuses an unasked-for 100 or 101).
     if (status < 200) {
-      this.interimSeen = true;
+      // A handful is what any answer needs; an endless run of them kept a core busy until the
+      // upstream timeout (and each may carry as many fields as an answer).
+      if (++this.interims > MAX_INTERIM_ANSWERS) {
+        this.fail(this.protocolError(`sent more than ${MAX_INTERIM_ANSWERS} interim (1xx) answers`));
+        return false;
+      }
       if (this.requestSent) this.armInterimTimer();
       return true;
     }

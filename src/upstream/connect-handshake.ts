@@ -28,6 +28,12 @@ export interface ConnectRequest {
 }
 
 /**
+ * Interim (1xx) answers taken before the real one, to a CONNECT or a forwarded request; one more
+ * is a failure. An endless run of them kept a core busy until the upstream timeout.
+ */
+export const MAX_INTERIM_ANSWERS = 16;
+
+/**
  * Asks an HTTP proxy for a tunnel over `reads.socket` (connecting or connected) and resolves
  * once it answers 200. The bytes after the answer's head stay held in `reads` for the tunnel.
  * Any other answer, a failure or no answer within `timeoutMs` rejects with the UpstreamError
@@ -39,6 +45,7 @@ export function connectThroughProxy(reads: UpstreamReads, request: ConnectReques
     let answer = Buffer.alloc(0);
     let settled = false;
     let sent = false;
+    let interims = 0;
     const settle = (error?: Error): void => {
       if (settled) return;
       settled = true;
@@ -89,6 +96,10 @@ export function connectThroughProxy(reads: UpstreamReads, request: ConnectReques
         if (end < 0) return true;
         const status = Number(STATUS_LINE.exec(answer.toString('latin1', 0, Math.min(end + 2, 32)))?.[1] ?? 0);
         if (status >= 100 && status < 200 && status !== 101) {
+          if (++interims > MAX_INTERIM_ANSWERS) {
+            settle(new UpstreamError('UPSTREAM_STATUS', `${request.peer} sent more than ${MAX_INTERIM_ANSWERS} interim (1xx) answers to the CONNECT`));
+            return false;
+          }
           answer = answer.subarray(end + END_OF_HEAD.length);
           continue;
         }
