@@ -4,6 +4,7 @@ import type { Logger } from '../logging/logger.js';
 import { UpstreamError, type StickyportError } from '../errors.js';
 import { countBody, type BodyCount } from '../observe/body-count.js';
 import { MAX_INTERIM_ANSWERS } from '../upstream/connect-handshake.js';
+import { MAX_HEADER_FIELDS } from './header-fields.js';
 import { CLIENT_CLOSED, OK, observing, type Observe, type RequestRecord } from '../observe/request-record.js';
 import type { BodyScan } from '../rotation/body-scan.js';
 import type { PortRotation } from '../rotation/port-rotation.js';
@@ -248,6 +249,12 @@ class Exchange implements DispatchHandler, DrainEntry {
       this.fail(this.protocolError(`answered with status ${status}, which is not HTTP`));
       return false;
     }
+    // As many as a client may send (header-fields.ts): undici's 16 KiB limit counts names and
+    // values only, so 16 000 empty fields passed and cost 14 times an answer's CPU.
+    if (rawHeaders.length > 2 * MAX_HEADER_FIELDS) {
+      this.fail(this.protocolError(`answered with more than ${MAX_HEADER_FIELDS} header fields`));
+      return false;
+    }
     const bodiless = status === 204 || status === 304 || this.outgoing.method === 'HEAD';
     const headers = responseHeadersBack(rawHeaders, status, bodiless);
     if (headers === undefined) {
@@ -403,7 +410,7 @@ class Exchange implements DispatchHandler, DrainEntry {
       upstream.destroy();
       return;
     }
-    const head = switchingHead(status, rawHeaders);
+    const head = rawHeaders.length > 2 * MAX_HEADER_FIELDS ? undefined : switchingHead(status, rawHeaders);
     if (head === undefined) {
       upstream.destroy();
       this.done = true;

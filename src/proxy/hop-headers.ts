@@ -1,5 +1,6 @@
 import { RequestError } from 'proxy-chain';
 import type { HttpTarget } from '../upstream/route.js';
+import { MAX_HEADER_FIELDS } from './header-fields.js';
 
 // Headers that describe one hop (RFC 9110 7.6.1, RFC 9112): they stop at the proxy in both
 // directions. Transfer-Encoding goes too: each hop frames its own body (undici towards the
@@ -158,6 +159,8 @@ const NOT_IN_TRAILERS = new Set([
 
 /** Trailers of a chunked answer, as [name, value] pairs for ServerResponse.addTrailers. */
 export function trailerPairs(raw: Array<Buffer | string>): Array<[string, string]> {
+  // More fields than a request may carry (header-fields.ts): none is relayed.
+  if (raw.length > 2 * MAX_HEADER_FIELDS) return [];
   const text = (item: Buffer | string): string => (typeof item === 'string' ? item : item.toString('latin1'));
   const pairs: Array<[string, string]> = [];
   for (let i = 0; i < raw.length; i += 2) {
@@ -177,7 +180,13 @@ function dropNamed(headers: string[], values: string[], framing = false): void {
     }
   }
   if (names.size === 0) return;
-  for (let i = headers.length - 2; i >= 0; i -= 2) {
-    if (names.has(headers[i]!.toLowerCase())) headers.splice(i, 2);
+  // One pass, kept pairs moved down in place: a splice per match was quadratic (16 000 fields
+  // named by one Connection header cost 25 ms of CPU per answer).
+  let kept = 0;
+  for (let i = 0; i < headers.length; i += 2) {
+    if (names.has(headers[i]!.toLowerCase())) continue;
+    headers[kept++] = headers[i]!;
+    headers[kept++] = headers[i + 1]!;
   }
+  headers.length = kept;
 }
