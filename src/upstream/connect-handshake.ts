@@ -42,7 +42,13 @@ export const MAX_INTERIM_ANSWERS = 16;
 export function connectThroughProxy(reads: UpstreamReads, request: ConnectRequest): Promise<void> {
   const { socket } = reads;
   return new Promise((resolve, reject) => {
-    let answer = Buffer.alloc(0);
+    // The answer so far: buffer[start, length), appended in place, the buffer doubled when full
+    // (a head dripped a byte at a time was copied whole, and scanned whole, on every read).
+    // `checked`: how much of it was scanned already.
+    let buffer = Buffer.alloc(0);
+    let start = 0;
+    let length = 0;
+    let checked = 0;
     let settled = false;
     let sent = false;
     let interims = 0;
@@ -70,13 +76,23 @@ export function connectThroughProxy(reads: UpstreamReads, request: ConnectReques
     socket.once('close', onClose);
 
     reads.take((chunk) => {
-      answer = answer.length === 0 ? Buffer.from(chunk) : Buffer.concat([answer, chunk]);
+      if (length + chunk.length > buffer.length) {
+        const grown = Buffer.allocUnsafe(Math.max(2 * (length - start), length - start + chunk.length, 256));
+        buffer.copy(grown, 0, start, length);
+        length -= start;
+        start = 0;
+        buffer = grown;
+      }
+      chunk.copy(buffer, length);
+      length += chunk.length;
       // Interim answers (100, 103) may come first, several in one read: skip to the real one.
       for (;;) {
-        const end = answer.indexOf(END_OF_HEAD);
+        const answer = buffer.subarray(start, length);
+        // From a little before the new bytes: a CRLF CRLF, or a CR's LF, may straddle two reads.
+        const end = answer.indexOf(END_OF_HEAD, Math.max(0, checked - 3));
         // A line ending in LF alone (or a CR alone): llhttp refuses it on the plain-HTTP path,
         // and waiting for a CRLF CRLF that may never come would turn the answer into a timeout.
-        const bare = bareLineEnd(answer, end < 0 ? answer.length : end);
+        const bare = bareLineEnd(answer, end < 0 ? answer.length : end, Math.max(0, checked - 1));
         if (bare === LF) {
           settle(new UpstreamError('UPSTREAM_STATUS', `${request.peer} answered the CONNECT with something other than HTTP (lines ending in LF alone)`));
           return false;
@@ -93,14 +109,18 @@ export function connectThroughProxy(reads: UpstreamReads, request: ConnectReques
           settle(new UpstreamError('UPSTREAM_STATUS', `${request.peer} sent an answer head over ${MAX_ANSWER_HEAD_BYTES} bytes`));
           return false;
         }
-        if (end < 0) return true;
+        if (end < 0) {
+          checked = answer.length;
+          return true;
+        }
         const status = Number(STATUS_LINE.exec(answer.toString('latin1', 0, Math.min(end + 2, 32)))?.[1] ?? 0);
         if (status >= 100 && status < 200 && status !== 101) {
           if (++interims > MAX_INTERIM_ANSWERS) {
             settle(new UpstreamError('UPSTREAM_STATUS', `${request.peer} sent more than ${MAX_INTERIM_ANSWERS} interim (1xx) answers to the CONNECT`));
             return false;
           }
-          answer = answer.subarray(end + END_OF_HEAD.length);
+          start += end + END_OF_HEAD.length;
+          checked = 0;
           continue;
         }
         if (status === 0) {
@@ -144,13 +164,14 @@ function couldStartStatusLine(bytes: Buffer): boolean {
 
 /**
  * A line end in the first `length` bytes of `bytes` that is not CRLF: an LF without its CR (LF,
- * said first), or a CR followed by anything but LF (CR; a last CR may still await its LF).
+ * said first), or a CR followed by anything but LF (CR; a last CR may still await its LF). From
+ * `from` on: the bytes before it were scanned on an earlier read.
  */
-function bareLineEnd(bytes: Buffer, length: number): typeof CR | typeof LF | undefined {
-  for (let at = bytes.indexOf(LF); at >= 0 && at < length; at = bytes.indexOf(LF, at + 1)) {
+function bareLineEnd(bytes: Buffer, length: number, from: number): typeof CR | typeof LF | undefined {
+  for (let at = bytes.indexOf(LF, from); at >= 0 && at < length; at = bytes.indexOf(LF, at + 1)) {
     if (at === 0 || bytes[at - 1] !== CR) return LF;
   }
-  for (let at = bytes.indexOf(CR); at >= 0 && at < length; at = bytes.indexOf(CR, at + 1)) {
+  for (let at = bytes.indexOf(CR, from); at >= 0 && at < length; at = bytes.indexOf(CR, at + 1)) {
     if (at + 1 < bytes.length && bytes[at + 1] !== LF) return CR;
   }
   return undefined;
