@@ -93,12 +93,16 @@ it('a socket ended with bytes still held is reset: what the kernel held for the 
   expect(reset.bytes).toBeLessThan(destroyed.bytes);
 });
 
-/** The kernel's TCP state of the local end on `port` (/proc/net/tcp): 08 is CLOSE_WAIT. */
-function tcpState(port: number): string | undefined {
-  const hex = port.toString(16).toUpperCase().padStart(4, '0');
+/**
+ * The kernel's TCP state of the connection from local port `port` to `remote` (/proc/net/tcp):
+ * 08 is CLOSE_WAIT. Both ends named: an earlier connection from the same local port may still
+ * be listed (in TIME_WAIT).
+ */
+function tcpState(port: number, remote: number): string | undefined {
+  const hex = (n: number): string => `0100007F:${n.toString(16).toUpperCase().padStart(4, '0')}`;
   for (const line of readFileSync('/proc/net/tcp', 'utf8').split('\n').slice(1)) {
     const fields = line.trim().split(/\s+/);
-    if (fields[1]?.endsWith(`:${hex}`) && fields[1].startsWith('0100007F')) return fields[3];
+    if (fields[1] === hex(port) && fields[2] === hex(remote)) return fields[3];
   }
   return undefined;
 }
@@ -108,17 +112,18 @@ it('a socket whose FIN has left is still reset: the peer, half open after that F
   near.on('error', () => {});
   far.on('error', () => {});
   const farPort = far.localPort!;
+  const nearPort = far.remotePort!;
   near.end();
   await once(near, 'finish');
   // The peer got the FIN and keeps its own side open (CLOSE_WAIT), as a provider may.
   far.resume();
   await once(far, 'end');
-  expect(tcpState(farPort)).toBe('08');
+  expect(tcpState(farPort, nearPort)).toBe('08');
   resetSocket(near);
   expect(await closes(near)).toBe(true);
   // The reset takes the peer out of CLOSE_WAIT at once; a second FIN-less close would leave it there.
   const until = Date.now() + 1_000;
-  while (tcpState(farPort) === '08' && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 10));
-  expect(tcpState(farPort)).not.toBe('08');
+  while (tcpState(farPort, nearPort) === '08' && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 10));
+  expect(tcpState(farPort, nearPort)).not.toBe('08');
   far.destroy();
 });
