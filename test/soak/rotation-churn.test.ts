@@ -68,9 +68,12 @@ describe('rotation churn', () => {
     };
     const tunnelClient = async (port: number): Promise<void> => {
       while (performance.now() < until) {
-        // A CONNECT judged like a request: its target port is its marker (the upstream records
-        // it, then finds nothing listening there or something it leaves at once).
-        const marker = `127.0.0.1:${41_000 + (++serial % 20_000)}`;
+        // A CONNECT judged like a request: its target is its marker (the upstream records it,
+        // then finds nothing listening there or something it leaves at once). Never on
+        // 127.0.0.1, where the origin listens: a marker that was the origin's port had every
+        // held tunnel judged as that one port's (658 false violations in one CI run).
+        const n = ++serial;
+        const marker = `127.0.0.${2 + (n % 250)}:${41_000 + (Math.floor(n / 250) % 20_000)}`;
         sent.set(marker, { port, sentAt: performance.now() });
         (await openTunnel(port, marker)).socket.destroy();
         // A real tunnel, held: a rotation of its port answered after it opened must close it.
