@@ -9,6 +9,7 @@ import type { AdminContext } from './admin-context.js';
 import { createAdminApi, type AdminAnswer } from './admin-api.js';
 import { EventStream, MAX_STREAMS } from './event-stream.js';
 import { isPageFile, servePageFile } from './static-page.js';
+import { closeAfterAnswer } from '../proxy/ordered-answers.js';
 
 export interface AdminServerOptions {
   readonly host: string;
@@ -76,15 +77,10 @@ export class AdminServer {
     this.server.on('connect', (_request: http.IncomingMessage, socket: net.Socket) => {
       const body = JSON.stringify({ error: 'not_a_proxy', message: NOT_A_PROXY });
       this.refused.add(socket);
-      const deadline = setTimeout(() => socket.destroy(), REFUSAL_DEADLINE_MS);
-      socket.once('close', () => {
-        clearTimeout(deadline);
-        this.refused.delete(socket);
-      });
+      socket.once('close', () => this.refused.delete(socket));
       socket.on('error', () => socket.destroy());
-      // What it sends after the CONNECT is read and dropped.
-      socket.resume();
-      socket.end(`HTTP/1.1 400 Bad Request\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+      socket.write(`HTTP/1.1 400 Bad Request\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+      closeAfterAnswer(socket, REFUSAL_DEADLINE_MS);
     });
   }
 

@@ -3,15 +3,15 @@ import type net from 'node:net';
 import type { Logger } from '../logging/logger.js';
 import { UpstreamError, type StickyportError } from '../errors.js';
 import { countBody, type BodyCount } from '../observe/body-count.js';
-import { MAX_INTERIM_ANSWERS } from '../upstream/connect-handshake.js';
-import { MAX_HEADER_FIELDS } from './header-fields.js';
 import { CLIENT_CLOSED, OK, observing, type Observe, type RequestRecord } from '../observe/request-record.js';
 import type { BodyScan } from '../rotation/body-scan.js';
 import type { PortRotation } from '../rotation/port-rotation.js';
 import type { SessionParams } from '../session/parameters.js';
+import { MAX_INTERIM_ANSWERS } from '../upstream/connect-handshake.js';
 import { upstreamFailure, upstreamStatusFailure } from '../upstream/upstream-errors.js';
 import { RetiredBeforeSent, type DispatchHandler, type HttpTarget, type OutgoingRequest, type UpstreamRoute } from '../upstream/route.js';
 import type { Drain, DrainEntry } from './drain.js';
+import { MAX_HEADER_FIELDS, overFieldLimit } from './header-fields.js';
 import { isOwnAnswerHeader, responseHeadersBack, trailerPairs, transferCodings } from './hop-headers.js';
 import { portOf } from './listener-pool.js';
 import { joinSockets } from './tunnel.js';
@@ -118,7 +118,6 @@ class Exchange implements DispatchHandler, DrainEntry {
   private answerStarted = false;
   /** This attempt's request, body included, has been written upstream. */
   private requestSent = false;
-  /** An interim (1xx) answer came for this attempt. */
   /** Interim (1xx) answers to this attempt so far. */
   private interims = 0;
   /**
@@ -251,7 +250,7 @@ class Exchange implements DispatchHandler, DrainEntry {
     }
     // As many as a client may send (header-fields.ts): undici's 16 KiB limit counts names and
     // values only, so 16 000 empty fields passed and cost 14 times an answer's CPU.
-    if (rawHeaders.length > 2 * MAX_HEADER_FIELDS) {
+    if (overFieldLimit(rawHeaders)) {
       this.fail(this.protocolError(`answered with more than ${MAX_HEADER_FIELDS} header fields`));
       return false;
     }
@@ -410,7 +409,7 @@ class Exchange implements DispatchHandler, DrainEntry {
       upstream.destroy();
       return;
     }
-    const head = rawHeaders.length > 2 * MAX_HEADER_FIELDS ? undefined : switchingHead(status, rawHeaders);
+    const head = overFieldLimit(rawHeaders) ? undefined : switchingHead(status, rawHeaders);
     if (head === undefined) {
       upstream.destroy();
       this.done = true;

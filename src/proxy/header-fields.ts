@@ -17,9 +17,14 @@ export function limitHeaderFields(server: http.Server): void {
   server.maxHeadersCount = MAX_HEADER_FIELDS + 1;
 }
 
+/** More than MAX_HEADER_FIELDS in a raw name, value, name, value... list (a head's or trailers'). */
+export function overFieldLimit(raw: { readonly length: number }): boolean {
+  return raw.length > 2 * MAX_HEADER_FIELDS;
+}
+
 /** More fields than MAX_HEADER_FIELDS, on a server set up by limitHeaderFields. */
 export function tooManyFields(request: http.IncomingMessage): boolean {
-  return request.rawHeaders.length > 2 * MAX_HEADER_FIELDS;
+  return overFieldLimit(request.rawHeaders);
 }
 
 export const TOO_MANY_FIELDS = `too many header fields: at most ${MAX_HEADER_FIELDS}`;

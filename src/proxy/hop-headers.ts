@@ -1,6 +1,6 @@
 import { RequestError } from 'proxy-chain';
 import type { HttpTarget } from '../upstream/route.js';
-import { MAX_HEADER_FIELDS } from './header-fields.js';
+import { overFieldLimit } from './header-fields.js';
 
 // Headers that describe one hop (RFC 9110 7.6.1, RFC 9112): they stop at the proxy in both
 // directions. Transfer-Encoding goes too: each hop frames its own body (undici towards the
@@ -160,7 +160,7 @@ const NOT_IN_TRAILERS = new Set([
 /** Trailers of a chunked answer, as [name, value] pairs for ServerResponse.addTrailers. */
 export function trailerPairs(raw: Array<Buffer | string>): Array<[string, string]> {
   // More fields than a request may carry (header-fields.ts): none is relayed.
-  if (raw.length > 2 * MAX_HEADER_FIELDS) return [];
+  if (overFieldLimit(raw)) return [];
   const text = (item: Buffer | string): string => (typeof item === 'string' ? item : item.toString('latin1'));
   const pairs: Array<[string, string]> = [];
   for (let i = 0; i < raw.length; i += 2) {

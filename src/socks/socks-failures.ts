@@ -1,6 +1,7 @@
 import type net from 'node:net';
 import { StickyportError, type ErrorCode } from '../errors.js';
 import { REPLY, SOCKS4_REJECTED, socks4Reply, socks5Reply } from './socks-protocol.js';
+import { closeAfterAnswer } from '../proxy/ordered-answers.js';
 
 /**
  * The SOCKS5 reply code for a failure, by its stickyport error code: the same failures an
@@ -36,12 +37,13 @@ export function failureReply(version: 4 | 5, error: unknown): Buffer {
  */
 export function endWith(socket: net.Socket, reply: Buffer | undefined): void {
   if (socket.destroyed) return;
+  if (!reply) {
+    socket.destroy();
+    return;
+  }
   // Whatever the client still sends is read and dropped, so that its FIN is seen.
   socket.removeAllListeners('data');
   socket.once('end', () => socket.destroy());
-  socket.resume();
-  const deadline = setTimeout(() => socket.destroy(), 1_000);
-  socket.once('close', () => clearTimeout(deadline));
-  if (reply) socket.end(reply);
-  else socket.destroy();
+  socket.write(reply);
+  closeAfterAnswer(socket, 1_000);
 }

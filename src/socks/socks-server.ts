@@ -53,14 +53,13 @@ export class SocksServer {
     const { log, api, observe } = this.options;
     const observed = observing(observe);
     const startedAt = observed ? performance.now() : 0;
-    const record = (sessionId: string | undefined) => ({ port, kind: `socks${version}` as const, method: 'CONNECT', host: authority(target), startedAt, sessionId });
     const refused = (error: unknown, sessionId?: string): void => {
       // Gone before its tunnel opened: what failed then was answered to no one.
       const gone = socket.destroyed;
       this.fail(socket, version, port, error);
       if (!observed) return;
-      if (gone) observeClientGone(record(sessionId), observe);
-      else observeRefusal(record(sessionId), error, observe);
+      if (gone) observeClientGone(connectRecord(port, version, target, startedAt, sessionId), observe);
+      else observeRefusal(connectRecord(port, version, target, startedAt, sessionId), error, observe);
     };
     if (log.isLevelEnabled('debug')) log.debug({ port, method: 'CONNECT', protocol: `socks${version}`, host: authority(target) }, 'request');
     if (api?.isApiHost(target.host)) {
@@ -84,7 +83,7 @@ export class SocksServer {
       // Host rules applied, bound to the session once open, exactly as an HTTP CONNECT is.
       const opened = await openTunnelFor(state, binding, socket, host, target.port, log, login?.params);
       if (!opened) {
-        if (observed) observeClientGone(record(sessionId), observe);
+        if (observed) observeClientGone(connectRecord(port, version, target, startedAt, sessionId), observe);
         return;
       }
       const reply = version === 5 ? SOCKS5_SUCCEEDED : SOCKS4_SUCCEEDED;
@@ -112,4 +111,9 @@ export class SocksServer {
 
 function authority(target: Target): string {
   return `${target.host.includes(':') ? `[${target.host}]` : target.host}:${target.port}`;
+}
+
+/** A SOCKS CONNECT that got no tunnel, as the request log records it (built only when one is written). */
+function connectRecord(port: number, version: 4 | 5, target: Target, startedAt: number, sessionId: string | undefined) {
+  return { port, kind: `socks${version}` as const, method: 'CONNECT', host: authority(target), startedAt, sessionId };
 }
