@@ -409,12 +409,14 @@ class Exchange implements DispatchHandler, DrainEntry {
       upstream.destroy();
       return;
     }
-    const head = overFieldLimit(rawHeaders) ? undefined : switchingHead(status, rawHeaders);
+    const tooMany = overFieldLimit(rawHeaders);
+    const head = tooMany ? undefined : switchingHead(status, rawHeaders);
     if (head === undefined) {
       upstream.destroy();
       this.done = true;
       this.options.drain.untrack(this);
-      fail(this.response, this.protocolError('answered the upgrade with a head that is not valid HTTP'), this.options.log);
+      const what = tooMany ? `more than ${MAX_HEADER_FIELDS} header fields` : 'a head that is not valid HTTP';
+      fail(this.response, this.protocolError(`answered the upgrade with ${what}`), this.options.log);
       return;
     }
     if (this.outgoing.switched && !this.outgoing.switched(this.route)) {
