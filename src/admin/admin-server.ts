@@ -9,7 +9,7 @@ import type { AdminContext } from './admin-context.js';
 import { createAdminApi, type AdminAnswer } from './admin-api.js';
 import { EventStream, MAX_STREAMS } from './event-stream.js';
 import { isPageFile, servePageFile } from './static-page.js';
-import { closeAfterAnswer } from '../proxy/ordered-answers.js';
+import { answersAhead, closeAfterAnswer, connectionEnding } from '../proxy/ordered-answers.js';
 
 export interface AdminServerOptions {
   readonly host: string;
@@ -123,6 +123,13 @@ export class AdminServer {
   }
 
   private async handle(request: http.IncomingMessage, response: http.ServerResponse): Promise<void> {
+    // Pipelined requests are answered one at a time, each built only once the answers before it
+    // are written, as on the proxy ports: Node parses a whole read at once, and a client that
+    // pipelined 1 200 `/api/ports?limit=1000` in one write without reading had all 1 200 answers
+    // built and held (250 MB a connection; 43 connections ran the process out of memory).
+    const turn = answersAhead(request.socket, response);
+    if (turn) await turn;
+    if (connectionEnding(request.socket, response)) return;
     if (!request.url?.startsWith('/')) return json(response, 400, { error: 'not_a_proxy', message: NOT_A_PROXY });
     // Glued to a base rather than resolved against it: `//api/summary` would name a host "api".
     const url = new URL(`http://admin${request.url}`);
