@@ -122,13 +122,27 @@ export class EventStream {
 
   private fields(record: RequestRecord) {
     const { context } = this;
-    return { at: new Date(record.endedAt).toISOString(), ...requestFields(record, context.mappings.mappingOf, context.running().logging.requestUrls) };
+    const fields = requestFields(record, context.mappings.mappingOf, context.running().logging.requestUrls);
+    return { at: new Date(record.endedAt).toISOString(), ...fields, host: clipped(fields.host), path: clipped(fields.path) };
   }
 
   private broadcast(event: string, data: unknown): void {
     const text = frame(event, data);
     for (const client of this.clients) client.write(text);
   }
+}
+
+/**
+ * A client's host or path as the page shows it: at most MAX_TEXT characters, marked when cut. A
+ * request head may hold a 16 KB path, and a batch of 100 such records made a 1.5 MB event, which
+ * took every page's stream past MAX_UNSENT_BYTES at once: any proxy client could cut the
+ * operators' live view. The request log keeps the whole text.
+ */
+const MAX_TEXT = 4 * 1024;
+const CUT_MARK = '…';
+
+function clipped(text: string | undefined): string | undefined {
+  return text === undefined || text.length <= MAX_TEXT ? text : `${text.slice(0, MAX_TEXT)}${CUT_MARK}`;
 }
 
 function frame(event: string, data: unknown): string {

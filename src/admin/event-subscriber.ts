@@ -30,8 +30,11 @@ export class EventSubscriber {
 
   write(text: string): void {
     if (this.dropped) return;
+    // Judged on what waited before this event: an event the kernel cannot take in one go waits
+    // in part however fast the client reads, and must not count against a client that reads.
+    const waiting = this.response.writableLength;
     const accepted = this.response.write(text);
-    if (this.response.writableLength > MAX_UNSENT_BYTES) return this.drop('unsent');
+    if (waiting > MAX_UNSENT_BYTES) return this.drop('unsent');
     if (accepted || this.stall) return;
     this.stall = setTimeout(() => this.drop('stalled'), this.stallMs);
     this.stall.unref();

@@ -76,3 +76,40 @@ export async function startWithAdmin(
 export function logged(lines: readonly string[], msg: string): Array<Record<string, any>> {
   return lines.map((line) => JSON.parse(line) as Record<string, any>).filter((record) => record.msg === msg);
 }
+
+/**
+ * A client of GET /api/events that reads every event: `next(name)` resolves with the data of the
+ * next event of that name; `events` keeps every one so far.
+ */
+export function eventsClient(port: number) {
+  const waiting: Array<{ name: string; resolve: (data: string) => void }> = [];
+  const events: Array<{ name: string; data: string }> = [];
+  let text = '';
+  const req = http.get({ host: '127.0.0.1', port, path: '/api/events', agent: false }, (response) => {
+    response.setEncoding('utf8');
+    response.on('data', (chunk: string) => {
+      text += chunk;
+      let end: number;
+      while ((end = text.indexOf('\n\n')) >= 0) {
+        const block = text.slice(0, end);
+        text = text.slice(end + 2);
+        const name = /^event: (\w+)/.exec(block)?.[1];
+        if (name === undefined) continue;
+        const data = /^data: (.*)$/m.exec(block)?.[1] ?? '';
+        events.push({ name, data });
+        for (const waiter of waiting.filter((candidate) => candidate.name === name)) {
+          waiting.splice(waiting.indexOf(waiter), 1);
+          waiter.resolve(data);
+        }
+      }
+    });
+  });
+  const closed = new Promise<void>((resolve) => req.once('close', () => resolve()));
+  req.on('error', () => undefined);
+  return {
+    events,
+    closed,
+    next: (name: string) => new Promise<string>((resolve) => waiting.push({ name, resolve })),
+    close: () => req.destroy(),
+  };
+}

@@ -1,7 +1,6 @@
-import http from 'node:http';
 import net from 'node:net';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { logged, startWithAdmin } from '../helpers/admin.js';
+import { eventsClient, logged, startWithAdmin } from '../helpers/admin.js';
 import { request } from '../helpers/client.js';
 import { startOrigin, type Origin } from '../helpers/origin.js';
 
@@ -34,35 +33,9 @@ function stalledClient(port: number): Promise<net.Socket> {
   });
 }
 
-/** A client that reads every event; `next(name)` resolves at the next event of that name. */
-function readingClient(port: number) {
-  const waiting: Array<{ name: string; resolve: () => void }> = [];
-  let text = '';
-  const req = http.get({ host: '127.0.0.1', port, path: '/api/events', agent: false }, (response) => {
-    response.setEncoding('utf8');
-    response.on('data', (chunk: string) => {
-      text += chunk;
-      let end: number;
-      while ((end = text.indexOf('\n\n')) >= 0) {
-        const name = /^event: (\w+)/.exec(text.slice(0, end))?.[1];
-        text = text.slice(end + 2);
-        for (const waiter of waiting.filter((candidate) => candidate.name === name)) {
-          waiting.splice(waiting.indexOf(waiter), 1);
-          waiter.resolve();
-        }
-      }
-    });
-  });
-  req.on('error', () => undefined);
-  return {
-    next: (name: string) => new Promise<void>((resolve) => waiting.push({ name, resolve })),
-    close: () => req.destroy(),
-  };
-}
-
 it('a client of /api/events that stops reading is dropped once 1 MiB waits for it; a reading client keeps its events', async () => {
   const proxy = await startWithAdmin({ Logging: { Requests: false } }, { portCount: 1 });
-  const reader = readingClient(proxy.admin.port);
+  const reader = eventsClient(proxy.admin.port);
   const stalled = await stalledClient(proxy.admin.port);
   const stalledClosed = new Promise<void>((resolve) => stalled.once('close', () => resolve()));
   stalled.on('error', () => undefined);
