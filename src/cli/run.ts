@@ -26,9 +26,18 @@ export interface EarlySignals {
   release(): void;
 }
 
+/** Thrown by exitWith to unwind whatever called it while its text is still being written. */
+class Exiting extends Error {}
+
+/**
+ * Writes `text` to stderr and exits with `code` once it is out. On a pipe (systemd, Docker, CI,
+ * `| less`) a write is asynchronous: process.exit() straight after it cut a long list of
+ * configuration problems at the pipe's 64 KiB, mid-word.
+ */
 function exitWith(code: number, text: string): never {
-  process.stderr.write(text);
-  process.exit(code);
+  process.exitCode = code;
+  process.stderr.write(text, () => process.exit(code));
+  throw new Exiting();
 }
 
 function readCommandLine(): Command {
@@ -173,6 +182,7 @@ async function start(options: LoadOptions, early: EarlySignals): Promise<void> {
  */
 export function run(early: EarlySignals): void {
   main(early).catch((error: unknown) => {
+    if (error instanceof Exiting) return;
     process.stderr.write(`stickyport: unexpected failure: ${(error as Error)?.stack ?? String(error)}\n`);
     process.exit(1);
   });
