@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { CONFIG_FLAGS, configFlagNamed, type FlagValue } from '../config/flags.js';
 import { nearestKey } from '../config/problems.js';
 import { maskingOfLooseText, showValue } from '../config/secrets.js';
+import { inert } from '../logging/quoted.js';
 
 /** What the command line asks for. */
 export type Command =
@@ -42,7 +43,7 @@ export function parseCommandLine(args: readonly string[]): Command {
     const spec = Object.hasOwn(OPTIONS, token.name) ? OPTIONS[token.name] : undefined;
     if (!spec) throw unknownOption(token.rawName, token.name);
     if (spec.type === 'boolean') {
-      if (token.value !== undefined) throw new UsageError(`${token.rawName} takes no value`);
+      if (token.value !== undefined) throw new UsageError(`${inert(token.rawName)} takes no value`);
       if (token.name === 'help') help = true;
       else if (token.name === 'version') version = true;
       else flags.push({ name: token.name, text: 'true' });
@@ -50,12 +51,12 @@ export function parseCommandLine(args: readonly string[]): Command {
     }
     // parseArgs takes the next argument as the value, even `--ports` in `--upstream --ports 1`.
     if (token.value === undefined || (!token.inlineValue && token.value.startsWith('-') && token.value.length > 1)) {
-      throw new UsageError(`${token.rawName} needs a value${example(token.name)}`);
+      throw new UsageError(`${inert(token.rawName)} needs a value${example(token.name)}`);
     }
     if (token.name === 'config') {
       // `--config="$CFG"` with CFG unset: running on ./appsettings.json or the defaults instead
       // of the file meant would go unnoticed.
-      if (token.value === '') throw new UsageError(`${token.rawName} is empty: it needs a file${example('config')}`);
+      if (token.value === '') throw new UsageError(`${inert(token.rawName)} is empty: it needs a file${example('config')}`);
       configPath = token.value;
     }
     else flags.push({ name: token.name, text: token.value });
@@ -87,7 +88,7 @@ const NOT_SHOWN = '(not shown: it may hold a password)';
 function unknownOption(rawName: string, name: string): UsageError {
   const known = Object.keys(OPTIONS);
   const meant = rawName.startsWith('--') ? nearestKey(name, known) : undefined;
-  return new UsageError(`unknown option ${rawName}${meant ? `; did you mean --${meant}?` : ''}`);
+  return new UsageError(`unknown option ${inert(rawName)}${meant ? `; did you mean --${meant}?` : ''}`);
 }
 
 function example(name: string): string {

@@ -70,7 +70,7 @@ export function checkReport(report: ConfigReport, notes: readonly string[], vers
     `stickyport ${version}: the configuration is valid.`,
     '',
     'Layers, a later one wins over an earlier one:',
-    ...table(report.layers.map((layer) => [layer.name, layer.detail])).map((line) => `  ${line}`),
+    ...table(report.layers.map((layer) => [inert(layer.name), inert(layer.detail)])).map((line) => `  ${line}`),
     '',
     'Values (secrets masked), each with the layer it came from:',
     ...table(report.values.map((value) => [value.key, value.shown, value.origin])).map((line) => `  ${line}`),

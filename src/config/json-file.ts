@@ -2,6 +2,7 @@ import { ConfigError } from '../errors.js';
 import { findJsonSyntaxError, type JsonSyntaxError } from './json-syntax.js';
 import { FileTooLarge, NotARegularFile, readRegularFileSync } from './regular-file.js';
 import { MASK } from './secrets.js';
+import { inert } from '../logging/quoted.js';
 
 /**
  * Reads one settings file. Every message names the file; none quotes its content, except the
@@ -24,7 +25,7 @@ export function readSettingsFile(file: string): Record<string, unknown> {
   if (repeated) throw new ConfigError(describeAt(file, text, repeated, 'is not a usable settings file'), [file]);
   if (typeof settings !== 'object' || settings === null || Array.isArray(settings)) {
     throw new ConfigError(
-      `config file ${file} must hold a JSON object such as { "Listen": { ... } }, not ${kindOf(settings)}`,
+      `config file ${inert(file)} must hold a JSON object such as { "Listen": { ... } }, not ${kindOf(settings)}`,
       [file],
     );
   }
@@ -44,12 +45,12 @@ function readText(file: string): string {
     return readRegularFileSync(file, MAX_SETTINGS_BYTES);
   } catch (error) {
     if (error instanceof NotARegularFile) {
-      throw new ConfigError(`config file ${file} is ${error.kind}, not a regular file: settings are read from regular files only, since a reload reads them again (a pipe such as <(...) or /dev/stdin could not be): write them to a file`, [file]);
+      throw new ConfigError(`config file ${inert(file)} is ${error.kind}, not a regular file: settings are read from regular files only, since a reload reads them again (a pipe such as <(...) or /dev/stdin could not be): write them to a file`, [file]);
     }
     if (error instanceof FileTooLarge) {
-      throw new ConfigError(`config file ${file} is larger than ${MAX_SETTINGS_BYTES / 1024 / 1024} MiB, the most a settings file may hold`, [file]);
+      throw new ConfigError(`config file ${inert(file)} is larger than ${MAX_SETTINGS_BYTES / 1024 / 1024} MiB, the most a settings file may hold`, [file]);
     }
-    throw new ConfigError(`cannot read config file ${file}: ${(error as Error).message}`, [file]);
+    throw new ConfigError(`cannot read config file ${inert(file)}: ${(error as Error).message}`, [file]);
   }
 }
 
@@ -70,7 +71,7 @@ const EXCERPT_CHARS = 100;
 
 function describeSyntaxError(file: string, text: string): string {
   const found = findJsonSyntaxError(text);
-  if (!found) return `config file ${file} is not valid JSON`;
+  if (!found) return `config file ${inert(file)} is not valid JSON`;
   return describeAt(file, text, found, 'is not valid JSON');
 }
 
@@ -80,7 +81,7 @@ function describeAt(file: string, text: string, found: JsonSyntaxError, what: st
   const lineEnd = text.indexOf('\n', found.offset) < 0 ? text.length : text.indexOf('\n', found.offset);
   const line = text.slice(0, lineStart).split('\n').length;
   const column = found.offset - lineStart + 1;
-  const heading = `config file ${file} ${what}: line ${line}, column ${column}: ${found.reason}`;
+  const heading = `config file ${inert(file)} ${what}: line ${line}, column ${column}: ${found.reason}`;
   const source = text.slice(lineStart, lineEnd).replace(/\r$/, '');
   if (source.trim() === '') return heading;
   // A string opening this line is a key only after `{` or `,` (or at the file's start): after a

@@ -11,6 +11,7 @@ import { resolveMappings, type MappingConfig } from './mappings.js';
 import { configErrorFor, type ConfigProblem } from './problems.js';
 import { identityProblems } from './rotation.js';
 import { showValue } from './secrets.js';
+import { inert } from '../logging/quoted.js';
 
 export type { HostRuleConfig, MappingConfig } from './mappings.js';
 export type { RotationRuleConfig } from './rotation.js';
@@ -180,10 +181,10 @@ export function explainConfig(options: LoadOptions = {}): ConfigReport {
 
   const layer = (file: string, origin: string, required: boolean): void => {
     if (!existsSync(file)) {
-      if (required) throw new ConfigError(`config file ${file} does not exist (given as --config ${options.configPath})`, ['--config']);
+      if (required) throw new ConfigError(`config file ${inert(file)} does not exist (given as --config ${inert(options.configPath ?? '')})`, ['--config']);
       if (options.filesRead?.includes(file)) {
         throw new ConfigError(
-          `config file ${file} is gone: the running configuration was read from it, and a reload without it would put the built-in defaults in place of its keys. Put it back, or restart to run without it`,
+          `config file ${inert(file)} is gone: the running configuration was read from it, and a reload without it would put the built-in defaults in place of its keys. Put it back, or restart to run without it`,
           [file],
         );
       }

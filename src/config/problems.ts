@@ -19,9 +19,10 @@ export interface ConfigProblem {
 
 export function describeProblem(problem: ConfigProblem): string {
   const value = problem.shown === undefined ? '' : ` = ${problem.shown}`;
-  const origin = problem.origin === undefined ? '' : ` (from ${problem.origin})`;
-  // A key may be the user's own text (an unknown key, a parameter's name): its control
-  // characters are written out, as a value's are, so a terminal never acts on them.
+  const origin = problem.origin === undefined ? '' : ` (from ${inert(problem.origin)})`;
+  // A key may be the user's own text (an unknown key, a parameter's name), and an origin a
+  // file's path: their control characters are written out, as a value's are, so a terminal never
+  // acts on them (a path holding a newline would show a problem line of its own).
   return `${inert(problem.key)}${value}${origin}: ${problem.text}`;
 }
 

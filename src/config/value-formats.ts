@@ -1,5 +1,5 @@
 import convict from 'convict';
-import { CONTROL_CHARACTER } from '../logging/quoted.js';
+import { CONTROL_CHARACTER, quoted } from '../logging/quoted.js';
 import { PARAMETER_NAME, hostNameProblem, parseUpstreamTemplate } from '../upstream/upstream-url.js';
 import { PRESET_NAMES } from '../upstream/presets.js';
 import { hostPatternProblem } from '../rules/host-pattern.js';
@@ -156,7 +156,9 @@ function plainText(name: string, accepted: string, ok: (value: string) => boolea
 }
 
 function oneOf(name: string, values: readonly string[]): ValueFormat & { readonly values: readonly string[] } {
-  return { ...text(name, `one of: ${values.join(', ')}`, (value) => values.includes(value)), values };
+  // The empty choice (none: a preset's) is said as such, not as an empty item in the list.
+  const listed = values.map((value) => (value === '' ? '"" (none)' : value)).join(', ');
+  return { ...text(name, `one of: ${listed}`, (value) => values.includes(value)), values };
 }
 
 export const ID_ALPHABET_CHARACTERS = /^[A-Za-z0-9_]*$/;
@@ -169,7 +171,7 @@ const idAlphabet: ValueFormat = {
     if (refused.length > 0) {
       // Session ids go into upstream user names, which providers split on "-" (and ":" or "@").
       return `may only hold A-Z a-z 0-9 _ (ids go into upstream user names, which providers split on "-"); ` +
-        `not allowed: ${refused.slice(0, 5).map((c) => JSON.stringify(c)).join(' ')}`;
+        `not allowed: ${refused.slice(0, 5).map((c) => quoted(c)).join(' ')}`;
     }
     const repeated = [...value].find((c, i) => value.indexOf(c) !== i);
     if (repeated) return `must be distinct characters: "${repeated}" is repeated`;

@@ -1,6 +1,6 @@
 import { isIPv6 } from 'node:net';
 import { domainToASCII } from 'node:url';
-import { CONTROL_CHARACTER } from '../logging/quoted.js';
+import { CONTROL_CHARACTER, quoted } from '../logging/quoted.js';
 import { tooLong } from '../proxy/target-host.js';
 
 /**
@@ -269,11 +269,11 @@ const HOST_NAME = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\.?$/;
 export function hostNameProblem(host: string): string | undefined {
   if (isIPv6(host)) {
     // Node takes `fe80::1%lo` for an address; a URL cannot carry the zone, so every request failed.
-    return host.includes('%') ? `host ${JSON.stringify(host)} names an IPv6 zone, which an upstream URL cannot carry: use an address without one` : undefined;
+    return host.includes('%') ? `host ${quoted(host)} names an IPv6 zone, which an upstream URL cannot carry: use an address without one` : undefined;
   }
   const sample = asciiHost(host.replace(ANY_PLACEHOLDER, 'x'));
   if (!tooLong(sample) && HOST_NAME.test(sample)) return undefined;
-  return `host ${JSON.stringify(host)} is not a host name (letters, digits, "-", "_" and dots, or an internationalized name) or an IP address`;
+  return `host ${quoted(host)} is not a host name (letters, digits, "-", "_" and dots, or an internationalized name) or an IP address`;
 }
 
 function decodeLenient(text: string): string {
