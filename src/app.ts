@@ -121,6 +121,7 @@ export async function createApp(config: StickyportConfig, deps: AppDeps): Promis
         domain: config.sessionApi.domain,
         password: config.sessionApi.password,
         loginFor: (port) => ports.mappingOf(port).login,
+        closeDeadlineMs: config.listen.idleTimeoutMs,
       })
     : undefined;
 

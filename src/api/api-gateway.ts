@@ -1,5 +1,6 @@
 import type http from 'node:http';
 import { parseBasic, Secret, type LoginPolicy } from '../auth/client-auth.js';
+import { closeOnceAnswered } from '../proxy/ordered-answers.js';
 import type { ApiAnswer, ApiCall } from './session-api.js';
 
 export interface ApiGatewayOptions {
@@ -9,6 +10,11 @@ export interface ApiGatewayOptions {
   readonly password: string;
   /** The client login of the mapping `port` belongs to. */
   readonly loginFor: (port: number) => LoginPolicy;
+  /**
+   * Listen.IdleTimeout: an answer given before its request's body was read closes the
+   * connection, this long after it at the latest.
+   */
+  readonly closeDeadlineMs: number;
 }
 
 /**
@@ -62,13 +68,13 @@ export class ApiGateway {
     login: { username: string; password: string } | undefined = parseBasic(request.headers['proxy-authorization']),
   ): Promise<void> {
     if (madeByWebPage(request.headers)) {
-      write(response, { status: 403, body: { error: 'cross_site', message: CROSS_SITE } });
+      this.write(response, { status: 403, body: { error: 'cross_site', message: CROSS_SITE } });
       return;
     }
     const policy = this.options.loginFor(port);
     const loginMatches = policy.matchesLogin(login);
     if (policy.required && !loginMatches) {
-      write(response, {
+      this.write(response, {
         status: 407,
         body: { error: 'proxy_auth_required', message: 'proxy login required' },
         headers: { 'proxy-authenticate': 'Basic realm="stickyport"' },
@@ -87,7 +93,26 @@ export class ApiGateway {
       authorized,
       query: search,
     });
-    write(response, answer);
+    this.write(response, answer);
+  }
+
+  private write(response: http.ServerResponse, answer: ApiAnswer): void {
+    // A stop's drain answered 503 while this answer was being worked out (or the client left).
+    if (response.headersSent || response.destroyed) return;
+    // An API call carries no body it reads: one still coming (a `Content-Length: 100000` sent a
+    // byte at a time) would keep the connection, and its slot, for as long as it trickles. The
+    // answer closes the connection instead, at a fixed deadline, as any early answer does.
+    const bodyUnread = !response.req.complete;
+    if (bodyUnread) response.shouldKeepAlive = false;
+    const body = JSON.stringify(answer.body);
+    response.writeHead(answer.status, {
+      'content-type': 'application/json; charset=utf-8',
+      'content-length': Buffer.byteLength(body),
+      'cache-control': 'no-store',
+      ...answer.headers,
+    });
+    response.end(body);
+    if (bodyUnread) closeOnceAnswered(response, this.options.closeDeadlineMs);
   }
 }
 
@@ -105,17 +130,4 @@ const CROSS_SITE =
 function madeByWebPage(headers: http.IncomingHttpHeaders): boolean {
   const site = headers['sec-fetch-site'];
   return (site !== undefined && site !== 'none') || headers.origin !== undefined || headers.referer !== undefined;
-}
-
-function write(response: http.ServerResponse, answer: ApiAnswer): void {
-  // A stop's drain answered 503 while this answer was being worked out (or the client left).
-  if (response.headersSent || response.destroyed) return;
-  const body = JSON.stringify(answer.body);
-  response.writeHead(answer.status, {
-    'content-type': 'application/json; charset=utf-8',
-    'content-length': Buffer.byteLength(body),
-    'cache-control': 'no-store',
-    ...answer.headers,
-  });
-  response.end(body);
 }

@@ -1,0 +1,61 @@
+import { once } from 'node:events';
+import net from 'node:net';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { greeting, request5 } from '../helpers/socks-client.js';
+import { startStickyport, type RunningProxy } from '../helpers/stickyport.js';
+
+// A session API call sent with `Content-Length: 100000` and its body a byte every few seconds
+// was answered 200 keep-alive at once, and the connection then stayed open for as long as the
+// bytes came (each one restarted the idle timer): one client could hold every connection slot
+// it may have that way (an adversarial pass, over SOCKS and over HTTP). An answer given before
+// the request's body was read now closes the connection, at a fixed deadline however the
+// client trickles (it keeps its own side open here), as any early answer does.
+
+const IDLE_MS = 1_000;
+let proxy: RunningProxy;
+beforeAll(async () => {
+  proxy = await startStickyport({ Listen: { IdleTimeout: `${IDLE_MS / 1000}s` } }, { portCount: 1 });
+});
+afterAll(() => proxy?.stop());
+
+const CALL = 'GET http://portmapper/session/ HTTP/1.1\r\nHost: portmapper\r\nContent-Length: 100000\r\n\r\nx';
+
+/** A client that never closes its side by itself; `received()` is everything read so far. */
+async function halfOpenClient(port: number): Promise<{ socket: net.Socket; received: () => Buffer; more: () => Promise<unknown> }> {
+  const socket = net.connect({ host: '127.0.0.1', port, allowHalfOpen: true });
+  socket.on('error', () => undefined);
+  await once(socket, 'connect');
+  let received = Buffer.alloc(0);
+  socket.on('data', (chunk: Buffer) => (received = Buffer.concat([received, chunk])));
+  // Plain listeners: a write after the proxy's close fails (EPIPE), which once() would throw.
+  const next = (): Promise<void> => new Promise((resolve) => socket.once('data', () => resolve()).once('close', () => resolve()));
+  return { socket, received: () => received, more: next };
+}
+
+it.each(['http', 'socks5'])('over %s: the answer closes the connection, cut at a fixed deadline however the body trickles', async (how) => {
+  const [port] = proxy.ports as [number];
+  const client = await halfOpenClient(port);
+  let skip = 0;
+  if (how === 'socks5') {
+    client.socket.write(greeting(0));
+    while (client.received().length < 2) await client.more();
+    client.socket.write(request5({ host: 'portmapper', port: 80 }));
+    while (client.received().length < 12) await client.more();
+    expect(client.received()[3]).toBe(0);
+    skip = 12;
+  }
+  client.socket.write(CALL);
+  const head = (): string => client.received().subarray(skip).toString('latin1');
+  while (!head().includes('\r\n\r\n') && !client.socket.destroyed) await client.more();
+  const answeredAt = Date.now();
+  expect(head()).toMatch(/^HTTP\/1\.1 200 /);
+  expect(head().toLowerCase()).toContain('connection: close');
+  const closed = new Promise((resolve) => client.socket.once('close', resolve));
+  const drip = setInterval(() => client.socket.writable && client.socket.write('y'), 100);
+  try {
+    await closed;
+  } finally {
+    clearInterval(drip);
+  }
+  expect(Date.now() - answeredAt).toBeLessThan(IDLE_MS + 1_500);
+}, 15_000);
