@@ -47,6 +47,14 @@ const error = (status: number, code: string, message: string): AdminAnswer => ({
  * The admin API: ports and their sessions, rotations one by one or in bulk, the recent
  * requests, reload. Transport-free, like the session API: (method, path, query, body) -> JSON.
  */
+const BULK = /^\/api\/sessions\/(reset|new)$/;
+const ONE_PORT = /^\/api\/ports\/(\d{1,5})(?:\/(reset|new))?$/;
+
+/** The paths that answer POST: a POST to any other is answered 404 or 405 without its body being read. */
+export function answersPost(path: string): boolean {
+  return path === '/api/reload' || BULK.test(path) || ONE_PORT.exec(path)?.[2] !== undefined;
+}
+
 export function createAdminApi(context: AdminContext): (call: AdminCall) => Promise<AdminAnswer | undefined> {
   const served = (port: number): boolean => context.mappings.owns(port);
 
@@ -150,14 +158,14 @@ export function createAdminApi(context: AdminContext): (call: AdminCall) => Prom
         return outcome.applied ? { status: 200, body: outcome } : { status: outcome.code === 'CONFIG_INVALID' ? 422 : 409, body: outcome };
       });
     }
-    const bulk = /^\/api\/sessions\/(reset|new)$/.exec(path);
+    const bulk = BULK.exec(path);
     if (bulk) {
       return expect('POST', () => {
         const ports = selection(call.body);
         return Array.isArray(ports) ? rotateAll(ports, bulk[1] as Action, call.by) : ports;
       });
     }
-    const one = /^\/api\/ports\/(\d{1,5})(?:\/(reset|new))?$/.exec(path);
+    const one = ONE_PORT.exec(path);
     if (one) {
       const port = Number(one[1]);
       if (!served(port)) return error(404, 'unknown_port', `port ${port} is not served here`);

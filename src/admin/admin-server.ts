@@ -6,7 +6,7 @@ import { isLoopbackHost } from '../config/formats.js';
 import { StickyportError } from '../errors.js';
 import { describeListenFailures } from '../proxy/listener-pool.js';
 import type { AdminContext } from './admin-context.js';
-import { createAdminApi, type AdminAnswer } from './admin-api.js';
+import { answersPost, createAdminApi, type AdminAnswer } from './admin-api.js';
 import { EventStream, MAX_STREAMS } from './event-stream.js';
 import { isPageFile, servePageFile } from './static-page.js';
 import { answersAhead, closeAfterAnswer, connectionEnding } from '../proxy/ordered-answers.js';
@@ -167,7 +167,8 @@ export class AdminServer {
       }
       return this.events.open(request, response);
     }
-    const body = method === 'POST' ? await readJson(request) : undefined;
+    // Read only for a path that takes a POST: any other answers 404 or 405, whatever it carries.
+    const body = method === 'POST' && answersPost(path) ? await readJson(request) : undefined;
     if (body instanceof BodyRefused) return json(response, body.status, { error: body.code, message: body.message });
     const answer: AdminAnswer | undefined = await this.api({ method, path, query: url.searchParams, body, by: request.socket.remoteAddress ?? 'unknown' });
     if (!answer) return json(response, 404, { error: 'not_found', message: `no such admin path: ${path}` });
@@ -280,6 +281,9 @@ function plainAddress(address: string): string {
 
 function json(response: http.ServerResponse, status: number, body: unknown, headers: http.OutgoingHttpHeaders = {}): void {
   const text = JSON.stringify(body);
+  // An answer before the request's body was read (a 404, a 405, a refusal) closes the
+  // connection: a body still trickling in must not hold it.
+  if (!response.req.complete) response.shouldKeepAlive = false;
   response.writeHead(status, {
     ...headers,
     'content-type': 'application/json; charset=utf-8',
