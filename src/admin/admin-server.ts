@@ -9,7 +9,7 @@ import type { AdminContext } from './admin-context.js';
 import { answersPost, createAdminApi, type AdminAnswer } from './admin-api.js';
 import { EventStream, MAX_STREAMS } from './event-stream.js';
 import { isPageFile, servePageFile } from './static-page.js';
-import { answersAhead, closeAfterAnswer, connectionEnding } from '../proxy/ordered-answers.js';
+import { answersAhead, bodyStillComing, closeAfterAnswer, connectionEnding } from '../proxy/ordered-answers.js';
 
 export interface AdminServerOptions {
   readonly host: string;
@@ -283,7 +283,7 @@ function json(response: http.ServerResponse, status: number, body: unknown, head
   const text = JSON.stringify(body);
   // An answer before the request's body was read (a 404, a 405, a refusal) closes the
   // connection: a body still trickling in must not hold it.
-  if (!response.req.complete) response.shouldKeepAlive = false;
+  if (bodyStillComing(response.req)) response.shouldKeepAlive = false;
   response.writeHead(status, {
     ...headers,
     'content-type': 'application/json; charset=utf-8',

@@ -1,6 +1,6 @@
 import type http from 'node:http';
 import { parseBasic, Secret, type LoginPolicy } from '../auth/client-auth.js';
-import { closeOnceAnswered } from '../proxy/ordered-answers.js';
+import { bodyStillComing, closeOnceAnswered } from '../proxy/ordered-answers.js';
 import type { ApiAnswer, ApiCall } from './session-api.js';
 
 export interface ApiGatewayOptions {
@@ -102,7 +102,7 @@ export class ApiGateway {
     // An API call carries no body it reads: one still coming (a `Content-Length: 100000` sent a
     // byte at a time) would keep the connection, and its slot, for as long as it trickles. The
     // answer closes the connection instead, at a fixed deadline, as any early answer does.
-    const bodyUnread = !response.req.complete;
+    const bodyUnread = bodyStillComing(response.req);
     if (bodyUnread) response.shouldKeepAlive = false;
     const body = JSON.stringify(answer.body);
     response.writeHead(answer.status, {

@@ -210,6 +210,16 @@ export function closeAfterAnswer(socket: net.Socket, deadlineMs: number): void {
 }
 
 /**
+ * The request has a body that is not read in full yet. (`complete` alone says false for any
+ * request whose handler runs as its head arrives, before Node marks even a bodiless one done.)
+ */
+export function bodyStillComing(request: http.IncomingMessage): boolean {
+  if (request.complete) return false;
+  const length = request.headers['content-length'];
+  return (length !== undefined && length !== '0') || request.headers['transfer-encoding'] !== undefined;
+}
+
+/**
  * A request answered before its body was read (a 405, an upstream's early answer) whose body
  * then did not parse: it had its one answer, so it gets no second one; the connection closes
  * once that answer is out.

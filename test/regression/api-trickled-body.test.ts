@@ -59,3 +59,18 @@ it.each(['http', 'socks5'])('over %s: the answer closes the connection, cut at a
   }
   expect(Date.now() - answeredAt).toBeLessThan(IDLE_MS + 1_500);
 }, 15_000);
+
+it('a call without a body keeps its connection, one answered at once too (a 403): the next call on it is answered', async () => {
+  const [port] = proxy.ports as [number];
+  const client = await halfOpenClient(port);
+  // A Referer marks it as a page's: refused before any await, while Node has not yet marked the
+  // bodiless request complete.
+  const call = 'GET http://portmapper/session/ HTTP/1.1\r\nHost: portmapper\r\nReferer: http://page.test/\r\n\r\n';
+  client.socket.write(call);
+  while (client.received().toString('latin1').split('\r\n\r\n').length < 2) await client.more();
+  expect(client.received().toString('latin1').toLowerCase()).not.toContain('connection: close');
+  client.socket.write(call);
+  while ((client.received().toString('latin1').match(/HTTP\/1\.1 403 /g) ?? []).length < 2 && !client.socket.destroyed) await client.more();
+  expect(client.received().toString('latin1').match(/HTTP\/1\.1 403 /g)).toHaveLength(2);
+  client.socket.destroy();
+});
