@@ -139,6 +139,9 @@ export function maskingOfLooseText(text: string): Masking {
 
 /** The value for a message: JSON-ish, masked as its key requires, cut short when long. */
 export function showValue(value: unknown, masking: Masking): string {
+  // A URL with a login or text with an "@" given to a key that holds no secret is most likely
+  // the provider's URL pasted into the wrong flag or key: shown as loose text is, without it.
+  if (masking === 'none' && typeof value === 'string' && (value.includes('@') || value.includes('://'))) masking = maskingOfLooseText(value);
   if (masking !== 'none' && typeof value === 'string' && value !== '') {
     if (masking === 'all') return MASK;
     if (masking === 'url-query') return quoted(withoutQuery(value));
