@@ -123,6 +123,16 @@ function resolveMapping(view: View, raw: Settings, layers: ConfigLayers, problem
     const missing = username.value ? password : username;
     problems.push(problem(missing.key, `must be set: ${required.key} is true (from ${layers.originOf(required.key)}), which needs both Username and Password`, missing.value));
   }
+  // A login the client could never send: Basic splits user:password at the first ":", and a
+  // blank one would count as "a client login" for a public bind while asking nothing.
+  if (typeof username.value === 'string' && username.value.includes(':')) {
+    problems.push(problem(username.key, 'must not hold ":": a proxy login is sent as user:password, split at the first ":", so no client could log in as this user', username.value));
+  }
+  for (const setting of [username, password]) {
+    if (typeof setting.value === 'string' && setting.value !== '' && setting.value.trim() === '') {
+      problems.push(problem(setting.key, 'must not be blank (spaces only): set a real one, or leave it empty', setting.value));
+    }
+  }
   const hostSetting = view.get('Listen.Host');
   if (!isLoopbackHost(host) && required.value !== true && raw.Listen && !(raw.Listen as Settings).AllowUnauthenticatedPublic) {
     problems.push(problem(

@@ -155,6 +155,18 @@ function plainText(name: string, accepted: string, ok: (value: string) => boolea
   };
 }
 
+/**
+ * A name a client's request can carry as its host. A name whose last label is a number (`0x10`,
+ * `99999999999999999`) is read as an IPv4 address by every URL parser, so the API would never
+ * answer there; empty labels, labels over 63 characters and names over 253 are no host at all.
+ */
+function isApiDomain(value: string): boolean {
+  if (value.length > 253) return false;
+  const labels = value.split('.');
+  if (!labels.every((label) => /^[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$/.test(label))) return false;
+  return !/^(0x[0-9a-f]*|\d+)$/i.test(labels[labels.length - 1]!);
+}
+
 function oneOf(name: string, values: readonly string[]): ValueFormat & { readonly values: readonly string[] } {
   // The empty choice (none: a preset's) is said as such, not as an empty item in the list.
   const listed = values.map((value) => (value === '' ? '"" (none)' : value)).join(', ');
@@ -353,7 +365,7 @@ const FORMATS: readonly ValueFormat[] = [
   interval,
   plainText('text', 'a string'),
   plainText('non-empty-text', 'a non-empty string', (value) => value.trim() !== ''),
-  text('api-domain', 'a host name (letters, digits, "." and "-") or "" (the port itself)', (value) => /^[a-zA-Z0-9.-]*$/.test(value)),
+  text('api-domain', 'a host name (labels of 1-63 letters, digits and inner "-", at most 253 characters, not an IP address) or "" (the port itself)', (value) => value === '' || isApiDomain(value)),
   text('mapping-name', 'a name of 1-64 letters, digits, ".", "_" or "-"', (value) => /^[A-Za-z0-9_.-]{1,64}$/.test(value)),
   text('rule-name', 'a name of 1-64 letters, digits, ".", "_" or "-"', (value) => /^[A-Za-z0-9_.-]{1,64}$/.test(value)),
   text('header-name', 'a header name: 1-100 letters, digits or !#$%&\'*+-.^_`|~', (value) => HEADER_NAME.test(value)),
