@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import { ConfigError } from '../errors.js';
 import { findJsonSyntaxError, type JsonSyntaxError } from './json-syntax.js';
 import { FileTooLarge, NotARegularFile, readRegularFileSync } from './regular-file.js';
@@ -42,8 +43,11 @@ const MAX_SETTINGS_BYTES = 4 * 1024 * 1024;
  */
 function readText(file: string): string {
   try {
-    return readRegularFileSync(file, MAX_SETTINGS_BYTES);
+    return readRegularFileSync(file, MAX_SETTINGS_BYTES, strictUtf8);
   } catch (error) {
+    if (error instanceof NotUtf8) {
+      throw new ConfigError(`config file ${inert(file)} is not valid UTF-8: line ${error.line}, column ${error.column} (byte ${error.offset}); save it as UTF-8`, [file]);
+    }
     if (error instanceof NotARegularFile) {
       throw new ConfigError(`config file ${inert(file)} is ${error.kind}, not a regular file: settings are read from regular files only, since a reload reads them again (a pipe such as <(...) or /dev/stdin could not be): write them to a file`, [file]);
     }
@@ -52,6 +56,36 @@ function readText(file: string): string {
     }
     throw new ConfigError(`cannot read config file ${inert(file)}: ${(error as Error).message}`, [file]);
   }
+}
+
+class NotUtf8 extends Error {
+  constructor(
+    readonly offset: number,
+    readonly line: number,
+    readonly column: number,
+  ) {
+    super('not UTF-8');
+  }
+}
+
+/**
+ * The file's bytes as UTF-8 text, refused where they are not UTF-8: decoded leniently, a byte
+ * that is not would become U+FFFD, and a login or path would silently differ from the one on disk.
+ */
+function strictUtf8(bytes: Buffer): string {
+  if (isUtf8(bytes)) return bytes.toString('utf8');
+  // Where it breaks: the longest prefix that decodes, at most 3 bytes short of the bad sequence.
+  const decoder = new TextDecoder('utf-8', { fatal: true });
+  let offset = 0;
+  try {
+    for (; offset < bytes.length; offset++) decoder.decode(bytes.subarray(offset, offset + 1), { stream: true });
+  } catch {
+    // offset is the byte at which the decoder gave up.
+  }
+  const before = bytes.subarray(0, offset).toString('utf8');
+  const line = before.split('\n').length;
+  const column = before.length - before.lastIndexOf('\n');
+  throw new NotUtf8(offset, line, column);
 }
 
 function kindOf(value: unknown): string {

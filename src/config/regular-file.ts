@@ -49,20 +49,22 @@ class Gathered {
     return true;
   }
 
-  text(): string {
-    return Buffer.concat(this.chunks, this.length).toString('utf8');
+  text(decode: (bytes: Buffer) => string = utf8): string {
+    return decode(Buffer.concat(this.chunks, this.length));
   }
 }
 
+const utf8 = (bytes: Buffer): string => bytes.toString('utf8');
+
 /** The text of a regular file of at most `limit` bytes, read synchronously (start-up, reload). */
-export function readRegularFileSync(file: string, limit: number): string {
+export function readRegularFileSync(file: string, limit: number, decode?: (bytes: Buffer) => string): string {
   const fd = openSync(file, FLAGS);
   try {
     const chunkSize = checked(fstatSync(fd), limit);
     const gathered = new Gathered(limit);
     for (;;) {
       const buffer = Buffer.allocUnsafe(chunkSize);
-      if (!gathered.add(buffer, readSync(fd, buffer, 0, chunkSize, null))) return gathered.text();
+      if (!gathered.add(buffer, readSync(fd, buffer, 0, chunkSize, null))) return gathered.text(decode);
     }
   } finally {
     closeSync(fd);

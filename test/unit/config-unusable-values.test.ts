@@ -52,3 +52,33 @@ describe('values that could never work are refused', () => {
     expect(load({ SessionAPI: { Domain: domain } })).toBeUndefined();
   });
 });
+
+describe('a settings file that is not UTF-8', () => {
+  function loadBytes(bytes: Buffer): ReturnType<typeof loadConfig> | ConfigError {
+    const dir = mkdtempSync(path.join(tmpdir(), 'stickyport-config-'));
+    writeFileSync(path.join(dir, 'appsettings.json'), bytes);
+    try {
+      return loadConfig({ cwd: dir, env: {} });
+    } catch (error) {
+      expect(error).toBeInstanceOf(ConfigError);
+      return error as ConfigError;
+    }
+  }
+
+  it.each([
+    ['a byte that starts no character', Buffer.from([0xff, 0xfe]), 'line 2, column 37 (byte 38)'],
+    ['an overlong "/"', Buffer.from([0xc0, 0xaf]), 'line 2, column 37 (byte 38)'],
+    ['a sequence cut short (found at the byte that ends it)', Buffer.from([0xe2, 0x82]), 'line 2, column 38 (byte 40)'],
+  ])('is refused where it breaks: %s (it was read as U+FFFD, a login unlike the one on disk)', (_name, bad, where) => {
+    const bytes = Buffer.concat([Buffer.from('{\n  "Authentication": {"Username": "ab'), bad, Buffer.from('", "Password": "x"}}')]);
+    const error = loadBytes(bytes);
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).message).toContain(`is not valid UTF-8: ${where}`);
+  });
+
+  it('UTF-8 text is read as it is', () => {
+    const config = loadBytes(Buffer.from('{"Authentication": {"Username": "café", "Password": "x"}}'));
+    expect(config).not.toBeInstanceOf(ConfigError);
+    expect((config as ReturnType<typeof loadConfig>).mappings[0]!.auth.username).toBe('café');
+  });
+});
