@@ -23,7 +23,14 @@ export function describeProblem(problem: ConfigProblem): string {
   // A key may be the user's own text (an unknown key, a parameter's name), and an origin a
   // file's path: their control characters are written out, as a value's are, so a terminal never
   // acts on them (a path holding a newline would show a problem line of its own).
-  return `${inert(problem.key)}${value}${origin}: ${problem.text}`;
+  return `${inert(shortKey(problem.key))}${value}${origin}: ${problem.text}`;
+}
+
+/** A key is at most this long in a message, as a value is at most 80 characters: an unknown key may be a megabyte. */
+const KEY_SHOWN = 200;
+
+function shortKey(key: string): string {
+  return key.length <= KEY_SHOWN ? key : `${key.slice(0, KEY_SHOWN)}… (${key.length} characters)`;
 }
 
 /** One error for all the problems, so that a user fixes them in one round. */

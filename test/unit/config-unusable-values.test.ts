@@ -82,3 +82,10 @@ describe('a settings file that is not UTF-8', () => {
     expect((config as ReturnType<typeof loadConfig>).mappings[0]!.auth.username).toBe('café');
   });
 });
+
+it('an unknown key a megabyte long is named in 200 characters and its length', () => {
+  const key = `K${'x'.repeat(1_000_000)}`;
+  const error = load({ [key]: 1 });
+  expect(error?.message.length).toBeLessThan(1_000);
+  expect(error?.message).toContain(`${key.slice(0, 200)}… (1000001 characters)`);
+});
