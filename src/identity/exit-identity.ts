@@ -121,7 +121,14 @@ export class ExitIdentity {
         stillCarries: () => state.carries(binding),
         tls: this.deps.tls,
       });
-      if (fetched.status < 200 || fetched.status > 299) throw unavailable(`${url.host} answered ${fetched.status}`);
+      if (fetched.status < 200 || fetched.status > 299) {
+        // A 407 is the upstream proxy's, not the echo service's: named as on the proxy path.
+        if (fetched.status === 407 && binding.route.viaHttpProxy) {
+          const peer = binding.route.describePeer({ hostname: url.hostname, port: Number(url.port || (url.protocol === 'https:' ? 443 : 80)) });
+          throw unavailable(`${peer} answered 407: it rejected the upstream credentials`);
+        }
+        throw unavailable(`${url.host} answered ${fetched.status}`);
+      }
       const echoed = parseEchoAnswer(fetched.body);
       if ('problem' in echoed) throw unavailable(`${url.host} ${echoed.problem}`);
       const stored = await this.deps.sessions.peek(port);

@@ -143,6 +143,18 @@ describe('exit identity on demand: /session/?ip=1', () => {
   });
 });
 
+describe('an upstream that refuses the login', () => {
+  it("is named for its 407, not the echo service that never saw the request", async () => {
+    const { ports: [port] } = await start({}, { Upstream: { Url: `http://customer-acme-session-{session}:wrong@127.0.0.1:${provider.port}` } });
+    const answer = await request(port!, 'http://portmapper/session/?ip=1');
+    expect(answer.status).toBe(502);
+    const { message } = JSON.parse(answer.body) as { message: string };
+    expect(message).toContain(`127.0.0.1:${provider.port} answered 407: it rejected the upstream credentials`);
+    expect(message).not.toContain(new URL(echo.url).host);
+    expect(message).not.toContain('wrong');
+  });
+});
+
 describe('drift: the same session id answering from another IP', () => {
   it('is logged as a warning and counted, and with OnDrift log the session stays and the new IP is kept', async () => {
     const { ports: [port] } = await start({ OnDrift: 'log' });
