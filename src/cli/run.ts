@@ -91,7 +91,9 @@ function handleSignals(log: Logger, early: EarlySignals): Signals {
       try {
         await target.stop();
       } catch (error) {
-        log.error({ err: error }, 'stop failed');
+        // What the store could not do (a file it cannot write, a Redis that is down): said
+        // without a stack trace, which is for bugs.
+        log.error({ err: (error as Error)?.message ?? String(error), code: (error as NodeJS.ErrnoException)?.code }, 'stop failed');
         process.exit(1);
       }
       log.info('stopped');

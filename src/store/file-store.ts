@@ -90,14 +90,14 @@ export class FileSessionStore extends MemorySessionStore {
       await mkdir(path.dirname(file), { recursive: true });
     } catch (error) {
       // Not fatal: requests are still served; reading or saving the file then fails and says so.
-      options.log.error({ err: error, path: file }, 'cannot create the session folder');
+      options.log.error({ ...reason(error), path: file }, 'cannot create the session folder');
     }
     // Another live process saving to this file refuses the start (StickyportError), and so does
     // a lock path that is no file; a folder that cannot hold the lock is left to the reads and
     // saves below, which say so.
     store.unlock = await lockSessionFile(file).catch((error: unknown) => {
       if (error instanceof StickyportError) throw error;
-      options.log.error({ err: error, path: file }, 'cannot lock the session file');
+      options.log.error({ ...reason(error), path: file }, 'cannot lock the session file');
       return async () => undefined;
     });
     await store.removeStaleTemps();
@@ -221,7 +221,7 @@ export class FileSessionStore extends MemorySessionStore {
           await this.write(this.file, JSON.stringify({ version: FORMAT_VERSION, sessions: [...written.values()] }));
         } catch (error) {
           // Logged once per failing streak; the next change (or close) tries again.
-          if (!this.failing) this.log.error({ err: error, path: this.file }, 'cannot save the session file');
+          if (!this.failing) this.log.error({ ...reason(error), path: this.file }, 'cannot save the session file');
           this.failing = true;
           this.settle(upTo, error as Error);
           // Traffic's changes can wait for the next change; a replace or delete made since cannot.
@@ -273,7 +273,7 @@ export class FileSessionStore extends MemorySessionStore {
       const removed = await removeStaleTemps(this.file);
       if (removed.length > 0) this.log.info({ path: this.file, removed }, 'removed temp files of saves a crash interrupted');
     } catch (error) {
-      this.log.warn({ err: error, path: this.file }, 'cannot remove the temp files of interrupted saves');
+      this.log.warn({ ...reason(error), path: this.file }, 'cannot remove the temp files of interrupted saves');
     }
   }
 
@@ -285,7 +285,7 @@ export class FileSessionStore extends MemorySessionStore {
       const code = (error as NodeJS.ErrnoException).code;
       if (code === 'ENOENT') return;
       this.unusable = `the session file ${this.file} could not be read at start (${code ?? (error as Error).message})`;
-      this.log.error({ err: error, path: this.file }, 'cannot read the session file: starting empty; nothing is saved and /session/new, /session/reset are refused until the path holds no file or a readable one at a restart');
+      this.log.error({ ...reason(error), path: this.file }, 'cannot read the session file: starting empty; nothing is saved and /session/new, /session/reset are refused until the path holds no file or a readable one at a restart');
       return;
     }
     const entries = parseSessionFile(text);
@@ -312,7 +312,7 @@ export class FileSessionStore extends MemorySessionStore {
       this.log.warn({ path: this.file, movedTo: aside }, 'the session file is corrupt: moved it aside, starting empty');
     } catch (error) {
       this.unusable = `the session file ${this.file} is corrupt and could not be moved aside`;
-      this.log.error({ err: error, path: this.file }, 'the session file is corrupt and cannot be moved aside: starting empty; nothing is saved and /session/new, /session/reset are refused until the path holds no file');
+      this.log.error({ ...reason(error), path: this.file }, 'the session file is corrupt and cannot be moved aside: starting empty; nothing is saved and /session/new, /session/reset are refused until the path holds no file');
     }
   }
 }
@@ -366,4 +366,13 @@ function parseSessionFile(text: string): unknown[] | undefined {
 function portOf(entry: unknown): number | undefined {
   const port = typeof entry === 'object' && entry !== null ? (entry as { port?: unknown }).port : undefined;
   return typeof port === 'number' && Number.isInteger(port) ? port : undefined;
+}
+
+/**
+ * A file system failure as the log shows it: its message and code. These are the operator's
+ * path and permissions, not bugs, so no stack trace.
+ */
+function reason(error: unknown): { err: string; code?: string } {
+  const { message, code } = error as NodeJS.ErrnoException;
+  return code === undefined ? { err: String(message ?? error) } : { err: String(message ?? error), code };
 }

@@ -56,8 +56,11 @@ describeRedis('stopping while Redis refuses writes', () => {
     await withRotationDuringOutage(async ({ proc, raw, key, port, before, renewed }) => {
       proc.child.kill('SIGTERM');
       expect(await proc.exited).toBe(1);
-      const failed = proc.stdout.map((line) => JSON.parse(line) as { msg: string; err?: { message: string } }).find((entry) => entry.msg === 'stop failed');
-      expect(failed?.err?.message).toContain(`port ${port} (session ${renewed})`);
+      const failed = proc.stdout.map((line) => JSON.parse(line) as { msg: string; err?: string }).find((entry) => entry.msg === 'stop failed');
+      expect(failed?.err).toContain(`port ${port} (session ${renewed})`);
+      // Said once, without a stack trace: the store's failure, not a bug.
+      expect(failed?.err?.split('Redis is not usable').length).toBeLessThanOrEqual(2);
+      expect(JSON.stringify(failed)).not.toContain('    at ');
       expect(proc.stdout.some((line) => line.includes('"msg":"stopped"'))).toBe(false);
       // Redis still holds the old session: the failed stop is the only word of the loss.
       expect(JSON.parse((await raw.get(key))!).id).toBe(before);
