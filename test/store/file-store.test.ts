@@ -277,6 +277,21 @@ describe('FileSessionStore on disk', () => {
     await expect(store.close()).rejects.toThrow(/could not save the sessions/);
   });
 
+  // A path that can never be written (an adversarial pass: /sys/kernel/sessions.json): traffic
+  // is served, the API refuses every change, and the stop failed with exit 1 for the sessions
+  // traffic made, which /session/ had never named. Nothing that anyone was told of is lost.
+  it('a disk that never took a write: the stop succeeds with a warning, since no session was ever named', async () => {
+    const write = async (): Promise<void> => {
+      throw Object.assign(new Error('read-only file system'), { code: 'EROFS' });
+    };
+    const { opening, logged } = openStore(tempFile(), { write });
+    const store = await opening;
+    await Promise.all(Array.from({ length: 5 }, (_, i) => store.getOrCreate(51_000 + i, () => makeSession(51_000 + i))));
+    await expect(store.replace(makeSession(51_000))).rejects.toThrow(/EROFS/);
+    await expect(store.close()).resolves.toBeUndefined();
+    expect(logged('could not save the sessions made by traffic since the last save: nobody was told of them; those ports get new ids after a restart')).toHaveLength(1);
+  });
+
   it('drops the entries it cannot use and keeps the others: the file is not corrupt for it', async () => {
     const file = tempFile();
     mkdirSync(path.dirname(file), { recursive: true });
