@@ -197,8 +197,14 @@ export class ConfigLayers {
           const text = formatNamed(node.format).problem(value) ?? 'must not be an object';
           this.problems.push({ ...this.problemAt(key, text, value), origin });
         } else {
-          accepted[name] = value;
-          this.origins.set(key, origin);
+          // Judged in its own layer, whether or not a later one sets the key too: a bad value
+          // does not wait, unseen, for the day the layer over it goes.
+          const problem = formatNamed(node.format).problem(value);
+          if (problem) this.problems.push({ ...this.problemAt(key, problem, value), origin });
+          else {
+            accepted[name] = value;
+            this.origins.set(key, origin);
+          }
         }
       } else if (isPlainObject(value)) {
         accepted[name] = this.acceptSection(node as Section, value, key, origin);
@@ -246,6 +252,12 @@ export class ConfigLayers {
     const value = format.fromEnv(text);
     if (value === UNREADABLE) {
       this.problems.push({ ...this.problemAt(key, format.envProblem ?? 'is not readable', text), origin });
+      return;
+    }
+    // Judged in its own layer, as a file's value is (acceptSection).
+    const problem = format.problem(value);
+    if (problem) {
+      this.problems.push({ ...this.problemAt(key, problem, value), origin });
       return;
     }
     const names = key.split('.');

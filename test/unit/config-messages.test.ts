@@ -19,8 +19,8 @@ function refusalIn(cwd: string, env: NodeJS.ProcessEnv, configPath?: string): Co
 }
 
 /** The message line about `key`. */
-function lineAbout(error: ConfigError, key: string): string {
-  const line = error.message.split('\n').find((text) => text.trimStart().startsWith(`${key} `) || text.trimStart().startsWith(`${key}:`));
+function lineAbout(error: ConfigError, key: string, nth = 0): string {
+  const line = error.message.split('\n').filter((text) => text.trimStart().startsWith(`${key} `) || text.trimStart().startsWith(`${key}:`))[nth];
   if (!line) throw new Error(`no line about ${key} in:\n${error.message}`);
   return line.trim();
 }
@@ -35,9 +35,16 @@ describe('configuration messages', () => {
     const env = { NODE_ENV: 'staging', STICKYPORT_UPSTREAM_RESPONSE_TIMEOUT: '0' };
     const error = refusalIn(cwd, env, 'override.json');
     expect(lineAbout(error, 'Listen.IdleTimeout')).toContain(`= 0 (from ${path.join(cwd, 'appsettings.json')}): must be above 0`);
-    expect(lineAbout(error, 'Listen.HeadersTimeout')).toContain(`= -1 (from ${path.join(cwd, 'appsettings.staging.json')})`);
+    expect(lineAbout(error, 'Listen.HeadersTimeout', 1)).toContain(`= -1 (from ${path.join(cwd, 'appsettings.staging.json')})`);
     expect(lineAbout(error, 'Upstream.ResponseTimeout')).toContain('= "0" (from environment variable STICKYPORT_UPSTREAM_RESPONSE_TIMEOUT)');
-    expect(lineAbout(error, 'Session.IdLength')).toContain('= 99 (from --config override.json): must be an integer 1-64');
+    expect(lineAbout(error, 'Session.IdLength', 1)).toContain('= 99 (from --config override.json): must be an integer 1-64');
+    // A bad value is named in its own layer though a later layer sets the key again: the file's
+    // HeadersTimeout 0 and IdLength 0 as well as the later -1 and 99 (each would surface once
+    // the layer over it went).
+    expect(lineAbout(error, 'Listen.HeadersTimeout', 0)).toContain(`= 0 (from ${path.join(cwd, 'appsettings.json')})`);
+    expect(lineAbout(error, 'Session.IdLength', 0)).toContain(`= 0 (from ${path.join(cwd, 'appsettings.json')})`);
+    const overridden = refusal({ appsettings: { Session: { IdLength: 0 } }, env: { STICKYPORT_SESSION_ID_LENGTH: '8' } });
+    expect(lineAbout(overridden, 'Session.IdLength')).toContain('= 0 (from');
     // A rule across keys names where each side came from, defaults included.
     const open = refusal({ config: { Listen: { Host: '0.0.0.0' } } });
     expect(lineAbout(open, 'Listen.Host')).toContain('= "0.0.0.0" (from --config override.json)');
