@@ -168,12 +168,13 @@ export class FileSessionStore extends MemorySessionStore {
   }
 
   /**
-   * Whether the file, read back now, holds every session that memory holds as it was last
+   * Whether the file, read back now, holds every session id that memory holds and that was
    * written (the sessions /session/ may have named). True when none was ever written.
    */
   private async fileHoldsSaved(): Promise<boolean> {
     this.sweep();
-    const saved = [...this.sessions].filter(([port, session]) => this.onDisk.get(port) === session);
+    // By id: a session amended since its save (a keep-alive, an exit IP seen) is the one named.
+    const saved = [...this.sessions].filter(([port, session]) => this.onDisk.get(port)?.id === session.id);
     if (saved.length === 0) return true;
     const entries = parseSessionFile(await readSessionFile(this.file).catch(() => ''));
     if (!entries) return false;

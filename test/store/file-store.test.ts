@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -290,6 +290,28 @@ describe('FileSessionStore on disk', () => {
     await expect(store.replace(makeSession(51_000))).rejects.toThrow(/EROFS/);
     await expect(store.close()).resolves.toBeUndefined();
     expect(logged('could not save the sessions made by traffic since the last save: nobody was told of them; those ports get new ids after a restart')).toHaveLength(1);
+  });
+
+  // The same rule must not let a named session go: one saved, then amended in place (a keep-alive
+  // or an exit IP seen: same id, another object), then the file deleted and the disk refusing
+  // writes. The review found that stop exiting 0 ("nobody was told of them") while the named
+  // session was gone.
+  it('a saved session amended since, the file then gone and the disk refusing: the stop fails', async () => {
+    let broken = false;
+    const file = tempFile();
+    const write = async (target: string, text: string): Promise<void> => {
+      if (broken) throw Object.assign(new Error('read-only file system'), { code: 'EROFS' });
+      mkdirSync(path.dirname(target), { recursive: true });
+      writeFileSync(target, text);
+    };
+    const { opening } = openStore(file, { write });
+    const store = await opening;
+    const named = await store.replace(makeSession(52_000));
+    expect(JSON.parse(readFileSync(file, 'utf8')).sessions).toEqual([named]);
+    broken = true;
+    rmSync(file);
+    expect(await store.amend({ ...named, exit: { ip: '203.0.113.9', seenAt: Date.now() } })).toMatchObject({ id: named.id });
+    await expect(store.close()).rejects.toThrow(/could not save the sessions/);
   });
 
   it('drops the entries it cannot use and keeps the others: the file is not corrupt for it', async () => {
