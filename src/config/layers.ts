@@ -1,7 +1,8 @@
 import { configFlagNamed, flagOrigin, type FlagValue } from './flags.js';
 import { nearestKey, type ConfigProblem } from './problems.js';
 import { schema } from './schema.js';
-import { showValue, type Masking } from './secrets.js';
+import { hiddenPart, showValue, withoutSecret, type Masking } from './secrets.js';
+import { quoted } from '../logging/quoted.js';
 import { UNREADABLE, formatNamed } from './value-formats.js';
 
 export interface SchemaLeaf {
@@ -118,6 +119,8 @@ function nodeAt(key: string): unknown {
 export function maskingOf(key: string): Masking {
   const node = nodeAt(key) as { sensitive?: boolean; masking?: Masking } | undefined;
   if (node?.sensitive) return node.masking ?? 'all';
+  // Any login's user name (the client's, the upstream's, a mapping's or a preset's).
+  if (key.endsWith('.Username')) return 'after-colon';
   // A record (a mapping, a host rule) or a section inside one written as a string is most often a
   // URL or a login written one level too high (`"Upstream": "http://user:pw@..."` in a host
   // rule, `"Authentication": "user:pw"`): shown as a URL with its credentials masked, or masked
@@ -166,7 +169,12 @@ export class ConfigLayers {
 
   /** A problem with `key`, naming the layer that set it and its value, masked as the key needs. */
   problemAt(key: string, text: string, value: unknown): ConfigProblem {
-    return { key, text, origin: this.originOf(key), shown: showValue(value, maskingOf(key)) };
+    const masking = maskingOf(key);
+    // The explanation may quote the value (`host "..." is not a host name`): what the value's
+    // shown form hides is taken out of it too.
+    const hidden = typeof value === 'string' ? hiddenPart(value, masking) : undefined;
+    const escaped = hidden === undefined ? undefined : quoted(hidden).slice(1, -1);
+    return { key, text: withoutSecret(withoutSecret(text, hidden), escaped), origin: this.originOf(key), shown: showValue(value, masking) };
   }
 
   /** The part of a file's `settings` that convict may load. */

@@ -11,7 +11,10 @@ export const MASK = '***';
  * `url-query`: a URL's credentials and its query (an echo URL's `?token=...`). `redis-url`: a
  * URL's credentials and its query's values but `db` and `family`.
  */
-export type Masking = 'none' | 'all' | 'url-password' | 'url-credentials' | 'url-query' | 'redis-url';
+export type Masking = 'none' | 'all' | 'url-password' | 'url-credentials' | 'url-query' | 'redis-url' | 'after-colon' | 'colon-login';
+
+/** `host:port:user:password`, the way providers' dashboards list a proxy; group 1 is what may be shown. */
+const COLON_LOGIN = /^([^\s:@/]+:\d{1,5}:[^:]*:)(.+)$/s;
 
 /** A port (and what may follow it: a path such as Redis's `/3`, a query), not a password. */
 const PORT_TAIL = /^(\d+|\{port\})([/?].*)?$/s;
@@ -137,13 +140,42 @@ export function maskingOfLooseText(text: string): Masking {
   return text.includes('@') || /^[a-z][a-z0-9+.-]*:/i.test(text) ? 'all' : 'none';
 }
 
+/**
+ * How `value` is shown under `masking`: a key that holds no secret given what looks like a
+ * login (a URL with one, text with an "@", `host:port:user:password`) is most likely the
+ * provider's address pasted into the wrong flag or key, and is shown as loose text is, without it.
+ */
+export function maskingFor(value: unknown, masking: Masking): Masking {
+  if ((masking !== 'none' && masking !== 'after-colon') || typeof value !== 'string') return masking;
+  if (value.includes('@') || value.includes('://')) return maskingOfLooseText(value);
+  return masking === 'none' && COLON_LOGIN.test(value) ? 'colon-login' : masking;
+}
+
+/** The part of `value` that `masking` hides, for a message that quotes it to be cleaned of it. */
+export function hiddenPart(value: string, masking: Masking): string | undefined {
+  switch (maskingFor(value, masking)) {
+    case 'none':
+    case 'url-query':
+      return undefined;
+    case 'all':
+      return value;
+    case 'after-colon':
+      return value.includes(':') ? value.slice(value.indexOf(':') + 1) : undefined;
+    case 'colon-login':
+      return COLON_LOGIN.exec(value)?.[2];
+    default:
+      return urlSecret(value, masking !== 'url-password');
+  }
+}
+
 /** The value for a message: JSON-ish, masked as its key requires, cut short when long. */
 export function showValue(value: unknown, masking: Masking): string {
-  // A URL with a login or text with an "@" given to a key that holds no secret is most likely
-  // the provider's URL pasted into the wrong flag or key: shown as loose text is, without it.
-  if (masking === 'none' && typeof value === 'string' && (value.includes('@') || value.includes('://'))) masking = maskingOfLooseText(value);
+  masking = maskingFor(value, masking);
   if (masking !== 'none' && typeof value === 'string' && value !== '') {
     if (masking === 'all') return MASK;
+    // A user name holding a ":" is most often `user:password` pasted whole.
+    if (masking === 'after-colon') return quoted(value.includes(':') ? `${value.slice(0, value.indexOf(':'))}:${MASK}` : value);
+    if (masking === 'colon-login') return quoted(value.replace(COLON_LOGIN, `$1${MASK}`));
     if (masking === 'url-query') return quoted(withoutQuery(value));
     if (masking === 'redis-url') return quoted(maskedRedisUrl(value));
     return quoted(maskedUrl(value, masking !== 'url-password'));

@@ -101,7 +101,8 @@ export function headerValueProblem(value: unknown): string | undefined {
     try {
       slashed(value);
     } catch (error) {
-      return `is not a usable regular expression: ${(error as Error).message}`;
+      // The reason alone: V8 quotes the whole expression first, and the value is shown already.
+      return `is not a usable regular expression: ${(error as Error).message.replace(/^Invalid regular expression: \/.*\/[a-z]*: /s, '')}`;
     }
   }
   return undefined;

@@ -28,7 +28,9 @@ export function compileHostPattern(pattern: string): HostTest | string {
       const regex = new RegExp(`^(?:${body})$`, 'i');
       return (host) => regex.test(host);
     } catch (error) {
-      return `is not a valid regular expression: ${(error as Error).message.replace(/^Invalid regular expression: /, '')}`;
+      // V8 quotes the whole expression before its reason; the reason alone is said (the
+      // pattern is the value the message shows already, masked where it must be).
+      return `is not a valid regular expression: ${(error as Error).message.replace(/^Invalid regular expression: \/.*\/[a-z]*: /s, '')}`;
     }
   }
   const lower = pattern.toLowerCase();

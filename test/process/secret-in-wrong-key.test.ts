@@ -27,6 +27,20 @@ describe('a password in a key that holds no secret', () => {
     expect(await output(['check', '--ports', '22100', flag, value], 2)).toContain(said);
   });
 
+  it('given as host:port:user:password (a provider dashboard\'s form) is shown without the password', async () => {
+    expect(await output(['check', '--ports', '22100', '--host', `gate.example:7777:user1:${SECRET}`], 2)).toContain('Listen.Host = "gate.example:7777:user1:***" (from flag --host)');
+  });
+
+  it.each([
+    // The explanation quoted the value the line had masked (the review).
+    ['an upstream host with a login', { Upstream: { Host: `spuser:${SECRET}@gate.example`, Port: 7777, Username: 'u', Password: 'p' } }, 2, 'Upstream.Host = *** (from'],
+    ['a host rule pattern with an @ that is no regular expression', { HostRules: [{ Pattern: `/(a@${SECRET}/`, Action: 'Deny' }] }, 2, 'is not a valid regular expression: Unterminated group'],
+    ['user:password in the client login user name', { Authentication: { Required: true, Username: `scraper:${SECRET}`, Password: 'x' } }, 2, 'Authentication.Username = "scraper:***" (from'],
+    ['user:password in the upstream user name', { Upstream: { Host: 'gate.example', Port: 7777, Username: `user:${SECRET}`, Password: 'p' } }, 0, '"user:***"'],
+  ])('in a file, %s is not shown, in the value or its explanation', async (_name, settings, exit, said) => {
+    expect(await output(['check', '--ports', '22100', '--config', writeConfig(settings)], exit)).toContain(said);
+  });
+
   it('in a file, a refused OverrideHost is not shown', async () => {
     const file = writeConfig({ HostRules: [{ Pattern: 'a.example', Action: 'Bypass', OverrideHost: `u:${SECRET}@h` }] });
     expect(await output(['check', '--ports', '22100', '--config', file], 2)).toContain('HostRules[0].OverrideHost = *** (from --config');
