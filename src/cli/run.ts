@@ -36,9 +36,16 @@ class Exiting extends Error {}
  */
 function exitWith(code: number, text: string): never {
   process.exitCode = code;
-  process.stderr.write(text, () => process.exit(code));
+  const exit = (): never => process.exit(code);
+  process.stderr.write(text, exit);
+  // A pipe nobody reads would hold the process for good: the text gets this long, and a stop
+  // signal meanwhile ends the wait at once (main.ts's early recorder would swallow the first).
+  setTimeout(exit, STDERR_WAIT_MS);
+  process.once('SIGTERM', exit).once('SIGINT', exit);
   throw new Exiting();
 }
+
+const STDERR_WAIT_MS = 5_000;
 
 function readCommandLine(): Command {
   try {

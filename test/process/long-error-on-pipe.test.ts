@@ -30,3 +30,36 @@ it('a refusal with 5 000 problems reaches a pipe that is read late whole, ending
   expect(text).toContain(`UnknownKey${KEYS - 1}`);
   expect(text.endsWith('\n')).toBe(true);
 }, 30_000);
+
+/** `check` refusing 5 000 problems into a stderr pipe that is never read. */
+function refusingIntoUnreadPipe(): { child: ReturnType<typeof spawn>; exited: Promise<number | null>; startedAt: number } {
+  const settings = Object.fromEntries(Array.from({ length: KEYS }, (_, i) => [`UnknownKey${i}`, i]));
+  const child = spawn(process.execPath, [MAIN, 'check', '--config', writeConfig(settings)], { stdio: ['ignore', 'ignore', 'pipe'], env: { PATH: process.env.PATH } });
+  child.stderr!.pause();
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return { child, exited, startedAt: Date.now() };
+}
+
+it('a pipe nobody reads holds the refusal 5 s at most, then exit 2 (the review: it hung for good)', async () => {
+  const { child, exited, startedAt } = refusingIntoUnreadPipe();
+  try {
+    expect(await exited).toBe(2);
+    expect(Date.now() - startedAt).toBeLessThan(9_000);
+  } finally {
+    child.kill('SIGKILL');
+  }
+}, 20_000);
+
+it('a stop signal while the refusal waits for its pipe ends it at once, still exit 2', async () => {
+  const { child, exited } = refusingIntoUnreadPipe();
+  try {
+    // Written what the pipe takes, and waiting for the rest: the first bytes are there.
+    await once(child.stderr!, 'readable');
+    const signalledAt = Date.now();
+    child.kill('SIGTERM');
+    expect(await exited).toBe(2);
+    expect(Date.now() - signalledAt).toBeLessThan(2_000);
+  } finally {
+    child.kill('SIGKILL');
+  }
+}, 20_000);
