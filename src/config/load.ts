@@ -342,7 +342,8 @@ function toConfig(raw: Settings, sources: string[], mappings: readonly MappingCo
     mappings: Object.freeze(mappings.map((mapping) => Object.freeze(mapping))),
     sessionApi: {
       enabled: raw.SessionAPI.Enabled,
-      domain: raw.SessionAPI.Domain.toLowerCase(),
+      // `portmapper.` names the same host as `portmapper`: the gateway takes both spellings.
+      domain: raw.SessionAPI.Domain.toLowerCase().replace(/\.$/, ''),
       password: raw.SessionAPI.Password,
       publicRead: raw.SessionAPI.PublicRead,
       exposeSessionHeader: raw.SessionAPI.ExposeSessionHeader,

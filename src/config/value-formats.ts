@@ -161,8 +161,10 @@ function plainText(name: string, accepted: string, ok: (value: string) => boolea
  * answer there; empty labels, labels over 63 characters and names over 253 are no host at all.
  */
 function isApiDomain(value: string): boolean {
-  if (value.length > 253) return false;
-  const labels = value.split('.');
+  // The root's trailing dot is allowed: `portmapper.` names the same host.
+  const name = value.endsWith('.') ? value.slice(0, -1) : value;
+  if (name.length > 253) return false;
+  const labels = name.split('.');
   if (!labels.every((label) => /^[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$/.test(label))) return false;
   return !/^(0x[0-9a-f]*|\d+)$/i.test(labels[labels.length - 1]!);
 }

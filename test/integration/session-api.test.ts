@@ -56,6 +56,15 @@ describe('session API on the virtual domain', () => {
       tunnel.socket.destroy();
     }));
 
+  it('takes a domain written with the root\'s trailing dot as the same host', () =>
+    withProxy({ SessionAPI: { Enabled: true, Domain: 'Portmapper.' } }, async ({ ports: [port] }) => {
+      const session = await apiJson<{ session_id: string }>(port!, '/session/');
+      expect(session.session_id).toMatch(/^[A-Za-z0-9]+$/);
+      const from = upstream.seen.length;
+      expect((await request(port!, 'http://portmapper/session/new')).status).toBe(200);
+      expect(upstream.seen.length).toBe(from);
+    }));
+
   it('answers on the port itself when the domain is empty', () =>
     withProxy({ SessionAPI: { Enabled: true, Domain: '' } }, async ({ ports: [port] }) => {
       const session = await apiJson<{ session_id: string }>(port!, '/session/', '');

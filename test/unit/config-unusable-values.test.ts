@@ -44,11 +44,11 @@ describe('values that could never work are refused', () => {
     expect(error?.message).toContain('Mappings[0].Authentication.Username');
   });
 
-  it.each(['0x10', '99999999999999999', '10.0.0.1', 'a..b', '-1', 'a-', `${'a'.repeat(64)}.test`, `${'a.'.repeat(127)}ab`, 'portmapper.'])('SessionAPI.Domain %j', (domain) => {
+  it.each(['0x10', '99999999999999999', '10.0.0.1', 'a..b', '-1', 'a-', `${'a'.repeat(64)}.test`, `${'a.'.repeat(127)}ab`, 'portmapper..', '.'])('SessionAPI.Domain %j', (domain) => {
     expect(load({ SessionAPI: { Domain: domain } })?.message).toContain('SessionAPI.Domain');
   });
 
-  it.each(['portmapper', 'my-api.local', 'a1.b2', 'x', '', '0api.test'])('SessionAPI.Domain %j is taken', (domain) => {
+  it.each(['portmapper', 'my-api.local', 'a1.b2', 'x', '', '0api.test', 'portmapper.'])('SessionAPI.Domain %j is taken', (domain) => {
     expect(load({ SessionAPI: { Domain: domain } })).toBeUndefined();
   });
 });
