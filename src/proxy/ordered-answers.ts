@@ -179,7 +179,12 @@ export function afterEarlierAnswers(
     broken(last);
     return;
   }
-  const earlier = (socket as SocketWithAnswer)._httpMessage;
+  // The latest answer, when it is still owed: answers leave in order, so once it is out every
+  // one before it is too. Node's own `_httpMessage` is only the one on the socket now: an answer
+  // written at once (the admin server's) is finished while the next still waits in Node's
+  // queue, and the refusal would have gone out before it.
+  const owed = last !== undefined && !last.writableFinished && !last.destroyed ? last : undefined;
+  const earlier = owed ?? (socket as SocketWithAnswer)._httpMessage;
   if (!earlier || earlier.writableFinished || socket.destroyed) {
     then();
     return;
