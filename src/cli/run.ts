@@ -8,6 +8,7 @@ import { packageVersion } from './version.js';
 import { explainConfig, reloadLoader, type ConfigReport, type LoadOptions } from '../config/load.js';
 import { ConfigError, StickyportError } from '../errors.js';
 import { createLogger, type Logger } from '../logging/logger.js';
+import { inert } from '../logging/quoted.js';
 
 /**
  * The process, once src/main.ts has loaded it: the only file that reads argv, handles signals
@@ -98,9 +99,9 @@ function handleSignals(log: Logger, early: EarlySignals): Signals {
       try {
         await target.stop();
       } catch (error) {
-        // What the store could not do (a file it cannot write, a Redis that is down): said
-        // without a stack trace, which is for bugs.
-        log.error({ err: (error as Error)?.message ?? String(error), code: (error as NodeJS.ErrnoException)?.code }, 'stop failed');
+        // What the store could not save (a file it cannot write, a Redis that is down): said
+        // without a stack trace, which is for bugs; anything else is one, with its stack.
+        log.error(error instanceof StickyportError ? { code: error.code, err: error.message } : { err: error }, 'stop failed');
         process.exit(1);
       }
       log.info('stopped');
@@ -168,7 +169,7 @@ async function start(options: LoadOptions, early: EarlySignals): Promise<void> {
     // The store cannot be used at all (a session file another process holds): nothing was bound.
     if (!(error instanceof StickyportError)) throw error;
     if (!terminal) log.fatal({ code: error.code }, error.message);
-    return exitWith(1, `stickyport: ${error.message}\n`);
+    return exitWith(1, `stickyport: ${inert(error.message)}\n`);
   });
   // Stopped during start-up: the handlers close what createApp opened, and nothing is bound.
   if (signals.created(app)) return;
@@ -180,7 +181,7 @@ async function start(options: LoadOptions, early: EarlySignals): Promise<void> {
     if (!(error instanceof StickyportError)) throw error;
     if (!terminal) log.fatal({ code: error.code }, error.message);
     await app.stop(0);
-    exitWith(1, `stickyport: ${error.message}\n`);
+    exitWith(1, `stickyport: ${inert(error.message)}\n`);
   }
   if (terminal && !signals.stopAsked) process.stdout.write(startupBanner(config, packageVersion()));
 }

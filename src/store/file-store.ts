@@ -142,7 +142,7 @@ export class FileSessionStore extends MemorySessionStore {
         // once it is on disk, so nobody was told of them (those ports get new ids after a restart).
         // What fails the stop is a session the file held and no longer holds as memory does.
         if (this.savedChanges < this.changes && (unsaved || !(await this.fileHoldsMemory()))) {
-          if (!(await this.fileHoldsSaved())) throw new Error(`could not save the sessions to ${this.file}`);
+          if (!(await this.fileHoldsSaved())) throw new StickyportError('STORE_UNAVAILABLE', `could not save the sessions to ${this.file}`);
           this.log.warn({ path: this.file }, 'could not save the sessions made by traffic since the last save: nobody was told of them; those ports get new ids after a restart');
         }
       } finally {

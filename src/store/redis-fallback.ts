@@ -1,6 +1,7 @@
 import type { Logger } from '../logging/logger.js';
 import type { Session } from '../session/session.js';
 import { MemorySessionStore } from './memory-store.js';
+import { StickyportError } from '../errors.js';
 import { refusedByAcl, refusedLogin, startsOutage } from './redis-errors.js';
 import { StoreClosedError, type SessionStore } from './session-store.js';
 
@@ -225,7 +226,7 @@ export class RedisFallback {
         if (!usable) throw new Error('Redis is not usable (unreachable, or its database refused)');
         await this.writeBackRotations();
       } catch (error) {
-        throw new Error(`Redis did not take what the session API answered while it was away: ${unsaved.join(', ')}: ${(error as Error).message}`, { cause: error });
+        throw new StickyportError('STORE_UNAVAILABLE', `Redis did not take what the session API answered while it was away: ${unsaved.join(', ')}: ${(error as Error).message}`, { cause: error });
       }
     }
     if (!usable) {

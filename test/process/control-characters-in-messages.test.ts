@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { spawnStickyport, writeConfig } from '../helpers/spawn-stickyport.js';
@@ -43,6 +43,21 @@ describe('control characters in configuration messages', () => {
     const file = writeConfig({ Upstream: { Host: 'h\u009b31mC1' } });
     const lines = await refusal(['check', '--config', file]);
     expect(lines.join('\n')).toContain('host "h\\u009b31mC1" is not a host name');
+  });
+
+  it('a start refused over a session file path holding U+009B shows it escaped (exit 1)', async () => {
+    // (C0 controls, a newline among them, are refused in a path by the configuration itself.)
+    const dir = path.join(path.dirname(writeConfig({})), 'odd\u009b[31mname');
+    mkdirSync(dir);
+    const file = path.join(dir, 'sessions.json');
+    // Its lock is a folder: a refusal that names the path.
+    mkdirSync(`${file}.lock`);
+    const proc = spawnStickyport(['--ports', '22190', '--store', `file:${file}`]);
+    expect(await proc.exited).toBe(1);
+    const text = proc.stderr.join('');
+    expect(text).toContain('odd\\u009b[31mname');
+    expect(text).not.toMatch(RAW_CONTROL);
+    expect(text.trimEnd().split('\n')).toHaveLength(1);
   });
 
   it('a bad preset lists the empty choice by name, not as an empty item', async () => {
