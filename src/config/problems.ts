@@ -30,7 +30,11 @@ export function describeProblem(problem: ConfigProblem): string {
 const KEY_SHOWN = 200;
 
 function shortKey(key: string): string {
-  return key.length <= KEY_SHOWN ? key : `${key.slice(0, KEY_SHOWN)}… (${key.length} characters)`;
+  if (key.length <= KEY_SHOWN) return key;
+  // Not between the two halves of a character outside the BMP (an emoji): half of one is no text.
+  const high = key.charCodeAt(KEY_SHOWN - 1);
+  const cut = high >= 0xd800 && high <= 0xdbff ? KEY_SHOWN - 1 : KEY_SHOWN;
+  return `${key.slice(0, cut)}… (${key.length} characters)`;
 }
 
 /** One error for all the problems, so that a user fixes them in one round. */
