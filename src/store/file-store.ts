@@ -154,17 +154,9 @@ export class FileSessionStore extends MemorySessionStore {
 
   /** Whether a restart would load from the file, read back now, the very sessions memory holds. */
   private async fileHoldsMemory(): Promise<boolean> {
-    const entries = parseSessionFile(await readSessionFile(this.file).catch(() => ''));
-    if (!entries) return false;
-    const now = this.clock();
-    const loaded = new Map(
-      this.values
-        .fromEntries(entries, portOf, true)
-        .filter((session) => isLive(session, now))
-        .map((session) => [session.port, session.id]),
-    );
+    const loaded = await this.readBack();
     this.sweep();
-    return loaded.size === this.sessions.size && [...this.sessions].every(([port, session]) => loaded.get(port) === session.id);
+    return loaded !== undefined && loaded.size === this.sessions.size && [...this.sessions].every(([port, session]) => loaded.get(port) === session.id);
   }
 
   /**
@@ -176,16 +168,21 @@ export class FileSessionStore extends MemorySessionStore {
     // By id: a session amended since its save (a keep-alive, an exit IP seen) is the one named.
     const saved = [...this.sessions].filter(([port, session]) => this.onDisk.get(port)?.id === session.id);
     if (saved.length === 0) return true;
+    const loaded = await this.readBack();
+    return loaded !== undefined && saved.every(([port, session]) => loaded.get(port) === session.id);
+  }
+
+  /** The live sessions a restart would load from the file now, port to id; undefined when it cannot be read. */
+  private async readBack(): Promise<Map<number, string> | undefined> {
     const entries = parseSessionFile(await readSessionFile(this.file).catch(() => ''));
-    if (!entries) return false;
+    if (!entries) return undefined;
     const now = this.clock();
-    const loaded = new Map(
+    return new Map(
       this.values
         .fromEntries(entries, portOf, true)
         .filter((session) => isLive(session, now))
         .map((session) => [session.port, session.id]),
     );
-    return saved.every(([port, session]) => loaded.get(port) === session.id);
   }
 
   /**
