@@ -143,12 +143,17 @@ function text(name: string, accepted: string, ok: (value: string) => boolean): V
  * was a store failing on every write, a CR LF in a user name a broken header, `127.0.0.1\u0000`
  * bound 127.0.0.1. The message shows the value JSON-escaped (or masked, when secret).
  */
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
 function plainText(name: string, accepted: string, ok: (value: string) => boolean = () => true): ValueFormat {
   return {
     name,
     problem(value) {
       if (typeof value !== 'string' || !ok(value)) return `must be ${accepted}`;
       if (CONTROL_CHARACTER.test(value)) return `must be ${accepted} without control characters (U+0000-U+001F, U+007F)`;
+      // A lone half of a surrogate pair (JSON's "\ud800") has no UTF-8 form: sent, it would
+      // become U+FFFD, and a login or path would not be the one written.
+      if (LONE_SURROGATE.test(value)) return `must be ${accepted} of whole characters: it holds half of a surrogate pair (\\uD800-\\uDFFF alone)`;
       return undefined;
     },
     fromEnv: asText,

@@ -118,3 +118,19 @@ it('a long key is not cut between the halves of an emoji', () => {
   expect(message).toContain(`${'k'.repeat(199)}… (219 characters)`);
   expect(message).not.toMatch(/[\ud800-\udbff](?![\udc00-\udfff])/);
 });
+
+describe('half a surrogate pair in a text value (JSON "\\ud800")', () => {
+  it.each([
+    ['Authentication.Password', { Authentication: { Required: true, Username: 'u', Password: 'pw\ud800' } }],
+    ['Authentication.Username', { Authentication: { Required: true, Username: '\udc00u', Password: 'x' } }],
+    ['SessionStore.KeyPrefix', { SessionStore: { KeyPrefix: 'p\ud83d' } }],
+  ])('in %s is refused: it has no UTF-8 form', (key, settings) => {
+    const message = load(settings)?.message ?? '';
+    expect(message).toContain(key);
+    expect(message).toContain('half of a surrogate pair');
+  });
+
+  it('a whole character outside the BMP is taken', () => {
+    expect(load({ Authentication: { Required: true, Username: 'u😀', Password: 'p😀w' } })).toBeUndefined();
+  });
+});
