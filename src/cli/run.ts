@@ -38,11 +38,12 @@ class Exiting extends Error {}
 function exitWith(code: number, text: string): never {
   process.exitCode = code;
   const exit = (): never => process.exit(code);
-  process.stderr.write(text, exit);
   // A pipe nobody reads would hold the process for good: the text gets this long, and a stop
   // signal meanwhile ends the wait at once (main.ts's early recorder would swallow the first).
+  // Both before the write: a reader may signal as soon as the first bytes reach it.
   setTimeout(exit, STDERR_WAIT_MS);
   process.once('SIGTERM', exit).once('SIGINT', exit);
+  process.stderr.write(text, exit);
   throw new Exiting();
 }
 
