@@ -75,8 +75,12 @@ function formatSchema(format: unknown): JsonSchema {
       return { type: 'string', pattern: '^[^\\u0000-\\u001f\\u007f]*$' };
     case 'non-empty-text':
       return { type: 'string', minLength: 1, pattern: '^[^\\u0000-\\u001f\\u007f]*$' };
+    case 'bearer-token':
+      return { type: 'string', pattern: '^[^\\s\\u0000-\\u001f\\u007f]*$' };
     case 'api-domain':
-      return { type: 'string', pattern: '^[a-zA-Z0-9.-]*$' };
+      // value-formats.ts isApiDomain: labels of 1-63, at most 253 characters (and the root's
+      // dot), the last label not a number that URL parsers read as an IPv4 address.
+      return { type: 'string', pattern: '^$|^(?=.{1,253}\\.?$)([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?\\.)*(?!(0[xX][0-9a-fA-F]*|[0-9]+)\\.?$)[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?\\.?$' };
     case 'store-type':
       return { enum: storeType.values };
     case 'log-level':

@@ -369,7 +369,7 @@ export const schema = {
     },
     Token: {
       doc: 'Bearer token the admin API and /metrics require; needed when Admin.Host is not loopback',
-      format: 'text',
+      format: 'bearer-token',
       default: '',
       env: 'STICKYPORT_ADMIN_TOKEN',
       sensitive: true,

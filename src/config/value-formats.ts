@@ -372,6 +372,9 @@ const FORMATS: readonly ValueFormat[] = [
   interval,
   plainText('text', 'a string'),
   plainText('non-empty-text', 'a non-empty string', (value) => value.trim() !== ''),
+  // Sent as "Authorization: Bearer TOKEN" and read up to the first space: a token with one could
+  // never match. Judged whether or not the admin server is on, as every value is.
+  plainText('bearer-token', 'one word with no spaces or control characters: clients send it as "Authorization: Bearer TOKEN"', (value) => !/\s/.test(value)),
   text('api-domain', 'a host name (labels of 1-63 letters, digits and inner "-", at most 253 characters, not an IP address) or "" (the port itself)', (value) => value === '' || isApiDomain(value)),
   text('mapping-name', 'a name of 1-64 letters, digits, ".", "_" or "-"', (value) => /^[A-Za-z0-9_.-]{1,64}$/.test(value)),
   text('rule-name', 'a name of 1-64 letters, digits, ".", "_" or "-"', (value) => /^[A-Za-z0-9_.-]{1,64}$/.test(value)),

@@ -28,6 +28,13 @@ describe('Admin', () => {
     expect(error.message).not.toContain(token);
   });
 
+  // The README promises every bad value stops start-up: the token's was judged only with the admin
+  // server on, so `check` passed and the start failed the day someone turned it on (a README pass).
+  it('refuses such a token with the admin server off too, from a file or the environment', () => {
+    expect(refusal({ config: { Admin: { Token: 'two words' } } }).keys).toEqual(['Admin.Token']);
+    expect(refusal({ env: { STICKYPORT_ADMIN_TOKEN: 'two words' } }).keys).toEqual(['Admin.Token']);
+  });
+
   it('refuses a non-loopback host without a token, naming Admin.Token and the host', () => {
     const error = refusal({ config: { Admin: { Enabled: true, Host: '0.0.0.0' } } });
     expect(error.keys).toEqual(['Admin.Token']);
