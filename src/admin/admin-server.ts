@@ -9,7 +9,8 @@ import type { AdminContext } from './admin-context.js';
 import { answersPost, createAdminApi, type AdminAnswer } from './admin-api.js';
 import { EventStream, MAX_STREAMS } from './event-stream.js';
 import { isPageFile, servePageFile } from './static-page.js';
-import { afterEarlierAnswers, answersAhead, bodyStillComing, closeAfterAnswer, closeOnceAnswered, connectionEnding } from '../proxy/ordered-answers.js';
+import { refuseBroken, refuseConnectInTurn } from '../proxy/json-refusals.js';
+import { answersAhead, bodyStillComing, connectionEnding } from '../proxy/ordered-answers.js';
 
 export interface AdminServerOptions {
   readonly host: string;
@@ -79,36 +80,9 @@ export class AdminServer {
       this.refused.add(socket);
       socket.once('close', () => this.refused.delete(socket));
       socket.on('error', () => socket.destroy());
-      const refuse = (): void => refuseOnSocket(socket, 400, 'not_a_proxy', NOT_A_PROXY);
-      const turn = answersAhead(socket);
-      if (turn) void turn.then(refuse);
-      else refuse();
+      refuseConnectInTurn(socket, 400, { error: 'not_a_proxy', message: NOT_A_PROXY }, REFUSAL_DEADLINE_MS);
     });
-    // Bytes that do not parse (a broken request, more after `Connection: close`): the answers
-    // to the requests before them still go out, then the refusal. Node's own answer would be
-    // written at once and the connection cut, losing those answers.
-    this.server.on('clientError', (error: NodeJS.ErrnoException, socket: net.Socket) => {
-      if (error.code === 'ECONNRESET' || !socket.writable) {
-        socket.destroy();
-        return;
-      }
-      const [status, code, message] =
-        error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-          ? [408, 'request_timeout', 'request head not complete in time']
-          : error.code === 'HPE_HEADER_OVERFLOW'
-            ? [431, 'head_too_large', 'request head too large']
-            : [400, 'bad_request', `malformed request (${error.code ?? 'parse error'})`];
-      afterEarlierAnswers(
-        socket,
-        () => refuseOnSocket(socket, status, code, message),
-        // The latest request's own body broke: it is the one refused, unless it had its answer.
-        (broken) => {
-          if (broken.writableEnded) return closeOnceAnswered(broken, REFUSAL_DEADLINE_MS);
-          broken.shouldKeepAlive = false;
-          json(broken, 400, { error: 'bad_request', message: `malformed request body (${error.code ?? 'parse error'})` });
-        },
-      );
-    });
+    this.server.on('clientError', (error: NodeJS.ErrnoException, socket: net.Socket) => refuseBroken(error, socket, REFUSAL_DEADLINE_MS));
   }
 
   /** Closes at once a connection from an address that holds MAX_CONNECTIONS_PER_CLIENT already. */
@@ -304,24 +278,6 @@ export class AddressShares {
 /** An IPv4 client of a dual-stack listener as its IPv4 address (`::ffff:127.0.0.1` is loopback). */
 function plainAddress(address: string): string {
   return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
-}
-
-/**
- * A last answer written on the socket itself (no request object to answer through), then the
- * close at a fixed deadline; nothing when the connection is already ending (an answer before
- * it said `Connection: close`).
- */
-function refuseOnSocket(socket: net.Socket, status: number, code: string, message: string): void {
-  if (connectionEnding(socket)) {
-    socket.destroy();
-    return;
-  }
-  const body = JSON.stringify({ error: code, message });
-  socket.write(
-    `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\ncontent-type: application/json; charset=utf-8\r\n` +
-      `content-length: ${Buffer.byteLength(body)}\r\ncache-control: no-store\r\nconnection: close\r\n\r\n${body}`,
-  );
-  closeAfterAnswer(socket, REFUSAL_DEADLINE_MS);
 }
 
 function json(response: http.ServerResponse, status: number, body: unknown, headers: http.OutgoingHttpHeaders = {}): void {

@@ -4,7 +4,8 @@ import type { ApiGateway } from '../api/api-gateway.js';
 import type { Logger } from '../logging/logger.js';
 import { limitHeaderFields, TOO_MANY_FIELDS, tooManyFields } from '../proxy/header-fields.js';
 import { portOf } from '../proxy/listener-pool.js';
-import { afterEarlierAnswers, answersAhead, closeOnceAnswered, connectionEnding } from '../proxy/ordered-answers.js';
+import { refuseBroken, refuseConnectInTurn } from '../proxy/json-refusals.js';
+import { answersAhead, connectionEnding } from '../proxy/ordered-answers.js';
 import type { Login } from './socks-handshake.js';
 
 export interface SocksApiOptions {
@@ -12,7 +13,7 @@ export interface SocksApiOptions {
   readonly idleTimeoutMs: number;
 }
 
-const NO_CONNECT = JSON.stringify({ error: 'method_not_allowed', message: 'the session API answers GET only' });
+const NO_CONNECT = { error: 'method_not_allowed', message: 'the session API answers GET only' };
 const NOT_API = JSON.stringify({
   error: 'not_found',
   message: 'only the session API answers here: GET /session/, /session/reset or /session/new',
@@ -37,7 +38,9 @@ export class SocksApi {
   ) {
     this.server = http.createServer((request, response) => void this.answer(request, response));
     // A CONNECT inside the API's connection is a method the API does not take: 405, as over HTTP.
-    this.server.on('connect', (_request: http.IncomingMessage, socket: net.Socket) => void refuseConnect(socket));
+    this.server.on('connect', (_request: http.IncomingMessage, socket: net.Socket) =>
+      refuseConnectInTurn(socket, 405, NO_CONNECT, options.idleTimeoutMs, 'allow: GET\r\n'),
+    );
     // Bytes that do not parse (more after a Connection: close, a broken body): the answers to
     // the calls before them still go out, then the refusal (Node's own would cut them off).
     this.server.on('clientError', (error: NodeJS.ErrnoException, socket: net.Socket) => refuseBroken(error, socket, options.idleTimeoutMs));
@@ -104,46 +107,3 @@ export class SocksApi {
   }
 }
 
-/** After the answers before it, in turn like any pipelined request; then the connection closes. */
-async function refuseConnect(socket: net.Socket): Promise<void> {
-  const turn = answersAhead(socket);
-  if (turn) await turn;
-  endWithJson(socket, 405, NO_CONNECT, 'allow: GET\r\n');
-}
-
-function refuseBroken(error: NodeJS.ErrnoException, socket: net.Socket, idleTimeoutMs: number): void {
-  if (error.code === 'ECONNRESET' || !socket.writable) {
-    socket.destroy();
-    return;
-  }
-  const [status, code] =
-    error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'request_timeout'] : error.code === 'HPE_HEADER_OVERFLOW' ? [431, 'head_too_large'] : [400, 'bad_request'];
-  const body = JSON.stringify({ error: code, message: `malformed request (${error.code ?? 'parse error'})` });
-  const refuse = (): void => endWithJson(socket, status, body);
-  afterEarlierAnswers(
-    socket,
-    refuse,
-    // The broken bytes were this call's own body: it is the one refused, unless it was
-    // answered already (a 405 before its body was read): one answer, then the close.
-    (broken) => {
-      if (broken.writableEnded) return closeOnceAnswered(broken, idleTimeoutMs);
-      if (broken.headersSent) return void broken.destroy();
-      const refusal = JSON.stringify({ error: 'bad_request', message: `malformed request body (${error.code ?? 'parse error'})` });
-      broken.shouldKeepAlive = false;
-      broken.writeHead(400, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(refusal) });
-      broken.end(refusal);
-    },
-  );
-}
-
-/**
- * A last answer written on the socket itself (no request object to answer through), then the
- * close; nothing when an answer before it already closed the connection (Connection: close).
- */
-function endWithJson(socket: net.Socket, status: number, body: string, extraHeaders = ''): void {
-  if (!socket.writable) return void socket.destroy();
-  socket.end(
-    `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\n${extraHeaders}content-type: application/json; charset=utf-8\r\n` +
-      `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
-  );
-}
