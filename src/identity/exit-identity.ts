@@ -9,6 +9,7 @@ import { parseEchoAnswer } from './echo-answer.js';
 import { fetchThrough } from './echo-fetch.js';
 import type { CheckReason, IdentityEvents } from './identity-events.js';
 import { KeepAlive } from './keep-alive.js';
+import { upstreamStatusFailure } from '../upstream/upstream-errors.js';
 
 // An echo answer is an address or a small JSON object; ipinfo.io's is about 300 bytes.
 const ECHO_MAX_BYTES = 16 * 1024;
@@ -125,7 +126,7 @@ export class ExitIdentity {
         // A 407 is the upstream proxy's, not the echo service's: named as on the proxy path.
         if (fetched.status === 407 && binding.route.viaHttpProxy) {
           const peer = binding.route.describePeer({ hostname: url.hostname, port: Number(url.port || (url.protocol === 'https:' ? 443 : 80)) });
-          throw unavailable(`${peer} answered 407: it rejected the upstream credentials`);
+          throw unavailable(upstreamStatusFailure(407, peer).message);
         }
         throw unavailable(`${url.host} answered ${fetched.status}`);
       }

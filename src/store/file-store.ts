@@ -141,9 +141,13 @@ export class FileSessionStore extends MemorySessionStore {
         // traffic made since the last save that reached the disk: /session/ names a session only
         // once it is on disk, so nobody was told of them (those ports get new ids after a restart).
         // What fails the stop is a session the file held and no longer holds as memory does.
-        if (this.savedChanges < this.changes && (unsaved || !(await this.fileHoldsMemory()))) {
-          if (!(await this.fileHoldsSaved())) throw new StickyportError('STORE_UNAVAILABLE', `could not save the sessions to ${this.file}`);
-          this.log.warn({ path: this.file }, 'could not save the sessions made by traffic since the last save: nobody was told of them; those ports get new ids after a restart');
+        if (this.savedChanges < this.changes) {
+          const loaded = await this.readBack();
+          this.sweep();
+          if (unsaved || !this.holdsMemory(loaded)) {
+            if (!this.holdsSaved(loaded)) throw new StickyportError('STORE_UNAVAILABLE', `could not save the sessions to ${this.file}`);
+            this.log.warn({ path: this.file }, 'could not save the sessions made by traffic since the last save: nobody was told of them; those ports get new ids after a restart');
+          }
         }
       } finally {
         await this.unlock().catch(() => undefined);
@@ -152,24 +156,19 @@ export class FileSessionStore extends MemorySessionStore {
     return this.closing;
   }
 
-  /** Whether a restart would load from the file, read back now, the very sessions memory holds. */
-  private async fileHoldsMemory(): Promise<boolean> {
-    const loaded = await this.readBack();
-    this.sweep();
+  /** Whether `loaded` (the file read back) is the very sessions memory holds. */
+  private holdsMemory(loaded: Map<number, string> | undefined): boolean {
     return loaded !== undefined && loaded.size === this.sessions.size && [...this.sessions].every(([port, session]) => loaded.get(port) === session.id);
   }
 
   /**
-   * Whether the file, read back now, holds every session id that memory holds and that was
+   * Whether `loaded` (the file read back) holds every session id that memory holds and that was
    * written (the sessions /session/ may have named). True when none was ever written.
    */
-  private async fileHoldsSaved(): Promise<boolean> {
-    this.sweep();
+  private holdsSaved(loaded: Map<number, string> | undefined): boolean {
     // By id: a session amended since its save (a keep-alive, an exit IP seen) is the one named.
     const saved = [...this.sessions].filter(([port, session]) => this.onDisk.get(port)?.id === session.id);
-    if (saved.length === 0) return true;
-    const loaded = await this.readBack();
-    return loaded !== undefined && saved.every(([port, session]) => loaded.get(port) === session.id);
+    return saved.length === 0 || (loaded !== undefined && saved.every(([port, session]) => loaded.get(port) === session.id));
   }
 
   /** The live sessions a restart would load from the file now, port to id; undefined when it cannot be read. */
