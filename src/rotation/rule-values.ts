@@ -1,4 +1,5 @@
 import { CONTROL_CHARACTER } from '../logging/quoted.js';
+import { regexFailure } from '../rules/host-pattern.js';
 /**
  * The values a rotation rule's `When` is written with, read once at start-up: status lists
  * (`429`, `"5xx"`, `"500-504"`, or a list of them), CONNECT outcomes (statuses, `"refused"`,
@@ -101,8 +102,7 @@ export function headerValueProblem(value: unknown): string | undefined {
     try {
       slashed(value);
     } catch (error) {
-      // The reason alone: V8 quotes the whole expression first, and the value is shown already.
-      return `is not a usable regular expression: ${(error as Error).message.replace(/^Invalid regular expression: \/.*\/[a-z]*: /s, '')}`;
+      return `is not a usable regular expression: ${regexFailure(error)}`;
     }
   }
   return undefined;

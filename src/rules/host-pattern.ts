@@ -15,6 +15,14 @@ const GLOB = /^[a-z0-9.*_:-]+$/;
 const REGEX_CHARACTERS = /[\\()|$^+?{}[\]]/;
 
 /** Why `pattern` is not a usable host pattern, or undefined. */
+/**
+ * Why a regular expression does not compile, without the expression: V8 quotes it whole before
+ * its reason, and the value is what the message shows already (masked where it must be).
+ */
+export function regexFailure(error: unknown): string {
+  return (error as Error).message.replace(/^Invalid regular expression: \/.*\/[a-z]*: /s, '');
+}
+
 export function hostPatternProblem(pattern: string): string | undefined {
   const compiled = compileHostPattern(pattern);
   return typeof compiled === 'string' ? compiled : undefined;
@@ -28,9 +36,7 @@ export function compileHostPattern(pattern: string): HostTest | string {
       const regex = new RegExp(`^(?:${body})$`, 'i');
       return (host) => regex.test(host);
     } catch (error) {
-      // V8 quotes the whole expression before its reason; the reason alone is said (the
-      // pattern is the value the message shows already, masked where it must be).
-      return `is not a valid regular expression: ${(error as Error).message.replace(/^Invalid regular expression: \/.*\/[a-z]*: /s, '')}`;
+      return `is not a valid regular expression: ${regexFailure(error)}`;
     }
   }
   const lower = pattern.toLowerCase();
