@@ -10,7 +10,7 @@ import { answersPost, createAdminApi, type AdminAnswer } from './admin-api.js';
 import { EventStream, MAX_STREAMS } from './event-stream.js';
 import { isPageFile, servePageFile } from './static-page.js';
 import { refuseBroken, refuseConnectInTurn } from '../proxy/json-refusals.js';
-import { answersAhead, bodyStillComing, connectionEnding } from '../proxy/ordered-answers.js';
+import { answersAhead, connectionEnding, whenBodyKnown } from '../proxy/ordered-answers.js';
 
 export interface AdminServerOptions {
   readonly host: string;
@@ -281,10 +281,17 @@ function plainAddress(address: string): string {
 }
 
 function json(response: http.ServerResponse, status: number, body: unknown, headers: http.OutgoingHttpHeaders = {}): void {
-  const text = JSON.stringify(body);
   // An answer before the request's body was read (a 404, a 405, a refusal) closes the
   // connection: a body still trickling in must not hold it.
-  if (bodyStillComing(response.req)) response.shouldKeepAlive = false;
+  whenBodyKnown(response.req, (bodyUnread) => {
+    if (response.headersSent || response.destroyed) return;
+    if (bodyUnread) response.shouldKeepAlive = false;
+    writeJson(response, status, body, headers);
+  });
+}
+
+function writeJson(response: http.ServerResponse, status: number, body: unknown, headers: http.OutgoingHttpHeaders): void {
+  const text = JSON.stringify(body);
   response.writeHead(status, {
     ...headers,
     'content-type': 'application/json; charset=utf-8',

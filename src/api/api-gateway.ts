@@ -1,6 +1,6 @@
 import type http from 'node:http';
 import { parseBasic, Secret, type LoginPolicy } from '../auth/client-auth.js';
-import { bodyStillComing, closeOnceAnswered } from '../proxy/ordered-answers.js';
+import { closeOnceAnswered, whenBodyKnown } from '../proxy/ordered-answers.js';
 import type { ApiAnswer, ApiCall } from './session-api.js';
 
 export interface ApiGatewayOptions {
@@ -97,12 +97,15 @@ export class ApiGateway {
   }
 
   private write(response: http.ServerResponse, answer: ApiAnswer): void {
-    // A stop's drain answered 503 while this answer was being worked out (or the client left).
-    if (response.headersSent || response.destroyed) return;
     // An API call carries no body it reads: one still coming (a `Content-Length: 100000` sent a
     // byte at a time) would keep the connection, and its slot, for as long as it trickles. The
     // answer closes the connection instead, at a fixed deadline, as any early answer does.
-    const bodyUnread = bodyStillComing(response.req);
+    whenBodyKnown(response.req, (bodyUnread) => this.writeNow(response, answer, bodyUnread));
+  }
+
+  private writeNow(response: http.ServerResponse, answer: ApiAnswer, bodyUnread: boolean): void {
+    // A stop's drain answered 503 while this answer was being worked out (or the client left).
+    if (response.headersSent || response.destroyed) return;
     if (bodyUnread) response.shouldKeepAlive = false;
     const body = JSON.stringify(answer.body);
     response.writeHead(answer.status, {

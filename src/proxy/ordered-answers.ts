@@ -225,6 +225,17 @@ export function bodyStillComing(request: http.IncomingMessage): boolean {
 }
 
 /**
+ * Calls `then` with whether the request's body is still coming, once Node has parsed what it
+ * already holds: a body that came in the same read as its head is parsed only after the
+ * handler and its microtasks ran, so asked at once it looked unread (and the connection of an
+ * answer written then was closed). Synchronous for a request without a body.
+ */
+export function whenBodyKnown(request: http.IncomingMessage, then: (stillComing: boolean) => void): void {
+  if (!bodyStillComing(request)) return then(false);
+  setImmediate(() => then(bodyStillComing(request)));
+}
+
+/**
  * A request answered before its body was read (a 405, an upstream's early answer) whose body
  * then did not parse: it had its one answer, so it gets no second one; the connection closes
  * once that answer is out.
