@@ -32,18 +32,23 @@ async function halfOpenClient(port: number): Promise<{ socket: net.Socket; recei
   return { socket, received: () => received, more: next };
 }
 
+/**
+ * A half-open client of the session API on the port, over HTTP or inside a SOCKS5 CONNECT to
+ * portmapper:80; `skip`: the bytes of the SOCKS handshake before the HTTP answers.
+ */
+async function apiClient(how: string): Promise<{ client: Awaited<ReturnType<typeof halfOpenClient>>; skip: number }> {
+  const client = await halfOpenClient(proxy.ports[0]!);
+  if (how !== 'socks5') return { client, skip: 0 };
+  client.socket.write(greeting(0));
+  while (client.received().length < 2) await client.more();
+  client.socket.write(request5({ host: 'portmapper', port: 80 }));
+  while (client.received().length < 12) await client.more();
+  expect(client.received()[3]).toBe(0);
+  return { client, skip: 12 };
+}
+
 it.each(['http', 'socks5'])('over %s: the answer closes the connection, cut at a fixed deadline however the body trickles', async (how) => {
-  const [port] = proxy.ports as [number];
-  const client = await halfOpenClient(port);
-  let skip = 0;
-  if (how === 'socks5') {
-    client.socket.write(greeting(0));
-    while (client.received().length < 2) await client.more();
-    client.socket.write(request5({ host: 'portmapper', port: 80 }));
-    while (client.received().length < 12) await client.more();
-    expect(client.received()[3]).toBe(0);
-    skip = 12;
-  }
+  const { client, skip } = await apiClient(how);
   client.socket.write(CALL);
   const head = (): string => client.received().subarray(skip).toString('latin1');
   while (!head().includes('\r\n\r\n') && !client.socket.destroyed) await client.more();
@@ -79,16 +84,7 @@ it('a call without a body keeps its connection, one answered at once too (a 403)
 // parsed a body that came in the same read as its head: such a call lost its keep-alive, and a
 // call pipelined behind it was dropped (an attack pass, over SOCKS and on a reused connection).
 it.each(['http', 'socks5'])('over %s: calls whose whole body came with the head keep the connection, a second call behind each is answered', async (how) => {
-  const [port] = proxy.ports as [number];
-  const client = await halfOpenClient(port);
-  let skip = 0;
-  if (how === 'socks5') {
-    client.socket.write(greeting(0));
-    while (client.received().length < 2) await client.more();
-    client.socket.write(request5({ host: 'portmapper', port: 80 }));
-    while (client.received().length < 12) await client.more();
-    skip = 12;
-  }
+  const { client, skip } = await apiClient(how);
   const withBody = 'GET http://portmapper/session/ HTTP/1.1\r\nHost: portmapper\r\nContent-Length: 5\r\n\r\nhello';
   const chunked = 'GET http://portmapper/session/ HTTP/1.1\r\nHost: portmapper\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n';
   const plain = 'GET http://portmapper/session/ HTTP/1.1\r\nHost: portmapper\r\n\r\n';
