@@ -142,6 +142,7 @@ export async function createApp(config: StickyportConfig, deps: AppDeps): Promis
     loginFor: (port) => ports.mappingOf(port).login,
     api: socksApi,
     log: log.child({ component: 'socks' }),
+    drain: engine.drain,
     ...timeouts,
     observe: observers.observe,
   });

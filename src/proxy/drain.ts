@@ -1,4 +1,5 @@
 import type http from 'node:http';
+import type net from 'node:net';
 import { StickyportError } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
 
@@ -20,15 +21,25 @@ export function drainEntry(response: http.ServerResponse): DrainEntry {
   return { response, drainPrev: undefined, drainNext: undefined, drainLinked: false };
 }
 
+/** A tunnel still opening when the drain time is over: refused (503 STOPPING, a SOCKS failure reply). */
+interface OpeningTunnel {
+  readonly socket: net.Socket;
+  refuse(error: StickyportError): void;
+}
+
 /**
  * What stopping does to traffic in flight. From the start of the drain every answer carries
  * `Connection: close` and idle keep-alive connections are closed at once (the listeners have
  * already stopped accepting). When the drain time is over, a forwarded request still waiting
- * for its upstream gets a 503 instead of a bare close; everything else is then cut.
+ * for its upstream gets a 503 instead of a bare close, and so does a tunnel (HTTP CONNECT or
+ * SOCKS) still waiting for its upstream side to open; everything else is then cut.
  */
 export class Drain {
   active = false;
   private first: DrainEntry | undefined;
+  // A Set, not a list through the entries as for requests: one add and delete per tunnel is
+  // nothing beside the two connections a tunnel costs.
+  private readonly opening = new Set<OpeningTunnel>();
 
   constructor(
     private readonly server: http.Server,
@@ -64,9 +75,46 @@ export class Drain {
     this.server.closeIdleConnections();
   }
 
+  /**
+   * `opening`, the upstream side of `socket`'s tunnel, as it settles; unless the drain ends
+   * first: then it rejects with STOPPING (the caller answers it as any failure to open), and
+   * the upstream side, should it open later, is closed by `discard`.
+   */
+  whileOpening<T>(socket: net.Socket, opening: Promise<T>, discard: (opened: T) => void): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      let refused = false;
+      const entry: OpeningTunnel = {
+        socket,
+        refuse: (error) => {
+          refused = true;
+          reject(error);
+        },
+      };
+      this.opening.add(entry);
+      opening.then(
+        (opened) => {
+          if (refused) return discard(opened);
+          this.opening.delete(entry);
+          resolve(opened);
+        },
+        (error: unknown) => {
+          this.opening.delete(entry);
+          reject(error);
+        },
+      );
+    });
+  }
+
   /** Answers 503 to what is still waiting; resolves once those answers are written (or 200 ms). */
   async end(): Promise<void> {
     const answers: Array<Promise<void>> = [];
+    for (const entry of this.opening) {
+      this.opening.delete(entry);
+      if (entry.socket.destroyed) continue;
+      // The refusal is written by the tunnel's own failure path, a few microtasks from now.
+      answers.push(new Promise((resolve) => entry.socket.once('finish', () => resolve()).once('close', () => resolve())));
+      entry.refuse(new StickyportError('STOPPING', 'stickyport is stopping: the upstream did not open the tunnel in time', { status: 503 }));
+    }
     for (let entry = this.first; entry; entry = this.first) {
       this.untrack(entry);
       const { response } = entry;

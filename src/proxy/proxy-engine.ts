@@ -265,7 +265,7 @@ export class ProxyEngine extends Server {
       }
       const { binding, params } = prepared.chosen;
       sessionId = binding.session.id;
-      const opened = await openTunnelFor(state, binding, socket, hostname, port, this.engine.log, params);
+      const opened = await openTunnelFor(state, binding, socket, hostname, port, this.engine.log, this.drain, params);
       if (!opened) {
         if (observed) connectClientGone(request, startedAt, sessionId, observe);
         return;

@@ -6,6 +6,7 @@ import { CONTESTED_LIMIT, parametersConflict, type Binding, type PortState } fro
 import { hostForRules } from '../rules/host-pattern.js';
 import type { SessionParams } from '../session/parameters.js';
 import { RetiredBeforeSent, type OpenTunnel, type UpstreamRoute } from '../upstream/route.js';
+import type { Drain } from './drain.js';
 
 /** Where a target goes once the host rules have spoken. */
 export interface WayOut {
@@ -52,7 +53,8 @@ export function wayOut(state: PortState, binding: Binding, hostname: string, por
  * that landed while the upstream side was opening sends the tunnel out again on the new session
  * instead of cutting a client that got no answer, with the parameters of the client's own login
  * (`params`, as given to current()): a rotation to another client's parameters is never taken
- * for this one. Undefined when the client left meanwhile.
+ * for this one. Undefined when the client left meanwhile. When a stop's drain time is over
+ * first, it throws STOPPING (`drain`).
  */
 export async function openTunnelFor(
   state: PortState,
@@ -61,6 +63,7 @@ export async function openTunnelFor(
   hostname: string,
   port: number,
   log: Logger,
+  drain: Drain,
   params?: SessionParams,
 ): Promise<OpenTunnel | undefined> {
   const book = state.mapping.rotation;
@@ -78,8 +81,10 @@ export async function openTunnelFor(
     try {
       // A session's login leaves only while it is the port's: a rotation that lands while the
       // upstream connection comes up sends nothing more on the old one (no old id after the answer).
-      opened = await way.route.openTunnel(way.hostname, way.port, way.bound ? () => state.carries(current) : undefined);
+      const opening = way.route.openTunnel(way.hostname, way.port, way.bound ? () => state.carries(current) : undefined);
+      opened = await drain.whileOpening(socket, opening, closeUpstreamSide);
     } catch (error) {
+      if (error instanceof StickyportError && error.code === 'STOPPING') throw error;
       if (error instanceof RetiredBeforeSent) {
         if (params !== undefined && ++contested >= CONTESTED_LIMIT) throw parametersConflict(state.port);
         checkDeadline(way.route, askedAt, ++rotatedAway);
@@ -107,6 +112,10 @@ export async function openTunnelFor(
     // other parameters at the same moment would toss it to and fro for ever (as load() bounds).
     if (params !== undefined && ++contested >= CONTESTED_LIMIT) throw parametersConflict(state.port);
   }
+}
+
+function closeUpstreamSide(opened: OpenTunnel): void {
+  opened.reads.socket.destroy();
 }
 
 /**

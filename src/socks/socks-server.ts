@@ -8,6 +8,7 @@ import type { Ports } from '../ports/ports.js';
 import { portOf } from '../proxy/listener-pool.js';
 import { canonicalHost } from '../proxy/target-host.js';
 import { tunnel } from '../proxy/tunnel.js';
+import type { Drain } from '../proxy/drain.js';
 import { openTunnelFor } from '../proxy/way-out.js';
 import { SocksHandshake, type Login } from './socks-handshake.js';
 import type { SocksApi } from './socks-api.js';
@@ -26,6 +27,8 @@ export interface SocksServerOptions {
   /** Answers the session API inside a CONNECT to its host; undefined when the API is off. */
   readonly api: SocksApi | undefined;
   readonly log: Logger;
+  /** The HTTP side's drain: a tunnel still opening when a stop's drain time is over is refused, as an HTTP CONNECT is. */
+  readonly drain: Drain;
   /** Listen.HeadersTimeout: the whole handshake must arrive within it. */
   readonly headersTimeoutMs: number;
   /** Listen.IdleTimeout: an open tunnel idle this long closes. */
@@ -81,7 +84,7 @@ export class SocksServer {
       const binding = await state.take(login?.params);
       sessionId = binding.session.id;
       // Host rules applied, bound to the session once open, exactly as an HTTP CONNECT is.
-      const opened = await openTunnelFor(state, binding, socket, host, target.port, log, login?.params);
+      const opened = await openTunnelFor(state, binding, socket, host, target.port, log, this.options.drain, login?.params);
       if (!opened) {
         if (observed) observeClientGone(connectRecord(port, version, target, startedAt, sessionId), observe);
         return;
