@@ -136,7 +136,7 @@ export async function createApp(config: StickyportConfig, deps: AppDeps): Promis
     sessionControl: config.sessionApi.enabled ? { needsLogin: config.sessionApi.password !== '' } : undefined,
   });
   const timeouts = { headersTimeoutMs: config.listen.headersTimeoutMs, idleTimeoutMs: config.listen.idleTimeoutMs };
-  const socksApi = api ? new SocksApi(api, timeouts, log.child({ component: 'socks' })) : undefined;
+  const socksApi = api ? new SocksApi(api, timeouts, log.child({ component: 'socks' }), engine.drain) : undefined;
   const socks = new SocksServer({
     ports,
     loginFor: (port) => ports.mappingOf(port).login,

@@ -17,7 +17,7 @@ export interface DrainEntry {
 }
 
 /** An entry for a response that has none of its own (a session API answer). */
-export function drainEntry(response: http.ServerResponse): DrainEntry {
+function drainEntry(response: http.ServerResponse): DrainEntry {
   return { response, drainPrev: undefined, drainNext: undefined, drainLinked: false };
 }
 
@@ -55,6 +55,20 @@ export class Drain {
     entry.drainNext = this.first;
     if (this.first) this.first.drainPrev = entry;
     this.first = entry;
+  }
+
+  /**
+   * Lists `response` while `answer` runs (a session API answer that may wait for the upstream).
+   * Listed first: an answer written during the drain then says `Connection: close`.
+   */
+  async whileAnswering(response: http.ServerResponse, answer: () => Promise<void>): Promise<void> {
+    const entry = drainEntry(response);
+    this.track(entry);
+    try {
+      await answer();
+    } finally {
+      this.untrack(entry);
+    }
   }
 
   /** Its answer began, or it is over. */

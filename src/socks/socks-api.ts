@@ -2,6 +2,7 @@ import http from 'node:http';
 import type net from 'node:net';
 import type { ApiGateway } from '../api/api-gateway.js';
 import type { Logger } from '../logging/logger.js';
+import type { Drain } from '../proxy/drain.js';
 import { limitHeaderFields, TOO_MANY_FIELDS, tooManyFields } from '../proxy/header-fields.js';
 import { portOf } from '../proxy/listener-pool.js';
 import { refuseBroken, refuseConnectInTurn } from '../proxy/json-refusals.js';
@@ -35,6 +36,8 @@ export class SocksApi {
     private readonly gateway: ApiGateway,
     options: SocksApiOptions,
     private readonly log: Logger,
+    /** The proxy's drain: a `/session/?ip=1` still waiting for its echo when a stop's drain ends gets its 503, as over HTTP. */
+    private readonly drain: Drain,
   ) {
     this.server = http.createServer((request, response) => void this.answer(request, response));
     // A CONNECT inside the API's connection is a method the API does not take: 405, as over HTTP.
@@ -99,7 +102,7 @@ export class SocksApi {
         response.end(NOT_API);
         return;
       }
-      await this.gateway.answer(request, response, path, portOf(request.socket), this.logins.get(request.socket));
+      await this.drain.whileAnswering(response, () => this.gateway.answer(request, response, path, portOf(request.socket), this.logins.get(request.socket)));
     } catch (error) {
       this.log.error({ err: error, port: portOf(request.socket) }, 'BUG: unexpected error in the session API through SOCKS');
       response.destroy();

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { request } from '../helpers/client.js';
 import { startAddressEcho, startExitProvider, type AddressEcho, type ExitProvider } from '../helpers/exit-provider.js';
+import { socks5Connect } from '../helpers/socks-client.js';
 import { startStickyport } from '../helpers/stickyport.js';
 
 // A stop whose drain ended while `/session/?ip=1` still waited for its echo answer (the
@@ -36,6 +37,31 @@ it('a /session/?ip=1 still waiting when the drain ends gets a 503 STOPPING', asy
   await held;
   const stopped = proxy.app.stop(200);
   expect(await asked).toEqual({ status: 503, code: 'STOPPING' });
+  await stopped;
+  provider.decide = undefined;
+  provider.release();
+  expect(proxy.logs.filter((line) => line.includes('BUG'))).toEqual([]);
+});
+
+it('so does one asked through SOCKS (CONNECT portmapper:80, then GET /session/?ip=1)', async () => {
+  const proxy = await startStickyport(
+    {
+      Upstream: { Url: `http://customer-acme-session-{session}:secret@127.0.0.1:${provider.port}` },
+      Identity: { EchoUrl: `${echo.url}/ip`, Timeout: '30s' },
+    },
+    { portCount: 1 },
+  );
+  const [port] = proxy.ports as [number];
+  provider.decide = (seen) => (seen.target.endsWith('/ip') ? 'stall' : undefined);
+  const held = provider.waitFor((seen) => seen.target.endsWith('/ip'));
+  const { code, client } = await socks5Connect(port, { host: 'portmapper', port: 80 });
+  expect(code).toBe(0);
+  client.send('GET /session/?ip=1 HTTP/1.1\r\nHost: portmapper\r\n\r\n');
+  await held;
+  const stopped = proxy.app.stop(200);
+  const answer = await client.readAnswer();
+  expect(answer.status).toBe(503);
+  expect(answer.body).toMatch(/stopping/);
   await stopped;
   provider.decide = undefined;
   provider.release();
