@@ -1,6 +1,6 @@
 import dns from 'node:dns/promises';
 import net from 'node:net';
-import { SocksClient, type SocksProxy } from 'socks';
+import { SocksClient, SocksClientError, type SocksProxy } from 'socks';
 import type { buildConnector } from 'undici';
 import { Agent } from './undici-parts.js';
 import { poolOptions, type PoolTimeouts } from './pool-options.js';
@@ -99,24 +99,27 @@ export class SocksRoute implements UpstreamRoute {
   private async connect(hostname: string, port: number, stillCarries?: () => boolean): Promise<net.Socket> {
     if (this.loginProblem) throw new UpstreamError('UPSTREAM_AUTH', `${this.loginProblem}, nothing was sent to ${this.peer}`);
     let retired = false;
+    let answers: FirstBytes | undefined;
     try {
       const host = this.remoteDns || net.isIP(hostname) ? hostname : (await dns.lookup(hostname, { family: this.proxy.type === 4 ? 4 : 0 })).address;
-      const existing = stillCarries ? await this.connectToProxy() : undefined;
-      if (existing) {
+      const existing = await this.connectToProxy();
+      if (stillCarries) {
         // The login leaves only after the proxy answered the greeting, a round trip later:
         // every handshake write asks first, and none is made once the session is retired.
         existing.write = guardedWrite(existing, () => {
-          retired ||= !stillCarries!();
+          retired ||= !stillCarries();
           return !retired;
         });
       }
+      answers = firstBytes(existing);
       const { socket, remoteHost } = await SocksClient.createConnection({
         proxy: this.proxy,
         command: 'connect',
         destination: { host, port },
         timeout: this.timeouts.connectTimeoutMs,
-        ...(existing ? { existing_socket: existing } : {}),
+        existing_socket: existing,
       });
+      answers.stop();
       // A SOCKS5 reply with an address type the library does not know is taken as a success
       // with its bytes left unread, which would reach the client as the tunnel's first bytes.
       if (this.proxy.type === 5 && remoteHost === undefined) {
@@ -124,13 +127,30 @@ export class SocksRoute implements UpstreamRoute {
         throw new UpstreamError('UPSTREAM_PROTOCOL', `${this.peer} answered the SOCKS5 request with an unknown address type`);
       }
       // The handshake is over: writes go straight out again.
-      if (existing) delete (existing as Partial<net.Socket>).write;
+      if (stillCarries) delete (existing as Partial<net.Socket>).write;
       socket.setNoDelay(true);
       return socket;
     } catch (error) {
       if (retired) throw new RetiredBeforeSent();
-      throw upstreamFailure(error, this.peer);
+      answers?.stop();
+      throw this.notSocks(error, answers?.bytes) ?? upstreamFailure(error, this.peer);
     }
+  }
+
+  /**
+   * The library reads a SOCKS5 final reply's code whatever its version byte (and a SOCKS4
+   * reply's code whatever its first byte): garbage, or an HTTP answer, in place of the reply
+   * was "a refusal of an unknown code". Judged on what the proxy sent: a reply that is not of
+   * the version asked is the proxy speaking something else.
+   */
+  private notSocks(error: unknown, bytes: Buffer | undefined): UpstreamError | undefined {
+    if (!(error instanceof SocksClientError) || !/rejected connection/i.test(error.message) || bytes === undefined) return undefined;
+    // SOCKS5: the method choice (2 bytes), the login's status when a login was chosen (2), then the reply.
+    const at = this.proxy.type === 4 ? 0 : bytes[1] === 0x02 ? 4 : 2;
+    const expected = this.proxy.type === 4 ? 0x00 : 0x05;
+    if (bytes.length <= at || bytes[at] === expected) return undefined;
+    const begins = [...bytes.subarray(at, at + 8)].map((byte) => byte.toString(16).padStart(2, '0')).join(' ');
+    return new UpstreamError('UPSTREAM_PROTOCOL', `${this.peer} answered with something that is not SOCKS (its reply to the request begins ${begins})`, error);
   }
 
   /** A TCP connection to the SOCKS proxy, up (the handshake is then written on it), within Upstream.ConnectTimeout. */
@@ -150,6 +170,26 @@ export class SocksRoute implements UpstreamRoute {
       });
     });
   }
+}
+
+/** What a SOCKS proxy sent during the handshake: its first bytes, kept to judge a failed reply by. */
+interface FirstBytes {
+  readonly bytes: Buffer;
+  stop(): void;
+}
+
+const HANDSHAKE_BYTES = 64;
+
+function firstBytes(socket: net.Socket): FirstBytes {
+  const kept: FirstBytes = {
+    bytes: Buffer.alloc(0),
+    stop: () => socket.removeListener('data', onData),
+  };
+  const onData = (chunk: Buffer): void => {
+    if (kept.bytes.length < HANDSHAKE_BYTES) (kept as { bytes: Buffer }).bytes = Buffer.concat([kept.bytes, chunk.subarray(0, HANDSHAKE_BYTES - kept.bytes.length)]);
+  };
+  socket.on('data', onData);
+  return kept;
 }
 
 /** `socket.write` that first asks `allowed()`: refused, the socket is destroyed and nothing is written. */

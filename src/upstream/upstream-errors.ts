@@ -73,8 +73,20 @@ export function upstreamFailure(error: unknown, peer: string): StickyportError {
     const what = /assert\(upgrade\)/.test(err.message) ? 'switched protocols (101) without the Upgrade header a switch needs' : 'sent an answer its HTTP client could not take';
     return new UpstreamError('UPSTREAM_PROTOCOL', `${peer} ${what}`, err);
   }
-  if (/CERT|SIGNATURE|ERR_TLS|ERR_SSL/.test(code)) {
+  // OpenSSL's verdicts on the certificate (Node names them CERT_..., ..._CERT, ..._SIGNATURE,
+  // ERR_TLS_CERT_ALTNAME_INVALID) are a trust problem: a private CA goes in NODE_EXTRA_CA_CERTS.
+  if (/CERT|SIGNATURE|ISSUER/.test(code)) {
     return new UpstreamError('UPSTREAM_UNREACHABLE', `${peer} presented a TLS certificate that is not trusted (${code})`, err);
+  }
+  // Bytes that are not TLS where its handshake belongs: mostly a plain-HTTP proxy written as
+  // https://, whose answer to the handshake is an HTTP 400.
+  if (code === 'ERR_SSL_WRONG_VERSION_NUMBER' || code === 'ERR_SSL_PACKET_LENGTH_TOO_LONG' || code === 'ERR_SSL_HTTP_REQUEST') {
+    return new UpstreamError('UPSTREAM_PROTOCOL', `${peer} answered the TLS handshake with something that is not TLS (${code}): a plain-HTTP proxy is written http://`, err);
+  }
+  if (code === 'ERR_TLS_HANDSHAKE_TIMEOUT') return new UpstreamError('UPSTREAM_TIMEOUT', `${peer} did not complete the TLS handshake in time`, err);
+  // Any other handshake failure (an alert, no protocol version or cipher in common).
+  if (/^ERR_SSL_|^ERR_TLS_/.test(code)) {
+    return new UpstreamError('UPSTREAM_PROTOCOL', `${peer} did not complete the TLS handshake (${code})`, err);
   }
   return socksFailure(err, peer) ?? new UpstreamError('UPSTREAM_UNREACHABLE', `${peer} failed: ${code || err?.message}`, err);
 }
@@ -95,10 +107,9 @@ function socksFailure(err: Error, peer: string): UpstreamError | undefined {
   if (/timed out/i.test(message)) return new UpstreamError('UPSTREAM_TIMEOUT', `${peer} timed out`, err);
   if (/ECONNREFUSED/.test(message)) return new UpstreamError('UPSTREAM_REFUSED', `${peer} refused the connection`, err);
   // "Socks5 proxy rejected connection - <the reply code's name>": the proxy's own verdict.
-  // The library names the codes it knows; another code is "undefined" there.
+  // The library names the codes it knows; another code is "undefined" there. (A reply of
+  // another version is told apart before, by the route: socks-route.ts, notSocks.)
   const named = /rejected connection - (\w+)/.exec(message)?.[1];
-  // "Granted" with another version byte than 5: a success code in a reply that is not SOCKS5's.
-  if (named === 'Granted') return new UpstreamError('UPSTREAM_PROTOCOL', `${peer} answered the SOCKS5 request with a reply of another SOCKS version`, err);
   const reply = named === 'undefined' ? 'of an unknown code' : named;
   if (reply !== undefined) return socks5Refusal(reply, peer, err);
   if (/rejected/i.test(message)) return new UpstreamError('UPSTREAM_STATUS', `${peer} refused the tunnel (${message})`, err);

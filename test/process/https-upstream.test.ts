@@ -172,4 +172,24 @@ describe('HTTPS upstream proxy', () => {
     expect(answer.body).toContain('presented a TLS certificate that is not trusted (DEPTH_ZERO_SELF_SIGNED_CERT)');
     expect(upstream.seen.length).toBe(before);
   });
+
+  // An http:// proxy written as https:// answered the TLS handshake with an HTTP 400: the
+  // client was told of an untrusted certificate, and pointed at NODE_EXTRA_CA_CERTS.
+  it('answers 502 UPSTREAM_PROTOCOL, not a certificate problem, when the https:// upstream does not speak TLS', async () => {
+    const plain = await startRecordingUpstream('secret');
+    try {
+      const port = await start({ NODE_EXTRA_CA_CERTS: tls.certFile }, `127.0.0.1:${plain.port}`);
+      const tunnel = await openTunnel(port, `127.0.0.1:${origin.port}`);
+      expect(tunnel.status).toBe(502);
+      tunnel.socket.destroy();
+      const answer = await request(port, `${origin.url}/`);
+      expect(answer.status).toBe(502);
+      expect(answer.headers['x-stickyport-error']).toBe('UPSTREAM_PROTOCOL');
+      expect(answer.body).toContain('answered the TLS handshake with something that is not TLS (ERR_SSL_WRONG_VERSION_NUMBER)');
+      expect(answer.body).not.toContain('certificate');
+      expect(plain.seen).toEqual([]);
+    } finally {
+      await plain.close();
+    }
+  });
 });
