@@ -14,6 +14,7 @@ import type { Drain, DrainEntry } from './drain.js';
 import { MAX_HEADER_FIELDS, overFieldLimit } from './header-fields.js';
 import { isOwnAnswerHeader, responseHeadersBack, trailerPairs, transferCodings } from './hop-headers.js';
 import { portOf } from './listener-pool.js';
+import { resetSocket } from '../ports/tunnel-cut.js';
 import { joinSockets } from './tunnel.js';
 
 export interface ForwardOptions {
@@ -384,7 +385,7 @@ class Exchange implements DispatchHandler, DrainEntry {
       this.done = true;
       // Cut half way: counted under what cut it.
       if (this.startedAt !== 0) this.outcome = upstreamFailure(error, this.route.describePeer(this.target)).code;
-      response.destroy();
+      cutAnswer(response);
       return;
     }
     if (response.destroyed) return;
@@ -654,6 +655,16 @@ function asLatin1(text: string): string {
   return /[^\x00-\xff]/.test(text) ? Buffer.from(text, 'utf8').toString('latin1') : text;
 }
 
+/**
+ * An answer that broke after its head left: the client's connection is reset, as a tunnel's is
+ * (tunnel-cut.ts). A FIN would end a body that has no length (an HTTP/1.0 client's) as if it
+ * were complete.
+ */
+function cutAnswer(response: http.ServerResponse): void {
+  if (response.socket) resetSocket(response.socket);
+  response.destroy();
+}
+
 /** Answers `error` with its status and reason, or cuts the connection if the answer began. */
 export function fail(response: http.ServerResponse, error: StickyportError, log: Logger): void {
   const port = response.socket ? portOf(response.socket) : undefined;
@@ -661,7 +672,7 @@ export function fail(response: http.ServerResponse, error: StickyportError, log:
   else log.info({ port, code: error.code, status: error.status }, error.message);
   if (response.writableEnded || response.destroyed) return;
   if (response.headersSent) {
-    response.destroy();
+    cutAnswer(response);
     return;
   }
   const body = `${error.message}\n`;

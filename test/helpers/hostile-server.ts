@@ -14,6 +14,8 @@ export interface HostileAnswer {
   /** Written in order, each with its own write() call. */
   readonly bytes: ReadonlyArray<string | Buffer>;
   readonly after: HostileAfter;
+  /** Waits this long between writes (and before `after`); 0 or absent: all at once. */
+  readonly gapMs?: number;
 }
 
 export interface HostileServer {
@@ -69,14 +71,31 @@ export async function startHostileServer(): Promise<HostileServer> {
           socket.write(fineAnswer(target));
           continue;
         }
+        if (answer.gapMs) {
+          done = true;
+          void writeSpaced(socket, answer);
+          continue;
+        }
         for (const bytes of answer.bytes) socket.write(typeof bytes === 'string' ? Buffer.from(bytes, 'latin1') : bytes);
         if (answer.after === 'keep-alive') continue;
         done = true;
-        if (answer.after === 'close') socket.end();
-        else if (answer.after === 'reset') socket.resetAndDestroy();
+        finish(socket, answer.after);
       }
     };
     socket.on('data', onData);
+  };
+
+  const finish = (socket: net.Socket, after: HostileAfter): void => {
+    if (after === 'close') socket.end();
+    else if (after === 'reset') socket.resetAndDestroy();
+  };
+  const writeSpaced = async (socket: net.Socket, answer: HostileAnswer): Promise<void> => {
+    for (const bytes of answer.bytes) {
+      if (socket.destroyed) return;
+      socket.write(typeof bytes === 'string' ? Buffer.from(bytes, 'latin1') : bytes);
+      await new Promise((resolve) => setTimeout(resolve, answer.gapMs));
+    }
+    if (!socket.destroyed) finish(socket, answer.after);
   };
 
   const server = net.createServer((socket) => {

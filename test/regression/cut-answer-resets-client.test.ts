@@ -1,0 +1,60 @@
+import net from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startHostileServer, type HostileAnswer, type HostileServer } from '../helpers/hostile-server.js';
+import { startStickyport, type RunningProxy } from '../helpers/stickyport.js';
+
+// An answer that broke after its head was relayed (the upstream closing mid-body, a broken
+// chunk size, a stall past Upstream.ResponseTimeout) was ended towards the client with a FIN.
+// An HTTP/1.0 client reads a body without a length up to the close, so it took the cut for the
+// whole body (curl -0 exited 0). The cut is now a reset, as a tunnel's is. (Linux shows a reset
+// that arrives before the client read the bytes ahead of it as an end of stream: the cases
+// pause after the body's first bytes, as a real upstream that breaks does.)
+
+const HEAD = 'HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n';
+const CASES: Record<string, HostileAnswer> = {
+  'closed-mid-body': { bytes: [HEAD, '5\r\nhello\r\n'], after: 'close', gapMs: 100 },
+  'broken-chunk-size': { bytes: [HEAD, '5\r\nhello\r\n', 'zz\r\nmore\r\n'], after: 'hold', gapMs: 100 },
+  'stalled-past-ResponseTimeout': { bytes: [HEAD, '5\r\nhello\r\n'], after: 'hold', gapMs: 1 },
+};
+
+let hostile: HostileServer;
+let proxy: RunningProxy;
+beforeAll(async () => {
+  hostile = await startHostileServer();
+  proxy = await startStickyport({ Upstream: { Url: `http://customer-acme-session-{session}:secret@${hostile.authority}`, ResponseTimeout: '400ms' } });
+});
+afterAll(async () => {
+  await proxy.stop();
+  await hostile.close();
+});
+
+/** What an HTTP/1.0 client sees: the bytes, and whether the connection ended cleanly (FIN) or with an error (RST). */
+function askAsHttp10(port: number, url: string): Promise<{ text: string; ending: 'end' | string }> {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, '127.0.0.1');
+    let text = '';
+    let ending: string | undefined;
+    socket.on('data', (chunk: Buffer) => (text += chunk.toString('latin1')));
+    socket.once('end', () => (ending ??= 'end'));
+    socket.once('error', (error: NodeJS.ErrnoException) => (ending ??= error.code ?? 'error'));
+    socket.once('close', () => resolve({ text, ending: ending ?? 'end' }));
+    socket.write(`GET ${url} HTTP/1.0\r\nHost: ${hostile.authority}\r\n\r\n`);
+  });
+}
+
+describe('an answer cut after its head', () => {
+  it.each(Object.keys(CASES))('%s: an HTTP/1.0 client sees a reset, never a clean end it would take for the whole body', async (key) => {
+    hostile.answer(key, CASES[key]!);
+    const seen = await askAsHttp10(proxy.ports[0]!, `http://${hostile.authority}/case/${key}`);
+    expect(seen.ending, seen.text).toBe('ECONNRESET');
+    // Never more than the upstream sent: a cut is not dressed up as a complete answer.
+    expect(seen.text).not.toMatch(/more/);
+  });
+
+  it('a complete close-delimited answer still ends with a FIN', async () => {
+    hostile.answer('complete', { bytes: [HEAD, '5\r\nhello\r\n0\r\n\r\n'], after: 'keep-alive' });
+    const seen = await askAsHttp10(proxy.ports[0]!, `http://${hostile.authority}/case/complete`);
+    expect(seen.ending).toBe('end');
+    expect(seen.text).toMatch(/^HTTP\/1\.1 200 OK\r\n[\s\S]*\r\n\r\nhello$/);
+  });
+});
