@@ -102,6 +102,8 @@ export class SocksRoute implements UpstreamRoute {
     let answers: FirstBytes | undefined;
     try {
       const host = this.remoteDns || net.isIP(hostname) ? hostname : (await dns.lookup(hostname, { family: this.proxy.type === 4 ? 4 : 0 })).address;
+      // One Upstream.ConnectTimeout for the connection and the handshake together.
+      const deadline = performance.now() + this.timeouts.connectTimeoutMs;
       const existing = await this.connectToProxy();
       if (stillCarries) {
         // The login leaves only after the proxy answered the greeting, a round trip later:
@@ -116,7 +118,7 @@ export class SocksRoute implements UpstreamRoute {
         proxy: this.proxy,
         command: 'connect',
         destination: { host, port },
-        timeout: this.timeouts.connectTimeoutMs,
+        timeout: Math.max(1, Math.ceil(deadline - performance.now())),
         existing_socket: existing,
       });
       answers.stop();
@@ -147,8 +149,9 @@ export class SocksRoute implements UpstreamRoute {
     if (!(error instanceof SocksClientError) || !/rejected connection/i.test(error.message) || bytes === undefined) return undefined;
     // SOCKS5: the method choice (2 bytes), the login's status when a login was chosen (2), then the reply.
     const at = this.proxy.type === 4 ? 0 : bytes[1] === 0x02 ? 4 : 2;
-    const expected = this.proxy.type === 4 ? 0x00 : 0x05;
-    if (bytes.length <= at || bytes[at] === expected) return undefined;
+    // SOCKS4's reply version is 0; some servers send 4, and the library takes their grants.
+    const socks = this.proxy.type === 4 ? bytes[at] === 0x00 || bytes[at] === 0x04 : bytes[at] === 0x05;
+    if (bytes.length <= at || socks) return undefined;
     const begins = [...bytes.subarray(at, at + 8)].map((byte) => byte.toString(16).padStart(2, '0')).join(' ');
     return new UpstreamError('UPSTREAM_PROTOCOL', `${this.peer} answered with something that is not SOCKS (its reply to the request begins ${begins})`, error);
   }

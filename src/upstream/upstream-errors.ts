@@ -75,7 +75,9 @@ export function upstreamFailure(error: unknown, peer: string): StickyportError {
   }
   // OpenSSL's verdicts on the certificate (Node names them CERT_..., ..._CERT, ..._SIGNATURE,
   // ERR_TLS_CERT_ALTNAME_INVALID) are a trust problem: a private CA goes in NODE_EXTRA_CA_CERTS.
-  if (/CERT|SIGNATURE|ISSUER/.test(code)) {
+  // Not an alert the upstream sent (ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED: it wants a
+  // client certificate), which is its refusal of the handshake.
+  if (/CERT|SIGNATURE|ISSUER/.test(code) && !code.includes('_ALERT_')) {
     return new UpstreamError('UPSTREAM_UNREACHABLE', `${peer} presented a TLS certificate that is not trusted (${code})`, err);
   }
   // Bytes that are not TLS where its handshake belongs: mostly a plain-HTTP proxy written as

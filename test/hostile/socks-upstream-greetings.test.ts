@@ -26,6 +26,8 @@ const SCRIPTS: Record<string, { version: 4 | 5; login?: boolean; answers: number
   finalUnknownCode: { version: 5, answers: [[5, 0], [5, 0x42, 0, 1, 0, 0, 0, 0, 0, 0]] },
   socks4Http: { version: 4, answers: [text('HTTP/1.1 200 OK\r\n\r\n')] },
   socks4Refused: { version: 4, answers: [[0, 0x5b, 0, 0, 0, 0, 0, 0]] },
+  // Version 4 where SOCKS4 has 0: some servers send it, and their grants are taken.
+  socks4RefusedAsVersion4: { version: 4, answers: [[4, 0x5b, 0, 0, 0, 0, 0, 0]] },
 };
 
 let server: TcpServer;
@@ -57,6 +59,7 @@ describe.each([
     ['finalUnknownCode', 'answers the request with a SOCKS5 reply code that has no name', 'UPSTREAM_STATUS', /SOCKS5 reply of an unknown code/],
     ['socks4Http', 'is SOCKS4 and answers with an HTTP answer', 'UPSTREAM_PROTOCOL', /not SOCKS/],
     ['socks4Refused', 'is SOCKS4 and refuses (0x5B)', 'UPSTREAM_STATUS', /refused/],
+    ['socks4RefusedAsVersion4', 'is SOCKS4 and refuses with a reply of version 4', 'UPSTREAM_STATUS', /refused/],
   ])('a SOCKS upstream that %s: %s', async (name, _what, code, message) => {
     script = SCRIPTS[name]!;
     const login = script.login ? { username: 'user', password: 'secret' } : { username: '', password: '' };

@@ -1,7 +1,10 @@
+import type { AddressInfo } from 'node:net';
+import nodeTls from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { apiJson, getThroughTunnel, openTunnel, request } from '../helpers/client.js';
 import { startOrigin, type Origin } from '../helpers/origin.js';
 import { freePortRange } from '../helpers/ports.js';
+import { rawExchange } from '../helpers/raw.js';
 import { startTcpGate } from '../helpers/tcp-gate.js';
 import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
 import { selfSigned, type SelfSigned } from '../helpers/self-signed.js';
@@ -190,6 +193,23 @@ describe('HTTPS upstream proxy', () => {
       expect(plain.seen).toEqual([]);
     } finally {
       await plain.close();
+    }
+  });
+
+  // Its alert named a certificate (ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED), which read as
+  // the upstream's own certificate not being trusted.
+  it('answers a CONNECT 502 UPSTREAM_PROTOCOL when the https:// upstream refuses the handshake with an alert (it wants a client certificate)', async () => {
+    const strict = nodeTls.createServer({ key: tls.key, cert: tls.cert, requestCert: true, rejectUnauthorized: true }, (socket) => socket.destroy());
+    strict.on('tlsClientError', () => undefined);
+    await new Promise<void>((resolve) => strict.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = await start({ NODE_EXTRA_CA_CERTS: tls.certFile }, `127.0.0.1:${(strict.address() as AddressInfo).port}`);
+      const answer = await rawExchange(port, `CONNECT 127.0.0.1:${origin.port} HTTP/1.1\r\nHost: 127.0.0.1:${origin.port}\r\n\r\n`);
+      expect(answer).toMatch(/^HTTP\/1\.1 502 /);
+      expect(answer).toMatch(/x-stickyport-error: UPSTREAM_PROTOCOL/i);
+      expect(answer).toMatch(/did not complete the TLS handshake \(ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED\)/);
+    } finally {
+      await new Promise((resolve) => strict.close(resolve));
     }
   });
 });
