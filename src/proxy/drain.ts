@@ -40,11 +40,20 @@ export class Drain {
   // A Set, not a list through the entries as for requests: one add and delete per tunnel is
   // nothing beside the two connections a tunnel costs.
   private readonly opening = new Set<OpeningTunnel>();
+  /** The HTTP servers whose idle keep-alive connections close when the drain begins. */
+  private readonly servers: http.Server[];
 
   constructor(
-    private readonly server: http.Server,
+    server: http.Server,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.servers = [server];
+  }
+
+  /** One more server whose idle connections the drain closes (the session API's through SOCKS). */
+  alsoFor(server: http.Server): void {
+    this.servers.push(server);
+  }
 
   /** A forwarded request whose answer has not begun yet (an entry already listed stays as it is). */
   track(entry: DrainEntry): void {
@@ -86,7 +95,7 @@ export class Drain {
   begin(): void {
     this.active = true;
     for (let entry = this.first; entry; entry = entry.drainNext) entry.response.shouldKeepAlive = false;
-    this.server.closeIdleConnections();
+    for (const server of this.servers) server.closeIdleConnections();
   }
 
   /**

@@ -36,7 +36,10 @@ export class SocksApi {
     private readonly gateway: ApiGateway,
     options: SocksApiOptions,
     private readonly log: Logger,
-    /** The proxy's drain: a `/session/?ip=1` still waiting for its echo when a stop's drain ends gets its 503, as over HTTP. */
+    /**
+     * The proxy's drain: idle API connections close when it begins, and a `/session/?ip=1` still
+     * waiting for its echo when it ends gets its 503, as over HTTP.
+     */
     private readonly drain: Drain,
   ) {
     this.server = http.createServer((request, response) => void this.answer(request, response));
@@ -58,6 +61,7 @@ export class SocksApi {
       Math.max(50, Math.floor(options.headersTimeoutMs / 4)),
     );
     this.server.emit('listening');
+    drain.alsoFor(this.server);
   }
 
   /** True for the API's virtual host (never when the API answers on the port itself). */

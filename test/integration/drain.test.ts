@@ -2,6 +2,7 @@ import http from 'node:http';
 import net from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { closed, request } from '../helpers/client.js';
+import { socks5Connect } from '../helpers/socks-client.js';
 import { startStack } from '../helpers/stack.js';
 
 /** Sends a GET on `socket` and resolves with the raw answer head once it arrives (or what came before a close). */
@@ -83,6 +84,23 @@ describe('stopping under load', () => {
       const heads = await Promise.all(answers);
       expect(heads.map((head) => head.slice(9, 12))).toEqual(delays.map((ms) => (ms < 1000 ? '200' : '503')));
       await stopped;
+    } finally {
+      await stack.stop();
+    }
+  });
+
+  // Closed at the start of the drain like an idle HTTP one: before, it held the stop for the whole drain.
+  it('an idle session API connection through SOCKS does not hold up stopping', async () => {
+    const stack = await startStack({}, { portCount: 1 });
+    try {
+      const { code, client } = await socks5Connect(stack.proxy.ports[0]!, { host: 'portmapper', port: 80 });
+      expect(code).toBe(0);
+      client.send('GET /session/ HTTP/1.1\r\nHost: portmapper\r\n\r\n');
+      expect((await client.readAnswer()).status).toBe(200);
+      const started = Date.now();
+      await stack.proxy.app.stop(3_000);
+      expect(Date.now() - started).toBeLessThan(1_000);
+      await client.untilClosed();
     } finally {
       await stack.stop();
     }
