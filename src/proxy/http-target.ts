@@ -29,7 +29,9 @@ export function httpTarget(url: string, parsed: URL): HttpTarget {
     hostname,
     port,
     authority,
-    absoluteUrl: at < 0 && rest !== '' && rest[0] === '/' ? url : `http://${authority}${path}`,
+    // Rebuilt unless the client wrote it as undici takes it: no user info, a path, and the scheme
+    // in lower case (RFC 3986 3.1: `HTTP://` is the same scheme; undici refuses it).
+    absoluteUrl: at < 0 && rest !== '' && rest[0] === '/' && url.startsWith('http://') ? url : `http://${authority}${path}`,
     path,
   };
 }
