@@ -12,15 +12,21 @@ const HOP_BY_HOP = new Set([
   'x-stickyport-session-params',
   'connection',
   'keep-alive',
-  'proxy-connection',
-  'proxy-authorization',
-  'proxy-authenticate',
   'te',
   'trailer',
   'transfer-encoding',
   'upgrade',
   'expect',
 ]);
+
+/**
+ * Whether a header (its lower-case name) stops at this hop: the list above, and every Proxy-*
+ * field (Proxy-Authorization, -Authenticate, -Authentication-Info, -Connection, -Status...):
+ * each is about one proxy hop, the provider's about stickyport's own login to it.
+ */
+function isHopByHop(lower: string): boolean {
+  return HOP_BY_HOP.has(lower) || (lower.charCodeAt(0) === 112 /* p */ && lower.startsWith('proxy-'));
+}
 
 // A Connection header may name more headers to drop, but never these: dropping Content-Length
 // while the body still goes on turns the body into a second request (request smuggling), and
@@ -67,7 +73,7 @@ export function requestHeadersOut(raw: string[], target: HttpTarget): string[] {
       hosts++;
       continue;
     }
-    if (HOP_BY_HOP.has(lower)) {
+    if (isHopByHop(lower)) {
       if (lower === 'connection' && !PLAIN_CONNECTION_VALUE.test(raw[i + 1]!)) (named ??= []).push(raw[i + 1]!);
       continue;
     }
@@ -96,7 +102,7 @@ export function responseHeadersBack(raw: Buffer[], status: number, bodyless = fa
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!.toString('latin1');
     const lower = name.toLowerCase();
-    if (HOP_BY_HOP.has(lower)) {
+    if (isHopByHop(lower)) {
       if (lower === 'transfer-encoding') {
         const value = raw[i + 1]!.toString('latin1');
         framedByCoding = true;
@@ -153,7 +159,7 @@ export function transferCodings(raw: Buffer[]): string {
 const NOT_IN_TRAILERS = new Set([
   ...HOP_BY_HOP,
   'content-length', 'content-encoding', 'content-type', 'content-range', 'content-location', 'content-disposition', 'host',
-  'authorization', 'www-authenticate', 'authentication-info', 'proxy-authentication-info', 'set-cookie', 'cookie',
+  'authorization', 'www-authenticate', 'authentication-info', 'set-cookie', 'cookie',
   'location', 'cache-control', 'expires', 'date', 'age', 'vary', 'retry-after', 'max-forwards', 'trailer',
 ]);
 
@@ -166,7 +172,7 @@ export function trailerPairs(raw: Array<Buffer | string>): Array<[string, string
   for (let i = 0; i < raw.length; i += 2) {
     const name = text(raw[i]!);
     const lower = name.toLowerCase();
-    if (!isOwnAnswerHeader(lower) && !NOT_IN_TRAILERS.has(lower)) pairs.push([name, text(raw[i + 1]!)]);
+    if (!isOwnAnswerHeader(lower) && !NOT_IN_TRAILERS.has(lower) && !isHopByHop(lower)) pairs.push([name, text(raw[i + 1]!)]);
   }
   return pairs;
 }

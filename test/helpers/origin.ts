@@ -56,6 +56,8 @@ export async function startOrigin(): Promise<Origin> {
         'x-hop-named': 'must go',
         'keep-alive': 'timeout=97',
         'proxy-authenticate': 'Basic realm="origin"',
+        'proxy-authentication-info': 'nextnonce="abc"',
+        'proxy-status': 'origin; error=none',
         'x-end-to-end': 'stays',
         'content-length': 3,
       });

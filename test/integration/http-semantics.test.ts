@@ -59,11 +59,13 @@ describe.each(['direct', 'HTTP upstream', 'SOCKS5 upstream'])('HTTP semantics, %
         'keep-alive': 'timeout=5',
         te: 'trailers',
         'proxy-connection': 'keep-alive',
+        'proxy-foo': 'for this hop',
+        'proxy-status': 'client',
         'x-end-to-end': 'stays',
       },
     });
     const seen = JSON.parse(answer.body) as Record<string, string>;
-    for (const gone of ['x-named-hop', 'keep-alive', 'te', 'proxy-connection', 'proxy-authorization']) {
+    for (const gone of ['x-named-hop', 'keep-alive', 'te', 'proxy-connection', 'proxy-authorization', 'proxy-foo', 'proxy-status']) {
       expect(seen[gone], gone).toBeUndefined();
     }
     expect(seen['x-end-to-end']).toBe('stays');
@@ -75,7 +77,8 @@ describe.each(['direct', 'HTTP upstream', 'SOCKS5 upstream'])('HTTP semantics, %
     expect(answer.body).toBe('hop');
     expect(answer.headers['x-end-to-end']).toBe('stays');
     expect(answer.headers['x-hop-named']).toBeUndefined();
-    expect(answer.headers['proxy-authenticate']).toBeUndefined();
+    // Every Proxy-* field is about a hop: the provider's about stickyport's own login too.
+    for (const gone of ['proxy-authenticate', 'proxy-authentication-info', 'proxy-status']) expect(answer.headers[gone], gone).toBeUndefined();
     expect(answer.headers.trailer).toBeUndefined();
     expect(answer.headers['keep-alive']).not.toBe('timeout=97');
   });
