@@ -39,12 +39,15 @@ const kLastAnswer = Symbol('stickyport.lastAnswer');
 const kClosed = Symbol('stickyport.closed');
 // How many of the connection's requests wait for their turn now.
 const kWaiting = Symbol('stickyport.waiting');
+// The bytes of the heads of the connection's requests waiting for their turn now.
+const kWaitingBytes = Symbol('stickyport.waitingBytes');
 // Whether the connection has the listener that keeps it stopped while too many wait.
 const kHeld = Symbol('stickyport.held');
 type TurnSocket = SocketWithAnswer & {
   [kLastAnswer]?: http.ServerResponse;
   [kClosed]?: Promise<void>;
   [kWaiting]?: number;
+  [kWaitingBytes]?: number;
   [kHeld]?: boolean;
   /** Node's mark that the server stopped reading the connection; its own read restarts skip it. */
   _paused?: boolean;
@@ -62,6 +65,13 @@ type TurnSocket = SocketWithAnswer & {
 const MAX_WAITING_PER_CONNECTION = 64;
 
 /**
+ * The same bound in bytes of request heads (URL, header names and values): 64 heads of 16 KiB,
+ * parsed, held 1.4 MB per connection, and a client may open thousands of connections. Past
+ * this the connection is read no further either; one head of any size still gets through.
+ */
+const MAX_WAITING_HEAD_BYTES = 64 * 1024;
+
+/**
  * The wait for this request's turn on its connection: a promise while the answer to the request
  * before it is still being written, undefined when there is none (no tick is lost then). Each
  * request waits on the one before it only, so a pipeline of n requests costs n wake-ups, not
@@ -74,23 +84,37 @@ export function answersAhead(socket: net.Socket, own?: http.ServerResponse): Pro
   if (own !== undefined) turns[kLastAnswer] = own;
   else if (turns[kHeld]) handOver(turns);
   if (previous === undefined || previous === own || previous.writableFinished || socket.destroyed) return undefined;
-  const waiting = (turns[kWaiting] ?? 0) + 1;
-  turns[kWaiting] = waiting;
+  turns[kWaiting] = (turns[kWaiting] ?? 0) + 1;
+  const bytes = own === undefined ? 0 : headBytes(own.req);
+  turns[kWaitingBytes] = (turns[kWaitingBytes] ?? 0) + bytes;
   // Never for a CONNECT or an upgrade: the connection is its tunnel's from now on.
-  if (waiting === MAX_WAITING_PER_CONNECTION && own !== undefined) holdReading(turns);
-  return afterAnswer(turns, previous);
+  if (own !== undefined && tooManyWaiting(turns)) holdReading(turns);
+  return afterAnswer(turns, previous, bytes);
 }
 
-async function afterAnswer(socket: TurnSocket, previous: http.ServerResponse): Promise<void> {
+async function afterAnswer(socket: TurnSocket, previous: http.ServerResponse, bytes: number): Promise<void> {
   try {
     await Promise.race([answerDone(previous), (socket[kClosed] ??= new Promise((resolve) => socket.once('close', resolve)))]);
     // Node attaches the next queued answer to the socket as one finishes.
     await new Promise((resolve) => setImmediate(resolve));
   } finally {
-    const waiting = socket[kWaiting]! - 1;
-    socket[kWaiting] = waiting;
-    if (waiting === MAX_WAITING_PER_CONNECTION >> 1) resumeReading(socket);
+    socket[kWaiting]! -= 1;
+    socket[kWaitingBytes]! -= bytes;
+    // Read again at half of both bounds (resumeReading does nothing unless it is stopped).
+    if (socket[kWaiting]! <= MAX_WAITING_PER_CONNECTION >> 1 && socket[kWaitingBytes]! <= MAX_WAITING_HEAD_BYTES >> 1) resumeReading(socket);
   }
+}
+
+function tooManyWaiting(socket: TurnSocket): boolean {
+  return (socket[kWaiting] ?? 0) >= MAX_WAITING_PER_CONNECTION || (socket[kWaitingBytes] ?? 0) >= MAX_WAITING_HEAD_BYTES;
+}
+
+/** A request head's size as Node's 16 KiB limit counts it: the URL, header names and values. */
+function headBytes(request: http.IncomingMessage): number {
+  let bytes = request.url?.length ?? 0;
+  const raw = request.rawHeaders;
+  for (let i = 0; i < raw.length; i++) bytes += raw[i]!.length;
+  return bytes;
 }
 
 /**
@@ -113,7 +137,7 @@ function holdReading(socket: TurnSocket): void {
 }
 
 function keepHeld(this: TurnSocket): void {
-  if ((this[kWaiting] ?? 0) < MAX_WAITING_PER_CONNECTION || this._paused) return;
+  if (!tooManyWaiting(this) || this._paused) return;
   this._paused = true;
   this.pause();
 }
