@@ -121,6 +121,7 @@ export function queryParameters(query: URLSearchParams, declared: DeclaredParams
     if (!declared.has(name)) {
       throw new ParameterError(`${shown(name)} is not a declared parameter (declared: ${[...declared].join(', ') || 'none'})`);
     }
+    if (Object.hasOwn(params, name)) throw new ParameterError(`parameter ${name} is given twice: give it once`);
     if (value !== '' && !PARAMETER_VALUE.test(value)) {
       throw new ParameterError(`parameter ${name} = ${shown(value)}: values are empty or 1-64 of A-Z a-z 0-9 _`);
     }

@@ -160,6 +160,8 @@ describe('username parameters', () => {
     ['a "-" in a value', '/session/new?country=de-x', /values are empty or 1-64/],
     ['an "@" in a value', '/session/new?country=de%40x', /values are empty or 1-64/],
     ['a "%" in a value', '/session/new?country=de%25', /values are empty or 1-64/],
+    // As a login naming a parameter twice is refused: which value would the caller mean?
+    ['a name given twice', '/session/new?country=de&country=fr', /parameter country is given twice/],
   ])('refuses %s in the API query with a 400, keeping the session', async (_what, path, reason) => {
     const id = (await session()).session_id;
     const answer = await request(port, `http://portmapper${path}`, { headers: login('scraper') });
