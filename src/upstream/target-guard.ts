@@ -20,7 +20,33 @@ const RANGES: Array<[string, number, 'ipv4' | 'ipv6']> = [
   ['::1', 128, 'ipv6'],
   ['fc00::', 7, 'ipv6'], // unique local
   ['fe80::', 10, 'ipv6'], // link-local
+  ['64:ff9b:1::', 48, 'ipv6'], // a network's own NAT64 (RFC 8215): its IPv4 side is local
 ];
+
+// IPv6 addresses that carry an IPv4 address in their last 32 bits and reach it: through a NAT64
+// gateway (RFC 6052's well-known prefix), or the deprecated IPv4-compatible form (::a.b.c.d).
+// Judged by the IPv4 address they carry.
+const CARRYING_IPV4: Array<[string, number]> = [
+  ['64:ff9b::', 96],
+  ['::', 96],
+];
+
+function carryingIpv4(): net.BlockList {
+  const list = new net.BlockList();
+  for (const [address, prefix] of CARRYING_IPV4) list.addSubnet(address, prefix, 'ipv6');
+  return list;
+}
+
+/** The IPv4 address in the last 32 bits of an IPv6 address (`::7f00:1` or `::127.0.0.1`). */
+function lastIpv4(address: string): string {
+  const tail = address.slice(address.lastIndexOf(':') + 1);
+  if (tail.includes('.')) return tail;
+  const [head = '', rest] = address.split('::');
+  const groups = rest === undefined ? head.split(':') : [...head.split(':').filter(Boolean), ...Array<string>(8).fill('0'), ...rest.split(':').filter(Boolean)].slice(-8);
+  const high = parseInt(groups.at(-2) || '0', 16);
+  const low = parseInt(groups.at(-1) || '0', 16);
+  return `${high >> 8}.${high & 255}.${low >> 8}.${low & 255}`;
+}
 
 function privateRanges(): net.BlockList {
   const list = new net.BlockList();
@@ -54,6 +80,12 @@ type LookupCallback = (error: NodeJS.ErrnoException | null, address: string | dn
  */
 export class TargetGuard {
   private readonly blocked = privateRanges();
+  private readonly carrying = carryingIpv4();
+
+  private isBlocked(address: string, family: 'ipv4' | 'ipv6'): boolean {
+    if (this.blocked.check(address, family)) return true;
+    return family === 'ipv6' && this.carrying.check(address, 'ipv6') && this.blocked.check(lastIpv4(address.split('%')[0]!), 'ipv4');
+  }
 
   /**
    * The error for a literal address that is not allowed, or undefined. Hosts come here in their
@@ -63,14 +95,14 @@ export class TargetGuard {
   check(hostname: string): TargetForbiddenError | undefined {
     const family = net.isIP(hostname);
     if (family === 0) return undefined;
-    return this.blocked.check(hostname, family === 6 ? 'ipv6' : 'ipv4') ? new TargetForbiddenError(hostname, hostname) : undefined;
+    return this.isBlocked(hostname, family === 6 ? 'ipv6' : 'ipv4') ? new TargetForbiddenError(hostname, hostname) : undefined;
   }
 
   /** A net.connect `lookup` that fails with TargetForbiddenError when any answer is private. */
   readonly lookup = (hostname: string, options: dns.LookupOptions, callback: LookupCallback): void => {
     dns.lookup(hostname, { ...options, all: true }, (error, addresses) => {
       if (error) return callback(error, '');
-      const forbidden = addresses.find(({ address, family }) => this.blocked.check(address, family === 6 ? 'ipv6' : 'ipv4'));
+      const forbidden = addresses.find(({ address, family }) => this.isBlocked(address, family === 6 ? 'ipv6' : 'ipv4'));
       if (forbidden) return callback(new TargetForbiddenError(hostname, forbidden.address) as unknown as NodeJS.ErrnoException, '');
       if (options.all) return callback(null, addresses);
       callback(null, addresses[0]!.address, addresses[0]!.family);
