@@ -381,6 +381,8 @@ class Exchange implements DispatchHandler, DrainEntry {
     // Done, or answered by someone else (a 400 for a request body that did not parse).
     if (this.done || this.response.writableEnded) return;
     const { response } = this;
+    // (A head still held back counts: it too passed llhttp's checks of the head.)
+    if ((this.relaying || this.pending !== undefined) && framingFieldInTrailers(error)) return this.onComplete(null);
     if (this.relaying) {
       this.done = true;
       // Cut half way: counted under what cut it.
@@ -604,6 +606,15 @@ class Exchange implements DispatchHandler, DrainEntry {
     if (this.outgoing.body !== null && !this.request.complete) this.response.shouldKeepAlive = false;
     fail(this.response, error, this.options.log);
   }
+}
+
+/**
+ * llhttp refuses a Content-Length among a chunked answer's trailers ("can't be present with
+ * Transfer-Encoding"), which RFC 9110 6.5.1 has a recipient ignore. Met once the head was taken,
+ * the head passed that check: it is the trailers', after the whole body was read.
+ */
+function framingFieldInTrailers(error: Error): boolean {
+  return error.name === 'HTTPParserError' && error.message.includes("Content-Length can't be present with Transfer-Encoding");
 }
 
 // What may stand in a header line we write ourselves: no CR, LF or NUL.
