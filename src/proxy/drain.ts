@@ -17,7 +17,7 @@ export interface DrainEntry {
 }
 
 /** An entry for a response that has none of its own (a session API answer). */
-function drainEntry(response: http.ServerResponse): DrainEntry {
+export function drainEntry(response: http.ServerResponse): DrainEntry {
   return { response, drainPrev: undefined, drainNext: undefined, drainLinked: false };
 }
 
