@@ -1,3 +1,4 @@
+import diagnostics from 'node:diagnostics_channel';
 import { createRequire } from 'node:module';
 import type { Agent as AgentType, Pool as PoolType, buildConnector as BuildConnector } from 'undici';
 
@@ -16,3 +17,30 @@ export const Agent: typeof AgentType = require('undici/lib/dispatcher/agent.js')
 export const buildConnector: typeof BuildConnector = require('undici/lib/core/connect.js');
 export type Pool = PoolType;
 export type Agent = AgentType;
+
+const { kParser } = require('undici/lib/core/symbols.js') as { kParser: symbol };
+
+/**
+ * undici 7.30 keeps only the last piece of a reason phrase that arrives in two reads (llhttp
+ * reports each piece; its onStatus assigns instead of appending): `404 Not` + ` Found` reached
+ * the client as `404  Found`. Its parser resets the text after each message (interim ones
+ * too), so appending is exact. The parser class is not exported: it is patched once, from the
+ * first connection's parser (the channel is undici's own; Node's bundled copy publishes on it
+ * too, with its own symbols, and is left alone).
+ */
+function joinSplitReasonPhrases(): void {
+  const connected = diagnostics.channel('undici:client:connected');
+  const patch = (message: unknown): void => {
+    const parser = (message as { socket?: Record<symbol, unknown> }).socket?.[kParser];
+    if (parser === undefined || parser === null) return;
+    const prototype = Object.getPrototypeOf(parser) as { onStatus(buf: Buffer): number };
+    prototype.onStatus = function onStatus(this: { statusText: string }, buf: Buffer): number {
+      this.statusText += buf.toString();
+      return 0;
+    };
+    connected.unsubscribe(patch);
+  };
+  connected.subscribe(patch);
+}
+
+joinSplitReasonPhrases();
