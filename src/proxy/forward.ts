@@ -667,13 +667,21 @@ function asLatin1(text: string): string {
 }
 
 /**
- * An answer that broke after its head left: the client's connection is reset, as a tunnel's is
- * (tunnel-cut.ts). A FIN would end a body that has no length (an HTTP/1.0 client's) as if it
- * were complete.
+ * An answer that broke after its head left. A body the client reads up to the close (no
+ * Content-Length, not chunked: an HTTP/1.0 client's) would take a FIN for its end: that
+ * connection is reset, as a tunnel's is (tunnel-cut.ts). Any other is closed with a FIN, which
+ * its framing shows as a cut: a reset would also throw away what the kernel still holds for
+ * the client, such as a complete answer pipelined before this one and not read yet.
  */
 function cutAnswer(response: http.ServerResponse): void {
-  if (response.socket) resetSocket(response.socket);
+  if (response.socket && bodyEndsAtClose(response)) resetSocket(response.socket);
   response.destroy();
+}
+
+/** Node's own record of the head it wrote (`_header`), read only when an answer is cut. */
+function bodyEndsAtClose(response: http.ServerResponse): boolean {
+  const head = (response as http.ServerResponse & { _header?: string | null })._header;
+  return typeof head === 'string' && !response.chunkedEncoding && !/\r\ncontent-length:/i.test(head);
 }
 
 /** Answers `error` with its status and reason, or cuts the connection if the answer began. */

@@ -24,11 +24,13 @@ const RANGES: Array<[string, number, 'ipv4' | 'ipv6']> = [
 ];
 
 // IPv6 addresses that carry an IPv4 address in their last 32 bits and reach it: through a NAT64
-// gateway (RFC 6052's well-known prefix), or the deprecated IPv4-compatible form (::a.b.c.d).
+// gateway (RFC 6052's well-known prefix), the deprecated IPv4-compatible form (::a.b.c.d), or
+// the IPv4-translated one (::ffff:0:a.b.c.d).
 // Judged by the IPv4 address they carry.
 const CARRYING_IPV4: Array<[string, number]> = [
   ['64:ff9b::', 96],
   ['::', 96],
+  ['::ffff:0:0:0', 96], // IPv4-translated (RFC 2765), for a translator's use
 ];
 
 function carryingIpv4(): net.BlockList {

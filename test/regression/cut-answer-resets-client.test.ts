@@ -1,5 +1,6 @@
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventually } from '../helpers/eventually.js';
 import { startHostileServer, type HostileAnswer, type HostileServer } from '../helpers/hostile-server.js';
 import { startStickyport, type RunningProxy } from '../helpers/stickyport.js';
 
@@ -49,6 +50,31 @@ describe('an answer cut after its head', () => {
     expect(seen.ending, seen.text).toBe('ECONNRESET');
     // Never more than the upstream sent: a cut is not dressed up as a complete answer.
     expect(seen.text).not.toMatch(/more/);
+  });
+
+  // The reset threw away what the kernel still held for the client: a complete answer pipelined
+  // before the cut one, not read yet, was lost with it. A client on HTTP/1.1 sees a chunked or
+  // Content-Length answer cut short by the FIN alone, so only a body without a length is reset.
+  it('a complete answer pipelined before a cut chunked one arrives whole, read late', async () => {
+    const big = 'x'.repeat(1024 * 1024);
+    hostile.answer('big', { bytes: [`HTTP/1.1 200 OK\r\nContent-Length: ${big.length}\r\n\r\n${big}`], after: 'keep-alive' });
+    hostile.answer('cut-after-big', { bytes: [HEAD, '5\r\nhello\r\n'], after: 'close', gapMs: 100 });
+    const socket = net.connect(proxy.ports[0]!, '127.0.0.1');
+    socket.pause();
+    let bytes = 0;
+    const ended = new Promise<string>((resolve) => {
+      socket.on('data', (chunk: Buffer) => (bytes += chunk.length));
+      socket.once('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? 'error'));
+      socket.once('close', () => resolve('close'));
+    });
+    socket.write(`GET http://${hostile.authority}/case/big HTTP/1.1\r\nHost: x\r\n\r\nGET http://${hostile.authority}/case/cut-after-big HTTP/1.1\r\nHost: x\r\n\r\n`);
+    // The second request goes upstream only once the first answer is written (to the kernel).
+    await eventually(() => hostile.heads.some((head) => head.includes('/case/cut-after-big')), 'the cut request went upstream');
+    // And was cut (the upstream pauses 100 ms after its first bytes, then closes).
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    socket.resume();
+    await ended;
+    expect(bytes).toBeGreaterThan(big.length);
   });
 
   it('a complete close-delimited answer still ends with a FIN', async () => {

@@ -7,14 +7,14 @@ import { TargetGuard } from '../../src/upstream/target-guard.js';
 const guard = new TargetGuard();
 
 describe('TargetGuard.check', () => {
-  it.each(['64:ff9b::7f00:1', '64:ff9b::10.0.0.1', '64:ff9b::a9fe:a9fe', '::7f00:1', '::10.1.2.3', '64:ff9b:1::1', '64:ff9b:1:abcd::8.8.8.8', '::ffff:127.0.0.1', '127.0.0.1', '::1'])(
+  it.each(['64:ff9b::7f00:1', '64:ff9b::10.0.0.1', '64:ff9b::a9fe:a9fe', '::7f00:1', '::10.1.2.3', '64:ff9b:1::1', '64:ff9b:1:abcd::8.8.8.8', '::ffff:0:7f00:1', '::ffff:0:10.0.0.1', '::ffff:127.0.0.1', '127.0.0.1', '::1'])(
     'refuses %s',
     (address) => {
       expect(guard.check(address)?.code).toBe('TARGET_FORBIDDEN');
     },
   );
 
-  it.each(['64:ff9b::808:808', '64:ff9b::1.1.1.1', '2001:db8::7f00:1', '8.8.8.8', 'example.com'])('lets %s through', (address) => {
+  it.each(['64:ff9b::808:808', '64:ff9b::1.1.1.1', '::ffff:0:808:808', '2001:db8::7f00:1', '8.8.8.8', 'example.com'])('lets %s through', (address) => {
     expect(guard.check(address)).toBeUndefined();
   });
 });
