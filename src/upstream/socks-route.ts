@@ -113,7 +113,7 @@ export class SocksRoute implements UpstreamRoute {
           return !retired;
         });
       }
-      answers = firstBytes(existing);
+      answers = new FirstBytes(existing);
       const { socket, remoteHost } = await SocksClient.createConnection({
         proxy: this.proxy,
         command: 'connect',
@@ -175,24 +175,22 @@ export class SocksRoute implements UpstreamRoute {
   }
 }
 
-/** What a SOCKS proxy sent during the handshake: its first bytes, kept to judge a failed reply by. */
-interface FirstBytes {
-  readonly bytes: Buffer;
-  stop(): void;
-}
-
 const HANDSHAKE_BYTES = 64;
 
-function firstBytes(socket: net.Socket): FirstBytes {
-  const kept: FirstBytes = {
-    bytes: Buffer.alloc(0),
-    stop: () => socket.removeListener('data', onData),
+/** What a SOCKS proxy sent during the handshake: its first bytes, kept to judge a failed reply by. */
+class FirstBytes {
+  bytes = Buffer.alloc(0);
+  private readonly onData = (chunk: Buffer): void => {
+    if (this.bytes.length < HANDSHAKE_BYTES) this.bytes = Buffer.concat([this.bytes, chunk.subarray(0, HANDSHAKE_BYTES - this.bytes.length)]);
   };
-  const onData = (chunk: Buffer): void => {
-    if (kept.bytes.length < HANDSHAKE_BYTES) (kept as { bytes: Buffer }).bytes = Buffer.concat([kept.bytes, chunk.subarray(0, HANDSHAKE_BYTES - kept.bytes.length)]);
-  };
-  socket.on('data', onData);
-  return kept;
+
+  constructor(private readonly socket: net.Socket) {
+    socket.on('data', this.onData);
+  }
+
+  stop(): void {
+    this.socket.removeListener('data', this.onData);
+  }
 }
 
 /** `socket.write` that first asks `allowed()`: refused, the socket is destroyed and nothing is written. */
