@@ -1,5 +1,7 @@
 import { once } from 'node:events';
 import net, { type AddressInfo } from 'node:net';
+import { afterAll, beforeAll } from 'vitest';
+import { startStickyport, type RunningProxy, type Settings } from './stickyport.js';
 
 /**
  * What the hostile server does once it has written an answer's bytes:
@@ -117,5 +119,32 @@ export async function startHostileServer(): Promise<HostileServer> {
         for (const socket of sockets) socket.destroy();
         server.close(() => resolve());
       }),
+  };
+}
+
+/**
+ * For a test file: a hostile server as the upstream proxy of an in-process stickyport, started
+ * before its tests and stopped after them. The fields are set once beforeAll has run.
+ */
+export function behindHostileUpstream(settings: Settings = {}): { readonly hostile: HostileServer; readonly proxy: RunningProxy } {
+  const stack = {} as { hostile: HostileServer; proxy: RunningProxy; stop?: () => Promise<void> };
+  beforeAll(async () => {
+    Object.assign(stack, await startBehindHostileUpstream(settings));
+  });
+  afterAll(() => stack.stop?.());
+  return stack;
+}
+
+/** A hostile server as the upstream proxy of an in-process stickyport (with `settings` over the stack's). */
+export async function startBehindHostileUpstream(settings: Settings = {}): Promise<{ hostile: HostileServer; proxy: RunningProxy; stop(): Promise<void> }> {
+  const hostile = await startHostileServer();
+  const proxy = await startStickyport({ ...settings, Upstream: { Url: `http://customer-acme-session-{session}:secret@${hostile.authority}`, ...settings.Upstream } });
+  return {
+    hostile,
+    proxy,
+    async stop() {
+      await proxy.stop();
+      await hostile.close();
+    },
   };
 }

@@ -1,8 +1,7 @@
 import net from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { eventually } from '../helpers/eventually.js';
-import { startHostileServer, type HostileAnswer, type HostileServer } from '../helpers/hostile-server.js';
-import { startStickyport, type RunningProxy } from '../helpers/stickyport.js';
+import { behindHostileUpstream, type HostileAnswer } from '../helpers/hostile-server.js';
 
 // An answer that broke after its head was relayed (the upstream closing mid-body, a broken
 // chunk size, a stall past Upstream.ResponseTimeout) was ended towards the client with a FIN.
@@ -18,16 +17,7 @@ const CASES: Record<string, HostileAnswer> = {
   'stalled-past-ResponseTimeout': { bytes: [HEAD, '5\r\nhello\r\n'], after: 'hold', gapMs: 1 },
 };
 
-let hostile: HostileServer;
-let proxy: RunningProxy;
-beforeAll(async () => {
-  hostile = await startHostileServer();
-  proxy = await startStickyport({ Upstream: { Url: `http://customer-acme-session-{session}:secret@${hostile.authority}`, ResponseTimeout: '400ms' } });
-});
-afterAll(async () => {
-  await proxy.stop();
-  await hostile.close();
-});
+const stack = behindHostileUpstream({ Upstream: { ResponseTimeout: '400ms' } });
 
 /** What an HTTP/1.0 client sees: the bytes, and whether the connection ended cleanly (FIN) or with an error (RST). */
 function askAsHttp10(port: number, url: string): Promise<{ text: string; ending: 'end' | string }> {
@@ -39,14 +29,14 @@ function askAsHttp10(port: number, url: string): Promise<{ text: string; ending:
     socket.once('end', () => (ending ??= 'end'));
     socket.once('error', (error: NodeJS.ErrnoException) => (ending ??= error.code ?? 'error'));
     socket.once('close', () => resolve({ text, ending: ending ?? 'end' }));
-    socket.write(`GET ${url} HTTP/1.0\r\nHost: ${hostile.authority}\r\n\r\n`);
+    socket.write(`GET ${url} HTTP/1.0\r\nHost: ${stack.hostile.authority}\r\n\r\n`);
   });
 }
 
 describe('an answer cut after its head', () => {
   it.each(Object.keys(CASES))('%s: an HTTP/1.0 client sees a reset, never a clean end it would take for the whole body', async (key) => {
-    hostile.answer(key, CASES[key]!);
-    const seen = await askAsHttp10(proxy.ports[0]!, `http://${hostile.authority}/case/${key}`);
+    stack.hostile.answer(key, CASES[key]!);
+    const seen = await askAsHttp10(stack.proxy.ports[0]!, `http://${stack.hostile.authority}/case/${key}`);
     expect(seen.ending, seen.text).toBe('ECONNRESET');
     // Never more than the upstream sent: a cut is not dressed up as a complete answer.
     expect(seen.text).not.toMatch(/more/);
@@ -57,9 +47,9 @@ describe('an answer cut after its head', () => {
   // Content-Length answer cut short by the FIN alone, so only a body without a length is reset.
   it('a complete answer pipelined before a cut chunked one arrives whole, read late', async () => {
     const big = 'x'.repeat(1024 * 1024);
-    hostile.answer('big', { bytes: [`HTTP/1.1 200 OK\r\nContent-Length: ${big.length}\r\n\r\n${big}`], after: 'keep-alive' });
-    hostile.answer('cut-after-big', { bytes: [HEAD, '5\r\nhello\r\n'], after: 'close', gapMs: 100 });
-    const socket = net.connect(proxy.ports[0]!, '127.0.0.1');
+    stack.hostile.answer('big', { bytes: [`HTTP/1.1 200 OK\r\nContent-Length: ${big.length}\r\n\r\n${big}`], after: 'keep-alive' });
+    stack.hostile.answer('cut-after-big', { bytes: [HEAD, '5\r\nhello\r\n'], after: 'close', gapMs: 100 });
+    const socket = net.connect(stack.proxy.ports[0]!, '127.0.0.1');
     socket.pause();
     let bytes = 0;
     const ended = new Promise<string>((resolve) => {
@@ -67,9 +57,9 @@ describe('an answer cut after its head', () => {
       socket.once('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? 'error'));
       socket.once('close', () => resolve('close'));
     });
-    socket.write(`GET http://${hostile.authority}/case/big HTTP/1.1\r\nHost: x\r\n\r\nGET http://${hostile.authority}/case/cut-after-big HTTP/1.1\r\nHost: x\r\n\r\n`);
+    socket.write(`GET http://${stack.hostile.authority}/case/big HTTP/1.1\r\nHost: x\r\n\r\nGET http://${stack.hostile.authority}/case/cut-after-big HTTP/1.1\r\nHost: x\r\n\r\n`);
     // The second request goes upstream only once the first answer is written (to the kernel).
-    await eventually(() => hostile.heads.some((head) => head.includes('/case/cut-after-big')), 'the cut request went upstream');
+    await eventually(() => stack.hostile.heads.some((head) => head.includes('/case/cut-after-big')), 'the cut request went upstream');
     // And was cut (the upstream pauses 100 ms after its first bytes, then closes).
     await new Promise((resolve) => setTimeout(resolve, 400));
     socket.resume();
@@ -78,8 +68,8 @@ describe('an answer cut after its head', () => {
   });
 
   it('a complete close-delimited answer still ends with a FIN', async () => {
-    hostile.answer('complete', { bytes: [HEAD, '5\r\nhello\r\n0\r\n\r\n'], after: 'keep-alive' });
-    const seen = await askAsHttp10(proxy.ports[0]!, `http://${hostile.authority}/case/complete`);
+    stack.hostile.answer('complete', { bytes: [HEAD, '5\r\nhello\r\n0\r\n\r\n'], after: 'keep-alive' });
+    const seen = await askAsHttp10(stack.proxy.ports[0]!, `http://${stack.hostile.authority}/case/complete`);
     expect(seen.ending).toBe('end');
     expect(seen.text).toMatch(/^HTTP\/1\.1 200 OK\r\n[\s\S]*\r\n\r\nhello$/);
   });

@@ -1,6 +1,5 @@
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import { startHostileServer, type HostileServer } from '../helpers/hostile-server.js';
-import { startStickyport, type RunningProxy } from '../helpers/stickyport.js';
+import { expect, it } from 'vitest';
+import { behindHostileUpstream } from '../helpers/hostile-server.js';
 import { WireConnection } from '../hostile/wire.js';
 
 // A Content-Length field among a chunked answer's trailers (RFC 9110 6.5.1: a recipient ignores
@@ -8,25 +7,16 @@ import { WireConnection } from '../hostile/wire.js';
 // chunk and was cut, and a request pipelined behind it went unanswered. The body is complete by
 // then: the answer ends as it is, the trailers dropped.
 
-let hostile: HostileServer;
-let proxy: RunningProxy;
-beforeAll(async () => {
-  hostile = await startHostileServer();
-  proxy = await startStickyport({ Upstream: { Url: `http://customer-acme-session-{session}:secret@${hostile.authority}` } });
-});
-afterAll(async () => {
-  await proxy.stop();
-  await hostile.close();
-});
+const stack = behindHostileUpstream();
 
 it('an answer whose trailers carry Content-Length is relayed whole, and the connection serves the next request', async () => {
-  hostile.answer('trailer-length', {
+  stack.hostile.answer('trailer-length', {
     bytes: ['HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: Content-Length\r\n\r\n8\r\nabcdefgh\r\n0\r\nContent-Length: 8\r\n\r\n'],
     after: 'hold',
   });
-  const connection = await WireConnection.open(proxy.ports[0]!);
+  const connection = await WireConnection.open(stack.proxy.ports[0]!);
   try {
-    const request = (path: string): string => `GET http://${hostile.authority}${path} HTTP/1.1\r\nHost: ${hostile.authority}\r\n\r\n`;
+    const request = (path: string): string => `GET http://${stack.hostile.authority}${path} HTTP/1.1\r\nHost: ${stack.hostile.authority}\r\n\r\n`;
     const answer = await connection.exchange(request('/case/trailer-length'), 'GET', 3_000);
     expect(answer.kind).toBe('answer');
     if (answer.kind !== 'answer') return;
@@ -35,7 +25,7 @@ it('an answer whose trailers carry Content-Length is relayed whole, and the conn
     const next = await connection.exchange(request('/fine/next'), 'GET', 3_000);
     expect(next.kind === 'answer' && next.status).toBe(200);
     // An empty body, the head still held back when the trailers came: a 200 too, not a 502.
-    hostile.answer('trailer-length-empty', {
+    stack.hostile.answer('trailer-length-empty', {
       bytes: ['HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nContent-Length: 0\r\n\r\n'],
       after: 'hold',
     });
