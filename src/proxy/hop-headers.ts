@@ -156,8 +156,8 @@ export function transferCodings(raw: Buffer[]): string {
 // Fields a trailer must not carry (RFC 9110 6.5.1: framing, routing, authentication, response
 // control, cookies, hop-by-hop): a client merging trailers into the head would take them for the
 // answer's own (a Location, a Set-Cookie arriving after the body).
+// (Hop-by-hop fields are refused by isHopByHop beside this list.)
 const NOT_IN_TRAILERS = new Set([
-  ...HOP_BY_HOP,
   'content-length', 'content-encoding', 'content-type', 'content-range', 'content-location', 'content-disposition', 'host',
   'authorization', 'www-authenticate', 'authentication-info', 'set-cookie', 'cookie',
   'location', 'cache-control', 'expires', 'date', 'age', 'vary', 'retry-after', 'max-forwards', 'trailer',

@@ -41,12 +41,12 @@ function carryingIpv4(): net.BlockList {
 
 /** The IPv4 address in the last 32 bits of an IPv6 address (`::7f00:1` or `::127.0.0.1`). */
 function lastIpv4(address: string): string {
-  const tail = address.slice(address.lastIndexOf(':') + 1);
+  const groups = address.split(':');
+  const tail = groups.at(-1)!;
   if (tail.includes('.')) return tail;
-  const [head = '', rest] = address.split('::');
-  const groups = rest === undefined ? head.split(':') : [...head.split(':').filter(Boolean), ...Array<string>(8).fill('0'), ...rest.split(':').filter(Boolean)].slice(-8);
+  // The last two groups; an empty one (`::` just before them) is zero.
   const high = parseInt(groups.at(-2) || '0', 16);
-  const low = parseInt(groups.at(-1) || '0', 16);
+  const low = parseInt(tail || '0', 16);
   return `${high >> 8}.${high & 255}.${low >> 8}.${low & 255}`;
 }
 
