@@ -20,27 +20,47 @@ export type Agent = AgentType;
 
 const { kParser } = require('undici/lib/core/symbols.js') as { kParser: symbol };
 
+type ParserPrototype = {
+  onStatus(buf: Buffer): number;
+  finish(this: { socket?: { errored?: NodeJS.ErrnoException | null }; statusCode: number }): Error | null;
+};
+
 /**
- * undici 7.30 keeps only the last piece of a reason phrase that arrives in two reads (llhttp
- * reports each piece; its onStatus assigns instead of appending): `404 Not` + ` Found` reached
- * the client as `404  Found`. Its parser resets the text after each message (interim ones
- * too), so appending is exact. The parser class is not exported: it is patched once, from the
- * first connection's parser (the channel is undici's own; Node's bundled copy publishes on it
- * too, with its own symbols, and is left alone).
+ * Two repairs to undici 7.30's HTTP/1.1 parser. Its class is not exported: the prototype is
+ * patched once, from the first connection's parser (the channel is undici's own; Node's bundled
+ * copy publishes on it too, with its own symbols, and is left alone).
+ *
+ * - A reason phrase that arrives in two reads kept only its last piece (llhttp reports each
+ *   piece; onStatus assigned instead of appending): `404 Not` + ` Found` reached the client as
+ *   `404  Found`. The parser resets the text after each message (interim ones too), so
+ *   appending is exact.
+ * - An answer without a length (its body ends where the connection ends) was completed on a
+ *   TCP reset as on a FIN (a macOS quirk undici works around: `finish()` from its socket's error
+ *   handler), so a body the upstream broke off reached the client as whole. A reset in the middle
+ *   of an answer is now that answer's error, as it is for curl, Node's client and Squid: the
+ *   socket's error, already recorded on it when its handlers run, is returned as the parse
+ *   error, and undici fails the request with it. A reset after a FIN never gets here (the FIN
+ *   finished the answer first).
  */
-function joinSplitReasonPhrases(): void {
+function repairParser(): void {
   const connected = diagnostics.channel('undici:client:connected');
   const patch = (message: unknown): void => {
     const parser = (message as { socket?: Record<symbol, unknown> }).socket?.[kParser];
     if (parser === undefined || parser === null) return;
-    const prototype = Object.getPrototypeOf(parser) as { onStatus(buf: Buffer): number };
+    const prototype = Object.getPrototypeOf(parser) as ParserPrototype;
     prototype.onStatus = function onStatus(this: { statusText: string }, buf: Buffer): number {
       this.statusText += buf.toString();
       return 0;
+    };
+    const finish = prototype.finish;
+    prototype.finish = function finishUnlessReset(this) {
+      const error = this.socket?.errored;
+      if (this.statusCode && error?.code === 'ECONNRESET') return error;
+      return finish.call(this);
     };
     connected.unsubscribe(patch);
   };
   connected.subscribe(patch);
 }
 
-joinSplitReasonPhrases();
+repairParser();
