@@ -156,8 +156,36 @@ export class RedisSessionStore implements SessionStore {
     else {
       await store.fallback.noteDataSet().catch((error: Error) => store.fallback.startOutage(error));
       await store.compareIdRule(options.keyPrefix, options.idRule);
+      await store.adviseOnDurability();
     }
     return store;
+  }
+
+  /**
+   * A `/session/new` or `/session/reset` is answered once Redis has acknowledged it, so it is as
+   * durable as Redis keeps its writes: by default (snapshots only) a Redis crash can bring back
+   * the session it replaced. Said once at start, with what to set; a server that does not let
+   * this user read its configuration (managed services, ACLs) is not judged.
+   */
+  private async adviseOnDurability(): Promise<void> {
+    try {
+      const pairs = (await this.client.config('GET', 'append*')) as string[];
+      const setting = (name: string): string | undefined => {
+        for (let i = 0; i + 1 < pairs.length; i += 2) if (pairs[i] === name) return pairs[i + 1];
+        return undefined;
+      };
+      const appendonly = setting('appendonly');
+      const appendfsync = setting('appendfsync');
+      if (appendonly === 'yes' && appendfsync === 'always') return;
+      this.log.warn(
+        { appendonly, appendfsync },
+        appendonly === 'yes'
+          ? 'Redis syncs its append-only file to disk once a second or less (appendfsync): a session rotation it acknowledged in the last moments can be undone by a Redis crash; for rotations that survive one, set appendfsync always'
+          : 'Redis keeps its data on disk by snapshots only (appendonly no): a session rotation it acknowledged since the last snapshot can be undone by a Redis crash; for rotations that survive one, set appendonly yes and appendfsync always',
+      );
+    } catch (error) {
+      this.log.debug({ err: (error as Error).message }, 'could not read the Redis persistence settings');
+    }
   }
 
   /**

@@ -60,6 +60,27 @@ describeRedis('RedisSessionStore on a real Redis', () => {
     for (const { store } of [first, same, longer]) await store.close();
   });
 
+  it('warns once at start when Redis could undo an acknowledged rotation on a crash (snapshots only, or appendfsync not always), not when it syncs every write (Redis)', async () => {
+    const persistence = async (): Promise<Array<{ level: number; msg: string; appendonly?: string; appendfsync?: string }>> => {
+      const sink = logSink();
+      const store = await RedisSessionStore.open({ url: redis.server.url, keyPrefix: newPrefix(), log: createLogger('debug', sink.stream), idRule: TEST_ID_RULE });
+      await store.close();
+      return sink.lines.map((line) => JSON.parse(line)).filter((entry) => /appendonly|appendfsync/.test(entry.msg));
+    };
+    try {
+      await redis.raw.config('SET', 'appendonly', 'no');
+      expect(await persistence()).toEqual([expect.objectContaining({ level: 40, appendonly: 'no', msg: expect.stringMatching(/snapshots only.*set appendonly yes and appendfsync always$/) })]);
+      await redis.raw.config('SET', 'appendonly', 'yes');
+      await redis.raw.config('SET', 'appendfsync', 'everysec');
+      expect(await persistence()).toEqual([expect.objectContaining({ level: 40, appendonly: 'yes', appendfsync: 'everysec', msg: expect.stringMatching(/set appendfsync always$/) })]);
+      await redis.raw.config('SET', 'appendfsync', 'always');
+      expect(await persistence()).toEqual([]);
+    } finally {
+      await redis.raw.config('SET', 'appendonly', 'no');
+      await redis.raw.config('SET', 'appendfsync', 'everysec');
+    }
+  });
+
   it('keeps one key per port under the prefix (and the data-set mark and id rule), with the session expiry as the key TTL (Redis)', async () => {
     const prefix = newPrefix();
     const store = await open(prefix);
