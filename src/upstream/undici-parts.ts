@@ -20,9 +20,11 @@ export type Agent = AgentType;
 
 const { kParser } = require('undici/lib/core/symbols.js') as { kParser: symbol };
 
+type ParserState = { socket?: { errored?: NodeJS.ErrnoException | null }; statusCode: number; shouldKeepAlive: boolean; headers: Buffer[] };
 type ParserPrototype = {
   onStatus(buf: Buffer): number;
-  finish(this: { socket?: { errored?: NodeJS.ErrnoException | null }; statusCode: number }): Error | null;
+  onMessageComplete(this: ParserState): number;
+  finish(this: ParserState): Error | null;
 };
 
 /**
@@ -41,6 +43,14 @@ type ParserPrototype = {
  *   socket's error, already recorded on it when its handlers run, is returned as the parse
  *   error, and undici fails the request with it. A reset after a FIN never gets here (the FIN
  *   finished the answer first).
+ * - A `Connection: close` (or `Proxy-Connection: close`) among a chunked answer's trailers is
+ *   taken to heart by llhttp, which then refuses any further answer on the connection ("Data
+ *   after Connection: close"), while undici, having judged keep-alive from the head, kept the
+ *   connection in its pool: the next request went out on it, was served, and its answer was
+ *   refused (a 502 for a request the upstream had served). Such a connection is closed once the
+ *   answer is complete (undici's own path for an answer that does not keep alive); the
+ *   trailers (at completion, the parser's `headers` hold them only) are read only when there
+ *   are any.
  */
 function repairParser(): void {
   const connected = diagnostics.channel('undici:client:connected');
@@ -58,9 +68,24 @@ function repairParser(): void {
       if (this.statusCode && error?.code === 'ECONNRESET') return error;
       return finish.call(this);
     };
+    const onMessageComplete = prototype.onMessageComplete;
+    prototype.onMessageComplete = function onMessageCompleteClosing(this) {
+      if (this.headers.length > 0 && this.statusCode >= 200 && this.shouldKeepAlive && trailersClose(this.headers)) this.shouldKeepAlive = false;
+      return onMessageComplete.call(this);
+    };
     connected.unsubscribe(patch);
   };
   connected.subscribe(patch);
+}
+
+/** Whether trailers (a flat list of names and values) hold the close option as llhttp reads it. */
+function trailersClose(trailers: Buffer[]): boolean {
+  for (let i = 0; i + 1 < trailers.length; i += 2) {
+    const name = trailers[i]!.toString('latin1').toLowerCase();
+    if (name !== 'connection' && name !== 'proxy-connection') continue;
+    if (trailers[i + 1]!.toString('latin1').split(',').some((option) => option.trim().toLowerCase() === 'close')) return true;
+  }
+  return false;
 }
 
 repairParser();
