@@ -1,4 +1,5 @@
 import { configFlagNamed, flagOrigin, type FlagValue } from './flags.js';
+import { pmsNamesInside, pmsUnknownKey, pmsValueHint } from './pms-names.js';
 import { nearestKey, type ConfigProblem } from './problems.js';
 import { schema } from './schema.js';
 import { hiddenPart, showValue, withoutSecret, type Masking } from './secrets.js';
@@ -189,12 +190,16 @@ export class ConfigLayers {
       const node = Object.hasOwn(section, name) ? section[name] : undefined;
       if (node === undefined) {
         // The value is not shown: a mistyped `Pasword` holds a password all the same.
-        const suggestion = nearestKey(key, KNOWN_KEYS);
-        const text = `unknown key${suggestion ? `; did you mean ${suggestion}?` : ''}`;
-        this.problems.push({ key, text, origin });
+        // ProxyMapService's names are answered with what to write instead.
+        const pms = pmsUnknownKey(key, value);
+        if (pms.length > 0) this.problems.push(...pms.map((problem) => ({ ...problem, origin })));
+        else {
+          const suggestion = nearestKey(key, KNOWN_KEYS);
+          this.problems.push({ key, text: `unknown key${suggestion ? `; did you mean ${suggestion}?` : ''}`, origin });
+        }
       } else if (isStructured(node)) {
-        const problem = shapeProblem(node, value);
-        if (problem) this.problems.push({ ...this.problemAt(key, problem, value), origin });
+        const problems = this.shapeProblems(key, node, value);
+        if (problems.length > 0) this.problems.push(...problems.map((problem) => ({ ...problem, origin })));
         else {
           this.structured.set(key, value);
           this.origins.set(key, origin);
@@ -208,7 +213,7 @@ export class ConfigLayers {
           // Judged in its own layer, whether or not a later one sets the key too: a bad value
           // does not wait, unseen, for the day the layer over it goes.
           const problem = formatNamed(node.format).problem(value);
-          if (problem) this.problems.push({ ...this.problemAt(key, problem, value), origin });
+          if (problem) this.problems.push({ ...this.problemAt(key, withPmsHint(key, problem, value), value), origin });
           else {
             accepted[name] = value;
             this.origins.set(key, origin);
@@ -285,9 +290,9 @@ export class ConfigLayers {
   }
 
   private checkStructured(key: string, node: StructuredNode, value: unknown): void {
-    const shape = shapeProblem(node, value);
-    if (shape) {
-      this.problems.push(this.problemAt(key, shape, value));
+    const shape = this.shapeProblems(key, node, value);
+    if (shape.length > 0) {
+      this.problems.push(...shape);
       return;
     }
     if ('list' in node) {
@@ -316,18 +321,34 @@ export class ConfigLayers {
       const key = `${prefix}.${name}`;
       const node = Object.hasOwn(section, name) ? section[name] : undefined;
       if (node === undefined) {
-        this.problems.push({ key, text: unknownKeyText(key, prefix, section), origin: this.originOf(key) });
+        const pms = pmsUnknownKey(key, item);
+        const problems = pms.length > 0 ? pms : [{ key, text: unknownKeyText(key, prefix, section) }];
+        this.problems.push(...problems.map((problem) => ({ ...problem, origin: this.originOf(key) })));
       } else if (isStructured(node)) {
         this.checkStructured(key, node, item);
       } else if (isLeaf(node)) {
         const format = formatNamed(node.format);
         const whole = typeof item !== 'object' || item === null || (format.takesList === true && Array.isArray(item));
         const problem = whole ? format.problem(item) : (format.problem(item) ?? 'must not be an object');
-        this.checkLeafValue(key, problem, item);
+        this.checkLeafValue(key, problem && withPmsHint(key, problem, item), item);
       } else {
         this.checkRecord(node as Section, item, key);
       }
     }
+  }
+
+  /**
+   * The problem of a list or object key of another shape (none when it has its own), with, for
+   * ProxyMapService's `{ "Items": [...], "Files": [...] }`, the PMS names inside it: nothing else
+   * there is read.
+   */
+  private shapeProblems(key: string, node: StructuredNode, value: unknown): ConfigProblem[] {
+    const shape = shapeProblem(node, value);
+    if (!shape) return [];
+    const hint = pmsValueHint(key, value);
+    if (hint === undefined) return [this.problemAt(key, shape, value)];
+    const origin = this.originOf(key);
+    return [this.problemAt(key, `${shape}; ${hint}`, value), ...pmsNamesInside(key, value).map((problem) => ({ ...problem, origin }))];
   }
 
   private checkLeafValue(key: string, problem: string | undefined, value: unknown): void {
@@ -340,6 +361,12 @@ function shapeProblem(node: StructuredNode, value: unknown): string | undefined 
   if ('map' in node) return isPlainObject(value) ? undefined : 'must be an object of names and values, such as { "country": "us" }';
   if (Array.isArray(value)) return undefined;
   return 'records' in node ? 'must be a list of objects: [ { ... }, { ... } ]' : 'must be a list: [ "...", "..." ]';
+}
+
+/** A value's problem, and what ProxyMapService meant by it where the value is one of its own (a File action). */
+function withPmsHint(key: string, problem: string, value: unknown): string {
+  const hint = pmsValueHint(key, value);
+  return hint === undefined ? problem : `${problem}; ${hint}`;
 }
 
 /** An unknown key inside a record, with the key of the same record it most likely meant. */
