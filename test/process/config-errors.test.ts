@@ -1,8 +1,11 @@
-import { writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { freePortRange } from '../helpers/ports.js';
 import { spawnStickyport, writeConfig, type SpawnedStickyport } from '../helpers/spawn-stickyport.js';
+import { PMS_APPSETTINGS, pmsRefusal } from '../fixtures/pms/expected.js';
 
 // The real entry point with a bad configuration: exit code 2, one message on stderr naming the
 // key, no stack trace, no secret, and not one port of the range bound, not even for a moment
@@ -28,13 +31,13 @@ interface Refusal {
 
 /** Runs stickyport on `count` free ports and expects it to refuse to start. */
 async function refused(
-  settings: (first: number, last: number) => { args?: string[]; env?: NodeJS.ProcessEnv },
+  settings: (first: number, last: number) => { args?: string[]; env?: NodeJS.ProcessEnv; cwd?: string },
   count = 2,
 ): Promise<Refusal> {
   const first = await freePortRange(count);
   const last = first + count - 1;
-  const { args = [], env = {} } = settings(first, last);
-  const proc = spawnStickyport(args, env);
+  const { args = [], env = {}, cwd } = settings(first, last);
+  const proc = spawnStickyport(args, env, { cwd });
   running.push(proc);
   const outcome = await Promise.race([proc.exited, proc.waitForLine(/stickyport listening/).then(() => 'listening' as const)]);
   const output = { stdout: proc.stdout.join('\n'), stderr: proc.stderr.join('') };
@@ -141,6 +144,14 @@ describe('node dist/main.js with a bad configuration', () => {
     }));
     expect(stderr).toContain('Listen.StickyProxyLifeTime (from --config ');
     expect(stderr).toContain('did you mean Listen.StickyProxyLifetime?');
+  });
+
+  it('answers each key of a ProxyMapService appsettings.json with what to write instead', async () => {
+    // The file as a PMS user brings it: appsettings.json in the folder stickyport starts in.
+    const cwd = mkdtempSync(path.join(tmpdir(), 'stickyport-pms-'));
+    copyFileSync(PMS_APPSETTINGS, path.join(cwd, 'appsettings.json'));
+    const { stderr } = await refused(() => ({ cwd }));
+    expect(stderr).toBe(`stickyport: ${pmsRefusal(path.join(cwd, 'appsettings.json'))}\n`);
   });
 
   it.each([
