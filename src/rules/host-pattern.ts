@@ -49,7 +49,7 @@ export function compileHostPattern(pattern: string): HostTest | string {
   if (mapped) return (host) => host === mapped;
   if (!GLOB.test(glob)) {
     return REGEX_CHARACTERS.test(pattern)
-      ? `looks like a regular expression: write it between slashes, as /${pattern}/ (it must then match the whole host name)`
+      ? `looks like a regular expression: write it between slashes, where it must match the whole host name: ${wholeNameForm(pattern)} matches the names it matches anywhere in them (as ProxyMapService matched it)`
       : 'may only hold host name characters (a-z 0-9 . - _ :) and *, or be a regular expression between slashes';
   }
   if (glob === '*') return () => true;
@@ -112,4 +112,34 @@ export function ipv4Mapped(host: string): string | undefined {
   const high = Number.parseInt(hex[1]!, 16);
   const low = Number.parseInt(hex[2]!, 16);
   return `${high >> 8}.${high & 255}.${low >> 8}.${low & 255}`;
+}
+
+/**
+ * A regular expression matched anywhere in a name (ProxyMapService's, .NET's IsMatch) written as
+ * one that must match the whole name, as patterns between slashes do here: `.*` on each side its
+ * own `^` or `$` did not anchor (with alternatives, `^` and `$` may anchor only some of them:
+ * then the whole of it goes in a group between two `.*`, where they still anchor).
+ */
+function wholeNameForm(pattern: string): string {
+  if (hasTopLevelAlternative(pattern)) return `/.*(?:${pattern}).*/`;
+  const start = pattern.startsWith('^');
+  const end = pattern.endsWith('$') && !pattern.endsWith('\\$');
+  const body = pattern.slice(start ? 1 : 0, end ? -1 : undefined);
+  return `/${start ? '' : '.*'}${body}${end ? '' : '.*'}/`;
+}
+
+/** Whether a `|` outside every group and character class splits the pattern. */
+function hasTopLevelAlternative(pattern: string): boolean {
+  let depth = 0;
+  let inClass = false;
+  for (let i = 0; i < pattern.length; i++) {
+    const c = pattern[i];
+    if (c === '\\') i++;
+    else if (inClass) inClass = c !== ']';
+    else if (c === '[') inClass = true;
+    else if (c === '(') depth++;
+    else if (c === ')') depth--;
+    else if (c === '|' && depth === 0) return true;
+  }
+  return false;
 }

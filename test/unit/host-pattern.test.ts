@@ -32,9 +32,27 @@ describe('host patterns', () => {
     expect(matches(pattern, host)).toBe(expected);
   });
 
+  // ProxyMapService matched its patterns anywhere in the name: the form the refusal suggests,
+  // between slashes, must match the same names (here the whole name).
+  it.each([
+    ['mozilla\\.(com|org)$', ['mozilla.com', 'www.mozilla.org', 'notmozilla.com'], ['mozilla.com.evil.test', 'mozilla.net']],
+    ['^s\\.yimg\\.com$', ['s.yimg.com'], ['as.yimg.com', 's.yimg.com.evil.test']],
+    ['^ads\\.', ['ads.example.com'], ['bads.example.com']],
+    ['tracker\\d+', ['tracker1.net', 'a.tracker22.b'], ['tracker.net']],
+    ['^ads\\.|\\.doubleclick\\.net$', ['ads.x.com', 'g.doubleclick.net'], ['x.ads.com', 'doubleclick.net.evil.test']],
+  ])('the slashed form suggested for %j matches what it matched anywhere in a name', (pattern, matching, other) => {
+    const suggested = /(\/.*\/) matches the names/.exec(hostPatternProblem(pattern) ?? '')?.[1];
+    expect(suggested).toBeDefined();
+    const anywhere = new RegExp(pattern, 'i');
+    for (const host of [...matching, ...other]) {
+      expect(anywhere.test(host), `${pattern} anywhere in ${host}`).toBe(matching.includes(host));
+      expect(matches(suggested!, host), `${suggested} against ${host}`).toBe(matching.includes(host));
+    }
+  });
+
   it.each([
     ['', /must not be empty/],
-    ['mozilla\\.(com|org)$', /looks like a regular expression: write it between slashes, as \/mozilla\\\.\(com\|org\)\$\//],
+    ['mozilla\\.(com|org)$', /looks like a regular expression: write it between slashes, where it must match the whole host name: \/\.\*mozilla\\\.\(com\|org\)\/ matches the names it matches anywhere in them/],
     ['exa mple.com', /host name characters/],
     ['/a(/', /not a valid regular expression/],
   ])('refuses %j', (pattern, problem) => {
