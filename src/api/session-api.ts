@@ -139,7 +139,7 @@ export function createSessionApi(
           await state.reset();
           return { status: 200, body: { success: true } };
         case 'new': {
-          const params = call.query ? queryParameters(call.query, state.mapping.declared) : undefined;
+          const params = call.query ? queryParameters(call.query, state.policy.declared) : undefined;
           return sessionAnswer(await state.renew(params), state.mapping);
         }
       }

@@ -93,13 +93,25 @@ export class PortState {
     this.currentMapping = deps.mapping;
   }
 
+  /** What the port's current session was made by: its upstream, lifetime and parameters. */
   get mapping(): Mapping {
     return this.currentMapping;
   }
 
   /**
-   * A reload changed the settings of this port's mapping: sessions made from now on follow
-   * them. A session already running keeps what it was made with until it rotates or expires.
+   * The newest settings of the port's mapping, which judge every request from the moment a
+   * reload applies them: the client login, host rules, RejectHttpProxy, rotation rules. (A
+   * leaked password must stop working on the reload, not when the session ends.) What the
+   * session itself was made by stays until it ends: that is the port's identity (`mapping`).
+   */
+  get policy(): Mapping {
+    return this.nextMapping ?? this.currentMapping;
+  }
+
+  /**
+   * A reload changed the settings of this port's mapping: they judge requests at once
+   * (`policy`), and sessions made from now on follow them. A session already running keeps
+   * the upstream, lifetime and parameters it was made with until it rotates or expires.
    */
   useMapping(next: Mapping): void {
     if (next === this.currentMapping) return;

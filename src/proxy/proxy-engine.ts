@@ -153,7 +153,7 @@ export class ProxyEngine extends Server {
       }
       if (url[0] === '/') throw new RequestError(RELATIVE_URL_HINT, 400);
       const state = this.engine.ports.get(portOf(request.socket));
-      if (state.mapping.config.rejectHttpProxy) throw httpRejected(state);
+      if (state.policy.config.rejectHttpProxy) throw httpRejected(state);
       const unframeable = unframeableRequest(request);
       if (unframeable) throw new RequestError(`cannot forward a request with ${unframeable}`, 400);
       let prepared = this.prepared(request, state);
@@ -171,9 +171,9 @@ export class ProxyEngine extends Server {
         body: hasBody(request) ? request : null,
       };
       const { binding, params } = prepared.chosen;
-      const book = state.mapping.rotation;
+      const book = state.policy.rotation;
       const rules = book?.watchesAnswers ? book.forPort(state) : undefined;
-      if (state.mapping.rules.size === 0) {
+      if (state.policy.rules.size === 0) {
         forwardHttp(request, response, target, binding.route, outgoing, this.forwarding, rules, true, params);
         return;
       }
@@ -212,7 +212,7 @@ export class ProxyEngine extends Server {
       // bytes after the switch, not as the request's body. (A WebSocket handshake has none.)
       if (hasBody(request)) throw new RequestError('an upgrade request with a body cannot be forwarded', 400);
       const state = this.engine.ports.get(portOf(socket));
-      if (state.mapping.config.rejectHttpProxy) throw httpRejected(state);
+      if (state.policy.config.rejectHttpProxy) throw httpRejected(state);
       let prepared = this.prepared(request, state);
       if (prepared instanceof Promise) prepared = await prepared;
       const target = httpTarget(url, prepared.trgParsed!);
@@ -351,7 +351,7 @@ export class ProxyEngine extends Server {
    */
   private prepared(request: http.IncomingMessage, state: PortState, parseTarget = true): Prepared | Promise<Prepared> {
     if (!request.headers['proxy-authorization']) {
-      const verdict = state.mapping.login.check('', '');
+      const verdict = state.policy.login.check('', '');
       if (verdict.ok) {
         // A CONNECT's target is read by onConnect itself (canonicalHost): no second parse.
         const trgParsed = parseTarget ? this.getHandlerOpts(request).trgParsed! : undefined;
@@ -364,7 +364,7 @@ export class ProxyEngine extends Server {
       (error: unknown) => {
         // proxy-chain answers a login it cannot read (not Basic, no user:password) with a 400;
         // where a login is required that is a wrong login: 407, with the Basic challenge.
-        if (state.mapping.login.required && error instanceof RequestError && error.statusCode === 400 && UNREADABLE_LOGIN.test(error.message)) {
+        if (state.policy.login.required && error instanceof RequestError && error.statusCode === 400 && UNREADABLE_LOGIN.test(error.message)) {
           throw new RequestError('Proxy login required: send Proxy-Authorization: Basic base64(user:password)', 407);
         }
         throw error;
@@ -376,7 +376,7 @@ export class ProxyEngine extends Server {
   private async prepare(opts: PrepareRequestFunctionOpts): Promise<PrepareRequestFunctionResult> {
     const state = this.engine.ports.get(portOf(opts.request.socket));
     // A login carrying malformed parameters throws BAD_PARAMETER (400): nothing goes upstream.
-    const verdict = state.mapping.login.check(opts.username, opts.password);
+    const verdict = state.policy.login.check(opts.username, opts.password);
     if (!verdict.ok) return { requestAuthentication: true, failMsg: 'Proxy login required' };
     return { customTag: await this.choose(state, opts.request, verdict.params, opts.username, opts.password) };
   }
@@ -387,9 +387,9 @@ export class ProxyEngine extends Server {
    * asks for one).
    */
   private choose(state: PortState, request: http.IncomingMessage, loginParams: SessionParams | undefined, username: string, password: string): Chosen | Promise<Chosen> {
-    const control = this.engine.sessionControl && readSessionControl(request, state.mapping.declared);
+    const control = this.engine.sessionControl && readSessionControl(request, state.policy.declared);
     if (!control) return chosenFor(state, loginParams);
-    if (this.engine.sessionControl!.needsLogin && !state.mapping.login.matchesLogin({ username, password })) {
+    if (this.engine.sessionControl!.needsLogin && !state.policy.login.matchesLogin({ username, password })) {
       throw new StickyportError('CONTROL_FORBIDDEN', 'X-Stickyport-Session headers need the proxy login while SessionAPI.Password is set: nothing was sent', { status: 403 });
     }
     // The request's own parameters win over its login's; both are whole sets.
@@ -461,7 +461,7 @@ function connectClientGone(request: http.IncomingMessage, startedAt: number, ses
 }
 
 function httpRejected(state: PortState): StickyportError {
-  const where = state.mapping.config.source ? `${state.mapping.config.source}.Listen.RejectHttpProxy` : 'Listen.RejectHttpProxy';
+  const where = state.policy.config.source ? `${state.policy.config.source}.Listen.RejectHttpProxy` : 'Listen.RejectHttpProxy';
   return new StickyportError('HTTP_REJECTED', `port ${state.port} takes CONNECT only (${where}): send HTTPS, or use another port`, { status: 403 });
 }
 

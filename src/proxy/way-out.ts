@@ -30,7 +30,7 @@ export interface WayOut {
  * of a plain request (and, in a tunnel, the TLS name) stay the client's.
  */
 export function wayOut(state: PortState, binding: Binding, hostname: string, port: number, log: Logger): WayOut {
-  const { rules } = state.mapping;
+  const { rules } = state.policy;
   let rule: HostRuleConfig | undefined;
   if (rules.size > 0) {
     rule = rules.match(hostname);
@@ -66,7 +66,7 @@ export async function openTunnelFor(
   drain: Drain,
   params?: SessionParams,
 ): Promise<OpenTunnel | undefined> {
-  const book = state.mapping.rotation;
+  const book = state.policy.rotation;
   // Any rules at all: a tunnel that opens is a success, which ends the runs of answer rules too.
   const rules = book && (book.connect.length > 0 || book.watchesAnswers) ? book.forPort(state) : undefined;
   let retried = false;

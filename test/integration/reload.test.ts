@@ -244,8 +244,61 @@ describe('reload: sessions', () => {
   });
 });
 
+// What judges a request (the client login, host rules, RejectHttpProxy) is applied at once: a
+// password changed because it leaked must stop working on the reload, not when each port's
+// session next ends. It was so for SOCKS clients and the session API, while plain HTTP, CONNECT
+// and WebSockets kept the old login (and rules) until the port rotated. The session and its
+// upstream stay: those are the port's identity.
+describe('reload: what judges requests applies at once, the session stays', () => {
+  const login = (password: string) => ({ Authentication: { Required: true, Username: 'client', Password: password } });
+  const auth = (password: string) => ({ 'proxy-authorization': basic('client', password) });
+
+  it('a new client password: the old one gets 407 at once on plain HTTP, CONNECT and the session API; the new one goes out on the same session', async () => {
+    const proxy = await startReloadable(1, 1, login('OldClient1'));
+    const port = proxy.start;
+    expect((await request(port, `${origin.url}/`, { headers: auth('OldClient1') })).status).toBe(200);
+    const session = upstreamA.seen.at(-1)!.session;
+    proxy.write(settings(port, port, login('NewClient2')));
+    expect(await proxy.app.reload('test')).toMatchObject({ applied: true, changed: ['Authentication'] });
+    expect((await request(port, `${origin.url}/`, { headers: auth('OldClient1') })).status).toBe(407);
+    expect((await openTunnel(port, `127.0.0.1:${echo.port}`, auth('OldClient1'))).status).toBe(407);
+    expect((await request(port, 'http://portmapper/session/', { headers: auth('OldClient1') })).status).toBe(407);
+    const seen = upstreamA.seen.length;
+    expect((await request(port, `${origin.url}/`, { headers: auth('NewClient2') })).status).toBe(200);
+    expect(upstreamA.seen.length).toBe(seen + 1);
+    expect(upstreamA.seen.at(-1)!.session).toBe(session);
+  });
+
+  it('a Deny rule added refuses its host at once; other hosts go out on the same session', async () => {
+    const proxy = await startReloadable(1, 1);
+    const port = proxy.start;
+    expect((await request(port, `${origin.url}/`)).status).toBe(200);
+    const session = upstreamA.seen.at(-1)!.session;
+    proxy.write(settings(port, port, { HostRules: [{ Pattern: 'denied.test', Action: 'Deny' }] } as never));
+    expect(await proxy.app.reload('test')).toMatchObject({ applied: true, changed: ['HostRules'] });
+    expect((await request(port, 'http://denied.test/')).status).toBe(403);
+    expect((await openTunnel(port, 'denied.test:443')).status).toBe(403);
+    expect((await request(port, `${origin.url}/`)).status).toBe(200);
+    expect(upstreamA.seen.at(-1)!.session).toBe(session);
+  });
+
+  it('RejectHttpProxy turned on refuses plain HTTP at once; tunnels go out on the same session', async () => {
+    const proxy = await startReloadable(1, 1);
+    const port = proxy.start;
+    expect((await request(port, `${origin.url}/`)).status).toBe(200);
+    const session = sessionOf(proxy.app, port);
+    proxy.write(settings(port, port, { Listen: { RejectHttpProxy: true } }));
+    expect(await proxy.app.reload('test')).toMatchObject({ applied: true, changed: ['Listen.RejectHttpProxy'] });
+    expect((await request(port, `${origin.url}/`)).status).toBe(403);
+    const tunnel = await echoTunnel(port);
+    expect(await tunnel.roundTrip('ping')).toBe('ping');
+    tunnel.socket.destroy();
+    expect(sessionOf(proxy.app, port)).toBe(session);
+  });
+});
+
 describe('reload: rotation rules', () => {
-  it('applies new rules (each port takes them with its next session), telling apart rules that differ only in a ConnectStatus failure or a header value', async () => {
+  it('applies new rules (at once), telling apart rules that differ only in a ConnectStatus failure or a header value', async () => {
     const proxy = await startReloadable(1, 1);
     const port = proxy.start;
     const rules = (connect: string, value: string) => ({ Rotation: { Rules: [{ Name: 'overloaded', When: { Status: 503 } }, { When: { ConnectStatus: connect } }, { When: { Header: { Name: 'x-ban', Value: value } } }] } });
