@@ -11,6 +11,23 @@ export function rawExchange(port: number, bytes: string | Buffer): Promise<strin
   });
 }
 
+/**
+ * Sends raw bytes to 127.0.0.1:`port` and collects what comes back (latin1), with how the
+ * connection ended: 'end' for a FIN, else the error's code (a reset: 'ECONNRESET').
+ */
+export function rawExchangeEnding(port: number, bytes: string): Promise<{ text: string; ending: string }> {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, '127.0.0.1');
+    let text = '';
+    let ending: string | undefined;
+    socket.on('data', (chunk: Buffer) => (text += chunk.toString('latin1')));
+    socket.once('end', () => (ending ??= 'end'));
+    socket.once('error', (error: NodeJS.ErrnoException) => (ending ??= error.code ?? 'error'));
+    socket.once('close', () => resolve({ text, ending: ending ?? 'end' }));
+    socket.write(bytes);
+  });
+}
+
 export function statusOf(answer: string): number {
   return Number(/^HTTP\/1\.[01] (\d{3})/.exec(answer)?.[1] ?? 0);
 }

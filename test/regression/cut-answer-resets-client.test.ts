@@ -2,6 +2,7 @@ import net from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { eventually } from '../helpers/eventually.js';
 import { behindHostileUpstream, type HostileAnswer } from '../helpers/hostile-server.js';
+import { rawExchangeEnding } from '../helpers/raw.js';
 
 // An answer that broke after its head was relayed (the upstream closing mid-body, a broken
 // chunk size, a stall past Upstream.ResponseTimeout) was ended towards the client with a FIN.
@@ -21,16 +22,7 @@ const stack = behindHostileUpstream({ Upstream: { ResponseTimeout: '400ms' } });
 
 /** What an HTTP/1.0 client sees: the bytes, and whether the connection ended cleanly (FIN) or with an error (RST). */
 function askAsHttp10(port: number, url: string): Promise<{ text: string; ending: 'end' | string }> {
-  return new Promise((resolve) => {
-    const socket = net.connect(port, '127.0.0.1');
-    let text = '';
-    let ending: string | undefined;
-    socket.on('data', (chunk: Buffer) => (text += chunk.toString('latin1')));
-    socket.once('end', () => (ending ??= 'end'));
-    socket.once('error', (error: NodeJS.ErrnoException) => (ending ??= error.code ?? 'error'));
-    socket.once('close', () => resolve({ text, ending: ending ?? 'end' }));
-    socket.write(`GET ${url} HTTP/1.0\r\nHost: ${stack.hostile.authority}\r\n\r\n`);
-  });
+  return rawExchangeEnding(port, `GET ${url} HTTP/1.0\r\nHost: ${stack.hostile.authority}\r\n\r\n`);
 }
 
 describe('an answer cut after its head', () => {

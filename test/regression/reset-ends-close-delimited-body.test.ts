@@ -1,6 +1,6 @@
-import net from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { behindHostileUpstream, type HostileAnswer } from '../helpers/hostile-server.js';
+import { rawExchangeEnding } from '../helpers/raw.js';
 
 // An answer without Content-Length and not chunked ends where its connection ends. undici
 // completes such a body on a TCP reset as it does on a FIN (a macOS quirk it works around), so a
@@ -18,17 +18,8 @@ const stack = behindHostileUpstream();
 
 /** The bytes a client got, and whether its connection ended with a FIN or a reset. */
 function ask(port: number, key: string, version: '1.0' | '1.1'): Promise<{ text: string; ending: string }> {
-  return new Promise((resolve) => {
-    const socket = net.connect(port, '127.0.0.1');
-    let text = '';
-    let ending: string | undefined;
-    socket.on('data', (chunk: Buffer) => (text += chunk.toString('latin1')));
-    socket.once('end', () => (ending ??= 'end'));
-    socket.once('error', (error: NodeJS.ErrnoException) => (ending ??= error.code ?? 'error'));
-    socket.once('close', () => resolve({ text, ending: ending ?? 'end' }));
-    const connection = version === '1.1' ? 'Connection: close\r\n' : '';
-    socket.write(`GET http://${stack.hostile.authority}/case/${key} HTTP/${version}\r\nHost: x\r\n${connection}\r\n`);
-  });
+  const connection = version === '1.1' ? 'Connection: close\r\n' : '';
+  return rawExchangeEnding(port, `GET http://${stack.hostile.authority}/case/${key} HTTP/${version}\r\nHost: x\r\n${connection}\r\n`);
 }
 
 describe('a body without a length that the upstream ends with a reset', () => {
