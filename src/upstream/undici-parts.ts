@@ -1,5 +1,6 @@
 import diagnostics from 'node:diagnostics_channel';
 import { createRequire } from 'node:module';
+import os from 'node:os';
 import type { Agent as AgentType, Pool as PoolType, buildConnector as BuildConnector } from 'undici';
 
 /**
@@ -42,7 +43,12 @@ type ParserPrototype = {
  *   of an answer is now that answer's error, as it is for curl, Node's client and Squid: the
  *   socket's error, already recorded on it when its handlers run, is returned as the parse
  *   error, and undici fails the request with it. A reset after a FIN never gets here (the FIN
- *   finished the answer first).
+ *   finished the answer first). A reset that comes in the same wake-up as the last bytes
+ *   reaches Node as an end of stream (libuv takes a read short of its buffer plus the hang-up
+ *   for the end, and never reads the reset's error), so an end of stream is checked too: the
+ *   kernel's socket is then no longer connected (getpeername fails with ENOTCONN), where after
+ *   a FIN it still is (CLOSE_WAIT). One system call, made only when an answer without a length
+ *   ends.
  * - A `Connection: close` (or `Proxy-Connection: close`) among a chunked answer's trailers is
  *   taken to heart by llhttp, which then refuses any further answer on the connection ("Data
  *   after Connection: close"), while undici, having judged keep-alive from the head, kept the
@@ -64,8 +70,11 @@ function repairParser(): void {
     };
     const finish = prototype.finish;
     prototype.finish = function finishUnlessReset(this) {
-      const error = this.socket?.errored;
-      if (this.statusCode && error?.code === 'ECONNRESET') return error;
+      if (this.statusCode) {
+        const error = this.socket?.errored;
+        if (error?.code === 'ECONNRESET') return error;
+        if (error === null && resetUnderEnd(this.socket as SocketWithHandle)) return resetError();
+      }
       return finish.call(this);
     };
     const onMessageComplete = prototype.onMessageComplete;
@@ -76,6 +85,20 @@ function repairParser(): void {
     connected.unsubscribe(patch);
   };
   connected.subscribe(patch);
+}
+
+type SocketWithHandle = { _handle?: { getpeername?: (out: object) => number } | null } | undefined;
+const ENOTCONN = -os.constants.errno.ENOTCONN;
+
+/** Whether the connection of a socket that just read its end of stream was reset (see repairParser). */
+function resetUnderEnd(socket: SocketWithHandle): boolean {
+  const getpeername = socket?._handle?.getpeername;
+  return getpeername !== undefined && getpeername.call(socket!._handle, {}) === ENOTCONN;
+}
+
+/** What Node gives for a reset read: the error the request fails with. */
+function resetError(): NodeJS.ErrnoException {
+  return Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET', errno: -os.constants.errno.ECONNRESET, syscall: 'read' });
 }
 
 /** Whether trailers (a flat list of names and values) hold the close option as llhttp reads it. */

@@ -1,4 +1,5 @@
 import net from 'node:net';
+import os from 'node:os';
 
 /** Sends raw bytes to 127.0.0.1:`port` and collects everything until the proxy closes. */
 export function rawExchange(port: number, bytes: string | Buffer): Promise<string> {
@@ -13,7 +14,9 @@ export function rawExchange(port: number, bytes: string | Buffer): Promise<strin
 
 /**
  * Sends raw bytes to 127.0.0.1:`port` and collects what comes back (latin1), with how the
- * connection ended: 'end' for a FIN, else the error's code (a reset: 'ECONNRESET').
+ * connection ended: 'end' for a FIN, else the error's code (a reset: 'ECONNRESET'). A reset in
+ * the same instant as the last bytes reaches Node as an end of stream (libuv), where a client
+ * reading with recv() (curl) gets the reset's error: the socket, no longer connected, tells.
  */
 export function rawExchangeEnding(port: number, bytes: string): Promise<{ text: string; ending: string }> {
   return new Promise((resolve) => {
@@ -21,7 +24,7 @@ export function rawExchangeEnding(port: number, bytes: string): Promise<{ text: 
     let text = '';
     let ending: string | undefined;
     socket.on('data', (chunk: Buffer) => (text += chunk.toString('latin1')));
-    socket.once('end', () => (ending ??= 'end'));
+    socket.once('end', () => (ending ??= resetUnderEnd(socket) ? 'ECONNRESET' : 'end'));
     socket.once('error', (error: NodeJS.ErrnoException) => (ending ??= error.code ?? 'error'));
     socket.once('close', () => resolve({ text, ending: ending ?? 'end' }));
     socket.write(bytes);
@@ -38,4 +41,10 @@ export function connectRaw(port: number): Promise<net.Socket> {
     const socket = net.connect(port, '127.0.0.1', () => resolve(socket));
     socket.once('error', reject);
   });
+}
+
+/** At its end of stream: whether the socket's connection was reset rather than ended (ENOTCONN). */
+function resetUnderEnd(socket: net.Socket): boolean {
+  const handle = (socket as net.Socket & { _handle?: { getpeername?: (out: object) => number } | null })._handle;
+  return handle?.getpeername?.({}) === -os.constants.errno.ENOTCONN;
 }
