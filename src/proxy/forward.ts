@@ -386,7 +386,7 @@ class Exchange implements DispatchHandler, DrainEntry {
     if (this.relaying) {
       this.done = true;
       // Cut half way: counted under what cut it.
-      if (this.startedAt !== 0) this.outcome = upstreamFailure(error, this.route.describePeer(this.target)).code;
+      if (this.startedAt !== 0) this.outcome = upstreamFailure(error, this.route.describePeer(this.target), true).code;
       cutAnswer(response);
       return;
     }

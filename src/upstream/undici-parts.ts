@@ -48,7 +48,9 @@ type ParserPrototype = {
  *   for the end, and never reads the reset's error), so an end of stream is checked too: the
  *   kernel's socket is then no longer connected (getpeername fails with ENOTCONN), where after
  *   a FIN it still is (CLOSE_WAIT). One system call, made only when an answer without a length
- *   ends.
+ *   ends. And an end of stream short of a body's length or last chunk is the cut it is, as on
+ *   a connection kept alive ("other side closed"), not an answer that "does not match HTTP".
+ *   (llhttp_finish fails only for a message left unfinished.)
  * - A `Connection: close` (or `Proxy-Connection: close`) among a chunked answer's trailers is
  *   taken to heart by llhttp, which then refuses any further answer on the connection ("Data
  *   after Connection: close"), while undici, having judged keep-alive from the head, kept the
@@ -75,7 +77,8 @@ function repairParser(): void {
         if (error?.code === 'ECONNRESET') return error;
         if (error === null && resetUnderEnd(this.socket as SocketWithHandle)) return resetError();
       }
-      return finish.call(this);
+      const ended = finish.call(this);
+      return ended === null ? null : endedShort(ended);
     };
     const onMessageComplete = prototype.onMessageComplete;
     prototype.onMessageComplete = function onMessageCompleteClosing(this) {
@@ -99,6 +102,11 @@ function resetUnderEnd(socket: SocketWithHandle): boolean {
 /** What Node gives for a reset read: the error the request fails with. */
 function resetError(): NodeJS.ErrnoException {
   return Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET', errno: -os.constants.errno.ECONNRESET, syscall: 'read' });
+}
+
+/** undici's error for a connection that ended in the middle of an answer, with the parser's verdict as its cause. */
+function endedShort(verdict: Error): Error {
+  return Object.assign(new Error('other side closed'), { name: 'SocketError', code: 'UND_ERR_SOCKET', cause: verdict });
 }
 
 /** Whether trailers (a flat list of names and values) hold the close option as llhttp reads it. */

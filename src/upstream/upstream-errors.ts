@@ -4,11 +4,12 @@ import { RetiredBeforeSent } from './route.js';
 
 /**
  * Turns a failure on the way to `peer` (the upstream proxy, or the target itself when there is
- * no upstream) into the 502/504 the client gets, with a short reason. Classified by the error
+ * no upstream) into the 502/504 the client gets, with a short reason (or, after the answer's
+ * head, what the request log and the identity check say of the cut). Classified by the error
  * codes Node, undici and llhttp give; only the `socks` library, which has no codes, is read by
  * its messages (see socksFailure).
  */
-export function upstreamFailure(error: unknown, peer: string): StickyportError {
+export function upstreamFailure(error: unknown, peer: string, afterHead = false): StickyportError {
   if (error instanceof StickyportError) return error;
   if (error instanceof RetiredBeforeSent) {
     // Not the upstream's failure: the port's session kept being replaced under the request.
@@ -34,7 +35,8 @@ export function upstreamFailure(error: unknown, peer: string): StickyportError {
       return new UpstreamError('UPSTREAM_TIMEOUT', `${peer} sent nothing more of its answer for Upstream.ResponseTimeout`, err);
     case 'ECONNRESET':
     case 'EPIPE':
-      return new UpstreamError('UPSTREAM_RESET', `${peer} closed the connection before answering`, err);
+      // `afterHead`: the answer's head had come (the caller knows; the error does not).
+      return new UpstreamError('UPSTREAM_RESET', afterHead ? `${peer} reset the connection before its answer was complete` : `${peer} closed the connection before answering`, err);
     case 'UND_ERR_SOCKET':
       // undici's own words tell a broken connection ("other side closed") from an answer it
       // refused: a 101 nobody asked for ("bad upgrade"), a 100 ("bad response").
