@@ -205,6 +205,9 @@ const upstreamUrl: ValueFormat = {
   problem(value) {
     if (typeof value !== 'string') return 'must be a string: "" or scheme://[user:password@]host:port';
     if (value === '') return undefined;
+    // The --upstream flag's word for no upstream (and the start-up line's). The value is masked
+    // as an unreadable URL would be, and scrubbed from the message: it is described, not quoted.
+    if (value.trim().toLowerCase() === 'direct') return 'is the --upstream flag\'s word for no upstream, which only the flag takes: here, no upstream is ""';
     try {
       // Which parameters are declared is checked once every key is read (load.ts).
       parseUpstreamTemplate(value, 'any');

@@ -169,7 +169,7 @@ export class RedisSessionStore implements SessionStore {
    */
   private async adviseOnDurability(): Promise<void> {
     try {
-      const pairs = (await this.client.config('GET', 'append*')) as string[];
+      const pairs = [...((await this.client.config('GET', 'append*')) as string[]), ...((await this.client.config('GET', 'save')) as string[])];
       const setting = (name: string): string | undefined => {
         for (let i = 0; i + 1 < pairs.length; i += 2) if (pairs[i] === name) return pairs[i + 1];
         return undefined;
@@ -177,12 +177,16 @@ export class RedisSessionStore implements SessionStore {
       const appendonly = setting('appendonly');
       const appendfsync = setting('appendfsync');
       if (appendonly === 'yes' && appendfsync === 'always') return;
-      this.log.warn(
-        { appendonly, appendfsync },
-        appendonly === 'yes'
-          ? 'Redis syncs its append-only file to disk once a second or less (appendfsync): a session rotation it acknowledged in the last moments can be undone by a Redis crash; for rotations that survive one, set appendfsync always'
-          : 'Redis keeps its data on disk by snapshots only (appendonly no): a session rotation it acknowledged since the last snapshot can be undone by a Redis crash; for rotations that survive one, set appendonly yes and appendfsync always',
-      );
+      const save = setting('save');
+      let msg: string;
+      if (appendonly === 'yes') {
+        msg = 'Redis syncs its append-only file to disk once a second or less (appendfsync): a session rotation it acknowledged in the last moments can be undone by a Redis crash; for rotations that survive one, set appendfsync always';
+      } else if (save === '') {
+        msg = 'Redis keeps nothing on disk (appendonly no, no save points): a Redis restart loses every session, and undoes every rotation it acknowledged; for rotations that survive one, set appendonly yes and appendfsync always';
+      } else {
+        msg = 'Redis keeps its data on disk by snapshots only (appendonly no): a session rotation it acknowledged since the last snapshot can be undone by a Redis crash; for rotations that survive one, set appendonly yes and appendfsync always';
+      }
+      this.log.warn({ appendonly, appendfsync, save }, msg);
     } catch (error) {
       this.log.debug({ err: (error as Error).message }, 'could not read the Redis persistence settings');
     }

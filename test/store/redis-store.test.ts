@@ -67,9 +67,13 @@ describeRedis('RedisSessionStore on a real Redis', () => {
       await store.close();
       return sink.lines.map((line) => JSON.parse(line)).filter((entry) => /appendonly|appendfsync/.test(entry.msg));
     };
+    const saveBefore = ((await redis.raw.config('GET', 'save')) as string[])[1] ?? '';
     try {
       await redis.raw.config('SET', 'appendonly', 'no');
+      await redis.raw.config('SET', 'save', '3600 1');
       expect(await persistence()).toEqual([expect.objectContaining({ level: 40, appendonly: 'no', msg: expect.stringMatching(/snapshots only.*set appendonly yes and appendfsync always$/) })]);
+      await redis.raw.config('SET', 'save', '');
+      expect(await persistence()).toEqual([expect.objectContaining({ level: 40, appendonly: 'no', save: '', msg: expect.stringMatching(/^Redis keeps nothing on disk .*set appendonly yes and appendfsync always$/) })]);
       await redis.raw.config('SET', 'appendonly', 'yes');
       await redis.raw.config('SET', 'appendfsync', 'everysec');
       expect(await persistence()).toEqual([expect.objectContaining({ level: 40, appendonly: 'yes', appendfsync: 'everysec', msg: expect.stringMatching(/set appendfsync always$/) })]);
@@ -78,6 +82,7 @@ describeRedis('RedisSessionStore on a real Redis', () => {
     } finally {
       await redis.raw.config('SET', 'appendonly', 'no');
       await redis.raw.config('SET', 'appendfsync', 'everysec');
+      await redis.raw.config('SET', 'save', saveBefore);
     }
   });
 

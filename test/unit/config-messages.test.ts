@@ -116,6 +116,13 @@ describe('configuration messages', () => {
     );
   });
 
+  it.each([['file', { config: { Upstream: { Url: 'direct' } } }], ['environment', { env: { STICKYPORT_UPSTREAM_URL: 'Direct' } }]] as const)(
+    'say that "direct", the --upstream flag\'s word for no upstream, is "" in a %s',
+    (_layer, input) => {
+      expect(lineAbout(refusal(input), 'Upstream.Url')).toMatch(/: is the --upstream flag's word for no upstream, which only the flag takes: here, no upstream is ""$/);
+    },
+  );
+
   // ioredis takes any query item as an option: `?password=...` logs in, and was shown in full.
   it('show a Redis URL with its query values masked, but db and family', () => {
     const url = 'redis://127.0.0.1:6379/x?db=2&family=6&password=RedisPw777&pass%77ord=RedisPw778&username=me';
