@@ -9,7 +9,7 @@ import { directRoute, memberRoute, type RouteOptions } from '../upstream/create-
 import type { PoolTimeouts } from '../upstream/pool-options.js';
 import type { UpstreamRoute } from '../upstream/route.js';
 import { TargetGuard } from '../upstream/target-guard.js';
-import { memberByHash, type UpstreamMember, type UpstreamPlan } from '../upstream/upstream-member.js';
+import { memberByHash, memberMaterial, sameExit, type UpstreamMember, type UpstreamPlan } from '../upstream/upstream-member.js';
 import { socks5LoginProblem } from '../upstream/upstream-url.js';
 import { UpstreamPool, type CooldownOptions, type PoolEntry } from '../upstream/upstream-pool.js';
 
@@ -127,6 +127,20 @@ export class Mapping {
    */
   isBypass(route: UpstreamRoute): boolean {
     return bypassRoutes.has(route);
+  }
+
+  /**
+   * Whether a session made by `other` gets the same exit from this mapping: the same upstream
+   * members in the same order, but for their passwords, the same parameters, lifetime and
+   * private-target rule. `samePassword`: and the same passwords too (nothing to render again).
+   */
+  sameExitAs(other: Mapping): { samePassword: boolean } | undefined {
+    const [ours, theirs] = [this.config.upstream, other.config.upstream];
+    if (ours.members.length !== theirs.members.length || this.config.lifetimeMs !== other.config.lifetimeMs) return undefined;
+    if (this.config.allowPrivateTargets !== other.config.allowPrivateTargets) return undefined;
+    if (JSON.stringify(ours.parameters) !== JSON.stringify(theirs.parameters) || ours.separators !== theirs.separators) return undefined;
+    if (!ours.members.every((member, i) => member.key === theirs.members[i]!.key && sameExit(member, theirs.members[i]!))) return undefined;
+    return { samePassword: ours.members.every((member, i) => memberMaterial(member) === memberMaterial(theirs.members[i]!)) };
   }
 
   /** Shutdown. */

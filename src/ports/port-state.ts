@@ -30,15 +30,16 @@ export function parametersConflict(port: number): StickyportError {
 export interface Binding {
   /** The session; replaced only by the same session (same id) with what was learnt of it (its exit). */
   session: Session;
-  readonly route: UpstreamRoute;
+  /** Its main route; rendered again only by a reload that changed nothing but a password. */
+  route: UpstreamRoute;
   /** The pool member the session goes out through, when the port's upstream is a pool. */
-  readonly entry: PoolEntry | undefined;
+  entry: PoolEntry | undefined;
   /** Routes of host rules with an upstream of their own, made for this session on first use. */
   ruleRoutes: Map<HostRuleConfig, UpstreamRoute> | undefined;
   /** Client sockets carrying this session's identity for their whole life: CONNECT tunnels, WebSockets. */
   readonly tunnels: Set<net.Socket>;
   /** The mapping the session was made by (a reload may have given the port another since). */
-  readonly mapping: Mapping;
+  mapping: Mapping;
 }
 
 export interface PortStateDeps {
@@ -115,8 +116,44 @@ export class PortState {
    */
   useMapping(next: Mapping): void {
     if (next === this.currentMapping) return;
-    if (this.binding || this.rotating) this.nextMapping = next;
+    const binding = this.binding;
+    if (binding) this.dropRuleRoutes(binding);
+    // The same exit from the new settings (at most a password changed): the session takes them
+    // now, rendered again for a new password; the old route finishes what it carries.
+    const same = binding && !this.rotating ? next.sameExitAs(binding.mapping) : undefined;
+    if (binding && same) {
+      this.takeMapping(binding, next, !same.samePassword);
+      return;
+    }
+    if (binding || this.rotating) this.nextMapping = next;
     else this.currentMapping = next;
+  }
+
+  /**
+   * Host rule routes were made for the rules of the settings before: requests now follow the
+   * new rules' (made on first use), so these finish what they carry and close.
+   */
+  private dropRuleRoutes(binding: Binding): void {
+    for (const route of binding.ruleRoutes?.values() ?? []) route.close();
+    binding.ruleRoutes = undefined;
+  }
+
+  /** `binding`'s session goes on under `next`, which gives it the same exit; `render`: a new password. */
+  private takeMapping(binding: Binding, next: Mapping, render: boolean): void {
+    binding.mapping.pool?.release(this.port);
+    if (render) {
+      const old = binding.route;
+      const { route, entry } = next.routeFor(binding.session);
+      binding.route = route;
+      binding.entry = entry;
+      old.close();
+    } else if (next.pool) {
+      binding.entry = next.pool.entryOf(binding.session);
+    }
+    if (binding.entry) next.pool!.pin(this.port, binding.entry);
+    binding.mapping = next;
+    this.currentMapping = next;
+    this.nextMapping = undefined;
   }
 
   /**

@@ -48,10 +48,25 @@ export function memberMaterial(value: unknown): string | undefined {
   return typeof value === 'object' && value !== null ? renderedFrom.get(value as UpstreamMember) : undefined;
 }
 
+/** The same without the password: what makes the exit a session gets (see sameExit). */
+const exitFrom = new WeakMap<UpstreamMember, string>();
+
 /** `member`, with the digest of what it renders from recorded. */
 export function withMaterial(member: UpstreamMember, material: unknown): UpstreamMember {
   renderedFrom.set(member, createHash('sha256').update(JSON.stringify(material)).digest('base64'));
+  const withoutPassword = JSON.stringify(material, (key, value: unknown) => (key === 'password' ? undefined : value));
+  exitFrom.set(member, createHash('sha256').update(withoutPassword).digest('base64'));
   return member;
+}
+
+/**
+ * Whether two members give a session the same exit: they render the same endpoint and login but
+ * for the password, which the provider checks and does not route by. A reload that changed only
+ * the password may then apply it to running sessions (ports/port-state.ts).
+ */
+export function sameExit(a: UpstreamMember, b: UpstreamMember): boolean {
+  const exit = exitFrom.get(a);
+  return exit !== undefined && exit === exitFrom.get(b);
 }
 
 /** A member from a URL template. */

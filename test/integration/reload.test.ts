@@ -205,28 +205,72 @@ describe('reload: sessions', () => {
   });
 
   // A reload compared upstreams by their masked description, so a change of the password alone
-  // was "nothing changed" and every session went on with the old password until a restart.
+  // was "nothing changed" and every session went on with the old password until a restart; then
+  // until each port's session ended (a provider's new password left every port failing for the
+  // session's lifetime). A password is no part of the exit: running sessions take it at once.
   it.each([
     ['Upstream.Url', (port: number, password: string) => ({ Url: upstreamUrl(port, password) })],
     ['Upstream.Urls', (port: number, password: string) => ({ Url: undefined, Urls: [upstreamUrl(port, password)] })],
     ['Upstream.Password of a preset', (port: number, password: string) => ({ Url: undefined, Preset: 'iproyal', Username: 'account', Password: password, Host: '127.0.0.1', Port: port })],
-  ] as const)('a new password alone (%s) applies to sessions created from then on', async (_written, upstream) => {
+  ] as const)('a new password alone (%s) applies at once, to the running session (same id) too', async (_written, upstream) => {
     const anyPassword = await startRecordingUpstream(() => true);
     try {
       const proxy = await startReloadable(1, 1, { Upstream: upstream(anyPassword.port, 'OldPw111') });
       const port = proxy.start;
       await request(port, `${origin.url}/`);
       expect(anyPassword.seen.at(-1)!.password).toMatch(/^OldPw111/);
+      // The exit: the login without the password's own part (a preset may render the session into the password).
+      const exit = (seen: { username: string; password: string }) => `${seen.username}:${seen.password.replace(/^(OldPw111|NewPw222)/, '')}`;
+      const before = exit(anyPassword.seen.at(-1)!);
+      const tunnel = await openTunnel(port, `127.0.0.1:${echo.port}`);
+      expect(tunnel.status).toBe(200);
       proxy.write(settings(port, port, { Upstream: upstream(anyPassword.port, 'NewPw222') }));
       const outcome = await proxy.app.reload('test');
       expect(outcome).toMatchObject({ applied: true, changed: ['Upstream'] });
       // Nothing in the outcome or the log names either password.
       expect(JSON.stringify(outcome) + proxy.logs.join('')).not.toMatch(/OldPw111|NewPw222/);
+      await request(port, `${origin.url}/`);
+      expect(anyPassword.seen.at(-1)!.password).toMatch(/^NewPw222/);
+      expect(exit(anyPassword.seen.at(-1)!)).toBe(before);
+      // A tunnel open before keeps its connection (its login was checked when it opened).
+      expect(tunnel.socket.destroyed).toBe(false);
+      tunnel.socket.destroy();
       await proxy.app.ports.get(port).reset();
       await request(port, `${origin.url}/`);
       expect(anyPassword.seen.at(-1)!.password).toMatch(/^NewPw222/);
+      expect(exit(anyPassword.seen.at(-1)!)).not.toBe(before);
     } finally {
       await anyPassword.close();
+    }
+  });
+
+  it('new passwords in a pool: each running session stays on its member, with its id, and takes its member\'s new password', async () => {
+    const [x, y] = [await startRecordingUpstream(() => true), await startRecordingUpstream(() => true)];
+    try {
+      const pool = (password: string) => ({ Url: undefined, Urls: [upstreamUrl(x.port, `${password}x`), upstreamUrl(y.port, `${password}y`)] });
+      const proxy = await startReloadable(4, 4, { Upstream: pool('OldPw') });
+      const ports = [0, 1, 2, 3].map((i) => proxy.start + i);
+      const where = async (port: number) => {
+        await request(port, `${origin.url}/`);
+        const seen = [x, y].map((upstream) => upstream.seen.at(-1)).filter((entry) => entry !== undefined).sort((a, b) => b.at - a.at)[0]!;
+        return { member: x.seen.includes(seen) ? 'x' : 'y', session: seen.session, password: seen.password };
+      };
+      const before = [];
+      for (const port of ports) before.push(await where(port));
+      // The pool spread the four sessions over both members.
+      expect(new Set(before.map((seen) => seen.member)).size).toBe(2);
+      proxy.write(settings(proxy.start, proxy.start + 3, { Upstream: pool('NewPw') }));
+      expect(await proxy.app.reload('test')).toMatchObject({ applied: true, changed: ['Upstream'] });
+      for (const [i, port] of ports.entries()) {
+        expect(await where(port)).toEqual({ ...before[i]!, password: `NewPw${before[i]!.member}` });
+      }
+      // The new pool counts the sessions it took over: a port of y's made anew goes back to y,
+      // which now has one session fewer than x (with none counted, ties go to the first, x).
+      const ofY = ports[before.findIndex((seen) => seen.member === 'y')]!;
+      await proxy.app.ports.get(ofY).reset();
+      expect((await where(ofY)).member).toBe('y');
+    } finally {
+      await Promise.all([x.close(), y.close()]);
     }
   });
 
