@@ -327,13 +327,15 @@ describe('reload: what judges requests applies at once, the session stays', () =
   });
 
   it('a host rule\'s own upstream changed: the next request goes to the new one, and the old rule route\'s connection closes', async () => {
-    const proxy = await startReloadable(1, 1, { HostRules: [{ Pattern: '127.0.0.1', Upstream: { Url: upstreamUrl(upstreamB.port) } }] } as never);
+    // Idle connections would close after PoolIdleTimeout anyway: long here, so that only the drop closes it.
+    const rules = (port: number) => ({ HostRules: [{ Pattern: '127.0.0.1', Upstream: { Url: upstreamUrl(port) } }], Upstream: { PoolIdleTimeout: '60s' } });
+    const proxy = await startReloadable(1, 1, rules(upstreamB.port) as never);
     const port = proxy.start;
     const seenByA = upstreamA.seen.length;
     expect((await request(port, `${origin.url}/`)).status).toBe(200);
     expect(upstreamB.seen.at(-1)!.target).toContain(origin.url.replace('http://', ''));
     await eventually(() => upstreamB.openConnections() === 1, 'the rule route keeps its connection');
-    proxy.write(settings(port, port, { HostRules: [{ Pattern: '127.0.0.1', Upstream: { Url: upstreamUrl(upstreamA.port) } }] } as never));
+    proxy.write(settings(port, port, rules(upstreamA.port) as never));
     expect(await proxy.app.reload('test')).toMatchObject({ applied: true, changed: ['HostRules'] });
     await eventually(() => upstreamB.openConnections() === 0, 'the old rule route closed its idle connection');
     expect((await request(port, `${origin.url}/`)).status).toBe(200);
