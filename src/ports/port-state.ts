@@ -222,19 +222,6 @@ export class PortState {
     });
   }
 
-  /**
-   * The route a request goes out on again after its first try could not be sent: the same
-   * kind of route (main, or the same host rule's) of the port's session now. `params`: the
-   * request's login parameters, as given to current() the first time: the port may have been
-   * rotated to other parameters meanwhile, and the request never leaves with those.
-   */
-  async reroute(previous: UpstreamRoute, params?: SessionParams): Promise<UpstreamRoute> {
-    if (this.mapping.isBypass(previous)) return previous;
-    const rule = this.ruleOf.get(previous);
-    const binding = await this.current(params);
-    return rule ? this.ruleRoute(binding, rule) : binding.route;
-  }
-
   /** The route of `rule`'s own upstream for `binding`'s session, made on first use. */
   ruleRoute(binding: Binding, rule: HostRuleConfig): UpstreamRoute {
     let route = binding.ruleRoutes?.get(rule);

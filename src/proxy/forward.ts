@@ -21,12 +21,12 @@ export interface ForwardOptions {
   readonly log: Logger;
   readonly drain: Drain;
   /**
-   * The port's route at the moment of asking, of the same kind as `previous` (the session's, or
-   * a host rule's): a retry goes out on it, never on the route the first attempt used, which a
-   * rotation may have retired in between. `params`: the request's login parameters (a rotation
-   * to another client's parameters is never taken for this request).
+   * The way out for `target` at the moment of asking, by the port's session and host rules now:
+   * a retry goes out on it, never on the route the first attempt used, which a rotation may have
+   * retired in between. `params`: the request's login parameters (a rotation to another
+   * client's parameters is never taken for this request).
    */
-  readonly currentRoute: (port: number, previous: UpstreamRoute, params: SessionParams | undefined) => Promise<UpstreamRoute>;
+  readonly currentRoute: (port: number, params: SessionParams | undefined, target: HttpTarget) => Promise<UpstreamRoute>;
   /** Told of each failure answered with an error (a pool member refusing connections counts them). */
   readonly upstreamFailed?: (port: number, route: UpstreamRoute, error: StickyportError) => void;
   /** Listen.IdleTimeout, for a WebSocket once switched. */
@@ -395,7 +395,7 @@ class Exchange implements DispatchHandler, DrainEntry {
     const answered = this.answerStarted || this.pending !== undefined;
     this.pending = undefined;
     if (!answered && this.mayRetry(error)) {
-      this.options.currentRoute(portOf(this.request.socket), this.route, this.params).then(
+      this.options.currentRoute(portOf(this.request.socket), this.params, this.target).then(
         (route) => this.send(route),
         (routeError: unknown) => this.fail(upstreamFailure(routeError, this.route.describePeer(this.target))),
       );
@@ -432,7 +432,7 @@ class Exchange implements DispatchHandler, DrainEntry {
         client.destroy();
         return;
       }
-      this.options.currentRoute(portOf(client), this.route, this.params).then(
+      this.options.currentRoute(portOf(client), this.params, this.target).then(
         (route) => {
           if (!this.response.destroyed && !this.done) this.send(route);
         },
@@ -548,7 +548,7 @@ class Exchange implements DispatchHandler, DrainEntry {
     if (this.response.destroyed) return;
     const previous = this.route;
     rotation
-      .then(() => this.options.currentRoute(portOf(this.response.socket ?? this.request.socket), previous, this.params))
+      .then(() => this.options.currentRoute(portOf(this.response.socket ?? this.request.socket), this.params, this.target))
       .then(
         (route) => {
           if (!this.response.destroyed) this.send(route);

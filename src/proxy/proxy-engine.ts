@@ -2,7 +2,7 @@ import http from 'node:http';
 import type net from 'node:net';
 import { RequestError, Server, type PrepareRequestFunctionOpts, type PrepareRequestFunctionResult } from 'proxy-chain';
 import type { ApiGateway } from '../api/api-gateway.js';
-import { StickyportError } from '../errors.js';
+import { StickyportError, UpstreamError } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
 import { authorityOf, connectAuthorityOf, observing, type Observe, type RequestKind } from '../observe/request-record.js';
 import { observeClientGone, observeRefusal, observeTunnel } from '../observe/tunnel-record.js';
@@ -93,10 +93,18 @@ export class ProxyEngine extends Server {
       observe: engine.observe,
       exposeSessionHeader: engine.exposeSessionHeader,
       // A reload may take the port out while a request on it waits for its answer.
-      currentRoute: async (port, previous, params) => {
+      currentRoute: async (port, params, target) => {
         const state = engine.ports.served(port);
         if (!state) throw new StickyportError('STOPPING', `port ${port} is no longer served (a reload took it out): nothing more was sent`, { status: 503 });
-        return state.reroute(previous, params);
+        // The way out is decided again, by the host rules running now: a reload between the two
+        // tries may have denied the host or given its rule another upstream (a Deny is a 403).
+        const binding = await state.current(params);
+        const asked = target.asked ?? target;
+        const way = wayOut(state, binding, asked.hostname, asked.port, engine.log);
+        if (way.hostname !== target.hostname || way.port !== target.port) {
+          throw new UpstreamError('UPSTREAM_RESET', `the request was not sent again: a reload changed where the host rules send ${hostForUrl(asked.hostname)}:${asked.port} since its first try`);
+        }
+        return way.route;
       },
       upstreamFailed: (port, route, error) => engine.ports.served(port)?.upstreamFailed(route, error),
     };
@@ -468,7 +476,7 @@ function httpRejected(state: PortState): StickyportError {
 /** `target` sent to hostname:port instead (a host rule's override): the Host header stays the client's. */
 function retarget(target: HttpTarget, hostname: string, port: number): HttpTarget {
   if (hostname === target.hostname && port === target.port) return target;
-  return { ...target, hostname, port, absoluteUrl: `http://${hostForUrl(hostname)}:${port}${target.path}` };
+  return { ...target, hostname, port, absoluteUrl: `http://${hostForUrl(hostname)}:${port}${target.path}`, asked: { hostname: target.hostname, port: target.port } };
 }
 
 function hasBody(request: http.IncomingMessage): boolean {

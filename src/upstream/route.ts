@@ -13,6 +13,8 @@ export interface HttpTarget {
   readonly absoluteUrl: string;
   /** `/path?query` cut from the same bytes (never normalised): what the target itself gets. */
   readonly path: string;
+  /** Where the client asked to go, when a host rule's OverrideHost or OverridePort sent it elsewhere. */
+  readonly asked?: { readonly hostname: string; readonly port: number };
 }
 
 /** One plain HTTP request on its way out: headers are already end-to-end only. */
