@@ -81,8 +81,16 @@ export class Mapping {
     return port >= this.config.portStart && port <= this.config.portEnd;
   }
 
-  /** A new session for `port`: on the pool member with the fewest live sessions (not `avoid`). */
+  /**
+   * A new session for `port`: on the pool member with the fewest live sessions (not `avoid`).
+   * `params` keeps only the names this mapping declares: a session carried over from settings
+   * before a reload (`/session/new` keeps the parameters it had) must not name one no longer
+   * rendered, which would report a value its exit lacks and count as other parameters later.
+   */
   newSession(port: number, params: SessionParams | undefined, avoid?: PoolEntry): Session {
+    if (params && Object.keys(params).some((name) => !this.declared.has(name))) {
+      params = Object.fromEntries(Object.entries(params).filter(([name]) => this.declared.has(name)));
+    }
     if (!this.pool) return this.createSession(port, { params });
     const entry = this.pool.choose(avoid);
     // Counted at once: ports creating sessions at the same moment spread instead of piling up.

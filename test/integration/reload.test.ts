@@ -274,6 +274,32 @@ describe('reload: sessions', () => {
     }
   });
 
+  // A session made after the reload (/session/new keeps the parameters the session had) kept a
+  // parameter the reload no longer declares: /session/ reported a city its exit did not have,
+  // and a login asking for what was rendered counted as other parameters and rotated the port.
+  it('a parameter a reload no longer declares does not follow the session into the next one', async () => {
+    const any = await startRecordingUpstream(() => true);
+    try {
+      const url = (template: string) => `http://${template}:pw@127.0.0.1:${any.port}`;
+      const auth = { Required: true, Username: 'alice', Password: 'pw1', ParseUsernameParameters: true };
+      const withCity = { Upstream: { Url: url('customer-acme-session-{session}-country-{country}-city-{city}'), Parameters: { country: 'us', city: '' } }, Authentication: auth };
+      const noCity = { Upstream: { Url: url('customer-acme-session-{session}-country-{country}'), Parameters: { country: 'us' } }, Authentication: auth };
+      const proxy = await startReloadable(1, 1, withCity as never);
+      const port = proxy.start;
+      const as = (user: string) => ({ headers: { 'proxy-authorization': basic(user, 'pw1') } });
+      expect((await request(port, `${origin.url}/`, as('alice-city-berlin'))).status).toBe(200);
+      expect(any.seen.at(-1)!.username).toMatch(/-city-berlin$/);
+      proxy.write(settings(port, port, noCity as never));
+      expect(await proxy.app.reload('test')).toMatchObject({ applied: true });
+      const renewed = JSON.parse((await request(port, 'http://portmapper/session/new', as('alice'))).body) as { session_id: string; parameters: Record<string, string> };
+      expect(renewed.parameters).toEqual({ country: 'us' });
+      expect((await request(port, `${origin.url}/`, as('alice-country-us'))).status).toBe(200);
+      expect(any.seen.at(-1)!).toMatchObject({ session: renewed.session_id, username: expect.stringMatching(/-country-us$/) });
+    } finally {
+      await any.close();
+    }
+  });
+
   it('a new lifetime applies to sessions created from then on', async () => {
     const proxy = await startReloadable(1, 1);
     const port = proxy.start;
