@@ -99,6 +99,8 @@ export class SocksHandshake {
         if (parsed instanceof Malformed) return this.refuse(parsed.reply, `SOCKS5 ${parsed.reason}`, 'debug');
         const { command, target } = parsed.request;
         if (command !== 0x01) return this.refuse(socks5Reply(REPLY.commandNotSupported), `SOCKS5 ${commandName(command)} is not supported (CONNECT only)`);
+        const revoked = this.loginRevoked();
+        if (revoked) return this.refuse(socks5Reply(REPLY.notAllowed), `SOCKS5 ${revoked}`);
         return this.connect(5, target, bytes.subarray(parsed.length));
       }
       case 'socks4': {
@@ -152,6 +154,26 @@ export class SocksHandshake {
     this.socket.write(LOGIN_OK);
     this.step = 'request';
     return parsed.length;
+  }
+
+  /**
+   * Why the login this client gave (or did not give) in its greeting no longer holds, when a
+   * reload changed the port's login between the greeting and the request: a password revoked
+   * stops working at once, as it does for HTTP clients. Else undefined, with the parameters
+   * read again by the login now.
+   */
+  private loginRevoked(): string | undefined {
+    const policy = this.server.options.loginFor(portOf(this.socket));
+    if (!this.login) return policy.required ? 'request refused: a login is required since a reload after this client\'s greeting' : undefined;
+    let verdict: LoginVerdict;
+    try {
+      verdict = policy.check(this.login.username, this.login.password);
+    } catch (error) {
+      return `request refused: its login no longer holds (${(error as Error).message})`;
+    }
+    if (!verdict.ok) return 'request refused: its login no longer holds (a reload changed it after this client\'s greeting)';
+    this.login = { ...this.login, params: verdict.params };
+    return undefined;
   }
 
   private connect(version: 4 | 5, target: Target, head: Buffer): number {

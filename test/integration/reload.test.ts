@@ -13,6 +13,7 @@ import { eventually } from '../helpers/eventually.js';
 import { startOrigin, type Origin } from '../helpers/origin.js';
 import { freePort, freePortRange } from '../helpers/ports.js';
 import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
+import { greeting, login as socksLogin, RawClient, request5 } from '../helpers/socks-client.js';
 import { logSink, upstreamUrl } from '../helpers/stickyport.js';
 
 // SIGHUP and POST /api/reload re-read the configuration through the same loader. Here the
@@ -337,6 +338,30 @@ describe('reload: what judges requests applies at once, the session stays', () =
     expect((await request(port, `${origin.url}/`, { headers: auth('NewClient2') })).status).toBe(200);
     expect(upstreamA.seen.length).toBe(seen + 1);
     expect(upstreamA.seen.at(-1)!.session).toBe(session);
+  });
+
+  // A SOCKS5 client checked at its greeting and sending its request after the reload: the
+  // request is judged by the login now (0x02, connection not allowed), as an HTTP one is.
+  it.each([
+    ['a password changed', login('OldClient1'), login('NewClient2'), { username: 'client', password: 'OldClient1' }],
+    ['a login turned on', {}, login('NewClient2'), undefined],
+  ] as const)('SOCKS5, %s between the greeting and the request: refused, nothing sent', async (_what, before, after, credentials) => {
+    const proxy = await startReloadable(1, 1, before as never);
+    const port = proxy.start;
+    const client = await RawClient.connect(port);
+    client.send(credentials ? greeting(2) : greeting(0));
+    expect((await client.read(2))[1]).toBe(credentials ? 2 : 0);
+    if (credentials) {
+      client.send(socksLogin(credentials.username, credentials.password));
+      expect((await client.read(2))[1]).toBe(0);
+    }
+    proxy.write(settings(port, port, after));
+    expect(await proxy.app.reload('test')).toMatchObject({ applied: true, changed: ['Authentication'] });
+    const seen = upstreamA.seen.length;
+    client.send(request5({ host: '127.0.0.1', port: echo.port }));
+    expect((await client.read(10))[1]).toBe(0x02);
+    expect(upstreamA.seen.length).toBe(seen);
+    client.socket.destroy();
   });
 
   it('a Deny rule added refuses its host at once; other hosts go out on the same session', async () => {
