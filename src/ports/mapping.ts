@@ -151,6 +151,11 @@ export class Mapping {
     return { samePassword: ours.members.every((member, i) => memberMaterial(member) === memberMaterial(theirs.members[i]!)) };
   }
 
+  /** Replaced by a reload and used by no port: its bypass route closes once idle. */
+  retire(): void {
+    this.bypassRoute?.close();
+  }
+
   /** Shutdown. */
   destroy(): void {
     this.bypassRoute?.destroy();

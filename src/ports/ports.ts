@@ -61,6 +61,23 @@ export class Ports {
       const mapping = next.find((candidate) => candidate.owns(port));
       if (mapping) state.useMapping(mapping);
     }
+    this.retireUnused();
+  }
+
+  /**
+   * Replaced mappings no port's session or settings use any more are let go (their bypass
+   * route finishes what it carries): a reload every few seconds kept every one of them, a few
+   * KB each, until shutdown. Those still in use are looked at again at the next reload.
+   */
+  private retireUnused(): void {
+    const used = new Set<Mapping>();
+    for (const state of this.states.values()) used.add(state.mapping).add(state.policy);
+    for (let i = this.replaced.length - 1; i >= 0; i--) {
+      const mapping = this.replaced[i]!;
+      if (used.has(mapping)) continue;
+      mapping.retire();
+      this.replaced.splice(i, 1);
+    }
   }
 
   /** The port's state if it has one, without making it (listings of every port). */
