@@ -58,17 +58,23 @@ export class UpstreamPool {
     return (session.upstream !== undefined ? this.byKey.get(session.upstream) : undefined) ?? memberByHash(this.entries, session.id);
   }
 
-  /** The member for a new session: the fewest live sessions among those not cooling down, ties in list order. */
-  choose(avoid?: PoolEntry): PoolEntry {
+  /**
+   * The member for a new session of `port`: the fewest live sessions among those not cooling
+   * down, ties in list order. The session the port has now is not counted: it is the one being
+   * replaced (counted, a rotation on a pool spread 2/2 over two members moved it to 3/1).
+   */
+  choose(port: number, avoid?: PoolEntry): PoolEntry {
     this.dropExpiredPreloads();
     const now = this.now();
+    const own = this.pinned.get(port);
+    const count = (entry: PoolEntry): number => entry.sessions - (entry === own ? 1 : 0);
     let best: PoolEntry | undefined;
     for (const entry of this.entries) {
       if (entry === avoid || entry.coolingUntil > now) continue;
-      if (!best || entry.sessions < best.sessions) best = entry;
+      if (!best || count(entry) < count(best)) best = entry;
     }
     // Every member cooling down: trying one is better than failing for certain.
-    if (!best) for (const entry of this.entries) if (entry !== avoid && (!best || entry.sessions < best.sessions)) best = entry;
+    if (!best) for (const entry of this.entries) if (entry !== avoid && (!best || count(entry) < count(best))) best = entry;
     return best ?? this.entries[0]!;
   }
 
