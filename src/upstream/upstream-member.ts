@@ -54,14 +54,17 @@ const exitFrom = new WeakMap<UpstreamMember, string>();
 /** `member`, with the digest of what it renders from recorded. */
 export function withMaterial(member: UpstreamMember, material: unknown): UpstreamMember {
   renderedFrom.set(member, createHash('sha256').update(JSON.stringify(material)).digest('base64'));
-  const withoutPassword = JSON.stringify(material, (key, value: unknown) => (key === 'password' ? undefined : value));
+  // A password with a placeholder carries routing fields (`..._country-{country}_session-{session}`,
+  // the iproyal way): part of the exit, not only a secret, so it stays in.
+  const withoutPassword = JSON.stringify(material, (key, value: unknown) => (key === 'password' && typeof value === 'string' && !value.includes('{') ? undefined : value));
   exitFrom.set(member, createHash('sha256').update(withoutPassword).digest('base64'));
   return member;
 }
 
 /**
  * Whether two members give a session the same exit: they render the same endpoint and login but
- * for the password, which the provider checks and does not route by. A reload that changed only
+ * for the password, which the provider checks and does not route by (a password holding a
+ * placeholder routes too, and must be the same). A reload that changed only
  * the password may then apply it to running sessions (ports/port-state.ts).
  */
 export function sameExit(a: UpstreamMember, b: UpstreamMember): boolean {
