@@ -88,14 +88,18 @@ export class Mapping {
    * rendered, which would report a value its exit lacks and count as other parameters later.
    */
   newSession(port: number, params: SessionParams | undefined, avoid?: PoolEntry): Session {
-    if (params && Object.keys(params).some((name) => !this.declared.has(name))) {
-      params = Object.fromEntries(Object.entries(params).filter(([name]) => this.declared.has(name)));
-    }
+    params = params && this.declaredOnly(params);
     if (!this.pool) return this.createSession(port, { params });
-    const entry = this.pool.choose(avoid);
+    const entry = this.pool.choose(port, avoid);
     // Counted at once: ports creating sessions at the same moment spread instead of piling up.
     this.pool.pin(port, entry);
     return this.createSession(port, { upstream: entry.key, params });
+  }
+
+  /** `params` without the names this mapping does not declare (a login read before a reload may name one). */
+  declaredOnly(params: SessionParams): SessionParams {
+    if (Object.keys(params).every((name) => this.declared.has(name))) return params;
+    return Object.fromEntries(Object.entries(params).filter(([name]) => this.declared.has(name)));
   }
 
   /** The parameter values `session` renders. */

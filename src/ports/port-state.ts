@@ -5,7 +5,7 @@ import type { Logger } from '../logging/logger.js';
 import { sameParams, type SessionParams } from '../session/parameters.js';
 import { isLive, type Session } from '../session/session.js';
 import type { SessionService } from '../session/session-service.js';
-import type { UpstreamRoute } from '../upstream/route.js';
+import { renderedAgain, type UpstreamRoute } from '../upstream/route.js';
 import type { PoolEntry } from '../upstream/upstream-pool.js';
 import type { Mapping } from './mapping.js';
 import { cutTunnel } from './tunnel-cut.js';
@@ -146,6 +146,7 @@ export class PortState {
       const { route, entry } = next.routeFor(binding.session);
       binding.route = route;
       binding.entry = entry;
+      renderedAgain.add(old);
       old.close();
     } else if (next.pool) {
       binding.entry = next.pool.entryOf(binding.session);
@@ -351,7 +352,9 @@ export class PortState {
 
   private hasParams(session: Session, params: SessionParams): boolean {
     const { mapping } = this;
-    return sameParams(mapping.paramsOf(session), { ...mapping.defaults, ...params });
+    // A retry of a request whose login was read before a reload may name a parameter no longer
+    // declared: what the session would render is compared, not the name.
+    return sameParams(mapping.paramsOf(session), { ...mapping.defaults, ...mapping.declaredOnly(params) });
   }
 
   private mustMove(entry: PoolEntry): boolean {

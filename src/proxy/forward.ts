@@ -9,7 +9,7 @@ import type { PortRotation } from '../rotation/port-rotation.js';
 import type { SessionParams } from '../session/parameters.js';
 import { MAX_INTERIM_ANSWERS } from '../upstream/connect-handshake.js';
 import { upstreamFailure, upstreamStatusFailure } from '../upstream/upstream-errors.js';
-import { RetiredBeforeSent, type DispatchHandler, type HttpTarget, type OutgoingRequest, type UpstreamRoute } from '../upstream/route.js';
+import { renderedAgain, RetiredBeforeSent, type DispatchHandler, type HttpTarget, type OutgoingRequest, type UpstreamRoute } from '../upstream/route.js';
 import type { Drain, DrainEntry } from './drain.js';
 import { MAX_HEADER_FIELDS, overFieldLimit } from './header-fields.js';
 import { isOwnAnswerHeader, responseHeadersBack, trailerPairs, transferCodings } from './hop-headers.js';
@@ -22,11 +22,11 @@ export interface ForwardOptions {
   readonly drain: Drain;
   /**
    * The way out for `target` at the moment of asking, by the port's session and host rules now:
-   * a retry goes out on it, never on the route the first attempt used, which a rotation may have
-   * retired in between. `params`: the request's login parameters (a rotation to another
+   * a retry goes out on it, never on the route the first attempt used (`previous`), which a
+   * rotation may have retired in between. `params`: the request's login parameters (a rotation to another
    * client's parameters is never taken for this request).
    */
-  readonly currentRoute: (port: number, params: SessionParams | undefined, target: HttpTarget) => Promise<UpstreamRoute>;
+  readonly currentRoute: (port: number, previous: UpstreamRoute, params: SessionParams | undefined, target: HttpTarget) => Promise<UpstreamRoute>;
   /** Told of each failure answered with an error (a pool member refusing connections counts them). */
   readonly upstreamFailed?: (port: number, route: UpstreamRoute, error: StickyportError) => void;
   /** Listen.IdleTimeout, for a WebSocket once switched. */
@@ -215,6 +215,9 @@ class Exchange implements DispatchHandler, DrainEntry {
     // requests go on the session they were sent for, as the README says: sending them again
     // under a storm of rotations would fail them after a few tries.)
     if (this.outgoing.upgrade !== undefined && this.carriesSession && this.route.retired) abort(new RetiredBeforeSent());
+    // The same session's login rendered again (a reload's new password): any request still
+    // waiting here goes out once more, on the session's new route, not with the old password.
+    else if (this.route.retired && renderedAgain.has(this.route)) abort(new RetiredBeforeSent());
   }
 
   /** The first byte of an answer: from here the request may have been acted on, it is not sent again. */
@@ -395,7 +398,7 @@ class Exchange implements DispatchHandler, DrainEntry {
     const answered = this.answerStarted || this.pending !== undefined;
     this.pending = undefined;
     if (!answered && this.mayRetry(error)) {
-      this.options.currentRoute(portOf(this.request.socket), this.params, this.target).then(
+      this.options.currentRoute(portOf(this.request.socket), this.route, this.params, this.target).then(
         (route) => this.send(route),
         (routeError: unknown) => this.fail(upstreamFailure(routeError, this.route.describePeer(this.target))),
       );
@@ -432,7 +435,7 @@ class Exchange implements DispatchHandler, DrainEntry {
         client.destroy();
         return;
       }
-      this.options.currentRoute(portOf(client), this.params, this.target).then(
+      this.options.currentRoute(portOf(client), this.route, this.params, this.target).then(
         (route) => {
           if (!this.response.destroyed && !this.done) this.send(route);
         },
@@ -548,7 +551,7 @@ class Exchange implements DispatchHandler, DrainEntry {
     if (this.response.destroyed) return;
     const previous = this.route;
     rotation
-      .then(() => this.options.currentRoute(portOf(this.response.socket ?? this.request.socket), this.params, this.target))
+      .then(() => this.options.currentRoute(portOf(this.response.socket ?? this.request.socket), previous, this.params, this.target))
       .then(
         (route) => {
           if (!this.response.destroyed) this.send(route);

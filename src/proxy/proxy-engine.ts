@@ -93,7 +93,7 @@ export class ProxyEngine extends Server {
       observe: engine.observe,
       exposeSessionHeader: engine.exposeSessionHeader,
       // A reload may take the port out while a request on it waits for its answer.
-      currentRoute: async (port, params, target) => {
+      currentRoute: async (port, previous, params, target) => {
         const state = engine.ports.served(port);
         if (!state) throw new StickyportError('STOPPING', `port ${port} is no longer served (a reload took it out): nothing more was sent`, { status: 503 });
         // The way out is decided again, by the host rules running now: a reload between the two
@@ -101,7 +101,9 @@ export class ProxyEngine extends Server {
         const binding = await state.current(params);
         const asked = target.asked ?? target;
         const way = wayOut(state, binding, asked.hostname, asked.port, engine.log);
-        if (way.hostname !== target.hostname || way.port !== target.port) {
+        // Where it goes, and whether it carries the session (a Bypass does not), were set for the
+        // first try (the answer's session header, a WebSocket's binding): a change is not followed.
+        if (way.hostname !== target.hostname || way.port !== target.port || way.bound === state.mapping.isBypass(previous)) {
           throw new UpstreamError('UPSTREAM_RESET', `the request was not sent again: a reload changed where the host rules send ${hostForUrl(asked.hostname)}:${asked.port} since its first try`);
         }
         return way.route;

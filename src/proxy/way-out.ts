@@ -81,7 +81,8 @@ export async function openTunnelFor(
     try {
       // A session's login leaves only while it is the port's: a rotation that lands while the
       // upstream connection comes up sends nothing more on the old one (no old id after the answer).
-      const opening = way.route.openTunnel(way.hostname, way.port, way.bound ? () => state.carries(current) : undefined);
+      // (Nor on a route a reload rendered again for a new password, or whose host rule it replaced.)
+      const opening = way.route.openTunnel(way.hostname, way.port, way.bound ? () => state.carries(current) && !way.route.retired : undefined);
       opened = await drain.whileOpening(socket, opening, closeUpstreamSide);
     } catch (error) {
       if (error instanceof StickyportError && error.code === 'STOPPING') throw error;

@@ -43,6 +43,13 @@ export interface OpenTunnel {
  * session's login left, because the session was retired meanwhile: it goes out again on the
  * port's session now (way-out.ts, forward.ts), nothing failed.
  */
+/**
+ * Routes closed because their session's login was rendered again (a reload gave the upstream a
+ * new password; the session is the same): a request or tunnel still waiting for its connection
+ * on one is sent on the session's new route instead, never with the old password.
+ */
+export const renderedAgain = new WeakSet<UpstreamRoute>();
+
 export class RetiredBeforeSent extends Error {
   constructor() {
     super('the session was retired before its login was sent');

@@ -14,7 +14,9 @@ import { startOrigin, type Origin } from '../helpers/origin.js';
 import { freePort, freePortRange } from '../helpers/ports.js';
 import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
 import { greeting, login as socksLogin, RawClient, request5 } from '../helpers/socks-client.js';
+import { startSocksUpstream } from '../helpers/socks-upstream.js';
 import { logSink, upstreamUrl } from '../helpers/stickyport.js';
+import { startTcpGate } from '../helpers/tcp-gate.js';
 
 // SIGHUP and POST /api/reload re-read the configuration through the same loader. Here the
 // loader reads a folder's appsettings.json, which each test rewrites, then calls reload.
@@ -316,6 +318,55 @@ describe('reload: sessions', () => {
     expect(replaced()).toBe(1);
     await request(start, `${origin.url}/`);
     expect(upstreamA.seen.at(-1)!.target).toContain(String(origin.port));
+  });
+
+  // A tunnel whose upstream connection was still in its SOCKS handshake when a reload gave the
+  // upstream a new password sent the old one once the handshake went on: the route was closed,
+  // but the session was still the port's, which was all the guard asked.
+  it('a new password applies to a tunnel still in its upstream handshake: it goes out with the new one', async () => {
+    const socks = await startSocksUpstream('NewPw222');
+    const gate = await startTcpGate(socks.port);
+    try {
+      const url = (password: string) => ({ Url: `socks5://customer-acme-session-{session}:${password}@127.0.0.1:${gate.port}` });
+      const proxy = await startReloadable(1, 1, { Upstream: url('OldPw111') });
+      const port = proxy.start;
+      const session = (await request(port, 'http://portmapper/session/')).headers['x-session-id'];
+      gate.hold();
+      const tunnel = openTunnel(port, `127.0.0.1:${echo.port}`);
+      await gate.arrived();
+      proxy.write(settings(port, port, { Upstream: url('NewPw222') }));
+      expect(await proxy.app.reload('test')).toMatchObject({ applied: true, changed: ['Upstream'] });
+      gate.release();
+      const opened = await tunnel;
+      expect(opened.status).toBe(200);
+      opened.socket.destroy();
+      expect(socks.usernames).toEqual([`customer-acme-session-${session}`]);
+    } finally {
+      await gate.close();
+      await socks.close();
+    }
+  });
+
+  // A password holding a placeholder carries routing fields (the iproyal way): a change there
+  // moves the exit, so it waits for the session to end like any other change of the upstream.
+  it('a new password that holds a placeholder is no password-only change: the running session keeps its exit', async () => {
+    const any = await startRecordingUpstream(() => true);
+    try {
+      const url = (country: string) => ({ Url: `http://account:secret_country-${country}_session-{session}@127.0.0.1:${any.port}` });
+      const proxy = await startReloadable(1, 1, { Upstream: url('us') });
+      const port = proxy.start;
+      await request(port, `${origin.url}/`);
+      expect(any.seen.at(-1)!.password).toMatch(/^secret_country-us_session-/);
+      proxy.write(settings(port, port, { Upstream: url('de') }));
+      expect(await proxy.app.reload('test')).toMatchObject({ applied: true, changed: ['Upstream'] });
+      await request(port, `${origin.url}/`);
+      expect(any.seen.at(-1)!.password).toMatch(/^secret_country-us_session-/);
+      await proxy.app.ports.get(port).reset();
+      await request(port, `${origin.url}/`);
+      expect(any.seen.at(-1)!.password).toMatch(/^secret_country-de_session-/);
+    } finally {
+      await any.close();
+    }
   });
 
   it('a new lifetime applies to sessions created from then on', async () => {
