@@ -99,7 +99,7 @@ function fetchPlain(route: UpstreamRoute, url: URL, options: FetchOptions): Prom
         settle(undefined);
       },
       onError(error) {
-        settle(upstreamFailure(error, route.describePeer(target), status >= 200));
+        settle(upstreamFailure(error, route.describePeer(target), status >= 200 ? 'answer' : 'before'));
       },
     };
     route.dispatch(target, { method: 'GET', headers: [...ECHO_HEADERS, 'host', target.authority], body: null }, handler);

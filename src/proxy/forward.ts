@@ -389,7 +389,7 @@ class Exchange implements DispatchHandler, DrainEntry {
     if (this.relaying) {
       this.done = true;
       // Cut half way: counted under what cut it.
-      if (this.startedAt !== 0) this.outcome = upstreamFailure(error, this.route.describePeer(this.target), true).code;
+      if (this.startedAt !== 0) this.outcome = upstreamFailure(error, this.route.describePeer(this.target), 'answer').code;
       cutAnswer(response);
       return;
     }
@@ -404,7 +404,7 @@ class Exchange implements DispatchHandler, DrainEntry {
       );
       return;
     }
-    this.fail(upstreamFailure(error, this.route.describePeer(this.target)));
+    this.fail(upstreamFailure(error, this.route.describePeer(this.target), this.outgoing.body !== null && !this.requestSent ? 'upload' : 'before'));
   }
 
   /** The upstream switched protocols (a WebSocket): pass its 101 on and join the two sockets. */

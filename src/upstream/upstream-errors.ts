@@ -9,7 +9,7 @@ import { RetiredBeforeSent } from './route.js';
  * codes Node, undici and llhttp give; only the `socks` library, which has no codes, is read by
  * its messages (see socksFailure).
  */
-export function upstreamFailure(error: unknown, peer: string, afterHead = false): StickyportError {
+export function upstreamFailure(error: unknown, peer: string, when: 'before' | 'upload' | 'answer' = 'before'): StickyportError {
   if (error instanceof StickyportError) return error;
   if (error instanceof RetiredBeforeSent) {
     // Not the upstream's failure: the port's session kept being replaced under the request.
@@ -35,8 +35,11 @@ export function upstreamFailure(error: unknown, peer: string, afterHead = false)
       return new UpstreamError('UPSTREAM_TIMEOUT', `${peer} sent nothing more of its answer for Upstream.ResponseTimeout`, err);
     case 'ECONNRESET':
     case 'EPIPE':
-      // `afterHead`: the answer's head had come (the caller knows; the error does not).
-      return new UpstreamError('UPSTREAM_RESET', afterHead ? `${peer} reset the connection before its answer was complete` : `${peer} closed the connection before answering`, err);
+      // `when` the caller saw it (the error does not say): after the answer's head, or while the
+      // request's body was still going up, when an early answer may have been lost with the reset.
+      if (when === 'answer') return new UpstreamError('UPSTREAM_RESET', `${peer} reset the connection before its answer was complete`, err);
+      if (when === 'upload') return new UpstreamError('UPSTREAM_RESET', `${peer} closed the connection while the request's body was still being sent (an answer it gave before closing is lost with the reset)`, err);
+      return new UpstreamError('UPSTREAM_RESET', `${peer} closed the connection before answering`, err);
     case 'UND_ERR_SOCKET':
       // undici's own words tell a broken connection ("other side closed") from an answer it
       // refused: a 101 nobody asked for ("bad upgrade"), a 100 ("bad response").
