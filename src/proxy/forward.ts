@@ -217,7 +217,7 @@ class Exchange implements DispatchHandler, DrainEntry {
     if (this.outgoing.upgrade !== undefined && this.carriesSession && this.route.retired) abort(new RetiredBeforeSent());
     // The same session's login rendered again (a reload's new password): any request still
     // waiting here goes out once more, on the session's new route, not with the old password.
-    else if (this.route.retired && renderedAgain.has(this.route)) abort(new RetiredBeforeSent());
+    else if (renderedAgain.has(this.route)) abort(new RetiredBeforeSent());
   }
 
   /** The first byte of an answer: from here the request may have been acted on, it is not sent again. */

@@ -29,7 +29,7 @@ type ParserPrototype = {
 };
 
 /**
- * Two repairs to undici 7.30's HTTP/1.1 parser. Its class is not exported: the prototype is
+ * Three repairs to undici 7.30's HTTP/1.1 parser. Its class is not exported: the prototype is
  * patched once, from the first connection's parser (the channel is undici's own; Node's bundled
  * copy publishes on it too, with its own symbols, and is left alone).
  *
@@ -75,7 +75,7 @@ function repairParser(): void {
       if (this.statusCode) {
         const error = this.socket?.errored;
         if (error?.code === 'ECONNRESET') return error;
-        if (error === null && resetUnderEnd(this.socket as SocketWithHandle)) return resetError();
+        if (error === null && resetUnderEnd(this.socket)) return resetError();
       }
       const ended = finish.call(this);
       return ended === null ? null : endedShort(ended);
@@ -94,9 +94,9 @@ type SocketWithHandle = { _handle?: { getpeername?: (out: object) => number } | 
 const ENOTCONN = -os.constants.errno.ENOTCONN;
 
 /** Whether the connection of a socket that just read its end of stream was reset (see repairParser). */
-function resetUnderEnd(socket: SocketWithHandle): boolean {
-  const getpeername = socket?._handle?.getpeername;
-  return getpeername !== undefined && getpeername.call(socket!._handle, {}) === ENOTCONN;
+export function resetUnderEnd(socket: object | undefined): boolean {
+  const handle = (socket as SocketWithHandle)?._handle;
+  return handle?.getpeername !== undefined && handle.getpeername({}) === ENOTCONN;
 }
 
 /** What Node gives for a reset read: the error the request fails with. */

@@ -1,5 +1,5 @@
 import net from 'node:net';
-import os from 'node:os';
+import { resetUnderEnd } from '../../src/upstream/undici-parts.js';
 
 /** Sends raw bytes to 127.0.0.1:`port` and collects everything until the proxy closes. */
 export function rawExchange(port: number, bytes: string | Buffer): Promise<string> {
@@ -43,8 +43,3 @@ export function connectRaw(port: number): Promise<net.Socket> {
   });
 }
 
-/** At its end of stream: whether the socket's connection was reset rather than ended (ENOTCONN). */
-function resetUnderEnd(socket: net.Socket): boolean {
-  const handle = (socket as net.Socket & { _handle?: { getpeername?: (out: object) => number } | null })._handle;
-  return handle?.getpeername?.({}) === -os.constants.errno.ENOTCONN;
-}
