@@ -88,6 +88,44 @@ function repairParser(): void {
     connected.unsubscribe(patch);
   };
   connected.subscribe(patch);
+  connected.subscribe(keepReadingPastWriteError);
+}
+
+type WriteCallback = (error?: NodeJS.ErrnoException | null) => void;
+type Writes = { _writeGeneric(writev: boolean, data: unknown, encoding: string, cb: WriteCallback): unknown; destroyed: boolean };
+
+/**
+ * An upstream that answers an upload early (a 413, a provider's 407 or 402) and closes with the
+ * body unread makes its kernel reset the connection. The answer is in the receive queue by then,
+ * and Linux keeps it readable after the reset; but the next write of the body fails (ECONNRESET,
+ * then EPIPE) and Node's stream destroys the socket at that failure, before reading it, so the
+ * client got a 502 for an upstream that had answered in full. Such a write failure is held back
+ * on undici's connections: the write never completes (undici, waiting for 'drain', writes no
+ * more), and the read side runs on. It reads what is queued, then the end of stream or the
+ * reset, both of which end the socket: an answer read whole before that was complete, and undici
+ * closes a connection whose answer completed while its body was still being written. Without an
+ * answer the request fails with the read side's error, as before (a 502 saying the connection
+ * closed while the body was still going up). A connection whose write fails has no more to send,
+ * and a reset connection no more to receive than its queue, so nothing waits longer than the
+ * queue takes to read (and undici's own timeouts still run).
+ */
+function keepReadingPastWriteError(message: unknown): void {
+  const socket = (message as { socket?: Writes & Record<symbol, unknown> }).socket;
+  if (socket?.[kParser] === undefined) return; // Node's bundled undici: not ours
+  const writeGeneric = socket._writeGeneric;
+  // Node's Writable hands every write the same callback (its state's onwrite): one wrapper each.
+  let onwrite: WriteCallback | undefined;
+  let holding: WriteCallback | undefined;
+  socket._writeGeneric = function writeHoldingPeerLoss(this: Writes, writev, data, encoding, cb) {
+    if (cb !== onwrite) {
+      const written = (onwrite = cb);
+      holding = (error) => {
+        if (error !== null && error !== undefined && !socket.destroyed && (error.code === 'EPIPE' || error.code === 'ECONNRESET')) return;
+        written(error);
+      };
+    }
+    return writeGeneric.call(this, writev, data, encoding, holding!);
+  };
 }
 
 type SocketWithHandle = { _handle?: { getpeername?: (out: object) => number } | null } | undefined;

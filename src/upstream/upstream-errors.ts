@@ -36,9 +36,10 @@ export function upstreamFailure(error: unknown, peer: string, when: 'before' | '
     case 'ECONNRESET':
     case 'EPIPE':
       // `when` the caller saw it (the error does not say): after the answer's head, or while the
-      // request's body was still going up, when an early answer may have been lost with the reset.
+      // request's body was still going up (an answer given before the close is read and relayed
+      // all the same: see keepReadingPastWriteError).
       if (when === 'answer') return new UpstreamError('UPSTREAM_RESET', `${peer} reset the connection before its answer was complete`, err);
-      if (when === 'upload') return new UpstreamError('UPSTREAM_RESET', `${peer} closed the connection while the request's body was still being sent (an answer it gave before closing is lost with the reset)`, err);
+      if (when === 'upload') return closedDuringUpload(peer, err);
       return new UpstreamError('UPSTREAM_RESET', `${peer} closed the connection before answering`, err);
     case 'UND_ERR_SOCKET':
       // undici's own words tell a broken connection ("other side closed") from an answer it
@@ -49,6 +50,8 @@ export function upstreamFailure(error: unknown, peer: string, when: 'before' | '
       if (err.message === 'bad response') {
         return new UpstreamError('UPSTREAM_PROTOCOL', `${peer} answered with a 100 Continue nobody asked for`, err);
       }
+      // The end of stream that follows a reset whose error the body's write already took.
+      if (when === 'upload' && err.message === 'other side closed') return closedDuringUpload(peer, err);
       return new UpstreamError('UPSTREAM_RESET', `${peer} broke off before a complete answer (${err.message})`, err);
     case 'UND_ERR_HEADERS_OVERFLOW':
       return new UpstreamError('UPSTREAM_PROTOCOL', `${peer} sent an answer head over the 16 KiB limit`, err);
@@ -156,4 +159,8 @@ export function upstreamStatusFailure(status: number, peer: string): UpstreamErr
     return new UpstreamError('UPSTREAM_AUTH', `${peer} answered ${status}: it rejected the upstream credentials`, undefined, status);
   }
   return new UpstreamError('UPSTREAM_STATUS', `${peer} refused the tunnel with status ${status}`, undefined, status);
+}
+
+function closedDuringUpload(peer: string, err: Error): UpstreamError {
+  return new UpstreamError('UPSTREAM_RESET', `${peer} closed the connection while the request's body was still being sent, without an answer`, err);
 }

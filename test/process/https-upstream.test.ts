@@ -212,4 +212,30 @@ describe('HTTPS upstream proxy', () => {
       await new Promise((resolve) => strict.close(resolve));
     }
   });
+
+  // The reset of an upstream that answered an upload early and closed with the body unread
+  // failed the next TLS record's write; the answer, already in the receive queue, was lost with
+  // the socket (test/regression/early-answer-then-reset.test.ts for the other routes).
+  it('relays an early answer to an upload that the upstream follows with a reset, every time of 6', async () => {
+    const early = nodeTls.createServer({ key: tls.key, cert: tls.cert }, (socket) => {
+      socket.on('error', () => undefined);
+      socket.once('data', () => {
+        socket.pause();
+        socket.write('HTTP/1.1 413 Payload Too Large\r\nContent-Length: 9\r\nConnection: close\r\n\r\ntoo large', () => socket.destroy());
+      });
+    });
+    await new Promise<void>((resolve) => early.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = await start({ NODE_EXTRA_CA_CERTS: tls.certFile }, `127.0.0.1:${(early.address() as AddressInfo).port}`);
+      const body = 'x'.repeat(8 * 1024 * 1024);
+      const seen: string[] = [];
+      for (let i = 0; i < 6; i++) {
+        const answer = await request(port, `${origin.url}/upload`, { method: 'POST', body, headers: { 'content-length': String(body.length) } }).catch((error: Error) => ({ status: 0, body: error.message }));
+        seen.push(`${answer.status} ${answer.body}`);
+      }
+      expect(seen).toEqual(Array(6).fill('413 too large'));
+    } finally {
+      await new Promise((resolve) => early.close(resolve));
+    }
+  });
 });
