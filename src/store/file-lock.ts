@@ -1,4 +1,5 @@
 import { link, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { readRegularFile } from '../config/regular-file.js';
 import { StickyportError } from '../errors.js';
 
 /**
@@ -24,7 +25,7 @@ export async function lockSessionFile(file: string): Promise<() => Promise<void>
         await link(temp, lock);
         return async () => {
           // Only our own lock: never one a later process took over.
-          if ((await readFile(lock, 'utf8').catch(() => '')) === mine) await rm(lock, { force: true });
+          if ((await readLock(lock)) === mine) await rm(lock, { force: true });
         };
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
@@ -32,7 +33,7 @@ export async function lockSessionFile(file: string): Promise<() => Promise<void>
       if (!(await stat(lock)).isFile()) {
         throw new StickyportError('STORE_UNAVAILABLE', `cannot lock ${file}: ${lock} is not a file; remove it`);
       }
-      const held = await readFile(lock, 'utf8').catch(() => '');
+      const held = await readLock(lock);
       const holder = Number.parseInt(held, 10);
       if (holder === process.pid) return async () => undefined;
       if (Number.isInteger(holder) && holder > 0 && (await isStickyport(holder))) {
@@ -49,7 +50,7 @@ export async function lockSessionFile(file: string): Promise<() => Promise<void>
       } catch {
         continue;
       }
-      const moved = await readFile(aside, 'utf8').catch(() => '');
+      const moved = await readLock(aside);
       // Not the stale lock judged above, but one a racer has just taken: give it back.
       if (moved !== held) await link(aside, lock).catch(() => undefined);
       await rm(aside, { force: true });
@@ -58,6 +59,15 @@ export async function lockSessionFile(file: string): Promise<() => Promise<void>
   } finally {
     await rm(temp, { force: true });
   }
+}
+
+// A pid and a line end. A larger lock is none of ours, and read whole it costs its size in memory
+// (a sparse 1.5 GB lock took 634 MB at start): like an empty one, it holds no pid and is stale.
+const MAX_LOCK_BYTES = 64;
+
+/** The lock's text, '' when it holds none a stickyport writes (gone, unreadable, too large). */
+function readLock(lock: string): Promise<string> {
+  return readRegularFile(lock, MAX_LOCK_BYTES).catch(() => '');
 }
 
 /**

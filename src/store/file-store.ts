@@ -27,6 +27,11 @@ const FORMAT_VERSION = 1;
 // A session's JSON is under 1 KB, and a port has one: 64 MiB holds one for every port there is.
 // A larger file is none of ours, and reading it whole (a /dev/zero never ends) fills memory.
 const MAX_FILE_BYTES = 64 * 1024 * 1024;
+// And a count of JSON values: parsed, a small value costs 30 to 90 bytes of memory, so 64 MiB of
+// `{},` (20 million entries) took 1.8 GB and 14 s at start, and aborted a 1 GiB heap at every
+// start (valid JSON, so never moved aside). A session holds under 40 values (its parameters
+// among them): 64 for every port there is is no session file's.
+const MAX_FILE_VALUES = 64 * 65_535;
 
 /** A replace or delete (or a flush) waiting for the write that makes it durable. */
 interface PendingChange {
@@ -174,7 +179,7 @@ export class FileSessionStore extends MemorySessionStore {
   /** The live sessions a restart would load from the file now, port to id; undefined when it cannot be read. */
   private async readBack(): Promise<Map<number, string> | undefined> {
     const entries = parseSessionFile(await readSessionFile(this.file).catch(() => ''));
-    if (!entries) return undefined;
+    if (typeof entries === 'string') return undefined;
     const now = this.clock();
     return new Map(
       this.values
@@ -310,14 +315,20 @@ export class FileSessionStore extends MemorySessionStore {
       return;
     }
     const entries = parseSessionFile(text);
-    if (!entries) {
-      await this.moveAside();
+    if (typeof entries === 'string') {
+      await this.moveAside(entries);
       return;
     }
     const sessions = this.values.fromEntries(entries, portOf);
     const now = this.clock();
     const live = sessions.filter((session) => isLive(session, now));
-    for (const session of live) this.sessions.set(session.port, session);
+    const twice = new Set<number>();
+    for (const session of live) {
+      if (this.sessions.has(session.port)) twice.add(session.port);
+      this.sessions.set(session.port, session);
+    }
+    // stickyport never writes a port twice: a file edited by hand, where the last entry wins.
+    if (twice.size > 0) this.log.warn({ path: this.file, ports: [...twice].slice(0, 10), count: twice.size }, 'the session file holds more than one session for a port: the last one is used');
     this.onDisk = new Map(this.sessions);
     this.log.info(
       { path: this.file, loaded: live.length, expired: sessions.length - live.length, unusable: entries.length - sessions.length },
@@ -326,11 +337,11 @@ export class FileSessionStore extends MemorySessionStore {
   }
 
   /** Keeps a corrupt file for a human to look at; a later save must never overwrite it. */
-  private async moveAside(): Promise<void> {
+  private async moveAside(problem: string): Promise<void> {
     const aside = `${this.file}.corrupt-${new Date(this.clock()).toISOString().replace(/[:.]/g, '-')}`;
     try {
       await rename(this.file, aside);
-      this.log.warn({ path: this.file, movedTo: aside }, 'the session file is corrupt: moved it aside, starting empty');
+      this.log.warn({ path: this.file, movedTo: aside, problem }, 'the session file is corrupt: moved it aside, starting empty');
     } catch (error) {
       this.unusable = `the session file ${this.file} is corrupt and could not be moved aside`;
       this.log.error({ ...reason(error), path: this.file }, 'the session file is corrupt and cannot be moved aside: starting empty; nothing is saved and /session/new, /session/reset are refused until the path holds no file');
@@ -368,19 +379,38 @@ function readSessionFile(file: string): Promise<string> {
 }
 
 /**
- * The entries of a file's text, or undefined when the text is not a session file at all. Each
- * entry is checked on its own: one unusable entry costs its port's session, not every port's.
+ * The entries of a file's text, or why the text is not a session file at all. Each entry is
+ * checked on its own: one unusable entry costs its port's session, not every port's. A leading
+ * byte order mark (an editor's, after a hand edit) is no part of the JSON, as in settings files.
  */
-function parseSessionFile(text: string): unknown[] | undefined {
+function parseSessionFile(text: string): unknown[] | string {
+  const json = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+  if (moreValuesThan(json, MAX_FILE_VALUES)) return `more than ${MAX_FILE_VALUES} JSON values, more than a session for every port holds`;
   let data: unknown;
   try {
-    data = JSON.parse(text);
+    data = JSON.parse(json);
   } catch {
-    return undefined;
+    // Not V8's message: it quotes the text around the fault.
+    return 'not JSON';
   }
-  if (typeof data !== 'object' || data === null) return undefined;
+  if (typeof data !== 'object' || data === null) return 'not a JSON object';
   const { version, sessions } = data as { version?: unknown; sessions?: unknown };
-  return version === FORMAT_VERSION && Array.isArray(sessions) ? sessions : undefined;
+  if (version !== FORMAT_VERSION) return `not format version ${FORMAT_VERSION}`;
+  return Array.isArray(sessions) ? sessions : 'its "sessions" is not a list';
+}
+
+/**
+ * Whether JSON text holds more than `limit` values, counted from above before parsing: each value
+ * after a container's first follows a comma, and each first one a bracket (commas and brackets
+ * inside strings count too, which only errs towards refusing).
+ */
+function moreValuesThan(json: string, limit: number): boolean {
+  let marks = 0;
+  for (let i = 0; i < json.length; i++) {
+    const c = json.charCodeAt(i);
+    if ((c === 0x2c || c === 0x5b || c === 0x7b) && ++marks > limit) return true;
+  }
+  return false;
 }
 
 /** The port an entry claims, for the log line when the entry cannot be used. */

@@ -1,5 +1,5 @@
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -74,4 +74,27 @@ describe('the session file lock', () => {
     await unlock();
     expect(readFileSync(`${file}.lock`, 'utf8')).toBe('424242\n');
   });
+
+  // A lock holds a pid. A huge one (here sparse, 300 MB) was read whole, twice, into a string:
+  // 634 MB at start for 1.5 GB. Read through a 64-byte cap, it is a lock with no pid: stale.
+  it('a huge lock file is not read whole: it is taken over as stale, in a 64 MB heap', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'stickyport-lock-'));
+    const file = path.join(dir, 'sessions.json');
+    writeFileSync(`${file}.lock`, '');
+    truncateSync(`${file}.lock`, 300 * 1024 * 1024);
+    const code = `
+      const { lockSessionFile } = await import(${JSON.stringify(LOCK_MODULE)});
+      await lockSessionFile(${JSON.stringify(file)});
+      console.log('OK');`;
+    const out = await new Promise<string>((resolve, reject) => {
+      const child = spawn(process.execPath, ['--max-old-space-size=64', '--input-type=module', '-e', code], { stdio: ['ignore', 'pipe', 'ignore'] });
+      let text = '';
+      child.stdout.on('data', (chunk: Buffer) => (text += chunk.toString()));
+      child.on('error', reject);
+      child.on('exit', (status, signal) => resolve(`${text.trim()} ${status ?? signal}`));
+    });
+    expect(out).toBe('OK 0');
+    expect(readFileSync(`${file}.lock`, 'utf8')).toMatch(/^\d+\n$/);
+  });
 });
+

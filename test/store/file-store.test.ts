@@ -314,6 +314,53 @@ describe('FileSessionStore on disk', () => {
     await expect(store.close()).rejects.toThrow(/could not save the sessions/);
   });
 
+  // Valid JSON well under 64 MiB, but 4.2 million `{}` entries: parsed whole, small values cost
+  // 30-90 bytes each (20 million took 1.8 GB at start, and aborted a 1 GiB heap at every start,
+  // never moved aside). More values than a session for every port holds is no session file.
+  it('a file of more JSON values than every port\'s session holds is moved aside unparsed, saying why', async () => {
+    const file = tempFile();
+    mkdirSync(path.dirname(file), { recursive: true });
+    const bytes = `{"version":1,"sessions":[${'{},'.repeat(64 * 65_535)}{}]}`;
+    writeFileSync(file, bytes);
+    const { opening, logged } = openStore(file);
+    const store = await opening;
+    expect(await store.list()).toEqual([]);
+    expect(logged('the session file is corrupt: moved it aside, starting empty')).toEqual([
+      expect.objectContaining({ problem: 'more than 4194240 JSON values, more than a session for every port holds' }),
+    ]);
+    expect(readdirSync(path.dirname(file)).filter((name) => name.startsWith('sessions.json.corrupt-'))).toHaveLength(1);
+    await store.close();
+  });
+
+  // An editor's byte order mark after a hand edit: the settings loader takes it, the session file
+  // was moved aside as corrupt (every session lost).
+  it('a file that starts with a byte order mark loads', async () => {
+    const file = tempFile();
+    mkdirSync(path.dirname(file), { recursive: true });
+    const kept = makeSession(8_001);
+    writeFileSync(file, `\ufeff${JSON.stringify({ version: 1, sessions: [kept] })}`);
+    const { opening, logged } = openStore(file);
+    const store = await opening;
+    expect(await store.list()).toEqual([kept]);
+    expect(logged('the session file is corrupt: moved it aside, starting empty')).toEqual([]);
+    await store.close();
+  });
+
+  it('two sessions for one port (a hand edit): the last is used, and a warning names the port', async () => {
+    const file = tempFile();
+    mkdirSync(path.dirname(file), { recursive: true });
+    const first = makeSession(8_001);
+    const second = makeSession(8_001);
+    writeFileSync(file, JSON.stringify({ version: 1, sessions: [first, makeSession(8_002), second] }));
+    const { opening, logged } = openStore(file);
+    const store = await opening;
+    expect((await store.list()).find((session) => session.port === 8_001)).toEqual(second);
+    expect(logged('the session file holds more than one session for a port: the last one is used')).toEqual([
+      expect.objectContaining({ level: 40, ports: [8_001], count: 1 }),
+    ]);
+    await store.close();
+  });
+
   it('drops the entries it cannot use and keeps the others: the file is not corrupt for it', async () => {
     const file = tempFile();
     mkdirSync(path.dirname(file), { recursive: true });
