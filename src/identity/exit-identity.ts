@@ -164,8 +164,9 @@ export class ExitIdentity {
     this.deps.log.warn({ port, sessionId: session.id, from, to, action }, 'exit drift: the session answers from another IP');
     this.deps.events.emit({ type: 'drift', port, sessionId: session.id, from, to, action });
     if (action !== 'rotate') return false;
-    const renewed = await state.renew();
-    this.deps.log.info({ port, sessionId: renewed.id, previousId: session.id, reason: 'exit drift' }, 'session replaced');
+    // Only the drifted session: one another rotation already replaced (the API's) stays replaced once.
+    const renewed = await state.renewFrom(session.id);
+    if (renewed) this.deps.log.info({ port, sessionId: renewed.id, previousId: session.id, reason: 'exit drift' }, 'session replaced');
     return true;
   }
 

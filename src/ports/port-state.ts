@@ -223,6 +223,22 @@ export class PortState {
     });
   }
 
+  /**
+   * A rotation that ends `sessionId` (the session a rotation rule or an identity check judged): a
+   * new session, unless by its turn (it waits for a rotation under way) another rotation has
+   * already ended that one, such as a `/session/new` still waiting for its store when the rule
+   * fired, whose answer must stay the port's id. Then nothing changes: undefined.
+   */
+  renewFrom(sessionId: string): Promise<Session | undefined> {
+    return this.rotate('renewed', async () => {
+      const binding = this.binding;
+      if (binding?.session.id !== sessionId) return undefined;
+      const session = await this.deps.sessions.renew(this.port, this.mapping.newSession(this.port, binding.session.params), true);
+      this.install(session);
+      return session;
+    });
+  }
+
   /** The route of `rule`'s own upstream for `binding`'s session, made on first use. */
   ruleRoute(binding: Binding, rule: HostRuleConfig): UpstreamRoute {
     let route = binding.ruleRoutes?.get(rule);

@@ -158,8 +158,12 @@ export class PortRotation implements ScanOutcome {
     this.counts.fill(0);
     this.dirty = false;
     this.coolUntil[i] = now + rule.cooldownMs;
-    const promise = this.state.renew().then(
+    const promise = this.state.renewFrom(sessionId).then(
       (session) => {
+        if (session === undefined) {
+          log.info({ port, rule: rule.name, trigger, previousId: sessionId }, 'rotation rule matched a session another rotation had already ended: not rotated again');
+          return;
+        }
         log.info({ port, rule: rule.name, source: rule.source, trigger, action: rule.action, previousId: sessionId, sessionId: session.id }, 'session rotated by rule');
         events.emit({ type: 'rule-rotation', port, rule: rule.name, previousId: sessionId, trigger, retried: wantsRetry });
       },
