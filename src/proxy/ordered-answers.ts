@@ -72,6 +72,19 @@ const MAX_WAITING_PER_CONNECTION = 64;
 const MAX_WAITING_HEAD_BYTES = 64 * 1024;
 
 /**
+ * Requests waiting past a connection's bound, in the whole process. Node parses a whole read
+ * before the connection can be stopped, and one 64 KiB read holds some 2 000 tiny heads: each
+ * waiting costs a few KB (Node's request and answer objects, the wait), so a connection that
+ * sent one such burst and read nothing held 7 MB, and 111 of them ran a 256 MB heap out. What
+ * reads carry past the bounds is shared by every connection up to this many requests (about
+ * 60 MB); a connection whose request finds it spent is closed at once (its requests before it
+ * unanswered: no client waits for that many answers without reading). A single client
+ * pipelining deeply still gets every answer, in order.
+ */
+const MAX_PAST_BOUND = 16_384;
+let pastBound = 0;
+
+/**
  * The wait for this request's turn on its connection: a promise while the answer to the request
  * before it is still being written, undefined when there is none (no tick is lost then). Each
  * request waits on the one before it only, so a pipeline of n requests costs n wake-ups, not
@@ -84,20 +97,27 @@ export function answersAhead(socket: net.Socket, own?: http.ServerResponse): Pro
   if (own !== undefined) turns[kLastAnswer] = own;
   else if (turns[kHeld]) handOver(turns);
   if (previous === undefined || previous === own || previous.writableFinished || socket.destroyed) return undefined;
+  const past = (turns[kWaiting] ?? 0) >= MAX_WAITING_PER_CONNECTION;
+  if (past && pastBound >= MAX_PAST_BOUND) {
+    socket.destroy();
+    return undefined;
+  }
   turns[kWaiting] = (turns[kWaiting] ?? 0) + 1;
   const bytes = own === undefined ? 0 : headBytes(own.req);
   turns[kWaitingBytes] = (turns[kWaitingBytes] ?? 0) + bytes;
   // Never for a CONNECT or an upgrade: the connection is its tunnel's from now on.
   if (own !== undefined && tooManyWaiting(turns)) holdReading(turns);
-  return afterAnswer(turns, previous, bytes);
+  if (past) pastBound++;
+  return afterAnswer(turns, previous, bytes, past);
 }
 
-async function afterAnswer(socket: TurnSocket, previous: http.ServerResponse, bytes: number): Promise<void> {
+async function afterAnswer(socket: TurnSocket, previous: http.ServerResponse, bytes: number, past: boolean): Promise<void> {
   try {
     await Promise.race([answerDone(previous), (socket[kClosed] ??= new Promise((resolve) => socket.once('close', resolve)))]);
     // Node attaches the next queued answer to the socket as one finishes.
     await new Promise((resolve) => setImmediate(resolve));
   } finally {
+    if (past) pastBound--;
     socket[kWaiting]! -= 1;
     socket[kWaitingBytes]! -= bytes;
     // Read again at half of both bounds (resumeReading does nothing unless it is stopped).

@@ -1,0 +1,63 @@
+// Regression (adversarial pass s31, F1): a connection that sends one 64 KiB write (a request to a
+// slow target, then some 1 300 tiny pipelined requests) and reads nothing. Node's server parses
+// the whole read before the connection can be stopped at its 64 waiting requests, and every
+// request parsed waited its turn: about 5 MB a connection, and 111 such connections ran a 256 MB
+// heap out (every port gone). What reads carry past the per-connection bound is now shared by
+// the process up to a budget; a connection whose requests find it spent is closed.
+import { readFileSync } from 'node:fs';
+import net from 'node:net';
+import { afterAll, expect, it } from 'vitest';
+import { request } from '../helpers/client.js';
+import { startOrigin, type Origin } from '../helpers/origin.js';
+import { freePortRange } from '../helpers/ports.js';
+import { spawnStickyport, writeConfig, type SpawnedStickyport } from '../helpers/spawn-stickyport.js';
+
+const CONNECTIONS = 100;
+let proc: SpawnedStickyport | undefined;
+let origin: Origin | undefined;
+const floods: net.Socket[] = [];
+
+afterAll(async () => {
+  for (const socket of floods) socket.destroy();
+  await proc?.stop('SIGKILL');
+  await origin?.close();
+});
+
+const peakMb = (pid: number): number => Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
+
+it('100 connections each pipelining one 64 KiB burst of tiny requests behind a slow one: the process lives in a 192 MB heap, and the other port serves', async () => {
+  origin = await startOrigin();
+  const start = await freePortRange(2);
+  proc = spawnStickyport(['--config', writeConfig({ Listen: { PortRange: { Start: start, End: start + 1 }, AllowPrivateTargets: true }, SessionAPI: { Enabled: true } })], {}, { nodeArgs: ['--max-old-space-size=192'] });
+  await proc.waitForLine(/stickyport listening/);
+  const pid = proc.child.pid!;
+
+  const call = 'GET http://portmapper/session/ HTTP/1.1\r\nHost: portmapper\r\n\r\n';
+  const burst = `GET ${origin.url}/delay/20000 HTTP/1.1\r\nHost: 127.0.0.1:${origin.port}\r\n\r\n${call.repeat(Math.floor(64_000 / call.length))}`;
+  let closedByProxy = 0;
+  const enoughClosed = new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${closedByProxy} flood connections closed within 20 s`)), 20_000);
+    for (let i = 0; i < CONNECTIONS; i++) {
+      const socket = net.connect(start, '127.0.0.1');
+      socket.on('error', () => undefined);
+      // Read, so that a close is seen: nothing is answered before the slow request's 20 s.
+      socket.resume();
+      socket.once('close', () => {
+        // Most are closed: the budget holds a dozen connections' bursts.
+        if (++closedByProxy === CONNECTIONS - 20) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+      socket.write(burst);
+      floods.push(socket);
+    }
+  });
+  await enoughClosed;
+  expect(proc.child.exitCode).toBeNull();
+  expect(proc.child.signalCode).toBeNull();
+  const other = await request(start + 1, 'http://portmapper/session/');
+  expect(other.status).toBe(200);
+  // Unbounded, the bursts took over 400 MB; the budget is about 60 MB.
+  expect(peakMb(pid)).toBeLessThan(250);
+}, 60_000);
