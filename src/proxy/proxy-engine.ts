@@ -17,7 +17,7 @@ import { readSessionControl } from './control-headers.js';
 import { limitHeaderFields, TOO_MANY_FIELDS, tooManyFields } from './header-fields.js';
 import { requestHeadersOut, unframeableRequest } from './hop-headers.js';
 import { afterEarlierAnswers, answerOrdered, answersAhead, closeAfterAnswer, closeOnceAnswered, connectionEnding } from './ordered-answers.js';
-import { httpTarget } from './http-target.js';
+import { httpTarget, withoutTargetCredentials } from './http-target.js';
 import { portOf } from './listener-pool.js';
 import { ESTABLISHED, tunnel } from './tunnel.js';
 import { canonicalHost } from './target-host.js';
@@ -427,7 +427,9 @@ export class ProxyEngine extends Server {
       if (response) return fail(response, error, this.engine.log);
       this.engine.log.warn({ port, code: error.code, status: error.status }, error.message);
       error = new RequestError(`${error.message}\n`, error.status, { 'x-stickyport-error': error.code });
-    } else if (!(error instanceof RequestError)) {
+    } else if (error instanceof RequestError) {
+      error = withoutTargetCredentials(error);
+    } else {
       // A bug: say where, answer 500 if nothing was sent, and keep serving.
       this.engine.log.error({ err: error, port }, 'BUG: unexpected error in a request path');
     }

@@ -145,4 +145,20 @@ describe('secrets', () => {
       expect(everything).not.toContain(Buffer.from(`scraper:${secret}`).toString('base64'));
     }
   });
+
+  // proxy-chain's 400 for a target it cannot parse quoted the URL whole, credentials and all,
+  // before any login was asked for.
+  it.each([
+    ['a port out of range', 'http://scraper:PW@example.test:99999/', 'http://***@example.test:99999/'],
+    ['no host after the credentials', 'http://scraper:PW@/x', 'http://***@/x'],
+    ['an unclosed bracket', 'http://scraper:PW@[::1/x', 'http://***@[::1/x'],
+    ['an @ in the password', 'http://scraper:PW@extra@example.test:99999/', 'http://***@example.test:99999/'],
+  ])('a target that does not parse (%s) is refused 400 without its credentials', async (_what, target, shown) => {
+    const url = target.replace('PW', CLIENT_PASSWORD);
+    const answer = await rawExchange(guarded.ports[0]!, `GET ${url} HTTP/1.1\r\nHost: example.test\r\n\r\n`);
+    expect(answer).toMatch(/^HTTP\/1\.1 400 /);
+    expect(answer).toContain(`Target "${shown}" could not be parsed`);
+    expect(answer).not.toContain(CLIENT_PASSWORD.slice(2));
+    expect(answer).not.toContain('extra');
+  });
 });
