@@ -21,6 +21,8 @@ export class SocksRoute implements UpstreamRoute {
   retired = false;
   readonly viaHttpProxy = false;
   private readonly agent: Agent;
+  /** WebSocket upgrades' own Agent, made at the first (see dispatch). */
+  private upgrades: Agent | undefined;
   private readonly peer: string;
   private readonly proxy: SocksProxy;
   private readonly remoteDns: boolean;
@@ -43,13 +45,18 @@ export class SocksRoute implements UpstreamRoute {
       userId: endpoint.username || undefined,
       password: endpoint.password || undefined,
     };
+    this.agent = this.makeAgent();
+  }
+
+  /** An undici Agent whose connections are SOCKS CONNECTs through the upstream (checked by `stillCarries`, if given). */
+  private makeAgent(stillCarries?: () => boolean): Agent {
     const connect: buildConnector.connector = (options, callback) => {
-      this.connect(options.hostname, Number(options.port) || 80).then(
+      this.connect(options.hostname, Number(options.port) || 80, stillCarries).then(
         (socket) => callback(null, socket),
         (error: Error) => callback(error, null),
       );
     };
-    this.agent = new Agent({ ...poolOptions(timeouts), connect });
+    return new Agent({ ...poolOptions(this.timeouts), connect });
   }
 
   describePeer(): string {
@@ -58,7 +65,14 @@ export class SocksRoute implements UpstreamRoute {
 
   dispatch(target: HttpTarget, request: OutgoingRequest, handler: DispatchHandler): void {
     const origin = `http://${target.hostname.includes(':') ? `[${target.hostname}]` : target.hostname}:${target.port}`;
-    this.agent.dispatch({ origin, method: request.method, path: target.path, headers: request.headers, body: request.body, upgrade: request.upgrade }, handler);
+    // The login leaves in the connection's SOCKS handshake, before undici hands the connection
+    // to a request. A WebSocket upgrade goes out once, on the port's session (README): its
+    // connection's handshake asks at each write, and once the session is retired it fails
+    // with RetiredBeforeSent, which sends the upgrade again on the new session, with nothing
+    // sent on the old (not even a CONNECT to the target). Plain requests keep the session they
+    // were sent for; an upgrade's connection is never reused anyway.
+    const agent = request.upgrade === undefined ? this.agent : (this.upgrades ??= this.makeAgent(() => !this.retired));
+    agent.dispatch({ origin, method: request.method, path: target.path, headers: request.headers, body: request.body, upgrade: request.upgrade }, handler);
   }
 
   async openTunnel(hostname: string, port: number, stillCarries?: () => boolean): Promise<OpenTunnel> {
@@ -85,11 +99,13 @@ export class SocksRoute implements UpstreamRoute {
   close(): void {
     this.retired = true;
     this.agent.close().catch(() => undefined);
+    this.upgrades?.close().catch(() => undefined);
   }
 
   destroy(): void {
     this.retired = true;
     this.agent.destroy().catch(() => undefined);
+    this.upgrades?.destroy().catch(() => undefined);
   }
 
   /**

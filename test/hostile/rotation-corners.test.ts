@@ -294,6 +294,36 @@ describe('rotation across route kinds', () => {
     }
   });
 
+  // The same for a WebSocket upgrade through the SOCKS upstream: its connection is opened by the
+  // session's undici Agent, whose handshake asked nothing, so the old id's login and a SOCKS
+  // CONNECT to the target (a connection from the old exit) left after the answer; the upgrade
+  // itself then went out on the new session.
+  it('strict: a WebSocket upgrade whose SOCKS handshake is held during a rotation never shows the old id at the upstream after the answer, and goes out once on the new session', async () => {
+    expect((await request(socksPort, `${origin.url}/warm-ws`)).status).toBe(200);
+    const old = idOf(socks.usernames.at(-1)!)!;
+    socksGate.hold();
+    const client = await RawClient.connect(socksPort);
+    try {
+      const host = `127.0.0.1:${echo.port}`;
+      client.send(`GET http://${host}/ws HTTP/1.1\r\nHost: ${host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n`);
+      await socksGate.arrived();
+      const { session_id: renewed } = await apiJson<{ session_id: string }>(socksPort, '/session/new');
+      const before = socks.usernames.length;
+      const connectsBefore = socks.connects.filter((entry) => entry.port === echo.port).length;
+      socksGate.release();
+      expect((await readHead(client)).slice(0, 12)).toBe('HTTP/1.1 101');
+      client.send('hi');
+      expect((await client.read(2)).toString()).toBe('hi');
+      expect(socks.usernames.slice(before).map(idOf)).not.toContain(old);
+      expect(socks.usernames.slice(before).map(idOf)).toContain(renewed);
+      // One CONNECT to the target after the answer: the new session's.
+      expect(socks.connects.filter((entry) => entry.port === echo.port).length - connectsBefore).toBe(1);
+    } finally {
+      client.destroy();
+      socksGate.release();
+    }
+  });
+
   it('SOCKS5 client logging in byte by byte while the port rotates: its CONNECT leaves with the id current after the rotation', async () => {
     const client = await RawClient.connect(httpPort);
     try {
