@@ -181,6 +181,10 @@ export class ProxyEngine extends Server {
         body: hasBody(request) ? request : null,
       };
       const { binding, params } = prepared.chosen;
+      // The answer will name its session (ExposeSessionHeader): only once that survives a crash,
+      // as the session API names one (a file store saves a session traffic made a moment later).
+      // A disk that fails is logged by the store and never fails traffic.
+      if (this.engine.exposeSessionHeader) await state.durable().catch(() => undefined);
       const book = state.policy.rotation;
       const rules = book?.watchesAnswers ? book.forPort(state) : undefined;
       if (state.policy.rules.size === 0) {
