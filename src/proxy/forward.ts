@@ -368,6 +368,8 @@ class Exchange implements DispatchHandler, DrainEntry {
         // A trailer Node cannot write is dropped; the body itself is complete.
       }
     }
+    // A compressed body's scan still decoding: the answer ends with its verdict (BodyScan.whenDone).
+    if (scan !== undefined && !scan.done) return scan.whenDone(() => this.response.end());
     this.response.end();
   }
 

@@ -77,6 +77,8 @@ export class BodyScan {
   /** Compressed input not yet handed to the decoder (see DECODER_PIECE). */
   private pending: Buffer[] | undefined;
   private pendingBytes = 0;
+  /** Waits for the verdict (see whenDone). */
+  private onDone: (() => void) | undefined;
 
   constructor(
     private readonly rules: readonly RotationRuleConfig[],
@@ -152,6 +154,17 @@ export class BodyScan {
     return this.finish(retryable);
   }
 
+  /**
+   * Runs `then` once the scan has its verdict, reported (a marker's rotation begun), or given
+   * up: at once when it has. Only a compressed body's scan can still be at work when the body
+   * has ended, its decoder behind the relay; the answer's end waits for it, so a client that
+   * read the answer whole and asks again goes out on the session the verdict leaves.
+   */
+  whenDone(then: () => void): void {
+    if (this.done) then();
+    else this.onDone = then;
+  }
+
   /** The answer failed or was cut off: nothing to report. */
   abandon(): void {
     this.done = true;
@@ -180,7 +193,9 @@ export class BodyScan {
     for (const rule of this.rules) {
       if (text.indexOf(rule.bodyContains!) >= 0) {
         this.abandon();
-        return this.outcome.found(rule, this.sessionId, retryable);
+        const verdict = this.outcome.found(rule, this.sessionId, retryable);
+        this.settled();
+        return verdict;
       }
     }
     if (this.seen >= this.limit) return this.finish(retryable);
@@ -192,9 +207,18 @@ export class BodyScan {
   private finish(retryable: boolean): Promise<unknown> | undefined {
     if (this.done) return undefined;
     this.abandon();
-    if (this.then && this.outcome.thenRule) return this.outcome.thenRule(this.then, this.sessionId, retryable);
-    this.outcome.clean(this.sessionId);
-    return undefined;
+    let verdict: Promise<unknown> | undefined;
+    if (this.then && this.outcome.thenRule) verdict = this.outcome.thenRule(this.then, this.sessionId, retryable);
+    else this.outcome.clean(this.sessionId);
+    this.settled();
+    return verdict;
+  }
+
+  /** The verdict is reported: whoever waits for it goes on. */
+  private settled(): void {
+    const then = this.onDone;
+    this.onDone = undefined;
+    then?.();
   }
 }
 
