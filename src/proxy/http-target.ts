@@ -41,17 +41,16 @@ const UNPARSED = /^Target "(.*)" could not be parsed$/s;
 
 /**
  * proxy-chain's "could not be parsed" 400 with the credentials of the quoted target masked
- * (`http://alice:secret@host:99999/` does not parse, and the answer repeated the password): the
- * authority's part up to its last `@`, as httpTarget strips it from one that parses. Any other
- * error as it is.
+ * (`http://alice:secret@host:99999/` does not parse, and the answer repeated the password):
+ * everything after the scheme up to the last `@`. A password may hold an unencoded `/` or `?`,
+ * so the authority's end cannot be trusted in a target that does not parse; masking an `@` of
+ * the path too hides only what the client itself sent. Any other error as it is.
  */
 export function withoutTargetCredentials(error: RequestError): RequestError {
   const quoted = UNPARSED.exec(error.message)?.[1];
   if (quoted === undefined) return error;
-  const start = quoted.indexOf('//') >= 0 && /^[a-z][a-z0-9+.-]*:\/\//i.test(quoted) ? quoted.indexOf('//') + 2 : 0;
-  let end = start;
-  while (end < quoted.length && quoted[end] !== '/' && quoted[end] !== '?' && quoted[end] !== '#') end++;
-  const at = quoted.lastIndexOf('@', end - 1);
+  const start = /^[a-z][a-z0-9+.-]*:\/\//i.test(quoted) ? quoted.indexOf('//') + 2 : 0;
+  const at = quoted.lastIndexOf('@');
   if (at < start) return error;
   return new RequestError(`Target "${quoted.slice(0, start)}***${quoted.slice(at)}" could not be parsed`, error.statusCode, error.headers);
 }

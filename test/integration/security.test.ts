@@ -153,6 +153,8 @@ describe('secrets', () => {
     ['no host after the credentials', 'http://scraper:PW@/x', 'http://***@/x'],
     ['an unclosed bracket', 'http://scraper:PW@[::1/x', 'http://***@[::1/x'],
     ['an @ in the password', 'http://scraper:PW@extra@example.test:99999/', 'http://***@example.test:99999/'],
+    ['a / in the password', 'http://scraper:PW/extra@example.test:99999/', 'http://***@example.test:99999/'],
+    ['a ? in the password', 'http://scraper:PW?extra@example.test:99999/', 'http://***@example.test:99999/'],
   ])('a target that does not parse (%s) is refused 400 without its credentials', async (_what, target, shown) => {
     const url = target.replace('PW', CLIENT_PASSWORD);
     const answer = await rawExchange(guarded.ports[0]!, `GET ${url} HTTP/1.1\r\nHost: example.test\r\n\r\n`);
