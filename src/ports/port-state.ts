@@ -323,7 +323,7 @@ export class PortState {
         continue;
       }
       const generation = this.generation;
-      const session = await this.deps.sessions.current(this.port, () => this.mapping.newSession(this.port, params));
+      const session = await this.deps.sessions.current(this.port, () => this.created(params));
       // A rotation (or another instance's change) began while the store answered: what was
       // read may be the old session. Never install it: ask again. But not forever: with change
       // notices that never stop (an instance rotating without pause, anyone able to PUBLISH)
@@ -350,6 +350,16 @@ export class PortState {
       }
       return binding;
     }
+  }
+
+  /**
+   * The session a request makes when the store holds none for the port: the one it had has
+   * ended (expired, its timer not yet run, or reset elsewhere), so a reload's settings waiting
+   * for that end are taken up first, as retire() takes them up.
+   */
+  private created(params: SessionParams | undefined): Session {
+    this.adoptNextMapping();
+    return this.mapping.newSession(this.port, params);
   }
 
   /** A new session on the request's way: with other parameters, or off a member cooling down. */

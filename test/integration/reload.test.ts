@@ -381,6 +381,27 @@ describe('reload: sessions', () => {
     const renewed = await proxy.app.ports.get(port).renew();
     expect(renewed.expiresAt! - renewed.createdAt).toBe(2 * 3_600_000);
   });
+
+  // A session that has expired, with its expiry timer not yet run (a request came first, under
+  // steady traffic): the request made the next session from the settings before the reload
+  // (their lifetime, their pool member), and routed it by the new ones.
+  it('a session expired before its timer ran is replaced by one made from the reload\'s settings', async () => {
+    const proxy = await startReloadable(1, 1, { Listen: { StickyProxyLifetime: '1s' } });
+    const port = proxy.start;
+    await request(port, `${origin.url}/`);
+    const before = proxy.app.ports.peek(port)!.session!;
+    proxy.write(settings(port, port, { Listen: { StickyProxyLifetime: '2h' }, Upstream: { Url: upstreamUrl(upstreamB.port) } }));
+    expect(await proxy.app.reload('test')).toMatchObject({ applied: true });
+    // Past the expiry with the event loop held: the expiry timer cannot run before the port is asked.
+    const until = before.expiresAt! + 20;
+    while (Date.now() < until);
+    const taken = await proxy.app.ports.get(port).take();
+    expect(taken.session.id).not.toBe(before.id);
+    expect(taken.session.expiresAt! - taken.session.createdAt).toBe(2 * 3_600_000);
+    const seenB = upstreamB.seen.length;
+    expect((await request(port, `${origin.url}/after-expiry`)).status).toBe(200);
+    expect(upstreamB.seen.slice(seenB).map((seen) => seen.session)).toEqual([taken.session.id]);
+  });
 });
 
 // What judges a request (the client login, host rules, RejectHttpProxy) is applied at once: a
