@@ -134,6 +134,7 @@ export async function createApp(config: StickyportConfig, deps: AppDeps): Promis
     observe: observers.observe,
     exposeSessionHeader: config.sessionApi.exposeSessionHeader,
     sessionControl: config.sessionApi.enabled ? { needsLogin: config.sessionApi.password !== '' } : undefined,
+    apiOffDomain: !config.sessionApi.enabled && config.sessionApi.domain !== '' ? config.sessionApi.domain : undefined,
   });
   const timeouts = { headersTimeoutMs: config.listen.headersTimeoutMs, idleTimeoutMs: config.listen.idleTimeoutMs };
   const socksApi = api ? new SocksApi(api, timeouts, log.child({ component: 'socks' }), engine.drain) : undefined;

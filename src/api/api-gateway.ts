@@ -33,11 +33,12 @@ export class ApiGateway {
 
   /** True for a CONNECT to the API's virtual host, which it cannot answer. */
   isApiHost(hostname: string): boolean {
-    const { domain } = this.options;
-    // In any case, and with the root's trailing dot (`portmapper.` names the same host).
-    if (domain === '' || (hostname.length !== domain.length && hostname.length !== domain.length + 1)) return false;
-    const lower = hostname.toLowerCase();
-    return lower === domain || lower === `${domain}.`;
+    return namesDomain(this.options.domain, hostname);
+  }
+
+  /** The API's own host, as a request names it when it asks the API. */
+  get domain(): string {
+    return this.options.domain;
   }
 
   /** The path and query of an API request, or undefined when `url` is not one. */
@@ -134,3 +135,11 @@ function madeByWebPage(headers: http.IncomingHttpHeaders): boolean {
   const site = headers['sec-fetch-site'];
   return (site !== undefined && site !== 'none') || headers.origin !== undefined || headers.referer !== undefined;
 }
+
+/** Whether `hostname` names the API's `domain`: in any case, and with the root's trailing dot (`portmapper.` names the same host). */
+export function namesDomain(domain: string, hostname: string): boolean {
+  if (domain === '' || (hostname.length !== domain.length && hostname.length !== domain.length + 1)) return false;
+  const lower = hostname.toLowerCase();
+  return lower === domain || lower === `${domain}.`;
+}
+

@@ -1,7 +1,7 @@
 import http from 'node:http';
 import type net from 'node:net';
 import { RequestError, Server, type PrepareRequestFunctionOpts, type PrepareRequestFunctionResult } from 'proxy-chain';
-import type { ApiGateway } from '../api/api-gateway.js';
+import { namesDomain, type ApiGateway } from '../api/api-gateway.js';
 import { StickyportError, UpstreamError } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
 import { authorityOf, connectAuthorityOf, observing, type Observe, type RequestKind } from '../observe/request-record.js';
@@ -40,6 +40,12 @@ export interface ProxyEngineOptions {
    * (SessionAPI.Password set) only for a request carrying the mapping's proxy login.
    */
   readonly sessionControl?: { readonly needsLogin: boolean };
+  /**
+   * SessionAPI.Domain while the API is off: a request for that host is refused here, never sent
+   * upstream (a Quick start's `http://portmapper/session/` went to the provider, billed, with
+   * the session's login).
+   */
+  readonly apiOffDomain?: string;
 }
 
 /**
@@ -62,8 +68,8 @@ interface Prepared {
 const CONNECT_TARGET = /^(\[[0-9A-Fa-f:.]+\]|[^\s/?#@[\]:]+):(\d{1,5})$/;
 const BAD_CONNECT_TARGET = 'a CONNECT target is host:port, with a port from 1 to 65535 and nothing else';
 const BAD_CONNECT_HOST = 'the CONNECT target\'s host is not a host name or address (an empty label, a character no host may hold, or over 253 characters)';
-const API_SPELLING =
-  'the session API answers as http://HOST/session/ with no user info and no port other than 80: nothing was sent upstream';
+const apiSpelling = (domain: string): string =>
+  `the session API answers as http://${domain}/session/ with no user info and no port other than 80: nothing was sent upstream`;
 // proxy-chain's words for a Proxy-Authorization it cannot read.
 const UNREADABLE_LOGIN = /"Proxy-Authorization" header/;
 const RELATIVE_URL_HINT =
@@ -171,7 +177,8 @@ export class ProxyEngine extends Server {
       const target = httpTarget(url, prepared.trgParsed!);
       // The API's host spelled another way (`portmapper.`, with user info or port 080) is no
       // target either: it must not leave for the upstream.
-      if (this.engine.api?.isApiHost(target.hostname)) throw new RequestError(API_SPELLING, 400);
+      if (this.engine.api?.isApiHost(target.hostname)) throw new RequestError(apiSpelling(this.engine.api.domain), 400);
+      if (this.engine.apiOffDomain !== undefined) refuseApiOff(this.engine.apiOffDomain, target.hostname);
       if (this.engine.log.isLevelEnabled('debug')) {
         this.engine.log.debug({ port: state.port, method: request.method, host: target.authority }, 'request');
       }
@@ -230,7 +237,8 @@ export class ProxyEngine extends Server {
       let prepared = this.prepared(request, state);
       if (prepared instanceof Promise) prepared = await prepared;
       const target = httpTarget(url, prepared.trgParsed!);
-      if (this.engine.api?.isApiHost(target.hostname)) throw new RequestError(API_SPELLING, 400);
+      if (this.engine.api?.isApiHost(target.hostname)) throw new RequestError(apiSpelling(this.engine.api.domain), 400);
+      if (this.engine.apiOffDomain !== undefined) refuseApiOff(this.engine.apiOffDomain, target.hostname);
       const { binding, params } = prepared.chosen;
       const way = wayOut(state, binding, target.hostname, target.port, this.engine.log);
       const outgoing = {
@@ -274,6 +282,7 @@ export class ProxyEngine extends Server {
       if (this.engine.api?.isApiHost(hostname)) {
         throw new RequestError(`the session API answers plain HTTP only: GET http://${hostname}/session/ through this port`, 400);
       }
+      if (this.engine.apiOffDomain !== undefined) refuseApiOff(this.engine.apiOffDomain, hostname);
       const state = this.engine.ports.get(portOf(socket));
       let prepared = this.prepared(request, state, false);
       if (prepared instanceof Promise) prepared = await prepared;
@@ -474,6 +483,12 @@ function chosenFor(state: PortState, params: SessionParams | undefined): Chosen 
 function connectClientGone(request: http.IncomingMessage, startedAt: number, sessionId: string | undefined, observe: Observe): void {
   const host = connectAuthorityOf(request.url!);
   observeClientGone({ port: portOf(request.socket), kind: 'connect', method: 'CONNECT', host, startedAt, sessionId }, observe);
+}
+
+/** A request for the session API's host while the API is off: answered 404 here, never proxied. */
+function refuseApiOff(domain: string, hostname: string): void {
+  if (!namesDomain(domain, hostname)) return;
+  throw new RequestError(`the session API is off (SessionAPI.Enabled; --session-api turns it on): nothing for ${domain} is sent upstream`, 404);
 }
 
 function httpRejected(state: PortState): StickyportError {

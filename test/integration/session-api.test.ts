@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { apiJson, openTunnel, request } from '../helpers/client.js';
+import { apiJson, connectStatus, openTunnel, request } from '../helpers/client.js';
 import { startOrigin, type Origin } from '../helpers/origin.js';
 import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
 import { startStickyport, upstreamUrl, type RunningProxy } from '../helpers/stickyport.js';
@@ -79,13 +79,18 @@ describe('session API on the virtual domain', () => {
       expect(other.body).toContain('forward proxy');
     }));
 
-  it('proxies the domain like any other host when the API is disabled', () =>
+  // It was proxied like any other host: a Quick start's call on a start without the API went
+  // to the provider, billed, carrying the port's session login, and came back as a 502.
+  it('answers the domain 404 when the API is off, and sends nothing upstream (plain HTTP, CONNECT)', () =>
     withProxy({ SessionAPI: { Enabled: false } }, async ({ ports: [port] }) => {
       const from = upstream.seen.length;
       const answer = await request(port!, 'http://portmapper/session/');
-      expect(upstream.seen[from]?.target).toBe('http://portmapper/session/');
-      // The provider simulator cannot resolve "portmapper": not a session API answer.
-      expect(answer.body).not.toContain('session_id');
+      expect(answer.status).toBe(404);
+      expect(answer.body).toContain('the session API is off (SessionAPI.Enabled; --session-api turns it on): nothing for portmapper is sent upstream');
+      expect(await connectStatus(port!, 'PORTMAPPER.:443')).toBe(404);
+      expect(upstream.seen.length).toBe(from);
+      // Any other host still goes out.
+      expect((await request(port!, `${origin.url}/`)).status).toBe(200);
     }));
 
   it('answers a session that never expires with expires_at null', () =>
