@@ -15,6 +15,8 @@ import { answersAhead, connectionEnding, whenBodyKnown } from '../proxy/ordered-
 export interface AdminServerOptions {
   readonly host: string;
   readonly port: number;
+  /** The port is Admin.Port "auto"'s choice: the one below the first proxy port. */
+  readonly portAuto?: boolean;
   /** Admin.Token; '' = none (loopback only: the configuration refuses it elsewhere). */
   readonly token: string;
 }
@@ -106,7 +108,11 @@ export class AdminServer {
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code ?? String(error);
       const text = describeListenFailures(this.options.host, new Map([[this.options.port, code]]));
-      throw new StickyportError('LISTEN_FAILED', `admin server (Admin.Host, Admin.Port): ${text}`);
+      // Ranges that touch: the port below this instance's range is the last of another's.
+      const auto = this.options.portAuto
+        ? ` (Admin.Port "auto" took the port below the first proxy port; another stickyport whose range ends at ${this.options.port} holds it, if one runs: set Admin.Port, or Admin.Enabled false)`
+        : '';
+      throw new StickyportError('LISTEN_FAILED', `admin server (Admin.Host, Admin.Port): ${text}${auto}`);
     }
   }
 

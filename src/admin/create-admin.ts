@@ -40,6 +40,6 @@ export function createAdmin(config: StickyportConfig, parts: AdminParts): AdminS
       reload: parts.reload,
       onSessionChange: observers.onSessionChange,
     },
-    { host: config.admin.host, port: config.admin.port, token: config.admin.token },
+    { host: config.admin.host, port: config.admin.port, portAuto: config.admin.portAuto, token: config.admin.token },
   );
 }

@@ -107,6 +107,8 @@ export interface StickyportConfig {
     readonly host: string;
     /** "auto" resolved: the port just below the first port. */
     readonly port: number;
+    /** Admin.Port was "auto" (a failure to bind it says where the port came from). */
+    readonly portAuto: boolean;
     /** '' = none (allowed on loopback only). */
     readonly token: string;
   };
@@ -374,6 +376,7 @@ function toConfig(raw: Settings, sources: string[], mappings: readonly MappingCo
       enabled: raw.Admin.Enabled,
       host: adminHost(raw, mappings),
       port: adminPort(raw, mappings),
+      portAuto: raw.Admin.Port === 'auto',
       token: raw.Admin.Token,
     },
     metrics: { perPortLabels: raw.Metrics.PerPortLabels },

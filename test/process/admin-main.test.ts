@@ -101,6 +101,8 @@ describe('node dist/main.js with the admin server', () => {
     const proc = start(['--config', writeConfig({ Listen: { PortRange: { Start: first + 2, End: first + 2 } }, Admin: { Enabled: true } })]);
     expect(await proc.exited).toBe(1);
     expect(proc.stderr.join('')).toContain(`admin server (Admin.Host, Admin.Port): cannot listen on 127.0.0.1: port ${first + 1} (EADDRINUSE) is in use by another program`);
+    // Ranges that touch: "auto" took the other's last port, and the message says where the port came from.
+    expect(proc.stderr.join('')).toContain(`(Admin.Port "auto" took the port below the first proxy port; another stickyport whose range ends at ${first + 1} holds it, if one runs: set Admin.Port, or Admin.Enabled false)`);
     const probe = start(['--config', writeConfig({ Listen: { PortRange: { Start: first + 2, End: first + 2 } } })]);
     await probe.waitForLine(/stickyport listening/);
   });
