@@ -117,7 +117,7 @@ export async function createApp(config: StickyportConfig, deps: AppDeps): Promis
     : {};
   const ports: Ports = new Ports({ sessions, log: log.child({ component: 'ports' }), ...watching }, served, store);
   const api = config.sessionApi.enabled
-    ? new ApiGateway(createSessionApi(ports, { publicRead: config.sessionApi.publicRead, identity }), {
+    ? new ApiGateway(createSessionApi(ports, { publicRead: config.sessionApi.publicRead, identity, log: log.child({ component: 'api' }) }), {
         domain: config.sessionApi.domain,
         password: config.sessionApi.password,
         loginFor: (port) => ports.mappingOf(port).login,

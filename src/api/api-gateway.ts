@@ -93,6 +93,8 @@ export class ApiGateway {
       port,
       authorized,
       query: search,
+      client: request.socket.remoteAddress,
+      portHasLogin: policy.hasLogin,
     });
     this.write(response, answer);
   }

@@ -1,3 +1,4 @@
+import type { Logger } from '../logging/logger.js';
 import type { ExitIdentity } from '../identity/exit-identity.js';
 import type { Mapping } from '../ports/mapping.js';
 import type { Ports } from '../ports/ports.js';
@@ -15,6 +16,10 @@ export interface ApiCall {
   readonly authorized: boolean;
   /** The query: `/session/new?country=de` sets parameters (`pwd` is the password). */
   readonly query?: URLSearchParams;
+  /** Who asked (the client's address), for the log line of a rotation. */
+  readonly client?: string;
+  /** The port has a client login, which a caller may send instead of the password. */
+  readonly portHasLogin?: boolean;
 }
 
 export interface ApiAnswer {
@@ -98,7 +103,7 @@ const ACTIONS: Record<string, Action> = {
  */
 export function createSessionApi(
   ports: Ports,
-  options: { readonly publicRead: boolean; readonly identity?: ExitIdentity },
+  options: { readonly publicRead: boolean; readonly identity?: ExitIdentity; readonly log?: Logger },
 ): (call: ApiCall) => Promise<ApiAnswer> {
   return async (call) => {
     const action = ACTIONS[call.path.length > 1 ? call.path.replace(/\/+$/, '') : call.path];
@@ -109,7 +114,9 @@ export function createSessionApi(
       return { ...error(405, 'method_not_allowed', 'the session API answers GET only'), headers: { allow: 'GET' } };
     }
     if (!call.authorized && !(action === 'current' && options.publicRead)) {
-      return error(403, 'forbidden', 'the session API needs its password: add ?pwd=... or send the proxy login');
+      return error(403, 'forbidden', call.portHasLogin === false
+        ? 'the session API needs its password: add ?pwd=... (this port has no client login to send instead)'
+        : 'the session API needs its password: add ?pwd=... or send the proxy login');
     }
     const state = ports.get(call.port);
     try {
@@ -135,12 +142,19 @@ export function createSessionApi(
           }
           return sessionAnswer(checked, state.mapping);
         }
-        case 'reset':
+        case 'reset': {
+          const previousId = state.session?.id;
           await state.reset();
+          // Who rotated a port, as the admin API logs it: "why did port X change its IP?"
+          options.log?.info({ port: call.port, by: call.client, previousId }, 'session API: session reset');
           return { status: 200, body: { success: true } };
+        }
         case 'new': {
           const params = call.query ? queryParameters(call.query, state.policy.declared) : undefined;
-          return sessionAnswer(await state.renew(params), state.mapping);
+          const previousId = state.session?.id;
+          const session = await state.renew(params);
+          options.log?.info({ port: call.port, by: call.client, previousId, sessionId: session.id }, 'session API: new session');
+          return sessionAnswer(session, state.mapping);
         }
       }
     } catch (cause) {

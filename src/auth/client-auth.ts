@@ -80,6 +80,11 @@ export class LoginPolicy {
     this.parse = config.parseUsernameParameters && declared.size > 0;
   }
 
+  /** Whether the port has a client login at all (one a caller could send instead of a password). */
+  get hasLogin(): boolean {
+    return this.auth !== undefined;
+  }
+
   /**
    * A proxy request's login: refused when a login is required and this is not it; else accepted
    * with its parameters. Parameters choose the port's session (a new one when they differ), so

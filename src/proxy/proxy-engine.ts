@@ -413,7 +413,10 @@ export class ProxyEngine extends Server {
     const control = this.engine.sessionControl && readSessionControl(request, state.policy.declared);
     if (!control) return chosenFor(state, loginParams);
     if (this.engine.sessionControl!.needsLogin && !state.policy.login.matchesLogin({ username, password })) {
-      throw new StickyportError('CONTROL_FORBIDDEN', 'X-Stickyport-Session headers need the proxy login while SessionAPI.Password is set: nothing was sent', { status: 403 });
+      const instead = state.policy.login.hasLogin
+        ? ''
+        : ' (this port has no client login, so they are off on it: use the session API with ?pwd=...)';
+      throw new StickyportError('CONTROL_FORBIDDEN', `X-Stickyport-Session headers need the proxy login while SessionAPI.Password is set${instead}: nothing was sent`, { status: 403 });
     }
     // The request's own parameters win over its login's; both are whole sets.
     const params = control.params ?? loginParams;

@@ -66,7 +66,7 @@ export class TargetForbiddenError extends StickyportError {
     super(
       'TARGET_FORBIDDEN',
       `target ${hostname}${resolved} is a private or loopback address of the proxy's own network; ` +
-        'Listen.AllowPrivateTargets allows it',
+        'setting Listen.AllowPrivateTargets to true would allow it',
       { status: 403 },
     );
     this.name = 'TargetForbiddenError';

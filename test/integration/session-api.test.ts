@@ -39,6 +39,20 @@ describe('session API on the virtual domain', () => {
       expect(upstream.seen.length).toBe(seen);
     }));
 
+  // The admin API's rotations were logged with who asked; the session API's were not.
+  it('logs each rotation it makes with who asked and the id it ended', () =>
+    withProxy({}, async (proxy) => {
+      const port = proxy.ports[0]!;
+      const first = await apiJson<{ session_id: string }>(port, '/session/');
+      const renewed = await apiJson<{ session_id: string }>(port, '/session/new');
+      await apiJson(port, '/session/reset');
+      const lines = proxy.logs.map((line) => JSON.parse(line) as Record<string, unknown>).filter((entry) => String(entry.msg).startsWith('session API: '));
+      expect(lines).toEqual([
+        expect.objectContaining({ msg: 'session API: new session', port, by: '127.0.0.1', previousId: first.session_id, sessionId: renewed.session_id }),
+        expect.objectContaining({ msg: 'session API: session reset', port, by: '127.0.0.1', previousId: renewed.session_id }),
+      ]);
+    }));
+
   it('answers 404 JSON for an unknown path, 405 for another method, 400 for CONNECT', () =>
     withProxy({}, async ({ ports: [port] }) => {
       const unknown = await request(port!, 'http://portmapper/session/nope');

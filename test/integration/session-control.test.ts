@@ -130,4 +130,17 @@ describe('X-Stickyport-Session and X-Stickyport-Session-Params', () => {
         expect(renewed!.session).not.toBe(plain!.session);
       },
     ));
+
+  // The README's own advice (SessionAPI.Password on a mapping without a client login) left the
+  // 403s asking for a login that does not exist.
+  it('with SessionAPI.Password set and no client login, the 403s say what works instead', () =>
+    withProxy({ SessionAPI: { Enabled: true, Password: 'apipw' } }, async ({ ports: [port] }) => {
+      const refused = await request(port!, `${origin.url}/`, { headers: { 'X-Stickyport-Session': 'new' } });
+      expect(refused.status).toBe(403);
+      expect(refused.body).toContain('this port has no client login, so they are off on it: use the session API with ?pwd=...');
+      const api = await request(port!, 'http://portmapper/session/new');
+      expect(api.status).toBe(403);
+      expect(JSON.parse(api.body).message).toBe('the session API needs its password: add ?pwd=... (this port has no client login to send instead)');
+      expect((await request(port!, 'http://portmapper/session/new?pwd=apipw')).status).toBe(200);
+    }));
 });
