@@ -7,7 +7,7 @@ import { load, refusal } from './config-fixtures.js';
 describe('Admin', () => {
   it('is off by default, and "auto" means Listen.Host and the port below the first', () => {
     const config = load({});
-    expect(config.admin).toEqual({ enabled: false, host: '127.0.0.1', port: 10200, token: '' });
+    expect(config.admin).toEqual({ enabled: false, host: '127.0.0.1', port: 10200, portAuto: true, token: '' });
     const moved = load({ config: { Listen: { Host: '127.0.0.2', PortRange: { Start: 20001, End: 20010 } }, Admin: { Enabled: true } } });
     expect(moved.admin).toMatchObject({ enabled: true, host: '127.0.0.2', port: 20000 });
   });

@@ -25,7 +25,7 @@ describe('example configurations in config/', () => {
     expect(config.upstream.template).toBeUndefined();
     expect(config.store.type).toBe('memory');
     expect(config.sessionApi).toMatchObject({ enabled: true, domain: 'portmapper' });
-    expect(config.admin).toEqual({ enabled: true, host: '127.0.0.1', port: 10200, token: '' });
+    expect(config.admin).toEqual({ enabled: true, host: '127.0.0.1', port: 10200, portAuto: true, token: '' });
     expect(config.logging.requests).toBe(true);
   });
 
