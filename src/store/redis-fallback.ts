@@ -162,12 +162,15 @@ export class RedisFallback {
     this.local.remember(port, session);
   }
 
-  startOutage(error: Error): void {
+  /** Serves from local memory from now on; `named`: the caller has logged the cause already. */
+  startOutage(error: Error, named = false): void {
     if (this.closed || this.outage) return;
     this.outage = true;
     this.outageCount++;
     // A refused login is no network trouble: named as what it is, the operator fixes the URL.
-    if (refusedLogin(error)) {
+    if (named) {
+      // (A refused database: logged by the store, with the server's answer.)
+    } else if (refusedLogin(error)) {
       this.log.error(
         { key: 'SessionStore.RedisUrl', err: error.message },
         'Redis refused the login of SessionStore.RedisUrl (user name or password): serving sessions from local memory until it is accepted',

@@ -138,8 +138,10 @@ export class RedisSessionStore implements SessionStore {
     this.changes = new RemoteChanges(this.client, `${options.keyPrefix}changes`, this.log);
     // Without an 'error' listener, ioredis errors would crash the process.
     this.client.on('error', (error: Error) => {
-      if (isSelectRefusal(error)) this.databaseRefused(error);
-      this.fallback.startOutage(error);
+      if (!isSelectRefusal(error)) return this.fallback.startOutage(error);
+      this.databaseRefused(error);
+      // Named as the refused database it is: Redis answered, it is not unreachable.
+      this.fallback.startOutage(error, true);
     });
     // Each connection SELECTs anew (ioredis sends it before anything else, the answer comes before 'ready').
     this.client.on('connect', () => (this.refusedDatabase = undefined));

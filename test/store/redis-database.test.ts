@@ -33,6 +33,8 @@ describeRedis('RedisSessionStore on a database the server refuses (Redis)', () =
         expect.objectContaining({ level: 50, key: 'SessionStore.RedisUrl', answer: expect.stringContaining('DB index is out of range') }),
       ]);
       expect(entries.some((entry) => String(entry.msg).startsWith('Redis is back'))).toBe(false);
+      // Redis answered: it is not "unreachable" (a second error line said so, hiding the cause).
+      expect(entries.filter((entry) => String(entry.msg).includes('unreachable'))).toEqual([]);
       // The stop neither: the rotation it acknowledged cannot be saved, and the stop says so
       // (it wrote it into database 0 and stopped cleanly, before).
       await expect(store.close()).rejects.toThrow(/did not take what the session API answered while it was away: port 2/);
