@@ -322,7 +322,7 @@ export class ConfigLayers {
       const node = Object.hasOwn(section, name) ? section[name] : undefined;
       if (node === undefined) {
         const pms = pmsUnknownKey(key, item);
-        const problems = pms.length > 0 ? pms : [{ key, text: unknownKeyText(key, prefix, section) }];
+        const problems = pms.length > 0 ? pms : [{ key, text: sharedKeyText(key) ?? unknownKeyText(key, prefix, section) }];
         this.problems.push(...problems.map((problem) => ({ ...problem, origin: this.originOf(key) })));
       } else if (isStructured(node)) {
         this.checkStructured(key, node, item);
@@ -367,6 +367,16 @@ function shapeProblem(node: StructuredNode, value: unknown): string | undefined 
 function withPmsHint(key: string, problem: string, value: unknown): string {
   const hint = pmsValueHint(key, value);
   return hint === undefined ? problem : `${problem}; ${hint}`;
+}
+
+/**
+ * A key written inside a mapping that only the top level holds (timeouts, limits, Session,
+ * SessionAPI, SessionStore: shared by every mapping): where to write it instead.
+ */
+function sharedKeyText(key: string): string | undefined {
+  const relative = /^Mappings\[\d+\]\.(.+)$/.exec(key)?.[1];
+  if (relative === undefined || !(KNOWN_KEYS.includes(relative) || KNOWN_KEYS.some((known) => known.startsWith(`${relative}.`)))) return undefined;
+  return `unknown key in a mapping: ${relative} is shared by every mapping; set it at the top level`;
 }
 
 /** An unknown key inside a record, with the key of the same record it most likely meant. */

@@ -55,6 +55,16 @@ describe('Mappings', () => {
     expect(error.message).not.toContain('hunter2');
   });
 
+  // A shared key written in a mapping got a bare "unknown key": the key exists, at the top level.
+  it.each([
+    [{ Listen: { IdleTimeout: '5s' } }, 'Mappings[0].Listen.IdleTimeout', 'Listen.IdleTimeout'],
+    [{ Listen: { AllowPrivateTargets: true } }, 'Mappings[0].Listen.AllowPrivateTargets', 'Listen.AllowPrivateTargets'],
+    [{ SessionAPI: { Enabled: true } }, 'Mappings[0].SessionAPI', 'SessionAPI'],
+  ])('a shared key inside a mapping (%j) says to set it at the top level', (inside, key, shared) => {
+    const error = refusal({ config: { Mappings: [inside] } });
+    expect(lineAbout(error.message, key)).toBe(`${key} (from --config override.json): unknown key in a mapping: ${shared} is shared by every mapping; set it at the top level`);
+  });
+
   it.each([
     [{ Mappings: { Name: 'a' } }, 'Mappings', /must be a list of objects/],
     [{ Mappings: ['a'] }, 'Mappings[0]', /must be an object/],
