@@ -131,7 +131,11 @@ function presetPlan(
   const username = context.get('Upstream.Username');
   const password = context.get('Upstream.Password');
   for (const setting of [username, password]) {
-    if (setting.value === '') problems.push(context.problem(setting.key, `must be set: ${preset.key} is ${name}, which needs the account's user name and password`, ''));
+    if (setting.value === '') {
+      // A flag-only start (--preset) has no file: the account comes from the environment.
+      const where = setting.key.startsWith('Upstream.') ? ' (in a file, or STICKYPORT_UPSTREAM_USERNAME and STICKYPORT_UPSTREAM_PASSWORD)' : '';
+      problems.push(context.problem(setting.key, `must be set: ${preset.key} is ${name}, which needs the account's user name and password${where}`, ''));
+    }
   }
   const lifetime = presetLifetimeProblem(name, context.lifetime.ms);
   if (lifetime) problems.push(context.problem(context.lifetime.key, `${lifetime} (${preset.key} is ${name})`, context.lifetime.value));

@@ -162,6 +162,14 @@ describe('configuration messages', () => {
     expect(lineAbout(error, 'Listen.PortRange.Start')).toContain("= Infinity (beyond a number's range) (from --config override.json)");
   });
 
+  // A flag-only start (--preset) was told to set the account, not where a user without a file can.
+  it('name the environment variables that carry a preset\'s account', () => {
+    const error = refusal({ env: { STICKYPORT_UPSTREAM_PRESET: 'oxylabs' } });
+    expect(lineAbout(error, 'Upstream.Username')).toContain(
+      "must be set: Upstream.Preset is oxylabs, which needs the account's user name and password (in a file, or STICKYPORT_UPSTREAM_USERNAME and STICKYPORT_UPSTREAM_PASSWORD)",
+    );
+  });
+
   it('mask a password given through the environment', () => {
     const error = refusal({ env: { STICKYPORT_AUTH_REQUIRED: '1', STICKYPORT_AUTH_PASSWORD: 'hunter2' } });
     expect(lineAbout(error, 'Authentication.Username')).toContain('= "" (from default): must be set');
