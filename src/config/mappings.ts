@@ -79,13 +79,32 @@ export function resolveMappings(raw: Settings, layers: ConfigLayers): { mappings
   const mappings = views.map((view) => resolveMapping(view, raw, layers, problems));
   problems.push(...overlaps(mappings, views, layers));
   if (list.length > 0) problems.push(...duplicateNames(mappings, views, layers));
-  if (list.length > 0 && views.every((view) => view.sets('Listen.PortRange') || view.sets('Listen.Port'))) {
-    const origin = layers.originOf('Listen.PortRange.Start') ?? '';
-    if (origin.startsWith('flag ')) {
-      problems.push({ key: 'Listen.PortRange', text: 'was given on the command line, but every one of Mappings names its own ports: it would bind nothing', origin });
+  if (list.length > 0) problems.push(...flagsNoMappingTakes(views, layers));
+  return { mappings, problems: unique(problems) };
+}
+
+/**
+ * A flag sets a top-level key, which is only the mappings' default: when every mapping sets its
+ * own, the flag would do nothing, and a run that ignores what the command line says is refused.
+ */
+const FLAG_KEYS: ReadonlyArray<{ key: string; origin: string; flag?: string; owns: (view: View) => boolean; effect: string }> = [
+  { key: 'Listen.PortRange', origin: 'Listen.PortRange.Start', owns: (view) => view.sets('Listen.PortRange') || view.sets('Listen.Port'), effect: 'names its own ports: it would bind nothing' },
+  { key: 'Upstream.Url', origin: 'Upstream.Url', flag: 'flag --upstream', owns: (view) => UPSTREAM_SOURCES.some((path) => view.sets(path)), effect: 'names its own upstream: it would change nothing' },
+  { key: 'Upstream.Preset', origin: 'Upstream.Preset', flag: 'flag --preset', owns: (view) => UPSTREAM_SOURCES.some((path) => view.sets(path)), effect: 'names its own upstream: it would change nothing' },
+  { key: 'Listen.StickyProxyLifetime', origin: 'Listen.StickyProxyLifetime', owns: (view) => view.sets('Listen.StickyProxyLifetime'), effect: 'sets its own lifetime: it would change nothing' },
+  { key: 'Listen.Host', origin: 'Listen.Host', owns: (view) => view.sets('Listen.Host'), effect: 'sets its own host: it would change nothing' },
+];
+
+function flagsNoMappingTakes(views: readonly View[], layers: ConfigLayers): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  for (const { key, origin: at, flag, owns, effect } of FLAG_KEYS) {
+    const origin = layers.originOf(at) ?? '';
+    // (--upstream and --preset each set both keys, the other one to "": only its own is named.)
+    if ((flag === undefined ? origin.startsWith('flag ') : origin === flag) && views.every(owns)) {
+      problems.push({ key, text: `was given on the command line, but every one of Mappings ${effect}`, origin });
     }
   }
-  return { mappings, problems: unique(problems) };
+  return problems;
 }
 
 function topValue(raw: Settings, layers: ConfigLayers, path: string): unknown {

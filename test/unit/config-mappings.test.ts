@@ -121,6 +121,26 @@ describe('Mappings', () => {
     expect(message).toContain('Listen.PortRange (from flag --ports): was given on the command line, but every one of Mappings names its own ports');
   });
 
+  // They were accepted and then did nothing, while --ports in the same case was refused.
+  it.each([
+    ['upstream', 'http://x-{session}:p@127.0.0.1:1', { Upstream: { Url: 'http://y-{session}:p@127.0.0.1:2' } }, 'Upstream.Url (from flag --upstream): was given on the command line, but every one of Mappings names its own upstream: it would change nothing'],
+    ['lifetime', '5', { Listen: { StickyProxyLifetime: 3 } }, 'Listen.StickyProxyLifetime (from flag --lifetime): was given on the command line, but every one of Mappings sets its own lifetime: it would change nothing'],
+    ['host', '127.0.0.2', { Listen: { Host: '127.0.0.3' } }, 'Listen.Host (from flag --host): was given on the command line, but every one of Mappings sets its own host: it would change nothing'],
+  ])('refuses --%s when every mapping sets its own', (name, text, own, expected) => {
+    const mapping = (port: number) => ({ ...own, Listen: { Port: port, ...(own as { Listen?: object }).Listen } });
+    const cwd = folderWith({ 'appsettings.json': { Mappings: [mapping(12000), mapping(12001)] } });
+    let message = '';
+    try {
+      loadConfig({ cwd, env: {}, flags: [{ name, text }] });
+    } catch (error) {
+      message = (error as Error).message;
+    }
+    expect(message).toContain(expected);
+    // One mapping that takes the default: the flag is its value, and it is taken.
+    const taking = folderWith({ 'appsettings.json': { Mappings: [mapping(12000), { Listen: { Port: 12001 } }] } });
+    expect(() => loadConfig({ cwd: taking, env: {}, flags: [{ name, text }] })).not.toThrow();
+  });
+
   it('replaces a list as a whole: a later layer\'s Mappings wins over an earlier one\'s', () => {
     const config = load({
       appsettings: { Mappings: [{ Name: 'file', Listen: { Port: 12000 } }, { Listen: { Port: 12001 } }] },
