@@ -65,7 +65,9 @@ export function resolveUpstreamPlan(context: PlanContext, problems: ConfigProble
       for (const name of declared) {
         // Rule upstreams may ignore what their mapping declares; a declaration of their own must be used.
         if (parsed.parameters.includes(name) || parameters !== ownParameters) continue;
-        problems.push(context.problem(`${declaredSetting.key}.${name}`, `is declared, but ${template.key} has no {${name}} placeholder to put it in`, parameters[name]));
+        // --upstream replaces a file's preset, not the parameters the file declared beside it.
+        const fromFlag = context.originOf?.(template.key) === 'flag --upstream' ? ` (--upstream replaced the upstream, not the parameters declared with it: name {${name}} in the URL, or drop the parameter)` : '';
+        problems.push(context.problem(`${declaredSetting.key}.${name}`, `is declared, but ${template.key} has no {${name}} placeholder to put it in${fromFlag}`, parameters[name]));
       }
       const member = templateMember(parsed);
       // The template alone was checked with a short sample id: its login with an id of the

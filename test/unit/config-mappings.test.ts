@@ -141,6 +141,18 @@ describe('Mappings', () => {
     expect(() => loadConfig({ cwd: taking, env: {}, flags: [{ name, text }] })).not.toThrow();
   });
 
+  // It named a key the user never touched, as if the file were wrong.
+  it('--upstream over a file that declares parameters for its preset says the parameters stay', () => {
+    const cwd = folderWith({ 'appsettings.json': { Upstream: { Preset: 'oxylabs', Username: 'acme', Password: 'pw', Parameters: { country: 'de' } } } });
+    let message = '';
+    try {
+      loadConfig({ cwd, env: {}, flags: [{ name: 'upstream', text: 'http://x-{session}:p@127.0.0.1:1' }] });
+    } catch (error) {
+      message = (error as Error).message;
+    }
+    expect(message).toContain('is declared, but Upstream.Url has no {country} placeholder to put it in (--upstream replaced the upstream, not the parameters declared with it: name {country} in the URL, or drop the parameter)');
+  });
+
   it('replaces a list as a whole: a later layer\'s Mappings wins over an earlier one\'s', () => {
     const config = load({
       appsettings: { Mappings: [{ Name: 'file', Listen: { Port: 12000 } }, { Listen: { Port: 12001 } }] },
