@@ -125,6 +125,8 @@ export async function createApp(config: StickyportConfig, deps: AppDeps): Promis
       })
     : undefined;
 
+  // While the API is off, its domain is never proxied (a call meant for it would reach the provider).
+  const apiOffDomain = !config.sessionApi.enabled && config.sessionApi.domain !== '' ? config.sessionApi.domain : undefined;
   const engine = new ProxyEngine({
     ports,
     api,
@@ -134,7 +136,7 @@ export async function createApp(config: StickyportConfig, deps: AppDeps): Promis
     observe: observers.observe,
     exposeSessionHeader: config.sessionApi.exposeSessionHeader,
     sessionControl: config.sessionApi.enabled ? { needsLogin: config.sessionApi.password !== '' } : undefined,
-    apiOffDomain: !config.sessionApi.enabled && config.sessionApi.domain !== '' ? config.sessionApi.domain : undefined,
+    apiOffDomain,
   });
   const timeouts = { headersTimeoutMs: config.listen.headersTimeoutMs, idleTimeoutMs: config.listen.idleTimeoutMs };
   const socksApi = api ? new SocksApi(api, timeouts, log.child({ component: 'socks' }), engine.drain) : undefined;
@@ -142,6 +144,7 @@ export async function createApp(config: StickyportConfig, deps: AppDeps): Promis
     ports,
     loginFor: (port) => ports.mappingOf(port).login,
     api: socksApi,
+    apiOffDomain,
     log: log.child({ component: 'socks' }),
     drain: engine.drain,
     ...timeouts,

@@ -1,4 +1,5 @@
 import type net from 'node:net';
+import { namesDomain } from '../api/api-gateway.js';
 import type { LoginPolicy } from '../auth/client-auth.js';
 import { StickyportError } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
@@ -26,6 +27,8 @@ export interface SocksServerOptions {
   readonly loginFor: (port: number) => LoginPolicy;
   /** Answers the session API inside a CONNECT to its host; undefined when the API is off. */
   readonly api: SocksApi | undefined;
+  /** SessionAPI.Domain while the API is off: refused (0x02), never sent upstream (proxy-engine.ts). */
+  readonly apiOffDomain?: string;
   readonly log: Logger;
   /** The HTTP side's drain: a tunnel still opening when a stop's drain time is over is refused, as an HTTP CONNECT is. */
   readonly drain: Drain;
@@ -65,6 +68,10 @@ export class SocksServer {
       else observeRefusal(connectRecord(port, version, target, startedAt, sessionId), error, observe);
     };
     if (log.isLevelEnabled('debug')) log.debug({ port, method: 'CONNECT', protocol: `socks${version}`, host: authority(target) }, 'request');
+    const { apiOffDomain } = this.options;
+    if (apiOffDomain !== undefined && namesDomain(apiOffDomain, target.host)) {
+      return refused(new StickyportError('TARGET_FORBIDDEN', `the session API is off (SessionAPI.Enabled; --session-api turns it on): nothing for ${apiOffDomain} is sent upstream`, { status: 403 }));
+    }
     if (api?.isApiHost(target.host)) {
       if (target.port === 80) return api.accept(socket, head, login, version === 5 ? SOCKS5_SUCCEEDED : SOCKS4_SUCCEEDED);
       return refused(new StickyportError(

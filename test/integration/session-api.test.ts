@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { apiJson, connectStatus, openTunnel, request } from '../helpers/client.js';
 import { startOrigin, type Origin } from '../helpers/origin.js';
+import { greeting, RawClient, request5 } from '../helpers/socks-client.js';
 import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
 import { startStickyport, upstreamUrl, type RunningProxy } from '../helpers/stickyport.js';
 
@@ -102,6 +103,16 @@ describe('session API on the virtual domain', () => {
       expect(answer.status).toBe(404);
       expect(answer.body).toContain('the session API is off (SessionAPI.Enabled; --session-api turns it on): nothing for portmapper is sent upstream');
       expect(await connectStatus(port!, 'PORTMAPPER.:443')).toBe(404);
+      // And a SOCKS5 CONNECT to it: refused as not allowed (0x02).
+      const socks = await RawClient.connect(port!);
+      try {
+        socks.send(greeting(0));
+        expect([...(await socks.read(2))]).toEqual([5, 0]);
+        socks.send(request5({ host: 'portmapper', port: 80 }));
+        expect((await socks.read(2))[1]).toBe(2);
+      } finally {
+        socks.destroy();
+      }
       expect(upstream.seen.length).toBe(from);
       // Any other host still goes out.
       expect((await request(port!, `${origin.url}/`)).status).toBe(200);
