@@ -322,7 +322,7 @@ export class ConfigLayers {
       const node = Object.hasOwn(section, name) ? section[name] : undefined;
       if (node === undefined) {
         const pms = pmsUnknownKey(key, item);
-        const problems = pms.length > 0 ? pms : [{ key, text: sharedKeyText(key) ?? unknownKeyText(key, prefix, section) }];
+        const problems = pms.length > 0 ? pms : [{ key, text: sharedKeyText(key, item) ?? unknownKeyText(key, prefix, section) }];
         this.problems.push(...problems.map((problem) => ({ ...problem, origin: this.originOf(key) })));
       } else if (isStructured(node)) {
         this.checkStructured(key, node, item);
@@ -373,10 +373,18 @@ function withPmsHint(key: string, problem: string, value: unknown): string {
  * A key written inside a mapping that only the top level holds (timeouts, limits, Session,
  * SessionAPI, SessionStore: shared by every mapping): where to write it instead.
  */
-function sharedKeyText(key: string): string | undefined {
+function sharedKeyText(key: string, value: unknown): string | undefined {
   const relative = /^Mappings\[\d+\]\.(.+)$/.exec(key)?.[1];
-  if (relative === undefined || !(KNOWN_KEYS.includes(relative) || KNOWN_KEYS.some((known) => known.startsWith(`${relative}.`)))) return undefined;
+  if (relative === undefined || relative.startsWith('Mappings') || !isTopLevelValue(relative, value)) return undefined;
   return `unknown key in a mapping: ${relative} is shared by every mapping; set it at the top level`;
+}
+
+/** Whether `value` at `key` is what the top level holds there: a setting, or a section all of whose keys are. */
+function isTopLevelValue(key: string, value: unknown): boolean {
+  if (LEAVES.has(key)) return true;
+  if (!isPlainObject(value)) return false;
+  const names = Object.keys(value);
+  return names.length > 0 && names.every((name) => isTopLevelValue(`${key}.${name}`, (value as Settings)[name]));
 }
 
 /** An unknown key inside a record, with the key of the same record it most likely meant. */

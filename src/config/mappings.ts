@@ -88,7 +88,8 @@ export function resolveMappings(raw: Settings, layers: ConfigLayers): { mappings
  * own, the flag would do nothing, and a run that ignores what the command line says is refused.
  */
 const FLAG_KEYS: ReadonlyArray<{ key: string; origin: string; flag?: string; owns: (view: View) => boolean; effect: string }> = [
-  { key: 'Listen.PortRange', origin: 'Listen.PortRange.Start', owns: (view) => view.sets('Listen.PortRange') || view.sets('Listen.Port'), effect: 'names its own ports: it would bind nothing' },
+  // A range's Start alone takes its End from the top level, which the flag sets.
+  { key: 'Listen.PortRange', origin: 'Listen.PortRange.Start', owns: (view) => view.sets('Listen.Port') || (view.sets('Listen.PortRange.Start') && view.sets('Listen.PortRange.End')), effect: 'names its own ports: it would bind nothing' },
   { key: 'Upstream.Url', origin: 'Upstream.Url', flag: 'flag --upstream', owns: (view) => UPSTREAM_SOURCES.some((path) => view.sets(path)), effect: 'names its own upstream: it would change nothing' },
   { key: 'Upstream.Preset', origin: 'Upstream.Preset', flag: 'flag --preset', owns: (view) => UPSTREAM_SOURCES.some((path) => view.sets(path)), effect: 'names its own upstream: it would change nothing' },
   { key: 'Listen.StickyProxyLifetime', origin: 'Listen.StickyProxyLifetime', owns: (view) => view.sets('Listen.StickyProxyLifetime'), effect: 'sets its own lifetime: it would change nothing' },

@@ -277,13 +277,16 @@ export class ProxyEngine extends Server {
       // One spelling of the host for host rules and the private-target check, as plain HTTP has.
       const hostname = canonicalHost(authority![1]!);
       if (hostname === undefined) throw new RequestError(BAD_CONNECT_HOST, 400);
-      // The API's host in any spelling (`PORTMAPPER`, `portmapper.`, `%70ortmapper`): the
-      // canonical host is lower case and decoded, and isApiHost takes a trailing dot.
-      if (this.engine.api?.isApiHost(hostname)) {
-        throw new RequestError(`the session API answers plain HTTP only: GET http://${hostname}/session/ through this port`, 400);
-      }
-      if (this.engine.apiOffDomain !== undefined) refuseApiOff(this.engine.apiOffDomain, hostname);
       const state = this.engine.ports.get(portOf(socket));
+      // The API's host in any spelling (`PORTMAPPER`, `portmapper.`, `%70ortmapper`): the
+      // canonical host is lower case and decoded, and isApiHost takes a trailing dot. Refused
+      // before a session is chosen (nothing to choose one for), but a client that sent no
+      // login where one is required gets 407 first, as for plain HTTP.
+      if (this.engine.api?.isApiHost(hostname) || (this.engine.apiOffDomain !== undefined && namesDomain(this.engine.apiOffDomain, hostname))) {
+        if (!request.headers['proxy-authorization'] && state.policy.login.required) throw new RequestError('Proxy login required', 407);
+        if (this.engine.api) throw new RequestError(`the session API answers plain HTTP only: GET http://${hostname}/session/ through this port`, 400);
+        refuseApiOff(this.engine.apiOffDomain!, hostname);
+      }
       let prepared = this.prepared(request, state, false);
       if (prepared instanceof Promise) prepared = await prepared;
       if (this.engine.log.isLevelEnabled('debug')) {

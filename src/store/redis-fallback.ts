@@ -65,6 +65,8 @@ export class RedisFallback {
   /** Sessions traffic created from the local copy while Redis was away: written where Redis has none. */
   private readonly created = new Map<number, Session>();
   private outage = false;
+  /** The outage was named by the store (a refused database): Redis going away since is not said yet. */
+  private namedOnly = false;
   private outageCount = 0;
   private recovering = false;
   private probe: NodeJS.Timeout | undefined;
@@ -164,13 +166,27 @@ export class RedisFallback {
 
   /** Serves from local memory from now on; `named`: the caller has logged the cause already. */
   startOutage(error: Error, named = false): void {
-    if (this.closed || this.outage) return;
+    if (this.closed) return;
+    if (this.outage) {
+      // An outage the store named (a refused database), then Redis itself going away: said once.
+      if (this.namedOnly && !named) {
+        this.namedOnly = false;
+        this.logOutage(error);
+      }
+      return;
+    }
     this.outage = true;
     this.outageCount++;
+    // (A refused database: logged by the store, with the server's answer.)
+    this.namedOnly = named;
+    if (!named) this.logOutage(error);
+    this.probe = setInterval(() => void this.tryRecover(), RECOVERY_PROBE_MS);
+    this.probe.unref();
+  }
+
+  private logOutage(error: Error): void {
     // A refused login is no network trouble: named as what it is, the operator fixes the URL.
-    if (named) {
-      // (A refused database: logged by the store, with the server's answer.)
-    } else if (refusedLogin(error)) {
+    if (refusedLogin(error)) {
       this.log.error(
         { key: 'SessionStore.RedisUrl', err: error.message },
         'Redis refused the login of SessionStore.RedisUrl (user name or password): serving sessions from local memory until it is accepted',
@@ -180,8 +196,6 @@ export class RedisFallback {
     } else {
       this.log.error({ err: error.message }, 'Redis is unreachable: serving sessions from local memory until it is back');
     }
-    this.probe = setInterval(() => void this.tryRecover(), RECOVERY_PROBE_MS);
-    this.probe.unref();
   }
 
   async tryRecover(): Promise<void> {

@@ -145,7 +145,9 @@ export class RedisSessionStore implements SessionStore {
     });
     // Each connection SELECTs anew (ioredis sends it before anything else, the answer comes before 'ready').
     this.client.on('connect', () => (this.refusedDatabase = undefined));
-    this.client.on('close', () => this.fallback.startOutage(new Error('connection to Redis closed')));
+    // While the database is refused, connections close and reconnect to be refused again: that is
+    // the refusal already named. Redis going away shows as the reconnects' errors.
+    this.client.on('close', () => this.fallback.startOutage(new Error('connection to Redis closed'), this.refusedDatabase !== undefined));
     this.client.on('ready', () => void this.fallback.tryRecover());
   }
 
@@ -154,7 +156,7 @@ export class RedisSessionStore implements SessionStore {
     const store = new RedisSessionStore(options);
     // Resolves on 'ready'; rejects on the first error or after the timeout: either way, go on.
     await once(store.client, 'ready', { signal: AbortSignal.timeout(1_500) }).catch(() => undefined);
-    if (store.client.status !== 'ready') store.fallback.startOutage(new Error('Redis did not answer at start-up'));
+    if (store.client.status !== 'ready') store.fallback.startOutage(new Error('Redis did not answer at start-up'), store.refusedDatabase !== undefined);
     else {
       await store.fallback.noteDataSet().catch((error: Error) => store.fallback.startOutage(error));
       await store.compareIdRule(options.keyPrefix, options.idRule);

@@ -40,6 +40,14 @@ describe('session API on the virtual domain', () => {
       expect(upstream.seen.length).toBe(seen);
     }));
 
+  // A CONNECT to the API's host was refused before the login was asked: 400 or 404 where a
+  // client without a login gets 407 for any other request.
+  it.each([true, false])('a CONNECT to its domain without the required login gets 407 first (API on: %s)', (enabled) =>
+    withProxy({ SessionAPI: { Enabled: enabled }, Authentication: { Required: true, Username: 'u', Password: 'p' } }, async ({ ports: [port] }) => {
+      expect(await connectStatus(port!, 'portmapper:443')).toBe(407);
+      expect(await connectStatus(port!, 'portmapper:443', { 'proxy-authorization': `Basic ${Buffer.from('u:p').toString('base64')}` })).toBe(enabled ? 400 : 404);
+    }));
+
   // The admin API's rotations were logged with who asked; the session API's were not.
   it('logs each rotation it makes with who asked and the id it ended', () =>
     withProxy({}, async (proxy) => {

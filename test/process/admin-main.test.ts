@@ -106,4 +106,15 @@ describe('node dist/main.js with the admin server', () => {
     const probe = start(['--config', writeConfig({ Listen: { PortRange: { Start: first + 2, End: first + 2 } } })]);
     await probe.waitForLine(/stickyport listening/);
   });
+
+  // The "auto" hint blamed another stickyport for an address that is not this machine's, and
+  // the address was called Listen.Host.
+  it('an admin address that is not this machine\'s is named as Admin.Host, with no hint about another instance', async () => {
+    const first = await freePortRange(2);
+    const proc = start(['--config', writeConfig({ Listen: { PortRange: { Start: first + 1, End: first + 1 } }, Admin: { Enabled: true, Host: '192.0.2.1', Token: 'a-token-long-enough-1234' } })]);
+    expect(await proc.exited).toBe(1);
+    const text = proc.stderr.join('');
+    expect(text).toContain("not available: the address is not one of this machine's (Admin.Host)");
+    expect(text).not.toContain('another stickyport');
+  });
 });

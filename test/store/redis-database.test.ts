@@ -87,4 +87,27 @@ describeRedis('RedisSessionStore on a database the server refuses (Redis)', () =
       await server.stop();
     }
   });
+
+  // The refused database is logged as that alone (it is no unreachable Redis); but Redis then
+  // going away was not logged at all, while "Redis is back" came at the recovery.
+  it('Redis going away after a refused database is logged once as unreachable (Redis)', async () => {
+    const server = await startRedisServer();
+    const sink = logSink();
+    const store = await RedisSessionStore.open({ url: `${server.url}/99999`, keyPrefix: 'gone:', log: createLogger('debug', sink.stream), idRule: TEST_ID_RULE });
+    const entries = (): Array<Record<string, unknown>> => sink.lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+    const unreachable = (): unknown[] => entries().filter((entry) => String(entry.msg).startsWith('Redis is unreachable'));
+    try {
+      expect(entries().filter((entry) => String(entry.msg).includes('refused the database'))).toHaveLength(1);
+      expect(unreachable()).toEqual([]);
+      await server.kill();
+      for (let i = 0; i < 100 && unreachable().length === 0; i++) await delay(50);
+      expect(unreachable()).toHaveLength(1);
+      // Reconnects keep failing: still said once.
+      await delay(1_500);
+      expect(unreachable()).toHaveLength(1);
+    } finally {
+      await store.close().catch(() => undefined);
+      await server.stop().catch(() => undefined);
+    }
+  });
 });

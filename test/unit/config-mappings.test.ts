@@ -141,6 +141,24 @@ describe('Mappings', () => {
     expect(() => loadConfig({ cwd: taking, env: {}, flags: [{ name, text }] })).not.toThrow();
   });
 
+  // A mapping that sets only PortRange.Start takes End from the top level, which --ports sets.
+  it('takes --ports when a mapping names only its range\'s Start', () => {
+    const cwd = folderWith({ 'appsettings.json': { Mappings: [{ Listen: { PortRange: { Start: 13000 } } }] } });
+    const config = loadConfig({ cwd, env: {}, flags: [{ name: 'ports', text: '12990-13003' }] });
+    expect(config.mappings[0]).toMatchObject({ portStart: 13000, portEnd: 13003 });
+  });
+
+  // "shared" was judged by the section's name: a mapping's Session.Lifetime (no such key
+  // anywhere) was told to go to the top level, where it is unknown too.
+  it.each([
+    [{ Session: { Lifetime: 30 } }, 'Mappings[0].Session'],
+    [{ Mappings: [{ Listen: { Port: 1 } }] }, 'Mappings[0].Mappings'],
+  ])('a key that is not the top level\'s either (%j) gets no "shared" hint', (inside, key) => {
+    const error = refusal({ config: { Mappings: [{ Listen: { Port: 12000 }, ...inside }] } });
+    expect(lineAbout(error.message, key)).toMatch(/unknown key/);
+    expect(error.message).not.toContain('shared by every mapping');
+  });
+
   // It named a key the user never touched, as if the file were wrong.
   it('--upstream over a file that declares parameters for its preset says the parameters stay', () => {
     const cwd = folderWith({ 'appsettings.json': { Upstream: { Preset: 'oxylabs', Username: 'acme', Password: 'pw', Parameters: { country: 'de' } } } });
