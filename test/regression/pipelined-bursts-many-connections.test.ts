@@ -4,7 +4,6 @@
 // request parsed waited its turn: about 5 MB a connection, and 111 such connections ran a 256 MB
 // heap out (every port gone). What reads carry past the per-connection bound is now shared by
 // the process up to a budget; a connection whose requests find it spent is closed.
-import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { afterAll, expect, it } from 'vitest';
 import { request } from '../helpers/client.js';
@@ -23,14 +22,11 @@ afterAll(async () => {
   await origin?.close();
 });
 
-const peakMb = (pid: number): number => Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
-
 it('100 connections each pipelining one 64 KiB burst of tiny requests behind a slow one: the process lives in a 192 MB heap, and the other port serves', async () => {
   origin = await startOrigin();
   const start = await freePortRange(2);
   proc = spawnStickyport(['--config', writeConfig({ Listen: { PortRange: { Start: start, End: start + 1 }, AllowPrivateTargets: true }, SessionAPI: { Enabled: true } })], {}, { nodeArgs: ['--max-old-space-size=192'] });
   await proc.waitForLine(/stickyport listening/);
-  const pid = proc.child.pid!;
 
   const call = 'GET http://portmapper/session/ HTTP/1.1\r\nHost: portmapper\r\n\r\n';
   const burst = `GET ${origin.url}/delay/20000 HTTP/1.1\r\nHost: 127.0.0.1:${origin.port}\r\n\r\n${call.repeat(Math.floor(64_000 / call.length))}`;
@@ -58,6 +54,7 @@ it('100 connections each pipelining one 64 KiB burst of tiny requests behind a s
   expect(proc.child.signalCode).toBeNull();
   const other = await request(start + 1, 'http://portmapper/session/');
   expect(other.status).toBe(200);
-  // Unbounded, the bursts took over 400 MB; the budget is about 60 MB.
-  expect(peakMb(pid)).toBeLessThan(250);
+  // Unbounded, the bursts ran the 192 MB heap out and the process died (the assertions above);
+  // its resident peak also holds each burst's parse garbage until a collection, and varies
+  // with the machine's load, so it is not judged here.
 }, 60_000);
