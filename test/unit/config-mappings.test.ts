@@ -12,6 +12,16 @@ const lineAbout = (message: string, key: string): string => {
   return line.trim();
 };
 
+/** The message of the refusal a start with these flags gets, in `cwd` ('' when it starts). */
+function flagRefusal(cwd: string, flags: Array<{ name: string; text: string }>): string {
+  try {
+    loadConfig({ cwd, env: {}, flags });
+  } catch (error) {
+    return (error as Error).message;
+  }
+  return '';
+}
+
 describe('Mappings', () => {
   it('is one mapping named default, made of the top-level keys, when absent', () => {
     const config = load({ config: { Listen: { PortRange: { Start: 11000, End: 11009 } }, Upstream: { Url: 'http://u-{session}:pw@gate:1' } } });
@@ -112,13 +122,7 @@ describe('Mappings', () => {
 
   it('refuses --ports when every mapping names its own ports: it would bind nothing', () => {
     const cwd = folderWith({ 'appsettings.json': { Mappings: [{ Listen: { Port: 12000 } }] } });
-    let message = '';
-    try {
-      loadConfig({ cwd, env: {}, flags: [{ name: 'ports', text: '13000-13005' }] });
-    } catch (error) {
-      message = (error as Error).message;
-    }
-    expect(message).toContain('Listen.PortRange (from flag --ports): was given on the command line, but every one of Mappings names its own ports');
+    expect(flagRefusal(cwd, [{ name: 'ports', text: '13000-13005' }])).toContain('Listen.PortRange (from flag --ports): was given on the command line, but every one of Mappings names its own ports');
   });
 
   // They were accepted and then did nothing, while --ports in the same case was refused.
@@ -129,13 +133,7 @@ describe('Mappings', () => {
   ])('refuses --%s when every mapping sets its own', (name, text, own, expected) => {
     const mapping = (port: number) => ({ ...own, Listen: { Port: port, ...(own as { Listen?: object }).Listen } });
     const cwd = folderWith({ 'appsettings.json': { Mappings: [mapping(12000), mapping(12001)] } });
-    let message = '';
-    try {
-      loadConfig({ cwd, env: {}, flags: [{ name, text }] });
-    } catch (error) {
-      message = (error as Error).message;
-    }
-    expect(message).toContain(expected);
+    expect(flagRefusal(cwd, [{ name, text }])).toContain(expected);
     // One mapping that takes the default: the flag is its value, and it is taken.
     const taking = folderWith({ 'appsettings.json': { Mappings: [mapping(12000), { Listen: { Port: 12001 } }] } });
     expect(() => loadConfig({ cwd: taking, env: {}, flags: [{ name, text }] })).not.toThrow();
@@ -162,13 +160,7 @@ describe('Mappings', () => {
   // It named a key the user never touched, as if the file were wrong.
   it('--upstream over a file that declares parameters for its preset says the parameters stay', () => {
     const cwd = folderWith({ 'appsettings.json': { Upstream: { Preset: 'oxylabs', Username: 'acme', Password: 'pw', Parameters: { country: 'de' } } } });
-    let message = '';
-    try {
-      loadConfig({ cwd, env: {}, flags: [{ name: 'upstream', text: 'http://x-{session}:p@127.0.0.1:1' }] });
-    } catch (error) {
-      message = (error as Error).message;
-    }
-    expect(message).toContain('is declared, but Upstream.Url has no {country} placeholder to put it in (--upstream replaced the upstream, not the parameters declared with it: name {country} in the URL, or drop the parameter)');
+    expect(flagRefusal(cwd, [{ name: 'upstream', text: 'http://x-{session}:p@127.0.0.1:1' }])).toContain('is declared, but Upstream.Url has no {country} placeholder to put it in (--upstream replaced the upstream, not the parameters declared with it: name {country} in the URL, or drop the parameter)');
   });
 
   it('replaces a list as a whole: a later layer\'s Mappings wins over an earlier one\'s', () => {
