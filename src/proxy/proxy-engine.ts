@@ -149,7 +149,7 @@ export class ProxyEngine extends Server {
       if (turn) await turn;
       if (connectionEnding(request.socket, response)) return;
       if (tooManyFields(request)) throw new RequestError(TOO_MANY_FIELDS, 431);
-      this.armRequestTimers(request);
+      this.armRequestTimers(request, response);
       const url = request.url!;
       const apiPath = this.engine.api?.match(url);
       if (apiPath !== undefined) {
@@ -322,14 +322,19 @@ export class ProxyEngine extends Server {
    * A request's body must keep coming: Listen.IdleTimeout bounds a stalled upload. Once the
    * request is read, the answer may take longer than that: the upstream timeouts bound it.
    */
-  private armRequestTimers(request: http.IncomingMessage): void {
+  private armRequestTimers(request: http.IncomingMessage, response: http.ServerResponse): void {
     const { socket } = request;
     if (request.complete || !hasBody(request)) {
       if (socket.timeout) socket.setTimeout(0);
       return;
     }
     socket.setTimeout(this.engine.idleTimeoutMs);
-    request.once('end', () => socket.setTimeout(0));
+    // Not once the answer is out (an upstream's early answer, the rest of the body read and
+    // dropped after it): Node has set the keep-alive timer by then, and clearing it left an
+    // idle connection open for good.
+    request.once('end', () => {
+      if (!response.writableFinished) socket.setTimeout(0);
+    });
   }
 
   /**
