@@ -107,8 +107,7 @@ export class AdminServer {
       await once(this.server, 'listening');
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code ?? String(error);
-      // (Its words name Listen.Host, the proxy ports' key: here it is Admin.Host.)
-      const text = describeListenFailures(this.options.host, new Map([[this.options.port, code]])).replaceAll('(Listen.Host)', '(Admin.Host)');
+      const text = describeListenFailures(this.options.host, new Map([[this.options.port, code]]), { hostKey: 'Admin.Host' });
       // Ranges that touch: the port below this instance's range is the last of another's.
       const auto = this.options.portAuto && code === 'EADDRINUSE'
         ? ` (Admin.Port "auto" took the port below the first proxy port; another stickyport whose range ends at ${this.options.port} holds it, if one runs: set Admin.Port, or Admin.Enabled false)`

@@ -138,10 +138,14 @@ function madeByWebPage(headers: http.IncomingHttpHeaders): boolean {
   return (site !== undefined && site !== 'none') || headers.origin !== undefined || headers.referer !== undefined;
 }
 
+/** Why a request for the API's `domain` is refused while the API is off (never sent upstream). */
+export function apiOffMessage(domain: string): string {
+  return `the session API is off (SessionAPI.Enabled; --session-api turns it on): nothing for ${domain} is sent upstream`;
+}
+
 /** Whether `hostname` names the API's `domain`: in any case, and with the root's trailing dot (`portmapper.` names the same host). */
 export function namesDomain(domain: string, hostname: string): boolean {
   if (domain === '' || (hostname.length !== domain.length && hostname.length !== domain.length + 1)) return false;
   const lower = hostname.toLowerCase();
   return lower === domain || lower === `${domain}.`;
 }
-

@@ -215,12 +215,7 @@ export class PortState {
 
   /** `/session/new`: a new session now, with `params` (undefined: the ones the session had). */
   renew(params?: SessionParams): Promise<Session> {
-    return this.rotate('renewed', async () => {
-      const next = params ?? this.binding?.session.params;
-      const session = await this.deps.sessions.renew(this.port, this.mapping.newSession(this.port, next), this.binding ? true : undefined);
-      this.install(session);
-      return session;
-    });
+    return this.rotate('renewed', () => this.replaceSession(params ?? this.binding?.session.params));
   }
 
   /**
@@ -230,13 +225,7 @@ export class PortState {
    * fired, whose answer must stay the port's id. Then nothing changes: undefined.
    */
   renewFrom(sessionId: string): Promise<Session | undefined> {
-    return this.rotate('renewed', async () => {
-      const binding = this.binding;
-      if (binding?.session.id !== sessionId) return undefined;
-      const session = await this.deps.sessions.renew(this.port, this.mapping.newSession(this.port, binding.session.params), true);
-      this.install(session);
-      return session;
-    });
+    return this.rotate('renewed', async () => (this.binding?.session.id === sessionId ? this.replaceSession(this.binding.session.params) : undefined));
   }
 
   /** The route of `rule`'s own upstream for `binding`'s session, made on first use. */
@@ -366,14 +355,20 @@ export class PortState {
   private rotateTo(reason: string, params: SessionParams | undefined, avoid?: PoolEntry): Promise<Session> {
     const before = this.binding?.session;
     return this.rotate(reason, async () => {
-      const session = await this.deps.sessions.renew(this.port, this.mapping.newSession(this.port, params, avoid), this.binding ? true : undefined);
-      this.install(session);
+      const session = await this.replaceSession(params, avoid);
       this.deps.log.info(
         { port: this.port, sessionId: session.id, previousId: before?.id, upstream: session.upstream, previousUpstream: before?.upstream, params: session.params, reason },
         'session replaced',
       );
       return session;
     });
+  }
+
+  /** Within a rotation: a new session in the store (on a member other than `avoid`), installed as the port's. */
+  private async replaceSession(params: SessionParams | undefined, avoid?: PoolEntry): Promise<Session> {
+    const session = await this.deps.sessions.renew(this.port, this.mapping.newSession(this.port, params, avoid), this.binding ? true : undefined);
+    this.install(session);
+    return session;
   }
 
   private hasParams(session: Session, params: SessionParams): boolean {

@@ -40,9 +40,9 @@ const BIND_BATCH = 512;
 const MEANINGS: Readonly<Record<string, string>> = {
   EADDRINUSE: 'in use by another program',
   EACCES: 'not permitted: ports below 1024 need root or CAP_NET_BIND_SERVICE',
-  EADDRNOTAVAIL: 'not available: the address is not one of this machine\'s (Listen.Host)',
-  ENOTFOUND: 'not available: the host is not a name this machine resolves (Listen.Host)',
-  EAI_AGAIN: 'not available: the host\'s name could not be resolved now (Listen.Host)',
+  EADDRNOTAVAIL: 'not available: the address is not one of this machine\'s (HOST_KEY)',
+  ENOTFOUND: 'not available: the host is not a name this machine resolves (HOST_KEY)',
+  EAI_AGAIN: 'not available: the host\'s name could not be resolved now (HOST_KEY)',
 };
 /** EADDRINUSE on a port this stickyport serves on another host (a reload moving it). */
 const HELD_BY_US = 'held by this stickyport\'s own listener on its old host, whose address the new one overlaps: move such a port with a restart, or with two reloads (remove it, then add it)';
@@ -64,9 +64,14 @@ function portRanges(ports: readonly number[]): string[] {
 /**
  * LISTEN_FAILED's message, one line however many ports failed: the ports grouped into ranges
  * per error code, what the code means, and for ports in use a command that names the holder.
- * `untried` are the ports not attempted once a batch had failed.
+ * `untried` are the ports not attempted once a batch had failed; `hostKey` the setting that
+ * names the host (the admin server's is Admin.Host).
  */
-export function describeListenFailures(host: string, failures: ReadonlyMap<number, string>, untried: readonly number[] = [], ours: ReadonlySet<number> = new Set()): string {
+export function describeListenFailures(
+  host: string,
+  failures: ReadonlyMap<number, string>,
+  { untried = [], ours = new Set(), hostKey = 'Listen.Host' }: { untried?: readonly number[]; ours?: ReadonlySet<number>; hostKey?: string } = {},
+): string {
   const byCode = new Map<string, number[]>();
   const heldByUs: number[] = [];
   for (const [port, code] of [...failures].sort(([a], [b]) => a - b)) {
@@ -78,7 +83,7 @@ export function describeListenFailures(host: string, failures: ReadonlyMap<numbe
     const shown = pieces.length > MAX_PIECES ? `${pieces.slice(0, MAX_PIECES).join(', ')} and ${pieces.length - MAX_PIECES} more ranges` : pieces.join(', ');
     return `port${ports.length > 1 ? 's' : ''} ${shown} (${code})${meaning ? ` ${ports.length > 1 ? 'are' : 'is'} ${meaning}` : ''}`;
   };
-  const parts = [...byCode].map(([code, ports]) => part(ports, code, MEANINGS[code]));
+  const parts = [...byCode].map(([code, ports]) => part(ports, code, MEANINGS[code]?.replace('HOST_KEY', hostKey)));
   if (heldByUs.length > 0) parts.push(part(heldByUs, 'EADDRINUSE', HELD_BY_US));
   let text = `cannot listen on ${host}: ${parts.join('; ')}`;
   if (untried.length > 0) text += `; ${untried.length} more port${untried.length > 1 ? 's were' : ' was'} not tried`;
@@ -102,7 +107,7 @@ function describeFailuresByHost(endpoints: readonly ListenEndpoint[], failures: 
       const notTried = untried.filter((endpoint) => endpoint.host === host).map((endpoint) => endpoint.port);
       // Ports this stickyport already serves on another host: its own listener is the holder.
       const ours = new Set(served.filter((endpoint) => endpoint.host !== host).map((endpoint) => endpoint.port));
-      if (failed.size > 0) return [describeListenFailures(host, failed, notTried, ours)];
+      if (failed.size > 0) return [describeListenFailures(host, failed, { untried: notTried, ours })];
       return notTried.length > 0 ? [`on ${host}, ${notTried.length} more port${notTried.length > 1 ? 's were' : ' was'} not tried`] : [];
     })
     .join('; ');

@@ -1,7 +1,7 @@
 import http from 'node:http';
 import type net from 'node:net';
 import { RequestError, Server, type PrepareRequestFunctionOpts, type PrepareRequestFunctionResult } from 'proxy-chain';
-import { namesDomain, type ApiGateway } from '../api/api-gateway.js';
+import { apiOffMessage, namesDomain, type ApiGateway } from '../api/api-gateway.js';
 import { StickyportError, UpstreamError } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
 import { authorityOf, connectAuthorityOf, observing, type Observe, type RequestKind } from '../observe/request-record.js';
@@ -68,8 +68,8 @@ interface Prepared {
 const CONNECT_TARGET = /^(\[[0-9A-Fa-f:.]+\]|[^\s/?#@[\]:]+):(\d{1,5})$/;
 const BAD_CONNECT_TARGET = 'a CONNECT target is host:port, with a port from 1 to 65535 and nothing else';
 const BAD_CONNECT_HOST = 'the CONNECT target\'s host is not a host name or address (an empty label, a character no host may hold, or over 253 characters)';
-const apiSpelling = (domain: string): string =>
-  `the session API answers as http://${domain}/session/ with no user info and no port other than 80: nothing was sent upstream`;
+// proxy-chain's words (prepareRequestFunction's failMsg) for a request without the required login.
+const LOGIN_REQUIRED = 'Proxy login required';
 // proxy-chain's words for a Proxy-Authorization it cannot read.
 const UNREADABLE_LOGIN = /"Proxy-Authorization" header/;
 const RELATIVE_URL_HINT =
@@ -177,8 +177,7 @@ export class ProxyEngine extends Server {
       const target = httpTarget(url, prepared.trgParsed!);
       // The API's host spelled another way (`portmapper.`, with user info or port 080) is no
       // target either: it must not leave for the upstream.
-      if (this.engine.api?.isApiHost(target.hostname)) throw new RequestError(apiSpelling(this.engine.api.domain), 400);
-      if (this.engine.apiOffDomain !== undefined) refuseApiOff(this.engine.apiOffDomain, target.hostname);
+      this.refuseApiHost(target.hostname, 'http');
       if (this.engine.log.isLevelEnabled('debug')) {
         this.engine.log.debug({ port: state.port, method: request.method, host: target.authority }, 'request');
       }
@@ -237,8 +236,7 @@ export class ProxyEngine extends Server {
       let prepared = this.prepared(request, state);
       if (prepared instanceof Promise) prepared = await prepared;
       const target = httpTarget(url, prepared.trgParsed!);
-      if (this.engine.api?.isApiHost(target.hostname)) throw new RequestError(apiSpelling(this.engine.api.domain), 400);
-      if (this.engine.apiOffDomain !== undefined) refuseApiOff(this.engine.apiOffDomain, target.hostname);
+      this.refuseApiHost(target.hostname, 'http');
       const { binding, params } = prepared.chosen;
       const way = wayOut(state, binding, target.hostname, target.port, this.engine.log);
       const outgoing = {
@@ -279,14 +277,10 @@ export class ProxyEngine extends Server {
       if (hostname === undefined) throw new RequestError(BAD_CONNECT_HOST, 400);
       const state = this.engine.ports.get(portOf(socket));
       // The API's host in any spelling (`PORTMAPPER`, `portmapper.`, `%70ortmapper`): the
-      // canonical host is lower case and decoded, and isApiHost takes a trailing dot. Refused
-      // before a session is chosen (nothing to choose one for), but a client that sent no
-      // login where one is required gets 407 first, as for plain HTTP.
-      if (this.engine.api?.isApiHost(hostname) || (this.engine.apiOffDomain !== undefined && namesDomain(this.engine.apiOffDomain, hostname))) {
-        if (!request.headers['proxy-authorization'] && state.policy.login.required) throw new RequestError('Proxy login required', 407);
-        if (this.engine.api) throw new RequestError(`the session API answers plain HTTP only: GET http://${hostname}/session/ through this port`, 400);
-        refuseApiOff(this.engine.apiOffDomain!, hostname);
-      }
+      // canonical host is lower case and decoded, and the domain is matched with a trailing dot.
+      // Refused before a session is chosen (nothing to choose one for), but a client that sent
+      // no login where one is required gets 407 first, as for plain HTTP.
+      this.refuseApiHost(hostname, 'connect', !request.headers['proxy-authorization'] && state.policy.login.required);
       let prepared = this.prepared(request, state, false);
       if (prepared instanceof Promise) prepared = await prepared;
       if (this.engine.log.isLevelEnabled('debug')) {
@@ -316,6 +310,25 @@ export class ProxyEngine extends Server {
       }
       this.answerError(request, undefined, error, 'connect', startedAt, sessionId);
     }
+  }
+
+  /**
+   * Throws the refusal of a request for the session API's host as a target (it never leaves
+   * for the upstream): with the API on, the spelling to use (plain HTTP on port 80); with it
+   * off, that it is off. `loginMissing`: a login is required and none came (407 first).
+   */
+  private refuseApiHost(hostname: string, kind: 'http' | 'connect', loginMissing = false): void {
+    const { api, apiOffDomain } = this.engine;
+    const domain = api ? api.domain : apiOffDomain;
+    if (domain === undefined || !namesDomain(domain, hostname)) return;
+    if (loginMissing) throw new RequestError(LOGIN_REQUIRED, 407);
+    if (!api) throw new RequestError(apiOffMessage(domain), 404);
+    throw new RequestError(
+      kind === 'http'
+        ? `the session API answers as http://${domain}/session/ with no user info and no port other than 80: nothing was sent upstream`
+        : `the session API answers plain HTTP only: GET http://${hostname}/session/ through this port`,
+      400,
+    );
   }
 
   /**
@@ -408,7 +421,7 @@ export class ProxyEngine extends Server {
     const state = this.engine.ports.get(portOf(opts.request.socket));
     // A login carrying malformed parameters throws BAD_PARAMETER (400): nothing goes upstream.
     const verdict = state.policy.login.check(opts.username, opts.password);
-    if (!verdict.ok) return { requestAuthentication: true, failMsg: 'Proxy login required' };
+    if (!verdict.ok) return { requestAuthentication: true, failMsg: LOGIN_REQUIRED };
     return { customTag: await this.choose(state, opts.request, verdict.params, opts.username, opts.password) };
   }
 
@@ -494,12 +507,6 @@ function chosenFor(state: PortState, params: SessionParams | undefined): Chosen 
 function connectClientGone(request: http.IncomingMessage, startedAt: number, sessionId: string | undefined, observe: Observe): void {
   const host = connectAuthorityOf(request.url!);
   observeClientGone({ port: portOf(request.socket), kind: 'connect', method: 'CONNECT', host, startedAt, sessionId }, observe);
-}
-
-/** A request for the session API's host while the API is off: answered 404 here, never proxied. */
-function refuseApiOff(domain: string, hostname: string): void {
-  if (!namesDomain(domain, hostname)) return;
-  throw new RequestError(`the session API is off (SessionAPI.Enabled; --session-api turns it on): nothing for ${domain} is sent upstream`, 404);
 }
 
 function httpRejected(state: PortState): StickyportError {

@@ -1,5 +1,5 @@
 import type net from 'node:net';
-import { namesDomain } from '../api/api-gateway.js';
+import { apiOffMessage, namesDomain } from '../api/api-gateway.js';
 import type { LoginPolicy } from '../auth/client-auth.js';
 import { StickyportError } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
@@ -70,7 +70,7 @@ export class SocksServer {
     if (log.isLevelEnabled('debug')) log.debug({ port, method: 'CONNECT', protocol: `socks${version}`, host: authority(target) }, 'request');
     const { apiOffDomain } = this.options;
     if (apiOffDomain !== undefined && namesDomain(apiOffDomain, target.host)) {
-      return refused(new StickyportError('TARGET_FORBIDDEN', `the session API is off (SessionAPI.Enabled; --session-api turns it on): nothing for ${apiOffDomain} is sent upstream`, { status: 403 }));
+      return refused(new StickyportError('TARGET_FORBIDDEN', apiOffMessage(apiOffDomain), { status: 403 }));
     }
     if (api?.isApiHost(target.host)) {
       if (target.port === 80) return api.accept(socket, head, login, version === 5 ? SOCKS5_SUCCEEDED : SOCKS4_SUCCEEDED);

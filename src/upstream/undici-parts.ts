@@ -88,7 +88,6 @@ function repairParser(): void {
     connected.unsubscribe(patch);
   };
   connected.subscribe(patch);
-  connected.subscribe(keepReadingPastWriteError);
 }
 
 type WriteCallback = (error?: NodeJS.ErrnoException | null) => void;
@@ -158,3 +157,5 @@ function trailersClose(trailers: Buffer[]): boolean {
 }
 
 repairParser();
+// Per connection (not the parser's prototype): see keepReadingPastWriteError.
+diagnostics.channel('undici:client:connected').subscribe(keepReadingPastWriteError);

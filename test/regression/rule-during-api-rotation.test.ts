@@ -61,13 +61,18 @@ afterAll(async () => {
 
 const lastSession = (): string => upstream.seen.at(-1)!.session!;
 
-it('a rule firing on the old session while /session/new waits for the store leaves the port on the id the API answered', async () => {
-  const port = proxy.ports[0]!;
+/** A plain request on the port's session, then /limited sent and held at the target: that session, the 429 to give, the answer. */
+async function limitedHeld(port: number): Promise<{ old: string; answerLimited: () => void; limited: Promise<{ status: number }> }> {
   await request(port, `${target.url}/ok`);
   const old = lastSession();
   const arrival = limitedArrives();
   const limited = request(port, `${target.url}/limited`);
-  const answerLimited = await arrival;
+  return { old, answerLimited: await arrival, limited };
+}
+
+it('a rule firing on the old session while /session/new waits for the store leaves the port on the id the API answered', async () => {
+  const port = proxy.ports[0]!;
+  const { old, answerLimited, limited } = await limitedHeld(port);
 
   let release: () => void = () => undefined;
   store.hold = new Promise((resolve) => (release = resolve));
@@ -91,11 +96,8 @@ it('a rule firing on the old session while /session/new waits for the store leav
 
 it('a rule firing with no other rotation under way still rotates', async () => {
   const port = proxy.ports[0]!;
-  await request(port, `${target.url}/ok`);
-  const before = lastSession();
-  const arrival = limitedArrives();
-  const limited = request(port, `${target.url}/limited`);
-  (await arrival)();
+  const { old: before, answerLimited, limited } = await limitedHeld(port);
+  answerLimited();
   expect((await limited).status).toBe(429);
   await request(port, `${target.url}/ok`);
   expect(lastSession()).not.toBe(before);
