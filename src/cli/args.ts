@@ -63,6 +63,10 @@ export function parseCommandLine(args: readonly string[]): Command {
   }
   if (help) return { kind: 'help' };
   if (version) return { kind: 'version' };
+  // Each of these names the upstream its own way; given both, the later one won without a word.
+  if (flags.some((flag) => flag.name === 'upstream') && flags.some((flag) => flag.name === 'preset')) {
+    throw new UsageError('--upstream and --preset both name the upstream (a URL, or a provider preset): give one of them');
+  }
   const [command = 'start', ...extra] = positionals;
   // With a URL or a login on the line, a stray word may be the middle of an unquoted password
   // (`--upstream http://u:three word secret@host:1`): none is shown then.

@@ -7,6 +7,7 @@ import { PARAMETER_VALUE } from '../session/parameters.js';
 import { CONNECT_FAILURES, headerValueProblem, statusListProblem } from '../rotation/rule-values.js';
 import { DAY_MS, MAX_LIFETIME_MS, MAX_TIMER_MS, MINUTE_MS, SECOND_MS, readDuration } from './formats.js';
 import { MASK, urlSecret, withoutSecret } from './secrets.js';
+import { nearestKey } from './problems.js';
 
 /** What {@link ValueFormat.fromEnv} answers for text the environment may not use. */
 export const UNREADABLE: unique symbol = Symbol('unreadable');
@@ -177,7 +178,17 @@ function isApiDomain(value: string): boolean {
 function oneOf(name: string, values: readonly string[]): ValueFormat & { readonly values: readonly string[] } {
   // The empty choice (none: a preset's) is said as such, not as an empty item in the list.
   const listed = values.map((value) => (value === '' ? '"" (none)' : value)).join(', ');
-  return { ...text(name, `one of: ${listed}`, (value) => values.includes(value)), values };
+  const plain = text(name, `one of: ${listed}`, (value) => values.includes(value));
+  return {
+    ...plain,
+    values,
+    // `debg`, `Redis`, `oxylab`: the value probably meant, as an unknown key's is named.
+    problem(value) {
+      const problem = plain.problem(value);
+      const meant = problem !== undefined && typeof value === 'string' && value !== '' ? nearestKey(value, values.filter((known) => known !== '')) : undefined;
+      return meant === undefined ? problem : `${problem}; did you mean ${meant}?`;
+    },
+  };
 }
 
 export const ID_ALPHABET_CHARACTERS = /^[A-Za-z0-9_]*$/;

@@ -59,6 +59,14 @@ describe('the command line', () => {
     expect(parseCommandLine(['--preset', 'oxylabs'])).toMatchObject({ flags: [{ name: 'preset', text: 'oxylabs' }] });
   });
 
+  // Each flag set both keys, so the later one won silently: `--preset oxylabs --upstream URL`
+  // ran on the URL with the preset dropped.
+  it('refuses --upstream and --preset together, in either order', () => {
+    const message = '--upstream and --preset both name the upstream (a URL, or a provider preset): give one of them';
+    expect(usageError(['--preset', 'oxylabs', '--upstream', 'http://u-{session}:pw@gate:7777'])).toBe(message);
+    expect(usageError(['check', '--upstream=direct', '--preset=soax'])).toBe(message);
+  });
+
   it('names a flag whose value is missing, or swallowed the next flag', () => {
     expect(usageError(['--ports'])).toBe('--ports needs a value: --ports 10201-10300, or --ports=VALUE for a value that starts with "-"');
     expect(usageError(['--upstream', '--ports', '1-2'])).toMatch(/^--upstream needs a value: --upstream URL/);

@@ -80,6 +80,8 @@ describe('configuration flags', () => {
     expect(refusedWith([flag('store', 'mongo')])).toContain('SessionStore.Type = "mongo" (from flag --store): must be memory, file, file:PATH, redis');
     expect(refusedWith([flag('store', 'file:')])).toContain('SessionStore.Path = "" (from flag --store): must be a non-empty string');
     expect(refusedWith([flag('log-level', 'loud')])).toContain('Logging.Level = "loud" (from flag --log-level): must be one of');
+    expect(refusedWith([flag('log-level', 'debg')])).toMatch(/Logging.Level = "debg" \(from flag --log-level\): must be one of: .*; did you mean debug\?$/);
+    expect(refusedWith([flag('log-level', 'loud')])).not.toContain('did you mean');
     expect(refusedWith([flag('host', '0.0.0.0')])).toContain('Listen.Host = "0.0.0.0" (from flag --host): is not a loopback address');
   });
 
