@@ -1,8 +1,9 @@
+import path from 'node:path';
 import type { ConfigReport, StickyportConfig } from '../config/load.js';
 import { LEAVES } from '../config/layers.js';
 import { nearestKey } from '../config/problems.js';
 import type { MemberVars, UpstreamPlan } from '../upstream/upstream-member.js';
-import { inert } from '../logging/quoted.js';
+import { inert, quoted } from '../logging/quoted.js';
 
 const VALUE_COLUMN = 44;
 
@@ -22,8 +23,14 @@ function table(rows: ReadonlyArray<readonly string[]>): string[] {
 }
 
 /** Things that are allowed but probably not meant, for `stickyport check` to point out. */
-export function configNotes(report: ConfigReport, env: NodeJS.ProcessEnv): string[] {
+export function configNotes(report: ConfigReport, env: NodeJS.ProcessEnv, cwd = process.cwd()): string[] {
   const notes: string[] = upstreamNotes(report.config);
+  // Resolved from the working directory, not the settings file's folder: a service started
+  // from elsewhere (systemd's `/`) keeps its sessions in another file.
+  const { store } = report.config;
+  if (store.type === 'file' && !path.isAbsolute(store.path)) {
+    notes.push(`SessionStore.Path ${quoted(store.path)} is relative to the working directory: started from here, the sessions are kept in ${quoted(path.resolve(cwd, store.path))}`);
+  }
   // A mistyped variable is not an error (the environment holds much else), but it is ignored.
   const known = [...LEAVES.values()].flatMap((leaf) => (leaf.env ? [leaf.env] : []));
   for (const name of Object.keys(env).filter((name) => name.startsWith('STICKYPORT_')).sort()) {

@@ -96,6 +96,17 @@ describe('stickyport check output', () => {
     expect(text).not.toContain('hunter2');
   });
 
+  // A relative path was printed as written: the file a service started from `/` uses was not said.
+  it('notes where a relative SessionStore.Path puts the sessions, from the working directory', () => {
+    const cwd = folderWith({ 'appsettings.json': { SessionStore: { Type: 'file', Path: 'data/s.json' } } });
+    const report = explainConfig({ cwd, env: {} });
+    expect(configNotes(report, {}, '/srv/app')).toContain(
+      'SessionStore.Path "data/s.json" is relative to the working directory: started from here, the sessions are kept in "/srv/app/data/s.json"',
+    );
+    const absolute = explainConfig({ cwd: folderWith({ 'appsettings.json': { SessionStore: { Type: 'file', Path: '/var/lib/s.json' } } }), env: {} });
+    expect(configNotes(absolute, {}, '/srv/app').join('\n')).not.toContain('SessionStore.Path');
+  });
+
   it('notes a SOCKS4 upstream given a password (SOCKS4 never sends one), without showing it', () => {
     const cwd = folderWith({ 'appsettings.json': { Upstream: { Url: 'socks4a://cust-{session}:SOCKSPW@gate.example:1080' } } });
     const report = explainConfig({ cwd, env: {} });
