@@ -15,13 +15,19 @@ export interface WriteBackCounts {
   readonly keptFromRedis: number;
 }
 
+/** A session written back where Redis already held a value: what it held (undefined: no live session). */
+export interface HeldByRedis {
+  readonly sent: Session;
+  readonly held: Session | undefined;
+}
+
 /** The few Redis operations the fallback needs; the Redis store provides them. */
 export interface RedisConnection {
   /** True when the connection can take commands (ioredis status 'ready'). */
   isReady(): boolean;
   ping(): Promise<unknown>;
-  /** Each session where Redis has none for the port; where it has one, Redis wins. */
-  writeIfAbsent(sessions: readonly Session[]): Promise<WriteBackCounts>;
+  /** Each session where Redis has none for the port; where it has one, that value is answered. */
+  writeIfAbsent(sessions: readonly Session[]): Promise<{ readonly written: number; readonly held: readonly HeldByRedis[] }>;
   /** SET (or DEL, for undefined) whatever Redis holds, and announce it; resolves with the count. */
   overwrite(changes: ReadonlyMap<number, Session | undefined>): Promise<number>;
   /** The mark of Redis's data set: the same for as long as Redis keeps its data (see DATA_SET_MARK). */
@@ -286,11 +292,26 @@ export class RedisFallback {
       // it still holds goes back as the local copy has it now (an identity check may have
       // added its exit since: a copy of the same session, which must not count as another).
       const held = [...todo.values()].map((session) => this.local.stillHolding(session)).filter((session) => session !== undefined);
-      const counts = await this.redis.writeIfAbsent(held);
-      written += counts.written;
-      keptFromRedis += counts.keptFromRedis;
+      const answer = await this.redis.writeIfAbsent(held);
+      written += answer.written;
+      keptFromRedis += answer.held.length;
+      for (const kept of answer.held) this.takeFromRedis(kept);
       for (const [port, session] of todo) if (this.created.get(port) === session) this.created.delete(port);
     }
     return { written, keptFromRedis };
+  }
+
+  /**
+   * Redis held another value where a session made here was written back: Redis wins, and the
+   * local copy takes it, unless the port moved on while the write was on its way. A rotation
+   * the API answered from the local copy meanwhile must stay the port's (it is written over
+   * Redis next); so must anything else the port holds now that is not the session sent.
+   */
+  private takeFromRedis({ sent, held }: HeldByRedis): void {
+    if (this.acknowledged.has(sent.port) || !this.local.stillHolding(sent)) return;
+    this.local.remember(sent.port, held);
+    if (held?.id === sent.id) return;
+    // Traffic of this instance left with the local id: the switch is logged like a rotation.
+    this.log.info({ port: sent.port, sessionId: held?.id, previousId: sent.id, reason: 'Redis held another session after the outage' }, 'session replaced');
   }
 }

@@ -5,7 +5,7 @@ import type { Logger } from '../logging/logger.js';
 import { isLive, type Session, type SessionIdRule } from '../session/session.js';
 import { RemoteChanges, type RemoteChangeListener } from './redis-changes.js';
 import { refusedLogin, replyCode, StoreConflictError } from './redis-errors.js';
-import { RedisFallback, type WriteBackCounts } from './redis-fallback.js';
+import { RedisFallback, type HeldByRedis } from './redis-fallback.js';
 import type { SessionStore, StoreHealth } from './session-store.js';
 import { StoredValues } from './stored-values.js';
 
@@ -432,11 +432,11 @@ export class RedisSessionStore implements SessionStore {
   }
 
   /**
-   * Each session where Redis has no value for its port; where it has one, Redis wins, and the
-   * local copy takes it. A port that thereby changes id here is logged like a rotation: traffic
-   * of this instance left with the local id.
+   * Each session where Redis has no value for its port; where it has one, what it holds is
+   * answered (the fallback decides whether the local copy takes it: the port may have moved on
+   * while this write was on its way).
    */
-  private async writeIfAbsent(sessions: readonly Session[]): Promise<WriteBackCounts> {
+  private async writeIfAbsent(sessions: readonly Session[]): Promise<{ written: number; held: HeldByRedis[] }> {
     const pending = sessions.flatMap((session) => {
       const ttl = ttlArgs(session);
       return ttl ? [{ session, json: Buffer.from(JSON.stringify(session)), ttl }] : [];
@@ -445,22 +445,15 @@ export class RedisSessionStore implements SessionStore {
     for (const { session, json, ttl } of pending) batch.setUnlessChangedBuffer(this.key(session.port), json, '', ...ttl);
     const replies = (await (batch as unknown as ReturnType<Redis['pipeline']>).exec()) ?? [];
     let written = 0;
-    let keptFromRedis = 0;
+    const held: HeldByRedis[] = [];
     pending.forEach(({ session, json }, i) => {
       const [error, reply] = replies[i] ?? [new Error('no reply')];
       if (error) throw error;
       if ((reply as Buffer).equals(json)) return void written++;
-      keptFromRedis++;
       const found = this.values.fromJson(session.port, asText(reply as Buffer));
-      const held = found && isLive(found) ? found : undefined;
-      this.fallback.remember(session.port, held);
-      if (held?.id === session.id) return;
-      this.log.info(
-        { port: session.port, sessionId: held?.id, previousId: session.id, reason: 'Redis held another session after the outage' },
-        'session replaced',
-      );
+      held.push({ sent: session, held: found && isLive(found) ? found : undefined });
     });
-    return { written, keptFromRedis };
+    return { written, held };
   }
 
   private key(port: number): string {

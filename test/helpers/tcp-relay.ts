@@ -1,5 +1,6 @@
 import { once } from 'node:events';
 import net, { type AddressInfo } from 'node:net';
+import { Transform } from 'node:stream';
 
 export interface TcpRelay {
   /** The relay's own port on 127.0.0.1: connect here instead of to the target. */
@@ -7,6 +8,11 @@ export interface TcpRelay {
   /** Drops every connection and refuses new ones until `restore`: the target is unreachable. */
   cut(): void;
   restore(): void;
+  /**
+   * Holds the next chunk a client sends that `match` accepts (and everything after it on that
+   * connection) until the returned release is called: a command caught on its way to the target.
+   */
+  holdNext(match: (chunk: Buffer) => boolean): Promise<() => void>;
   close(): Promise<void>;
 }
 
@@ -16,6 +22,7 @@ export interface TcpRelay {
  */
 export async function startTcpRelay(targetPort: number): Promise<TcpRelay> {
   let open = true;
+  let hold: { match: (chunk: Buffer) => boolean; held: (release: () => void) => void } | undefined;
   const sockets = new Set<net.Socket>();
   const track = (socket: net.Socket): void => {
     sockets.add(socket);
@@ -32,7 +39,15 @@ export async function startTcpRelay(targetPort: number): Promise<TcpRelay> {
     track(target);
     client.once('close', () => target.destroy());
     target.once('close', () => client.destroy());
-    client.pipe(target);
+    const gate = new Transform({
+      transform(chunk: Buffer, _encoding, done) {
+        const waiting = hold;
+        if (!waiting || !waiting.match(chunk)) return done(null, chunk);
+        hold = undefined;
+        waiting.held(() => done(null, chunk));
+      },
+    });
+    client.pipe(gate).pipe(target);
     target.pipe(client);
   });
   server.listen(0, '127.0.0.1');
@@ -46,6 +61,7 @@ export async function startTcpRelay(targetPort: number): Promise<TcpRelay> {
     restore() {
       open = true;
     },
+    holdNext: (match) => new Promise((held) => (hold = { match, held })),
     close: () =>
       new Promise((resolve) => {
         for (const socket of sockets) socket.destroy();

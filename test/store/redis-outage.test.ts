@@ -108,6 +108,39 @@ describeRedis('RedisSessionStore when Redis goes away', () => {
     expect(await store.getOrCreate(6, () => makeSession(6))).toEqual(checked);
   });
 
+  // s32 carried #6: the write-back of a session made during the outage found another in Redis and
+  // put that one in the local copy when its answer came, over a /session/new answered from the
+  // local copy while the write-back was on its way: traffic left on Redis's session, not the one
+  // the API had just named, until the next probe (about 30 of 40 requests in 1.5 s).
+  it('a rotation answered while the recovery writes back keeps the port, whatever Redis held (Redis)', async () => {
+    const { store, logged, key } = await openThroughRelay();
+    relay.cut();
+    const local = await store.getOrCreate(5, () => makeSession(5));
+    // Another instance gave the port a session meanwhile: Redis wins for ports it knows.
+    const elsewhere = makeSession(5);
+    await redis.raw.set(key(5), JSON.stringify(elsewhere), 'PX', 60_000);
+    const writeBack = relay.holdNext((chunk) => chunk.includes(key(5)));
+    relay.restore();
+    const release = await writeBack;
+    // The API's /session/new, answered from the local copy: the store is still in its outage.
+    const told = makeSession(5);
+    await store.replace(told);
+    release();
+    // Every read from here until the recovery ends names the session the API answered.
+    const seen = new Set<string>();
+    const started = Date.now();
+    while (logged(RECOVERED).length === 0) {
+      seen.add((await store.getOrCreate(5, () => makeSession(5))).id);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      expect(seen.size, 'bounded by the recovery').toBeLessThan(3);
+      if (Date.now() - started > 5_000) throw new Error('no recovery within 5 s');
+    }
+    expect([...seen]).toEqual([told.id]);
+    expect(JSON.parse((await redis.raw.get(key(5)))!).id).toBe(told.id);
+    expect(logged('session replaced')).toEqual([]);
+    expect(local.id).not.toBe(told.id);
+  });
+
   // Review: a rotation this instance acknowledged during its outage was written back at the
   // recovery over a later one another instance made meanwhile (its notice arrived: only the
   // commands were refused), undoing it. A notice now supersedes what was acknowledged here.
