@@ -39,6 +39,8 @@ const DEFAULT_LIMIT = 100;
 const MAX_LIMIT = 1_000;
 // Rotations at once in a bulk call: each one may wait for the store (a file write, Redis).
 const BULK_CONCURRENCY = 32;
+// The caller is told each rotation happened: it must be durable, or be refused (ChangeOptions).
+const ACKNOWLEDGED = { acknowledged: true } as const;
 const RANGE = /^\s*(\d{1,5})\s*(?:-\s*(\d{1,5})\s*)?$/;
 
 const error = (status: number, code: string, message: string): AdminAnswer => ({ status, body: { error: code, message } });
@@ -62,10 +64,10 @@ export function createAdminApi(context: AdminContext): (call: AdminCall) => Prom
     const state = context.ports.get(port);
     const previous = state.session?.id ?? null;
     if (action === 'new') {
-      const session = await state.renew();
+      const session = await state.renew(undefined, ACKNOWLEDGED);
       return { port, previous, session: sessionView(session, state.mapping), changed: true };
     }
-    const existed = await state.reset();
+    const existed = await state.reset(ACKNOWLEDGED);
     return { port, previous, session: null, changed: existed || previous !== null };
   }
 

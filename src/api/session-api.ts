@@ -89,6 +89,9 @@ function sessionAnswer(session: Session, mapping: Mapping): ApiAnswer {
 
 type Action = 'current' | 'reset' | 'new';
 
+// The caller is told the rotation happened: it must be durable, or be refused (ChangeOptions).
+const ACKNOWLEDGED = { acknowledged: true } as const;
+
 const ACTIONS: Record<string, Action> = {
   '/session': 'current',
   '/session/reset': 'reset',
@@ -144,7 +147,7 @@ export function createSessionApi(
         }
         case 'reset': {
           const previousId = state.session?.id;
-          await state.reset();
+          await state.reset(ACKNOWLEDGED);
           // Who rotated a port, as the admin API logs it: "why did port X change its IP?"
           options.log?.info({ port: call.port, by: call.client, previousId }, 'session API: session reset');
           return { status: 200, body: { success: true } };
@@ -152,7 +155,7 @@ export function createSessionApi(
         case 'new': {
           const params = call.query ? queryParameters(call.query, state.policy.declared) : undefined;
           const previousId = state.session?.id;
-          const session = await state.renew(params);
+          const session = await state.renew(params, ACKNOWLEDGED);
           options.log?.info({ port: call.port, by: call.client, previousId, sessionId: session.id }, 'session API: new session');
           return sessionAnswer(session, state.mapping);
         }

@@ -1,5 +1,5 @@
 import type { Session } from '../session/session.js';
-import type { SessionStore, StoreHealth } from '../store/session-store.js';
+import type { ChangeOptions, SessionStore, StoreHealth } from '../store/session-store.js';
 
 export type StoreOperationListener = (operation: string, ok: boolean) => void;
 
@@ -28,16 +28,16 @@ export class InstrumentedStore implements SessionStore {
     return this.count('get_or_create', this.store.getOrCreate(port, create));
   }
 
-  replace(session: Session): Promise<Session> {
-    return this.count('replace', this.store.replace(session));
+  replace(session: Session, options?: ChangeOptions): Promise<Session> {
+    return this.count('replace', this.store.replace(session, options));
   }
 
   amend(session: Session): Promise<Session | undefined> {
     return this.count('amend', this.store.amend(session));
   }
 
-  delete(port: number): Promise<boolean> {
-    return this.count('delete', this.store.delete(port));
+  delete(port: number, options?: ChangeOptions): Promise<boolean> {
+    return this.count('delete', this.store.delete(port, options));
   }
 
   list(): Promise<Session[]> {

@@ -5,6 +5,7 @@ import type { Logger } from '../logging/logger.js';
 import { sameParams, type SessionParams } from '../session/parameters.js';
 import { isLive, type Session } from '../session/session.js';
 import type { SessionService } from '../session/session-service.js';
+import type { ChangeOptions } from '../store/session-store.js';
 import { renderedAgain, type UpstreamRoute } from '../upstream/route.js';
 import type { PoolEntry } from '../upstream/upstream-pool.js';
 import type { Mapping } from './mapping.js';
@@ -213,9 +214,13 @@ export class PortState {
     if (this.binding?.session.id === session.id) this.binding.session = session;
   }
 
-  /** `/session/new`: a new session now, with `params` (undefined: the ones the session had). */
-  renew(params?: SessionParams): Promise<Session> {
-    return this.rotate('renewed', () => this.replaceSession(params ?? this.binding?.session.params));
+  /**
+   * `/session/new`: a new session now, with `params` (undefined: the ones the session had).
+   * `options.acknowledged`: the caller answers for it (the session and admin APIs): a store
+   * that could not make it durable refuses it (ChangeOptions).
+   */
+  renew(params?: SessionParams, options?: ChangeOptions): Promise<Session> {
+    return this.rotate('renewed', () => this.replaceSession(params ?? this.binding?.session.params, undefined, options));
   }
 
   /**
@@ -248,10 +253,10 @@ export class PortState {
     pool.refused(binding.entry);
   }
 
-  /** `/session/reset`: no session until the next request creates one. */
-  reset(): Promise<boolean> {
+  /** `/session/reset`: no session until the next request creates one (`options` as for renew). */
+  reset(options?: ChangeOptions): Promise<boolean> {
     return this.rotate('reset', async () => {
-      const existed = await this.deps.sessions.reset(this.port);
+      const existed = await this.deps.sessions.reset(this.port, options);
       this.retire('reset');
       return existed;
     });
@@ -365,8 +370,8 @@ export class PortState {
   }
 
   /** Within a rotation: a new session in the store (on a member other than `avoid`), installed as the port's. */
-  private async replaceSession(params: SessionParams | undefined, avoid?: PoolEntry): Promise<Session> {
-    const session = await this.deps.sessions.renew(this.port, this.mapping.newSession(this.port, params, avoid), this.binding ? true : undefined);
+  private async replaceSession(params: SessionParams | undefined, avoid?: PoolEntry, options?: ChangeOptions): Promise<Session> {
+    const session = await this.deps.sessions.renew(this.port, this.mapping.newSession(this.port, params, avoid), this.binding ? true : undefined, options);
     this.install(session);
     return session;
   }

@@ -1,5 +1,5 @@
 import type { Logger } from '../logging/logger.js';
-import type { SessionStore } from '../store/session-store.js';
+import type { ChangeOptions, SessionStore } from '../store/session-store.js';
 import { isoTime, type Session } from './session.js';
 
 /** A change to a port's session: `created` by traffic, `renewed` (/new), `reset`, `expired`. */
@@ -40,8 +40,8 @@ export class SessionService {
   }
 
   /** Removes the port's session: the next request through it gets a new id. A reset of none ends nothing: not counted. */
-  async reset(port: number): Promise<boolean> {
-    const existed = await this.store.delete(port);
+  async reset(port: number, options?: ChangeOptions): Promise<boolean> {
+    const existed = await this.store.delete(port, options);
     if (!existed) {
       this.log.debug({ port }, 'session reset: the port had none');
       return existed;
@@ -61,11 +61,11 @@ export class SessionService {
    * port had a session). On a port that had none (after a reset, or
    * an expiry) that is a creation, logged and counted as one, not a rotation.
    */
-  async renew(port: number, next: Session, hadOne?: boolean): Promise<Session> {
+  async renew(port: number, next: Session, hadOne?: boolean, options?: ChangeOptions): Promise<Session> {
     // Only what is logged and counted depends on it: the caller's word when it has a session
     // bound (a rotation on a request's way), else one read; a store that cannot answer leaves it "renewed".
     const had = hadOne ?? (await this.store.get(port).then((session) => session !== undefined, () => true));
-    const session = await this.store.replace(next);
+    const session = await this.store.replace(next, options);
     const change = had ? 'renewed' : 'created';
     this.log.info({ port, sessionId: session.id, expiresAt: isoTime(session.expiresAt), ...extras(session) }, `session ${change}`);
     this.onChange?.(port, change);

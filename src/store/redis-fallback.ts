@@ -66,7 +66,7 @@ class LocalSessions extends MemorySessionStore {
  */
 export class RedisFallback {
   private readonly local = new LocalSessions();
-  /** Rotations (replace, delete) acknowledged while Redis was away: they win over Redis on recovery. */
+  /** Rotations (replace, delete) made locally while Redis was away: they win over Redis on recovery. */
   private readonly acknowledged = new Map<number, Session | undefined>();
   /** Sessions traffic created from the local copy while Redis was away: written where Redis has none. */
   private readonly created = new Map<number, Session>();
@@ -107,8 +107,10 @@ export class RedisFallback {
   }
 
   /**
-   * A rotation served from the local copy during an outage: the client was told it happened,
-   * so on recovery it is written over what Redis holds instead of yielding to it.
+   * A rotation served from the local copy during an outage (one traffic made: a login's new
+   * parameters, a pool member cooling down; the APIs' rotations are refused meanwhile, see
+   * ChangeOptions): requests went out on it, so on recovery it is written over what Redis holds
+   * instead of yielding to it.
    */
   acknowledgedLocally<T>(port: number, session: Session | undefined, apply: () => Promise<T>): Promise<T> {
     this.created.delete(port);
@@ -232,9 +234,9 @@ export class RedisFallback {
   }
 
   /**
-   * Stops serving. What the session API answered during an outage still only in memory gets one
-   * last try (each command bounded by the command timeout); if Redis refuses it, close rejects
-   * naming the ports and ids lost, so that the stop is reported failed. Sessions traffic created
+   * Stops serving. Rotations made during an outage still only in memory get one last try (each
+   * command bounded by the command timeout); if Redis refuses it, close rejects naming the ports
+   * and ids lost, so that the stop is reported failed. Sessions traffic created
    * meanwhile are tried too, but losing them only means new ids, as after a crash.
    */
   async close(): Promise<void> {
@@ -249,7 +251,7 @@ export class RedisFallback {
         if (!usable) throw new Error('Redis is not usable (unreachable, or its database refused)');
         await this.writeBackRotations();
       } catch (error) {
-        throw new StickyportError('STORE_UNAVAILABLE', `Redis did not take what the session API answered while it was away: ${unsaved.join(', ')}: ${(error as Error).message}`, { cause: error });
+        throw new StickyportError('STORE_UNAVAILABLE', `Redis did not take the rotations made while it was away: ${unsaved.join(', ')}: ${(error as Error).message}`, { cause: error });
       }
     }
     if (!usable) {

@@ -6,7 +6,8 @@ import { isLive, type Session, type SessionIdRule } from '../session/session.js'
 import { RemoteChanges, type RemoteChangeListener } from './redis-changes.js';
 import { refusedLogin, replyCode, StoreConflictError } from './redis-errors.js';
 import { RedisFallback, type HeldByRedis } from './redis-fallback.js';
-import type { SessionStore, StoreHealth } from './session-store.js';
+import type { ChangeOptions, SessionStore, StoreHealth } from './session-store.js';
+import { StickyportError } from '../errors.js';
 import { StoredValues } from './stored-values.js';
 
 export interface RedisStoreOptions {
@@ -244,7 +245,7 @@ export class RedisSessionStore implements SessionStore {
     }, async () => (candidate ? this.fallback.adopt(candidate) : this.fallback.createLocally(port, once)));
   }
 
-  replace(session: Session): Promise<Session> {
+  replace(session: Session, options?: ChangeOptions): Promise<Session> {
     return this.fallback.either(async () => {
       const key = this.key(session.port);
       const ttl = ttlArgs(session);
@@ -254,7 +255,7 @@ export class RedisSessionStore implements SessionStore {
       // Changes made while Redis is down stay local (the fallback path): nobody to tell.
       this.changes.announce(session.port);
       return session;
-    }, (local) => this.fallback.acknowledgedLocally(session.port, session, () => local.replace(session)));
+    }, (local) => (options?.acknowledged ? Promise.reject(notKeptWhileAway()) : this.fallback.acknowledgedLocally(session.port, session, () => local.replace(session))));
   }
 
   amend(session: Session): Promise<Session | undefined> {
@@ -265,13 +266,13 @@ export class RedisSessionStore implements SessionStore {
     }, (local) => local.amend(session));
   }
 
-  delete(port: number): Promise<boolean> {
+  delete(port: number, options?: ChangeOptions): Promise<boolean> {
     return this.fallback.either(async () => {
       const deleted = (await this.client.del(this.key(port))) > 0;
       this.fallback.remember(port, undefined);
       this.changes.announce(port);
       return deleted;
-    }, (local) => this.fallback.acknowledgedLocally(port, undefined, () => local.delete(port)));
+    }, (local) => (options?.acknowledged ? Promise.reject(notKeptWhileAway()) : this.fallback.acknowledgedLocally(port, undefined, () => local.delete(port))));
   }
 
   async list(): Promise<Session[]> {
@@ -459,6 +460,18 @@ export class RedisSessionStore implements SessionStore {
   private key(port: number): string {
     return `${this.prefix}${port}`;
   }
+}
+
+/**
+ * An acknowledged rotation while Redis is away: kept in this process only, a crash would undo
+ * it (the restarted instance reads Redis), and the other instances would go on with the old id.
+ */
+function notKeptWhileAway(): StickyportError {
+  return new StickyportError(
+    'STORE_UNAVAILABLE',
+    'Redis is unreachable, so the rotation was not made: kept in this process only, a crash would undo it and the other instances would not know it; ask again once Redis is back',
+    { status: 503 },
+  );
 }
 
 /**

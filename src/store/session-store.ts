@@ -15,7 +15,8 @@ import type { Session } from '../session/session.js';
  *   what the session API answered survives a crash. A backend may let `getOrCreate` persist
  *   later (the file store does): losing such a session only means a new id after a crash.
  *   The one exception is the Redis store while Redis is down: it then serves from local memory,
- *   and a change made meanwhile is local to the instance (the README's "When Redis is down").
+ *   and a change made meanwhile is local to the instance (the README's "When Redis is down"),
+ *   unless the change is `acknowledged` (ChangeOptions): then it is refused instead.
  * - Values read back from the backend are checked before use: a value that is not a session
  *   (not JSON, fields missing or mistyped, stored under another port, an id that breaks the
  *   configured Session.IdLength/IdAlphabet) is that port's missing session. The next
@@ -32,6 +33,16 @@ import type { Session } from '../session/session.js';
  * - `onRemoteChange` (shared backends only) calls its listeners when another process replaced
  *   or deleted a port's session, never for this store's own changes.
  */
+/** How `replace` or `delete` is to be made. */
+export interface ChangeOptions {
+  /**
+   * Somebody is told it happened (the session API's and the admin API's rotations): it must be
+   * durable and reach the other instances, or fail. A store that could keep it in this process
+   * only (Redis while it is away) refuses it instead of answering for what a crash would undo.
+   */
+  readonly acknowledged?: boolean;
+}
+
 export interface SessionStore {
   /** Short backend name for logs: memory, file, redis. */
   readonly kind: string;
@@ -43,9 +54,9 @@ export interface SessionStore {
 
   get(port: number): Promise<Session | undefined>;
   getOrCreate(port: number, create: () => Session): Promise<Session>;
-  replace(session: Session): Promise<Session>;
+  replace(session: Session, options?: ChangeOptions): Promise<Session>;
   amend(session: Session): Promise<Session | undefined>;
-  delete(port: number): Promise<boolean>;
+  delete(port: number, options?: ChangeOptions): Promise<boolean>;
   list(): Promise<Session[]>;
   close(): Promise<void>;
   /** Listens for changes other processes make (a shared store's other instances). */

@@ -37,7 +37,7 @@ describeRedis('RedisSessionStore on a database the server refuses (Redis)', () =
       expect(entries.filter((entry) => String(entry.msg).includes('unreachable'))).toEqual([]);
       // The stop neither: the rotation it acknowledged cannot be saved, and the stop says so
       // (it wrote it into database 0 and stopped cleanly, before).
-      await expect(store.close()).rejects.toThrow(/did not take what the session API answered while it was away: port 2/);
+      await expect(store.close()).rejects.toThrow(/did not take the rotations made while it was away: port 2/);
       expect(await redis.raw.keys(`${keyPrefix}*`)).toEqual([]);
     } finally {
       await store.close().catch(() => undefined);

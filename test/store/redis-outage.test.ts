@@ -108,6 +108,26 @@ describeRedis('RedisSessionStore when Redis goes away', () => {
     expect(await store.getOrCreate(6, () => makeSession(6))).toEqual(checked);
   });
 
+  // s32 carried #8: an acknowledged rotation (the session and admin APIs') made in local memory
+  // was lost to a crash before Redis came back; it is refused, and nothing is left to write back.
+  it('refuses an acknowledged replace or delete while Redis is away, leaving the port as it was (Redis)', async () => {
+    const { store, logged, key } = await openThroughRelay();
+    const held = await store.getOrCreate(8, () => makeSession(8));
+    relay.cut();
+    await store.getOrCreate(9, () => makeSession(9));
+    await expect(store.replace(makeSession(8), { acknowledged: true })).rejects.toMatchObject({ code: 'STORE_UNAVAILABLE', status: 503 });
+    await expect(store.delete(8, { acknowledged: true })).rejects.toThrow(/Redis is unreachable, so the rotation was not made/);
+    expect(await store.getOrCreate(8, () => makeSession(8))).toEqual(held);
+    // One traffic makes (a login's new parameters) is still made locally, and written back.
+    const local = makeSession(9);
+    expect(await store.replace(local)).toEqual(local);
+    relay.restore();
+    await waitUntil(() => logged(RECOVERED).length > 0, 5_000, 'recovery');
+    expect(logged(RECOVERED)).toEqual([expect.objectContaining({ rotations: 1 })]);
+    expect(JSON.parse((await redis.raw.get(key(8)))!)).toEqual(held);
+    expect(JSON.parse((await redis.raw.get(key(9)))!).id).toBe(local.id);
+  });
+
   // s32 carried #6: the write-back of a session made during the outage found another in Redis and
   // put that one in the local copy when its answer came, over a /session/new answered from the
   // local copy while the write-back was on its way: traffic left on Redis's session, not the one
