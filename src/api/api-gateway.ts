@@ -1,6 +1,6 @@
 import type http from 'node:http';
 import { parseBasic, Secret, type LoginPolicy } from '../auth/client-auth.js';
-import { closeOnceAnswered, whenBodyKnown } from '../proxy/ordered-answers.js';
+import { lingerOnClose, whenBodyKnown } from '../proxy/ordered-answers.js';
 import type { ApiAnswer, ApiCall } from './session-api.js';
 
 export interface ApiGatewayOptions {
@@ -109,7 +109,10 @@ export class ApiGateway {
   private writeNow(response: http.ServerResponse, answer: ApiAnswer, bodyUnread: boolean): void {
     // A stop's drain answered 503 while this answer was being worked out (or the client left).
     if (response.headersSent || response.destroyed) return;
-    if (bodyUnread) response.shouldKeepAlive = false;
+    if (bodyUnread) {
+      response.shouldKeepAlive = false;
+      lingerOnClose(response, this.options.closeDeadlineMs);
+    }
     const body = JSON.stringify(answer.body);
     response.writeHead(answer.status, {
       'content-type': 'application/json; charset=utf-8',
@@ -118,7 +121,6 @@ export class ApiGateway {
       ...answer.headers,
     });
     response.end(body);
-    if (bodyUnread) closeOnceAnswered(response, this.options.closeDeadlineMs);
   }
 }
 

@@ -12,6 +12,7 @@ import { upstreamFailure, upstreamStatusFailure } from '../upstream/upstream-err
 import { renderedAgain, RetiredBeforeSent, type DispatchHandler, type HttpTarget, type OutgoingRequest, type UpstreamRoute } from '../upstream/route.js';
 import type { Drain, DrainEntry } from './drain.js';
 import { MAX_HEADER_FIELDS, overFieldLimit } from './header-fields.js';
+import { lingerOnClose } from './ordered-answers.js';
 import { isOwnAnswerHeader, responseHeadersBack, trailerPairs, transferCodings } from './hop-headers.js';
 import { portOf } from './listener-pool.js';
 import { resetSocket } from '../ports/tunnel-cut.js';
@@ -459,7 +460,7 @@ class Exchange implements DispatchHandler, DrainEntry {
     this.pending = undefined;
     // An answer that leaves before the request body was read (an early 413 or redirect) must
     // close the connection: the unread rest of the body would be taken for the next request.
-    if (this.outgoing.body !== null && !this.request.complete) this.response.shouldKeepAlive = false;
+    if (this.outgoing.body !== null && !this.request.complete) this.lastAnswer();
     try {
       this.response.writeHead(head.status, head.reason, head.headers);
     } catch (error) {
@@ -608,8 +609,14 @@ class Exchange implements DispatchHandler, DrainEntry {
     // A failure while the body still comes (the upstream reset mid-upload): the rest of the body
     // is read by no one (undici stopped reading it), so the connection cannot carry a next
     // request. The answer closes it, as an early answer does (writeHead).
-    if (this.outgoing.body !== null && !this.request.complete) this.response.shouldKeepAlive = false;
+    if (this.outgoing.body !== null && !this.request.complete) this.lastAnswer();
     fail(this.response, error, this.options.log);
+  }
+
+  /** The answer leaves before the request's body was read: the connection's last, closed lingering. */
+  private lastAnswer(): void {
+    this.response.shouldKeepAlive = false;
+    lingerOnClose(this.response, this.options.idleTimeoutMs);
   }
 }
 

@@ -259,6 +259,23 @@ export function closeAfterAnswer(socket: net.Socket, deadlineMs: number): void {
 }
 
 /**
+ * The connection's close after `response`, its last answer, given before its request's body was
+ * read in full (a refusal, an upstream's early answer or failure, an API answer to a call sent
+ * with a body): the answer and a FIN first, then what the client still sends read and dropped
+ * until it closes or `deadlineMs` pass (RFC 9112 9.6's lingering close). Closed at once, the
+ * socket's unread bytes made the kernel reset the connection, which can destroy the answer
+ * before the client reads it: wget, still writing its upload, stopped at the failed write and
+ * never showed the 502 or 407.
+ */
+export function lingerOnClose(response: http.ServerResponse, deadlineMs: number): void {
+  const socket = response.socket;
+  if (!socket) return;
+  // Node's server ends a connection after its last answer with destroySoon (resOnFinish). Only
+  // such connections get the override: no property is added to the common socket.
+  socket.destroySoon = () => closeAfterAnswer(socket, deadlineMs);
+}
+
+/**
  * The request has a body that is not read in full yet. (`complete` alone says false for any
  * request whose handler runs as its head arrives, before Node marks even a bodiless one done.)
  */

@@ -16,7 +16,7 @@ import { fail, forwardHttp, type ForwardOptions } from './forward.js';
 import { readSessionControl } from './control-headers.js';
 import { limitHeaderFields, TOO_MANY_FIELDS, tooManyFields } from './header-fields.js';
 import { requestHeadersOut, unframeableRequest } from './hop-headers.js';
-import { afterEarlierAnswers, answerOrdered, answersAhead, closeAfterAnswer, closeOnceAnswered, connectionEnding } from './ordered-answers.js';
+import { afterEarlierAnswers, answerOrdered, answersAhead, bodyStillComing, closeAfterAnswer, closeOnceAnswered, connectionEnding, lingerOnClose } from './ordered-answers.js';
 import { httpTarget, withoutTargetCredentials } from './http-target.js';
 import { portOf } from './listener-pool.js';
 import { ESTABLISHED, tunnel } from './tunnel.js';
@@ -472,6 +472,8 @@ export class ProxyEngine extends Server {
     }
     const normalized = this.normalizeHandlerError(error as NodeJS.ErrnoException);
     if (response) {
+      // A refusal of an upload (a 407 before its body was read) closes lingering (lingerOnClose).
+      if (bodyStillComing(request)) lingerOnClose(response, this.engine.idleTimeoutMs);
       answerOrdered(response, normalized, String(this.authRealm));
       return;
     }
