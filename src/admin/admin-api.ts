@@ -1,5 +1,6 @@
 import { requestFields } from '../observe/request-log.js';
 import { describePorts } from '../reload/reload-plan.js';
+import { PortReleasedError } from '../ports/port-state.js';
 import type { AdminContext } from './admin-context.js';
 import { portView, sessionView, summaryView, type SessionView } from './port-view.js';
 
@@ -79,7 +80,18 @@ export function createAdminApi(context: AdminContext): (call: AdminCall) => Prom
     try {
       for (let i = 0; i < ports.length; i += BULK_CONCURRENCY) {
         const batch = ports.slice(i, i + BULK_CONCURRENCY).filter((port) => served(port) || void removed.push(port));
-        done.push(...(await Promise.all(batch.map((port) => rotate(port, action)))));
+        // A reload may take a port out while its rotation waits for the store: it is then one
+        // of the removed, not rotated (PortReleasedError), and nothing was installed for it.
+        const rotated = await Promise.all(
+          batch.map((port) =>
+            rotate(port, action).catch((cause: unknown) => {
+              if (!(cause instanceof PortReleasedError)) throw cause;
+              removed.push(port);
+              return undefined;
+            }),
+          ),
+        );
+        for (const one of rotated) if (one) done.push(one);
       }
     } catch (cause) {
       context.log.error({ by, action, ports: describePorts(ports), done: done.length, err: (cause as Error).message }, 'admin: rotation failed');

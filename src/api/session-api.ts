@@ -1,6 +1,7 @@
 import type { Logger } from '../logging/logger.js';
 import type { ExitIdentity } from '../identity/exit-identity.js';
 import type { Mapping } from '../ports/mapping.js';
+import { PortReleasedError } from '../ports/port-state.js';
 import type { Ports } from '../ports/ports.js';
 import { StickyportError } from '../errors.js';
 import { ParameterError, queryParameters } from '../session/parameters.js';
@@ -163,6 +164,7 @@ export function createSessionApi(
     } catch (cause) {
       if (cause instanceof ParameterError) return error(400, 'bad_parameter', cause.message);
       if (cause instanceof StickyportError && cause.code === 'IDENTITY_UNAVAILABLE') return error(502, 'identity_unavailable', cause.message);
+      if (cause instanceof PortReleasedError) return error(503, 'stopping', cause.message);
       return error(503, 'store_unavailable', `the session store failed: ${(cause as Error).message}`);
     }
   };
