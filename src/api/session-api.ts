@@ -148,9 +148,10 @@ export function createSessionApi(
         }
         case 'reset': {
           const previousId = state.session?.id;
-          await state.reset(ACKNOWLEDGED);
-          // Who rotated a port, as the admin API logs it: "why did port X change its IP?"
-          options.log?.info({ port: call.port, by: call.client, previousId }, 'session API: session reset');
+          const existed = await state.reset(ACKNOWLEDGED);
+          // Who rotated a port, as the admin API logs it: "why did port X change its IP?" (A
+          // reset of a port without a session changed nothing: said as such, not as a reset.)
+          options.log?.info({ port: call.port, by: call.client, previousId }, existed ? 'session API: session reset' : 'session API: reset of a port without a session');
           return { status: 200, body: { success: true } };
         }
         case 'new': {

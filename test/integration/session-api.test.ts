@@ -55,10 +55,13 @@ describe('session API on the virtual domain', () => {
       const first = await apiJson<{ session_id: string }>(port, '/session/');
       const renewed = await apiJson<{ session_id: string }>(port, '/session/new');
       await apiJson(port, '/session/reset');
+      // A second reset finds no session: it changed nothing, and is not logged as a reset.
+      await apiJson(port, '/session/reset');
       const lines = proxy.logs.map((line) => JSON.parse(line) as Record<string, unknown>).filter((entry) => String(entry.msg).startsWith('session API: '));
       expect(lines).toEqual([
         expect.objectContaining({ msg: 'session API: new session', port, by: '127.0.0.1', previousId: first.session_id, sessionId: renewed.session_id }),
         expect.objectContaining({ msg: 'session API: session reset', port, by: '127.0.0.1', previousId: renewed.session_id }),
+        expect.objectContaining({ msg: 'session API: reset of a port without a session', port, by: '127.0.0.1' }),
       ]);
     }));
 
