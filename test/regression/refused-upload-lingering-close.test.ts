@@ -1,6 +1,7 @@
 import { once } from 'node:events';
-import net, { type AddressInfo } from 'node:net';
+import net from 'node:net';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { freePort } from '../helpers/ports.js';
 import { startStickyport, type RunningProxy } from '../helpers/stickyport.js';
 
 // s32 real clients F1: an upload answered before its body was read (a 502 for an upstream that
@@ -38,10 +39,8 @@ let login: RunningProxy;
 let refusedPort: number;
 
 beforeAll(async () => {
-  const probe = net.createServer().listen(0, '127.0.0.1');
-  await once(probe, 'listening');
-  refusedPort = (probe.address() as AddressInfo).port;
-  await new Promise((resolve) => probe.close(resolve));
+  // A port nobody listens on: the upstream connection is refused.
+  refusedPort = await freePort();
   open = await startStickyport({ Listen: { IdleTimeout: '10s', AllowPrivateTargets: true } }, { portCount: 1 });
   login = await startStickyport({ Listen: { IdleTimeout: '10s' }, Authentication: { Required: true, Username: 'alice', Password: 'pw' } }, { portCount: 1 });
 });
