@@ -1,4 +1,5 @@
 import { maskingOfLooseText, type Masking } from './secrets.js';
+import { nearestKey } from './problems.js';
 
 /**
  * Command-line flags for the common keys: the last configuration layer. A flag's value is text,
@@ -81,8 +82,11 @@ const store: ConfigFlag = {
     if (text === 'memory' || text === 'file' || text === 'redis') return { values: [['SessionStore.Type', text]] };
     if (text.startsWith('file:')) return { values: [['SessionStore.Type', 'file'], ['SessionStore.Path', text.slice(5)]] };
     if (/^rediss?:\/\//i.test(text)) return { values: [['SessionStore.Type', 'redis'], ['SessionStore.RedisUrl', text]] };
-    // Perhaps the URL of another database, with its password: shown without it.
-    return { key: 'SessionStore.Type', problem: `must be ${STORES}`, masking: maskingOfLooseText(text) };
+    // Perhaps the URL of another database, with its password: shown without it (and then no
+    // "did you mean", which would only hint at what it holds).
+    const masking = maskingOfLooseText(text);
+    const meant = masking === 'none' ? nearestKey(text, ['memory', 'file', 'redis']) : undefined;
+    return { key: 'SessionStore.Type', problem: `must be ${STORES}${meant ? `; did you mean ${meant}?` : ''}`, masking };
   },
 };
 

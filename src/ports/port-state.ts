@@ -29,15 +29,16 @@ export function parametersConflict(port: number): StickyportError {
 
 /**
  * What a port's state answers once a reload took the port out (Ports.release) or a stop began:
- * a rotation or a session load that was waiting for its store then ends here, and installs
- * nothing. Installed, the session armed its expiry and its keep-alive and identity checks on a
+ * a rotation not yet begun, or a session load waiting for its store, then ends here, and
+ * installs nothing (a rotation already writing its session finishes that write, installing
+ * nothing either). Installed, the session armed its expiry and its keep-alive and identity checks on a
  * state no one would destroy again: billed traffic for a port no longer served (a bulk rotation
  * during a reload, 45 keep-alive requests in 2.5 s for 15 removed ports; for good with
  * StickyProxyLifetime 0).
  */
 export class PortReleasedError extends StickyportError {
   constructor(port: number) {
-    super('STOPPING', `port ${port} is no longer served (a reload took it out, or stickyport is stopping): nothing was changed`, { status: 503 });
+    super('STOPPING', `port ${port} is no longer served (a reload took it out, or stickyport is stopping)`, { status: 503 });
   }
 }
 
@@ -390,7 +391,9 @@ export class PortState {
   /** Within a rotation: a new session in the store (on a member other than `avoid`), installed as the port's. */
   private async replaceSession(params: SessionParams | undefined, avoid?: PoolEntry, options?: ChangeOptions): Promise<Session> {
     const session = await this.deps.sessions.renew(this.port, this.mapping.newSession(this.port, params, avoid), this.binding ? true : undefined, options);
-    if (this.released) throw new PortReleasedError(this.port);
+    // Taken out while the store wrote it: the rotation is made (the store holds it, and has
+    // announced it; a port that comes back finds it), but nothing runs it here.
+    if (this.released) return session;
     this.install(session);
     return session;
   }

@@ -1,6 +1,7 @@
 import net from 'node:net';
 import { StickyportError } from '../errors.js';
 import type { ConnectionLimits } from './connection-limits.js';
+import { isLingering } from './ordered-answers.js';
 
 /** The port whose listener accepted the connection: known here, so no getsockname() call. */
 const acceptedOn = Symbol('stickyport.acceptedOn');
@@ -190,6 +191,8 @@ export class ListenerPool {
 
   private async drain(drainMs: number, beforeCut: () => Promise<void>): Promise<void> {
     const closing = this.closeServers();
+    // Answered and only reading what their clients still send: nothing to wait for.
+    for (const set of this.connections.values()) for (const socket of set) if (isLingering(socket)) socket.destroy();
     if (this.connectionCount() > 0) {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, drainMs);

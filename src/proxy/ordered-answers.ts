@@ -244,6 +244,9 @@ export function afterEarlierAnswers(
   earlier.once('close', next);
 }
 
+/** Connections answered and closing (closeAfterAnswer): a stop need not wait for them. */
+const lingering = new WeakSet<net.Socket>();
+
 /**
  * After a connection's last answer: our side ends, what the client still sends is read and
  * dropped (a paused socket would never see its FIN, and the listener keeps half-open sockets;
@@ -255,7 +258,16 @@ export function closeAfterAnswer(socket: net.Socket, deadlineMs: number): void {
   socket.end();
   socket.resume();
   const deadline = setTimeout(() => socket.destroy(), deadlineMs);
+  lingering.add(socket);
   socket.once('close', () => clearTimeout(deadline));
+}
+
+/**
+ * True for a connection that only reads and drops what its client still sends after its last
+ * answer: a stop cuts it at once (one held a SIGTERM for the whole drain time, 2 s).
+ */
+export function isLingering(socket: net.Socket): boolean {
+  return lingering.has(socket);
 }
 
 /**

@@ -441,7 +441,8 @@ export class ProxyEngine extends Server {
     }
     // The request's own parameters win over its login's; both are whole sets.
     const params = control.params ?? loginParams;
-    if (control.renew) return state.renew(params).then(() => chosenFor(state, params));
+    // As /session/new: refused while the store cannot make it durable (ChangeOptions).
+    if (control.renew) return state.renew(params, { acknowledged: true }).then(() => chosenFor(state, params));
     return chosenFor(state, params);
   }
 

@@ -90,9 +90,10 @@ export class RedisFallback {
   /**
    * Runs `remote` unless Redis is known to be down; uses the local copy if Redis cannot be
    * used. A command Redis refused for its own reasons fails this call only: one port's bad key
-   * must not send every port to local memory.
+   * must not send every port to local memory. `fromLocal`'s `sent`: this call's own command
+   * went out and met the outage (no answer, a broken connection): Redis may have taken it.
    */
-  async either<T>(remote: () => Promise<T>, fromLocal: (local: SessionStore) => Promise<T>): Promise<T> {
+  async either<T>(remote: () => Promise<T>, fromLocal: (local: SessionStore, sent: boolean) => Promise<T>): Promise<T> {
     if (this.closed) throw new StoreClosedError('redis');
     if (!this.outage) {
       try {
@@ -101,9 +102,10 @@ export class RedisFallback {
         if (this.closed) throw new StoreClosedError('redis');
         if (!startsOutage(error)) throw error;
         this.startOutage(error as Error);
+        return fromLocal(this.local, true);
       }
     }
-    return fromLocal(this.local);
+    return fromLocal(this.local, false);
   }
 
   /**

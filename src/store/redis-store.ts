@@ -255,7 +255,7 @@ export class RedisSessionStore implements SessionStore {
       // Changes made while Redis is down stay local (the fallback path): nobody to tell.
       this.changes.announce(session.port);
       return session;
-    }, (local) => (options?.acknowledged ? Promise.reject(notKeptWhileAway()) : this.fallback.acknowledgedLocally(session.port, session, () => local.replace(session))));
+    }, (local, sent) => (options?.acknowledged && !sent ? Promise.reject(notKeptWhileAway()) : this.fallback.acknowledgedLocally(session.port, session, () => local.replace(session))));
   }
 
   amend(session: Session): Promise<Session | undefined> {
@@ -272,7 +272,7 @@ export class RedisSessionStore implements SessionStore {
       this.fallback.remember(port, undefined);
       this.changes.announce(port);
       return deleted;
-    }, (local) => (options?.acknowledged ? Promise.reject(notKeptWhileAway()) : this.fallback.acknowledgedLocally(port, undefined, () => local.delete(port))));
+    }, (local, sent) => (options?.acknowledged && !sent ? Promise.reject(notKeptWhileAway()) : this.fallback.acknowledgedLocally(port, undefined, () => local.delete(port))));
   }
 
   async list(): Promise<Session[]> {
@@ -463,13 +463,16 @@ export class RedisSessionStore implements SessionStore {
 }
 
 /**
- * An acknowledged rotation while Redis is away: kept in this process only, a crash would undo
- * it (the restarted instance reads Redis), and the other instances would go on with the old id.
+ * An acknowledged rotation while Redis is known to be away: kept in this process only, a crash
+ * would undo it (the restarted instance reads Redis), and the other instances would go on with
+ * the old id. (One whose own command went out and found Redis gone is another matter: Redis may
+ * have taken it, a Redis frozen for a moment does so later. Refused, it would come true anyway,
+ * unannounced; it is kept as before, answered, and written over Redis when it is back.)
  */
 function notKeptWhileAway(): StickyportError {
   return new StickyportError(
     'STORE_UNAVAILABLE',
-    'Redis is unreachable, so the rotation was not made: kept in this process only, a crash would undo it and the other instances would not know it; ask again once Redis is back',
+    'Redis is unreachable, so the rotation was not made: kept in this process only, a crash would undo it and the other instances would not know it; ask again when Redis answers',
     { status: 503 },
   );
 }

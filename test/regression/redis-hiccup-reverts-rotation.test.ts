@@ -47,6 +47,15 @@ describeRedis('a rotation asked during a short Redis outage (Redis)', () => {
       expect(JSON.parse(refused.body)).toMatchObject({ error: 'store_unavailable' });
       await request(port, `${origin.url}/`);
       expect(lastSession()).toBe(before);
+      // So is the same rotation asked by a request's control header (s32 review: it rotated
+      // locally, answered, and a crash undid it).
+      const seen = upstream.seen.length;
+      const controlled = await request(port, `${origin.url}/`, { headers: { 'x-stickyport-session': 'new' } });
+      expect(controlled.status).toBe(503);
+      expect(controlled.headers['x-stickyport-error']).toBe('STORE_UNAVAILABLE');
+      expect(upstream.seen.length).toBe(seen);
+      await request(port, `${origin.url}/`);
+      expect(lastSession()).toBe(before);
 
       relay.restore();
       await eventually(() => proxy.logs.some((line) => line.includes('Redis is back')), 'the recovery is logged', 10_000);

@@ -128,6 +128,21 @@ describeRedis('RedisSessionStore when Redis goes away', () => {
     expect(JSON.parse((await redis.raw.get(key(9)))!).id).toBe(local.id);
   });
 
+  // s32 review: an acknowledged rotation whose own command went out and met the outage (Redis
+  // paused its writes past the command timeout) was refused, "not made", and Redis then ran it:
+  // the port moved to an id no one was told. Redis may have taken it: it is kept, as before.
+  it('keeps an acknowledged replace whose own command met the outage: Redis may run it (Redis)', async () => {
+    const { store, logged, key } = await openThroughRelay();
+    await store.getOrCreate(10, () => makeSession(10));
+    await redis.raw.call('CLIENT', 'PAUSE', '2500', 'WRITE');
+    const told = makeSession(10);
+    expect(await quick(store.replace(told, { acknowledged: true }), 2_500)).toEqual(told);
+    expect(logged(OUTAGE)).toHaveLength(1);
+    expect(await store.getOrCreate(10, () => makeSession(10))).toEqual(told);
+    await waitUntil(() => logged(RECOVERED).length > 0, 8_000, 'recovery');
+    expect(JSON.parse((await redis.raw.get(key(10)))!).id).toBe(told.id);
+  }, 15_000);
+
   // s32 carried #6: the write-back of a session made during the outage found another in Redis and
   // put that one in the local copy when its answer came, over a /session/new answered from the
   // local copy while the write-back was on its way: traffic left on Redis's session, not the one

@@ -78,6 +78,10 @@ describe('configuration flags', () => {
     );
     expect(refusedWith([flag('lifetime', '10 min')])).toMatch(/Listen.StickyProxyLifetime = "10 min" \(from flag --lifetime\): must be a number of minutes/);
     expect(refusedWith([flag('store', 'mongo')])).toContain('SessionStore.Type = "mongo" (from flag --store): must be memory, file, file:PATH, redis');
+    expect(refusedWith([flag('store', 'Redis')])).toMatch(/SessionStore.Type = "Redis" \(from flag --store\): must be .*; did you mean redis\?$/);
+    expect(refusedWith([flag('store', 'memroy')])).toMatch(/did you mean memory\?$/);
+    // A URL of another database says nothing of what it holds.
+    expect(refusedWith([flag('store', 'mongodb://u:pw@db:27017')])).not.toContain('did you mean');
     expect(refusedWith([flag('store', 'file:')])).toContain('SessionStore.Path = "" (from flag --store): must be a non-empty string');
     expect(refusedWith([flag('log-level', 'loud')])).toContain('Logging.Level = "loud" (from flag --log-level): must be one of');
     expect(refusedWith([flag('log-level', 'debg')])).toMatch(/Logging.Level = "debg" \(from flag --log-level\): must be one of: .*; did you mean debug\?$/);
