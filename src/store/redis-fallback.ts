@@ -316,6 +316,7 @@ export class RedisFallback {
     this.local.remember(sent.port, held);
     if (held?.id === sent.id) return;
     // Traffic of this instance left with the local id: the switch is logged like a rotation.
-    this.log.info({ port: sent.port, sessionId: held?.id, previousId: sent.id, reason: 'Redis held another session after the outage' }, 'session replaced');
+    const reason = held ? 'Redis held another session after the outage' : 'the port was reset elsewhere during the outage';
+    this.log.info({ port: sent.port, sessionId: held?.id, previousId: sent.id, reason }, 'session replaced');
   }
 }

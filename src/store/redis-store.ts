@@ -55,6 +55,25 @@ end
 redis.call('SET', KEYS[1], ARGV[1], unpack(ARGV, 3))
 return ARGV[1]`;
 
+// What a reset leaves at the port's key instead of deleting it: no session, and, for as long as
+// the session it ended would have lived, a key that an instance back from an outage finds taken.
+// A DEL left the key free, and an instance that took Redis for emptied when it came back (a
+// Redis restarted empty, a mark read before a flush) wrote its old session there: the reset
+// was undone. (An older instance reads the mark as a bad value: replaced, and logged once.)
+const RESET_MARK = '{"reset":true}';
+const RESET_MARK_BYTES = Buffer.from(RESET_MARK);
+
+// Puts the reset mark ARGV[1] at the port's key for as long as the value it replaces would have
+// lived (for good when that had no expiry); returns 1 when that value was not the mark already,
+// 0 when there was none (or only the mark). A key of another type is replaced too.
+const RESET_PORT = `
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl == -2 then return 0 end
+local held = redis.pcall('GETRANGE', KEYS[1], 0, #ARGV[1])
+if held == ARGV[1] then return 0 end
+if ttl > 0 then redis.call('SET', KEYS[1], ARGV[1], 'PX', ttl) else redis.call('SET', KEYS[1], ARGV[1]) end
+return 1`;
+
 // A mark is 16 hex characters; a longer string at the key is none of ours.
 const MAX_MARK_BYTES = 64;
 
@@ -87,6 +106,7 @@ type ScriptedRedis = Redis & {
   setUnlessChangedBuffer(key: string, ...args: Array<string | Buffer>): Promise<Buffer>;
   setIfUnchangedBuffer(key: string, ...args: Array<string | Buffer>): Promise<Buffer | null>;
   dataSetMark(key: string, mark: string): Promise<[mark: string, replaced: string]>;
+  resetPort(key: string, mark: string): Promise<number>;
 };
 
 /**
@@ -136,6 +156,7 @@ export class RedisSessionStore implements SessionStore {
     this.client.defineCommand('setUnlessChanged', { numberOfKeys: 1, lua: SET_UNLESS_CHANGED });
     this.client.defineCommand('setIfUnchanged', { numberOfKeys: 1, lua: SET_IF_UNCHANGED });
     this.client.defineCommand('dataSetMark', { numberOfKeys: 1, lua: DATA_SET_MARK });
+    this.client.defineCommand('resetPort', { numberOfKeys: 1, lua: RESET_PORT });
     this.changes = new RemoteChanges(this.client, `${options.keyPrefix}changes`, this.log);
     // Without an 'error' listener, ioredis errors would crash the process.
     this.client.on('error', (error: Error) => {
@@ -226,7 +247,7 @@ export class RedisSessionStore implements SessionStore {
 
   get(port: number): Promise<Session | undefined> {
     return this.fallback.either(async () => {
-      const found = this.values.fromJson(port, asText(await this.read(port)));
+      const found = this.sessionIn(port, await this.read(port));
       const session = found && isLive(found) ? found : undefined;
       this.fallback.remember(port, session);
       return session;
@@ -268,7 +289,7 @@ export class RedisSessionStore implements SessionStore {
 
   delete(port: number, options?: ChangeOptions): Promise<boolean> {
     return this.fallback.either(async () => {
-      const deleted = (await this.client.del(this.key(port))) > 0;
+      const deleted = (await this.client.resetPort(this.key(port), RESET_MARK)) > 0;
       this.fallback.remember(port, undefined);
       this.changes.announce(port);
       return deleted;
@@ -293,7 +314,7 @@ export class RedisSessionStore implements SessionStore {
           // Another type at a port key (WRONGTYPE) holds no session, like a missing value; any
           // other error (a timeout) is Redis failing, and the fallback takes the call.
           if (error && replyCode(error) !== 'WRONGTYPE') throw error;
-          const session = error ? undefined : this.values.fromJson(port, asText((value as Buffer | undefined) ?? null));
+          const session = error ? undefined : this.sessionIn(port, (value as Buffer | undefined) ?? null);
           if (session && isLive(session)) sessions.push(session);
         });
       }
@@ -366,7 +387,7 @@ export class RedisSessionStore implements SessionStore {
     let seen = await this.read(port);
     let candidate: Session | undefined;
     for (let round = 0; round < MAX_CREATE_ROUNDS; round++) {
-      const found = this.values.fromJson(port, asText(seen));
+      const found = this.sessionIn(port, seen);
       if (found && isLive(found)) return found;
       candidate ??= create();
       const ttl = ttlArgs(candidate);
@@ -388,7 +409,7 @@ export class RedisSessionStore implements SessionStore {
     const key = this.key(session.port);
     let seen = await this.read(session.port);
     for (let round = 0; round < MAX_CREATE_ROUNDS; round++) {
-      const found = this.values.fromJson(session.port, asText(seen));
+      const found = this.sessionIn(session.port, seen);
       if (!found || !isLive(found) || found.id !== session.id || seen === null) return undefined;
       const ttl = ttlArgs(session);
       if (!ttl) return undefined;
@@ -425,7 +446,7 @@ export class RedisSessionStore implements SessionStore {
     for (const [port, session] of changes) {
       const ttl = session ? ttlArgs(session) : undefined;
       if (session && ttl) batch.call('SET', this.key(port), JSON.stringify(session), ...ttl);
-      else batch.del(this.key(port));
+      else (batch as unknown as ScriptedRedis).resetPort(this.key(port), RESET_MARK);
     }
     for (const [error] of (await batch.exec()) ?? []) if (error) throw error;
     for (const port of changes.keys()) this.changes.announce(port);
@@ -451,10 +472,16 @@ export class RedisSessionStore implements SessionStore {
       const [error, reply] = replies[i] ?? [new Error('no reply')];
       if (error) throw error;
       if ((reply as Buffer).equals(json)) return void written++;
-      const found = this.values.fromJson(session.port, asText(reply as Buffer));
+      const found = this.sessionIn(session.port, reply as Buffer);
       held.push({ sent: session, held: found && isLive(found) ? found : undefined });
     });
     return { written, held };
+  }
+
+  /** The session in a port's raw value; undefined for none, a reset's mark, or a value that is no session (logged once). */
+  private sessionIn(port: number, value: Buffer | null): Session | undefined {
+    if (value !== null && value.equals(RESET_MARK_BYTES)) return undefined;
+    return this.values.fromJson(port, asText(value));
   }
 
   private key(port: number): string {

@@ -70,7 +70,8 @@ describeRedis('a reset made on another instance, then a Redis reconnect (Redis)'
     await redis.raw.client('KILL', 'TYPE', 'normal');
     await eventually(() => b.logs.filter((line) => line.includes('Redis is back')).length > backBefore, 'B reconnects and recovers', 10_000);
 
-    expect(await redis.raw.exists(`${shared.KeyPrefix}port:${port}`)).toBe(0);
+    // No session at the key: the reset's mark (s32), never a session written back.
+    expect(await redis.raw.get(`${shared.KeyPrefix}port:${port}`)).toBe('{"reset":true}');
     const afterA = await sessionVia(A, port);
     const afterB = await sessionVia(B, port);
     expect([first, renewed]).not.toContain(afterA);

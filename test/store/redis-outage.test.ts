@@ -108,6 +108,36 @@ describeRedis('RedisSessionStore when Redis goes away', () => {
     expect(await store.getOrCreate(6, () => makeSession(6))).toEqual(checked);
   });
 
+  // s32 carried #9, #10: a reset made elsewhere while this instance was cut off was a DEL. When
+  // this instance came back to a Redis it took for emptied (restarted empty, or a mark read
+  // before a flush), it wrote back every session of its local copy where Redis had none, and
+  // the port the other instance had reset got its old session back: a reset answered 200,
+  // undone. A reset now leaves a mark at the port's key, and a write-back yields to it.
+  it('a reset made elsewhere during the outage stands, even when Redis is taken for emptied (Redis)', async () => {
+    const { store, logged, key } = await openThroughRelay();
+    const prefix = key(11).slice(0, -'port:11'.length);
+    const elsewhere = await RedisSessionStore.open({ url: redis.server.url, keyPrefix: prefix, log: createLogger('silent'), idRule: TEST_ID_RULE });
+    cleanups.push(() => elsewhere.close());
+    const before = await store.getOrCreate(11, () => makeSession(11));
+    await store.getOrCreate(12, () => makeSession(12));
+    relay.cut();
+    await store.get(11);
+    await waitUntil(() => logged(OUTAGE).length > 0, 2_000, 'outage');
+    expect(await elsewhere.delete(11)).toBe(true);
+    expect(await elsewhere.get(11)).toBeUndefined();
+    // A new data-set mark: to this instance, Redis lost everything while it was away.
+    await redis.raw.set(`${prefix}data-set`, 'ffffffffffffffff');
+    await redis.raw.del(key(12));
+    relay.restore();
+    await waitUntil(() => logged(RECOVERED).length > 0, 5_000, 'recovery');
+    expect(logged(RECOVERED)).toEqual([expect.objectContaining({ dataSetLost: true })]);
+    expect(await elsewhere.get(11)).toBeUndefined();
+    expect(await store.get(11)).toBeUndefined();
+    // A port Redis really lost (no key, no reset) gets its session back, as before.
+    expect((await elsewhere.get(12))?.id).toBeDefined();
+    expect(before.id).toBeDefined();
+  });
+
   // s32 carried #8: an acknowledged rotation (the session and admin APIs') made in local memory
   // was lost to a crash before Redis came back; it is refused, and nothing is left to write back.
   it('refuses an acknowledged replace or delete while Redis is away, leaving the port as it was (Redis)', async () => {
