@@ -118,6 +118,8 @@ export interface StickyportConfig {
   };
   /** Where each layer came from, for the start-up log line. */
   readonly sources: readonly string[];
+  /** A reload's: start-up flags the files now make redundant (refused at start, said on a reload). */
+  readonly redundantFlags?: readonly string[];
 }
 
 export interface LoadOptions {
@@ -224,11 +226,13 @@ export function explainConfig(options: LoadOptions = {}): ConfigReport {
   layers.checkValues(raw);
   // Rules across keys only make sense once each key holds a value of its own kind.
   let mappings: MappingConfig[] = [];
+  let redundantFlags: string[] = [];
   if (layers.problems.length === 0) {
     const inForce = options.sessionInForce;
     const checkedWith = inForce ? { ...raw, Session: { ...raw.Session, IdLength: inForce.idLength, IdAlphabet: inForce.idAlphabet } } : raw;
-    const resolved = resolveMappings(checkedWith as unknown as Record<string, unknown>, layers);
+    const resolved = resolveMappings(checkedWith as unknown as Record<string, unknown>, layers, inForce !== undefined);
     mappings = resolved.mappings;
+    redundantFlags = resolved.redundantFlags;
     // The value judged is the running one, not the file's: say so, or the message sends the
     // operator to a file that already holds what the check asks for.
     const named = inForce ? resolved.problems.map((problem) => (problem.key.startsWith('Session.Id') ? { ...problem, origin: IN_FORCE } : problem)) : resolved.problems;
@@ -244,7 +248,8 @@ export function explainConfig(options: LoadOptions = {}): ConfigReport {
     origin: layers.originOf(key) ?? 'default',
   }));
   for (const key of STRUCTURED.keys()) values.push(...structuredRows(key, layers.structuredValue(key), layers.originOf(key) ?? 'default'));
-  return { config: Object.freeze(toConfig(raw, sources, mappings)), values, layers: report };
+  const config = toConfig(raw, sources, mappings);
+  return { config: Object.freeze(redundantFlags.length > 0 ? { ...config, redundantFlags } : config), values, layers: report };
 }
 
 /** `stickyport check` rows for a list or object key: one per value inside it, secrets masked. */

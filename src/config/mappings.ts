@@ -68,7 +68,12 @@ const UPSTREAM_SOURCES = ['Upstream.Url', 'Upstream.Urls', 'Upstream.Preset'];
  * the key that holds each value (`Mappings[1].Listen.Port`, or `Listen.Host` when a mapping
  * inherits it).
  */
-export function resolveMappings(raw: Settings, layers: ConfigLayers): { mappings: MappingConfig[]; problems: ConfigProblem[] } {
+export function resolveMappings(
+  raw: Settings,
+  layers: ConfigLayers,
+  /** A reload: a start-up flag the new file makes redundant is said (`redundantFlags`), not refused. */
+  reloading = false,
+): { mappings: MappingConfig[]; problems: ConfigProblem[]; redundantFlags: string[] } {
   const problems: ConfigProblem[] = [];
   const top = (path: string): Setting => ({ value: topValue(raw, layers, path), key: path });
   const list = layers.structuredValue('Mappings') as Record_[];
@@ -79,8 +84,12 @@ export function resolveMappings(raw: Settings, layers: ConfigLayers): { mappings
   const mappings = views.map((view) => resolveMapping(view, raw, layers, problems));
   problems.push(...overlaps(mappings, views, layers));
   if (list.length > 0) problems.push(...duplicateNames(mappings, views, layers));
-  if (list.length > 0) problems.push(...flagsNoMappingTakes(views, layers));
-  return { mappings, problems: unique(problems) };
+  const flags = list.length > 0 ? flagsNoMappingTakes(views, layers) : [];
+  // At start the operator can drop the flag; on a reload only a restart can, and a refusal then
+  // blocked every reload until one (the edited file is what made the flag redundant).
+  if (!reloading) problems.push(...flags);
+  const redundantFlags = reloading ? flags.map((flag) => `${flag.key} (${flag.origin}) ${flag.text}`) : [];
+  return { mappings, problems: unique(problems), redundantFlags };
 }
 
 /**

@@ -14,6 +14,8 @@ export type ReloadOutcome =
       readonly removed: string;
       /** Keys whose new value waits for a restart. */
       readonly restartNeeded: string[];
+      /** Start-up flags the files now make redundant: refused at start, only said on a reload (absent: none). */
+      readonly redundantFlags?: string[];
     }
   | {
       readonly applied: false;
@@ -63,6 +65,9 @@ export class Reloader {
     if (restartNeeded.length > 0) {
       log.warn({ by, restartNeeded }, `changed keys that only a restart applies, kept as they run: ${restartNeeded.join(', ')}`);
     }
+    if (outcome.redundantFlags) {
+      log.warn({ by, flags: outcome.redundantFlags }, 'start-up flags that the files now make redundant change nothing; a restart without them drops them');
+    }
     return outcome;
   }
 
@@ -88,7 +93,8 @@ export class Reloader {
     }
     try {
       const { added, removed } = await this.options.apply(plan);
-      return { applied: true, changed: plan.changed, added: describePorts(added), removed: describePorts(removed), restartNeeded: plan.restartNeeded };
+      const applied = { applied: true as const, changed: plan.changed, added: describePorts(added), removed: describePorts(removed), restartNeeded: plan.restartNeeded };
+      return next.redundantFlags ? { ...applied, redundantFlags: [...next.redundantFlags] } : applied;
     } catch (error) {
       if (!(error instanceof StickyportError)) throw error;
       return { applied: false, code: error.code, message: error.message };

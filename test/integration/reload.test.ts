@@ -105,6 +105,43 @@ async function echoTunnel(port: number): Promise<{ socket: net.Socket; roundTrip
 
 const sessionOf = (app: App, port: number): string | undefined => app.ports.peek(port)?.session?.id;
 
+describe('reload: start-up flags', () => {
+  // s32 carried #14: started with --lifetime while one mapping took it, then the file edited so
+  // that every mapping sets its own: the reload was refused ("it would change nothing"), and so
+  // was every later one, until a restart without the flag. It is said on a reload, not refused.
+  it('a flag the edited file makes redundant is said, and the reload applies', async () => {
+    const start = await freePortRange(2);
+    const dir = mkdtempSync(path.join(tmpdir(), 'stickyport-reload-flags-'));
+    const write = (second: Record<string, unknown>): void =>
+      writeFileSync(
+        path.join(dir, 'appsettings.json'),
+        JSON.stringify({
+          ...settings(start, start + 1),
+          Mappings: [
+            { Name: 'a', Listen: { Port: start, StickyProxyLifetime: 5 } },
+            { Name: 'b', Listen: { Port: start + 1, ...second } },
+          ],
+        }),
+      );
+    write({});
+    const options = { cwd: dir, env: {}, flags: [{ name: 'lifetime', text: '10' }] };
+    const sink = logSink();
+    const config = loadConfig(options);
+    const app = await createApp(config, { log: createLogger(config.logLevel, sink.stream), loadConfig: reloadLoader(options) });
+    await app.start();
+    running.push(app);
+    write({ StickyProxyLifetime: 7 });
+    const outcome = await app.reload('test');
+    expect(outcome).toMatchObject({ applied: true, redundantFlags: [expect.stringMatching(/^Listen.StickyProxyLifetime \(flag --lifetime\) was given on the command line, but every one of Mappings sets its own lifetime/)] });
+    expect(sink.lines.some((line) => line.includes('start-up flags that the files now make redundant'))).toBe(true);
+    // And the next reload too.
+    write({ StickyProxyLifetime: 8 });
+    expect(await app.reload('test')).toMatchObject({ applied: true });
+    // At start the same files are still refused: the operator can drop the flag there.
+    expect(() => loadConfig(options)).toThrow(/every one of Mappings sets its own lifetime/);
+  });
+});
+
 describe('reload: ports', () => {
   it('a widened range binds the new ports and leaves the others, their sessions and tunnels, alone', async () => {
     const proxy = await startReloadable(2, 4);
