@@ -2,7 +2,7 @@ import type { Logger } from '../logging/logger.js';
 import type { Session } from '../session/session.js';
 import { MemorySessionStore } from './memory-store.js';
 import { StickyportError } from '../errors.js';
-import { refusedByAcl, refusedLogin, startsOutage } from './redis-errors.js';
+import { refusedByAcl, refusedLogin, replyCode, startsOutage } from './redis-errors.js';
 import { StoreClosedError, type SessionStore } from './session-store.js';
 
 // While Redis is down, how often to check whether it answers again (besides ioredis's 'ready').
@@ -91,7 +91,8 @@ export class RedisFallback {
    * Runs `remote` unless Redis is known to be down; uses the local copy if Redis cannot be
    * used. A command Redis refused for its own reasons fails this call only: one port's bad key
    * must not send every port to local memory. `fromLocal`'s `sent`: this call's own command
-   * went out and met the outage (no answer, a broken connection): Redis may have taken it.
+   * went out and got no answer (a timeout, a broken connection): Redis may have taken it. (One
+   * Redis answered with a refusal, out of memory or read-only, was not taken.)
    */
   async either<T>(remote: () => Promise<T>, fromLocal: (local: SessionStore, sent: boolean) => Promise<T>): Promise<T> {
     if (this.closed) throw new StoreClosedError('redis');
@@ -102,7 +103,7 @@ export class RedisFallback {
         if (this.closed) throw new StoreClosedError('redis');
         if (!startsOutage(error)) throw error;
         this.startOutage(error as Error);
-        return fromLocal(this.local, true);
+        return fromLocal(this.local, replyCode(error) === undefined);
       }
     }
     return fromLocal(this.local, false);
