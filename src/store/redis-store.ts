@@ -55,23 +55,34 @@ end
 redis.call('SET', KEYS[1], ARGV[1], unpack(ARGV, 3))
 return ARGV[1]`;
 
-// What a reset leaves at the port's key instead of deleting it: no session, and, for as long as
-// the session it ended would have lived, a key that an instance back from an outage finds taken.
-// A DEL left the key free, and an instance that took Redis for emptied when it came back (a
-// Redis restarted empty, a mark read before a flush) wrote its old session there: the reset
-// was undone. (An older instance reads the mark as a bad value: replaced, and logged once.)
-const RESET_MARK = '{"reset":true}';
-const RESET_MARK_BYTES = Buffer.from(RESET_MARK);
+// What a reset leaves at the port's key instead of deleting it, `{"reset":true,"ended":"<id>"}`:
+// no session, and, for as long as the session it ended would have lived, a key that names that
+// session. A DEL left the key free, and an instance that took Redis for emptied when it came
+// back (a Redis restarted empty, a mark read before a flush) wrote the ended session there: the
+// reset was undone. A write-back yields to a mark only for the session the mark ended; a session
+// made since (by traffic during an outage) is written over it. (An older instance reads the mark
+// as a bad value: replaced, and logged once.)
+const RESET_MARK_START = '{"reset":true';
+const RESET_MARK_START_BYTES = Buffer.from(RESET_MARK_START);
+const RESET_MARK = /^\{"reset":true(?:,"ended":"([A-Za-z0-9_]*)")?\}$/;
 
-// Puts the reset mark ARGV[1] at the port's key for as long as the value it replaces would have
-// lived (for good when that had no expiry); returns 1 when that value was not the mark already,
-// 0 when there was none (or only the mark). A key of another type is replaced too.
+// Puts a reset mark (ARGV[1] is its start) at the port's key, naming the session it held, for as
+// long as that would have lived (for good when it had no expiry); returns 1 when the key held
+// something other than a mark, 0 when it held nothing (or a mark, or a value expiring this very
+// millisecond). A key of another type is replaced too; a value that names no id gives a mark
+// that names none, which every write-back yields to.
 const RESET_PORT = `
 local ttl = redis.call('PTTL', KEYS[1])
-if ttl == -2 then return 0 end
-local held = redis.pcall('GETRANGE', KEYS[1], 0, #ARGV[1])
-if held == ARGV[1] then return 0 end
-if ttl > 0 then redis.call('SET', KEYS[1], ARGV[1], 'PX', ttl) else redis.call('SET', KEYS[1], ARGV[1]) end
+if ttl == -2 or ttl == 0 then return 0 end
+local held = redis.pcall('GETRANGE', KEYS[1], 0, ${MAX_VALUE_BYTES})
+if type(held) == 'string' and string.sub(held, 1, #ARGV[1]) == ARGV[1] then return 0 end
+local ended = ''
+if type(held) == 'string' then
+  local ok, value = pcall(cjson.decode, held)
+  if ok and type(value) == 'table' and type(value.id) == 'string' and string.match(value.id, '^[%w_]+$') then ended = value.id end
+end
+local mark = ARGV[1] .. ',"ended":"' .. ended .. '"}'
+if ttl > 0 then redis.call('SET', KEYS[1], mark, 'PX', ttl) else redis.call('SET', KEYS[1], mark) end
 return 1`;
 
 // A mark is 16 hex characters; a longer string at the key is none of ours.
@@ -289,7 +300,7 @@ export class RedisSessionStore implements SessionStore {
 
   delete(port: number, options?: ChangeOptions): Promise<boolean> {
     return this.fallback.either(async () => {
-      const deleted = (await this.client.resetPort(this.key(port), RESET_MARK)) > 0;
+      const deleted = (await this.client.resetPort(this.key(port), RESET_MARK_START)) > 0;
       this.fallback.remember(port, undefined);
       this.changes.announce(port);
       return deleted;
@@ -446,7 +457,7 @@ export class RedisSessionStore implements SessionStore {
     for (const [port, session] of changes) {
       const ttl = session ? ttlArgs(session) : undefined;
       if (session && ttl) batch.call('SET', this.key(port), JSON.stringify(session), ...ttl);
-      else (batch as unknown as ScriptedRedis).resetPort(this.key(port), RESET_MARK);
+      else (batch as unknown as ScriptedRedis).resetPort(this.key(port), RESET_MARK_START);
     }
     for (const [error] of (await batch.exec()) ?? []) if (error) throw error;
     for (const port of changes.keys()) this.changes.announce(port);
@@ -468,25 +479,49 @@ export class RedisSessionStore implements SessionStore {
     const replies = (await (batch as unknown as ReturnType<Redis['pipeline']>).exec()) ?? [];
     let written = 0;
     const held: HeldByRedis[] = [];
-    pending.forEach(({ session, json }, i) => {
+    // A reset's mark that ended another session than the one sent: written over (once more, on
+    // that very mark: a change since then wins).
+    const overMarks: Array<{ session: Session; json: Buffer; ttl: string[]; mark: Buffer }> = [];
+    pending.forEach(({ session, json, ttl }, i) => {
       const [error, reply] = replies[i] ?? [new Error('no reply')];
       if (error) throw error;
       if ((reply as Buffer).equals(json)) return void written++;
+      const ended = markEnded(reply as Buffer);
+      if (ended !== undefined && ended !== '' && ended !== session.id) return void overMarks.push({ session, json, ttl, mark: reply as Buffer });
       const found = this.sessionIn(session.port, reply as Buffer);
       held.push({ sent: session, held: found && isLive(found) ? found : undefined });
     });
+    if (overMarks.length > 0) {
+      const again = this.client.pipeline() as unknown as ScriptedRedis;
+      for (const { session, json, ttl, mark } of overMarks) again.setUnlessChangedBuffer(this.key(session.port), json, mark, ...ttl);
+      const answers = (await (again as unknown as ReturnType<Redis['pipeline']>).exec()) ?? [];
+      overMarks.forEach(({ session, json }, i) => {
+        const [error, reply] = answers[i] ?? [new Error('no reply')];
+        if (error) throw error;
+        if ((reply as Buffer).equals(json)) return void written++;
+        const found = this.sessionIn(session.port, reply as Buffer);
+        held.push({ sent: session, held: found && isLive(found) ? found : undefined });
+      });
+    }
     return { written, held };
   }
 
   /** The session in a port's raw value; undefined for none, a reset's mark, or a value that is no session (logged once). */
   private sessionIn(port: number, value: Buffer | null): Session | undefined {
-    if (value !== null && value.equals(RESET_MARK_BYTES)) return undefined;
+    if (value !== null && markEnded(value) !== undefined) return undefined;
     return this.values.fromJson(port, asText(value));
   }
 
   private key(port: number): string {
     return `${this.prefix}${port}`;
   }
+}
+
+/** The id a reset's mark names as the session it ended ('' for none); undefined when `value` is no mark. */
+function markEnded(value: Buffer): string | undefined {
+  if (value.length > 128 || !value.subarray(0, RESET_MARK_START_BYTES.length).equals(RESET_MARK_START_BYTES)) return undefined;
+  const mark = RESET_MARK.exec(value.toString('latin1'));
+  return mark ? (mark[1] ?? '') : undefined;
 }
 
 /**

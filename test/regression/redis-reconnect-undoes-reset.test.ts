@@ -71,7 +71,7 @@ describeRedis('a reset made on another instance, then a Redis reconnect (Redis)'
     await eventually(() => b.logs.filter((line) => line.includes('Redis is back')).length > backBefore, 'B reconnects and recovers', 10_000);
 
     // No session at the key: the reset's mark (s32), never a session written back.
-    expect(await redis.raw.get(`${shared.KeyPrefix}port:${port}`)).toBe('{"reset":true}');
+    expect(await redis.raw.get(`${shared.KeyPrefix}port:${port}`)).toMatch(/^\{"reset":true,"ended":"[A-Za-z0-9_]+"\}$/);
     const afterA = await sessionVia(A, port);
     const afterB = await sessionVia(B, port);
     expect([first, renewed]).not.toContain(afterA);

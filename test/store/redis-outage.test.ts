@@ -138,6 +138,31 @@ describeRedis('RedisSessionStore when Redis goes away', () => {
     expect(before.id).toBeDefined();
   });
 
+  // s32 reset-mark review, finding 3: a reset's mark from before an outage made the write-back of
+  // the session traffic created during the outage yield to it: the port changed id unasked (and
+  // the log said it was reset elsewhere). The mark names the session it ended: only that one yields.
+  it('a session made during the outage is written over the mark of an earlier reset (Redis)', async () => {
+    const { store, logged, key } = await openThroughRelay();
+    const prefix = key(13).slice(0, -'port:13'.length);
+    const elsewhere = await RedisSessionStore.open({ url: redis.server.url, keyPrefix: prefix, log: createLogger('silent'), idRule: TEST_ID_RULE });
+    cleanups.push(() => elsewhere.close());
+    const ended = await store.getOrCreate(13, () => makeSession(13));
+    expect(await elsewhere.delete(13)).toBe(true);
+    expect(await redis.raw.get(key(13))).toBe(`{"reset":true,"ended":"${ended.id}"}`);
+    // This instance reads the reset (no session) before it is cut off.
+    expect(await store.get(13)).toBeUndefined();
+    relay.cut();
+    await store.get(1);
+    await waitUntil(() => logged(OUTAGE).length > 0, 2_000, 'outage');
+    const made = await store.getOrCreate(13, () => makeSession(13));
+    relay.restore();
+    await waitUntil(() => logged(RECOVERED).length > 0, 5_000, 'recovery');
+    expect(logged(RECOVERED)).toEqual([expect.objectContaining({ written: 1, keptFromRedis: 0 })]);
+    expect((await elsewhere.get(13))?.id).toBe(made.id);
+    expect(await store.getOrCreate(13, () => makeSession(13))).toEqual(made);
+    expect(logged('session replaced')).toEqual([]);
+  });
+
   // s32 carried #8: an acknowledged rotation (the session and admin APIs') made in local memory
   // was lost to a crash before Redis came back; it is refused, and nothing is left to write back.
   it('refuses an acknowledged replace or delete while Redis is away, leaving the port as it was (Redis)', async () => {
