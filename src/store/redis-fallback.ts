@@ -1,5 +1,5 @@
 import type { Logger } from '../logging/logger.js';
-import type { Session } from '../session/session.js';
+import { isLive, type Session } from '../session/session.js';
 import { MemorySessionStore } from './memory-store.js';
 import { StickyportError } from '../errors.js';
 import { refusedByAcl, refusedLogin, replyCode, startsOutage } from './redis-errors.js';
@@ -48,6 +48,12 @@ class LocalSessions extends MemorySessionStore {
   stillHolding(session: Session): Session | undefined {
     const held = this.sessions.get(session.port);
     return held?.id === session.id ? held : undefined;
+  }
+
+  /** The port's session as last read, while it lives. */
+  lastRead(port: number): Session | undefined {
+    const held = this.sessions.get(port);
+    return held && isLive(held) ? held : undefined;
   }
 
   snapshot(): Session[] {
@@ -168,6 +174,11 @@ export class RedisFallback {
   /** Outages begun since start. */
   get outages(): number {
     return this.outageCount;
+  }
+
+  /** The port's live session as this instance last read it from Redis (or made it). */
+  lastRead(port: number): Session | undefined {
+    return this.local.lastRead(port);
   }
 
   /** Records what Redis answered for a port (undefined: no live session there). */

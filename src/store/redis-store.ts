@@ -65,15 +65,25 @@ return ARGV[1]`;
 const RESET_MARK_START = '{"reset":true';
 const RESET_MARK_START_BYTES = Buffer.from(RESET_MARK_START);
 const RESET_MARK = /^\{"reset":true(?:,"ended":"([A-Za-z0-9_]*)")?\}$/;
+// What an id may be to go into a mark as it is (Session.IdAlphabet's characters).
+const SAFE_ID = /^[A-Za-z0-9_]+$/;
 
 // Puts a reset mark (ARGV[1] is its start) at the port's key, naming the session it held, for as
 // long as that would have lived (for good when it had no expiry); returns 1 when the key held
 // something other than a mark, 0 when it held nothing (or a mark, or a value expiring this very
 // millisecond). A key of another type is replaced too; a value that names no id gives a mark
-// that names none, which every write-back yields to.
+// that names none, which every write-back yields to. A key that is gone (Redis emptied since)
+// gets the mark of the session the caller last read, ARGV[2] ('' for none), for ARGV[3] ms
+// ('' for good).
 const RESET_PORT = `
 local ttl = redis.call('PTTL', KEYS[1])
-if ttl == -2 or ttl == 0 then return 0 end
+if ttl == -2 then
+  if ARGV[2] == '' then return 0 end
+  local mark = ARGV[1] .. ',"ended":"' .. ARGV[2] .. '"}'
+  if ARGV[3] ~= '' then redis.call('SET', KEYS[1], mark, 'PX', ARGV[3]) else redis.call('SET', KEYS[1], mark) end
+  return 0
+end
+if ttl == 0 then return 0 end
 local held = redis.pcall('GETRANGE', KEYS[1], 0, ${MAX_VALUE_BYTES})
 if type(held) == 'string' and string.sub(held, 1, #ARGV[1]) == ARGV[1] then return 0 end
 local ended = ''
@@ -117,7 +127,7 @@ type ScriptedRedis = Redis & {
   setUnlessChangedBuffer(key: string, ...args: Array<string | Buffer>): Promise<Buffer>;
   setIfUnchangedBuffer(key: string, ...args: Array<string | Buffer>): Promise<Buffer | null>;
   dataSetMark(key: string, mark: string): Promise<[mark: string, replaced: string]>;
-  resetPort(key: string, mark: string): Promise<number>;
+  resetPort(key: string, mark: string, lastRead: string, lastReadTtlMs: string): Promise<number>;
 };
 
 /**
@@ -300,7 +310,11 @@ export class RedisSessionStore implements SessionStore {
 
   delete(port: number, options?: ChangeOptions): Promise<boolean> {
     return this.fallback.either(async () => {
-      const deleted = (await this.client.resetPort(this.key(port), RESET_MARK_START)) > 0;
+      // The session this instance last read for the port, in case Redis has lost it since.
+      const read = this.fallback.lastRead(port);
+      const ttl = read && ttlArgs(read);
+      const named = read && ttl && SAFE_ID.test(read.id) ? read.id : '';
+      const deleted = (await this.client.resetPort(this.key(port), RESET_MARK_START, named, named ? (ttl?.[1] ?? '') : '')) > 0;
       this.fallback.remember(port, undefined);
       this.changes.announce(port);
       return deleted;
@@ -457,7 +471,7 @@ export class RedisSessionStore implements SessionStore {
     for (const [port, session] of changes) {
       const ttl = session ? ttlArgs(session) : undefined;
       if (session && ttl) batch.call('SET', this.key(port), JSON.stringify(session), ...ttl);
-      else (batch as unknown as ScriptedRedis).resetPort(this.key(port), RESET_MARK_START);
+      else (batch as unknown as ScriptedRedis).resetPort(this.key(port), RESET_MARK_START, '', '');
     }
     for (const [error] of (await batch.exec()) ?? []) if (error) throw error;
     for (const port of changes.keys()) this.changes.announce(port);

@@ -138,6 +138,31 @@ describeRedis('RedisSessionStore when Redis goes away', () => {
     expect(before.id).toBeDefined();
   });
 
+  // s32 reset-mark pass F1: a reset that found no key (Redis emptied since the session was read)
+  // left no mark, and an instance cut off meanwhile, taking Redis for emptied when it came back,
+  // wrote the ended session back: the reset, answered 200, undone. The mark is left for the
+  // session the resetting instance last read.
+  it('a reset that finds Redis emptied still leaves the mark of the session it ended (Redis)', async () => {
+    const { store, logged, key } = await openThroughRelay();
+    const prefix = key(14).slice(0, -'port:14'.length);
+    const elsewhere = await RedisSessionStore.open({ url: redis.server.url, keyPrefix: prefix, log: createLogger('silent'), idRule: TEST_ID_RULE });
+    cleanups.push(() => elsewhere.close());
+    const ended = await store.getOrCreate(14, () => makeSession(14));
+    expect((await elsewhere.get(14))?.id).toBe(ended.id);
+    relay.cut();
+    await store.get(14);
+    await waitUntil(() => logged(OUTAGE).length > 0, 2_000, 'outage');
+    // Redis loses its data (for this prefix: the port's key, and the data-set mark).
+    await redis.raw.del(key(14), `${prefix}data-set`);
+    expect(await elsewhere.delete(14)).toBe(false);
+    expect(await redis.raw.get(key(14))).toBe(`{"reset":true,"ended":"${ended.id}"}`);
+    relay.restore();
+    await waitUntil(() => logged(RECOVERED).length > 0, 5_000, 'recovery');
+    expect(logged(RECOVERED)).toEqual([expect.objectContaining({ dataSetLost: true })]);
+    expect(await elsewhere.get(14)).toBeUndefined();
+    expect(await store.get(14)).toBeUndefined();
+  });
+
   // s32 reset-mark review, finding 3: a reset's mark from before an outage made the write-back of
   // the session traffic created during the outage yield to it: the port changed id unasked (and
   // the log said it was reset elsewhere). The mark names the session it ended: only that one yields.
