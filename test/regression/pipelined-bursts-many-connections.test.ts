@@ -22,10 +22,12 @@ afterAll(async () => {
   await origin?.close();
 });
 
-it('100 connections each pipelining one 64 KiB burst of tiny requests behind a slow one: the process lives in a 192 MB heap, and the other port serves', async () => {
+it('100 connections each pipelining one 64 KiB burst of tiny requests behind a slow one: the process lives in a 256 MB heap, and the other port serves', async () => {
   origin = await startOrigin();
   const start = await freePortRange(2);
-  proc = spawnStickyport(['--config', writeConfig({ Listen: { PortRange: { Start: start, End: start + 1 }, AllowPrivateTargets: true }, SessionAPI: { Enabled: true } })], {}, { nodeArgs: ['--max-old-space-size=192'] });
+  // 256 MB: live at the peak about 115 MB (--trace-gc), and one CI run under the whole suite's
+  // load lost the process in 192 MB; unbounded, 100 such connections hold 500-700 MB.
+  proc = spawnStickyport(['--config', writeConfig({ Listen: { PortRange: { Start: start, End: start + 1 }, AllowPrivateTargets: true }, SessionAPI: { Enabled: true } })], {}, { nodeArgs: ['--max-old-space-size=256'] });
   await proc.waitForLine(/stickyport listening/);
 
   const call = 'GET http://portmapper/session/ HTTP/1.1\r\nHost: portmapper\r\n\r\n';
@@ -50,11 +52,14 @@ it('100 connections each pipelining one 64 KiB burst of tiny requests behind a s
     }
   });
   await enoughClosed;
-  expect(proc.child.exitCode).toBeNull();
-  expect(proc.child.signalCode).toBeNull();
+  // A process that died closes every flood connection too: its exit is seen a moment later.
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  const died = `exit ${proc.child.exitCode} ${proc.child.signalCode}: ${proc.stderr.join('').slice(-600)}`;
+  expect(proc.child.exitCode, died).toBeNull();
+  expect(proc.child.signalCode, died).toBeNull();
   const other = await request(start + 1, 'http://portmapper/session/');
   expect(other.status).toBe(200);
-  // Unbounded, the bursts ran the 192 MB heap out and the process died (the assertions above);
+  // Unbounded, the bursts ran the heap out and the process died (the assertions above);
   // its resident peak also holds each burst's parse garbage until a collection, and varies
   // with the machine's load, so it is not judged here.
 }, 60_000);
