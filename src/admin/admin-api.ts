@@ -1,6 +1,7 @@
 import { requestFields } from '../observe/request-log.js';
 import { describePorts } from '../reload/reload-plan.js';
 import { PortReleasedError } from '../ports/port-state.js';
+import { ACKNOWLEDGED } from '../store/session-store.js';
 import type { AdminContext } from './admin-context.js';
 import { portView, sessionView, summaryView, type SessionView } from './port-view.js';
 
@@ -40,8 +41,6 @@ const DEFAULT_LIMIT = 100;
 const MAX_LIMIT = 1_000;
 // Rotations at once in a bulk call: each one may wait for the store (a file write, Redis).
 const BULK_CONCURRENCY = 32;
-// The caller is told each rotation happened: it must be durable, or be refused (ChangeOptions).
-const ACKNOWLEDGED = { acknowledged: true } as const;
 const RANGE = /^\s*(\d{1,5})\s*(?:-\s*(\d{1,5})\s*)?$/;
 
 const error = (status: number, code: string, message: string): AdminAnswer => ({ status, body: { error: code, message } });

@@ -5,6 +5,7 @@ import { PortReleasedError } from '../ports/port-state.js';
 import type { Ports } from '../ports/ports.js';
 import { StickyportError } from '../errors.js';
 import { ParameterError, queryParameters } from '../session/parameters.js';
+import { ACKNOWLEDGED } from '../store/session-store.js';
 import type { Session } from '../session/session.js';
 
 export interface ApiCall {
@@ -89,9 +90,6 @@ function sessionAnswer(session: Session, mapping: Mapping): ApiAnswer {
 }
 
 type Action = 'current' | 'reset' | 'new';
-
-// The caller is told the rotation happened: it must be durable, or be refused (ChangeOptions).
-const ACKNOWLEDGED = { acknowledged: true } as const;
 
 const ACTIONS: Record<string, Action> = {
   '/session': 'current',

@@ -72,6 +72,7 @@ const preset: ConfigFlag = {
 };
 
 const STORES = 'memory, file, file:PATH, redis or redis://HOST:PORT';
+const STORE_TYPES = ['memory', 'file', 'redis'] as const;
 
 const store: ConfigFlag = {
   name: 'store',
@@ -79,13 +80,13 @@ const store: ConfigFlag = {
   keys: 'SessionStore',
   help: STORES,
   read(text) {
-    if (text === 'memory' || text === 'file' || text === 'redis') return { values: [['SessionStore.Type', text]] };
+    if ((STORE_TYPES as readonly string[]).includes(text)) return { values: [['SessionStore.Type', text]] };
     if (text.startsWith('file:')) return { values: [['SessionStore.Type', 'file'], ['SessionStore.Path', text.slice(5)]] };
     if (/^rediss?:\/\//i.test(text)) return { values: [['SessionStore.Type', 'redis'], ['SessionStore.RedisUrl', text]] };
     // Perhaps the URL of another database, with its password: shown without it (and then no
     // "did you mean", which would only hint at what it holds).
     const masking = maskingOfLooseText(text);
-    const meant = masking === 'none' ? nearestKey(text, ['memory', 'file', 'redis']) : undefined;
+    const meant = masking === 'none' ? nearestKey(text, STORE_TYPES) : undefined;
     return { key: 'SessionStore.Type', problem: `must be ${STORES}${meant ? `; did you mean ${meant}?` : ''}`, masking };
   },
 };

@@ -14,6 +14,7 @@ import { hostForUrl } from '../upstream/upstream-url.js';
 import { Drain, drainEntry } from './drain.js';
 import { fail, forwardHttp, type ForwardOptions } from './forward.js';
 import { readSessionControl } from './control-headers.js';
+import { ACKNOWLEDGED } from '../store/session-store.js';
 import { limitHeaderFields, TOO_MANY_FIELDS, tooManyFields } from './header-fields.js';
 import { requestHeadersOut, unframeableRequest } from './hop-headers.js';
 import { afterEarlierAnswers, answerOrdered, answersAhead, bodyStillComing, closeAfterAnswer, closeOnceAnswered, connectionEnding, lingerOnClose } from './ordered-answers.js';
@@ -442,7 +443,7 @@ export class ProxyEngine extends Server {
     // The request's own parameters win over its login's; both are whole sets.
     const params = control.params ?? loginParams;
     // As /session/new: refused while the store cannot make it durable (ChangeOptions).
-    if (control.renew) return state.renew(params, { acknowledged: true }).then(() => chosenFor(state, params));
+    if (control.renew) return state.renew(params, ACKNOWLEDGED).then(() => chosenFor(state, params));
     return chosenFor(state, params);
   }
 

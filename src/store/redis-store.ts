@@ -67,6 +67,8 @@ const RESET_MARK_START_BYTES = Buffer.from(RESET_MARK_START);
 const RESET_MARK = /^\{"reset":true(?:,"ended":"([A-Za-z0-9_]*)")?\}$/;
 // What an id may be to go into a mark as it is (Session.IdAlphabet's characters).
 const SAFE_ID = /^[A-Za-z0-9_]+$/;
+// What setUnlessChanged is told was read at a key that held nothing.
+const NOTHING: Buffer = Buffer.alloc(0);
 
 // Puts a reset mark (ARGV[1] is its start) at the port's key, naming the session it held, for as
 // long as that would have lived (for good when it had no expiry); returns 1 when the key held
@@ -297,7 +299,7 @@ export class RedisSessionStore implements SessionStore {
       // Changes made while Redis is down stay local (the fallback path): nobody to tell.
       this.changes.announce(session.port);
       return session;
-    }, (local, sent) => (options?.acknowledged && !sent ? Promise.reject(notKeptWhileAway()) : this.fallback.acknowledgedLocally(session.port, session, () => local.replace(session))));
+    }, (local, sent) => this.rotateLocally(session.port, session, options, sent, () => local.replace(session)));
   }
 
   amend(session: Session): Promise<Session | undefined> {
@@ -318,7 +320,7 @@ export class RedisSessionStore implements SessionStore {
       this.fallback.remember(port, undefined);
       this.changes.announce(port);
       return deleted;
-    }, (local, sent) => (options?.acknowledged && !sent ? Promise.reject(notKeptWhileAway()) : this.fallback.acknowledgedLocally(port, undefined, () => local.delete(port))));
+    }, (local, sent) => this.rotateLocally(port, undefined, options, sent, () => local.delete(port)));
   }
 
   async list(): Promise<Session[]> {
@@ -484,40 +486,42 @@ export class RedisSessionStore implements SessionStore {
    * while this write was on its way).
    */
   private async writeIfAbsent(sessions: readonly Session[]): Promise<{ written: number; held: HeldByRedis[] }> {
-    const pending = sessions.flatMap((session) => {
+    let round = sessions.flatMap((session) => {
       const ttl = ttlArgs(session);
-      return ttl ? [{ session, json: Buffer.from(JSON.stringify(session)), ttl }] : [];
+      return ttl ? [{ session, json: Buffer.from(JSON.stringify(session)), ttl, seen: NOTHING }] : [];
     });
-    const batch = this.client.pipeline() as unknown as ScriptedRedis;
-    for (const { session, json, ttl } of pending) batch.setUnlessChangedBuffer(this.key(session.port), json, '', ...ttl);
-    const replies = (await (batch as unknown as ReturnType<Redis['pipeline']>).exec()) ?? [];
     let written = 0;
     const held: HeldByRedis[] = [];
-    // A reset's mark that ended another session than the one sent: written over (once more, on
-    // that very mark: a change since then wins).
-    const overMarks: Array<{ session: Session; json: Buffer; ttl: string[]; mark: Buffer }> = [];
-    pending.forEach(({ session, json, ttl }, i) => {
-      const [error, reply] = replies[i] ?? [new Error('no reply')];
-      if (error) throw error;
-      if ((reply as Buffer).equals(json)) return void written++;
-      const ended = markEnded(reply as Buffer);
-      if (ended !== undefined && ended !== '' && ended !== session.id) return void overMarks.push({ session, json, ttl, mark: reply as Buffer });
-      const found = this.sessionIn(session.port, reply as Buffer);
-      held.push({ sent: session, held: found && isLive(found) ? found : undefined });
-    });
-    if (overMarks.length > 0) {
-      const again = this.client.pipeline() as unknown as ScriptedRedis;
-      for (const { session, json, ttl, mark } of overMarks) again.setUnlessChangedBuffer(this.key(session.port), json, mark, ...ttl);
-      const answers = (await (again as unknown as ReturnType<Redis['pipeline']>).exec()) ?? [];
-      overMarks.forEach(({ session, json }, i) => {
-        const [error, reply] = answers[i] ?? [new Error('no reply')];
+    // Two rounds at most: where a reset's mark ended another session than the one sent, the
+    // write goes again over that very mark (a change since then wins).
+    for (let attempt = 0; attempt < 2 && round.length > 0; attempt++) {
+      const batch = this.client.pipeline() as unknown as ScriptedRedis;
+      for (const { session, json, ttl, seen } of round) batch.setUnlessChangedBuffer(this.key(session.port), json, seen, ...ttl);
+      const replies = (await (batch as unknown as ReturnType<Redis['pipeline']>).exec()) ?? [];
+      const overMarks: typeof round = [];
+      round.forEach((pending, i) => {
+        const [error, reply] = replies[i] ?? [new Error('no reply')];
         if (error) throw error;
-        if ((reply as Buffer).equals(json)) return void written++;
-        const found = this.sessionIn(session.port, reply as Buffer);
-        held.push({ sent: session, held: found && isLive(found) ? found : undefined });
+        const value = reply as Buffer;
+        if (value.equals(pending.json)) return void written++;
+        const ended = markEnded(value);
+        if (attempt === 0 && ended && ended !== pending.session.id) return void overMarks.push({ ...pending, seen: value });
+        const found = this.sessionIn(pending.session.port, value);
+        held.push({ sent: pending.session, held: found && isLive(found) ? found : undefined });
       });
+      round = overMarks;
     }
     return { written, held };
+  }
+
+  /**
+   * A rotation (`session`, or a reset: undefined) Redis cannot take now: made in the local copy
+   * and written back on recovery, unless somebody is told of it and Redis is known to be away
+   * (`sent`: its own command got no answer, so Redis may have taken it): refused then.
+   */
+  private rotateLocally<T>(port: number, session: Session | undefined, options: ChangeOptions | undefined, sent: boolean, apply: () => Promise<T>): Promise<T> {
+    if (options?.acknowledged && !sent) return Promise.reject(notKeptWhileAway());
+    return this.fallback.acknowledgedLocally(port, session, apply);
   }
 
   /** The session in a port's raw value; undefined for none, a reset's mark, or a value that is no session (logged once). */

@@ -43,6 +43,9 @@ export interface ChangeOptions {
   readonly acknowledged?: boolean;
 }
 
+/** The options of a rotation somebody is told about (the session and admin APIs, a renewal header). */
+export const ACKNOWLEDGED: ChangeOptions = Object.freeze({ acknowledged: true });
+
 export interface SessionStore {
   /** Short backend name for logs: memory, file, redis. */
   readonly kind: string;
