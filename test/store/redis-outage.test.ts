@@ -48,6 +48,14 @@ describeRedis('RedisSessionStore when Redis goes away', () => {
     return opened;
   };
 
+  /** A second store on the same keys, reaching Redis directly: another instance. */
+  const anotherInstance = async (key: (port: number) => string) => {
+    const prefix = key(0).slice(0, -'port:0'.length);
+    const elsewhere = await RedisSessionStore.open({ url: redis.server.url, keyPrefix: prefix, log: createLogger('silent'), idRule: TEST_ID_RULE });
+    cleanups.push(() => elsewhere.close());
+    return { prefix, elsewhere };
+  };
+
   it('serves requests from local memory at once while Redis is unreachable, logging the outage once (Redis)', async () => {
     const { store, logged } = await openThroughRelay();
     const known = await store.getOrCreate(1, () => makeSession(1));
@@ -115,9 +123,7 @@ describeRedis('RedisSessionStore when Redis goes away', () => {
   // undone. A reset now leaves a mark at the port's key, and a write-back yields to it.
   it('a reset made elsewhere during the outage stands, even when Redis is taken for emptied (Redis)', async () => {
     const { store, logged, key } = await openThroughRelay();
-    const prefix = key(11).slice(0, -'port:11'.length);
-    const elsewhere = await RedisSessionStore.open({ url: redis.server.url, keyPrefix: prefix, log: createLogger('silent'), idRule: TEST_ID_RULE });
-    cleanups.push(() => elsewhere.close());
+    const { prefix, elsewhere } = await anotherInstance(key);
     const before = await store.getOrCreate(11, () => makeSession(11));
     await store.getOrCreate(12, () => makeSession(12));
     relay.cut();
@@ -144,9 +150,7 @@ describeRedis('RedisSessionStore when Redis goes away', () => {
   // session the resetting instance last read.
   it('a reset that finds Redis emptied still leaves the mark of the session it ended (Redis)', async () => {
     const { store, logged, key } = await openThroughRelay();
-    const prefix = key(14).slice(0, -'port:14'.length);
-    const elsewhere = await RedisSessionStore.open({ url: redis.server.url, keyPrefix: prefix, log: createLogger('silent'), idRule: TEST_ID_RULE });
-    cleanups.push(() => elsewhere.close());
+    const { prefix, elsewhere } = await anotherInstance(key);
     const ended = await store.getOrCreate(14, () => makeSession(14));
     expect((await elsewhere.get(14))?.id).toBe(ended.id);
     relay.cut();
@@ -168,9 +172,7 @@ describeRedis('RedisSessionStore when Redis goes away', () => {
   // the log said it was reset elsewhere). The mark names the session it ended: only that one yields.
   it('a session made during the outage is written over the mark of an earlier reset (Redis)', async () => {
     const { store, logged, key } = await openThroughRelay();
-    const prefix = key(13).slice(0, -'port:13'.length);
-    const elsewhere = await RedisSessionStore.open({ url: redis.server.url, keyPrefix: prefix, log: createLogger('silent'), idRule: TEST_ID_RULE });
-    cleanups.push(() => elsewhere.close());
+    const { elsewhere } = await anotherInstance(key);
     const ended = await store.getOrCreate(13, () => makeSession(13));
     expect(await elsewhere.delete(13)).toBe(true);
     expect(await redis.raw.get(key(13))).toBe(`{"reset":true,"ended":"${ended.id}"}`);
