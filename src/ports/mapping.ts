@@ -3,14 +3,14 @@ import type { HostRuleConfig, MappingConfig } from '../config/load.js';
 import type { Logger } from '../logging/logger.js';
 import { RuleBook, type RuleBookDeps } from '../rotation/rule-book.js';
 import { HostRuleSet } from '../rules/host-rules.js';
-import { effectiveParams, PARAMETER_VALUE_MAX, type DeclaredParams, type SessionParams } from '../session/parameters.js';
+import { effectiveParams, type DeclaredParams, type SessionParams } from '../session/parameters.js';
 import { createSessionFactory, type Session, type SessionFactory } from '../session/session.js';
 import { directRoute, memberRoute, type RouteOptions } from '../upstream/create-route.js';
 import type { PoolTimeouts } from '../upstream/pool-options.js';
 import type { UpstreamRoute } from '../upstream/route.js';
 import { TargetGuard } from '../upstream/target-guard.js';
-import { memberByHash, memberMaterial, sameExit, type UpstreamMember, type UpstreamPlan } from '../upstream/upstream-member.js';
-import { socks5LoginProblem } from '../upstream/upstream-url.js';
+import { memberByHash, memberMaterial, sameExit, type UpstreamMember } from '../upstream/upstream-member.js';
+import { socks5LoginCheck } from './socks5-login-check.js';
 import { UpstreamPool, type CooldownOptions, type PoolEntry } from '../upstream/upstream-pool.js';
 
 export interface MappingDeps {
@@ -166,38 +166,3 @@ export class Mapping {
   }
 }
 
-/**
- * For a mapping with SOCKS5 members: why a set of parameter values would make one of their
- * logins longer than SOCKS5 carries, checked with an id of the configured length on the
- * mapping's widest port; the client then gets a 400 instead of a session nothing can open.
- */
-function socks5LoginCheck(plans: readonly UpstreamPlan[], config: MappingConfig, idLength: number): ((params: SessionParams) => string | undefined) | undefined {
-  const socks5 = plans.flatMap((plan) => plan.members.filter((member) => member.protocol === 'socks5:' || member.protocol === 'socks5h:').map((member) => ({ plan, member })));
-  if (socks5.length === 0) return undefined;
-  const session = 'x'.repeat(idLength);
-  const problemWith = (params: SessionParams): string | undefined => {
-    for (const { plan, member } of socks5) {
-      const problem = socks5LoginProblem(member.render({ session, port: config.portEnd, lifetimeMs: config.lifetimeMs, params: effectiveParams(plan.parameters, params) }));
-      if (problem) return problem;
-    }
-    return undefined;
-  };
-  // Every declared parameter at its longest value (64 characters): when even that fits, no set
-  // of values can pass the limit, and requests are not checked at all (the usual case).
-  const names = new Set(plans.flatMap((plan) => Object.keys(plan.parameters)));
-  if (problemWith(Object.fromEntries([...names].map((name) => [name, 'x'.repeat(PARAMETER_VALUE_MAX)]))) === undefined) return undefined;
-  // Each set of values is rendered once for every member (a pool may have hundreds); clients
-  // send the same few sets again and again. Names and values hold neither "=" nor "&".
-  const verdicts = new Map<string, string | undefined>();
-  return (params) => {
-    const key = Object.keys(params).map((name) => `${name}=${params[name]}`).join('&');
-    if (verdicts.has(key)) return verdicts.get(key);
-    const verdict = problemWith(params);
-    if (verdicts.size >= VERDICTS_KEPT) verdicts.clear();
-    verdicts.set(key, verdict);
-    return verdict;
-  };
-}
-
-/** Parameter sets whose SOCKS5 login length is remembered per mapping. */
-const VERDICTS_KEPT = 1024;

@@ -140,7 +140,7 @@ export function parseUpstreamTemplate(raw: string, declared: DeclaredParameters 
 }
 
 /** RFC 1929: a SOCKS5 user name and password are 1-255 bytes each, their lengths one byte. */
-const SOCKS5_LOGIN_BYTES = 255;
+export const SOCKS5_LOGIN_BYTES = 255;
 
 /**
  * Why `endpoint`'s login cannot go out in a SOCKS5 handshake (a user name or password over 255
