@@ -9,7 +9,7 @@ import { directRoute, memberRoute, type RouteOptions } from '../upstream/create-
 import type { PoolTimeouts } from '../upstream/pool-options.js';
 import type { UpstreamRoute } from '../upstream/route.js';
 import { TargetGuard } from '../upstream/target-guard.js';
-import { memberByHash, memberMaterial, sameExit, type UpstreamMember } from '../upstream/upstream-member.js';
+import { memberByHash, memberMaterial, sameExit, withPasswordOf, type UpstreamMember } from '../upstream/upstream-member.js';
 import { socks5LoginCheck } from './socks5-login-check.js';
 import { UpstreamPool, type CooldownOptions, type PoolEntry } from '../upstream/upstream-pool.js';
 
@@ -54,10 +54,14 @@ export class Mapping {
   private readonly routeOptions: RouteOptions;
   private readonly guard: TargetGuard | undefined;
   private bypassRoute: UpstreamRoute | undefined;
+  /** What withPasswordsOf made for each newer mapping (null: nothing to take). */
+  private readonly derived = new WeakMap<Mapping, Mapping | null>();
 
   constructor(
     readonly config: MappingConfig,
-    deps: MappingDeps,
+    private readonly deps: MappingDeps,
+    /** For a mapping made by withPasswordsOf: the one whose bypass route it uses (a bypass carries no identity). */
+    private readonly bypassOf?: Mapping,
   ) {
     this.name = config.name;
     this.defaults = config.upstream.parameters;
@@ -126,6 +130,7 @@ export class Mapping {
 
   /** The direct route of bypassed hosts: one for all the mapping's ports (it carries no identity). */
   get bypass(): UpstreamRoute {
+    if (this.bypassOf) return this.bypassOf.bypass;
     if (!this.bypassRoute) {
       this.bypassRoute = directRoute('bypass', this.routeOptions, this.guard);
       bypassRoutes.add(this.bypassRoute);
@@ -153,6 +158,38 @@ export class Mapping {
     if (JSON.stringify(ours.parameters) !== JSON.stringify(theirs.parameters) || ours.separators !== theirs.separators) return undefined;
     if (!ours.members.every((member, i) => member.key === theirs.members[i]!.key && sameExit(member, theirs.members[i]!))) return undefined;
     return { samePassword: ours.members.every((member, i) => memberMaterial(member) === memberMaterial(theirs.members[i]!)) };
+  }
+
+  /**
+   * This mapping's exit with `next`'s upstream passwords: for a session still running on this
+   * mapping after a reload that changed its exit, when that reload or a later one changed the
+   * provider's password (the old one is then soon refused, and the port would fail until the
+   * session ends: for good with lifetime 0). Each member takes the password of the member of
+   * `next` with its host and port as configured; a member whose gateway is gone from `next`
+   * keeps its own (another provider's password would be refused there at once). Undefined
+   * when no member's password changes. Made once per pair: every port on this mapping shares it.
+   */
+  withPasswordsOf(next: Mapping): Mapping | undefined {
+    let derived = this.derived.get(next);
+    if (derived === undefined) {
+      const ours = this.config.upstream.members;
+      const theirs = next.config.upstream.members;
+      let changed = false;
+      const members = ours.map((member) => {
+        const counterpart = theirs.find((other) => other.key === member.key);
+        const taken = counterpart && withPasswordOf(member, counterpart);
+        if (taken) changed = true;
+        return taken ?? member;
+      });
+      derived = changed ? new Mapping({ ...this.config, upstream: { ...this.config.upstream, members } }, this.deps, this.bypassOf ?? this) : null;
+      this.derived.set(next, derived);
+    }
+    return derived ?? undefined;
+  }
+
+  /** The configured mapping this one was made from by withPasswordsOf, or itself. */
+  get origin(): Mapping {
+    return this.bypassOf ?? this;
   }
 
   /** Replaced by a reload and used by no port: its bypass route closes once idle. */

@@ -141,8 +141,13 @@ export class PortState {
     const same = binding && !this.rotating ? next.sameExitAs(binding.mapping) : undefined;
     if (binding && same) {
       this.takeMapping(binding, next, !same.samePassword);
+      this.nextMapping = undefined;
       return;
     }
+    // Another exit: the session keeps its own until it ends, but not a password the provider
+    // is about to refuse. It takes the new one on its old exit, rendered again at once.
+    const withNewPassword = binding && !this.rotating ? binding.mapping.withPasswordsOf(next) : undefined;
+    if (binding && withNewPassword) this.takeMapping(binding, withNewPassword, true);
     if (binding || this.rotating) this.nextMapping = next;
     else this.currentMapping = next;
   }
@@ -156,7 +161,7 @@ export class PortState {
     binding.ruleRoutes = undefined;
   }
 
-  /** `binding`'s session goes on under `next`, which gives it the same exit; `render`: a new password. */
+  /** `binding`'s session goes on under `next`, which gives it the same exit; `render`: a new password. The caller sets nextMapping. */
   private takeMapping(binding: Binding, next: Mapping, render: boolean): void {
     binding.mapping.pool?.release(this.port);
     if (render) {
@@ -172,7 +177,6 @@ export class PortState {
     if (binding.entry) next.pool!.pin(this.port, binding.entry);
     binding.mapping = next;
     this.currentMapping = next;
-    this.nextMapping = undefined;
   }
 
   /**

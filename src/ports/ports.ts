@@ -71,7 +71,7 @@ export class Ports {
    */
   private retireUnused(): void {
     const used = new Set<Mapping>();
-    for (const state of this.states.values()) used.add(state.mapping).add(state.policy);
+    for (const state of this.states.values()) used.add(state.mapping.origin).add(state.policy);
     for (let i = this.replaced.length - 1; i >= 0; i--) {
       const mapping = this.replaced[i]!;
       if (used.has(mapping)) continue;

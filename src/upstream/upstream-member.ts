@@ -72,6 +72,41 @@ export function sameExit(a: UpstreamMember, b: UpstreamMember): boolean {
   return exit !== undefined && exit === exitFrom.get(b);
 }
 
+/** The member a member made by withPasswordOf stands for, so that derivations do not chain. */
+const derivedFrom = new WeakMap<UpstreamMember, UpstreamMember>();
+
+/** Two sessions' worth of values apart: what a password holding no field must not change with. */
+const SAMPLES: readonly MemberVars[] = [
+  { session: 'a', port: 1, lifetimeMs: 60_000, params: {} },
+  { session: 'bb', port: 2, lifetimeMs: 120_000, params: {} },
+];
+
+/** The password `member` sends whatever the session, or undefined when it carries fields (routes). */
+function fixedPassword(member: UpstreamMember): string | undefined {
+  const [first, second] = SAMPLES.map((vars) => member.render(vars).password);
+  return first === second ? first : undefined;
+}
+
+/**
+ * `member` (its exit: host, port, user name) with `donor`'s password, for a session still
+ * running on settings from before a reload that changed its exit when a reload changes the
+ * provider's password (ports/port-state.ts). Only a password that is a plain secret is taken or
+ * replaced: one that carries fields (`..._session-{session}`, iproyal's) is part of the exit.
+ * Undefined when there is nothing to take (the same password, or one that carries fields).
+ */
+export function withPasswordOf(member: UpstreamMember, donor: UpstreamMember): UpstreamMember | undefined {
+  const base = derivedFrom.get(member) ?? member;
+  const own = fixedPassword(member);
+  const taken = fixedPassword(donor);
+  if (own === undefined || taken === undefined || own === taken || fixedPassword(base) === undefined) return undefined;
+  const derived: UpstreamMember = { ...base, render: (vars) => ({ ...base.render(vars), password: taken }) };
+  derivedFrom.set(derived, base);
+  renderedFrom.set(derived, createHash('sha256').update(`${renderedFrom.get(base)}\0${renderedFrom.get(donor)}`).digest('base64'));
+  const exit = exitFrom.get(base);
+  if (exit !== undefined) exitFrom.set(derived, exit);
+  return derived;
+}
+
 /** A member from a URL template. */
 export function templateMember(template: UpstreamTemplate): UpstreamMember {
   return withMaterial(memberFrom(template), template);

@@ -406,6 +406,91 @@ describe('reload: sessions', () => {
     }
   });
 
+  // A session running on settings from before a reload that changed its exit kept sending the
+  // password of those settings until it ended, even after a later reload (or the same one) gave
+  // the provider's new password: once the provider refused the old one, the port failed every
+  // request and tunnel, for good with lifetime 0. It now takes the new password on its old exit
+  // when its gateway (host and port) is still configured; a gateway that is gone, or a password
+  // holding fields, keeps what it had.
+  describe('a new password for a session still on settings from before an exit change', () => {
+    const user = (prefix: string, port: number, password: string) => ({ Url: `http://${prefix}-session-{session}:${password}@127.0.0.1:${port}` });
+    it.each([
+      ['a later reload changes only the password', [['cust2', 'OldPw'], ['cust2', 'NewPw']], 'NewPw'],
+      ['the reload that changes the exit changes the password too', [['cust2', 'NewPw']], 'NewPw'],
+      ['three reloads: exit, password, password', [['cust2', 'OldPw'], ['cust2', 'MidPw'], ['cust3', 'NewPw']], 'NewPw'],
+    ] as const)('%s: the running session keeps its exit and sends the new password', async (_case, reloads, expected) => {
+      const any = await startRecordingUpstream(() => true);
+      try {
+        const proxy = await startReloadable(2, 2, { Upstream: user('cust', any.port, 'OldPw') });
+        const port = proxy.start;
+        await request(port, `${origin.url}/`);
+        const first = any.seen.at(-1)!;
+        expect(first).toMatchObject({ username: expect.stringMatching(/^cust-session-/), password: 'OldPw' });
+        for (const [prefix, password] of reloads) {
+          proxy.write(settings(port, port + 1, { Upstream: user(prefix, any.port, password) }));
+          expect(await proxy.app.reload('test')).toMatchObject({ applied: true });
+        }
+        // Plain HTTP and a tunnel: the old exit (user name, session), the new password.
+        await request(port, `${origin.url}/`);
+        expect(any.seen.at(-1)).toMatchObject({ username: first.username, password: expected });
+        const tunnel = await openTunnel(port, `127.0.0.1:${echo.port}`);
+        expect(tunnel.status).toBe(200);
+        tunnel.socket.destroy();
+        expect(any.seen.at(-1)).toMatchObject({ username: first.username, password: expected });
+        // A port without a session yet, and this one once its session ends: the newest settings whole.
+        const [prefix] = reloads.at(-1)!;
+        await request(port + 1, `${origin.url}/`);
+        expect(any.seen.at(-1)).toMatchObject({ username: expect.stringMatching(new RegExp(`^${prefix}-session-`)), password: expected });
+        await proxy.app.ports.get(port).reset();
+        await request(port, `${origin.url}/`);
+        expect(any.seen.at(-1)).toMatchObject({ username: expect.stringMatching(new RegExp(`^${prefix}-session-`)), password: expected });
+        expect(any.seen.at(-1)!.session).not.toBe(first.session);
+        expect(proxy.logs.join('')).not.toMatch(/OldPw|MidPw|NewPw/);
+      } finally {
+        await any.close();
+      }
+    });
+
+    it('bypassed hosts still go out directly after further reloads (the settings it came from stay in use)', async () => {
+      const any = await startRecordingUpstream(() => true);
+      try {
+        const rules = { HostRules: [{ Pattern: 'cdn.test', Action: 'Bypass', OverrideHost: '127.0.0.1' }] } as unknown as Record<string, Record<string, unknown>>;
+        const proxy = await startReloadable(1, 1, { ...rules, Upstream: user('cust', any.port, 'OldPw') });
+        const port = proxy.start;
+        await request(port, `${origin.url}/`);
+        expect((await request(port, `http://cdn.test:${origin.port}/`)).status).toBe(200);
+        for (const prefix of ['cust2', 'cust3']) {
+          proxy.write(settings(port, port, { ...rules, Upstream: user(prefix, any.port, 'NewPw') }));
+          expect(await proxy.app.reload('test')).toMatchObject({ applied: true });
+        }
+        const seen = any.seen.length;
+        const answer = await request(port, `http://cdn.test:${origin.port}/`);
+        expect(answer.status).toBe(200);
+        expect(any.seen).toHaveLength(seen);
+      } finally {
+        await any.close();
+      }
+    });
+
+    it('a session whose gateway is gone from the new settings keeps its own password there', async () => {
+      const [gone, next] = [await startRecordingUpstream(() => true), await startRecordingUpstream(() => true)];
+      try {
+        const proxy = await startReloadable(1, 1, { Upstream: user('cust', gone.port, 'OldPw') });
+        const port = proxy.start;
+        await request(port, `${origin.url}/`);
+        const first = gone.seen.at(-1)!;
+        proxy.write(settings(port, port, { Upstream: user('cust', next.port, 'NewPw') }));
+        expect(await proxy.app.reload('test')).toMatchObject({ applied: true });
+        await request(port, `${origin.url}/`);
+        // Another provider's password would be refused at the old gateway at once.
+        expect(gone.seen.at(-1)).toMatchObject({ username: first.username, password: 'OldPw' });
+        expect(next.seen).toHaveLength(0);
+      } finally {
+        await Promise.all([gone.close(), next.close()]);
+      }
+    });
+  });
+
   it('a new lifetime applies to sessions created from then on', async () => {
     const proxy = await startReloadable(1, 1);
     const port = proxy.start;
