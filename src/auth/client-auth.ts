@@ -39,13 +39,30 @@ export class ClientAuth {
 }
 
 export function parseBasic(header: string | undefined): { username: string; password: string } | undefined {
-  if (!header) return undefined;
-  const match = /^\s*basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(header);
-  if (!match) return undefined;
-  const decoded = Buffer.from(match[1]!, 'base64').toString('utf8');
+  const token = basicToken(header);
+  if (token === undefined) return undefined;
+  const decoded = Buffer.from(token, 'base64').toString('utf8');
   const colon = decoded.indexOf(':');
   if (colon < 0) return undefined;
   return { username: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
+}
+
+/**
+ * The Base64 token of a `Basic` login in its one canonical form (RFC 4648 section 4, padded), or
+ * undefined. Node's decoder takes much else (the URL-safe alphabet, "=" or
+ * foreign characters inside, stray bits, a second token), so one login had many spellings that
+ * another parser in front of stickyport would read differently. Every reader of a login here
+ * (plain HTTP and CONNECT through proxy-chain's parse, the session API, SOCKS5 has its own
+ * framing) takes only this one.
+ */
+export function basicToken(header: string | undefined): string | undefined {
+  if (!header) return undefined;
+  const match = /^\s*basic\s+([A-Za-z0-9+/]+)(={0,2})\s*$/i.exec(header);
+  if (!match) return undefined;
+  const [, body, padding] = match as unknown as [string, string, string];
+  // Decoded and encoded again it must come back as written: padded, no stray bits at the end.
+  const token = body + padding;
+  return Buffer.from(token, 'base64').toString('base64') === token ? token : undefined;
 }
 
 function digestOf(parts: string[]): Buffer {

@@ -164,3 +164,62 @@ describe('secrets', () => {
     expect(answer).not.toContain('extra');
   });
 });
+
+// Node decodes Base64 leniently, and so did the login check of plain HTTP and CONNECT (through
+// proxy-chain's parse): the right login written without padding, with foreign characters or "="
+// inside, a second token after it, the URL-safe alphabet or stray low bits was let in. One login
+// then had many spellings, which a filter in front of stickyport reads otherwise. Only the
+// canonical one counts now: 407 where a login is required, 400 where none is.
+describe('the spellings of a Basic login', () => {
+  // 16 bytes: a token padded with "==", holding "+" and "/", whose last character has spare bits.
+  const [user, password] = ['alice', 'S3?>>~ret1'];
+  const token = Buffer.from(`${user}:${password}`).toString('base64');
+  const spellings: [string, string][] = [
+    ['without its padding', token.replace(/=+$/, '')],
+    ['with one "=" of two', token.replace(/=$/, '')],
+    ['with "=" inside', `${token.slice(0, 4)}=${token.slice(4)}`],
+    ['with foreign characters inside', `${token.slice(0, 4)}!*${token.slice(4)}`],
+    ['with a second token', `${token} junk`],
+    ['in the URL-safe alphabet', token.replace(/\+/g, '-').replace(/\//g, '_')],
+    ['with stray low bits in its last character', token.replace(/Q==$/, 'R==')],
+    ['with a space inside', `${token.slice(0, 8)} ${token.slice(8)}`],
+  ];
+  let required: RunningProxy;
+  let optional: RunningProxy;
+  beforeAll(async () => {
+    expect(token).toMatch(/[+/].*Q==$/);
+    const auth = (Required: boolean) => ({ Upstream: { Url: upstreamUrl(upstream.port, UPSTREAM_PASSWORD) }, Authentication: { Required, Username: user, Password: password } });
+    [required, optional] = await Promise.all([startStickyport(auth(true)), startStickyport(auth(false))]);
+  });
+  afterAll(async () => {
+    await Promise.all([required?.stop(), optional?.stop()]);
+  });
+
+  it('the canonical spelling is let in (the control)', async () => {
+    for (const proxy of [required, optional]) {
+      expect((await send(proxy.ports[0]!, `${origin.url}/`, { headers: { 'proxy-authorization': `Basic ${token}` } })).status).toBe(200);
+      const tunnel = await openTunnel(proxy.ports[0]!, `127.0.0.1:${origin.port}`, { 'proxy-authorization': `basic  ${token} ` });
+      expect(tunnel.status).toBe(200);
+      tunnel.socket.destroy();
+    }
+  });
+
+  it.each(spellings)('the right login %s: 407 where a login is required, 400 where none is; nothing goes upstream', async (_, written) => {
+    const headers = { 'proxy-authorization': `Basic ${written}` };
+    const seen = upstream.seen.length;
+    const guarded = await send(required.ports[0]!, `${origin.url}/`, { headers });
+    expect(guarded.status).toBe(407);
+    expect(guarded.headers['proxy-authenticate']).toMatch(/^Basic realm=/);
+    const tunnel = await openTunnel(required.ports[0]!, `127.0.0.1:${origin.port}`, headers);
+    expect(tunnel.status).toBe(407);
+    tunnel.socket.destroy();
+    const open = await send(optional.ports[0]!, `${origin.url}/`, { headers });
+    expect(open.status).toBe(400);
+    expect(open.body).toMatch(/Basic login must be Base64 of user:password, written canonically/);
+    expect(open.body).not.toContain(password);
+    const openTunnelStatus = await openTunnel(optional.ports[0]!, `127.0.0.1:${origin.port}`, headers);
+    expect(openTunnelStatus.status).toBe(400);
+    openTunnelStatus.socket.destroy();
+    expect(upstream.seen.length).toBe(seen);
+  });
+});
