@@ -14,16 +14,37 @@ export class SessionService {
   /** Told of every change this instance makes or sees expire (metrics). */
   onChange: SessionChangeListener | undefined;
 
+  /**
+   * Creations per port, counted when they land: a renewal whose read found no session yet, while
+   * a first request's creation was on its way, is then a renewal of that one, not a second
+   * creation (both were logged and counted as `created`): it waits for a lookup under way and
+   * looks at the count. One number per port that ever had a session.
+   */
+  private readonly creations = new Map<number, number>();
+  /** The port's first-use lookup under way, which may yet count a creation (see renew). */
+  private readonly finding = new Map<number, Promise<Session>>();
+
   constructor(
     readonly store: SessionStore,
     private readonly log: Logger,
   ) {}
 
   /** The port's live session, made by `create` if it has none (first use, or the last one expired). */
-  async current(port: number, create: () => Session): Promise<Session> {
+  current(port: number, create: () => Session): Promise<Session> {
+    const work = this.findOrCreate(port, create);
+    this.finding.set(port, work);
+    const done = (): void => {
+      if (this.finding.get(port) === work) this.finding.delete(port);
+    };
+    work.then(done, done);
+    return work;
+  }
+
+  private async findOrCreate(port: number, create: () => Session): Promise<Session> {
     let created: Session | undefined;
     const session = await this.store.getOrCreate(port, () => (created = create()));
     if (session === created) {
+      this.creations.set(port, (this.creations.get(port) ?? 0) + 1);
       this.log.info({ port, sessionId: session.id, expiresAt: isoTime(session.expiresAt), ...extras(session) }, 'session created');
       this.onChange?.(port, 'created');
     }
@@ -64,9 +85,12 @@ export class SessionService {
   async renew(port: number, next: Session, hadOne?: boolean, options?: ChangeOptions): Promise<Session> {
     // Only what is logged and counted depends on it: the caller's word when it has a session
     // bound (a rotation on a request's way), else one read; a store that cannot answer leaves it "renewed".
+    const creations = this.creations.get(port);
     const had = hadOne ?? (await this.store.get(port).then((session) => session !== undefined, () => true));
     const session = await this.store.replace(next, options);
-    const change = had ? 'renewed' : 'created';
+    // A lookup still under way may be the one that made the session this renewal replaced.
+    await this.finding.get(port)?.catch(() => undefined);
+    const change = had || this.creations.get(port) !== creations ? 'renewed' : 'created';
     this.log.info({ port, sessionId: session.id, expiresAt: isoTime(session.expiresAt), ...extras(session) }, `session ${change}`);
     this.onChange?.(port, change);
     return session;
