@@ -5,7 +5,8 @@ import { overFieldLimit } from './header-fields.js';
 // Headers that describe one hop (RFC 9110 7.6.1, RFC 9112): they stop at the proxy in both
 // directions. Transfer-Encoding goes too: each hop frames its own body (undici towards the
 // upstream, Node's ServerResponse towards the client, which never chunks for HTTP/1.0).
-// Expect is answered here (Node's server sends "100 Continue"), so it does not go on either.
+// Expect is answered here ("100 Continue" once the request is forwarded: proxy-engine.ts), so
+// it does not go on either.
 const HOP_BY_HOP = new Set([
   // stickyport's own per-request control (control-headers.ts): for this proxy, never beyond it.
   'x-stickyport-session',

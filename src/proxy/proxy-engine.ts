@@ -122,6 +122,14 @@ export class ProxyEngine extends Server {
       upstreamFailed: (port, route, error) => engine.ports.served(port)?.upstreamFailed(route, error),
     };
     armServerTimers(this.server, engine);
+    // `Expect: 100-continue`: Node's server sends "100 Continue" as soon as it has the head,
+    // before anything was decided, so a client refused (a 407 for want of a login, a 403, a 400)
+    // sent its whole body first. The 100 now goes out only once the request is being forwarded
+    // (forwardNow); a refusal goes out in its place and the client sends no body (RFC 9110 10.1.1).
+    this.server.on('checkContinue', (request: http.IncomingMessage, response: http.ServerResponse) => {
+      awaitingContinue.add(response);
+      this.server.emit('request', request, response);
+    });
     this.server.on('upgrade', (request: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
       this.onUpgrade(request, socket, head).catch((error: unknown) => {
         this.engine.log.error({ err: error, port: portOf(socket) }, 'BUG: unexpected error in an upgrade');
@@ -199,10 +207,12 @@ export class ProxyEngine extends Server {
       const book = state.policy.rotation;
       const rules = book?.watchesAnswers ? book.forPort(state) : undefined;
       if (state.policy.rules.size === 0) {
+        continueIfAsked(response);
         forwardHttp(request, response, target, binding.route, outgoing, this.forwarding, rules, true, params);
         return;
       }
       const way = wayOut(state, binding, target.hostname, target.port, this.engine.log);
+      continueIfAsked(response);
       forwardHttp(request, response, retarget(target, way.hostname, way.port), way.route, outgoing, this.forwarding, way.bound ? rules : undefined, way.bound, params);
     } catch (error) {
       this.answerError(request, response, error, 'http', startedAt);
@@ -532,6 +542,14 @@ function httpRejected(state: PortState): StickyportError {
 function retarget(target: HttpTarget, hostname: string, port: number): HttpTarget {
   if (hostname === target.hostname && port === target.port) return target;
   return { ...target, hostname, port, absoluteUrl: `http://${hostForUrl(hostname)}:${port}${target.path}`, asked: { hostname: target.hostname, port: target.port } };
+}
+
+/** Answers whose request said `Expect: 100-continue`, until they send their 100 (see the constructor). */
+const awaitingContinue = new WeakSet<http.ServerResponse>();
+
+/** The request is being forwarded: a client waiting for "100 Continue" gets it now and sends its body. */
+function continueIfAsked(response: http.ServerResponse): void {
+  if (awaitingContinue.delete(response)) response.writeContinue();
 }
 
 function hasBody(request: http.IncomingMessage): boolean {
