@@ -201,6 +201,9 @@ describe('a parameter value holding the separator of its upstream', () => {
   it.each([
     // Percent-encoded "_" around the placeholders is the same separator.
     ['acme%5Fcountry%5F{country}%5Fsession%5F{session}:secret', 400],
+    // A "_" before the label of a placeholder separates fields too (s31 I4: `de_session` was let in).
+    ['account-session-{session}:secret_country-{country}', 400],
+    ['acme_country-{country}-session-{session}:secret', 400],
     // A "_" away from the placeholders (a customer id, a password) separates nothing.
     ['brd-customer-hl_1a2b3c-zone-res-country-{country}-session-{session}:secret', 200],
     ['customer-country-{country}-session-{session}:my_secret', 200],
