@@ -42,13 +42,14 @@ export function configNotes(report: ConfigReport, env: NodeJS.ProcessEnv, cwd = 
 }
 
 /**
- * Upstreams that are allowed but likely not what was meant, said at start-up and by `check`: one
- * without {session} (a plain chained proxy: every port then shares one exit), and a SOCKS4 one
- * with a password (SOCKS4 carries a user id only: the password is never sent).
+ * Settings that are allowed but likely not what was meant, said at start-up and by `check`: an
+ * upstream without {session} (a plain chained proxy: every port then shares one exit), a SOCKS4
+ * one with a password (SOCKS4 carries a user id only: the password is never sent), and an
+ * environment variable for a key every mapping sets for itself (it changes nothing).
  */
 export function upstreamNotes(config: StickyportConfig): string[] {
   // A Set: the top-level host rules are every mapping's, and said once.
-  const notes = new Set<string>();
+  const notes = new Set<string>(config.inertEnvironment);
   for (const mapping of config.mappings) {
     const where = mapping.source ? `${mapping.source}.Upstream` : 'Upstream';
     if (mapping.upstream.members.some((member) => !member.hasSessionPlaceholder)) {

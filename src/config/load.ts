@@ -120,6 +120,8 @@ export interface StickyportConfig {
   readonly sources: readonly string[];
   /** A reload's: start-up flags the files now make redundant (refused at start, said on a reload). */
   readonly redundantFlags?: readonly string[];
+  /** Environment variables that set a top-level key every mapping sets for itself: they change nothing. */
+  readonly inertEnvironment?: readonly string[];
 }
 
 export interface LoadOptions {
@@ -227,12 +229,14 @@ export function explainConfig(options: LoadOptions = {}): ConfigReport {
   // Rules across keys only make sense once each key holds a value of its own kind.
   let mappings: MappingConfig[] = [];
   let redundantFlags: string[] = [];
+  let inertEnvironment: string[] = [];
   if (layers.problems.length === 0) {
     const inForce = options.sessionInForce;
     const checkedWith = inForce ? { ...raw, Session: { ...raw.Session, IdLength: inForce.idLength, IdAlphabet: inForce.idAlphabet } } : raw;
     const resolved = resolveMappings(checkedWith as unknown as Record<string, unknown>, layers, inForce !== undefined);
     mappings = resolved.mappings;
     redundantFlags = resolved.redundantFlags;
+    inertEnvironment = resolved.inertEnvironment;
     // The value judged is the running one, not the file's: say so, or the message sends the
     // operator to a file that already holds what the check asks for.
     const named = inForce ? resolved.problems.map((problem) => (problem.key.startsWith('Session.Id') ? { ...problem, origin: IN_FORCE } : problem)) : resolved.problems;
@@ -249,7 +253,8 @@ export function explainConfig(options: LoadOptions = {}): ConfigReport {
   }));
   for (const key of STRUCTURED.keys()) values.push(...structuredRows(key, layers.structuredValue(key), layers.originOf(key) ?? 'default'));
   const config = toConfig(raw, sources, mappings);
-  return { config: Object.freeze(redundantFlags.length > 0 ? { ...config, redundantFlags } : config), values, layers: report };
+  const said = { ...(redundantFlags.length > 0 ? { redundantFlags } : {}), ...(inertEnvironment.length > 0 ? { inertEnvironment } : {}) };
+  return { config: Object.freeze({ ...config, ...said }), values, layers: report };
 }
 
 /** `stickyport check` rows for a list or object key: one per value inside it, secrets masked. */

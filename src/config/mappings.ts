@@ -73,7 +73,7 @@ export function resolveMappings(
   layers: ConfigLayers,
   /** A reload: a start-up flag the new file makes redundant is said (`redundantFlags`), not refused. */
   reloading = false,
-): { mappings: MappingConfig[]; problems: ConfigProblem[]; redundantFlags: string[] } {
+): { mappings: MappingConfig[]; problems: ConfigProblem[]; redundantFlags: string[]; inertEnvironment: string[] } {
   const problems: ConfigProblem[] = [];
   const top = (path: string): Setting => ({ value: topValue(raw, layers, path), key: path });
   const list = layers.structuredValue('Mappings') as Record_[];
@@ -84,17 +84,21 @@ export function resolveMappings(
   const mappings = views.map((view) => resolveMapping(view, raw, layers, problems));
   problems.push(...overlaps(mappings, views, layers));
   if (list.length > 0) problems.push(...duplicateNames(mappings, views, layers));
-  const flags = list.length > 0 ? flagsNoMappingTakes(views, layers) : [];
+  const flags = list.length > 0 ? topLevelNoMappingTakes(views, layers, 'flag') : [];
+  // The environment often holds settings for more than one run (a container's): said, not refused.
+  const inertEnvironment = list.length > 0 ? topLevelNoMappingTakes(views, layers, 'environment').map((problem) => `${problem.origin} ${problem.text}`) : [];
   // At start the operator can drop the flag; on a reload only a restart can, and a refusal then
   // blocked every reload until one (the edited file is what made the flag redundant).
   if (!reloading) problems.push(...flags);
   const redundantFlags = reloading ? flags.map((flag) => `${flag.key} (${flag.origin}) ${flag.text}`) : [];
-  return { mappings, problems: unique(problems), redundantFlags };
+  return { mappings, problems: unique(problems), redundantFlags, inertEnvironment };
 }
 
 /**
  * A flag sets a top-level key, which is only the mappings' default: when every mapping sets its
  * own, the flag would do nothing, and a run that ignores what the command line says is refused.
+ * An environment variable that does nothing for the same reason is said at start-up and by
+ * `stickyport check`.
  */
 const FLAG_KEYS: ReadonlyArray<{ key: string; origin: string; flag?: string; owns: (view: View) => boolean; effect: string }> = [
   // A range's Start alone takes its End from the top level, which the flag sets.
@@ -105,13 +109,16 @@ const FLAG_KEYS: ReadonlyArray<{ key: string; origin: string; flag?: string; own
   { key: 'Listen.Host', origin: 'Listen.Host', owns: (view) => view.sets('Listen.Host'), effect: 'sets its own host: it would change nothing' },
 ];
 
-function flagsNoMappingTakes(views: readonly View[], layers: ConfigLayers): ConfigProblem[] {
+/** The top-level keys a flag (or an environment variable) set that every mapping sets for itself. */
+function topLevelNoMappingTakes(views: readonly View[], layers: ConfigLayers, from: 'flag' | 'environment'): ConfigProblem[] {
   const problems: ConfigProblem[] = [];
   for (const { key, origin: at, flag, owns, effect } of FLAG_KEYS) {
     const origin = layers.originOf(at) ?? '';
     // (--upstream and --preset each set both keys, the other one to "": only its own is named.)
-    if ((flag === undefined ? origin.startsWith('flag ') : origin === flag) && views.every(owns)) {
-      problems.push({ key, text: `was given on the command line, but every one of Mappings ${effect}`, origin });
+    const given = from === 'environment' ? origin.startsWith('environment variable ') : flag === undefined ? origin.startsWith('flag ') : origin === flag;
+    if (given && views.every(owns)) {
+      const how = from === 'environment' ? `sets ${key}` : 'was given on the command line';
+      problems.push({ key, text: `${how}, but every one of Mappings ${effect}`, origin });
     }
   }
   return problems;

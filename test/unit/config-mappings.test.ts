@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { explainConfig, loadConfig } from '../../src/config/load.js';
+import { upstreamNotes } from '../../src/cli/check.js';
 import { folderWith, load, refusal } from './config-fixtures.js';
 
 // Mappings, read as the rest of the configuration is: every key of every element validated,
@@ -137,6 +138,23 @@ describe('Mappings', () => {
     // One mapping that takes the default: the flag is its value, and it is taken.
     const taking = folderWith({ 'appsettings.json': { Mappings: [mapping(12000), { Listen: { Port: 12001 } }] } });
     expect(() => loadConfig({ cwd: taking, env: {}, flags: [{ name, text }] })).not.toThrow();
+  });
+
+  // The same keys set by environment variables were taken without a word and did nothing. The
+  // environment often serves more than one run (a container's), so they are said, not refused:
+  // at start-up (a warning) and by `stickyport check` (upstreamNotes).
+  it.each([
+    ['STICKYPORT_UPSTREAM_URL', 'http://x-{session}:p@127.0.0.1:1', { Upstream: { Url: 'http://y-{session}:p@127.0.0.1:2' } }, 'environment variable STICKYPORT_UPSTREAM_URL sets Upstream.Url, but every one of Mappings names its own upstream: it would change nothing'],
+    ['STICKYPORT_LISTEN_HOST', '127.0.0.2', { Listen: { Host: '127.0.0.3' } }, 'environment variable STICKYPORT_LISTEN_HOST sets Listen.Host, but every one of Mappings sets its own host: it would change nothing'],
+  ])('says %s when every mapping sets its own, and nothing when one takes it', (name, value, own, expected) => {
+    const mapping = (port: number) => ({ ...own, Listen: { Port: port, ...(own as { Listen?: object }).Listen } });
+    const cwd = folderWith({ 'appsettings.json': { Mappings: [mapping(12000), mapping(12001)] } });
+    const config = loadConfig({ cwd, env: { [name]: value }, flags: [] });
+    expect(config.inertEnvironment).toEqual([expected]);
+    expect(upstreamNotes(config)).toContain(expected);
+    expect(upstreamNotes(config).join('\n')).not.toContain(':p@');
+    const taking = folderWith({ 'appsettings.json': { Mappings: [mapping(12000), { Listen: { Port: 12001 } }] } });
+    expect(loadConfig({ cwd: taking, env: { [name]: value }, flags: [] }).inertEnvironment).toBeUndefined();
   });
 
   // A mapping that sets only PortRange.Start takes End from the top level, which --ports sets.
