@@ -28,10 +28,23 @@ export interface RedisConnection {
   ping(): Promise<unknown>;
   /** Each session where Redis has none for the port; where it has one, that value is answered. */
   writeIfAbsent(sessions: readonly Session[]): Promise<{ readonly written: number; readonly held: readonly HeldByRedis[] }>;
-  /** SET (or DEL, for undefined) whatever Redis holds, and announce it; resolves with the count. */
-  overwrite(changes: ReadonlyMap<number, Session | undefined>): Promise<number>;
+  /** SET a session (or leave a reset's mark) over whatever Redis holds, and announce it; resolves with the count. */
+  overwrite(changes: ReadonlyMap<number, LocalRotation>): Promise<number>;
   /** The mark of Redis's data set: the same for as long as Redis keeps its data (see DATA_SET_MARK). */
   dataSetMark(): Promise<string>;
+}
+
+/**
+ * A rotation made in the local copy while Redis was away: the port's new session, or a reset
+ * with the session it ended. Redis may have lost that session's key by the time the reset is
+ * written back (restarted empty): the mark must still name it, or an instance that held it and
+ * takes Redis for emptied writes it back, undoing the reset.
+ */
+export type LocalRotation = Session | { readonly reset: true; readonly ended: Session | undefined };
+
+/** The session a local rotation makes, or undefined for a reset. */
+export function rotatedTo(rotation: LocalRotation): Session | undefined {
+  return 'reset' in rotation ? undefined : rotation;
 }
 
 /** The local copy: the last state Redis gave us while it answers, the only state while it does not. */
@@ -73,7 +86,7 @@ class LocalSessions extends MemorySessionStore {
 export class RedisFallback {
   private readonly local = new LocalSessions();
   /** Rotations (replace, delete) made locally while Redis was away: they win over Redis on recovery. */
-  private readonly acknowledged = new Map<number, Session | undefined>();
+  private readonly acknowledged = new Map<number, LocalRotation>();
   /** Sessions traffic created from the local copy while Redis was away: written where Redis has none. */
   private readonly created = new Map<number, Session>();
   private outage = false;
@@ -123,7 +136,7 @@ export class RedisFallback {
    */
   acknowledgedLocally<T>(port: number, session: Session | undefined, apply: () => Promise<T>): Promise<T> {
     this.created.delete(port);
-    this.acknowledged.set(port, session);
+    this.acknowledged.set(port, session ?? { reset: true, ended: this.local.lastRead(port) });
     return apply();
   }
 
@@ -260,7 +273,7 @@ export class RedisFallback {
     // A connection whose SELECT was refused would write into database 0: another data set.
     const usable = this.redis.isReady();
     if (this.acknowledged.size > 0) {
-      const unsaved = [...this.acknowledged].map(([port, session]) => `port ${port} (${session ? `session ${session.id}` : 'reset'})`);
+      const unsaved = [...this.acknowledged].map(([port, rotation]) => `port ${port} (${rotatedTo(rotation) ? `session ${rotatedTo(rotation)!.id}` : 'reset'})`);
       try {
         if (!usable) throw new Error('Redis is not usable (unreachable, or its database refused)');
         await this.writeBackRotations();
@@ -294,7 +307,7 @@ export class RedisFallback {
     const changes = new Map(this.acknowledged);
     const count = await this.redis.overwrite(changes);
     // Only those written: a rotation acknowledged while this write ran stays for the next round.
-    for (const [port, session] of changes) if (this.acknowledged.get(port) === session) this.acknowledged.delete(port);
+    for (const [port, rotation] of changes) if (this.acknowledged.get(port) === rotation) this.acknowledged.delete(port);
     return count;
   }
 

@@ -5,7 +5,7 @@ import type { Logger } from '../logging/logger.js';
 import { isLive, type Session, type SessionIdRule } from '../session/session.js';
 import { RemoteChanges, type RemoteChangeListener } from './redis-changes.js';
 import { refusedLogin, replyCode, StoreConflictError } from './redis-errors.js';
-import { RedisFallback, type HeldByRedis } from './redis-fallback.js';
+import { RedisFallback, rotatedTo, type HeldByRedis, type LocalRotation } from './redis-fallback.js';
 import type { ChangeOptions, SessionStore, StoreHealth } from './session-store.js';
 import { StickyportError } from '../errors.js';
 import { StoredValues } from './stored-values.js';
@@ -67,6 +67,16 @@ const RESET_MARK_START_BYTES = Buffer.from(RESET_MARK_START);
 const RESET_MARK = /^\{"reset":true(?:,"ended":"([A-Za-z0-9_]*)")?\}$/;
 // What an id may be to go into a mark as it is (Session.IdAlphabet's characters).
 const SAFE_ID = /^[A-Za-z0-9_]+$/;
+
+/**
+ * RESET_PORT's ARGV[2] and ARGV[3] for a reset that ended `ended`: the id and remaining life its
+ * mark gets should the key be gone (Redis emptied since the session was read). None for a
+ * session already over, or one whose id could not be written into the mark as it is.
+ */
+function endedArgs(ended: Session | undefined): [id: string, ttlMs: string] {
+  const ttl = ended && ttlArgs(ended);
+  return ended && ttl && SAFE_ID.test(ended.id) ? [ended.id, ttl[1] ?? ''] : ['', ''];
+}
 // What setUnlessChanged is told was read at a key that held nothing.
 const NOTHING: Buffer = Buffer.alloc(0);
 
@@ -313,10 +323,7 @@ export class RedisSessionStore implements SessionStore {
   delete(port: number, options?: ChangeOptions): Promise<boolean> {
     return this.fallback.either(async () => {
       // The session this instance last read for the port, in case Redis has lost it since.
-      const read = this.fallback.lastRead(port);
-      const ttl = read && ttlArgs(read);
-      const named = read && ttl && SAFE_ID.test(read.id) ? read.id : '';
-      const deleted = (await this.client.resetPort(this.key(port), RESET_MARK_START, named, named ? (ttl?.[1] ?? '') : '')) > 0;
+      const deleted = (await this.client.resetPort(this.key(port), RESET_MARK_START, ...endedArgs(this.fallback.lastRead(port)))) > 0;
       this.fallback.remember(port, undefined);
       this.changes.announce(port);
       return deleted;
@@ -468,12 +475,13 @@ export class RedisSessionStore implements SessionStore {
    * Rotations acknowledged while Redis was away, written over whatever Redis holds (SET or DEL)
    * and announced to the other instances: an answered /session/new must not be undone.
    */
-  private async overwrite(changes: ReadonlyMap<number, Session | undefined>): Promise<number> {
+  private async overwrite(changes: ReadonlyMap<number, LocalRotation>): Promise<number> {
     const batch = this.client.pipeline();
-    for (const [port, session] of changes) {
+    for (const [port, rotation] of changes) {
+      const session = rotatedTo(rotation);
       const ttl = session ? ttlArgs(session) : undefined;
       if (session && ttl) batch.call('SET', this.key(port), JSON.stringify(session), ...ttl);
-      else (batch as unknown as ScriptedRedis).resetPort(this.key(port), RESET_MARK_START, '', '');
+      else (batch as unknown as ScriptedRedis).resetPort(this.key(port), RESET_MARK_START, ...endedArgs('reset' in rotation ? rotation.ended : undefined));
     }
     for (const [error] of (await batch.exec()) ?? []) if (error) throw error;
     for (const port of changes.keys()) this.changes.announce(port);

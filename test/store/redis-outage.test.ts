@@ -13,8 +13,7 @@ const OUTAGE = 'Redis is unreachable: serving sessions from local memory until i
 const RECOVERED = 'Redis is back: local sessions reconciled';
 
 /** A store on `url` with its own log, and the keys it writes. */
-async function openLogged(url: string) {
-  const prefix = `outage-${randomBytes(4).toString('hex')}:`;
+async function openLogged(url: string, prefix = `outage-${randomBytes(4).toString('hex')}:`) {
   const sink = logSink();
   const store = await RedisSessionStore.open({ url, keyPrefix: prefix, log: createLogger('debug', sink.stream), idRule: TEST_ID_RULE });
   const logged = (msg: string) => sink.lines.map((line) => JSON.parse(line)).filter((entry) => entry.msg === msg);
@@ -189,6 +188,44 @@ describeRedis('RedisSessionStore when Redis goes away', () => {
     expect(await store.getOrCreate(13, () => makeSession(13))).toEqual(made);
     expect(logged('session replaced')).toEqual([]);
   });
+
+  // s32 reset-mark pass F2: a reset kept through its own outage (its command never reached
+  // Redis) was written back with no session named, so where Redis had lost the key meanwhile
+  // (restarted empty) it left no mark; an instance that had held the ended session, back later
+  // and taking Redis for emptied, wrote it back: the reset, answered 200, undone. The kept reset
+  // now carries the session it ended, and its mark names it.
+  it('a reset kept through its outage still marks the session it ended when Redis lost the key (Redis)', async () => {
+    const { store, logged, key } = await openThroughRelay();
+    // The other instance reaches Redis through a relay of its own, to be cut off too.
+    const otherRelay = await startTcpRelay(redis.server.port);
+    cleanups.push(() => otherRelay.close());
+    const prefix = key(0).slice(0, -'port:0'.length);
+    const other = await openLogged(redisUrlVia(otherRelay), prefix);
+    const elsewhere = other.store;
+    cleanups.push(() => elsewhere.close());
+    const ended = await store.getOrCreate(15, () => makeSession(15));
+    expect((await elsewhere.get(15))?.id).toBe(ended.id);
+    // The reset's own command is caught on its way and never arrives: kept, as Redis may have run it.
+    const caught = relay.holdNext((chunk) => chunk.includes(key(15)));
+    const reset = store.delete(15, { acknowledged: true });
+    await caught;
+    await expect(reset).resolves.toBe(true);
+    relay.cut();
+    otherRelay.cut();
+    await elsewhere.get(15);
+    // Redis loses its data meanwhile (for this prefix: the port's key and the data-set mark).
+    await redis.raw.del(key(15), `${prefix}data-set`);
+    relay.restore();
+    await waitUntil(() => logged(RECOVERED).length > 0, 5_000, 'recovery of the resetting instance');
+    expect(logged(RECOVERED)).toEqual([expect.objectContaining({ rotations: 1 })]);
+    expect(await redis.raw.get(key(15))).toBe(`{"reset":true,"ended":"${ended.id}"}`);
+    expect(Number(await redis.raw.pttl(key(15)))).toBeGreaterThan(0);
+    otherRelay.restore();
+    await waitUntil(() => other.logged(RECOVERED).length > 0, 5_000, 'recovery of the instance that held the session');
+    expect(other.logged(RECOVERED)).toEqual([expect.objectContaining({ dataSetLost: true })]);
+    expect(await elsewhere.get(15)).toBeUndefined();
+    expect(await store.get(15)).toBeUndefined();
+  }, 15_000);
 
   // s32 carried #8: an acknowledged rotation (the session and admin APIs') made in local memory
   // was lost to a crash before Redis came back; it is refused, and nothing is left to write back.
