@@ -322,8 +322,20 @@ export class RedisSessionStore implements SessionStore {
 
   delete(port: number, options?: ChangeOptions): Promise<boolean> {
     return this.fallback.either(async () => {
-      // The session this instance last read for the port, in case Redis has lost it since.
-      const deleted = (await this.client.resetPort(this.key(port), RESET_MARK_START, ...endedArgs(this.fallback.lastRead(port)))) > 0;
+      // The value is read in the same transaction and judged as a read is: a reset of garbage,
+      // a hash or another port's session is no reset of a session (logged and counted as one).
+      // The session this instance last read for the port goes in the mark should Redis have lost the key.
+      const key = this.key(port);
+      const batch = this.client.multi();
+      batch.getrangeBuffer(key, 0, MAX_VALUE_BYTES);
+      (batch as unknown as ScriptedRedis).resetPort(key, RESET_MARK_START, ...endedArgs(this.fallback.lastRead(port)));
+      const replies = ((await batch.exec()) ?? []) as Array<[Error | null, unknown]>;
+      if (replies.length !== 2) throw new Error('Redis ran no reset transaction');
+      const [[readError, value], [resetError, reset]] = replies as [[Error | null, unknown], [Error | null, unknown]];
+      if (resetError) throw resetError;
+      if (readError && replyCode(readError) !== 'WRONGTYPE') throw readError;
+      const held = readError ? null : (value as Buffer);
+      const deleted = (reset as number) > 0 && this.sessionIn(port, held && held.length > 0 ? held : null) !== undefined;
       this.fallback.remember(port, undefined);
       this.changes.announce(port);
       return deleted;

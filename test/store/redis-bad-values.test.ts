@@ -23,6 +23,35 @@ async function openLogged(url: string) {
 describeRedis('RedisSessionStore and values it cannot use (Redis)', () => {
   const redis = redisForSuite();
 
+  // s32 reset-mark pass F6: a reset of a key holding no session of the port (garbage, a hash, a
+  // hand-written mark, another port's session) answered and logged as the reset of a session
+  // (`changed: true` from the admin API). The value is read in the reset's own transaction and
+  // judged as a read judges it.
+  it('a reset of a value that is no session of the port is no reset of a session; of a session it is (Redis)', async () => {
+    const { store, key } = await openLogged(redis.server.url);
+    try {
+      const other = makeSession(3);
+      const values: Array<[number, string]> = [
+        [120, 'not json {{{'],
+        [121, JSON.stringify({ ...other, port: 3 })],
+        [122, '{"reset":true}'],
+        [123, ''],
+      ];
+      for (const [port, value] of values) await redis.raw.set(key(port), value, 'PX', 60_000);
+      await redis.raw.hset(key(124), 'id', other.id);
+      // The scripts are loaded again inside the transaction when Redis has forgotten them.
+      await redis.raw.script('FLUSH');
+      for (const port of [120, 121, 122, 123, 124]) expect(await store.delete(port), `port ${port}`).toBe(false);
+      expect(await store.delete(125)).toBe(false);
+      const real = await store.getOrCreate(126, () => makeSession(126));
+      expect(await store.delete(126)).toBe(true);
+      expect(await redis.raw.get(key(126))).toBe(`{"reset":true,"ended":"${real.id}"}`);
+      expect(await store.delete(126)).toBe(false);
+    } finally {
+      await store.close();
+    }
+  });
+
   it('garbage, incomplete JSON, mistyped fields, another port\'s session or a hash under one port\'s key: that port gets a new session, no outage, others keep theirs (Redis)', async () => {
     const { store, logged, key } = await openLogged(redis.server.url);
     try {
