@@ -9,7 +9,7 @@ import { directRoute, memberRoute, type RouteOptions } from '../upstream/create-
 import type { PoolTimeouts } from '../upstream/pool-options.js';
 import type { UpstreamRoute } from '../upstream/route.js';
 import { TargetGuard } from '../upstream/target-guard.js';
-import { memberByHash, memberMaterial, sameExit, withPasswordOf, type UpstreamMember } from '../upstream/upstream-member.js';
+import { memberByHash, memberMaterial, sameExit, samePlainPassword, withPasswordOf, type UpstreamMember } from '../upstream/upstream-member.js';
 import { socks5LoginCheck } from './socks5-login-check.js';
 import { UpstreamPool, type CooldownOptions, type PoolEntry } from '../upstream/upstream-pool.js';
 
@@ -54,8 +54,8 @@ export class Mapping {
   private readonly routeOptions: RouteOptions;
   private readonly guard: TargetGuard | undefined;
   private bypassRoute: UpstreamRoute | undefined;
-  /** What withPasswordsOf made for each newer mapping (null: nothing to take). */
-  private readonly derived = new WeakMap<Mapping, Mapping | null>();
+  /** What withPasswordsOf made for each newer mapping, and from which one before it. */
+  private readonly derived = new WeakMap<Mapping, { before: Mapping; mapping: Mapping | undefined }>();
 
   constructor(
     readonly config: MappingConfig,
@@ -161,30 +161,31 @@ export class Mapping {
   }
 
   /**
-   * This mapping's exit with `next`'s upstream passwords: for a session still running on this
-   * mapping after a reload that changed its exit, when that reload or a later one changed the
-   * provider's password (the old one is then soon refused, and the port would fail until the
-   * session ends: for good with lifetime 0). Each member takes the password of the member of
-   * `next` with its host and port as configured; a member whose gateway is gone from `next`
-   * keeps its own (another provider's password would be refused there at once). Undefined
-   * when no member's password changes. Made once per pair: every port on this mapping shares it.
+   * This mapping's exit with the passwords a reload from `before` to `next` changed, and nothing
+   * else (a provider's new password): for a session still running on this mapping after an
+   * earlier reload changed its exit. The provider soon refuses the old password, and the port
+   * would fail until the session ends (for good with lifetime 0). Each member whose gateway
+   * (host and port as configured) and plain password are those of a member of `before` takes
+   * that member's new password in `next`. A reload that changes the exit and the password at
+   * once is no such change: that may be another account, whose password is not this one's.
+   * Undefined when no member's password changes. Made once per pair: every port on this
+   * mapping shares it.
    */
-  withPasswordsOf(next: Mapping): Mapping | undefined {
-    let derived = this.derived.get(next);
-    if (derived === undefined) {
-      const ours = this.config.upstream.members;
-      const theirs = next.config.upstream.members;
-      let changed = false;
-      const members = ours.map((member) => {
-        const counterpart = theirs.find((other) => other.key === member.key);
-        const taken = counterpart && withPasswordOf(member, counterpart);
-        if (taken) changed = true;
-        return taken ?? member;
-      });
-      derived = changed ? new Mapping({ ...this.config, upstream: { ...this.config.upstream, members } }, this.deps, this.bypassOf ?? this) : null;
-      this.derived.set(next, derived);
-    }
-    return derived ?? undefined;
+  withPasswordsOf(before: Mapping, next: Mapping): Mapping | undefined {
+    const known = this.derived.get(next);
+    if (known !== undefined && known.before === before) return known.mapping;
+    const was = before.config.upstream.members;
+    const now = next.config.upstream.members;
+    let changed = false;
+    const members = this.config.upstream.members.map((member) => {
+      const i = was.findIndex((other) => other.key === member.key && samePlainPassword(other, member));
+      const taken = i >= 0 ? withPasswordOf(member, now[i]!) : undefined;
+      if (taken) changed = true;
+      return taken ?? member;
+    });
+    const mapping = changed ? new Mapping({ ...this.config, upstream: { ...this.config.upstream, members } }, this.deps, this.bypassOf ?? this) : undefined;
+    this.derived.set(next, { before, mapping });
+    return mapping;
   }
 
   /** The configured mapping this one was made from by withPasswordsOf, or itself. */

@@ -144,9 +144,12 @@ export class PortState {
       this.nextMapping = undefined;
       return;
     }
-    // Another exit: the session keeps its own until it ends, but not a password the provider
-    // is about to refuse. It takes the new one on its old exit, rendered again at once.
-    const withNewPassword = binding && !this.rotating ? binding.mapping.withPasswordsOf(next) : undefined;
+    // Another exit: the session keeps its own until it ends. But a reload that changed only
+    // the passwords of the settings before it (a provider's new password) reaches it too, where
+    // it sends a password so replaced: rendered again at once, on its old exit.
+    const before = this.policy;
+    const passwordsOnly = binding && !this.rotating && before !== binding.mapping ? next.sameExitAs(before) : undefined;
+    const withNewPassword = passwordsOnly && !passwordsOnly.samePassword ? binding!.mapping.withPasswordsOf(before, next) : undefined;
     if (binding && withNewPassword) this.takeMapping(binding, withNewPassword, true);
     if (binding || this.rotating) this.nextMapping = next;
     else this.currentMapping = next;

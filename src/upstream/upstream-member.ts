@@ -58,6 +58,8 @@ export function withMaterial(member: UpstreamMember, material: unknown): Upstrea
   // the iproyal way): part of the exit, not only a secret, so it stays in.
   const withoutPassword = JSON.stringify(material, (key, value: unknown) => (key === 'password' && typeof value === 'string' && !value.includes('{') ? undefined : value));
   exitFrom.set(member, createHash('sha256').update(withoutPassword).digest('base64'));
+  const password = (material as { password?: unknown } | null)?.password;
+  if (typeof password === 'string' && !password.includes('{')) plainPassword.add(member);
   return member;
 }
 
@@ -75,30 +77,43 @@ export function sameExit(a: UpstreamMember, b: UpstreamMember): boolean {
 /** The member a member made by withPasswordOf stands for, so that derivations do not chain. */
 const derivedFrom = new WeakMap<UpstreamMember, UpstreamMember>();
 
-/** Two sessions' worth of values apart: what a password holding no field must not change with. */
+/** Members whose configured password holds no placeholder (recorded with their material). */
+const plainPassword = new WeakSet<UpstreamMember>();
+
+/** Two sessions' worth of values apart: what a plain password must not change with. */
 const SAMPLES: readonly MemberVars[] = [
   { session: 'a', port: 1, lifetimeMs: 60_000, params: {} },
   { session: 'bb', port: 2, lifetimeMs: 120_000, params: {} },
 ];
 
-/** The password `member` sends whatever the session, or undefined when it carries fields (routes). */
+/**
+ * The password `member` sends whatever the session, or undefined when it carries fields: a
+ * placeholder in the configured password (`pw_country-{country}`), or fields a preset renders
+ * into it (iproyal's `_session-...`). Such a password routes: it is part of the exit.
+ */
 function fixedPassword(member: UpstreamMember): string | undefined {
+  if (!plainPassword.has(derivedFrom.get(member) ?? member)) return undefined;
   const [first, second] = SAMPLES.map((vars) => member.render(vars).password);
   return first === second ? first : undefined;
 }
 
+/** Whether two members send the same plain password. */
+export function samePlainPassword(a: UpstreamMember, b: UpstreamMember): boolean {
+  const password = fixedPassword(a);
+  return password !== undefined && password === fixedPassword(b);
+}
+
 /**
  * `member` (its exit: host, port, user name) with `donor`'s password, for a session still
- * running on settings from before a reload that changed its exit when a reload changes the
- * provider's password (ports/port-state.ts). Only a password that is a plain secret is taken or
- * replaced: one that carries fields (`..._session-{session}`, iproyal's) is part of the exit.
- * Undefined when there is nothing to take (the same password, or one that carries fields).
+ * running on settings from before a reload that changed its exit when a later reload changes
+ * only the provider's password (ports/port-state.ts). Only a plain password is taken or
+ * replaced. Undefined when there is nothing to take.
  */
 export function withPasswordOf(member: UpstreamMember, donor: UpstreamMember): UpstreamMember | undefined {
   const base = derivedFrom.get(member) ?? member;
   const own = fixedPassword(member);
   const taken = fixedPassword(donor);
-  if (own === undefined || taken === undefined || own === taken || fixedPassword(base) === undefined) return undefined;
+  if (own === undefined || taken === undefined || own === taken) return undefined;
   const derived: UpstreamMember = { ...base, render: (vars) => ({ ...base.render(vars), password: taken }) };
   derivedFrom.set(derived, base);
   renderedFrom.set(derived, createHash('sha256').update(`${renderedFrom.get(base)}\0${renderedFrom.get(donor)}`).digest('base64'));

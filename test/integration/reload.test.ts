@@ -407,18 +407,19 @@ describe('reload: sessions', () => {
   });
 
   // A session running on settings from before a reload that changed its exit kept sending the
-  // password of those settings until it ended, even after a later reload (or the same one) gave
-  // the provider's new password: once the provider refused the old one, the port failed every
-  // request and tunnel, for good with lifetime 0. It now takes the new password on its old exit
-  // when its gateway (host and port) is still configured; a gateway that is gone, or a password
-  // holding fields, keeps what it had.
+  // password of those settings until it ended, even after a later reload changed only the
+  // password (the provider's new one): once the provider refused the old one, the port failed
+  // every request and tunnel, for good with lifetime 0. Such a password-only change now reaches
+  // it too, where it sends the password replaced, on the same gateway. A reload that changes the
+  // exit and the password at once may be another account: the session keeps its own.
   describe('a new password for a session still on settings from before an exit change', () => {
     const user = (prefix: string, port: number, password: string) => ({ Url: `http://${prefix}-session-{session}:${password}@127.0.0.1:${port}` });
     it.each([
-      ['a later reload changes only the password', [['cust2', 'OldPw'], ['cust2', 'NewPw']], 'NewPw'],
-      ['the reload that changes the exit changes the password too', [['cust2', 'NewPw']], 'NewPw'],
-      ['three reloads: exit, password, password', [['cust2', 'OldPw'], ['cust2', 'MidPw'], ['cust3', 'NewPw']], 'NewPw'],
-    ] as const)('%s: the running session keeps its exit and sends the new password', async (_case, reloads, expected) => {
+      ['exit, then password', 'NewPw', [['cust2', 'OldPw'], ['cust2', 'NewPw']]],
+      ['exit and password at once (another account, maybe)', 'OldPw', [['cust2', 'NewPw']]],
+      ['exit, password, then exit and password', 'MidPw', [['cust2', 'OldPw'], ['cust2', 'MidPw'], ['cust3', 'NewPw']]],
+      ['exit, password, password', 'NewPw', [['cust2', 'OldPw'], ['cust2', 'MidPw'], ['cust2', 'NewPw']]],
+    ] as const)('%s: the running session keeps its exit and sends %s', async (_case, expected, reloads) => {
       const any = await startRecordingUpstream(() => true);
       try {
         const proxy = await startReloadable(2, 2, { Upstream: user('cust', any.port, 'OldPw') });
@@ -430,7 +431,7 @@ describe('reload: sessions', () => {
           proxy.write(settings(port, port + 1, { Upstream: user(prefix, any.port, password) }));
           expect(await proxy.app.reload('test')).toMatchObject({ applied: true });
         }
-        // Plain HTTP and a tunnel: the old exit (user name, session), the new password.
+        // Plain HTTP and a tunnel: the old exit (user name, session).
         await request(port, `${origin.url}/`);
         expect(any.seen.at(-1)).toMatchObject({ username: first.username, password: expected });
         const tunnel = await openTunnel(port, `127.0.0.1:${echo.port}`);
@@ -438,14 +439,34 @@ describe('reload: sessions', () => {
         tunnel.socket.destroy();
         expect(any.seen.at(-1)).toMatchObject({ username: first.username, password: expected });
         // A port without a session yet, and this one once its session ends: the newest settings whole.
-        const [prefix] = reloads.at(-1)!;
+        const [prefix, newest] = reloads.at(-1)!;
         await request(port + 1, `${origin.url}/`);
-        expect(any.seen.at(-1)).toMatchObject({ username: expect.stringMatching(new RegExp(`^${prefix}-session-`)), password: expected });
+        expect(any.seen.at(-1)).toMatchObject({ username: expect.stringMatching(new RegExp(`^${prefix}-session-`)), password: newest });
         await proxy.app.ports.get(port).reset();
         await request(port, `${origin.url}/`);
-        expect(any.seen.at(-1)).toMatchObject({ username: expect.stringMatching(new RegExp(`^${prefix}-session-`)), password: expected });
+        expect(any.seen.at(-1)).toMatchObject({ username: expect.stringMatching(new RegExp(`^${prefix}-session-`)), password: newest });
         expect(any.seen.at(-1)!.session).not.toBe(first.session);
         expect(proxy.logs.join('')).not.toMatch(/OldPw|MidPw|NewPw/);
+      } finally {
+        await any.close();
+      }
+    });
+
+    it('a password that carries a field keeps it: only a plain password is replaced', async () => {
+      const any = await startRecordingUpstream(() => true);
+      try {
+        const url = (userInfo: string) => ({ Url: `http://${userInfo}@127.0.0.1:${any.port}`, Parameters: { country: 'us' } });
+        const proxy = await startReloadable(1, 1, { Upstream: url('cust-session-{session}:PwA_country-{country}') });
+        const port = proxy.start;
+        await request(port, `${origin.url}/`);
+        const first = any.seen.at(-1)!;
+        expect(first.password).toBe('PwA_country-us');
+        for (const userInfo of ['cust2-country-{country}-session-{session}:PwA', 'cust2-country-{country}-session-{session}:PwB']) {
+          proxy.write(settings(port, port, { Upstream: url(userInfo) }));
+          expect(await proxy.app.reload('test')).toMatchObject({ applied: true });
+        }
+        await request(port, `${origin.url}/`);
+        expect(any.seen.at(-1)).toMatchObject({ username: first.username, password: 'PwA_country-us' });
       } finally {
         await any.close();
       }
@@ -459,10 +480,13 @@ describe('reload: sessions', () => {
         const port = proxy.start;
         await request(port, `${origin.url}/`);
         expect((await request(port, `http://cdn.test:${origin.port}/`)).status).toBe(200);
-        for (const prefix of ['cust2', 'cust3']) {
-          proxy.write(settings(port, port, { ...rules, Upstream: user(prefix, any.port, 'NewPw') }));
+        // Exit, password (the running session takes it), exit: the settings it came from are replaced twice.
+        for (const [prefix, password] of [['cust2', 'OldPw'], ['cust2', 'NewPw'], ['cust3', 'NewPw']]) {
+          proxy.write(settings(port, port, { ...rules, Upstream: user(prefix!, any.port, password!) }));
           expect(await proxy.app.reload('test')).toMatchObject({ applied: true });
         }
+        await request(port, `${origin.url}/`);
+        expect(any.seen.at(-1)!.password).toBe('NewPw');
         const seen = any.seen.length;
         const answer = await request(port, `http://cdn.test:${origin.port}/`);
         expect(answer.status).toBe(200);
@@ -472,17 +496,19 @@ describe('reload: sessions', () => {
       }
     });
 
-    it('a session whose gateway is gone from the new settings keeps its own password there', async () => {
+    it('a session whose gateway is gone from the settings keeps its own password there', async () => {
       const [gone, next] = [await startRecordingUpstream(() => true), await startRecordingUpstream(() => true)];
       try {
         const proxy = await startReloadable(1, 1, { Upstream: user('cust', gone.port, 'OldPw') });
         const port = proxy.start;
         await request(port, `${origin.url}/`);
         const first = gone.seen.at(-1)!;
-        proxy.write(settings(port, port, { Upstream: user('cust', next.port, 'NewPw') }));
-        expect(await proxy.app.reload('test')).toMatchObject({ applied: true });
+        // Another gateway, then a new password there: it is that gateway's, not the old one's.
+        for (const password of ['OldPw', 'NewPw']) {
+          proxy.write(settings(port, port, { Upstream: user('cust', next.port, password) }));
+          expect(await proxy.app.reload('test')).toMatchObject({ applied: true });
+        }
         await request(port, `${origin.url}/`);
-        // Another provider's password would be refused at the old gateway at once.
         expect(gone.seen.at(-1)).toMatchObject({ username: first.username, password: 'OldPw' });
         expect(next.seen).toHaveLength(0);
       } finally {
