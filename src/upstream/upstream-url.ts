@@ -120,7 +120,8 @@ export function parseUpstreamTemplate(raw: string, declared: DeclaredParameters 
       const names = ['session', 'port', 'lifetime', ...(declared === 'any' ? [] : declared)].map((known) => `{${known}}`);
       throw new Error(`unknown placeholder ${placeholder} (allowed: ${names.join(', ')}${declared === 'any' ? ' and the declared Parameters' : ''})`);
     }
-    if (!userinfo.includes(placeholder)) throw new Error(`parameter ${placeholder} may only stand in the user name or the password`);
+    // Only there: in the host or port too, a client's value (64 characters) would make the port.
+    if (!userinfo.includes(placeholder) || rest.includes(placeholder)) throw new Error(`parameter ${placeholder} may only stand in the user name or the password`);
     parameters.add(name!);
   }
 

@@ -138,6 +138,10 @@ describe('user name parameters in templates', () => {
   it.each([
     ['http://u-{state}-{session}:p@h:1', /unknown placeholder \{state\} \(allowed: \{session\}, \{port\}, \{lifetime\}, \{country\}, \{city\}\)/],
     ['http://u-{session}:p@{country}.h:1', /may only stand in the user name or the password/],
+    // In the login as well did not make it allowed elsewhere: a 64-character value made the port,
+    // and the SOCKS5 login check threw at start-up (adversarial pass a01).
+    ['socks5://u-{country}-{session}:p@127.0.0.1:1{country}', /may only stand in the user name or the password/],
+    ['http://u-{country}-{session}:p@{country}.h:1', /may only stand in the user name or the password/],
   ])('refuses %s', (url, message) => {
     expect(() => parseUpstreamTemplate(url, declared)).toThrow(message);
   });
