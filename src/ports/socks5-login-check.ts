@@ -1,5 +1,6 @@
 import type { MappingConfig } from '../config/load.js';
 import { effectiveParams, PARAMETER_VALUE_MAX, type SessionParams } from '../session/parameters.js';
+import type { UpstreamEndpoint } from '../upstream/upstream-url.js';
 import type { UpstreamMember, UpstreamPlan } from '../upstream/upstream-member.js';
 import { SOCKS5_LOGIN_BYTES, socks5LoginProblem } from '../upstream/upstream-url.js';
 
@@ -13,14 +14,15 @@ export type Socks5LoginCheck = (params: SessionParams) => string | undefined;
  * gets a 400 instead of a session nothing can open. Undefined when no set of values can.
  *
  * A pool may have hundreds of members, and a client chooses the values: rendering every
- * member's login for every new set (a cache of sets can be cycled with new values: 2.7x the CPU
- * per request at 400 members) is not an option. A template fills placeholders by substitution,
- * so once it is known which parameters have a value (that decides which optional segments stay),
- * a login's length is a sum: fixed characters plus, per parameter, its length times the number
- * of times it appears. Each member's sum is measured once per such presence pattern by rendering
- * it, checked at a third point, and the members no other member outgrows are kept; a request's
- * verdict is then arithmetic on its values' lengths. A member whose measurements are not a sum
- * (nothing configurable does that today) is rendered per request, as before.
+ * member's login for every new set (a cache of sets can be cycled with fresh values: 2.7x the
+ * CPU per request at 400 members) is not an option. A template fills its placeholders by
+ * substitution, and a parameter without a value drops its own segments (`-country-{country}`)
+ * and nothing else, so a login's length is a sum: what it has with no parameter at all, plus,
+ * for each parameter with a value, its segments' fixed characters and its length times the
+ * number of times it appears. Each member's sum is measured once by rendering it, and checked
+ * at every parameter's longest value; of the sums, those no other one outgrows are kept, and a
+ * request's verdict is arithmetic on its values' lengths. A member whose renders are not such a
+ * sum (nothing configurable does that today) is rendered per request, as before.
  */
 export function socks5LoginCheck(plans: readonly UpstreamPlan[], config: MappingConfig, idLength: number): Socks5LoginCheck | undefined {
   const checked = plans.map((plan) => ({ plan, members: plan.members.filter(isSocks5) })).filter(({ members }) => members.length > 0);
@@ -34,69 +36,50 @@ export function socks5LoginCheck(plans: readonly UpstreamPlan[], config: Mapping
   const fits = checked.every(({ plan, members }) => members.every((member) => socks5LoginProblem(render(member, effectiveParams(plan.parameters, longest))) === undefined));
   if (fits) return undefined;
 
-  // Per plan and presence pattern (one bit per name): the sums that bound every member.
-  const bounds = new Map<string, Bound>();
+  // Measured on the first check (a mapping is built at every reload; most are never asked).
+  let bounds: Bound[] | undefined;
+  const measureAll = () => checked.map(({ members }) => boundFor(members, names.length, (member, lengths) => render(member, valuesOf(names, lengths))));
   return (params) => {
+    bounds ??= measureAll();
     for (let p = 0; p < checked.length; p++) {
-      const { plan, members } = checked[p]!;
-      const effective = effectiveParams(plan.parameters, params);
-      // Values are ASCII (PARAMETER_VALUE): a length is a byte count. "" means no value.
+      const effective = effectiveParams(checked[p]!.plan.parameters, params);
+      // Values are ASCII (PARAMETER_VALUE): a length is a byte count. 0: no value.
       const lengths = names.map((name) => effective[name]?.length ?? 0);
-      const key = `${p}:${lengths.map((length) => (length > 0 ? 1 : 0)).join('')}`;
-      let bound = bounds.get(key);
-      if (!bound) {
-        bound = boundFor(members, lengths.map((length) => length > 0), (member, at) => render(member, withLengths(effective, names, at)));
-        // At most 2^names patterns per plan, each kept for good: a cap keeps a mapping with very
-        // many optional names from growing it without end (the rest are measured per request).
-        if (bounds.size < PATTERNS_KEPT) bounds.set(key, bound);
-      }
-      const problem = bound.problem(lengths, (member) => render(member, effective));
+      const problem = bounds[p]!.problem(lengths, (member) => render(member, effective));
       if (problem) return problem;
     }
     return undefined;
   };
 }
 
-/** Patterns kept per mapping (see above). */
-const PATTERNS_KEPT = 4096;
-
-/** One member's login lengths as sums: `fixed` + Σ counts[i] × length of value i. */
+/** One login field's length: `none` with no parameter, plus, per parameter i with a value of length n, `fixed[i]` + `per[i]` × n. */
 interface Sum {
-  readonly fixed: number;
-  readonly counts: readonly number[];
+  readonly none: number;
+  readonly fixed: readonly number[];
+  readonly per: readonly number[];
 }
 
 interface Bound {
-  problem(lengths: readonly number[], renderNow: (member: UpstreamMember) => ReturnType<UpstreamMember['render']>): string | undefined;
+  problem(lengths: readonly number[], renderNow: (member: UpstreamMember) => UpstreamEndpoint): string | undefined;
 }
+
+type Render = (member: UpstreamMember, lengths: readonly number[]) => { readonly username: string; readonly password: string };
 
 function isSocks5(member: UpstreamMember): boolean {
   return member.protocol === 'socks5:' || member.protocol === 'socks5h:';
 }
 
-/** `effective` with value i replaced by `lengths[i]` characters ("" at 0). */
-function withLengths(effective: SessionParams, names: readonly string[], lengths: readonly number[]): SessionParams {
-  const params: Record<string, string> = { ...effective };
-  names.forEach((name, i) => {
-    params[name] = 'x'.repeat(lengths[i]!);
-  });
-  return params;
+/** Values of the given lengths ("" at 0: no value). */
+function valuesOf(names: readonly string[], lengths: readonly number[]): SessionParams {
+  return Object.fromEntries(names.map((name, i) => [name, 'x'.repeat(lengths[i]!)]));
 }
 
-type Render = (member: UpstreamMember, lengths: readonly number[]) => { readonly username: string; readonly password: string };
-
-/**
- * The bound for one presence pattern. Each member is measured with every present value at one
- * character, then each present value alone at two (the difference is its count), then all at
- * PARAMETER_VALUE_MAX, which the sums must predict; a member for which they do not is rendered
- * per request. Of the sums, only those no other one outgrows are kept.
- */
-function boundFor(members: readonly UpstreamMember[], present: readonly boolean[], renderWith: Render): Bound {
+function boundFor(members: readonly UpstreamMember[], count: number, renderWith: Render): Bound {
   const user: Sum[] = [];
   const password: Sum[] = [];
   const irregular: UpstreamMember[] = [];
   for (const member of members) {
-    const sums = measure(member, present, renderWith);
+    const sums = measure(member, count, renderWith);
     if (!sums) irregular.push(member);
     else {
       user.push(sums.user);
@@ -122,42 +105,46 @@ function boundFor(members: readonly UpstreamMember[], present: readonly boolean[
   };
 }
 
-function measure(member: UpstreamMember, present: readonly boolean[], renderWith: Render): { user: Sum; password: Sum } | undefined {
+/**
+ * `member`'s sums: rendered with no parameter, then each parameter alone at one and at two
+ * characters; checked with every parameter at its longest, and with every one at one character.
+ */
+function measure(member: UpstreamMember, count: number, renderWith: Render): { user: Sum; password: Sum } | undefined {
   const bytesAt = (lengths: readonly number[]) => {
     const endpoint = renderWith(member, lengths);
     return [Buffer.byteLength(endpoint.username), Buffer.byteLength(endpoint.password)] as const;
   };
-  const ones = present.map((isPresent) => (isPresent ? 1 : 0));
-  const base = bytesAt(ones);
-  const counts = present.map((isPresent, i) => {
-    if (!isPresent) return [0, 0] as const;
-    const longer = bytesAt(ones.map((length, j) => (j === i ? 2 : length)));
-    return [longer[0] - base[0], longer[1] - base[1]] as const;
-  });
+  const alone = (i: number, length: number) => bytesAt(Array.from({ length: count }, (_, j) => (j === i ? length : 0)));
+  const none = bytesAt(new Array<number>(count).fill(0));
+  const ones = Array.from({ length: count }, (_, i) => alone(i, 1));
+  const twos = Array.from({ length: count }, (_, i) => alone(i, 2));
   const sumOf = (side: 0 | 1): Sum => {
-    const sideCounts = counts.map((count) => count[side]);
-    return { fixed: base[side] - sideCounts.reduce((total, count) => total + count, 0), counts: sideCounts };
+    const per = ones.map((one, i) => twos[i]![side] - one[side]);
+    return { none: none[side], fixed: ones.map((one, i) => one[side] - none[side] - per[i]!), per };
   };
-  const user = sumOf(0);
-  const password = sumOf(1);
-  const longest = present.map((isPresent) => (isPresent ? PARAMETER_VALUE_MAX : 0));
-  const check = bytesAt(longest);
-  return valueOf(user, longest) === check[0] && valueOf(password, longest) === check[1] ? { user, password } : undefined;
+  const sums = { user: sumOf(0), password: sumOf(1) };
+  for (const length of [1, PARAMETER_VALUE_MAX]) {
+    const lengths = new Array<number>(count).fill(length);
+    const [user, password] = bytesAt(lengths);
+    if (valueOf(sums.user, lengths) !== user || valueOf(sums.password, lengths) !== password) return undefined;
+  }
+  return sums;
 }
 
 function valueOf(sum: Sum, lengths: readonly number[]): number {
-  let total = sum.fixed;
-  for (let i = 0; i < lengths.length; i++) total += sum.counts[i]! * lengths[i]!;
+  let total = sum.none;
+  for (let i = 0; i < lengths.length; i++) if (lengths[i]! > 0) total += sum.fixed[i]! + sum.per[i]! * lengths[i]!;
   return total;
 }
 
-/** The sums no other one is at least as large as in every term (values are at least 1 long). */
+/**
+ * The sums no other one is at least as large as for every set of values: as large with no
+ * parameter, and for each parameter at one character and at the longest (its term is linear).
+ */
 function outermost(sums: readonly Sum[]): Sum[] {
-  const unique = [...new Map(sums.map((sum) => [`${sum.fixed}:${sum.counts.join(',')}`, sum])).values()];
-  const covers = (a: Sum, b: Sum) => a !== b && a.fixed + sumCounts(a) >= b.fixed + sumCounts(b) && a.counts.every((count, i) => count >= b.counts[i]!);
+  const unique = [...new Map(sums.map((sum) => [`${sum.none}:${sum.fixed.join(',')}:${sum.per.join(',')}`, sum])).values()];
+  const term = (sum: Sum, i: number, length: number) => sum.fixed[i]! + sum.per[i]! * length;
+  const covers = (a: Sum, b: Sum) =>
+    a !== b && a.none >= b.none && a.per.every((_, i) => term(a, i, 1) >= term(b, i, 1) && term(a, i, PARAMETER_VALUE_MAX) >= term(b, i, PARAMETER_VALUE_MAX));
   return unique.filter((sum) => !unique.some((other) => covers(other, sum)));
-}
-
-function sumCounts(sum: Sum): number {
-  return sum.counts.reduce((total, count) => total + count, 0);
 }

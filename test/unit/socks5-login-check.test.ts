@@ -114,22 +114,24 @@ describe('the SOCKS5 login-length check', () => {
     expect(accepted).toBeGreaterThan(1_000);
   });
 
-  it('renders no member for a new set of values once its presence pattern was seen', () => {
+  it('renders no member for any new set of values once it has measured them', () => {
     let renders = 0;
     const counted = (member: UpstreamMember): UpstreamMember => ({ ...member, render: (vars) => (renders++, member.render(vars)) });
     const members = Array.from({ length: 400 }, (_, i) =>
-      counted(templateMember(parseUpstreamTemplate(`socks5h://c${i}-${'a'.repeat(180)}-country-{country}-session-{session}:pw@127.0.0.${(i % 200) + 1}:1080`, 'any'))),
+      counted(templateMember(parseUpstreamTemplate(`socks5h://c${i}-${'a'.repeat(150)}-country-{country}-city-{city}-{asn}-session-{session}:pw@127.0.0.${(i % 200) + 1}:1080`, 'any'))),
     );
-    const check = socks5LoginCheck([{ members, parameters: { country: 'us' } }], CONFIG, ID_LENGTH)!;
+    const check = socks5LoginCheck([{ members, parameters: { country: 'us', city: '', asn: '' } }], CONFIG, ID_LENGTH)!;
     expect(check).toBeDefined();
     expect(check({ country: 'de' })).toBeUndefined();
     const measured = renders;
-    // A client cycling fresh values (more than any cache of sets would hold) costs arithmetic only.
-    for (let i = 0; i < 5_000; i++) check({ country: `v${String(i).padStart(5, '0')}` });
+    // A client cycling fresh values and every combination of parameters, more than any cache of
+    // sets or of patterns would hold, costs arithmetic only.
+    const combinations: SessionParams[] = [{}, { city: 'x' }, { asn: 'y' }, { city: 'x', asn: 'y' }];
+    for (let i = 0; i < 8_000; i++) check({ country: `v${String(i).padStart(5, '0')}`, ...combinations[i % 4] });
     expect(renders).toBe(measured);
     // ...and the answers are still right on both sides of the limit.
-    const fitting = 255 - Buffer.byteLength(`c399-${'a'.repeat(180)}-country--session-xxxxxxxx`);
-    expect(check({ country: 'v'.repeat(fitting) })).toBeUndefined();
-    expect(check({ country: 'v'.repeat(fitting + 1) })).toMatch(/user name would be 256 bytes long/);
+    const fitting = 255 - Buffer.byteLength(`c399-${'a'.repeat(150)}-country--city-x-y-session-xxxxxxxx`);
+    expect(check({ country: 'v'.repeat(fitting), city: 'x', asn: 'y' })).toBeUndefined();
+    expect(check({ country: 'v'.repeat(fitting + 1), city: 'x', asn: 'y' })).toMatch(/user name would be 256 bytes long/);
   });
 });
