@@ -93,6 +93,15 @@ export class Mapping {
    */
   newSession(port: number, params: SessionParams | undefined, avoid?: PoolEntry): Session {
     params = params && this.declaredOnly(params);
+    // Values asked for now were checked against this login (a 400 otherwise); values carried
+    // over from the session before (a plain /session/new, a rotation) were checked against the
+    // settings of their time. A reload that lengthened a SOCKS5 login may leave them too long:
+    // the session would be made and no tunnel could use it. It is made without them, said.
+    const problem = params && this.declared.loginProblem?.(params);
+    if (problem) {
+      this.deps.log.warn({ port, params }, `a new session leaves out the parameters of the one before it: ${problem}`);
+      params = undefined;
+    }
     if (!this.pool) return this.createSession(port, { params });
     const entry = this.pool.choose(port, avoid);
     // Counted at once: ports creating sessions at the same moment spread instead of piling up.
