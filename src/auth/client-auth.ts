@@ -57,7 +57,9 @@ export function parseBasic(header: string | undefined): { username: string; pass
  */
 export function basicToken(header: string | undefined): string | undefined {
   if (!header) return undefined;
-  const match = /^\s*basic\s+([A-Za-z0-9+/]+)(={0,2})\s*$/i.exec(header);
+  // Spaces and tabs only (RFC 9110 OWS; one or more spaces after the scheme, as proxy-chain
+  // reads it): JavaScript's \s takes a no-break space (0xA0) and other Unicode spaces too.
+  const match = /^[ \t]*basic +([A-Za-z0-9+/]+)(={0,2})[ \t]*$/i.exec(header);
   if (!match) return undefined;
   const [, body, padding] = match as unknown as [string, string, string];
   // Decoded and encoded again it must come back as written: padded, no stray bits at the end.
