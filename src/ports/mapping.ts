@@ -54,8 +54,12 @@ export class Mapping {
   private readonly routeOptions: RouteOptions;
   private readonly guard: TargetGuard | undefined;
   private bypassRoute: UpstreamRoute | undefined;
-  /** What withPasswordsOf made for each newer mapping, and from which one before it. */
-  private readonly derived = new WeakMap<Mapping, { before: Mapping; mapping: Mapping | undefined }>();
+  /**
+   * What withPasswordsOf made, per newer mapping and the one before it. Both keys are weak: a
+   * value holding the mapping before would keep every mapping of every reload alive, each
+   * through the entry of the next (a heap growing by about 10 KB per reload).
+   */
+  private readonly derived = new WeakMap<Mapping, WeakMap<Mapping, Mapping | null>>();
 
   constructor(
     readonly config: MappingConfig,
@@ -181,8 +185,9 @@ export class Mapping {
    * mapping shares it.
    */
   withPasswordsOf(before: Mapping, next: Mapping): Mapping | undefined {
-    const known = this.derived.get(next);
-    if (known !== undefined && known.before === before) return known.mapping;
+    let known = this.derived.get(next);
+    const made = known?.get(before);
+    if (made !== undefined) return made ?? undefined;
     const was = before.config.upstream.members;
     const now = next.config.upstream.members;
     let changed = false;
@@ -193,7 +198,8 @@ export class Mapping {
       return taken ?? member;
     });
     const mapping = changed ? new Mapping({ ...this.config, upstream: { ...this.config.upstream, members } }, this.deps, this.bypassOf ?? this) : undefined;
-    this.derived.set(next, { before, mapping });
+    if (!known) this.derived.set(next, (known = new WeakMap()));
+    known.set(before, mapping ?? null);
     return mapping;
   }
 
