@@ -3,7 +3,7 @@ import type { HostRuleConfig, MappingConfig } from '../config/load.js';
 import type { Logger } from '../logging/logger.js';
 import { RuleBook, type RuleBookDeps } from '../rotation/rule-book.js';
 import { HostRuleSet } from '../rules/host-rules.js';
-import { effectiveParams, type DeclaredParams, type SessionParams } from '../session/parameters.js';
+import { effectiveParams, ParameterError, type DeclaredParams, type SessionParams } from '../session/parameters.js';
 import { createSessionFactory, type Session, type SessionFactory } from '../session/session.js';
 import { directRoute, memberRoute, type RouteOptions } from '../upstream/create-route.js';
 import type { PoolTimeouts } from '../upstream/pool-options.js';
@@ -95,13 +95,15 @@ export class Mapping {
    * before a reload (`/session/new` keeps the parameters it had) must not name one no longer
    * rendered, which would report a value its exit lacks and count as other parameters later.
    */
-  newSession(port: number, params: SessionParams | undefined, avoid?: PoolEntry): Session {
+  newSession(port: number, params: SessionParams | undefined, avoid?: PoolEntry, carried = false): Session {
     params = params && this.declaredOnly(params);
-    // Values asked for now were checked against this login (a 400 otherwise); values carried
-    // over from the session before (a plain /session/new, a rotation) were checked against the
-    // settings of their time. A reload that lengthened a SOCKS5 login may leave them too long:
-    // the session would be made and no tunnel could use it. It is made without them, said.
+    // Values were checked against the login of their time: a reload since (even while a
+    // rotation waited for the store) may have lengthened a SOCKS5 login past them, and the
+    // session would be made with no tunnel able to use it. Values asked for now get their 400;
+    // values carried over from the session before (`carried`: a plain /session/new, a rotation)
+    // are left out, said.
     const problem = params && this.declared.loginProblem?.(params);
+    if (problem && !carried) throw new ParameterError(`the parameters asked for cannot go into this upstream's login: ${problem}`);
     if (problem) {
       this.deps.log.warn({ port, params }, `a new session leaves out the parameters of the one before it: ${problem}`);
       params = undefined;

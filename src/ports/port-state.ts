@@ -92,6 +92,9 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
  * differ from the session's (a new session with them), and a session pinned to a pool member
  * on cooldown (a new session on another member). Both go through `rotate`, like the API's.
  */
+/** replaceSession's `carried`: the parameters are the session's before, not asked for now. */
+const CARRIED = true;
+
 export class PortState {
   private binding: Binding | undefined;
   private expiry: NodeJS.Timeout | undefined;
@@ -244,7 +247,7 @@ export class PortState {
    * that could not make it durable refuses it (ChangeOptions).
    */
   renew(params?: SessionParams, options?: ChangeOptions): Promise<Session> {
-    return this.rotate('renewed', () => this.replaceSession(params ?? this.binding?.session.params, undefined, options));
+    return this.rotate('renewed', () => (params ? this.replaceSession(params, undefined, options) : this.replaceSession(this.binding?.session.params, undefined, options, CARRIED)));
   }
 
   /**
@@ -254,7 +257,7 @@ export class PortState {
    * fired, whose answer must stay the port's id. Then nothing changes: undefined.
    */
   renewFrom(sessionId: string): Promise<Session | undefined> {
-    return this.rotate('renewed', async () => (this.binding?.session.id === sessionId ? this.replaceSession(this.binding.session.params) : undefined));
+    return this.rotate('renewed', async () => (this.binding?.session.id === sessionId ? this.replaceSession(this.binding.session.params, undefined, undefined, CARRIED) : undefined));
   }
 
   /** The route of `rule`'s own upstream for `binding`'s session, made on first use. */
@@ -365,7 +368,7 @@ export class PortState {
       }
       if (binding.entry && this.mustMove(binding.entry)) {
         // A move the store refuses is tried again on the next request; this one goes as it was.
-        const moved = await this.rotateTo('upstream cooling down', session.params, binding.entry).then(() => true, () => false);
+        const moved = await this.rotateTo('upstream cooling down', session.params, binding.entry, CARRIED).then(() => true, () => false);
         if (moved) continue;
       }
       return binding;
@@ -383,10 +386,10 @@ export class PortState {
   }
 
   /** A new session on the request's way: with other parameters, or off a member cooling down. */
-  private rotateTo(reason: string, params: SessionParams | undefined, avoid?: PoolEntry): Promise<Session> {
+  private rotateTo(reason: string, params: SessionParams | undefined, avoid?: PoolEntry, carried = false): Promise<Session> {
     const before = this.binding?.session;
     return this.rotate(reason, async () => {
-      const session = await this.replaceSession(params, avoid);
+      const session = await this.replaceSession(params, avoid, undefined, carried);
       this.deps.log.info(
         { port: this.port, sessionId: session.id, previousId: before?.id, upstream: session.upstream, previousUpstream: before?.upstream, params: session.params, reason },
         'session replaced',
@@ -395,9 +398,12 @@ export class PortState {
     });
   }
 
-  /** Within a rotation: a new session in the store (on a member other than `avoid`), installed as the port's. */
-  private async replaceSession(params: SessionParams | undefined, avoid?: PoolEntry, options?: ChangeOptions): Promise<Session> {
-    const session = await this.deps.sessions.renew(this.port, this.mapping.newSession(this.port, params, avoid), this.binding ? true : undefined, options);
+  /**
+   * Within a rotation: a new session in the store (on a member other than `avoid`), installed as
+   * the port's. `carried`: `params` are the session's before, not asked for now (Mapping.newSession).
+   */
+  private async replaceSession(params: SessionParams | undefined, avoid?: PoolEntry, options?: ChangeOptions, carried = false): Promise<Session> {
+    const session = await this.deps.sessions.renew(this.port, this.mapping.newSession(this.port, params, avoid, carried), this.binding ? true : undefined, options);
     // Taken out while the store wrote it: the rotation is made (the store holds it, and has
     // announced it; a port that comes back finds it), but nothing runs it here.
     if (this.released) return session;

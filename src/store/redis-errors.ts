@@ -67,6 +67,9 @@ export function startsOutage(error: unknown): boolean {
   if (refusedByAcl(error)) return true;
   if (code !== undefined) return SERVER_CANNOT_SERVE.has(code);
   if (error instanceof StoreConflictError) return false;
+  // A refusal of the request itself (a 4xx, such as parameters a reload made too long, thrown
+  // while the session is made inside a store call) says nothing about Redis.
+  if (error instanceof StickyportError && error.status < 500) return false;
   // A bug of ours is not Redis being away: hiding it behind an outage would hide it for good.
   return !(error instanceof TypeError || error instanceof RangeError || error instanceof ReferenceError);
 }
