@@ -104,15 +104,16 @@ function withDefaultsChecked(plan: UpstreamPlan, context: PlanContext, key: stri
 
 /**
  * "_" when a template's login puts it next to a placeholder (`country_{country}_session`), or
- * before the label of one (`secret_country-{country}`, the iproyal way), percent-encoded or
- * not: there it separates fields, and a value holding one would add a field. A "_" elsewhere
- * (a customer id `hl_1a2b`, a password `my_secret`) separates nothing.
+ * before the label of a parameter's (`secret_country-{country}`, the iproyal way; not of
+ * {session}, {port} or {lifetime}: `hl_1a2b-{session}`), percent-encoded or not: there it
+ * separates fields, and a value holding one would add a field. A "_" elsewhere (a customer id
+ * `hl_1a2b`, a password `my_secret`) separates nothing.
  */
 function loginSeparators(templates: readonly string[]): string {
   for (const template of templates) {
     const userInfo = /^[a-z0-9+.-]+:\/\/([^@]*)@/i.exec(template)?.[1] ?? '';
     const decoded = userInfo.replace(/%5f/gi, '_');
-    if (/_\{[a-z][a-z0-9_]*\}|\{[a-z][a-z0-9_]*\}_|_[A-Za-z0-9]+[-.]\{[a-z][a-z0-9_]*\}/.test(decoded)) return '_';
+    if (/_\{[a-z][a-z0-9_]*\}|\{[a-z][a-z0-9_]*\}_|_[A-Za-z0-9]+[-.]\{(?!(?:session|port|lifetime)\})[a-z][a-z0-9_]*\}/.test(decoded)) return '_';
   }
   return '';
 }

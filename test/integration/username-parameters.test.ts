@@ -207,6 +207,9 @@ describe('a parameter value holding the separator of its upstream', () => {
     // A "_" away from the placeholders (a customer id, a password) separates nothing.
     ['brd-customer-hl_1a2b3c-zone-res-country-{country}-session-{session}:secret', 200],
     ['customer-country-{country}-session-{session}:my_secret', 200],
+    // ...nor one before the label of a built-in placeholder (s33 second pass G2).
+    ['hl_1a2b-{session}-city-{country}:secret', 200],
+    ['acct_zone1-{session}-country-{country}:secret', 200],
   ])('template %s: new_york as a value gets %i', async (userInfo, status) => {
     const password = userInfo.slice(userInfo.lastIndexOf(':') + 1);
     const own = await startRecordingUpstream(password);
