@@ -1,5 +1,5 @@
 import type http from 'node:http';
-import { parseBasic, Secret, type LoginPolicy } from '../auth/client-auth.js';
+import { parseBasic, proxyAuthorization, Secret, type LoginPolicy } from '../auth/client-auth.js';
 import { lingerOnClose, whenBodyKnown } from '../proxy/ordered-answers.js';
 import type { ApiAnswer, ApiCall } from './session-api.js';
 
@@ -66,7 +66,7 @@ export class ApiGateway {
     response: http.ServerResponse,
     pathAndQuery: string,
     port: number,
-    login: { username: string; password: string } | undefined = parseBasic(request.headers['proxy-authorization']),
+    login: { username: string; password: string } | undefined = parseBasic(proxyAuthorization(request)),
   ): Promise<void> {
     if (madeByWebPage(request.headers)) {
       this.write(response, { status: 403, body: { error: 'cross_site', message: CROSS_SITE } });

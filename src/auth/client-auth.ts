@@ -1,4 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
+import type { IncomingHttpHeaders } from 'node:http';
 import type { MappingConfig } from '../config/load.js';
 import { loginParameters, splitLogin, type SessionParams } from '../session/parameters.js';
 
@@ -37,6 +38,26 @@ export class ClientAuth {
     return login !== undefined && this.matches(login.username, login.password);
   }
 }
+
+/**
+ * A request's Proxy-Authorization when it carries exactly one. Node keeps the first of several
+ * in `headers`; a filter in front of stickyport may keep the last, and read another login than
+ * the one checked here: a request with two is read as having none that counts (a 407 where a
+ * login is required, else 400 or no login, as for a malformed one).
+ */
+export function proxyAuthorization(request: { readonly headers: IncomingHttpHeaders; readonly rawHeaders: readonly string[] }): string | undefined {
+  const header = request.headers['proxy-authorization'];
+  if (header === undefined) return undefined;
+  let seen = 0;
+  for (let i = 0; i < request.rawHeaders.length; i += 2) {
+    const name = request.rawHeaders[i]!;
+    if (name.length === 19 && name.toLowerCase() === 'proxy-authorization' && ++seen > 1) return TWO_LOGINS;
+  }
+  return header;
+}
+
+/** What proxyAuthorization answers for two: no Basic login (every reader refuses it). */
+const TWO_LOGINS = 'two Proxy-Authorization headers';
 
 export function parseBasic(header: string | undefined): { username: string; password: string } | undefined {
   const token = basicToken(header);

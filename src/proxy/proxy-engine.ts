@@ -1,7 +1,7 @@
 import http from 'node:http';
 import type net from 'node:net';
 import { RequestError, Server, type PrepareRequestFunctionOpts, type PrepareRequestFunctionResult } from 'proxy-chain';
-import { basicToken } from '../auth/client-auth.js';
+import { basicToken, proxyAuthorization } from '../auth/client-auth.js';
 import { apiOffMessage, namesDomain, type ApiGateway } from '../api/api-gateway.js';
 import { StickyportError, UpstreamError } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
@@ -72,8 +72,8 @@ const BAD_CONNECT_TARGET = 'a CONNECT target is host:port, with a port from 1 to
 const BAD_CONNECT_HOST = 'the CONNECT target\'s host is not a host name or address (an empty label, a character no host may hold, or over 253 characters)';
 // proxy-chain's words (prepareRequestFunction's failMsg) for a request without the required login.
 const LOGIN_REQUIRED = 'Proxy login required';
-/** A Basic login whose Base64 is not written the one canonical way (auth/client-auth.ts basicToken). */
-const NOT_CANONICAL = 'Proxy-Authorization: the Basic login must be Base64 of user:password, written canonically (RFC 4648: A-Z a-z 0-9 + /, "=" only at the end)';
+/** A Basic login whose Base64 is not written the one canonical way, or two logins (auth/client-auth.ts). */
+const NOT_CANONICAL = 'Proxy-Authorization: one Basic login, Base64 of user:password, written canonically (RFC 4648: A-Z a-z 0-9 + /, "=" only at the end)';
 
 // proxy-chain's words for a Proxy-Authorization it cannot read.
 const UNREADABLE_LOGIN = /"Proxy-Authorization" header/;
@@ -436,7 +436,7 @@ export class ProxyEngine extends Server {
     const state = this.engine.ports.get(portOf(opts.request.socket));
     // proxy-chain decodes Base64 leniently; a login not in its canonical form is refused as
     // proxy-chain refuses one it cannot read: 407 where a login is required, else 400.
-    if (basicToken(opts.request.headers['proxy-authorization']) === undefined) {
+    if (basicToken(proxyAuthorization(opts.request)) === undefined) {
       if (state.policy.login.required) return { requestAuthentication: true, failMsg: LOGIN_REQUIRED };
       throw new RequestError(NOT_CANONICAL, 400);
     }
