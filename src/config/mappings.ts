@@ -86,7 +86,9 @@ export function resolveMappings(
   if (list.length > 0) problems.push(...duplicateNames(mappings, views, layers));
   const flags = list.length > 0 ? topLevelNoMappingTakes(views, layers, 'flag') : [];
   // The environment often holds settings for more than one run (a container's): said, not refused.
-  const inertEnvironment = list.length > 0 ? topLevelNoMappingTakes(views, layers, 'environment').map((problem) => `${problem.origin} ${problem.text}`) : [];
+  // (An empty one, `STICKYPORT_UPSTREAM_URL=` from a compose file's unset variable, says nothing.)
+  const inertEnvironment =
+    list.length > 0 ? topLevelNoMappingTakes(views, layers, 'environment').filter((problem) => top(problem.key).value !== '').map((problem) => `${problem.origin} ${problem.text}`) : [];
   // At start the operator can drop the flag; on a reload only a restart can, and a refusal then
   // blocked every reload until one (the edited file is what made the flag redundant).
   if (!reloading) problems.push(...flags);

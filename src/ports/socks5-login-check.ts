@@ -117,7 +117,9 @@ function measure(member: UpstreamMember, count: number, renderWith: Render): { u
   const alone = (i: number, length: number) => bytesAt(Array.from({ length: count }, (_, j) => (j === i ? length : 0)));
   const none = bytesAt(new Array<number>(count).fill(0));
   const ones = Array.from({ length: count }, (_, i) => alone(i, 1));
-  const twos = Array.from({ length: count }, (_, i) => alone(i, 2));
+  // A parameter this member does not render (the mapping's others, a host rule's) adds nothing:
+  // not rendered again (a mapping may declare dozens, each costing a render per member).
+  const twos = ones.map((one, i) => (one[0] === none[0] && one[1] === none[1] ? none : alone(i, 2)));
   const sumOf = (side: 0 | 1): Sum => {
     const per = ones.map((one, i) => twos[i]![side] - one[side]);
     return { none: none[side], fixed: ones.map((one, i) => one[side] - none[side] - per[i]!), per };

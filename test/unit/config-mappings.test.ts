@@ -155,6 +155,8 @@ describe('Mappings', () => {
     expect(upstreamNotes(config).join('\n')).not.toContain(':p@');
     const taking = folderWith({ 'appsettings.json': { Mappings: [mapping(12000), { Listen: { Port: 12001 } }] } });
     expect(loadConfig({ cwd: taking, env: { [name]: value }, flags: [] }).inertEnvironment).toBeUndefined();
+    // Set to nothing (a compose file's unset variable), it says nothing.
+    if (name === 'STICKYPORT_UPSTREAM_URL') expect(loadConfig({ cwd, env: { [name]: '' }, flags: [] }).inertEnvironment).toBeUndefined();
   });
 
   // A mapping that sets only PortRange.Start takes End from the top level, which --ports sets.
