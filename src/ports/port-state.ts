@@ -74,6 +74,9 @@ export interface PortStateDeps {
 // setTimeout overflows past 2^31-1 ms (~24.8 days); longer lifetimes re-arm.
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
+/** replaceSession's `carried`: the parameters are the session's before, not asked for now. */
+const CARRIED = true;
+
 /**
  * One port's identity. This is where a request's session is chosen (`current`) and where a
  * rotation closes what carried the old one (`retire`).
@@ -92,9 +95,6 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
  * differ from the session's (a new session with them), and a session pinned to a pool member
  * on cooldown (a new session on another member). Both go through `rotate`, like the API's.
  */
-/** replaceSession's `carried`: the parameters are the session's before, not asked for now. */
-const CARRIED = true;
-
 export class PortState {
   private binding: Binding | undefined;
   private expiry: NodeJS.Timeout | undefined;
