@@ -135,7 +135,7 @@ export class PortState {
    * (`policy`), and sessions made from now on follow them. A session already running keeps
    * the upstream, lifetime and parameters it was made with until it rotates or expires.
    */
-  useMapping(next: Mapping): void {
+  useMapping(next: Mapping, lineage?: (name: string) => { before: Mapping | undefined; after: Mapping | undefined }): void {
     if (next === this.currentMapping) return;
     const binding = this.binding;
     if (binding) this.dropRuleRoutes(binding);
@@ -148,11 +148,14 @@ export class PortState {
       return;
     }
     // Another exit: the session keeps its own until it ends. But a reload that changed only
-    // the passwords of the settings before it (a provider's new password) reaches it too, where
-    // it sends a password so replaced: rendered again at once, on its old exit.
-    const before = this.policy;
-    const passwordsOnly = binding && !this.rotating && before !== binding.mapping ? next.sameExitAs(before) : undefined;
-    const withNewPassword = passwordsOnly && !passwordsOnly.samePassword ? binding!.mapping.withPasswordsOf(before, next) : undefined;
+    // the passwords of the settings it came from (a provider's new password) reaches it too,
+    // where it sends a password so replaced: rendered again at once, on its old exit. Those are
+    // the port's mapping, or, for a port an earlier reload moved, the mapping the session was
+    // made by (by name), before and after this reload.
+    const moved = binding && lineage && binding.mapping.name !== next.name;
+    const { before, after } = moved ? lineage(binding.mapping.name) : { before: this.policy, after: next };
+    const passwordsOnly = binding && !this.rotating && before && after ? after.sameExitAs(before) : undefined;
+    const withNewPassword = passwordsOnly && !passwordsOnly.samePassword ? binding!.mapping.withPasswordsOf(before!, after!) : undefined;
     if (binding && withNewPassword) this.takeMapping(binding, withNewPassword, true);
     if (binding || this.rotating) this.nextMapping = next;
     else this.currentMapping = next;

@@ -55,11 +55,15 @@ export class Ports {
    * mapping's new settings for the sessions it makes from now on (PortState.useMapping).
    */
   replaceMappings(next: readonly Mapping[]): void {
-    for (const mapping of this.mappings) if (!next.includes(mapping)) this.replaced.push(mapping);
+    const previous = this.mappings;
+    for (const mapping of previous) if (!next.includes(mapping)) this.replaced.push(mapping);
     this.mappings = next;
+    // A session may still run on the settings of a mapping its port has left (a reload moved
+    // the port): that mapping's own change reaches it (PortState.useMapping).
+    const lineage = (name: string) => ({ before: previous.find((mapping) => mapping.name === name), after: next.find((mapping) => mapping.name === name) });
     for (const [port, state] of this.states) {
       const mapping = next.find((candidate) => candidate.owns(port));
-      if (mapping) state.useMapping(mapping);
+      if (mapping) state.useMapping(mapping, lineage);
     }
     this.retireUnused();
   }

@@ -496,6 +496,45 @@ describe('reload: sessions', () => {
       }
     });
 
+    // s33 second pass G3: a port that a reload moved to another mapping keeps its session on the
+    // settings of the mapping it left; a later password-only change of that mapping did not
+    // reach it (it looked at the settings of the port's new mapping).
+    it('a port moved to another mapping: its session takes the password-only change of the mapping it was made by', async () => {
+      const any = await startRecordingUpstream(() => true);
+      try {
+        const mappings = (aEnd: number, aPassword: string, start: number) => ({
+          Mappings: [
+            { Name: 'a', Listen: { PortRange: { Start: start, End: aEnd } }, Upstream: user('a', any.port, aPassword) },
+            { Name: 'b', Listen: { PortRange: { Start: aEnd + 1, End: start + 3 } }, Upstream: user('b', any.port, 'PwB') },
+          ],
+        }) as unknown as Record<string, Record<string, unknown>>;
+        const proxy = await startReloadable(4, 4, { Upstream: user('x', any.port, 'PwX') });
+        const moving = proxy.start + 1;
+        proxy.write(settings(proxy.start, proxy.start + 3, { ...mappings(proxy.start + 1, 'PwA', proxy.start), Upstream: user('x', any.port, 'PwX') }));
+        expect(await proxy.app.reload('test')).toMatchObject({ applied: true });
+        await proxy.app.ports.get(moving).reset();
+        await request(moving, `${origin.url}/`);
+        const first = any.seen.at(-1)!;
+        expect(first).toMatchObject({ username: expect.stringMatching(/^a-session-/), password: 'PwA' });
+        // The port moves to b; its session stays on a's settings.
+        proxy.write(settings(proxy.start, proxy.start + 3, { ...mappings(proxy.start, 'PwA', proxy.start), Upstream: user('x', any.port, 'PwX') }));
+        expect(await proxy.app.reload('test')).toMatchObject({ applied: true });
+        await request(moving, `${origin.url}/`);
+        expect(any.seen.at(-1)).toMatchObject({ username: first.username, password: 'PwA' });
+        // a's password changes, nothing else: the session made by a takes it.
+        proxy.write(settings(proxy.start, proxy.start + 3, { ...mappings(proxy.start, 'PwA2', proxy.start), Upstream: user('x', any.port, 'PwX') }));
+        expect(await proxy.app.reload('test')).toMatchObject({ applied: true });
+        await request(moving, `${origin.url}/`);
+        expect(any.seen.at(-1)).toMatchObject({ username: first.username, password: 'PwA2' });
+        // Once it ends, the port takes b's settings whole.
+        await proxy.app.ports.get(moving).reset();
+        await request(moving, `${origin.url}/`);
+        expect(any.seen.at(-1)).toMatchObject({ username: expect.stringMatching(/^b-session-/), password: 'PwB' });
+      } finally {
+        await any.close();
+      }
+    });
+
     it('a session whose gateway is gone from the settings keeps its own password there', async () => {
       const [gone, next] = [await startRecordingUpstream(() => true), await startRecordingUpstream(() => true)];
       try {
