@@ -1,8 +1,7 @@
 import type { MappingConfig } from '../config/load.js';
 import { effectiveParams, PARAMETER_VALUE_MAX, type SessionParams } from '../session/parameters.js';
-import type { UpstreamEndpoint } from '../upstream/upstream-url.js';
 import type { UpstreamMember, UpstreamPlan } from '../upstream/upstream-member.js';
-import { SOCKS5_LOGIN_BYTES, socks5LoginProblem } from '../upstream/upstream-url.js';
+import { SOCKS5_LOGIN_BYTES, socks5LoginProblem, type UpstreamEndpoint } from '../upstream/upstream-url.js';
 
 /** Why a set of parameter values cannot be rendered into a SOCKS5 member's login, or nothing. */
 export type Socks5LoginCheck = (params: SessionParams) => string | undefined;

@@ -125,7 +125,7 @@ export class ProxyEngine extends Server {
     // `Expect: 100-continue`: Node's server sends "100 Continue" as soon as it has the head,
     // before anything was decided, so a client refused (a 407 for want of a login, a 403, a 400)
     // sent its whole body first. The 100 now goes out only once the request is being forwarded
-    // (forwardNow); a refusal goes out in its place and the client sends no body (RFC 9110 10.1.1).
+    // (continueIfAsked); a refusal goes out in its place and the client sends no body (RFC 9110 10.1.1).
     this.server.on('checkContinue', (request: http.IncomingMessage, response: http.ServerResponse) => {
       awaitingContinue.add(response);
       this.server.emit('request', request, response);

@@ -42,11 +42,6 @@ export interface RedisConnection {
  */
 export type LocalRotation = Session | { readonly reset: true; readonly ended: Session | undefined };
 
-/** The session a local rotation makes, or undefined for a reset. */
-export function rotatedTo(rotation: LocalRotation): Session | undefined {
-  return 'reset' in rotation ? undefined : rotation;
-}
-
 /** The local copy: the last state Redis gave us while it answers, the only state while it does not. */
 class LocalSessions extends MemorySessionStore {
   remember(port: number, session: Session | undefined): void {
@@ -273,7 +268,7 @@ export class RedisFallback {
     // A connection whose SELECT was refused would write into database 0: another data set.
     const usable = this.redis.isReady();
     if (this.acknowledged.size > 0) {
-      const unsaved = [...this.acknowledged].map(([port, rotation]) => `port ${port} (${rotatedTo(rotation) ? `session ${rotatedTo(rotation)!.id}` : 'reset'})`);
+      const unsaved = [...this.acknowledged].map(([port, rotation]) => `port ${port} (${'reset' in rotation ? 'reset' : `session ${rotation.id}`})`);
       try {
         if (!usable) throw new Error('Redis is not usable (unreachable, or its database refused)');
         await this.writeBackRotations();

@@ -5,7 +5,7 @@ import type { Logger } from '../logging/logger.js';
 import { isLive, type Session, type SessionIdRule } from '../session/session.js';
 import { RemoteChanges, type RemoteChangeListener } from './redis-changes.js';
 import { refusedLogin, replyCode, StoreConflictError } from './redis-errors.js';
-import { RedisFallback, rotatedTo, type HeldByRedis, type LocalRotation } from './redis-fallback.js';
+import { RedisFallback, type HeldByRedis, type LocalRotation } from './redis-fallback.js';
 import type { ChangeOptions, SessionStore, StoreHealth } from './session-store.js';
 import { StickyportError } from '../errors.js';
 import { StoredValues } from './stored-values.js';
@@ -331,11 +331,9 @@ export class RedisSessionStore implements SessionStore {
       (batch as unknown as ScriptedRedis).resetPort(key, RESET_MARK_START, ...endedArgs(this.fallback.lastRead(port)));
       const replies = ((await batch.exec()) ?? []) as Array<[Error | null, unknown]>;
       if (replies.length !== 2) throw new Error('Redis ran no reset transaction');
-      const [[readError, value], [resetError, reset]] = replies as [[Error | null, unknown], [Error | null, unknown]];
+      const [read, [resetError, reset]] = replies as [[Error | null, unknown], [Error | null, unknown]];
       if (resetError) throw resetError;
-      if (readError && replyCode(readError) !== 'WRONGTYPE') throw readError;
-      const held = readError ? null : (value as Buffer);
-      const deleted = (reset as number) > 0 && this.sessionIn(port, held && held.length > 0 ? held : null) !== undefined;
+      const deleted = (reset as number) > 0 && this.sessionIn(port, this.readReply(port, read)) !== undefined;
       this.fallback.remember(port, undefined);
       this.changes.announce(port);
       return deleted;
@@ -472,15 +470,19 @@ export class RedisSessionStore implements SessionStore {
    * (or it is empty), or when the key is not a string at all.
    */
   private async read(port: number): Promise<Buffer | null> {
-    try {
-      const value = await this.client.getrangeBuffer(this.key(port), 0, MAX_VALUE_BYTES);
-      if (value.length > MAX_VALUE_BYTES) this.values.report(port, '(a value over 64 KiB)', 'too large');
-      return value.length === 0 ? null : value;
-    } catch (error) {
+    return this.readReply(port, await this.client.getrangeBuffer(this.key(port), 0, MAX_VALUE_BYTES).then((value) => [null, value] as const, (error: Error) => [error, null] as const));
+  }
+
+  /** A GETRANGE of a port's key (alone, or in a transaction): its value, null for none or one of another type (reported). */
+  private readReply(port: number, [error, value]: readonly [Error | null, unknown]): Buffer | null {
+    if (error) {
       if (replyCode(error) !== 'WRONGTYPE') throw error;
       this.values.report(port, '(a key that is not a string)', 'wrong Redis type');
       return null;
     }
+    const held = value as Buffer;
+    if (held.length > MAX_VALUE_BYTES) this.values.report(port, '(a value over 64 KiB)', 'too large');
+    return held.length === 0 ? null : held;
   }
 
   /**
@@ -490,9 +492,9 @@ export class RedisSessionStore implements SessionStore {
   private async overwrite(changes: ReadonlyMap<number, LocalRotation>): Promise<number> {
     const batch = this.client.pipeline();
     for (const [port, rotation] of changes) {
-      const session = rotatedTo(rotation);
-      const ttl = session ? ttlArgs(session) : undefined;
-      if (session && ttl) batch.call('SET', this.key(port), JSON.stringify(session), ...ttl);
+      // A session already over by now leaves a reset's mark too (naming nothing).
+      const ttl = 'reset' in rotation ? undefined : ttlArgs(rotation);
+      if (ttl) batch.call('SET', this.key(port), JSON.stringify(rotation), ...ttl);
       else (batch as unknown as ScriptedRedis).resetPort(this.key(port), RESET_MARK_START, ...endedArgs('reset' in rotation ? rotation.ended : undefined));
     }
     for (const [error] of (await batch.exec()) ?? []) if (error) throw error;

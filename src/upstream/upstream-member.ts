@@ -92,10 +92,20 @@ const SAMPLES: readonly MemberVars[] = [
  * into it (iproyal's `_session-...`). Such a password routes: it is part of the exit.
  */
 function fixedPassword(member: UpstreamMember): string | undefined {
-  if (!plainPassword.has(derivedFrom.get(member) ?? member)) return undefined;
-  const [first, second] = SAMPLES.map((vars) => member.render(vars).password);
-  return first === second ? first : undefined;
+  // Once per member: a reload compares every member of a pool with every one of the settings
+  // before (a pool of 400 on one gateway: 160 000 comparisons).
+  if (fixedPasswords.has(member)) return fixedPasswords.get(member);
+  let password: string | undefined;
+  if (plainPassword.has(derivedFrom.get(member) ?? member)) {
+    const [first, second] = SAMPLES.map((vars) => member.render(vars).password);
+    password = first === second ? first : undefined;
+  }
+  fixedPasswords.set(member, password);
+  return password;
 }
+
+/** fixedPassword's answers (members never change). */
+const fixedPasswords = new WeakMap<UpstreamMember, string | undefined>();
 
 /** Whether two members send the same plain password. */
 export function samePlainPassword(a: UpstreamMember, b: UpstreamMember): boolean {
