@@ -19,7 +19,7 @@ import { ACKNOWLEDGED } from '../store/session-store.js';
 import { limitHeaderFields, TOO_MANY_FIELDS, tooManyFields } from './header-fields.js';
 import { requestHeadersOut, unframeableRequest } from './hop-headers.js';
 import { afterEarlierAnswers, answerOrdered, answersAhead, bodyStillComing, closeAfterAnswer, closeOnceAnswered, connectionEnding, lingerOnClose } from './ordered-answers.js';
-import { httpTarget, withoutTargetCredentials } from './http-target.js';
+import { httpTarget, plainTarget, withoutTargetCredentials, type TargetParse } from './http-target.js';
 import { portOf } from './listener-pool.js';
 import { ESTABLISHED, tunnel } from './tunnel.js';
 import { canonicalHost } from './target-host.js';
@@ -60,9 +60,9 @@ interface Chosen {
   readonly params: SessionParams | undefined;
 }
 
-/** A request as prepared: its target as proxy-chain parsed it (plain HTTP only), and the session chosen. */
+/** A request as prepared: its target's host and port (plain HTTP only: plainTarget, else proxy-chain's parse), and the session chosen. */
 interface Prepared {
-  readonly trgParsed: URL | undefined;
+  readonly trgParsed: TargetParse | undefined;
   readonly chosen: Chosen;
 }
 
@@ -412,8 +412,9 @@ export class ProxyEngine extends Server {
     if (!request.headers['proxy-authorization']) {
       const verdict = state.policy.login.check('', '');
       if (verdict.ok) {
-        // A CONNECT's target is read by onConnect itself (canonicalHost): no second parse.
-        const trgParsed = parseTarget ? this.getHandlerOpts(request).trgParsed! : undefined;
+        // A CONNECT's target is read by onConnect itself (canonicalHost): no second parse. A
+        // plain target as URL writes it needs no parse either (plainTarget).
+        const trgParsed = parseTarget ? (plainTarget(request.url!) ?? this.getHandlerOpts(request).trgParsed!) : undefined;
         const chosen = this.choose(state, request, verdict.params, '', '');
         return chosen instanceof Promise ? chosen.then((c) => ({ trgParsed, chosen: c })) : { trgParsed, chosen };
       }

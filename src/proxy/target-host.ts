@@ -45,7 +45,8 @@ export function canonicalHostByUrl(host: string): string | undefined {
   return tooLong(hostname) || emptyLabel(hostname) ? undefined : hostname;
 }
 
-function alreadyCanonical(host: string): boolean {
+/** A host WHATWG URL gives back as it is: no URL need be parsed for it (see the patterns above). */
+export function alreadyCanonical(host: string): boolean {
   if (DOTTED_QUAD.test(host)) return true;
   const name = PLAIN_NAME.exec(host);
   return name !== null && !NUMBER_LABEL.test(name[1]!) && !PUNYCODE_LABEL.test(host) && !tooLong(host);
