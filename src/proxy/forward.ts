@@ -135,8 +135,8 @@ class Exchange implements DispatchHandler, DrainEntry {
   /** Small body pieces of the read being parsed, written together (see SMALL_PIECE). */
   private gathered: Buffer[] | undefined = undefined;
   private gatheredBytes = 0;
-  /** writeGathered bound once, for each read's microtask (made only by answers that gather). */
-  private gatheredWriter: (() => void) | undefined;
+  /** afterRead is queued for the end of the read being parsed (one call per read, not two). */
+  private afterReadQueued = false;
   private readonly headers: string[];
   // What the request record says; measured only while something observes traffic.
   private readonly startedAt: number;
@@ -284,7 +284,7 @@ class Exchange implements DispatchHandler, DrainEntry {
       return true;
     }
     this.resume ??= resume;
-    process.nextTick(headAlone, this, this.attempts);
+    this.queueAfterRead();
     return true;
   }
 
@@ -303,7 +303,7 @@ class Exchange implements DispatchHandler, DrainEntry {
       // Once gathering, every piece joins it: the bytes stay in order.
       if (this.gathered === undefined) {
         this.gathered = [chunk];
-        queueMicrotask((this.gatheredWriter ??= () => this.writeGathered()));
+        this.queueAfterRead();
       } else {
         this.gathered.push(chunk);
       }
@@ -339,6 +339,24 @@ class Exchange implements DispatchHandler, DrainEntry {
   private onClientDrain(): void {
     this.response.socket?.setTimeout(0);
     this.resume?.();
+  }
+
+  /**
+   * Once the read being parsed is done: its small body pieces leave as one write, and a head
+   * that came without body bytes waits one more turn (see afterRead). One callback serves both:
+   * a small answer, head and body in one read, costs one queued call, not two.
+   */
+  private queueAfterRead(): void {
+    if (this.afterReadQueued) return;
+    this.afterReadQueued = true;
+    process.nextTick(afterRead, this, this.attempts);
+  }
+
+  /** The end of the read that queued it, for send number `attempt`. */
+  readEnded(attempt: number): void {
+    this.afterReadQueued = false;
+    this.writeGathered();
+    if (this.headPending(attempt)) setImmediate(waitOneMoreTurn, this, attempt);
   }
 
   private writeGathered(): void {
@@ -653,14 +671,15 @@ function interimTimedOut(exchange: Exchange): void {
 }
 
 /**
- * End of the tick that brought the head. Most heads left with their first body bytes already;
- * one that came alone waits for the next loop turn's check phase. A framing error later in the
- * same read (a broken chunk size) has already destroyed undici's socket, but undici tells
- * onError only from that socket's 'close', in the close phase of this turn, after this turn's
- * immediates: written sooner, the head would turn that clean 502 into a 200 and a cut.
+ * End of the tick that brought a head or small body pieces. The pieces are written. Most heads
+ * left with their first body bytes already; one that came alone waits for the next loop turn's
+ * check phase. A framing error later in the same read (a broken chunk size) has already
+ * destroyed undici's socket, but undici tells onError only from that socket's 'close', in the
+ * close phase of this turn, after this turn's immediates: written sooner, the head would turn
+ * that clean 502 into a 200 and a cut.
  */
-function headAlone(exchange: Exchange, attempt: number): void {
-  if (exchange.headPending(attempt)) setImmediate(waitOneMoreTurn, exchange, attempt);
+function afterRead(exchange: Exchange, attempt: number): void {
+  exchange.readEnded(attempt);
 }
 
 /** Queued from the check phase, it runs in the next turn's: after this turn's close phase. */
