@@ -2,7 +2,7 @@ import { configFlagNamed, flagOrigin, type FlagValue } from './flags.js';
 import { pmsNamesInside, pmsUnknownKey, pmsValueHint } from './pms-names.js';
 import { nearestKey, type ConfigProblem } from './problems.js';
 import { schema } from './schema.js';
-import { hiddenPart, showValue, withoutSecret, type Masking } from './secrets.js';
+import { hiddenPart, showValue, withoutSecretOutside, type Masking } from './secrets.js';
 import { quoted } from '../logging/quoted.js';
 import { UNREADABLE, formatNamed } from './value-formats.js';
 
@@ -175,7 +175,8 @@ export class ConfigLayers {
     // shown form hides is taken out of it too.
     const hidden = typeof value === 'string' ? hiddenPart(value, masking) : undefined;
     const escaped = hidden === undefined ? undefined : quoted(hidden).slice(1, -1);
-    return { key, text: withoutSecret(withoutSecret(text, hidden), escaped), origin: this.originOf(key), shown: showValue(value, masking) };
+    const shown = showValue(value, masking);
+    return { key, text: withoutSecretOutside(withoutSecretOutside(text, hidden, shown), escaped, shown), origin: this.originOf(key), shown };
   }
 
   /** The part of a file's `settings` that convict may load. */

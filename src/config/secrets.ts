@@ -66,6 +66,34 @@ export function withoutSecret(text: string, secret: string | undefined): string 
   return secret && secret.length >= SHORTEST_REPLACED ? text.split(secret).join(MASK) : text;
 }
 
+// A piece of a message in double quotes: a value, a port, a host the message names.
+const QUOTED_TEXT = /"([^"]+)"/g;
+
+/**
+ * withoutSecret, except in a quoted piece of `text` that can be read in `shown` (the value as
+ * the same message shows it, its secret masked): that piece tells nothing `shown` does not.
+ * Masked there too, the port `70000` of a URL whose password is `7000` read `***0`, hiding the
+ * mistake the message names and hinting at the password. An occurrence of the secret that
+ * straddles such a piece's quote (a secret holding a `"`) masks the whole text as before.
+ */
+export function withoutSecretOutside(text: string, secret: string | undefined, shown: string): string {
+  if (!secret || secret.length < SHORTEST_REPLACED) return text;
+  const kept: Array<readonly [number, number]> = [];
+  for (const match of text.matchAll(QUOTED_TEXT)) if (shown.includes(match[1]!)) kept.push([match.index, match.index + match[0].length]);
+  if (kept.length === 0) return withoutSecret(text, secret);
+  for (let at = text.indexOf(secret); at >= 0; at = text.indexOf(secret, at + 1)) {
+    const end = at + secret.length;
+    if (kept.some(([from, to]) => at < to && end > from && (at < from || end > to))) return withoutSecret(text, secret);
+  }
+  let out = '';
+  let from = 0;
+  for (const [start, end] of kept) {
+    out += withoutSecret(text.slice(from, start), secret) + text.slice(start, end);
+    from = end;
+  }
+  return out + withoutSecret(text.slice(from), secret);
+}
+
 /**
  * An echo URL as it may be shown: what follows its first `?` or `#` (the query, where an echo
  * service's token goes, and any fragment) as `***`, and a login before the host masked. The

@@ -2,7 +2,6 @@ import { presetIdProblem, presetLifetimeProblem, presetMember, PRESET_PARAMETERS
 import { templateMember, type UpstreamMember, type UpstreamPlan } from '../upstream/upstream-member.js';
 import { parseUpstreamTemplate, socks5LoginProblem } from '../upstream/upstream-url.js';
 import type { ConfigProblem } from './problems.js';
-import { urlSecret } from './secrets.js';
 import { withoutPasswordPieces } from './value-formats.js';
 
 /** A key's effective value and the key it was set under (for messages). */
@@ -80,7 +79,7 @@ export function resolveUpstreamPlan(context: PlanContext, problems: ConfigProble
       if (twin) problems.push(context.problem(template.key, `has the same host and port (${member.key}) as another member: a pool tells its members apart by them`, raw));
       members.push(member);
     } catch (error) {
-      problems.push(context.problem(template.key, `is not a usable upstream proxy URL: ${withoutPasswordPieces((error as Error).message, urlSecret(raw))}`, raw));
+      problems.push(context.problem(template.key, `is not a usable upstream proxy URL: ${withoutPasswordPieces((error as Error).message, raw)}`, raw));
     }
   }
   const plan = { members, parameters: Object.freeze({ ...parameters }), separators: loginSeparators(templates.map((template) => template.value as string)) };

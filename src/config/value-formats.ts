@@ -6,7 +6,7 @@ import { hostPatternProblem } from '../rules/host-pattern.js';
 import { PARAMETER_VALUE } from '../session/parameters.js';
 import { CONNECT_FAILURES, headerValueProblem, statusListProblem } from '../rotation/rule-values.js';
 import { DAY_MS, MAX_LIFETIME_MS, MAX_TIMER_MS, MINUTE_MS, SECOND_MS, readDuration } from './formats.js';
-import { MASK, urlSecret, withoutSecret } from './secrets.js';
+import { MASK, maskedUrl, urlSecret, withoutSecretOutside } from './secrets.js';
 import { nearestKey } from './problems.js';
 
 /** What {@link ValueFormat.fromEnv} answers for text the environment may not use. */
@@ -224,22 +224,31 @@ const upstreamUrl: ValueFormat = {
       parseUpstreamTemplate(value, 'any');
       return undefined;
     } catch (error) {
-      return `is not a usable upstream proxy URL: ${withoutPasswordPieces((error as Error).message, urlSecret(value))}`;
+      return `is not a usable upstream proxy URL: ${withoutPasswordPieces((error as Error).message, value)}`;
     }
   },
   fromEnv: asText,
 };
 
 /**
- * The parser's message may quote a piece of the URL, a port or a placeholder, which may be a
- * piece of the password (`pa{ss}word`): each quoted or braced piece found in the password goes.
+ * The parser's message about `url` without its password. The message may quote a piece of the
+ * URL, a port or a placeholder, which may be a piece of the password (`pa{ss}word`): each
+ * quoted or braced piece found in the password goes, unless it can be read in the URL as shown
+ * (its password masked), which says it anyway: the port `70000` of a URL whose password is
+ * `7000` was shown as `***0`, hiding the mistake and hinting at the password.
  */
-export function withoutPasswordPieces(message: string, secret: string | undefined): string {
+export function withoutPasswordPieces(message: string, url: string): string {
+  const secret = urlSecret(url);
   if (!secret) return message;
-  return withoutSecret(message, secret).replace(/"([^"]+)"|\{([^}]*)\}/g, (piece, quoted?: string, braced?: string) =>
-    secret.includes(quoted ?? `{${braced}}`) ? (quoted ? `"${MASK}"` : MASK) : piece,
-  );
+  const shown = maskedUrl(url);
+  return withoutSecretOutside(message, secret, shown).replace(QUOTED_PIECE, (piece, quoted?: string, braced?: string) => {
+    const text = quoted ?? `{${braced}}`;
+    return !shown.includes(text) && secret.includes(text) ? (quoted !== undefined ? `"${MASK}"` : MASK) : piece;
+  });
 }
+
+// A piece of the URL a parser's message quotes: "quoted" or a {placeholder}.
+const QUOTED_PIECE = /"([^"]+)"|\{([^}]*)\}/g;
 
 const redisUrl: ValueFormat = {
   name: 'redis-url',

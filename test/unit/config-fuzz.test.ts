@@ -121,6 +121,9 @@ const CASES: Case[] = [
   ['Upstream.Url with an unknown placeholder in the password', inFile({ Upstream: { Url: 'http://u:hunter2{x}@h:1' } }), 'Upstream.Url', /unknown placeholder \*\*\*/],
   ['Upstream.Url with an unknown placeholder in the user name', inFile({ Upstream: { Url: 'http://u-{sesion}:hunter2@h:1' } }), 'Upstream.Url', /unknown placeholder \{sesion\}/],
   ['Upstream.Url whose port is the password', inFile({ Upstream: { Url: 'http://user:hunter2' } }), 'Upstream.Url', /TCP port/],
+  // A port that holds the password's text, or is part of it, is shown as typed: the masked URL shows it anyway.
+  ['Upstream.Url whose bad port holds the password', inFile({ Upstream: { Url: 'http://u-{session}:7000@127.0.0.1:70000' } }), 'Upstream.Url', /port "70000" is not a TCP port/],
+  ['Upstream.Url whose bad port is part of the password', inFile({ Upstream: { Url: 'http://u-{session}:hunter2ab@127.0.0.1:ab' } }), 'Upstream.Url', /port "ab" is not a TCP port/],
   ['Logging.Level "verbose"', inFile({ Logging: { Level: 'verbose' } }), 'Logging.Level', /one of: fatal, error/],
   ['Authentication.Password 1234', inFile({ Authentication: { Password: 1234 } }), 'Authentication.Password', /must be a string/],
   ['a section given as a string', inFile({ Listen: 'hunter2' }), 'Listen', /must be a section/],
