@@ -87,6 +87,8 @@ export class RedisFallback {
   private outage = false;
   /** The outage was named by the store (a refused database): Redis going away since is not said yet. */
   private namedOnly = false;
+  /** What the outage is, for the answers that refuse a rotation during it (the log says it once). */
+  private cause: OutageCause = 'away';
   private outageCount = 0;
   private recovering = false;
   private probe: NodeJS.Timeout | undefined;
@@ -179,6 +181,11 @@ export class RedisFallback {
     return this.outage;
   }
 
+  /** What the outage is: Redis away, or refusing the URL's login, its user's commands, its database. */
+  get outageCause(): OutageCause {
+    return this.cause;
+  }
+
   /** Outages begun since start. */
   get outages(): number {
     return this.outageCount;
@@ -201,6 +208,7 @@ export class RedisFallback {
       // An outage the store named (a refused database), then Redis itself going away: said once.
       if (this.namedOnly && !named) {
         this.namedOnly = false;
+        this.cause = causeOf(error);
         this.logOutage(error);
       }
       return;
@@ -209,6 +217,7 @@ export class RedisFallback {
     this.outageCount++;
     // (A refused database: logged by the store, with the server's answer.)
     this.namedOnly = named;
+    this.cause = named ? 'database' : causeOf(error);
     if (!named) this.logOutage(error);
     this.probe = setInterval(() => void this.tryRecover(), RECOVERY_PROBE_MS);
     this.probe.unref();
@@ -339,4 +348,11 @@ export class RedisFallback {
     const reason = held ? 'Redis held another session after the outage' : 'the port was reset elsewhere during the outage';
     this.log.info({ port: sent.port, sessionId: held?.id, previousId: sent.id, reason }, 'session replaced');
   }
+}
+
+/** Why Redis serves this instance no more: gone, or answering with a refusal the operator must fix. */
+export type OutageCause = 'away' | 'login' | 'acl' | 'database';
+
+function causeOf(error: Error): OutageCause {
+  return refusedLogin(error) ? 'login' : refusedByAcl(error) ? 'acl' : 'away';
 }

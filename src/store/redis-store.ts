@@ -5,7 +5,7 @@ import type { Logger } from '../logging/logger.js';
 import { isLive, type Session, type SessionIdRule } from '../session/session.js';
 import { RemoteChanges, type RemoteChangeListener } from './redis-changes.js';
 import { refusedLogin, replyCode, StoreConflictError } from './redis-errors.js';
-import { RedisFallback, type HeldByRedis, type LocalRotation } from './redis-fallback.js';
+import { RedisFallback, type HeldByRedis, type LocalRotation, type OutageCause } from './redis-fallback.js';
 import type { ChangeOptions, SessionStore, StoreHealth } from './session-store.js';
 import { StickyportError } from '../errors.js';
 import { StoredValues } from './stored-values.js';
@@ -542,7 +542,7 @@ export class RedisSessionStore implements SessionStore {
    * (`sent`: its own command got no answer, so Redis may have taken it): refused then.
    */
   private rotateLocally<T>(port: number, session: Session | undefined, options: ChangeOptions | undefined, sent: boolean, apply: () => Promise<T>): Promise<T> {
-    if (options?.acknowledged && !sent) return Promise.reject(notKeptWhileAway());
+    if (options?.acknowledged && !sent) return Promise.reject(notKeptWhileAway(this.fallback.outageCause));
     return this.fallback.acknowledgedLocally(port, session, apply);
   }
 
@@ -571,13 +571,22 @@ function markEnded(value: Buffer): string | undefined {
  * have taken it, a Redis frozen for a moment does so later. Refused, it would come true anyway,
  * unannounced; it is kept as before, answered, and written over Redis when it is back.)
  */
-function notKeptWhileAway(): StickyportError {
+function notKeptWhileAway(cause: OutageCause): StickyportError {
+  const [what, until] = OUTAGE_WORDS[cause];
   return new StickyportError(
     'STORE_UNAVAILABLE',
-    'Redis is unreachable, so the rotation was not made: kept in this process only, a crash would undo it and the other instances would not know it; ask again when Redis answers',
+    `${what}, so the rotation was not made: kept in this process only, a crash would undo it and the other instances would not know it; ask again ${until}`,
     { status: 503 },
   );
 }
+
+// What a refused rotation says of the outage: a refusal is named, asking again will not help until it is fixed.
+const OUTAGE_WORDS: Record<OutageCause, readonly [string, string]> = {
+  away: ['Redis is unreachable', 'when Redis answers'],
+  login: ['Redis refused the login of SessionStore.RedisUrl (user name or password)', 'once it takes that login (the log names the key)'],
+  acl: ['Redis refused a command or key to the user of SessionStore.RedisUrl (its ACL)', 'once the ACL allows it (the log has its answer)'],
+  database: ['Redis refused the database of SessionStore.RedisUrl', 'once it takes that database (the log has its answer)'],
+};
 
 /**
  * A stored value as text, for parsing only: bytes that are not UTF-8 then fail to parse. One

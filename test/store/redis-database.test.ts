@@ -33,6 +33,8 @@ describeRedis('RedisSessionStore on a database the server refuses (Redis)', () =
         expect.objectContaining({ level: 50, key: 'SessionStore.RedisUrl', answer: expect.stringContaining('DB index is out of range') }),
       ]);
       expect(entries.some((entry) => String(entry.msg).startsWith('Redis is back'))).toBe(false);
+      // A /session/reset now is refused naming the cause: asking again will not help until it is fixed.
+      await expect(store.delete(1, { acknowledged: true })).rejects.toThrow(/^Redis refused the database of SessionStore\.RedisUrl, so the rotation was not made/);
       // Redis answered: it is not "unreachable" (a second error line said so, hiding the cause).
       expect(entries.filter((entry) => String(entry.msg).includes('unreachable'))).toEqual([]);
       // The stop neither: the rotation it acknowledged cannot be saved, and the stop says so
@@ -82,6 +84,9 @@ describeRedis('RedisSessionStore on a database the server refuses (Redis)', () =
       expect(warned).toEqual([expect.objectContaining({ level: 50, msg: expect.stringContaining('login') })]);
       expect(JSON.stringify(warned[0])).toMatch(/WRONGPASS|NOAUTH/);
       expect(sink.lines.join('\n')).not.toContain('wrong-password');
+      // The answer to a /session/new or /session/reset names the login too: Redis answers, it is
+      // not "unreachable", and asking again will not help until the URL is fixed.
+      await expect(store.delete(1, { acknowledged: true })).rejects.toThrow(/^Redis refused the login of SessionStore\.RedisUrl \(user name or password\), so the rotation was not made.*ask again once it takes that login/);
     } finally {
       await store.close().catch(() => undefined);
       await server.stop();
@@ -105,6 +110,7 @@ describeRedis('RedisSessionStore on a database the server refuses (Redis)', () =
       // Reconnects keep failing: still said once.
       await delay(1_500);
       expect(unreachable()).toHaveLength(1);
+      await expect(store.delete(1, { acknowledged: true })).rejects.toThrow(/^Redis is unreachable, so the rotation was not made/);
     } finally {
       await store.close().catch(() => undefined);
       await server.stop().catch(() => undefined);

@@ -350,6 +350,8 @@ describeRedis('RedisSessionStore when Redis goes away', () => {
     expect(errors.map((entry) => entry.msg)).toEqual([expect.stringMatching(/^Redis refused a command or key to the user of SessionStore\.RedisUrl \(its ACL\)/)]);
     expect(errors[0].key).toBe('SessionStore.RedisUrl');
     expect(sink.lines.join('\n')).not.toContain(`${user}:pw`);
+    // An acknowledged rotation is refused naming the ACL, not an unreachable Redis.
+    await expect(store.delete(8, { acknowledged: true })).rejects.toThrow(/^Redis refused a command or key to the user of SessionStore\.RedisUrl \(its ACL\), so the rotation was not made/);
   });
 
   it('a recovery the ACL refuses (PING not allowed) is logged once as the ACL refusing, not left at debug (Redis)', async () => {
