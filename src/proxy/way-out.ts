@@ -2,6 +2,7 @@ import type net from 'node:net';
 import type { HostRuleConfig } from '../config/load.js';
 import { StickyportError, UpstreamError } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
+import { inert } from '../logging/quoted.js';
 import { CONTESTED_LIMIT, parametersConflict, type Binding, type PortState } from '../ports/port-state.js';
 import { hostForRules } from '../rules/host-pattern.js';
 import type { SessionParams } from '../session/parameters.js';
@@ -40,7 +41,8 @@ export function wayOut(state: PortState, binding: Binding, hostname: string, por
   }
   if (!rule) return { route: binding.route, hostname, port, bound: true, rule };
   if (rule.action === 'Deny') {
-    throw new StickyportError('HOST_DENIED', `${hostname} is denied by ${rule.source} (${JSON.stringify(rule.pattern)}): nothing was sent`, { status: 403 });
+    // The pattern as written in the configuration (JSON's quoting doubled a regular expression's backslashes).
+    throw new StickyportError('HOST_DENIED', `${hostname} is denied by ${rule.source} ("${inert(rule.pattern)}"): nothing was sent`, { status: 403 });
   }
   const to = { hostname: rule.overrideHost ?? hostname, port: rule.overridePort ?? port };
   if (rule.action === 'Bypass') return { route: state.mapping.bypass, ...to, bound: false, rule };

@@ -33,6 +33,7 @@ beforeAll(async () => {
         { Pattern: 'cdn.test', Action: 'Bypass', OverrideHost: '127.0.0.1' },
         { Pattern: 'moved.test', OverrideHost: '127.0.0.1', OverridePort: origin.port },
         { Pattern: '/side-[0-9]+\\.test/', OverrideHost: '127.0.0.1', OverridePort: origin.port, Upstream: { Url: `http://side-session-{session}:secret@127.0.0.1:${side.port}` } },
+        { Pattern: '/(.*\\.)?blocked\\.test/', Action: 'Deny' },
       ],
       Mappings: [
         { Name: 'strict', Listen: { Port: strict } },
@@ -63,6 +64,12 @@ describe('Deny', () => {
     expect(answer.headers['x-stickyport-error']).toBe('HOST_DENIED');
     expect(answer.body).toContain('denied.test is denied by HostRules[0] ("denied.test")');
     expect(upstream.seen.length).toBe(before);
+  });
+
+  it('names a regular expression rule as it is written, not JSON-escaped', async () => {
+    const answer = await request(strict, 'http://x.blocked.test/');
+    expect(answer.status).toBe(403);
+    expect(answer.body).toContain('x.blocked.test is denied by HostRules[6] ("/(.*\\.)?blocked\\.test/")');
   });
 
   it('answers CONNECT with 403 HOST_DENIED, and sends nothing upstream', async () => {
