@@ -75,6 +75,8 @@ function formatSchema(format: unknown): JsonSchema {
       return { type: 'string', pattern: '^[^\\u0000-\\u001f\\u007f]*$' };
     case 'non-empty-text':
       return { type: 'string', minLength: 1, pattern: '^[^\\u0000-\\u001f\\u007f]*$' };
+    case 'password-text':
+      return { type: 'string', pattern: '^$|^(?=[\\s\\S]*\\S)[^\\u0000-\\u001f\\u007f]*$' };
     case 'bearer-token':
       return { type: 'string', pattern: '^[^\\s\\u0000-\\u001f\\u007f]*$' };
     case 'api-domain':

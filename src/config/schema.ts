@@ -281,7 +281,7 @@ export const schema = {
     },
     Password: {
       doc: 'When set, API calls need ?pwd=... or the proxy login',
-      format: 'text',
+      format: 'password-text',
       default: '',
       env: 'STICKYPORT_SESSION_API_PASSWORD',
       sensitive: true,

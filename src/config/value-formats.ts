@@ -395,6 +395,8 @@ const FORMATS: readonly ValueFormat[] = [
   interval,
   plainText('text', 'a string'),
   plainText('non-empty-text', 'a non-empty string', (value) => value.trim() !== ''),
+  // A password of spaces alone is a slip (a value pasted empty): it guards as good as nothing.
+  plainText('password-text', 'a string, empty or not spaces only', (value) => value === '' || value.trim() !== ''),
   // Sent as "Authorization: Bearer TOKEN" and read up to the first space: a token with one could
   // never match. Judged whether or not the admin server is on, as every value is.
   plainText('bearer-token', 'one word with no spaces or control characters: clients send it as "Authorization: Bearer TOKEN"', (value) => !/\s/.test(value)),

@@ -125,6 +125,8 @@ const CASES: Case[] = [
   ['Upstream.Url whose bad port holds the password', inFile({ Upstream: { Url: 'http://u-{session}:7000@127.0.0.1:70000' } }), 'Upstream.Url', /port "70000" is not a TCP port/],
   ['Upstream.Url whose bad port is part of the password', inFile({ Upstream: { Url: 'http://u-{session}:hunter2ab@127.0.0.1:ab' } }), 'Upstream.Url', /port "ab" is not a TCP port/],
   ['Logging.Level "verbose"', inFile({ Logging: { Level: 'verbose' } }), 'Logging.Level', /one of: fatal, error/],
+  ['SessionAPI.Password of spaces only', inFile({ SessionAPI: { Password: '   ' } }), 'SessionAPI.Password', /empty or not spaces only/],
+  ['STICKYPORT_SESSION_API_PASSWORD of a no-break space', { env: { STICKYPORT_SESSION_API_PASSWORD: '\u00a0' } }, 'SessionAPI.Password', /STICKYPORT_SESSION_API_PASSWORD/],
   ['Authentication.Password 1234', inFile({ Authentication: { Password: 1234 } }), 'Authentication.Password', /must be a string/],
   ['a section given as a string', inFile({ Listen: 'hunter2' }), 'Listen', /must be a section/],
   ['a nested section given as a number', inFile({ Listen: { PortRange: 10201 } }), 'Listen.PortRange', /must be a section: an object with the keys Start, End/],
