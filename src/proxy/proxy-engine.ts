@@ -77,6 +77,7 @@ const NOT_CANONICAL = 'Proxy-Authorization: one Basic login, Base64 of user:pass
 
 // proxy-chain's words for a Proxy-Authorization it cannot read.
 const UNREADABLE_LOGIN = /"Proxy-Authorization" header/;
+const NO_HOST = 'an HTTP/1.1 request must carry a Host header (RFC 9112 3.2): send Host: the host of its URL';
 const RELATIVE_URL_HINT =
   'stickyport is a forward proxy: send absolute-URI requests through it, ' +
   'e.g. curl -x http://127.0.0.1:PORT http://example.com/';
@@ -122,6 +123,11 @@ export class ProxyEngine extends Server {
       upstreamFailed: (port, route, error) => engine.ports.served(port)?.upstreamFailed(route, error),
     };
     armServerTimers(this.server, engine);
+    // Node answers an HTTP/1.1 request without Host with a 400 of its own, behind stickyport's
+    // back: a request pipelined after it was forwarded once the answer before that 400 was out,
+    // though the client had been told the connection closes. onRequest refuses it instead, in
+    // turn, and what follows is dropped as after any closing 400.
+    (this.server as http.Server & { requireHostHeader: boolean }).requireHostHeader = false;
     // `Expect: 100-continue`: Node's server sends "100 Continue" as soon as it has the head,
     // before anything was decided, so a client refused (a 407 for want of a login, a 403, a 400)
     // sent its whole body first. The 100 now goes out only once the request is being forwarded
@@ -162,6 +168,8 @@ export class ProxyEngine extends Server {
       if (turn) await turn;
       if (connectionEnding(request.socket, response)) return;
       if (tooManyFields(request)) throw new RequestError(TOO_MANY_FIELDS, 431);
+      // RFC 9112 3.2: an HTTP/1.1 request without Host is a 400 (Node's check, off: see the constructor).
+      if (request.headers.host === undefined && request.httpVersionMajor === 1 && request.httpVersionMinor === 1) throw new RequestError(NO_HOST, 400);
       this.armRequestTimers(request, response);
       const url = request.url!;
       const apiPath = this.engine.api?.match(url);
