@@ -14,7 +14,8 @@ const PLAIN_PORT = /^[1-9]\d{0,4}$/;
 /**
  * The target of an absolute-URI request, `http://host[:port]/path?query`. Where to connect
  * comes from WHATWG `URL` (proxy-chain's parse: lower-cased, IDNA, brackets); what is *sent*
- * is cut from the client's own bytes, so `/a/../b\c` reaches the target as written.
+ * is cut from the client's own bytes, so `/a/../b\c` reaches the target as written (up to a
+ * fragment, which is not sent).
  */
 export function httpTarget(url: string, parsed: TargetParse): HttpTarget {
   let end = 7; // after "http://"
@@ -23,7 +24,10 @@ export function httpTarget(url: string, parsed: TargetParse): HttpTarget {
   const at = authority.lastIndexOf('@');
   // Credentials in the URI are the client's business with the target, not the upstream's.
   if (at >= 0) authority = authority.slice(at + 1);
-  const rest = url.slice(end);
+  // A fragment is the client's own (RFC 9110 4.2.5: no request carries one; absolute-form has
+  // none): an upstream reading `/#@evil.test` its own way could see another host in it.
+  const hash = url.indexOf('#', end);
+  const rest = hash < 0 ? url.slice(end) : url.slice(end, hash);
   const path = rest === '' ? '/' : rest[0] === '?' ? `/${rest}` : rest;
   const hostname = parsed.hostname.startsWith('[') ? parsed.hostname.slice(1, -1) : parsed.hostname;
   const port = parsed.port === '' ? 80 : Number(parsed.port);
@@ -40,7 +44,7 @@ export function httpTarget(url: string, parsed: TargetParse): HttpTarget {
     authority,
     // Rebuilt unless the client wrote it as undici takes it: no user info, a path, and the scheme
     // in lower case (RFC 3986 3.1: `HTTP://` is the same scheme; undici refuses it).
-    absoluteUrl: at < 0 && rest !== '' && rest[0] === '/' && url.startsWith('http://') ? url : `http://${authority}${path}`,
+    absoluteUrl: at < 0 && hash < 0 && rest !== '' && rest[0] === '/' && url.startsWith('http://') ? url : `http://${authority}${path}`,
     path,
   };
 }

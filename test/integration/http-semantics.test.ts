@@ -91,6 +91,13 @@ describe.each(['direct', 'HTTP upstream', 'SOCKS5 upstream'])('HTTP semantics, %
     expect(origin.requests.slice(before).map((seen) => seen.url)).toEqual([path]);
   });
 
+  it('keeps a fragment to itself: the path and query go on without it', async () => {
+    const before = origin.requests.length;
+    const answer = await rawUntilClose(port(), `GET ${origin.url}/frag?x=1#@evil.test/?y HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+    expect(answer).toMatch(/^HTTP\/1\.1 200/);
+    expect(origin.requests.slice(before).map((seen) => seen.url)).toEqual(['/frag?x=1']);
+  });
+
   it('relays trailers', async () => {
     const direct = await getWithTrailers(origin.port, '/trailers');
     const proxied = await new Promise<{ body: string; trailers: NodeJS.Dict<string> }>((resolve, reject) => {
