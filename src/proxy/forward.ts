@@ -101,10 +101,10 @@ interface PendingHead {
 /**
  * One request's trip upstream, as the undici handler that receives the answer.
  *
- * The answer's head is written to the client only with its first body bytes, its end, or at
- * the end of the tick that brought it (a stream that pauses after its head still shows it at
- * once). Until then a broken answer (bad chunk framing, a body where none may be) is still a
- * clean 502, and the head and the first bytes leave in one write.
+ * The answer's head is written to the client only with its first body bytes, its end, or
+ * HEAD_HOLD_MS after it came (a stream that pauses after its head still shows it at once, all
+ * but). Until then a broken answer (bad chunk framing, a body where none may be, a close right
+ * behind the head) is still a clean 502, and the head and the first bytes leave in one write.
  */
 class Exchange implements DispatchHandler, DrainEntry {
   private route!: UpstreamRoute;
@@ -356,7 +356,7 @@ class Exchange implements DispatchHandler, DrainEntry {
   readEnded(attempt: number): void {
     this.afterReadQueued = false;
     this.writeGathered();
-    if (this.headPending(attempt)) setImmediate(waitOneMoreTurn, this, attempt);
+    if (this.headPending(attempt)) setTimeout(holdOver, HEAD_HOLD_MS, this, attempt);
   }
 
   private writeGathered(): void {
@@ -515,7 +515,7 @@ class Exchange implements DispatchHandler, DrainEntry {
   }
 
   /**
-   * A loop turn after the read that brought the head of send number `attempt`, and no body
+   * HEAD_HOLD_MS after the read that brought the head of send number `attempt`, and no body
    * byte yet: show the head now. (A head of a later send, after a rotate-and-retry, waits its own turn.)
    */
   flushPendingHead(attempt: number): void {
@@ -672,22 +672,27 @@ function interimTimedOut(exchange: Exchange): void {
 
 /**
  * End of the tick that brought a head or small body pieces. The pieces are written. Most heads
- * left with their first body bytes already; one that came alone waits for the next loop turn's
- * check phase. A framing error later in the same read (a broken chunk size) has already
- * destroyed undici's socket, but undici tells onError only from that socket's 'close', in the
- * close phase of this turn, after this turn's immediates: written sooner, the head would turn
- * that clean 502 into a 200 and a cut.
+ * left with their first body bytes already; one that came alone is held for HEAD_HOLD_MS.
  */
 function afterRead(exchange: Exchange, attempt: number): void {
   exchange.readEnded(attempt);
 }
 
-/** Queued from the check phase, it runs in the next turn's: after this turn's close phase. */
-function waitOneMoreTurn(exchange: Exchange, attempt: number): void {
-  setImmediate(flushHead, exchange, attempt);
-}
+/**
+ * How long a head that came without body bytes waits before it is written alone, so that a
+ * failure right behind it is still a clean 502 instead of a 200 and a cut. A framing error later
+ * in the same read has destroyed undici's socket, but undici tells onError only from that
+ * socket's 'close', in the close phase of the turn. A FIN or reset sent with the head is read a
+ * turn or more later (libuv stops reading a socket once a read does not fill its buffer), and
+ * counting turns did not cover it: with two, a head owing a body and a FIN in the same write went
+ * out as a 200 and a cut every time; with three or four, now and then, as the loop spun through
+ * turns faster than the kernel handed over the FIN. A timer is not outrun: every 'close' read
+ * before it fires comes first. A body byte arriving meanwhile takes the head along at once, so
+ * only an answer whose body has not begun within this time shows its head this much later.
+ */
+const HEAD_HOLD_MS = 2;
 
-function flushHead(exchange: Exchange, attempt: number): void {
+function holdOver(exchange: Exchange, attempt: number): void {
   exchange.flushPendingHead(attempt);
 }
 
