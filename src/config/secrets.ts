@@ -18,6 +18,8 @@ const COLON_LOGIN = /^([^\s:@/]+:\d{1,5}:[^:]*:)(.+)$/s;
 
 /** A port (and what may follow it: a path such as Redis's `/3`, a query), not a password. */
 const PORT_TAIL = /^(\d+|\{port\})([/?].*)?$/s;
+/** A proxy URL's port: it has no path or query, so `2024?s3cret` after a user name is a password. */
+const PROXY_PORT_TAIL = /^(\d+|\{port\})\/?$/;
 
 /**
  * Where a URL's secret stands, split the way stickyport's parsers split it: the credentials end
@@ -39,7 +41,7 @@ function secretSpan(url: string, bareUserIsSecret: boolean): readonly [number, n
   }
   const colon = rest.lastIndexOf(':');
   const tail = colon >= 0 ? rest.slice(colon + 1) : '';
-  return tail === '' || PORT_TAIL.test(tail) ? undefined : [start + colon + 1, url.length];
+  return tail === '' || (bareUserIsSecret ? PORT_TAIL : PROXY_PORT_TAIL).test(tail) ? undefined : [start + colon + 1, url.length];
 }
 
 /** The text of a URL's secret (see secretSpan), for a parser's messages to be cleaned of it. */

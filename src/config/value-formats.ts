@@ -232,19 +232,40 @@ const upstreamUrl: ValueFormat = {
 
 /**
  * The parser's message about `url` without its password. The message may quote a piece of the
- * URL, a port or a placeholder, which may be a piece of the password (`pa{ss}word`): each
- * quoted or braced piece found in the password goes, unless it can be read in the URL as shown
- * (its password masked), which says it anyway: the port `70000` of a URL whose password is
- * `7000` was shown as `***0`, hiding the mistake and hinting at the password.
+ * URL, a port or a placeholder, which may be a piece of the password (`pa{ss}word`), or the
+ * password rendered (`http://acct:s3cret-{session}`, no host: its port was "s3cret-sample").
+ * A quoted or braced piece stays only where it can be read in the URL as shown (its password
+ * masked), which says it anyway: the port `70000` of a URL whose password is `7000` was shown
+ * as `***0`, hiding the mistake and hinting at the password.
  */
 export function withoutPasswordPieces(message: string, url: string): string {
   const secret = urlSecret(url);
   if (!secret) return message;
   const shown = maskedUrl(url);
-  return withoutSecretOutside(message, secret, shown).replace(QUOTED_PIECE, (piece, quoted?: string, braced?: string) => {
-    const text = quoted ?? `{${braced}}`;
-    return !shown.includes(text) && secret.includes(text) ? (quoted !== undefined ? `"${MASK}"` : MASK) : piece;
+  const masked = withoutSecretOutside(message, secret, shown).replace(QUOTED_PIECE, (piece, quoted?: string) => {
+    // A quoted piece only as the masked URL shows it: one the parser rendered (the password's
+    // placeholders filled with sample values, quoted as a port where the host was left out) is
+    // neither there nor in the password as typed.
+    if (quoted !== undefined) return shown.includes(quoted) ? piece : `"${MASK}"`;
+    // A placeholder's name: the message's own list of them (`{port}`) stays.
+    return shown.includes(piece) || !secret.includes(piece) ? piece : MASK;
   });
+  // A password holding a `"` splits the quoting the pieces are found by: what is left of it in
+  // the message then is not shown at all.
+  return repeatsSecret(masked, secret, shown) ? UNSHOWN_REASON : masked;
+}
+
+const UNSHOWN_REASON = 'its reason would repeat part of the password, so it is not shown: write it as scheme://user:password@host:port';
+
+/** Whether `text` holds 4 characters in a row of the secret's own text (not of a placeholder) that `shown` does not show. */
+function repeatsSecret(text: string, secret: string, shown: string): boolean {
+  for (const run of secret.split(/\{[^}]*\}/)) {
+    for (let at = 0; at + 4 <= run.length; at++) {
+      const piece = run.slice(at, at + 4);
+      if (text.includes(piece) && !shown.includes(piece)) return true;
+    }
+  }
+  return false;
 }
 
 // A piece of the URL a parser's message quotes: "quoted" or a {placeholder}.

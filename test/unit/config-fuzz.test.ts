@@ -121,6 +121,14 @@ const CASES: Case[] = [
   ['Upstream.Url with an unknown placeholder in the password', inFile({ Upstream: { Url: 'http://u:hunter2{x}@h:1' } }), 'Upstream.Url', /unknown placeholder \*\*\*/],
   ['Upstream.Url with an unknown placeholder in the user name', inFile({ Upstream: { Url: 'http://u-{sesion}:hunter2@h:1' } }), 'Upstream.Url', /unknown placeholder \{sesion\}/],
   ['Upstream.Url whose port is the password', inFile({ Upstream: { Url: 'http://user:hunter2' } }), 'Upstream.Url', /TCP port/],
+  // No host: the password's placeholders filled with sample values were quoted as the port.
+  ['Upstream.Url without a host, a placeholder in the password', inFile({ Upstream: { Url: 'http://acct:hunter2_session-{session}' } }), 'Upstream.Url', /port "\*\*\*" is not a TCP port/],
+  ['Upstream.Urls member without a host, a placeholder in the password', inFile({ Upstream: { Urls: ['http://acct:hunter2-{port}'] } }), 'Upstream.Urls[0]', /port "\*\*\*"/],
+  // A quote in such a password split the quoting the pieces are found by: the reason is not shown.
+  ['Upstream.Url without a host, a quote and a placeholder in the password', inFile({ Upstream: { Url: 'http://acct:\\"hunter2-{session}' } }), 'Upstream.Url', /reason would repeat part of the password, so it is not shown/],
+  // No host: a password of digits and then a query or path was read as a port and a path.
+  ['Upstream.Url without a host, a password of digits then ?', inFile({ Upstream: { Url: 'http://acct:2024?hunter2' } }), 'Upstream.Url', /usable upstream proxy URL/],
+  ['STICKYPORT_UPSTREAM_URL without a host, a password of digits then /', { env: { STICKYPORT_UPSTREAM_URL: 'socks5://acct:99/hunter2' } }, 'Upstream.Url', /STICKYPORT_UPSTREAM_URL/],
   // A port that holds the password's text, or is part of it, is shown as typed: the masked URL shows it anyway.
   ['Upstream.Url whose bad port holds the password', inFile({ Upstream: { Url: 'http://u-{session}:7000@127.0.0.1:70000' } }), 'Upstream.Url', /port "70000" is not a TCP port/],
   ['Upstream.Url whose bad port is part of the password', inFile({ Upstream: { Url: 'http://u-{session}:hunter2ab@127.0.0.1:ab' } }), 'Upstream.Url', /port "ab" is not a TCP port/],
