@@ -205,10 +205,12 @@ export class RedisFallback {
   startOutage(error: Error, named = false): void {
     if (this.closed) return;
     if (this.outage) {
+      // What the outage is now, for the answers: Redis restarted with another password, a login
+      // refused and then Redis gone. (A bare close says nothing: a refused login closes too.)
+      if ((error as NodeJS.ErrnoException).code !== undefined || replyCode(error) !== undefined) this.cause = causeOf(error, named);
       // An outage the store named (a refused database), then Redis itself going away: said once.
       if (this.namedOnly && !named) {
         this.namedOnly = false;
-        this.cause = causeOf(error);
         this.logOutage(error);
       }
       return;
@@ -217,7 +219,7 @@ export class RedisFallback {
     this.outageCount++;
     // (A refused database: logged by the store, with the server's answer.)
     this.namedOnly = named;
-    this.cause = named ? 'database' : causeOf(error);
+    this.cause = causeOf(error, named);
     if (!named) this.logOutage(error);
     this.probe = setInterval(() => void this.tryRecover(), RECOVERY_PROBE_MS);
     this.probe.unref();
@@ -256,7 +258,13 @@ export class RedisFallback {
       this.log.info({ written, keptFromRedis, rotations, dataSetLost }, 'Redis is back: local sessions reconciled');
     } catch (error) {
       // A user's ACL refusing what the recovery needs is no network trouble: said once, as such.
-      if (refusedByAcl(error)) this.aclRefusal(error as Error);
+      if (refusedByAcl(error)) {
+        // Redis answers again, but its ACL refuses what recovery needs: that is the outage now.
+        this.cause = 'acl';
+        this.aclRefusal(error as Error);
+      } else if (refusedLogin(error)) {
+        this.cause = 'login';
+      }
       // Still away: the probe or the next 'ready' tries again.
       this.log.debug({ err: (error as Error).message }, 'Redis not back yet');
     } finally {
@@ -353,6 +361,7 @@ export class RedisFallback {
 /** Why Redis serves this instance no more: gone, or answering with a refusal the operator must fix. */
 export type OutageCause = 'away' | 'login' | 'acl' | 'database';
 
-function causeOf(error: Error): OutageCause {
-  return refusedLogin(error) ? 'login' : refusedByAcl(error) ? 'acl' : 'away';
+/** `named`: the store has said the database was refused (a refused login may come as that too). */
+function causeOf(error: Error, named: boolean): OutageCause {
+  return refusedLogin(error) ? 'login' : refusedByAcl(error) ? 'acl' : named ? 'database' : 'away';
 }

@@ -365,6 +365,9 @@ describeRedis('RedisSessionStore when Redis goes away', () => {
     const acl = entries().filter((entry) => entry.level === 50 && /^Redis refused a command or key to the user of SessionStore\.RedisUrl \(its ACL\)/.test(entry.msg));
     expect(acl).toHaveLength(1);
     expect(acl[0].err).toMatch(/NOPERM/);
+    // The outage began as a dropped connection; what keeps it going is the ACL, and a rotation
+    // refused now says so.
+    await expect(store.delete(9, { acknowledged: true })).rejects.toThrow(/^Redis refused a command or key to the user of SessionStore\.RedisUrl \(its ACL\), so the rotation was not made/);
   });
 
   it('starts while Redis is unreachable, works locally, and catches up when Redis comes (Redis)', async () => {
