@@ -243,16 +243,16 @@ export function withoutPasswordPieces(message: string, url: string): string {
   if (!secret) return message;
   const shown = maskedUrl(url);
   const masked = withoutSecretOutside(message, secret, shown).replace(QUOTED_PIECE, (piece, quoted?: string) => {
-    // A quoted piece only as the masked URL shows it: one the parser rendered (the password's
-    // placeholders filled with sample values, quoted as a port where the host was left out) is
-    // neither there nor in the password as typed.
-    if (quoted !== undefined) return shown.includes(quoted) ? piece : `"${MASK}"`;
+    // A quoted piece the masked URL does not show goes when it is part of the password, or
+    // holds 4 characters of it in a row: one the parser rendered (the password's placeholders
+    // filled with sample values, quoted as a port where the host was left out).
+    if (quoted !== undefined) return shown.includes(quoted) || !(secret.includes(quoted) || repeatsSecret(quoted, secret, shown)) ? piece : `"${MASK}"`;
     // A placeholder's name: the message's own list of them (`{port}`) stays.
     return shown.includes(piece) || !secret.includes(piece) ? piece : MASK;
   });
   // A password holding a `"` splits the quoting the pieces are found by: what is left of it in
   // the message then is not shown at all.
-  return repeatsSecret(masked, secret, shown) ? UNSHOWN_REASON : masked;
+  return secret.includes('"') && repeatsSecret(masked, secret, shown) ? UNSHOWN_REASON : masked;
 }
 
 const UNSHOWN_REASON = 'its reason would repeat part of the password, so it is not shown: write it as scheme://user:password@host:port';
