@@ -78,11 +78,12 @@ export function statusLineCases(): AnswerCase[] {
   }
   cases.push(make(g, 'HTTP/1.1 100 Continue\r\n\r\n', { name: '100 alone, then reset', allow: ERROR, after: 'reset' }));
   cases.push(make(g, 'HTTP/1.1 200 OK\r\n', { name: 'a status line alone, then close', allow: ERROR, after: 'close' }));
-  // A whole head owing a body, and the close in the same write: nothing of the answer can be
-  // relayed, so the client gets the 502 (the head went out first, then a cut, before).
+  // A whole head owing a body, then the close: a 502 when the close comes within the head's
+  // hold (test/regression/head-then-close.test.ts counts those), else a cut after the head; a
+  // relaying hop (the SOCKS5 route's) or a loaded machine may pass the close on later.
   for (const after of ['close', 'reset'] as const) {
-    cases.push(make(g, 'HTTP/1.1 200 OK\r\nContent-Length: 9000\r\n\r\n', { name: `a head owing a body, then ${after} at once`, allow: ERROR, after }));
-    cases.push(make(g, 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n', { name: `a chunked head, then ${after} at once`, allow: ERROR, after }));
+    cases.push(make(g, 'HTTP/1.1 200 OK\r\nContent-Length: 9000\r\n\r\n', { name: `a head owing a body, then ${after} at once`, allow: BROKEN, after }));
+    cases.push(make(g, 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n', { name: `a chunked head, then ${after} at once`, allow: BROKEN, after }));
   }
   const empty = { status: 200, bodies: [''] };
   cases.push(make(g, 'HTTP/1.1 200 OK\r\n\r\n', { name: 'a head without framing, then close (empty body)', allow: RELAY, relay: empty, after: 'close' }));
