@@ -78,6 +78,11 @@ const NOT_CANONICAL = 'Proxy-Authorization: one Basic login, Base64 of user:pass
 // proxy-chain's words for a Proxy-Authorization it cannot read.
 const UNREADABLE_LOGIN = /"Proxy-Authorization" header/;
 const NO_HOST = 'an HTTP/1.1 request must carry a Host header (RFC 9112 3.2): send Host: the host of its URL';
+
+/** An HTTP/1.1 request (or one of a later version llhttp reads as such, `HTTP/2.0`) without Host. */
+function hostMissing(request: http.IncomingMessage): boolean {
+  return request.headers.host === undefined && (request.httpVersionMajor > 1 || (request.httpVersionMajor === 1 && request.httpVersionMinor >= 1));
+}
 const RELATIVE_URL_HINT =
   'stickyport is a forward proxy: send absolute-URI requests through it, ' +
   'e.g. curl -x http://127.0.0.1:PORT http://example.com/';
@@ -169,7 +174,7 @@ export class ProxyEngine extends Server {
       if (connectionEnding(request.socket, response)) return;
       if (tooManyFields(request)) throw new RequestError(TOO_MANY_FIELDS, 431);
       // RFC 9112 3.2: an HTTP/1.1 request without Host is a 400 (Node's check, off: see the constructor).
-      if (request.headers.host === undefined && request.httpVersionMajor === 1 && request.httpVersionMinor === 1) throw new RequestError(NO_HOST, 400);
+      if (hostMissing(request)) throw new RequestError(NO_HOST, 400);
       this.armRequestTimers(request, response);
       const url = request.url!;
       const apiPath = this.engine.api?.match(url);
@@ -248,6 +253,8 @@ export class ProxyEngine extends Server {
     closeOnceAnswered(response, this.engine.idleTimeoutMs);
     try {
       if (tooManyFields(request)) throw new RequestError(TOO_MANY_FIELDS, 431);
+      // As for a plain request (Node checks neither upgrades nor CONNECTs; a CONNECT's target is its authority).
+      if (hostMissing(request)) throw new RequestError(NO_HOST, 400);
       if (socket.timeout) socket.setTimeout(0);
       const url = request.url!;
       if (url[0] === '/' || this.engine.api?.match(url) !== undefined) throw new RequestError(RELATIVE_URL_HINT, 400);
@@ -387,7 +394,9 @@ export class ProxyEngine extends Server {
           : [400, `malformed request (${error.code ?? 'parse error'})`];
     afterEarlierAnswers(
       socket,
-      () => this.sendSocketResponse(socket, status, {}, `${message}\n`),
+      // Not after an answer that closed the connection (a 400 for the request before the bytes
+      // that broke): the client was told that was the last one.
+      () => connectionEnding(socket) || this.sendSocketResponse(socket, status, {}, `${message}\n`),
       // The broken bytes were this request's own body: it is the one refused, unless it was
       // answered already (a 405, an upstream's early answer): one answer, then the close.
       (broken) =>

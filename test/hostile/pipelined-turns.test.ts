@@ -120,6 +120,8 @@ describe('a request pipelined behind one refused with 400 and a close', () => {
     // Node answered this one itself, behind stickyport's back: a request pipelined after it was
     // forwarded once an answer before it (a session API refusal, written at once) was out.
     ['an HTTP/1.1 request without Host', 'GET http://a.test/refused HTTP/1.1\r\n\r\n'],
+    ['an HTTP/2.0 request line (llhttp reads it) without Host', 'GET http://a.test/refused HTTP/2.0\r\n\r\n'],
+    ['a WebSocket upgrade without Host', 'GET http://a.test/refused HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n'],
     ['a session API refusal, then an HTTP/1.1 request without Host', 'GET http://portmapper/session/ HTTP/1.1\r\nHost: portmapper\r\nOrigin: http://x.test\r\n\r\nGET http://a.test/refused HTTP/1.1\r\n\r\n'],
   ];
   // What each case is answered: its 400 (after the API's 403 where one comes first).

@@ -40,6 +40,19 @@ describe('session API on the virtual domain', () => {
       expect(upstream.seen.length).toBe(seen);
     }));
 
+  // A fragment is the client's own, as on forwarded requests: it was taken for part of the path (404).
+  it('answers a call whose URL carries a fragment as the call without it', () =>
+    withProxy({}, async ({ ports: [port] }) => {
+      const made = await request(port!, 'http://portmapper/session/new#again');
+      expect(made.status).toBe(200);
+      expect(JSON.parse(made.body)).toHaveProperty('session_id');
+    }));
+
+  it('answers a relative call whose URL carries a fragment as the call without it', () =>
+    withProxy({ SessionAPI: { Enabled: true, Domain: '' } }, async ({ ports: [port] }) => {
+      expect((await request(port!, '/session/#x')).status).toBe(200);
+    }));
+
   // A CONNECT to the API's host was refused before the login was asked: 400 or 404 where a
   // client without a login gets 407 for any other request.
   it.each([true, false])('a CONNECT to its domain without the required login gets 407 first (API on: %s)', (enabled) =>
