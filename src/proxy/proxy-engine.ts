@@ -78,11 +78,6 @@ const NOT_CANONICAL = 'Proxy-Authorization: one Basic login, Base64 of user:pass
 // proxy-chain's words for a Proxy-Authorization it cannot read.
 const UNREADABLE_LOGIN = /"Proxy-Authorization" header/;
 const NO_HOST = 'an HTTP/1.1 request must carry a Host header (RFC 9112 3.2): send Host: the host of its URL';
-
-/** An HTTP/1.1 request (or one of a later version llhttp reads as such, `HTTP/2.0`) without Host. */
-function hostMissing(request: http.IncomingMessage): boolean {
-  return request.headers.host === undefined && (request.httpVersionMajor > 1 || (request.httpVersionMajor === 1 && request.httpVersionMinor >= 1));
-}
 const RELATIVE_URL_HINT =
   'stickyport is a forward proxy: send absolute-URI requests through it, ' +
   'e.g. curl -x http://127.0.0.1:PORT http://example.com/';
@@ -519,6 +514,11 @@ export class ProxyEngine extends Server {
     }
     afterEarlierAnswers(request.socket, () => this.failRequest(request, normalized));
   }
+}
+
+/** An HTTP/1.1 request (or one of a later version llhttp reads as such, `HTTP/2.0`) without Host. */
+function hostMissing(request: http.IncomingMessage): boolean {
+  return request.headers.host === undefined && (request.httpVersionMajor > 1 || (request.httpVersionMajor === 1 && request.httpVersionMinor >= 1));
 }
 
 /**

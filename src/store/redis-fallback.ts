@@ -258,13 +258,9 @@ export class RedisFallback {
       this.log.info({ written, keptFromRedis, rotations, dataSetLost }, 'Redis is back: local sessions reconciled');
     } catch (error) {
       // A user's ACL refusing what the recovery needs is no network trouble: said once, as such.
-      if (refusedByAcl(error)) {
-        // Redis answers again, but its ACL refuses what recovery needs: that is the outage now.
-        this.cause = 'acl';
-        this.aclRefusal(error as Error);
-      } else if (refusedLogin(error)) {
-        this.cause = 'login';
-      }
+      // Redis answers again, but refuses the login or what recovery needs: that is the outage now.
+      if (refusedByAcl(error) || refusedLogin(error)) this.cause = causeOf(error as Error, false);
+      if (refusedByAcl(error)) this.aclRefusal(error as Error);
       // Still away: the probe or the next 'ready' tries again.
       this.log.debug({ err: (error as Error).message }, 'Redis not back yet');
     } finally {
