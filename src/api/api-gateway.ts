@@ -1,5 +1,6 @@
 import type http from 'node:http';
 import { parseBasic, proxyAuthorization, Secret, type LoginPolicy } from '../auth/client-auth.js';
+import { upToFragment } from '../proxy/http-target.js';
 import { lingerOnClose, whenBodyKnown } from '../proxy/ordered-answers.js';
 import type { ApiAnswer, ApiCall } from './session-api.js';
 
@@ -44,7 +45,7 @@ export class ApiGateway {
   /** The path and query of an API request, or undefined when `url` is not one. */
   match(url: string): string | undefined {
     const { domain } = this.options;
-    if (domain === '') return url.startsWith('/session') ? url.split('#', 1)[0] : undefined;
+    if (domain === '') return url.startsWith('/session') ? upToFragment(url) : undefined;
     if (!url.startsWith('http://') && url.slice(0, 7).toLowerCase() !== 'http://') return undefined;
     let end = 7;
     while (end < url.length && url[end] !== '/' && url[end] !== '?') end++;
@@ -53,9 +54,7 @@ export class ApiGateway {
     if (length !== domain.length && length !== domain.length + 3) return undefined;
     const authority = url.slice(7, end).toLowerCase();
     if (authority !== domain && authority !== `${domain}:80`) return undefined;
-    // A fragment is the client's own, as on forwarded requests (http-target.ts).
-    const hash = url.indexOf('#', end);
-    const rest = hash < 0 ? url.slice(end) : url.slice(end, hash);
+    const rest = upToFragment(url, end);
     return rest === '' || rest[0] === '?' ? `/${rest}` : rest;
   }
 

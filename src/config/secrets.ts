@@ -97,6 +97,20 @@ export function withoutSecretOutside(text: string, secret: string | undefined, s
 }
 
 /**
+ * Whether `text` holds SHORTEST_REPLACED characters in a row of the secret's own text (not of a
+ * placeholder in it) that `shown` does not show.
+ */
+export function repeatsSecret(text: string, secret: string, shown: string): boolean {
+  for (const run of secret.split(/\{[^}]*\}/)) {
+    for (let at = 0; at + SHORTEST_REPLACED <= run.length; at++) {
+      const piece = run.slice(at, at + SHORTEST_REPLACED);
+      if (text.includes(piece) && !shown.includes(piece)) return true;
+    }
+  }
+  return false;
+}
+
+/**
  * An echo URL as it may be shown: what follows its first `?` or `#` (the query, where an echo
  * service's token goes, and any fragment) as `***`, and a login before the host masked. The
  * query is cut off first: an `@` in it (`?user=me@example.com&token=...`) is not the end of a

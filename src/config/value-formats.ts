@@ -6,7 +6,7 @@ import { hostPatternProblem } from '../rules/host-pattern.js';
 import { PARAMETER_VALUE } from '../session/parameters.js';
 import { CONNECT_FAILURES, headerValueProblem, statusListProblem } from '../rotation/rule-values.js';
 import { DAY_MS, MAX_LIFETIME_MS, MAX_TIMER_MS, MINUTE_MS, SECOND_MS, readDuration } from './formats.js';
-import { MASK, maskedUrl, urlSecret, withoutSecretOutside } from './secrets.js';
+import { MASK, maskedUrl, repeatsSecret, urlSecret, withoutSecretOutside } from './secrets.js';
 import { nearestKey } from './problems.js';
 
 /** What {@link ValueFormat.fromEnv} answers for text the environment may not use. */
@@ -244,7 +244,7 @@ export function withoutPasswordPieces(message: string, url: string): string {
   const shown = maskedUrl(url);
   const masked = withoutSecretOutside(message, secret, shown).replace(QUOTED_PIECE, (piece, quoted?: string) => {
     // A quoted piece the masked URL does not show goes when it is part of the password, or
-    // holds 4 characters of it in a row: one the parser rendered (the password's placeholders
+    // repeats a run of it (repeatsSecret): one the parser rendered (the password's placeholders
     // filled with sample values, quoted as a port where the host was left out).
     if (quoted !== undefined) return shown.includes(quoted) || !(secret.includes(quoted) || repeatsSecret(quoted, secret, shown)) ? piece : `"${MASK}"`;
     // A placeholder's name: the message's own list of them (`{port}`) stays.
@@ -256,17 +256,6 @@ export function withoutPasswordPieces(message: string, url: string): string {
 }
 
 const UNSHOWN_REASON = 'its reason would repeat part of the password, so it is not shown: write it as scheme://user:password@host:port';
-
-/** Whether `text` holds 4 characters in a row of the secret's own text (not of a placeholder) that `shown` does not show. */
-function repeatsSecret(text: string, secret: string, shown: string): boolean {
-  for (const run of secret.split(/\{[^}]*\}/)) {
-    for (let at = 0; at + 4 <= run.length; at++) {
-      const piece = run.slice(at, at + 4);
-      if (text.includes(piece) && !shown.includes(piece)) return true;
-    }
-  }
-  return false;
-}
 
 // A piece of the URL a parser's message quotes: "quoted" or a {placeholder}.
 const QUOTED_PIECE = /"([^"]+)"|\{([^}]*)\}/g;

@@ -343,7 +343,7 @@ class Exchange implements DispatchHandler, DrainEntry {
 
   /**
    * Once the read being parsed is done: its small body pieces leave as one write, and a head
-   * that came without body bytes waits one more turn (see afterRead). One callback serves both:
+   * that came without body bytes is held (HEAD_HOLD_MS). One callback serves both:
    * a small answer, head and body in one read, costs one queued call, not two.
    */
   private queueAfterRead(): void {

@@ -24,10 +24,7 @@ export function httpTarget(url: string, parsed: TargetParse): HttpTarget {
   const at = authority.lastIndexOf('@');
   // Credentials in the URI are the client's business with the target, not the upstream's.
   if (at >= 0) authority = authority.slice(at + 1);
-  // A fragment is the client's own (RFC 9110 4.2.5: no request carries one; absolute-form has
-  // none): an upstream reading `/#@evil.test` its own way could see another host in it.
-  const hash = url.indexOf('#', end);
-  const rest = hash < 0 ? url.slice(end) : url.slice(end, hash);
+  const rest = upToFragment(url, end);
   const path = rest === '' ? '/' : rest[0] === '?' ? `/${rest}` : rest;
   const hostname = parsed.hostname.startsWith('[') ? parsed.hostname.slice(1, -1) : parsed.hostname;
   const port = parsed.port === '' ? 80 : Number(parsed.port);
@@ -44,9 +41,19 @@ export function httpTarget(url: string, parsed: TargetParse): HttpTarget {
     authority,
     // Rebuilt unless the client wrote it as undici takes it: no user info, a path, and the scheme
     // in lower case (RFC 3986 3.1: `HTTP://` is the same scheme; undici refuses it).
-    absoluteUrl: at < 0 && hash < 0 && rest !== '' && rest[0] === '/' && url.startsWith('http://') ? url : `http://${authority}${path}`,
+    absoluteUrl: at < 0 && end + rest.length === url.length && rest !== '' && rest[0] === '/' && url.startsWith('http://') ? url : `http://${authority}${path}`,
     path,
   };
+}
+
+/**
+ * `url` from `from` on, up to its fragment if it has one. A fragment is the client's own (RFC
+ * 9110 4.2.5: no request carries one; absolute-form has none): an upstream reading
+ * `/#@evil.test` its own way could see another host in it, and the session API another path.
+ */
+export function upToFragment(url: string, from = 0): string {
+  const hash = url.indexOf('#', from);
+  return hash < 0 ? url.slice(from) : url.slice(from, hash);
 }
 
 /**
