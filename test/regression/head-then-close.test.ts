@@ -7,15 +7,14 @@
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStickyport, type RunningProxy } from '../helpers/stickyport.js';
+import { startTcpServer, type TcpServer } from '../helpers/tcp-server.js';
 
-let closing: net.Server;
-let closingPort: number;
+let closing: TcpServer;
 let proxy: RunningProxy;
 
 beforeAll(async () => {
   // Answers each request with a head owing 9 000 bytes and its FIN (or a reset), in one go.
-  closing = net.createServer((socket) => {
-    socket.on('error', () => undefined);
+  closing = await startTcpServer((socket) => {
     socket.once('data', (chunk: Buffer) => {
       const head = 'HTTP/1.1 200 OK\r\nContent-Length: 9000\r\n\r\n';
       if (chunk.toString('latin1').includes('/reset')) {
@@ -25,21 +24,19 @@ beforeAll(async () => {
       }
     });
   });
-  await new Promise<void>((resolve) => closing.listen(0, '127.0.0.1', resolve));
-  closingPort = (closing.address() as net.AddressInfo).port;
   proxy = await startStickyport({});
 });
 
 afterAll(async () => {
   await proxy?.stop();
-  await new Promise((resolve) => closing?.close(resolve));
+  await closing?.close();
 });
 
 /** The status line the client got, then whether the connection stayed open after it. */
 function ask(path: string): Promise<string> {
   return new Promise((resolve) => {
     const socket = net.connect(proxy.ports[0]!, '127.0.0.1', () =>
-      socket.write(`GET http://127.0.0.1:${closingPort}${path} HTTP/1.1\r\nHost: 127.0.0.1:${closingPort}\r\n\r\n`),
+      socket.write(`GET http://127.0.0.1:${closing.port}${path} HTTP/1.1\r\nHost: 127.0.0.1:${closing.port}\r\n\r\n`),
     );
     let text = '';
     const timer = setTimeout(() => finish('no answer within 5 s'), 5_000);

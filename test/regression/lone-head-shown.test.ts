@@ -6,16 +6,15 @@
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStickyport, type RunningProxy } from '../helpers/stickyport.js';
+import { startTcpServer, type TcpServer } from '../helpers/tcp-server.js';
 
-let paused: net.Server;
-let pausedPort: number;
+let paused: TcpServer;
 const bodyGoes: Array<() => void> = [];
 let proxy: RunningProxy;
 
 beforeAll(async () => {
   // Answers each request with its head at once and its body only when the test says so.
-  paused = net.createServer((socket) => {
-    socket.on('error', () => undefined);
+  paused = await startTcpServer((socket) => {
     let head = '';
     socket.on('data', (chunk: Buffer) => {
       head += chunk.toString('latin1');
@@ -25,14 +24,12 @@ beforeAll(async () => {
       bodyGoes.push(() => socket.write('later'));
     });
   });
-  await new Promise<void>((resolve) => paused.listen(0, '127.0.0.1', resolve));
-  pausedPort = (paused.address() as net.AddressInfo).port;
   proxy = await startStickyport({});
 });
 
 afterAll(async () => {
   await proxy?.stop();
-  await new Promise((resolve) => paused?.close(resolve));
+  await paused?.close();
 });
 
 describe('an answer whose body pauses after its head', () => {
@@ -56,7 +53,7 @@ describe('an answer whose body pauses after its head', () => {
     await new Promise((resolve) => socket.once('connect', resolve));
     for (let round = 0; round < 3; round++) {
       received = '';
-      socket.write(`GET http://127.0.0.1:${pausedPort}/slow-body HTTP/1.1\r\nHost: 127.0.0.1:${pausedPort}\r\n\r\n`);
+      socket.write(`GET http://127.0.0.1:${paused.port}/slow-body HTTP/1.1\r\nHost: 127.0.0.1:${paused.port}\r\n\r\n`);
       await until('\r\n\r\n');
       expect(received).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
       expect(received).not.toContain('later');
